@@ -1,0 +1,198 @@
+//! The hub: store + vault + clock. Initialization, unsealing, sealing and operator sign-in.
+
+use crate::tokens::BearerToken;
+use crate::{AppError, Clock};
+use lockstep_domain::OrganizationId;
+use lockstep_storage::{Store, StoreError, operator, organizations, vault as stored_vault};
+use lockstep_vault::{OrgKeys, SealConfig, SealStatus, UnsealKey, Vault, VaultError, WrappedOrgKey};
+use std::sync::Arc;
+
+/// Everything the first initialization hands out, once: the unseal key shares and the operator
+/// token. Nothing here is stored in clear anywhere.
+#[derive(Debug)]
+pub struct Credentials {
+    pub unseal_keys: Vec<UnsealKey>,
+    pub key_threshold: u8,
+    pub operator_token: BearerToken,
+}
+
+/// Proof that the caller presented a valid operator token. Only [`Hub::authenticate_operator`]
+/// makes one, so a use case that takes `&Operator` cannot be called unauthenticated.
+#[derive(Debug)]
+pub struct Operator {
+    token_id: String,
+}
+
+impl Operator {
+    /// The internal id of the token used (for logs and audit; not the token).
+    pub fn token_id(&self) -> &str {
+        &self.token_id
+    }
+}
+
+/// The running hub.
+#[derive(Debug)]
+pub struct Hub {
+    pub(crate) store: Store,
+    pub(crate) vault: Vault,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Hub {
+    /// Opens an initialized store: the hub starts sealed. `Ok(None)` when the store was never
+    /// initialized (call [`Hub::initialize`]).
+    pub async fn open(store: Store, clock: Arc<dyn Clock>) -> Result<Option<Hub>, AppError> {
+        let mut conn = store.read().await?;
+        let Some(stored) = stored_vault::load(&mut conn).await? else {
+            return Ok(None);
+        };
+        drop(conn);
+        let config = seal_config(stored)?;
+        Ok(Some(Hub {
+            store,
+            vault: Vault::sealed(config),
+            clock,
+        }))
+    }
+
+    /// Initializes an empty store: makes the root key, splits it into `key_shares` shares of which
+    /// `key_threshold` unseal, makes the operator token, stores the sealed configuration and the
+    /// token's hash in one transaction. The returned hub is unsealed.
+    pub async fn initialize(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        key_shares: u8,
+        key_threshold: u8,
+    ) -> Result<(Hub, Credentials), AppError> {
+        let (init, token) = {
+            let mut rng = rand::rng();
+            let init = lockstep_vault::initialize(key_shares, key_threshold, &mut rng).map_err(
+                |err| match err {
+                    VaultError::InvalidShareConfig { reason } => AppError::Invalid {
+                        field: "key_shares",
+                        reason: reason.to_owned(),
+                    },
+                    other => AppError::Vault(other),
+                },
+            )?;
+            (init, BearerToken::generate("lso", &mut rng))
+        };
+        let now = clock.now();
+        let stored = stored_vault::StoredVault {
+            vault_id: init.config.vault_id.to_vec(),
+            key_shares: init.config.key_shares,
+            key_threshold: init.config.key_threshold,
+            share_verifiers: init.config.share_verifiers.concat(),
+            encrypted_keyring: init.config.encrypted_keyring.clone(),
+            created_at: now,
+        };
+        let mut tx = store.write().await?;
+        stored_vault::insert(&mut tx, &stored).await?;
+        let token_id = uuid::Uuid::now_v7().to_string();
+        operator::insert_token(&mut tx, &token_id, &token.hash(), now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+
+        let credentials = Credentials {
+            unseal_keys: init.unseal_keys,
+            key_threshold: init.config.key_threshold,
+            operator_token: token,
+        };
+        let hub = Hub {
+            store,
+            vault: Vault::unsealed(init.config, init.root, init.keyring),
+            clock,
+        };
+        tracing::info!(key_shares, key_threshold, "vault initialized");
+        Ok((hub, credentials))
+    }
+
+    pub fn seal_status(&self) -> SealStatus {
+        self.vault.status()
+    }
+
+    /// Enters one unseal key share. A refused share (malformed, foreign, unknown, duplicate) does
+    /// not count; earlier progress stays.
+    pub fn submit_unseal_key(&self, key: &UnsealKey) -> Result<SealStatus, AppError> {
+        let status = self.vault.submit_share(key).map_err(AppError::UnsealRefused)?;
+        if !status.sealed {
+            tracing::info!("vault unsealed");
+        }
+        Ok(status)
+    }
+
+    /// Discards the shares entered so far.
+    pub fn reset_unseal(&self) -> SealStatus {
+        self.vault.reset_progress()
+    }
+
+    /// Checks an operator token. Works sealed or unsealed: the token hash is not customer data.
+    pub async fn authenticate_operator(&self, token: &BearerToken) -> Result<Operator, AppError> {
+        let mut conn = self.store.read().await?;
+        match operator::find_token(&mut conn, &token.hash()).await? {
+            Some(token_id) => Ok(Operator { token_id }),
+            None => Err(AppError::Unauthenticated),
+        }
+    }
+
+    /// Seals the hub: every key leaves memory; only health and unseal are served until enough
+    /// shares are entered again.
+    pub fn seal(&self, operator: &Operator) {
+        self.vault.seal();
+        tracing::info!(operator_token = operator.token_id(), "vault sealed");
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.vault.is_sealed()
+    }
+
+    /// An organization's data keys, unwrapped by the keyring (cached until sealed or deleted).
+    pub async fn org_keys(&self, org: OrganizationId) -> Result<Arc<OrgKeys>, AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let mut conn = self.store.read().await?;
+        let stored = organizations::keys(&mut conn, org).await?;
+        drop(conn);
+        if stored.is_empty() {
+            return Err(AppError::NotFound("organization"));
+        }
+        let wrapped: Vec<WrappedOrgKey> = stored
+            .into_iter()
+            .map(|k| WrappedOrgKey {
+                version: k.version,
+                keyring_version: k.keyring_version,
+                wrapped: k.wrapped_key,
+            })
+            .collect();
+        Ok(self.vault.org_keys(org, || Ok(wrapped))?)
+    }
+
+    /// The store (for the server's readiness checks and for tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+fn seal_config(stored: stored_vault::StoredVault) -> Result<SealConfig, AppError> {
+    let corrupt = |what| AppError::Store(StoreError::Corrupt(what));
+    let vault_id: [u8; 16] = stored
+        .vault_id
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("vault id"))?;
+    let (chunks, rest) = stored.share_verifiers.as_chunks::<32>();
+    if !rest.is_empty() || chunks.len() != usize::from(stored.key_shares) {
+        return Err(corrupt("share verifiers"));
+    }
+    Ok(SealConfig {
+        vault_id,
+        key_shares: stored.key_shares,
+        key_threshold: stored.key_threshold,
+        share_verifiers: chunks.to_vec(),
+        encrypted_keyring: stored.encrypted_keyring,
+    })
+}

@@ -1,0 +1,19 @@
+//! Lockstep's use cases, with no HTTP in them: each handler of the server is one call here plus
+//! an error mapping.
+//!
+//! A [`Hub`] owns the store and the vault. Operations that change state open one write
+//! transaction, make every change in it, and commit; the in-memory vault state (key caches) is
+//! updated only after the commit succeeded.
+
+mod clock;
+mod error;
+mod hub;
+mod organizations;
+mod tokens;
+
+pub use clock::{Clock, SystemClock};
+pub use error::AppError;
+pub use hub::{Credentials, Hub, Operator};
+pub use lockstep_vault::{SealStatus, UnsealKey};
+pub use organizations::{CreatedOrganization, OrganizationSummary};
+pub use tokens::BearerToken;

@@ -1,0 +1,142 @@
+//! The operator's organization use cases: create (with its data key and the first
+//! administrator's invitation), list, delete (crypto-shredding its keys).
+
+use crate::tokens::BearerToken;
+use crate::{AppError, Hub, Operator};
+use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, OrganizationName};
+use lockstep_storage::invitations::{self, NewInvitation};
+use lockstep_storage::organizations::{self, Organization, StoredOrgKey};
+use lockstep_storage::StoreError;
+use lockstep_vault::Aad;
+use time::Duration;
+use uuid::Uuid;
+
+/// How long the first administrator's invitation stays valid.
+pub const INVITATION_VALIDITY: Duration = Duration::days(7);
+
+/// What the operator sees of an organization: id and name only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSummary {
+    pub id: OrganizationId,
+    pub name: OrganizationName,
+}
+
+/// A new organization and the invitation for its first administrator (shown once).
+#[derive(Debug)]
+pub struct CreatedOrganization {
+    pub id: OrganizationId,
+    pub invitation_token: BearerToken,
+}
+
+impl Hub {
+    /// Creates an organization with its own data key (version 1, wrapped by the keyring) and an
+    /// invitation for its first administrator, whose e-mail is stored encrypted under that key.
+    pub async fn create_organization(
+        &self,
+        operator: &Operator,
+        name: &str,
+        admin_email: &str,
+    ) -> Result<CreatedOrganization, AppError> {
+        let name = OrganizationName::parse(name).map_err(|e| AppError::Invalid {
+            field: "name",
+            reason: e.to_string(),
+        })?;
+        let email = EmailAddress::parse(admin_email).map_err(|e| AppError::Invalid {
+            field: "admin_email",
+            reason: e.to_string(),
+        })?;
+        let now = self.clock.now();
+        let org_id = OrganizationId::from_uuid(Uuid::now_v7());
+        let invitation_id = InvitationId::from_uuid(Uuid::now_v7());
+
+        let (wrapped, email_ciphertext, token) = self.vault.with_keyring(|keyring| {
+            let mut rng = rand::rng();
+            let wrapped = keyring.new_org_key(org_id, 1, &mut rng)?;
+            let keys = keyring.unwrap_org_keys(org_id, std::slice::from_ref(&wrapped))?;
+            let aad = Aad {
+                object_kind: "invitation",
+                object_id: &invitation_id.to_string(),
+                field: "email",
+            };
+            let email_ciphertext = keys.encrypt(&aad, email.as_str().as_bytes(), &mut rng)?;
+            let token = BearerToken::generate("lsi", &mut rng);
+            Ok::<_, lockstep_vault::VaultError>((wrapped, email_ciphertext, token))
+        })??;
+
+        let mut tx = self.store.write().await?;
+        organizations::insert(
+            &mut tx,
+            &Organization {
+                id: org_id,
+                name,
+                created_at: now,
+            },
+        )
+        .await?;
+        let key = StoredOrgKey {
+            version: wrapped.version,
+            keyring_version: wrapped.keyring_version,
+            wrapped_key: wrapped.wrapped,
+        };
+        organizations::insert_key(&mut tx, org_id, &key, now).await?;
+        invitations::insert(
+            &mut tx,
+            &NewInvitation {
+                id: invitation_id,
+                organization_id: org_id,
+                token_hash: token.hash(),
+                email_ciphertext,
+                role: "administrator".to_owned(),
+                expires_at: now + INVITATION_VALIDITY,
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(organization = %org_id, operator_token = operator.token_id(), "organization created");
+        Ok(CreatedOrganization {
+            id: org_id,
+            invitation_token: token,
+        })
+    }
+
+    /// All organizations, ids and names only.
+    pub async fn list_organizations(
+        &self,
+        _operator: &Operator,
+    ) -> Result<Vec<OrganizationSummary>, AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let mut conn = self.store.read().await?;
+        let orgs = organizations::list(&mut conn).await?;
+        Ok(orgs
+            .into_iter()
+            .map(|o| OrganizationSummary {
+                id: o.id,
+                name: o.name,
+            })
+            .collect())
+    }
+
+    /// Deletes an organization with everything it owns, its wrapped data keys included, then
+    /// drops its keys from memory: its ciphertexts can never be decrypted again.
+    pub async fn delete_organization(
+        &self,
+        operator: &Operator,
+        id: OrganizationId,
+    ) -> Result<(), AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let mut tx = self.store.write().await?;
+        let existed = organizations::delete(&mut tx, id).await?;
+        if !existed {
+            return Err(AppError::NotFound("organization"));
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.vault.forget_org(id);
+        tracing::info!(organization = %id, operator_token = operator.token_id(), "organization deleted");
+        Ok(())
+    }
+}

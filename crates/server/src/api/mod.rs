@@ -1,0 +1,45 @@
+//! The API's routes and their OpenAPI description, registered together so the document and the
+//! router cannot drift apart.
+
+mod health;
+mod v1;
+
+use crate::AppState;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lockstep API",
+        description = "Lockstep, the self-hosted data synchronization hub. Errors are `application/problem+json`.",
+        license(name = "AGPL-3.0-only")
+    ),
+    components(schemas(crate::problem::ApiError)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(v1::sys::seal_status))
+        .routes(routes!(v1::sys::unseal))
+        .routes(routes!(v1::sys::seal))
+        .routes(routes!(v1::sys::create_organization, v1::sys::list_organizations))
+        .routes(routes!(v1::sys::delete_organization))
+}

@@ -1,0 +1,3 @@
+//! Version 1 of the JSON API.
+
+pub(crate) mod sys;

@@ -1,0 +1,136 @@
+//! Extractors: JSON bodies whose rejections are problem+json, and the operator's bearer token.
+
+use crate::AppState;
+use crate::problem::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use lockstep_app::{BearerToken, Operator};
+use serde::de::DeserializeOwned;
+
+/// A JSON body. A missing content type, malformed JSON or a wrong field type is a 4xx
+/// problem+json that names the problem (serde's message names the field, never echoes a value).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_problem(&rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: &JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Send the body as JSON",
+        )
+        .detail("Set `Content-Type: application/json`."),
+        JsonRejection::JsonDataError(err) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "The request body does not have the expected fields",
+        )
+        .detail(serde_detail(&err.body_text())),
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "The request body is not valid JSON",
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request body could not be read",
+        ),
+    }
+}
+
+/// serde_json's data errors read like "…: missing field `name` at line 1 column 2" or
+/// "invalid type: integer `5`, expected a string"; keep the part that names the field and drop
+/// quoted values, so a secret sent in the wrong field is never echoed back.
+fn serde_detail(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_value = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' if !in_value => {
+                // A quoted field name follows "field " / "variant "; anything else is a value.
+                let keep = out.ends_with("field ") || out.ends_with("variant ");
+                if keep {
+                    out.push('`');
+                    for n in chars.by_ref() {
+                        out.push(n);
+                        if n == '`' {
+                            break;
+                        }
+                    }
+                } else {
+                    in_value = true;
+                    out.push_str("(value)");
+                }
+            }
+            '`' => in_value = false,
+            _ if in_value => {}
+            _ => out.push(c),
+        }
+    }
+    match out.split_once("target type: ") {
+        Some((_, tail)) => tail.to_owned(),
+        None => out,
+    }
+}
+
+/// The operator, authenticated by `Authorization: Bearer <operator token>`.
+#[derive(Debug)]
+pub struct OperatorAuth(pub Operator);
+
+impl FromRequestParts<AppState> for OperatorAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        let operator = state.hub.authenticate_operator(&token).await?;
+        Ok(OperatorAuth(operator))
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<BearerToken> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return None;
+    }
+    Some(BearerToken::from_text(token.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serde_detail;
+
+    #[test]
+    fn serde_details_keep_field_names_and_drop_values() {
+        assert_eq!(
+            serde_detail("Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2"),
+            "missing field `name` at line 1 column 2"
+        );
+        let detail = serde_detail(
+            "Failed to deserialize the JSON body into the target type: invalid type: string `a: hunter2`, expected u8 at line 1 column 20",
+        );
+        assert!(!detail.contains("hunter2"), "{detail}");
+        assert!(detail.contains("expected u8"), "{detail}");
+        let detail = serde_detail("x: unknown field `pasword`, expected one of `key`, `reset`");
+        assert!(detail.contains("`pasword`"), "{detail}");
+    }
+}

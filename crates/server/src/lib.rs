@@ -1,0 +1,55 @@
+//! Lockstep's HTTPS server: the JSON API under `/api/v1` (and later the web UI) over the use
+//! cases in `lockstep-app`.
+//!
+//! Each handler is one call into the [`Hub`](lockstep_app::Hub) plus an error mapping
+//! ([`problem::ApiError`] → `application/problem+json`). Around every route: security headers on
+//! every response, and the sealed gate — while the vault is sealed, only `/healthz`,
+//! `/api/v1/sys/seal-status` and `/api/v1/sys/unseal` are served; everything else is 503.
+
+mod api;
+mod extract;
+mod middleware;
+pub mod problem;
+pub mod tls;
+
+use axum::Router;
+use lockstep_app::Hub;
+use std::sync::Arc;
+
+pub use middleware::SEALED_ALLOWED_PATHS;
+
+/// What every handler gets.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+}
+
+/// The whole application: API routes, OpenAPI document, fallbacks and middleware.
+pub fn router(hub: Arc<Hub>) -> Router {
+    let state = AppState { hub };
+    let (api, openapi) = api::routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = Arc::clone(&openapi);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::sealed_gate,
+        ))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::routes().into_openapi()
+}

@@ -1,0 +1,130 @@
+//! One error type for every route, rendered as RFC 9457 `application/problem+json`.
+//!
+//! The body says what went wrong in terms the caller can act on; internal details (database
+//! errors, crypto failures) are logged by id and never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lockstep_app::AppError;
+use serde::Serialize;
+
+/// An API error: status, a stable `type` slug, a title and an optional detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// A stable URI naming the kind of problem, e.g. `urn:lockstep:problem:sealed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For invalid input: the request field concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, slug: &str, title: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind: format!("urn:lockstep:problem:{slug}"),
+            title: title.into(),
+            detail: None,
+            field: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> ApiError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn sealed() -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "sealed", "The hub is sealed")
+            .detail("Enter the unseal key shares (POST /api/v1/sys/unseal) to unseal it.")
+    }
+
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+        )
+        .detail("Send a valid token as `Authorization: Bearer <token>`.")
+    }
+
+    pub fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "The request is invalid",
+        )
+        .detail(format!("{field}: {}", reason.into()));
+        err.field = Some(field.to_owned());
+        err
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> ApiError {
+        match err {
+            AppError::Sealed => ApiError::sealed(),
+            AppError::Unauthenticated => ApiError::unauthenticated(),
+            AppError::NotFound(what) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("No such {what}"))
+            }
+            AppError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("The {what} already exists"),
+            ),
+            AppError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            AppError::UnsealRefused(reason) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unseal-key-refused",
+                "The unseal key share was refused",
+            )
+            .detail(format!("{reason}; it was not counted.")),
+            err @ (AppError::Store(_) | AppError::Vault(_)) => {
+                let id = uuid_like_id();
+                tracing::error!(error_id = %id, error = %err, source = ?std::error::Error::source(&err).map(ToString::to_string), "request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "The request failed inside the hub",
+                )
+                .detail(format!("Nothing was changed. Error id {id} is in the server log."))
+            }
+        }
+    }
+}
+
+/// A random id to find an internal error in the log.
+fn uuid_like_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut response = (status, axum::Json(&self)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "No such route")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "This method is not allowed on this route",
+    )
+}
