@@ -1,0 +1,129 @@
+//! The command line as typed: flags and `LOCKSTEP_*` environment variables. Validation into a
+//! usable configuration happens once, in [`crate::config`].
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "lockstep", version, about = "Lockstep: the self-hosted data synchronization hub that cannot leak")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub over HTTPS (first start of an empty data directory initializes the vault).
+    Serve(ServeArgs),
+    /// Initialize, inspect, unseal and seal the vault.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Manage organizations (operator).
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory: embedded store, TLS material, logs.
+    #[arg(long, env = "LOCKSTEP_DATA", default_value = "./lockstep-data")]
+    pub data: PathBuf,
+    /// Address to listen on (HTTPS only).
+    #[arg(long, env = "LOCKSTEP_LISTEN", default_value = "127.0.0.1:8443")]
+    pub listen: String,
+    /// Keep all state in PostgreSQL (postgres://…) instead of the embedded SQLite store.
+    #[arg(long, env = "LOCKSTEP_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// PEM certificate chain to serve instead of the self-signed one (needs --tls-key).
+    #[arg(long, env = "LOCKSTEP_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "LOCKSTEP_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// For trying things out only: keep the unseal keys in the data directory and unseal by itself.
+    #[arg(long, env = "LOCKSTEP_DEV")]
+    pub dev: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Initialize a data directory (or database) without serving; prints the key shares once.
+    Init(InitArgs),
+    /// Show whether a running hub is sealed.
+    Status(ClientArgs),
+    /// Enter one unseal key share (read from a prompt, or from standard input when piped).
+    Unseal(ClientArgs),
+    /// Seal a running hub (operator token).
+    Seal(TokenClientArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[arg(long, env = "LOCKSTEP_DATA", default_value = "./lockstep-data")]
+    pub data: PathBuf,
+    #[arg(long, env = "LOCKSTEP_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// How many unseal key shares to make (1..=255).
+    #[arg(long, default_value_t = 3)]
+    pub key_shares: u8,
+    /// How many shares unseal (2..=key-shares; 1 only with a single share).
+    #[arg(long, default_value_t = 3)]
+    pub key_threshold: u8,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// The hub's address.
+    #[arg(long, env = "LOCKSTEP_ADDR", default_value = "https://127.0.0.1:8443")]
+    pub addr: String,
+    /// CA certificate to trust (default: ./lockstep-data/tls/ca.pem when it exists).
+    #[arg(long, env = "LOCKSTEP_CA_CERT", conflicts_with = "insecure")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the hub's certificate (testing only).
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TokenClientArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Operator token (prefer the environment variable: arguments are visible to other users).
+    #[arg(long, env = "LOCKSTEP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization and print the invitation for its first Administrator.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
+    /// List organizations (ids and names).
+    List {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
+    /// Delete an organization with everything it owns (its keys are destroyed).
+    Delete {
+        /// Organization id.
+        id: String,
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
+}

@@ -1,0 +1,124 @@
+//! A small client of the hub's API: HTTPS with the hub's CA (or `--insecure`), bearer tokens,
+//! and problem+json errors turned into readable messages.
+
+use crate::args::ClientArgs;
+use anyhow::{Context, bail};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+
+/// Where `lockstep serve` keeps its CA by default; used when `--ca-cert` is not given.
+const DEFAULT_CA: &str = "./lockstep-data/tls/ca.pem";
+
+#[derive(Debug)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(args: &ClientArgs, token: Option<String>) -> anyhow::Result<ApiClient> {
+        let base = args.addr.trim_end_matches('/').to_owned();
+        if !base.starts_with("https://") {
+            bail!("--addr must be an https:// URL (the hub serves HTTPS only)");
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("lockstep-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(60));
+        if args.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        } else {
+            let ca = args.ca_cert.clone().or_else(|| {
+                let default = PathBuf::from(DEFAULT_CA);
+                default.exists().then_some(default)
+            });
+            if let Some(ca) = ca {
+                let pem = std::fs::read(&ca)
+                    .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
+                let cert = reqwest::Certificate::from_pem(&pem)
+                    .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
+                builder = builder.tls_certs_only([cert]);
+            }
+        }
+        Ok(ApiClient {
+            http: builder.build().context("cannot set up the HTTPS client")?,
+            base,
+            token,
+        })
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(Method::GET, path, None::<&()>).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        let response = self.send(Method::DELETE, path, None::<&()>).await?;
+        check(response).await.map(|_| ())
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<T> {
+        let response = self.send(method, path, body).await?;
+        let response = check(response).await?;
+        response
+            .json::<T>()
+            .await
+            .context("the hub answered with an unexpected body")
+    }
+
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.map_err(|err| {
+            let mut chain = String::new();
+            let mut source: Option<&dyn std::error::Error> = Some(&err);
+            while let Some(e) = source {
+                chain.push_str(&e.to_string());
+                source = e.source();
+            }
+            let hint = if chain.contains("certificate") || chain.contains("UnknownIssuer") {
+                " (is the hub's certificate trusted? pass --ca-cert DATA/tls/ca.pem)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot reach the hub at {}{hint}", self.base)
+        })
+    }
+}
+
+/// Turns a problem+json answer into an error that reads like a sentence.
+async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let problem: serde_json::Value = response.json().await.unwrap_or_default();
+    let title = problem.get("title").and_then(|v| v.as_str()).unwrap_or("request failed");
+    let detail = problem.get("detail").and_then(|v| v.as_str()).map(|d| format!(": {d}")).unwrap_or_default();
+    let hint = if status == StatusCode::UNAUTHORIZED {
+        " (set LOCKSTEP_TOKEN to the operator token)"
+    } else {
+        ""
+    };
+    bail!("{title}{detail}{hint} [HTTP {}]", status.as_u16())
+}

@@ -1,0 +1,40 @@
+//! One function per command: parse is done, run it.
+
+mod org;
+mod vault;
+
+use crate::args::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::serve(args).await,
+        Command::Vault(command) => vault::run(command).await,
+        Command::Org(command) => org::run(command).await,
+    }
+}
+
+/// The operator token from `--token`/`LOCKSTEP_TOKEN`, or from a prompt.
+pub(crate) fn operator_token(given: Option<String>) -> anyhow::Result<String> {
+    match given {
+        Some(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        _ => read_secret("Operator token: "),
+    }
+}
+
+/// Reads a secret without echo from the terminal, or one line from standard input when it is
+/// not a terminal (so scripts can pipe it). Never from the command line.
+pub(crate) fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let text = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        anyhow::bail!("nothing was entered");
+    }
+    Ok(text)
+}

@@ -1,0 +1,126 @@
+//! Parse, then validate once: [`ServeArgs`] as typed become a [`ServeConfig`] that cannot hold a
+//! contradiction (a certificate without its key, a listen address that is not one, an unknown
+//! database URL).
+
+use crate::args::ServeArgs;
+use anyhow::{Context, bail};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+/// Where the metadata lives.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// The embedded SQLite file in the data directory.
+    Embedded(PathBuf),
+    /// A PostgreSQL URL (kept out of `Debug`: it may hold a password).
+    Postgres(Secret),
+}
+
+/// A string that must not be printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum TlsConfig {
+    /// The self-signed certificate in `DATA/tls`, made on first start.
+    SelfSigned(PathBuf),
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub tls: TlsConfig,
+    pub dev: bool,
+}
+
+impl ServeConfig {
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+        Ok(ServeConfig {
+            data: args.data.clone(),
+            listen: parse_listen(&args.listen)?,
+            store: store_config(&args.data, args.database.as_deref())?,
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => TlsConfig::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                (None, None) => TlsConfig::SelfSigned(args.data.join("tls")),
+                _ => bail!("--tls-cert and --tls-key go together: give both, or neither for the self-signed certificate"),
+            },
+            dev: args.dev,
+        })
+    }
+}
+
+/// The store named by `--database`, or the embedded one in the data directory.
+pub fn store_config(data: &std::path::Path, database: Option<&str>) -> anyhow::Result<StoreConfig> {
+    match database {
+        None => Ok(StoreConfig::Embedded(data.join("lockstep.db"))),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(StoreConfig::Postgres(Secret(url.to_owned())))
+        }
+        Some(_) => bail!("--database must be a postgres:// URL (leave it out for the embedded SQLite store)"),
+    }
+}
+
+fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    listen
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8443"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(extra: &[&str]) -> anyhow::Result<ServeConfig> {
+        let mut argv = vec!["lockstep", "serve"];
+        argv.extend_from_slice(extra);
+        let cli = crate::args::Cli::try_parse_from(argv)?;
+        match cli.command {
+            crate::args::Command::Serve(args) => ServeConfig::from_args(&args),
+            _ => bail!("not serve"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_store_on_8443_with_self_signed_tls() {
+        let config = parse(&[]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8443");
+        assert!(matches!(config.store, StoreConfig::Embedded(ref p) if p.ends_with("lockstep-data/lockstep.db")));
+        assert!(matches!(config.tls, TlsConfig::SelfSigned(_)));
+        assert!(!config.dev);
+    }
+
+    #[test]
+    fn contradictions_are_refused_with_a_readable_message() {
+        let err = parse(&["--tls-cert", "c.pem"]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("--tls-cert and --tls-key go together"), "{err}");
+        let err = parse(&["--listen", "nowhere"]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("--listen"), "{err}");
+        let err = parse(&["--database", "mysql://root:hunter2@db/x"]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("postgres://"), "{err}");
+        assert!(!err.contains("hunter2"), "the message echoes a password: {err}");
+    }
+
+    #[test]
+    fn a_postgres_url_is_kept_out_of_debug_output() {
+        let config = parse(&["--database", "postgres://u:hunter2@db/x"]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

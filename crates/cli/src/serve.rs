@@ -1,0 +1,164 @@
+//! `lockstep serve` and `lockstep vault init`: open the store, initialize or open the vault,
+//! and serve HTTPS until SIGINT/SIGTERM.
+
+use crate::args::{Format, InitArgs, ServeArgs};
+use crate::config::{ServeConfig, StoreConfig, TlsConfig, store_config};
+use crate::credentials;
+use anyhow::{Context, bail};
+use lockstep_app::{Hub, SystemClock};
+use lockstep_storage::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig::from_args(&args)?;
+    init_logging();
+    create_private_dir(&config.data)?;
+    let store = open_store(&config.store).await?;
+
+    let hub = match Hub::open(store.clone(), Arc::new(SystemClock)).await? {
+        Some(hub) => {
+            if config.dev {
+                dev_warning();
+                for key in credentials::load_dev_keys(&config.data)? {
+                    hub.submit_unseal_key(&key)
+                        .context("the saved --dev unseal keys were refused")?;
+                }
+            }
+            hub
+        }
+        None => {
+            let (hub, creds) = Hub::initialize(store, Arc::new(SystemClock), 3, 3).await?;
+            credentials::print(&creds, Format::Text)?;
+            if config.dev {
+                dev_warning();
+                credentials::save_dev(&config.data, &creds)?;
+            }
+            hub
+        }
+    };
+    let hub = Arc::new(hub);
+
+    let tls_files = match &config.tls {
+        TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,
+        TlsConfig::Files { cert, key } => lockstep_server::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: None,
+        },
+    };
+    let tls = lockstep_server::tls::server_config(&tls_files)?;
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+
+    let app = lockstep_server::router(Arc::clone(&hub));
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )?
+    .handle(handle);
+
+    println!("Lockstep is listening on https://{local}");
+    if let Some(ca) = &tls_files.ca {
+        println!("Self-signed certificate: clients trust {}", ca.display());
+    }
+    if hub.is_sealed() {
+        println!("The hub is sealed: unseal it with `lockstep vault unseal --addr https://{local}`.");
+    }
+    tracing::info!(address = %local, sealed = hub.is_sealed(), "listening");
+    server
+        .serve(app.into_make_service())
+        .await
+        .context("the HTTPS server stopped")?;
+    store_close(&hub).await;
+    Ok(())
+}
+
+pub async fn init(args: InitArgs) -> anyhow::Result<()> {
+    create_private_dir(&args.data)?;
+    let store = open_store(&store_config(&args.data, args.database.as_deref())?).await?;
+    if Hub::open(store.clone(), Arc::new(SystemClock)).await?.is_some() {
+        bail!("this store is already initialized; its key shares were shown when it was");
+    }
+    let (_hub, creds) =
+        Hub::initialize(store.clone(), Arc::new(SystemClock), args.key_shares, args.key_threshold)
+            .await?;
+    credentials::print(&creds, args.format)?;
+    store.close().await;
+    Ok(())
+}
+
+async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
+    let store = match config {
+        StoreConfig::Embedded(path) => Store::open_sqlite(path)
+            .await
+            .with_context(|| format!("cannot open the embedded store {}", path.display()))?,
+        // The URL may hold a password: the message names the kind of store only.
+        StoreConfig::Postgres(url) => Store::connect(&url.0)
+            .await
+            .context("cannot open the PostgreSQL store given by --database")?,
+    };
+    Ok(store)
+}
+
+async fn store_close(hub: &Hub) {
+    hub.store().close().await;
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn dev_warning() {
+    eprintln!(
+        "\n!!! WARNING: --dev keeps the unseal keys and the operator token in the data directory\n\
+         !!! and unseals by itself. Anyone who can read that directory can read everything.\n\
+         !!! Use it for trying Lockstep out only, never for real data.\n"
+    );
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LOCKSTEP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+}
