@@ -63,13 +63,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?
     .handle(handle);
 
-    println!("Lockstep is listening on https://{local}");
     if let Some(ca) = &tls_files.ca {
-        println!("Self-signed certificate: clients trust {}", ca.display());
+        say(&format!("Self-signed certificate: clients trust {}", ca.display()));
     }
     if hub.is_sealed() {
-        println!("The hub is sealed: unseal it with `lockstep vault unseal --addr https://{local}`.");
+        say(&format!("The hub is sealed: unseal it with `lockstep vault unseal --addr https://{local}`."));
     }
+    say(&format!("Lockstep is listening on https://{local}"));
     tracing::info!(address = %local, sealed = hub.is_sealed(), "listening");
     server
         .serve(app.into_make_service())
@@ -120,6 +120,15 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
     }
     Ok(())
+}
+
+/// One line to the terminal. A closed standard output (a service manager that drops it) must not
+/// stop the hub, so write errors are ignored here.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 fn dev_warning() {

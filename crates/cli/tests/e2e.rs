@@ -1,0 +1,286 @@
+//! End to end: the real `lockstep` binary on a random port, over HTTPS, on SQLite and PostgreSQL.
+//! init → serve (sealed) → unseal → create an organization → seal → restart (sealed) → unseal with
+//! other shares → the organization is still there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use lockstep_storage::Backend;
+use lockstep_storage::testing::TestStore;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lockstep");
+
+/// A running `lockstep serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path, database: Option<&str>) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--data"]).arg(data).args(["--listen", "127.0.0.1:0"]);
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd
+        .env("LOCKSTEP_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("the server did not say where it listens; it printed {lines:#?}"));
+        if let Some(addr) = line.strip_prefix("Lockstep is listening on ") {
+            return Server { child, addr: addr.trim().to_owned(), stdout: lines };
+        }
+        lines.push(line);
+    }
+}
+
+fn client(data: &Path) -> reqwest::Client {
+    lockstep_server::tls::install_crypto_provider();
+    let ca = std::fs::read(data.join("tls/ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap()
+}
+
+async fn get(client: &reqwest::Client, server: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = client.get(format!("{}{path}", server.addr));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(client: &reqwest::Client, server: &Server, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = client.post(format!("{}{path}", server.addr)).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// Runs the CLI with `stdin` piped in; returns (success, stdout, stderr).
+fn cli(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("LOCKSTEP_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+async fn init_serve_unseal_seal_restart(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().join("data");
+    let _db;
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let (url, _, name) = TestStore::empty_url(Backend::Postgres).await.unwrap();
+            _db = DropDb(name);
+            Some(url)
+        }
+    };
+
+    // vault init --format json prints exactly one JSON object.
+    let mut args = vec!["vault", "init", "--data", data.to_str().unwrap(), "--key-shares", "5", "--key-threshold", "3", "--format", "json"];
+    if let Some(url) = &database {
+        args.extend(["--database", url.as_str()]);
+    }
+    let (ok, stdout, stderr) = cli(&args, "", &[]);
+    assert!(ok, "vault init failed: {stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    assert_eq!(init.as_object().unwrap().len(), 3, "{init}");
+    assert_eq!(init["key_threshold"], 3);
+    let keys: Vec<String> = init["unseal_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    assert_eq!(keys.len(), 5);
+    let token = init["operator_token"].as_str().unwrap().to_owned();
+
+    // A second init of the same store is refused.
+    let (ok, _, stderr) = cli(&args, "", &[]);
+    assert!(!ok);
+    assert!(stderr.contains("already initialized"), "{stderr}");
+
+    // The first serve after init is sealed and prints no key shares.
+    let server = serve(&data, database.as_deref());
+    assert!(server.stdout.iter().all(|l| !l.contains("lks1-") && !l.contains(&token)), "{:#?}", server.stdout);
+    let http = client(&data);
+    assert_eq!(get(&http, &server, "/healthz", None).await, (200, json!({"status": "ok", "sealed": true})));
+    let (status, problem) = get(&http, &server, "/api/v1/sys/organizations", Some(&token)).await;
+    assert_eq!((status, problem["type"].as_str()), (503, Some("urn:lockstep:problem:sealed")));
+
+    // Unseal over HTTPS with shares 1, 3, 5.
+    for (n, i) in [0, 2, 4].into_iter().enumerate() {
+        let (status, body) = post(&http, &server, "/api/v1/sys/unseal", None, json!({"key": keys[i]})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["progress"], if n < 2 { n + 1 } else { 0 });
+        assert_eq!(body["sealed"], n < 2);
+    }
+    let (status, created) = post(&http, &server, "/api/v1/sys/organizations", Some(&token), json!({"name": "Acme", "admin_email": "ada@acme.io"})).await;
+    assert_eq!(status, 201, "{created}");
+    let org_id = created["id"].as_str().unwrap().to_owned();
+
+    // Seal from the CLI with the operator token in the environment.
+    let ca = data.join("tls/ca.pem");
+    let client_args = |cmd: &'static str, addr: &str| -> Vec<String> {
+        vec!["vault".into(), cmd.into(), "--addr".into(), addr.to_owned(), "--ca-cert".into(), ca.to_str().unwrap().into()]
+    };
+    let seal_args = client_args("seal", &server.addr);
+    let (ok, stdout, stderr) = cli(&seal_args.iter().map(String::as_str).collect::<Vec<_>>(), "", &[("LOCKSTEP_TOKEN", &token)]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Sealed"), "{stdout}");
+    let (status, _) = get(&http, &server, "/api/v1/sys/organizations", Some(&token)).await;
+    assert_eq!(status, 503);
+
+    // Restart: sealed again; unseal with other shares, two of them from the CLI's standard input.
+    drop(server);
+    let server = serve(&data, database.as_deref());
+    let http = client(&data);
+    assert_eq!(get(&http, &server, "/healthz", None).await.1["sealed"], true);
+    let unseal_args: Vec<String> = client_args("unseal", &server.addr);
+    let unseal_args: Vec<&str> = unseal_args.iter().map(String::as_str).collect();
+    for i in [1, 3] {
+        let (ok, stdout, stderr) = cli(&unseal_args, &format!("{}\n", keys[i]), &[]);
+        assert!(ok, "{stderr}");
+        assert!(stdout.contains("Sealed:"), "{stdout}");
+    }
+    let (ok, _, stderr) = cli(&unseal_args, "lks1-not-a-share\n", &[]);
+    assert!(!ok);
+    assert!(stderr.contains("refused") && !stderr.contains("lks1-not-a-share"), "{stderr}");
+    let (ok, stdout, stderr) = cli(&unseal_args, &format!("{}\n", keys[0]), &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Unsealed"), "{stdout}");
+
+    let (status, list) = get(&http, &server, "/api/v1/sys/organizations", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(list, json!({"organizations": [{"id": org_id, "name": "Acme"}]}));
+
+    // Plain HTTP on the same port gets no HTTP answer.
+    let plain = reqwest::Client::builder().build().unwrap().get(server.addr.replace("https://", "http://") + "/healthz").send().await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true), "plain HTTP was served");
+}
+
+struct DropDb(Option<String>);
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.0.take() {
+            let _ = Command::new("psql")
+                .arg(lockstep_storage::testing::postgres_admin_url())
+                .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[tokio::test]
+async fn init_serve_unseal_seal_restart_on_sqlite() {
+    init_serve_unseal_seal_restart(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn init_serve_unseal_seal_restart_on_postgres() {
+    init_serve_unseal_seal_restart(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serves_unsealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve(&data, None);
+    let printed = server.stdout.join("\n");
+    let keys: Vec<&str> = printed.split_whitespace().filter(|w| w.starts_with("lks1-")).collect();
+    assert_eq!(keys.len(), 3, "{printed}");
+    assert!(printed.contains("lso_"), "{printed}");
+    let http = client(&data);
+    assert_eq!(get(&http, &server, "/healthz", None).await.1["sealed"], false);
+    let cert = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    drop(server);
+
+    // The second start is sealed, prints no keys, and keeps the certificate.
+    let server = serve(&data, None);
+    assert!(server.stdout.iter().all(|l| !l.contains("lks1-") && !l.contains("lso_")), "{:#?}", server.stdout);
+    assert_eq!(get(&client(&data), &server, "/healthz", None).await.1["sealed"], true);
+    assert_eq!(std::fs::read(data.join("tls/cert.pem")).unwrap(), cert);
+}
+
+#[tokio::test]
+async fn dev_mode_unseals_by_itself_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start = |data: &Path| {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("LOCKSTEP_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let addr = stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("Lockstep is listening on ").map(str::to_owned))
+            .unwrap();
+        (Server { child, addr, stdout: vec![] }, ())
+    };
+    let (server, ()) = start(&data);
+    drop(server);
+    let (mut server, ()) = start(&data);
+    assert_eq!(get(&client(&data), &server, "/healthz", None).await.1["sealed"], false);
+    let mut stderr = String::new();
+    let _ = server.child.kill();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("WARNING: --dev"), "{stderr}");
+}
+
+#[test]
+fn bad_command_lines_get_readable_errors() {
+    let (ok, _, stderr) = cli(&["vault", "init", "--data", "/tmp/x", "--key-shares", "3", "--key-threshold", "1"], "", &[]);
+    assert!(!ok);
+    assert!(stderr.contains("key_shares") || stderr.contains("threshold"), "{stderr}");
+    let (ok, _, stderr) = cli(&["serve", "--tls-key", "k.pem"], "", &[]);
+    assert!(!ok);
+    assert!(stderr.contains("--tls-cert and --tls-key go together"), "{stderr}");
+    let (ok, _, stderr) = cli(&["serve", "--database", "mysql://root:hunter2@localhost/x"], "", &[]);
+    assert!(!ok);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
