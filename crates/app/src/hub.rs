@@ -4,7 +4,9 @@ use crate::tokens::BearerToken;
 use crate::{AppError, Clock};
 use lockstep_domain::OrganizationId;
 use lockstep_storage::{Store, StoreError, operator, organizations, vault as stored_vault};
-use lockstep_vault::{OrgKeys, SealConfig, SealStatus, UnsealKey, Vault, VaultError, WrappedOrgKey};
+use lockstep_vault::{
+    OrgKeys, SealConfig, SealStatus, UnsealKey, Vault, VaultError, WrappedOrgKey,
+};
 use std::sync::Arc;
 
 /// Everything the first initialization hands out, once: the unseal key shares and the operator
@@ -64,19 +66,19 @@ impl Hub {
         key_shares: u8,
         key_threshold: u8,
     ) -> Result<(Hub, Credentials), AppError> {
-        let (init, token) = {
-            let mut rng = rand::rng();
-            let init = lockstep_vault::initialize(key_shares, key_threshold, &mut rng).map_err(
-                |err| match err {
-                    VaultError::InvalidShareConfig { reason } => AppError::Invalid {
-                        field: "key_shares",
-                        reason: reason.to_owned(),
-                    },
-                    other => AppError::Vault(other),
-                },
-            )?;
-            (init, BearerToken::generate("lso", &mut rng))
-        };
+        let (init, token) =
+            {
+                let mut rng = rand::rng();
+                let init = lockstep_vault::initialize(key_shares, key_threshold, &mut rng)
+                    .map_err(|err| match err {
+                        VaultError::InvalidShareConfig { reason } => AppError::Invalid {
+                            field: "key_shares",
+                            reason: reason.to_owned(),
+                        },
+                        other => AppError::Vault(other),
+                    })?;
+                (init, BearerToken::generate("lso", &mut rng))
+            };
         let now = clock.now();
         let stored = stored_vault::StoredVault {
             vault_id: init.config.vault_id.to_vec(),
@@ -113,7 +115,10 @@ impl Hub {
     /// Enters one unseal key share. A refused share (malformed, foreign, unknown, duplicate) does
     /// not count; earlier progress stays.
     pub fn submit_unseal_key(&self, key: &UnsealKey) -> Result<SealStatus, AppError> {
-        let status = self.vault.submit_share(key).map_err(AppError::UnsealRefused)?;
+        let status = self
+            .vault
+            .submit_share(key)
+            .map_err(AppError::UnsealRefused)?;
         if !status.sealed {
             tracing::info!("vault unsealed");
         }

@@ -4,9 +4,9 @@
 use crate::tokens::BearerToken;
 use crate::{AppError, Hub, Operator};
 use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, OrganizationName};
+use lockstep_storage::StoreError;
 use lockstep_storage::invitations::{self, NewInvitation};
 use lockstep_storage::organizations::{self, Organization, StoredOrgKey};
-use lockstep_storage::StoreError;
 use lockstep_vault::Aad;
 use time::Duration;
 use uuid::Uuid;

@@ -1,5 +1,10 @@
 //! The use cases end to end on a real store, SQLite and PostgreSQL alike.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use lockstep_app::{AppError, BearerToken, Credentials, Hub, SystemClock, UnsealKey};
 use lockstep_storage::testing::TestStore;
@@ -31,7 +36,10 @@ async fn init(store: &Store, shares: u8, threshold: u8) -> (Hub, Credentials) {
 
 /// What a restart does: a new hub over the same store.
 async fn restart(store: &Store) -> Hub {
-    Hub::open(store.clone(), Arc::new(SystemClock)).await.unwrap().unwrap()
+    Hub::open(store.clone(), Arc::new(SystemClock))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn unseal(hub: &Hub, keys: &[&UnsealKey]) {
@@ -43,7 +51,12 @@ fn unseal(hub: &Hub, keys: &[&UnsealKey]) {
 
 on_both_stores!(an_initialized_hub_restarts_sealed_and_unseals_with_its_shares);
 async fn an_initialized_hub_restarts_sealed_and_unseals_with_its_shares(t: TestStore) {
-    assert!(Hub::open(t.store.clone(), Arc::new(SystemClock)).await.unwrap().is_none());
+    assert!(
+        Hub::open(t.store.clone(), Arc::new(SystemClock))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let (hub, creds) = init(&t.store, 5, 3).await;
     assert!(!hub.is_sealed());
     assert_eq!(creds.unseal_keys.len(), 5);
@@ -52,86 +65,167 @@ async fn an_initialized_hub_restarts_sealed_and_unseals_with_its_shares(t: TestS
     let hub = restart(&t.store).await;
     let status = hub.seal_status();
     assert!(status.sealed);
-    assert_eq!((status.progress, status.threshold, status.shares), (0, 3, 5));
+    assert_eq!(
+        (status.progress, status.threshold, status.shares),
+        (0, 3, 5)
+    );
 
-    let op = hub.authenticate_operator(&creds.operator_token).await.unwrap();
-    assert!(matches!(hub.list_organizations(&op).await, Err(AppError::Sealed)));
-    assert!(matches!(hub.create_organization(&op, "Acme", "a@acme.io").await, Err(AppError::Sealed)));
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    assert!(matches!(
+        hub.list_organizations(&op).await,
+        Err(AppError::Sealed)
+    ));
+    assert!(matches!(
+        hub.create_organization(&op, "Acme", "a@acme.io").await,
+        Err(AppError::Sealed)
+    ));
 
     hub.submit_unseal_key(&creds.unseal_keys[4]).unwrap();
     let refused = hub.submit_unseal_key(&UnsealKey::from_text("lks1-garbage"));
-    assert!(matches!(refused, Err(AppError::UnsealRefused(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::UnsealRefused(_))),
+        "{refused:?}"
+    );
     assert_eq!(hub.seal_status().progress, 1);
     unseal(&hub, &[&creds.unseal_keys[0], &creds.unseal_keys[2]]);
     assert!(hub.list_organizations(&op).await.unwrap().is_empty());
 
     hub.seal(&op);
     assert!(hub.is_sealed());
-    assert!(matches!(hub.list_organizations(&op).await, Err(AppError::Sealed)));
+    assert!(matches!(
+        hub.list_organizations(&op).await,
+        Err(AppError::Sealed)
+    ));
 }
 
 on_both_stores!(a_store_is_initialized_only_once);
 async fn a_store_is_initialized_only_once(t: TestStore) {
     let _ = init(&t.store, 1, 1).await;
     let again = Hub::initialize(t.store.clone(), Arc::new(SystemClock), 3, 3).await;
-    assert!(matches!(again, Err(AppError::Conflict("vault"))), "{again:?}");
+    assert!(
+        matches!(again, Err(AppError::Conflict("vault"))),
+        "{again:?}"
+    );
 }
 
 on_both_stores!(bad_share_configurations_are_refused_and_store_nothing);
 async fn bad_share_configurations_are_refused_and_store_nothing(t: TestStore) {
     for (n, k) in [(0, 0), (3, 4), (3, 1), (2, 0)] {
         let err = Hub::initialize(t.store.clone(), Arc::new(SystemClock), n, k).await;
-        assert!(matches!(err, Err(AppError::Invalid { .. })), "({n},{k}): {err:?}");
+        assert!(
+            matches!(err, Err(AppError::Invalid { .. })),
+            "({n},{k}): {err:?}"
+        );
     }
-    assert!(Hub::open(t.store.clone(), Arc::new(SystemClock)).await.unwrap().is_none());
+    assert!(
+        Hub::open(t.store.clone(), Arc::new(SystemClock))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 on_both_stores!(only_the_operator_token_authenticates);
 async fn only_the_operator_token_authenticates(t: TestStore) {
     let (hub, creds) = init(&t.store, 1, 1).await;
-    assert!(hub.authenticate_operator(&creds.operator_token).await.is_ok());
+    assert!(
+        hub.authenticate_operator(&creds.operator_token)
+            .await
+            .is_ok()
+    );
     let forged = BearerToken::from_text("lso_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    assert!(matches!(hub.authenticate_operator(&forged).await, Err(AppError::Unauthenticated)));
+    assert!(matches!(
+        hub.authenticate_operator(&forged).await,
+        Err(AppError::Unauthenticated)
+    ));
 }
 
 on_both_stores!(organizations_get_their_own_key_and_deletion_shreds_it);
 async fn organizations_get_their_own_key_and_deletion_shreds_it(t: TestStore) {
     let (hub, creds) = init(&t.store, 3, 2).await;
-    let op = hub.authenticate_operator(&creds.operator_token).await.unwrap();
-    let acme = hub.create_organization(&op, "Acme", "ada@acme.io").await.unwrap();
-    let globex = hub.create_organization(&op, "Globex", "bob@globex.io").await.unwrap();
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let acme = hub
+        .create_organization(&op, "Acme", "ada@acme.io")
+        .await
+        .unwrap();
+    let globex = hub
+        .create_organization(&op, "Globex", "bob@globex.io")
+        .await
+        .unwrap();
     assert!(acme.invitation_token.expose().starts_with("lsi_"));
 
-    let names: Vec<_> = hub.list_organizations(&op).await.unwrap().into_iter().map(|o| o.name.as_str().to_owned()).collect();
+    let names: Vec<_> = hub
+        .list_organizations(&op)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name.as_str().to_owned())
+        .collect();
     assert_eq!(names, ["Acme", "Globex"]);
 
     // Each organization's data is readable with its own key only.
-    let aad = Aad { object_kind: "probe", object_id: "1", field: "value" };
+    let aad = Aad {
+        object_kind: "probe",
+        object_id: "1",
+        field: "value",
+    };
     let acme_keys = hub.org_keys(acme.id).await.unwrap();
     let globex_keys = hub.org_keys(globex.id).await.unwrap();
-    let ciphertext = acme_keys.encrypt(&aad, b"bill of materials", &mut rand::rng()).unwrap();
-    assert_eq!(acme_keys.decrypt(&aad, &ciphertext).unwrap().as_slice(), b"bill of materials");
+    let ciphertext = acme_keys
+        .encrypt(&aad, b"bill of materials", &mut rand::rng())
+        .unwrap();
+    assert_eq!(
+        acme_keys.decrypt(&aad, &ciphertext).unwrap().as_slice(),
+        b"bill of materials"
+    );
     assert!(globex_keys.decrypt(&aad, &ciphertext).is_err());
 
     // The invitation's e-mail is not stored in clear.
     let mut conn = t.store.read().await.unwrap();
-    let tables = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id).await.unwrap();
-    assert!(tables.iter().any(|(table, _)| table == "invitations"), "{tables:?}");
+    let tables = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id)
+        .await
+        .unwrap();
+    assert!(
+        tables.iter().any(|(table, _)| table == "invitations"),
+        "{tables:?}"
+    );
     drop(conn);
 
     hub.delete_organization(&op, acme.id).await.unwrap();
     let mut conn = t.store.read().await.unwrap();
-    let left = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id).await.unwrap();
+    let left = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id)
+        .await
+        .unwrap();
     assert_eq!(left, vec![], "rows left after deletion");
-    assert!(organizations::keys(&mut conn, acme.id).await.unwrap().is_empty());
+    assert!(
+        organizations::keys(&mut conn, acme.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     drop(conn);
-    assert!(matches!(hub.org_keys(acme.id).await, Err(AppError::NotFound(_))));
-    assert!(matches!(hub.delete_organization(&op, acme.id).await, Err(AppError::NotFound(_))));
+    assert!(matches!(
+        hub.org_keys(acme.id).await,
+        Err(AppError::NotFound(_))
+    ));
+    assert!(matches!(
+        hub.delete_organization(&op, acme.id).await,
+        Err(AppError::NotFound(_))
+    ));
 
     // After a restart and unseal, the deleted organization's key is gone for good; the other's works.
     let hub = restart(&t.store).await;
     unseal(&hub, &[&creds.unseal_keys[1], &creds.unseal_keys[2]]);
-    assert!(matches!(hub.org_keys(acme.id).await, Err(AppError::NotFound(_))));
+    assert!(matches!(
+        hub.org_keys(acme.id).await,
+        Err(AppError::NotFound(_))
+    ));
     let globex_keys = hub.org_keys(globex.id).await.unwrap();
     let sealed = globex_keys.encrypt(&aad, b"x", &mut rand::rng()).unwrap();
     assert_eq!(globex_keys.decrypt(&aad, &sealed).unwrap().as_slice(), b"x");
@@ -140,18 +234,33 @@ async fn organizations_get_their_own_key_and_deletion_shreds_it(t: TestStore) {
 on_both_stores!(bad_organization_input_changes_nothing);
 async fn bad_organization_input_changes_nothing(t: TestStore) {
     let (hub, creds) = init(&t.store, 1, 1).await;
-    let op = hub.authenticate_operator(&creds.operator_token).await.unwrap();
-    for (name, email, field) in [("", "a@b.io", "name"), ("Acme", "not-an-email", "admin_email"), (" Acme", "a@b.io", "name")] {
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    for (name, email, field) in [
+        ("", "a@b.io", "name"),
+        ("Acme", "not-an-email", "admin_email"),
+        (" Acme", "a@b.io", "name"),
+    ] {
         match hub.create_organization(&op, name, email).await {
             Err(AppError::Invalid { field: f, reason }) => {
                 assert_eq!(f, field);
-                assert!(!reason.contains(email) || email.is_empty(), "reason echoes the input: {reason}");
+                assert!(
+                    !reason.contains(email) || email.is_empty(),
+                    "reason echoes the input: {reason}"
+                );
             }
             other => panic!("expected Invalid for {name:?}/{email:?}, got {other:?}"),
         }
     }
-    hub.create_organization(&op, "Acme", "a@acme.io").await.unwrap();
+    hub.create_organization(&op, "Acme", "a@acme.io")
+        .await
+        .unwrap();
     let dup = hub.create_organization(&op, "acme", "b@acme.io").await;
-    assert!(matches!(dup, Err(AppError::Conflict("organization"))), "{dup:?}");
+    assert!(
+        matches!(dup, Err(AppError::Conflict("organization"))),
+        "{dup:?}"
+    );
     assert_eq!(hub.list_organizations(&op).await.unwrap().len(), 1);
 }

@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "lockstep", version, about = "Lockstep: the self-hosted data synchronization hub that cannot leak")]
+#[command(
+    name = "lockstep",
+    version,
+    about = "Lockstep: the self-hosted data synchronization hub that cannot leak"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -53,7 +53,11 @@ impl ApiClient {
         self.call(Method::GET, path, None::<&()>).await
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         self.call(Method::POST, path, Some(body)).await
     }
 
@@ -113,8 +117,15 @@ async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response>
         return Ok(response);
     }
     let problem: serde_json::Value = response.json().await.unwrap_or_default();
-    let title = problem.get("title").and_then(|v| v.as_str()).unwrap_or("request failed");
-    let detail = problem.get("detail").and_then(|v| v.as_str()).map(|d| format!(": {d}")).unwrap_or_default();
+    let title = problem
+        .get("title")
+        .and_then(|v| v.as_str())
+        .unwrap_or("request failed");
+    let detail = problem
+        .get("detail")
+        .and_then(|v| v.as_str())
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
     let hint = if status == StatusCode::UNAUTHORIZED {
         " (set LOCKSTEP_TOKEN to the operator token)"
     } else {

@@ -30,7 +30,10 @@ impl std::fmt::Debug for Secret {
 pub enum TlsConfig {
     /// The self-signed certificate in `DATA/tls`, made on first start.
     SelfSigned(PathBuf),
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +57,9 @@ impl ServeConfig {
                     key: key.clone(),
                 },
                 (None, None) => TlsConfig::SelfSigned(args.data.join("tls")),
-                _ => bail!("--tls-cert and --tls-key go together: give both, or neither for the self-signed certificate"),
+                _ => bail!(
+                    "--tls-cert and --tls-key go together: give both, or neither for the self-signed certificate"
+                ),
             },
             dev: args.dev,
         })
@@ -68,7 +73,9 @@ pub fn store_config(data: &std::path::Path, database: Option<&str>) -> anyhow::R
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(StoreConfig::Postgres(Secret(url.to_owned())))
         }
-        Some(_) => bail!("--database must be a postgres:// URL (leave it out for the embedded SQLite store)"),
+        Some(_) => bail!(
+            "--database must be a postgres:// URL (leave it out for the embedded SQLite store)"
+        ),
     }
 }
 
@@ -102,25 +109,43 @@ mod tests {
     fn defaults_are_the_embedded_store_on_8443_with_self_signed_tls() {
         let config = parse(&[]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:8443");
-        assert!(matches!(config.store, StoreConfig::Embedded(ref p) if p.ends_with("lockstep-data/lockstep.db")));
+        assert!(
+            matches!(config.store, StoreConfig::Embedded(ref p) if p.ends_with("lockstep-data/lockstep.db"))
+        );
         assert!(matches!(config.tls, TlsConfig::SelfSigned(_)));
         assert!(!config.dev);
     }
 
     #[test]
     fn contradictions_are_refused_with_a_readable_message() {
-        let err = parse(&["--tls-cert", "c.pem"]).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("--tls-cert and --tls-key go together"), "{err}");
-        let err = parse(&["--listen", "nowhere"]).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse(&["--tls-cert", "c.pem"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("--tls-cert and --tls-key go together"),
+            "{err}"
+        );
+        let err = parse(&["--listen", "nowhere"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("--listen"), "{err}");
-        let err = parse(&["--database", "mysql://root:hunter2@db/x"]).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse(&["--database", "mysql://root:hunter2@db/x"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("postgres://"), "{err}");
-        assert!(!err.contains("hunter2"), "the message echoes a password: {err}");
+        assert!(
+            !err.contains("hunter2"),
+            "the message echoes a password: {err}"
+        );
     }
 
     #[test]
     fn a_postgres_url_is_kept_out_of_debug_output() {
-        let config = parse(&["--database", "postgres://u:hunter2@db/x"]).unwrap_or_else(|e| unreachable!("{e}"));
+        let config = parse(&["--database", "postgres://u:hunter2@db/x"])
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

@@ -48,17 +48,30 @@ pub fn print(credentials: &Credentials, format: Format) -> anyhow::Result<()> {
         Format::Text => {
             let n = credentials.unseal_keys.len();
             let k = credentials.key_threshold;
-            writeln!(out, "Lockstep's vault is initialized. These are shown this once and stored nowhere:")?;
-            writeln!(out, "give each unseal key to a different person, keep the operator token in a password manager.")?;
+            writeln!(
+                out,
+                "Lockstep's vault is initialized. These are shown this once and stored nowhere:"
+            )?;
+            writeln!(
+                out,
+                "give each unseal key to a different person, keep the operator token in a password manager."
+            )?;
             writeln!(out)?;
             for (i, key) in credentials.unseal_keys.iter().enumerate() {
                 writeln!(out, "  Unseal key {}: {}", i + 1, key.expose())?;
             }
             writeln!(out)?;
             writeln!(out, "  Key threshold:  {k} of {n} keys unseal the hub")?;
-            writeln!(out, "  Operator token: {}", credentials.operator_token.expose())?;
+            writeln!(
+                out,
+                "  Operator token: {}",
+                credentials.operator_token.expose()
+            )?;
             writeln!(out)?;
-            writeln!(out, "After every restart the hub is sealed: run `lockstep vault unseal` {k} time(s), one key each.")?;
+            writeln!(
+                out,
+                "After every restart the hub is sealed: run `lockstep vault unseal` {k} time(s), one key each."
+            )?;
         }
     }
     out.flush()?;
@@ -99,8 +112,11 @@ pub fn load_dev_keys(data: &Path) -> anyhow::Result<Vec<UnsealKey>> {
         )
     })?);
     // serde's message could quote a key; say only that the file is not what we wrote.
-    let saved: CredentialsJson = serde_json::from_str(&text).map_err(|_| {
-        anyhow::anyhow!("{} is not a Lockstep dev keys file", path.display())
-    })?;
-    Ok(saved.unseal_keys.iter().map(|k| UnsealKey::from_text(k)).collect())
+    let saved: CredentialsJson = serde_json::from_str(&text)
+        .map_err(|_| anyhow::anyhow!("{} is not a Lockstep dev keys file", path.display()))?;
+    Ok(saved
+        .unseal_keys
+        .iter()
+        .map(|k| UnsealKey::from_text(k))
+        .collect())
 }

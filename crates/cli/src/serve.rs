@@ -64,10 +64,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .handle(handle);
 
     if let Some(ca) = &tls_files.ca {
-        say(&format!("Self-signed certificate: clients trust {}", ca.display()));
+        say(&format!(
+            "Self-signed certificate: clients trust {}",
+            ca.display()
+        ));
     }
     if hub.is_sealed() {
-        say(&format!("The hub is sealed: unseal it with `lockstep vault unseal --addr https://{local}`."));
+        say(&format!(
+            "The hub is sealed: unseal it with `lockstep vault unseal --addr https://{local}`."
+        ));
     }
     say(&format!("Lockstep is listening on https://{local}"));
     tracing::info!(address = %local, sealed = hub.is_sealed(), "listening");
@@ -82,12 +87,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn init(args: InitArgs) -> anyhow::Result<()> {
     create_private_dir(&args.data)?;
     let store = open_store(&store_config(&args.data, args.database.as_deref())?).await?;
-    if Hub::open(store.clone(), Arc::new(SystemClock)).await?.is_some() {
+    if Hub::open(store.clone(), Arc::new(SystemClock))
+        .await?
+        .is_some()
+    {
         bail!("this store is already initialized; its key shares were shown when it was");
     }
-    let (_hub, creds) =
-        Hub::initialize(store.clone(), Arc::new(SystemClock), args.key_shares, args.key_threshold)
-            .await?;
+    let (_hub, creds) = Hub::initialize(
+        store.clone(),
+        Arc::new(SystemClock),
+        args.key_shares,
+        args.key_threshold,
+    )
+    .await?;
     credentials::print(&creds, args.format)?;
     store.close().await;
     Ok(())
@@ -153,14 +165,15 @@ async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

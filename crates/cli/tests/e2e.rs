@@ -1,7 +1,13 @@
 //! End to end: the real `lockstep` binary on a random port, over HTTPS, on SQLite and PostgreSQL.
 //! init → serve (sealed) → unseal → create an organization → seal → restart (sealed) → unseal with
 //! other shares → the organization is still there.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::zombie_processes,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use lockstep_storage::Backend;
 use lockstep_storage::testing::TestStore;
@@ -29,7 +35,9 @@ impl Drop for Server {
 
 fn serve(data: &Path, database: Option<&str>) -> Server {
     let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--data"]).arg(data).args(["--listen", "127.0.0.1:0"]);
+    cmd.args(["serve", "--data"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"]);
     if let Some(url) = database {
         cmd.args(["--database", url]);
     }
@@ -54,9 +62,15 @@ fn serve(data: &Path, database: Option<&str>) -> Server {
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("the server did not say where it listens; it printed {lines:#?}"));
+            .unwrap_or_else(|_| {
+                panic!("the server did not say where it listens; it printed {lines:#?}")
+            });
         if let Some(addr) = line.strip_prefix("Lockstep is listening on ") {
-            return Server { child, addr: addr.trim().to_owned(), stdout: lines };
+            return Server {
+                child,
+                addr: addr.trim().to_owned(),
+                stdout: lines,
+            };
         }
         lines.push(line);
     }
@@ -71,22 +85,39 @@ fn client(data: &Path) -> reqwest::Client {
         .unwrap()
 }
 
-async fn get(client: &reqwest::Client, server: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
+async fn get(
+    client: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
     let mut req = client.get(format!("{}{path}", server.addr));
     if let Some(token) = token {
         req = req.bearer_auth(token);
     }
     let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
-async fn post(client: &reqwest::Client, server: &Server, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+async fn post(
+    client: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
     let mut req = client.post(format!("{}{path}", server.addr)).json(&body);
     if let Some(token) = token {
         req = req.bearer_auth(token);
     }
     let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
 }
 
 /// Runs the CLI with `stdin` piped in; returns (success, stdout, stderr).
@@ -100,9 +131,18 @@ fn cli(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, Strin
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 async fn init_serve_unseal_seal_restart(backend: Backend) {
@@ -119,16 +159,33 @@ async fn init_serve_unseal_seal_restart(backend: Backend) {
     };
 
     // vault init --format json prints exactly one JSON object.
-    let mut args = vec!["vault", "init", "--data", data.to_str().unwrap(), "--key-shares", "5", "--key-threshold", "3", "--format", "json"];
+    let mut args = vec![
+        "vault",
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--key-shares",
+        "5",
+        "--key-threshold",
+        "3",
+        "--format",
+        "json",
+    ];
     if let Some(url) = &database {
         args.extend(["--database", url.as_str()]);
     }
     let (ok, stdout, stderr) = cli(&args, "", &[]);
     assert!(ok, "vault init failed: {stderr}");
-    let init: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    let init: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
     assert_eq!(init.as_object().unwrap().len(), 3, "{init}");
     assert_eq!(init["key_threshold"], 3);
-    let keys: Vec<String> = init["unseal_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    let keys: Vec<String> = init["unseal_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(keys.len(), 5);
     let token = init["operator_token"].as_str().unwrap().to_owned();
 
@@ -139,30 +196,68 @@ async fn init_serve_unseal_seal_restart(backend: Backend) {
 
     // The first serve after init is sealed and prints no key shares.
     let server = serve(&data, database.as_deref());
-    assert!(server.stdout.iter().all(|l| !l.contains("lks1-") && !l.contains(&token)), "{:#?}", server.stdout);
+    assert!(
+        server
+            .stdout
+            .iter()
+            .all(|l| !l.contains("lks1-") && !l.contains(&token)),
+        "{:#?}",
+        server.stdout
+    );
     let http = client(&data);
-    assert_eq!(get(&http, &server, "/healthz", None).await, (200, json!({"status": "ok", "sealed": true})));
+    assert_eq!(
+        get(&http, &server, "/healthz", None).await,
+        (200, json!({"status": "ok", "sealed": true}))
+    );
     let (status, problem) = get(&http, &server, "/api/v1/sys/organizations", Some(&token)).await;
-    assert_eq!((status, problem["type"].as_str()), (503, Some("urn:lockstep:problem:sealed")));
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (503, Some("urn:lockstep:problem:sealed"))
+    );
 
     // Unseal over HTTPS with shares 1, 3, 5.
     for (n, i) in [0, 2, 4].into_iter().enumerate() {
-        let (status, body) = post(&http, &server, "/api/v1/sys/unseal", None, json!({"key": keys[i]})).await;
+        let (status, body) = post(
+            &http,
+            &server,
+            "/api/v1/sys/unseal",
+            None,
+            json!({"key": keys[i]}),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["progress"], if n < 2 { n + 1 } else { 0 });
         assert_eq!(body["sealed"], n < 2);
     }
-    let (status, created) = post(&http, &server, "/api/v1/sys/organizations", Some(&token), json!({"name": "Acme", "admin_email": "ada@acme.io"})).await;
+    let (status, created) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        Some(&token),
+        json!({"name": "Acme", "admin_email": "ada@acme.io"}),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let org_id = created["id"].as_str().unwrap().to_owned();
 
     // Seal from the CLI with the operator token in the environment.
     let ca = data.join("tls/ca.pem");
     let client_args = |cmd: &'static str, addr: &str| -> Vec<String> {
-        vec!["vault".into(), cmd.into(), "--addr".into(), addr.to_owned(), "--ca-cert".into(), ca.to_str().unwrap().into()]
+        vec![
+            "vault".into(),
+            cmd.into(),
+            "--addr".into(),
+            addr.to_owned(),
+            "--ca-cert".into(),
+            ca.to_str().unwrap().into(),
+        ]
     };
     let seal_args = client_args("seal", &server.addr);
-    let (ok, stdout, stderr) = cli(&seal_args.iter().map(String::as_str).collect::<Vec<_>>(), "", &[("LOCKSTEP_TOKEN", &token)]);
+    let (ok, stdout, stderr) = cli(
+        &seal_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+        &[("LOCKSTEP_TOKEN", &token)],
+    );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("Sealed"), "{stdout}");
     let (status, _) = get(&http, &server, "/api/v1/sys/organizations", Some(&token)).await;
@@ -172,7 +267,10 @@ async fn init_serve_unseal_seal_restart(backend: Backend) {
     drop(server);
     let server = serve(&data, database.as_deref());
     let http = client(&data);
-    assert_eq!(get(&http, &server, "/healthz", None).await.1["sealed"], true);
+    assert_eq!(
+        get(&http, &server, "/healthz", None).await.1["sealed"],
+        true
+    );
     let unseal_args: Vec<String> = client_args("unseal", &server.addr);
     let unseal_args: Vec<&str> = unseal_args.iter().map(String::as_str).collect();
     for i in [1, 3] {
@@ -182,18 +280,32 @@ async fn init_serve_unseal_seal_restart(backend: Backend) {
     }
     let (ok, _, stderr) = cli(&unseal_args, "lks1-not-a-share\n", &[]);
     assert!(!ok);
-    assert!(stderr.contains("refused") && !stderr.contains("lks1-not-a-share"), "{stderr}");
+    assert!(
+        stderr.contains("refused") && !stderr.contains("lks1-not-a-share"),
+        "{stderr}"
+    );
     let (ok, stdout, stderr) = cli(&unseal_args, &format!("{}\n", keys[0]), &[]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("Unsealed"), "{stdout}");
 
     let (status, list) = get(&http, &server, "/api/v1/sys/organizations", Some(&token)).await;
     assert_eq!(status, 200);
-    assert_eq!(list, json!({"organizations": [{"id": org_id, "name": "Acme"}]}));
+    assert_eq!(
+        list,
+        json!({"organizations": [{"id": org_id, "name": "Acme"}]})
+    );
 
     // Plain HTTP on the same port gets no HTTP answer.
-    let plain = reqwest::Client::builder().build().unwrap().get(server.addr.replace("https://", "http://") + "/healthz").send().await;
-    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true), "plain HTTP was served");
+    let plain = reqwest::Client::builder()
+        .build()
+        .unwrap()
+        .get(server.addr.replace("https://", "http://") + "/healthz")
+        .send()
+        .await;
+    assert!(
+        plain.map(|r| !r.status().is_success()).unwrap_or(true),
+        "plain HTTP was served"
+    );
 }
 
 struct DropDb(Option<String>);
@@ -202,7 +314,11 @@ impl Drop for DropDb {
         if let Some(name) = self.0.take() {
             let _ = Command::new("psql")
                 .arg(lockstep_storage::testing::postgres_admin_url())
-                .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -226,18 +342,34 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
     let data = dir.path().join("data");
     let server = serve(&data, None);
     let printed = server.stdout.join("\n");
-    let keys: Vec<&str> = printed.split_whitespace().filter(|w| w.starts_with("lks1-")).collect();
+    let keys: Vec<&str> = printed
+        .split_whitespace()
+        .filter(|w| w.starts_with("lks1-"))
+        .collect();
     assert_eq!(keys.len(), 3, "{printed}");
     assert!(printed.contains("lso_"), "{printed}");
     let http = client(&data);
-    assert_eq!(get(&http, &server, "/healthz", None).await.1["sealed"], false);
+    assert_eq!(
+        get(&http, &server, "/healthz", None).await.1["sealed"],
+        false
+    );
     let cert = std::fs::read(data.join("tls/cert.pem")).unwrap();
     drop(server);
 
     // The second start is sealed, prints no keys, and keeps the certificate.
     let server = serve(&data, None);
-    assert!(server.stdout.iter().all(|l| !l.contains("lks1-") && !l.contains("lso_")), "{:#?}", server.stdout);
-    assert_eq!(get(&client(&data), &server, "/healthz", None).await.1["sealed"], true);
+    assert!(
+        server
+            .stdout
+            .iter()
+            .all(|l| !l.contains("lks1-") && !l.contains("lso_")),
+        "{:#?}",
+        server.stdout
+    );
+    assert_eq!(
+        get(&client(&data), &server, "/healthz", None).await.1["sealed"],
+        true
+    );
     assert_eq!(std::fs::read(data.join("tls/cert.pem")).unwrap(), cert);
 }
 
@@ -258,14 +390,27 @@ async fn dev_mode_unseals_by_itself_after_a_restart() {
         let addr = stdout
             .lines()
             .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("Lockstep is listening on ").map(str::to_owned))
+            .find_map(|l| {
+                l.strip_prefix("Lockstep is listening on ")
+                    .map(str::to_owned)
+            })
             .unwrap();
-        (Server { child, addr, stdout: vec![] }, ())
+        (
+            Server {
+                child,
+                addr,
+                stdout: vec![],
+            },
+            (),
+        )
     };
     let (server, ()) = start(&data);
     drop(server);
     let (mut server, ()) = start(&data);
-    assert_eq!(get(&client(&data), &server, "/healthz", None).await.1["sealed"], false);
+    assert_eq!(
+        get(&client(&data), &server, "/healthz", None).await.1["sealed"],
+        false
+    );
     let mut stderr = String::new();
     let _ = server.child.kill();
     std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
@@ -274,13 +419,36 @@ async fn dev_mode_unseals_by_itself_after_a_restart() {
 
 #[test]
 fn bad_command_lines_get_readable_errors() {
-    let (ok, _, stderr) = cli(&["vault", "init", "--data", "/tmp/x", "--key-shares", "3", "--key-threshold", "1"], "", &[]);
+    let (ok, _, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            "/tmp/x",
+            "--key-shares",
+            "3",
+            "--key-threshold",
+            "1",
+        ],
+        "",
+        &[],
+    );
     assert!(!ok);
-    assert!(stderr.contains("key_shares") || stderr.contains("threshold"), "{stderr}");
+    assert!(
+        stderr.contains("key_shares") || stderr.contains("threshold"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = cli(&["serve", "--tls-key", "k.pem"], "", &[]);
     assert!(!ok);
-    assert!(stderr.contains("--tls-cert and --tls-key go together"), "{stderr}");
-    let (ok, _, stderr) = cli(&["serve", "--database", "mysql://root:hunter2@localhost/x"], "", &[]);
+    assert!(
+        stderr.contains("--tls-cert and --tls-key go together"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = cli(
+        &["serve", "--database", "mysql://root:hunter2@localhost/x"],
+        "",
+        &[],
+    );
     assert!(!ok);
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }

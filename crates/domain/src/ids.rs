@@ -67,7 +67,8 @@ mod tests {
 
     #[test]
     fn ids_round_trip_through_text_and_json() {
-        let id = OrganizationId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
+        let id =
+            OrganizationId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
         let text = id.to_string();
         assert_eq!(text, "01900000-0000-7000-8000-000000000001");
         assert_eq!(text.parse::<OrganizationId>().ok(), Some(id));

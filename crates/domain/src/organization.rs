@@ -140,7 +140,16 @@ mod tests {
             EmailAddress::parse("Ada@Example.COM").map(|e| e.as_str().to_owned()),
             Ok("Ada@example.com".to_owned())
         );
-        for bad in ["", "ada", "@example.com", "ada@", "ada@example", "ada@.com", "a da@x.io", "ada@x..io"] {
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "ada@.com",
+            "a da@x.io",
+            "ada@x..io",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

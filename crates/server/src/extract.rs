@@ -122,7 +122,9 @@ mod tests {
     #[test]
     fn serde_details_keep_field_names_and_drop_values() {
         assert_eq!(
-            serde_detail("Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2"),
+            serde_detail(
+                "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2"
+            ),
             "missing field `name` at line 1 column 2"
         );
         let detail = serde_detail(

@@ -41,8 +41,12 @@ impl ApiError {
     }
 
     pub fn sealed() -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "sealed", "The hub is sealed")
-            .detail("Enter the unseal key shares (POST /api/v1/sys/unseal) to unseal it.")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sealed",
+            "The hub is sealed",
+        )
+        .detail("Enter the unseal key shares (POST /api/v1/sys/unseal) to unseal it.")
     }
 
     pub fn unauthenticated() -> ApiError {
@@ -71,9 +75,11 @@ impl From<AppError> for ApiError {
         match err {
             AppError::Sealed => ApiError::sealed(),
             AppError::Unauthenticated => ApiError::unauthenticated(),
-            AppError::NotFound(what) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("No such {what}"))
-            }
+            AppError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("No such {what}"),
+            ),
             AppError::Conflict(what) => ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
@@ -94,7 +100,9 @@ impl From<AppError> for ApiError {
                     "internal",
                     "The request failed inside the hub",
                 )
-                .detail(format!("Nothing was changed. Error id {id} is in the server log."))
+                .detail(format!(
+                    "Nothing was changed. Error id {id} is in the server log."
+                ))
             }
         }
     }

@@ -66,8 +66,11 @@ pub fn ensure_self_signed(dir: &Path) -> Result<TlsFiles, TlsError> {
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
     let server_key = KeyPair::generate().map_err(TlsError::Generate)?;
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).map_err(TlsError::Generate)?;
-    params.distinguished_name.push(DnType::CommonName, "Lockstep hub");
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_owned()]).map_err(TlsError::Generate)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Lockstep hub");
     params
         .subject_alt_names
         .push(SanType::IpAddress([127, 0, 0, 1].into()));
@@ -75,7 +78,9 @@ pub fn ensure_self_signed(dir: &Path) -> Result<TlsFiles, TlsError> {
         .subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
     params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(825);
-    let cert = params.signed_by(&server_key, &issuer).map_err(TlsError::Generate)?;
+    let cert = params
+        .signed_by(&server_key, &issuer)
+        .map_err(TlsError::Generate)?;
 
     write_file(&files.key, server_key.serialize_pem().as_bytes(), true)?;
     write_file(&files.cert, cert.pem().as_bytes(), false)?;
@@ -88,14 +93,25 @@ pub fn ensure_self_signed(dir: &Path) -> Result<TlsFiles, TlsError> {
 /// A rustls configuration from PEM files: TLS 1.2 and 1.3 only, HTTP/2 and HTTP/1.1 via ALPN.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|_| TlsError::Pem { path: files.cert.clone(), what: "certificate" })?
+        .map_err(|_| TlsError::Pem {
+            path: files.cert.clone(),
+            what: "certificate",
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::Pem { path: files.cert.clone(), what: "certificate" })?;
+        .map_err(|_| TlsError::Pem {
+            path: files.cert.clone(),
+            what: "certificate",
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: files.cert.clone(), what: "certificate" });
+        return Err(TlsError::Pem {
+            path: files.cert.clone(),
+            what: "certificate",
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|_| TlsError::Pem { path: files.key.clone(), what: "private key" })?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|_| TlsError::Pem {
+        path: files.key.clone(),
+        what: "private key",
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -108,12 +124,19 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
 }
 
 fn create_dir_private(dir: &Path) -> Result<(), TlsError> {
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|source| TlsError::Io { path: dir.to_owned(), source })?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| TlsError::Io {
+                path: dir.to_owned(),
+                source,
+            },
+        )?;
     }
     Ok(())
 }
@@ -127,7 +150,10 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsErro
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(if private { 0o600 } else { 0o644 });
     }
-    let io = |source| TlsError::Io { path: path.to_owned(), source };
+    let io = |source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut file = options.open(path).map_err(io)?;
     file.write_all(contents).map_err(io)?;
     file.sync_all().map_err(io)
@@ -146,7 +172,11 @@ mod tests {
         let cert = std::fs::read(&first.cert).unwrap_or_default();
         assert!(server_config(&first).is_ok());
         let second = ensure_self_signed(&tls).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(std::fs::read(&second.cert).unwrap_or_default(), cert, "certificate was remade");
+        assert_eq!(
+            std::fs::read(&second.cert).unwrap_or_default(),
+            cert,
+            "certificate was remade"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -26,7 +26,10 @@ pub async fn organization_tables(
     };
     let rows = sqlx::query(sql).fetch_all(conn).await?;
     rows.iter()
-        .map(|row| row.try_get::<String, _>("table_name").map_err(StoreError::from))
+        .map(|row| {
+            row.try_get::<String, _>("table_name")
+                .map_err(StoreError::from)
+        })
         .collect()
 }
 

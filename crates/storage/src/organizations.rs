@@ -43,7 +43,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Organization, StoreError> {
     let id: String = row.try_get("id")?;
     let name: String = row.try_get("name")?;
     Ok(Organization {
-        id: id.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        id: id
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
         name: OrganizationName::parse(&name)
             .map_err(|_| StoreError::Corrupt("organization name"))?,
         created_at: from_millis(row.try_get("created_at")?)?,

@@ -25,10 +25,13 @@ pub struct TestStore {
 
 impl TestStore {
     /// Creates an empty database (or file) for `backend` without opening it.
-    pub async fn empty_url(backend: Backend) -> Result<(String, Option<tempfile::TempDir>, Option<String>), StoreError> {
+    pub async fn empty_url(
+        backend: Backend,
+    ) -> Result<(String, Option<tempfile::TempDir>, Option<String>), StoreError> {
         match backend {
             Backend::Sqlite => {
-                let dir = tempfile::tempdir().map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let dir =
+                    tempfile::tempdir().map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 let path = dir.path().join("lockstep.db");
                 let url = format!("sqlite://{}?mode=rwc", path.display());
                 Ok((url, Some(dir), None))
@@ -41,7 +44,9 @@ impl TestStore {
                 conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await?;
                 conn.close().await?;
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
                 Ok((format!("{base}/{name}"), None, Some(name)))
             }
         }
@@ -85,5 +90,7 @@ impl Drop for TestStore {
 }
 
 fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

@@ -1,11 +1,18 @@
 //! The store's behaviour, run on SQLite and on PostgreSQL alike.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use lockstep_domain::{InvitationId, OrganizationId, OrganizationName};
 use lockstep_storage::organizations::{Organization, StoredOrgKey};
 use lockstep_storage::testing::TestStore;
 use lockstep_storage::vault::StoredVault;
-use lockstep_storage::{Backend, StoreError, footprint, invitations, operator, organizations, vault};
+use lockstep_storage::{
+    Backend, StoreError, footprint, invitations, operator, organizations, vault,
+};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
@@ -61,9 +68,14 @@ async fn vault_config_is_stored_once_and_read_back(t: TestStore) {
     let mut conn = t.store.read().await.unwrap();
     assert_eq!(vault::load(&mut conn).await.unwrap(), Some(sample_vault()));
     let again = vault::insert(&mut conn, &sample_vault()).await;
-    assert!(matches!(again, Err(StoreError::Conflict("vault"))), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::Conflict("vault"))),
+        "{again:?}"
+    );
 
-    vault::update_keyring(&mut conn, &[4; 90], T0).await.unwrap();
+    vault::update_keyring(&mut conn, &[4; 90], T0)
+        .await
+        .unwrap();
     let loaded = vault::load(&mut conn).await.unwrap().unwrap();
     assert_eq!(loaded.encrypted_keyring, vec![4; 90]);
 }
@@ -71,7 +83,9 @@ async fn vault_config_is_stored_once_and_read_back(t: TestStore) {
 on_both_stores!(uncommitted_transaction_changes_nothing);
 async fn uncommitted_transaction_changes_nothing(t: TestStore) {
     let mut tx = t.store.write().await.unwrap();
-    organizations::insert(&mut tx, &org(1, "Acme")).await.unwrap();
+    organizations::insert(&mut tx, &org(1, "Acme"))
+        .await
+        .unwrap();
     drop(tx);
     let mut conn = t.store.read().await.unwrap();
     assert!(organizations::list(&mut conn).await.unwrap().is_empty());
@@ -80,10 +94,17 @@ async fn uncommitted_transaction_changes_nothing(t: TestStore) {
 on_both_stores!(organization_names_are_unique_ignoring_case);
 async fn organization_names_are_unique_ignoring_case(t: TestStore) {
     let mut conn = t.store.read().await.unwrap();
-    organizations::insert(&mut conn, &org(1, "Acme")).await.unwrap();
+    organizations::insert(&mut conn, &org(1, "Acme"))
+        .await
+        .unwrap();
     let dup = organizations::insert(&mut conn, &org(2, "ACME")).await;
-    assert!(matches!(dup, Err(StoreError::Conflict("organization"))), "{dup:?}");
-    organizations::insert(&mut conn, &org(3, "Globex")).await.unwrap();
+    assert!(
+        matches!(dup, Err(StoreError::Conflict("organization"))),
+        "{dup:?}"
+    );
+    organizations::insert(&mut conn, &org(3, "Globex"))
+        .await
+        .unwrap();
     let names: Vec<String> = organizations::list(&mut conn)
         .await
         .unwrap()
@@ -91,9 +112,14 @@ async fn organization_names_are_unique_ignoring_case(t: TestStore) {
         .map(|o| o.name.as_str().to_owned())
         .collect();
     assert_eq!(names, ["Acme", "Globex"]);
-    let got = organizations::get(&mut conn, org(3, "Globex").id).await.unwrap();
+    let got = organizations::get(&mut conn, org(3, "Globex").id)
+        .await
+        .unwrap();
     assert_eq!(got, Some(org(3, "Globex")));
-    assert_eq!(organizations::get(&mut conn, org(9, "X").id).await.unwrap(), None);
+    assert_eq!(
+        organizations::get(&mut conn, org(9, "X").id).await.unwrap(),
+        None
+    );
 }
 
 on_both_stores!(deleting_an_organization_leaves_none_of_its_rows);
@@ -103,13 +129,23 @@ async fn deleting_an_organization_leaves_none_of_its_rows(t: TestStore) {
     for o in [&acme, &globex] {
         organizations::insert(&mut conn, o).await.unwrap();
         for version in 1..=2 {
-            let key = StoredOrgKey { version, keyring_version: 1, wrapped_key: vec![version as u8; 60] };
-            organizations::insert_key(&mut conn, o.id, &key, T0).await.unwrap();
+            let key = StoredOrgKey {
+                version,
+                keyring_version: 1,
+                wrapped_key: vec![version as u8; 60],
+            };
+            organizations::insert_key(&mut conn, o.id, &key, T0)
+                .await
+                .unwrap();
         }
         let inv = invitations::NewInvitation {
             id: InvitationId::from_uuid(Uuid::now_v7()),
             organization_id: o.id,
-            token_hash: *Uuid::now_v7().as_bytes().repeat(2).first_chunk::<32>().unwrap(),
+            token_hash: *Uuid::now_v7()
+                .as_bytes()
+                .repeat(2)
+                .first_chunk::<32>()
+                .unwrap(),
             email_ciphertext: vec![1, 2, 3],
             role: "administrator".into(),
             expires_at: T0,
@@ -117,21 +153,43 @@ async fn deleting_an_organization_leaves_none_of_its_rows(t: TestStore) {
         };
         invitations::insert(&mut conn, &inv).await.unwrap();
     }
-    let tables = footprint::organization_tables(&mut conn, t.store.backend()).await.unwrap();
-    assert!(tables.contains(&"organization_keys".to_owned()), "{tables:?}");
+    let tables = footprint::organization_tables(&mut conn, t.store.backend())
+        .await
+        .unwrap();
+    assert!(
+        tables.contains(&"organization_keys".to_owned()),
+        "{tables:?}"
+    );
     assert!(tables.contains(&"invitations".to_owned()), "{tables:?}");
-    let before = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id).await.unwrap();
+    let before = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id)
+        .await
+        .unwrap();
     assert_eq!(before.len(), tables.len() + 1, "{before:?}");
 
     assert!(organizations::delete(&mut conn, acme.id).await.unwrap());
     assert!(!organizations::delete(&mut conn, acme.id).await.unwrap());
 
-    let after = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id).await.unwrap();
+    let after = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id)
+        .await
+        .unwrap();
     assert_eq!(after, vec![]);
-    assert!(organizations::keys(&mut conn, acme.id).await.unwrap().is_empty());
+    assert!(
+        organizations::keys(&mut conn, acme.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The other organization keeps everything.
-    assert_eq!(organizations::keys(&mut conn, globex.id).await.unwrap().len(), 2);
-    let other = footprint::organization_footprint(&mut conn, t.store.backend(), globex.id).await.unwrap();
+    assert_eq!(
+        organizations::keys(&mut conn, globex.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let other = footprint::organization_footprint(&mut conn, t.store.backend(), globex.id)
+        .await
+        .unwrap();
     assert_eq!(other.len(), tables.len() + 1);
 }
 
@@ -141,10 +199,20 @@ async fn org_key_versions_are_kept_in_order(t: TestStore) {
     let acme = org(1, "Acme");
     organizations::insert(&mut conn, &acme).await.unwrap();
     for (version, keyring_version) in [(2, 2), (1, 1)] {
-        let key = StoredOrgKey { version, keyring_version, wrapped_key: vec![version as u8] };
-        organizations::insert_key(&mut conn, acme.id, &key, T0).await.unwrap();
+        let key = StoredOrgKey {
+            version,
+            keyring_version,
+            wrapped_key: vec![version as u8],
+        };
+        organizations::insert_key(&mut conn, acme.id, &key, T0)
+            .await
+            .unwrap();
     }
-    let dup = StoredOrgKey { version: 2, keyring_version: 2, wrapped_key: vec![0] };
+    let dup = StoredOrgKey {
+        version: 2,
+        keyring_version: 2,
+        wrapped_key: vec![0],
+    };
     assert!(matches!(
         organizations::insert_key(&mut conn, acme.id, &dup, T0).await,
         Err(StoreError::Conflict(_))
@@ -161,9 +229,17 @@ async fn org_key_versions_are_kept_in_order(t: TestStore) {
 on_both_stores!(operator_tokens_are_found_by_hash_only);
 async fn operator_tokens_are_found_by_hash_only(t: TestStore) {
     let mut conn = t.store.read().await.unwrap();
-    operator::insert_token(&mut conn, "op1", &[5; 32], T0).await.unwrap();
-    assert_eq!(operator::find_token(&mut conn, &[5; 32]).await.unwrap(), Some("op1".into()));
-    assert_eq!(operator::find_token(&mut conn, &[6; 32]).await.unwrap(), None);
+    operator::insert_token(&mut conn, "op1", &[5; 32], T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        operator::find_token(&mut conn, &[5; 32]).await.unwrap(),
+        Some("op1".into())
+    );
+    assert_eq!(
+        operator::find_token(&mut conn, &[6; 32]).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]

@@ -23,7 +23,11 @@ struct OrganizationList {
 
 pub async fn run(command: OrgCommand) -> anyhow::Result<()> {
     match command {
-        OrgCommand::Create { name, admin_email, auth } => {
+        OrgCommand::Create {
+            name,
+            admin_email,
+            auth,
+        } => {
             let client = ApiClient::new(&auth.client, Some(super::operator_token(auth.token)?))?;
             let body = serde_json::json!({ "name": name, "admin_email": admin_email });
             let created: Created = client.post("/api/v1/sys/organizations", &body).await?;
@@ -34,7 +38,10 @@ pub async fn run(command: OrgCommand) -> anyhow::Result<()> {
                 ),
                 Format::Text => {
                     println!("Organization created: {}", created.id);
-                    println!("Invitation token for its first Administrator (shown once): {}", created.invitation_token);
+                    println!(
+                        "Invitation token for its first Administrator (shown once): {}",
+                        created.invitation_token
+                    );
                 }
             }
         }
@@ -56,7 +63,9 @@ pub async fn run(command: OrgCommand) -> anyhow::Result<()> {
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
                 anyhow::bail!("{id:?} is not an organization id (see `lockstep org list`)");
             }
-            client.delete(&format!("/api/v1/sys/organizations/{id}")).await?;
+            client
+                .delete(&format!("/api/v1/sys/organizations/{id}"))
+                .await?;
             println!("Organization {id} deleted; its keys are destroyed.");
         }
     }

@@ -30,7 +30,9 @@ pub async fn run(command: VaultCommand) -> anyhow::Result<()> {
         VaultCommand::Seal(args) => {
             let token = super::operator_token(args.token.clone())?;
             let client = ApiClient::new(&args.client, Some(token))?;
-            let status: SealStatus = client.post("/api/v1/sys/seal", &serde_json::json!({})).await?;
+            let status: SealStatus = client
+                .post("/api/v1/sys/seal", &serde_json::json!({}))
+                .await?;
             show(&status, args.client.format)
         }
     }

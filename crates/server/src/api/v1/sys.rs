@@ -50,7 +50,9 @@ pub(crate) struct UnsealRequest {
 
 impl std::fmt::Debug for UnsealRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnsealRequest").field("reset", &self.reset).finish_non_exhaustive()
+        f.debug_struct("UnsealRequest")
+            .field("reset", &self.reset)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,7 +72,10 @@ pub(crate) async fn unseal(
         return Ok(Json(state.hub.reset_unseal().into()));
     }
     let Some(key) = body.key else {
-        return Err(ApiError::invalid("key", "give an unseal key share, or \"reset\": true"));
+        return Err(ApiError::invalid(
+            "key",
+            "give an unseal key share, or \"reset\": true",
+        ));
     };
     let key = UnsealKey::from_text(key.trim());
     Ok(Json(state.hub.submit_unseal_key(&key)?.into()))
