@@ -1,6 +1,7 @@
 //! The use cases' errors: stable kinds the server maps to HTTP statuses. Messages name the
 //! problem, never a secret, an e-mail address or a name.
 
+use lockstep_domain::Role;
 use lockstep_storage::StoreError;
 use lockstep_vault::VaultError;
 use thiserror::Error;
@@ -13,12 +14,27 @@ pub enum AppError {
     /// No valid credentials were presented.
     #[error("authentication required")]
     Unauthenticated,
+    /// Sign-in failed. Wrong e-mail, wrong password and a locked account all give this one answer.
+    #[error("the e-mail address or password is wrong, or the account is locked")]
+    LoginFailed,
+    /// The password was right; the account has TOTP, and no code (or a wrong one) was given.
+    #[error("a TOTP code (or a recovery code) is required")]
+    TotpRequired,
     /// The object does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller may see the object but their role does not allow the action.
+    #[error("this needs the {needs} role")]
+    Forbidden { needs: Role },
+    /// The caller must first do something else (enrol TOTP, use a session instead of a token).
+    #[error("{0}")]
+    NotAllowedYet(&'static str),
     /// The object already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The request is valid but would break a rule (e.g. remove the last Administrator).
+    #[error("{0}")]
+    Refused(&'static str),
     /// A field of the request is invalid.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
@@ -31,6 +47,9 @@ pub enum AppError {
     /// A cryptographic operation failed where it should not (corrupt data or a bug).
     #[error("internal vault failure")]
     Vault(#[source] VaultError),
+    /// Password hashing or TOTP failed internally.
+    #[error("internal authentication failure")]
+    Auth(#[source] lockstep_auth::AuthError),
 }
 
 impl From<StoreError> for AppError {
@@ -47,6 +66,24 @@ impl From<VaultError> for AppError {
         match err {
             VaultError::Sealed => AppError::Sealed,
             other => AppError::Vault(other),
+        }
+    }
+}
+
+impl From<lockstep_auth::AuthError> for AppError {
+    fn from(err: lockstep_auth::AuthError) -> Self {
+        AppError::Auth(err)
+    }
+}
+
+impl From<lockstep_policy::Denial> for AppError {
+    fn from(denial: lockstep_policy::Denial) -> Self {
+        match denial {
+            lockstep_policy::Denial::NotVisible => AppError::NotFound("object"),
+            lockstep_policy::Denial::Forbidden { needs } => AppError::Forbidden { needs },
+            lockstep_policy::Denial::TotpEnrolmentRequired => AppError::NotAllowedYet(
+                "your organization requires TOTP: enrol it first (POST /api/v1/me/totp)",
+            ),
         }
     }
 }

@@ -7,6 +7,8 @@ use lockstep_storage::{Store, StoreError, operator, organizations, vault as stor
 use lockstep_vault::{
     OrgKeys, SealConfig, SealStatus, UnsealKey, Vault, VaultError, WrappedOrgKey,
 };
+use lockstep_auth::{LockoutPolicy, PasswordHasher, SessionPolicy};
+use lockstep_mail::Mailer;
 use std::sync::Arc;
 
 /// Everything the first initialization hands out, once: the unseal key shares and the operator
@@ -32,12 +34,39 @@ impl Operator {
     }
 }
 
+/// How the hub treats sign-ins, sessions and outgoing mail.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    pub lockout: LockoutPolicy,
+    pub sessions: SessionPolicy,
+    /// Where outgoing mail goes; `None` sends nothing (password reset mails are dropped).
+    pub mailer: Option<Arc<dyn Mailer>>,
+    /// The hub's address as users reach it, for links in mails.
+    pub public_url: String,
+    /// At most this many Argon2 computations at once.
+    pub password_permits: usize,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions {
+            lockout: LockoutPolicy::default(),
+            sessions: SessionPolicy::default(),
+            mailer: None,
+            public_url: "https://127.0.0.1:8443".to_owned(),
+            password_permits: 4,
+        }
+    }
+}
+
 /// The running hub.
 #[derive(Debug)]
 pub struct Hub {
     pub(crate) store: Store,
     pub(crate) vault: Vault,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) options: HubOptions,
+    pub(crate) hasher: PasswordHasher,
 }
 
 impl Hub {
@@ -50,11 +79,7 @@ impl Hub {
         };
         drop(conn);
         let config = seal_config(stored)?;
-        Ok(Some(Hub {
-            store,
-            vault: Vault::sealed(config),
-            clock,
-        }))
+        Ok(Some(Hub::assemble(store, Vault::sealed(config), clock)))
     }
 
     /// Initializes an empty store: makes the root key, splits it into `key_shares` shares of which
@@ -99,13 +124,31 @@ impl Hub {
             key_threshold: init.config.key_threshold,
             operator_token: token,
         };
-        let hub = Hub {
+        let hub = Hub::assemble(
             store,
-            vault: Vault::unsealed(init.config, init.root, init.keyring),
+            Vault::unsealed(init.config, init.root, init.keyring),
             clock,
-        };
+        );
         tracing::info!(key_shares, key_threshold, "vault initialized");
         Ok((hub, credentials))
+    }
+
+    fn assemble(store: Store, vault: Vault, clock: Arc<dyn Clock>) -> Hub {
+        let options = HubOptions::default();
+        Hub {
+            store,
+            vault,
+            clock,
+            hasher: PasswordHasher::new(options.password_permits),
+            options,
+        }
+    }
+
+    /// Sets the sign-in, session and mail options (at start-up).
+    pub fn with_options(mut self, options: HubOptions) -> Hub {
+        self.hasher = PasswordHasher::new(options.password_permits.max(1));
+        self.options = options;
+        self
     }
 
     pub fn seal_status(&self) -> SealStatus {

@@ -5,15 +5,23 @@
 //! transaction, make every change in it, and commit; the in-memory vault state (key caches) is
 //! updated only after the commit succeeded.
 
+mod account;
 mod clock;
 mod error;
 mod hub;
+mod identity;
+mod members;
 mod organizations;
+mod personal;
 mod tokens;
 
-pub use clock::{Clock, SystemClock};
+pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
-pub use hub::{Credentials, Hub, Operator};
+pub use hub::{Credentials, Hub, HubOptions, Operator};
+pub use identity::{Caller, Credential, LoginSuccess};
+pub use lockstep_auth::{LockoutPolicy, Password, SessionPolicy};
+pub use members::{InvitationCreated, UserUpdate, UserView};
 pub use lockstep_vault::{SealStatus, UnsealKey};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
 pub use tokens::BearerToken;

@@ -60,6 +60,18 @@ id_type!(
     /// Identifies an invitation to join an organization.
     InvitationId
 );
+id_type!(
+    /// Identifies a user (a member of one organization).
+    UserId
+);
+id_type!(
+    /// Identifies a signed-in session.
+    SessionId
+);
+id_type!(
+    /// Identifies an API token (its id, never the token itself).
+    ApiTokenId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,8 @@
 
 pub mod ids;
 pub mod organization;
+pub mod role;
 
-pub use ids::{InvitationId, OrganizationId};
+pub use ids::{ApiTokenId, InvitationId, OrganizationId, SessionId, UserId};
+pub use role::Role;
 pub use organization::{EmailAddress, OrganizationName, ParseError};

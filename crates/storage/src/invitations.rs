@@ -34,3 +34,56 @@ pub async fn insert(conn: &mut AnyConnection, inv: &NewInvitation) -> Result<(),
     .map_err(StoreError::unique("invitation"))?;
     Ok(())
 }
+
+/// A pending invitation found by its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredInvitation {
+    pub id: InvitationId,
+    pub organization_id: OrganizationId,
+    pub email_ciphertext: Vec<u8>,
+    pub role: String,
+    pub expires_at: OffsetDateTime,
+    pub accepted: bool,
+}
+
+pub async fn find_by_token_hash(
+    conn: &mut AnyConnection,
+    token_hash: &[u8; 32],
+) -> Result<Option<StoredInvitation>, StoreError> {
+    use sqlx::Row;
+    let row = sqlx::query(
+        "SELECT id, organization_id, email_ciphertext, role, expires_at, accepted_at \
+         FROM invitations WHERE token_hash = $1",
+    )
+    .bind(token_hash.to_vec())
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: String = row.try_get("id")?;
+    let org: String = row.try_get("organization_id")?;
+    let accepted: Option<i64> = row.try_get("accepted_at")?;
+    Ok(Some(StoredInvitation {
+        id: id.parse().map_err(|_| StoreError::Corrupt("invitation id"))?,
+        organization_id: org.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        email_ciphertext: row.try_get("email_ciphertext")?,
+        role: row.try_get("role")?,
+        expires_at: crate::from_millis(row.try_get("expires_at")?)?,
+        accepted: accepted.is_some(),
+    }))
+}
+
+/// Marks an invitation accepted; `false` when it already was (it is single-use).
+pub async fn mark_accepted(
+    conn: &mut AnyConnection,
+    id: InvitationId,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL",
+    )
+    .bind(id.to_string())
+    .bind(to_millis(at))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

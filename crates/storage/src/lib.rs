@@ -12,10 +12,15 @@
 mod error;
 mod store;
 
+pub mod api_tokens;
 pub mod footprint;
 pub mod invitations;
 pub mod operator;
 pub mod organizations;
+pub mod password_resets;
+pub mod sessions;
+pub mod settings;
+pub mod users;
 pub mod vault;
 
 #[cfg(feature = "testing")]

@@ -1,0 +1,318 @@
+//! A member's own account: profile, password, sessions, TOTP and API tokens.
+
+use crate::identity::Caller;
+use crate::{AppError, Hub};
+use lockstep_auth::{
+    Password, PasswordHash, RecoveryCodes, SecretToken, TotpSecret, check_password_policy,
+    generate_recovery_codes,
+};
+use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
+use lockstep_policy::{Action, Resource, decide, Decision, Subject};
+use lockstep_storage::users::StoredUser;
+use lockstep_storage::{StoreError, api_tokens, sessions, users};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// What a member sees of their own account.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub id: UserId,
+    pub organization_id: OrganizationId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub totp_enabled: bool,
+    pub must_enrol_totp: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub id: SessionId,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub current: bool,
+}
+
+/// A TOTP enrolment in progress: shown once, confirmed with a first code.
+#[derive(Debug)]
+pub struct TotpEnrolment {
+    pub otpauth_uri: zeroize::Zeroizing<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiTokenView {
+    pub id: ApiTokenId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A new API token: the token is shown once.
+#[derive(Debug)]
+pub struct NewApiToken {
+    pub view: ApiTokenView,
+    pub token: SecretToken,
+}
+
+impl Hub {
+    /// Asks the policy about the caller's own account; credential changes also need a session
+    /// (an API token cannot mint tokens or change the password).
+    pub(crate) fn authorize_own(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
+        let resource = Resource::owned_by(caller.organization(), caller.user());
+        if let Decision::Deny(denial) = decide(&Subject::Member(caller.member), action, &resource) {
+            return Err(denial.into());
+        }
+        if action == Action::ManageOwnCredentials && caller.session_id().is_none() {
+            return Err(AppError::NotAllowedYet(
+                "API tokens cannot change credentials: sign in with a password",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn own_user(&self, caller: &Caller) -> Result<StoredUser, AppError> {
+        let mut conn = self.store.read().await?;
+        users::get(&mut conn, caller.organization(), caller.user())
+            .await?
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    pub async fn me(&self, caller: &Caller) -> Result<AccountView, AppError> {
+        self.authorize_own(caller, Action::ReadOwnAccount)?;
+        let user = self.own_user(caller).await?;
+        let id = user.id.to_string();
+        Ok(AccountView {
+            id: user.id,
+            organization_id: user.organization_id,
+            email: self
+                .open_text(user.organization_id, "user", &id, "email", &user.email_ciphertext)
+                .await?,
+            display_name: self
+                .open_text(
+                    user.organization_id,
+                    "user",
+                    &id,
+                    "display_name",
+                    &user.display_name_ciphertext,
+                )
+                .await?,
+            role: user.role,
+            totp_enabled: user.totp_enabled,
+            must_enrol_totp: caller.member.must_enrol_totp,
+        })
+    }
+
+    /// Changes the password (the current one is needed) and ends the caller's other sessions.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(), AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let user = self.own_user(caller).await?;
+        let hash = PasswordHash::from_stored(user.password_hash.clone());
+        if !self.hasher.verify(current, Some(&hash)).await? {
+            return Err(AppError::Invalid {
+                field: "current_password",
+                reason: "is not your current password".to_owned(),
+            });
+        }
+        check_password_policy(new).map_err(|e| AppError::Invalid {
+            field: "new_password",
+            reason: e.to_string(),
+        })?;
+        let new_hash = self.hasher.hash(new).await?;
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        users::set_password_hash(&mut tx, user.organization_id, user.id, new_hash.as_str(), now)
+            .await?;
+        sessions::delete_for_user(&mut tx, user.organization_id, user.id, caller.session_id())
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %user.id, "password changed; other sessions ended");
+        Ok(())
+    }
+
+    pub async fn list_sessions(&self, caller: &Caller) -> Result<Vec<SessionView>, AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let mut conn = self.store.read().await?;
+        let list = sessions::list_for_user(&mut conn, caller.organization(), caller.user()).await?;
+        let policy = self.options.sessions;
+        Ok(list
+            .into_iter()
+            .map(|s| SessionView {
+                id: s.id,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: policy.expires_at(s.created_at, s.last_seen_at),
+                current: caller.session_id() == Some(s.id),
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions.
+    pub async fn end_session(&self, caller: &Caller, id: SessionId) -> Result<(), AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let mut conn = self.store.read().await?;
+        if !sessions::delete(&mut conn, caller.organization(), caller.user(), id).await? {
+            return Err(AppError::NotFound("session"));
+        }
+        Ok(())
+    }
+
+    /// "Sign out everywhere": ends every session of the caller, this one included.
+    pub async fn end_all_sessions(&self, caller: &Caller) -> Result<u64, AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let mut conn = self.store.read().await?;
+        Ok(sessions::delete_for_user(&mut conn, caller.organization(), caller.user(), None).await?)
+    }
+
+    /// Starts TOTP enrolment: a new secret, stored encrypted and pending until confirmed.
+    pub async fn start_totp(&self, caller: &Caller) -> Result<TotpEnrolment, AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let user = self.own_user(caller).await?;
+        if user.totp_enabled {
+            return Err(AppError::Conflict("TOTP enrolment"));
+        }
+        let secret = TotpSecret::generate(&mut rand::rng());
+        let account = self.me(caller).await?.email;
+        let uri = zeroize::Zeroizing::new(secret.otpauth_uri(&account)?);
+        let ciphertext = self
+            .seal_field(
+                user.organization_id,
+                "user",
+                &user.id.to_string(),
+                "totp_secret",
+                secret.expose_bytes(),
+            )
+            .await?;
+        let mut conn = self.store.read().await?;
+        users::set_totp_secret(&mut conn, user.organization_id, user.id, Some(ciphertext), self.clock.now())
+            .await?;
+        Ok(TotpEnrolment { otpauth_uri: uri })
+    }
+
+    /// Confirms enrolment with a first code; answers the ten recovery codes (shown once).
+    pub async fn confirm_totp(&self, caller: &Caller, code: &str) -> Result<RecoveryCodes, AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let user = self.own_user(caller).await?;
+        if user.totp_enabled {
+            return Err(AppError::Conflict("TOTP enrolment"));
+        }
+        let Some(ciphertext) = &user.totp_secret_ciphertext else {
+            return Err(AppError::NotAllowedYet("start TOTP enrolment first (POST /api/v1/me/totp)"));
+        };
+        let secret = TotpSecret::from_bytes(
+            self.open_field(user.organization_id, "user", &user.id.to_string(), "totp_secret", ciphertext)
+                .await?
+                .to_vec(),
+        );
+        let now = self.clock.now();
+        let Some(step) = secret.verify(code, now, None)? else {
+            return Err(AppError::Invalid {
+                field: "code",
+                reason: "is not the current code of your authenticator".to_owned(),
+            });
+        };
+        let codes = generate_recovery_codes(&mut rand::rng());
+        let mut tx = self.store.write().await?;
+        users::enable_totp(&mut tx, user.organization_id, user.id, step, now).await?;
+        users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &codes.hashes).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %user.id, "TOTP enrolled");
+        Ok(codes)
+    }
+
+    /// Removes TOTP; needs a fresh code or an unused recovery code.
+    pub async fn remove_totp(&self, caller: &Caller, code: &str) -> Result<(), AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let user = self.own_user(caller).await?;
+        if !user.totp_enabled {
+            return Err(AppError::NotFound("TOTP enrolment"));
+        }
+        if !self.check_second_factor(&user, code).await? {
+            return Err(AppError::Invalid {
+                field: "code",
+                reason: "is neither a current TOTP code nor an unused recovery code".to_owned(),
+            });
+        }
+        let mut tx = self.store.write().await?;
+        users::set_totp_secret(&mut tx, user.organization_id, user.id, None, self.clock.now()).await?;
+        users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &[]).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %user.id, "TOTP removed");
+        Ok(())
+    }
+
+    /// Makes an API token for automation, valid `expires_in_days` (1..=365), acting with the
+    /// user's current role; it stops working if that role changes.
+    pub async fn create_api_token(
+        &self,
+        caller: &Caller,
+        name: &str,
+        expires_in_days: i64,
+    ) -> Result<NewApiToken, AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AppError::Invalid {
+                field: "name",
+                reason: "must be 1 to 100 characters without control characters".to_owned(),
+            });
+        }
+        if !(1..=365).contains(&expires_in_days) {
+            return Err(AppError::Invalid {
+                field: "expires_in_days",
+                reason: "must be between 1 and 365".to_owned(),
+            });
+        }
+        let now = self.clock.now();
+        let token = SecretToken::generate("lst", &mut rand::rng());
+        let stored = api_tokens::StoredApiToken {
+            id: ApiTokenId::from_uuid(Uuid::now_v7()),
+            organization_id: caller.organization(),
+            user_id: caller.user(),
+            name: name.to_owned(),
+            token_hash: token.hash(),
+            role: caller.member.role,
+            created_at: now,
+            expires_at: now + Duration::days(expires_in_days),
+            last_used_at: None,
+        };
+        let mut conn = self.store.read().await?;
+        api_tokens::insert(&mut conn, &stored).await?;
+        Ok(NewApiToken {
+            view: token_view(stored),
+            token,
+        })
+    }
+
+    pub async fn list_api_tokens(&self, caller: &Caller) -> Result<Vec<ApiTokenView>, AppError> {
+        self.authorize_own(caller, Action::ReadOwnAccount)?;
+        let mut conn = self.store.read().await?;
+        let list = api_tokens::list_for_user(&mut conn, caller.organization(), caller.user()).await?;
+        Ok(list.into_iter().map(token_view).collect())
+    }
+
+    pub async fn revoke_api_token(&self, caller: &Caller, id: ApiTokenId) -> Result<(), AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let mut conn = self.store.read().await?;
+        if !api_tokens::delete(&mut conn, caller.organization(), caller.user(), id).await? {
+            return Err(AppError::NotFound("API token"));
+        }
+        Ok(())
+    }
+}
+
+fn token_view(t: api_tokens::StoredApiToken) -> ApiTokenView {
+    ApiTokenView {
+        id: t.id,
+        name: t.name,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        last_used_at: t.last_used_at,
+    }
+}

@@ -1,0 +1,458 @@
+//! Who is calling: sign-in (with lockout and TOTP), sessions and API tokens, sign-out, accepting
+//! an invitation, and password reset.
+
+use crate::personal::parse_display_name;
+use crate::{AppError, Hub};
+use lockstep_auth::{
+    LoginFailures, Password, PasswordHash, SecretToken, TotpSecret, check_password_policy,
+    hash_recovery_code, hashes_equal,
+};
+use lockstep_domain::{ApiTokenId, EmailAddress, OrganizationId, Role, SessionId, UserId};
+use lockstep_mail::Message;
+use lockstep_policy::Member;
+use lockstep_storage::users::{StoredUser, UserStatus};
+use lockstep_storage::{StoreError, api_tokens, invitations, password_resets, sessions, settings, users};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// How long a password reset link is valid.
+pub const PASSWORD_RESET_VALIDITY: Duration = Duration::minutes(30);
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Session { id: SessionId, csrf_hash: [u8; 32] },
+    ApiToken(ApiTokenId),
+}
+
+/// An authenticated member of an organization. Only [`Hub::authenticate`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub member: Member,
+    pub credential: Credential,
+}
+
+impl Caller {
+    pub fn user(&self) -> UserId {
+        self.member.user
+    }
+
+    pub fn organization(&self) -> OrganizationId {
+        self.member.organization
+    }
+
+    /// Whether `csrf_token` is this session's CSRF token (cookie-authenticated writes need it).
+    pub fn csrf_matches(&self, csrf_token: &str) -> bool {
+        match self.credential {
+            Credential::Session { csrf_hash, .. } => {
+                hashes_equal(&SecretToken::from_text(csrf_token).hash(), &csrf_hash)
+            }
+            Credential::ApiToken(_) => false,
+        }
+    }
+
+    pub(crate) fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::Session { id, .. } => Some(id),
+            Credential::ApiToken(_) => None,
+        }
+    }
+}
+
+/// A new session: both tokens are shown once.
+#[derive(Debug)]
+pub struct LoginSuccess {
+    pub session_token: SecretToken,
+    pub csrf_token: SecretToken,
+    pub expires_at: OffsetDateTime,
+    pub user: UserId,
+}
+
+fn password_invalid(err: lockstep_auth::PasswordRejected) -> AppError {
+    AppError::Invalid {
+        field: "password",
+        reason: err.to_string(),
+    }
+}
+
+impl Hub {
+    /// Resolves a bearer token (session `lss_…` or API token `lst_…`) to the member behind it.
+    /// Expired sessions are deleted; deactivated users and tokens whose role no longer matches
+    /// their user's are refused.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let token = SecretToken::from_text(token);
+        let now = self.clock.now();
+        let mut conn = self.store.read().await?;
+        let (org, user_id, credential, token_role) = if token.expose().starts_with("lss_") {
+            let Some(session) = sessions::find_by_token_hash(&mut conn, &token.hash()).await?
+            else {
+                return Err(AppError::Unauthenticated);
+            };
+            let policy = self.options.sessions;
+            if !policy.is_valid(session.created_at, session.last_seen_at, now) {
+                sessions::delete(&mut conn, session.organization_id, session.user_id, session.id)
+                    .await?;
+                return Err(AppError::Unauthenticated);
+            }
+            if now - session.last_seen_at > Duration::seconds(30) {
+                sessions::touch(&mut conn, session.id, now).await?;
+            }
+            let credential = Credential::Session {
+                id: session.id,
+                csrf_hash: session.csrf_hash,
+            };
+            (session.organization_id, session.user_id, credential, None)
+        } else if token.expose().starts_with("lst_") {
+            let Some(api) = api_tokens::find_by_token_hash(&mut conn, &token.hash()).await? else {
+                return Err(AppError::Unauthenticated);
+            };
+            if now >= api.expires_at {
+                return Err(AppError::Unauthenticated);
+            }
+            api_tokens::touch(&mut conn, api.id, now).await?;
+            (api.organization_id, api.user_id, Credential::ApiToken(api.id), Some(api.role))
+        } else {
+            return Err(AppError::Unauthenticated);
+        };
+        let Some(user) = users::get(&mut conn, org, user_id).await? else {
+            return Err(AppError::Unauthenticated);
+        };
+        if user.status != UserStatus::Active || token_role.is_some_and(|r| r != user.role) {
+            return Err(AppError::Unauthenticated);
+        }
+        let require_totp = settings::get(&mut conn, org).await?.require_totp;
+        Ok(Caller {
+            member: Member {
+                user: user.id,
+                organization: org,
+                role: user.role,
+                must_enrol_totp: require_totp && !user.totp_enabled,
+            },
+            credential,
+        })
+    }
+
+    /// Signs in. Unknown e-mail, wrong password, deactivated and locked accounts all answer
+    /// [`AppError::LoginFailed`] after the same Argon2 work. After the password, an account with
+    /// TOTP needs a code (or a recovery code) in `totp`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        totp: Option<&str>,
+    ) -> Result<LoginSuccess, AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let now = self.clock.now();
+        let user = match EmailAddress::parse(email) {
+            Ok(email) => {
+                let index = self.email_index(&email)?;
+                let mut conn = self.store.read().await?;
+                users::find_by_email_index(&mut conn, &index).await?
+            }
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            // Same work as a real check, so timing does not tell which e-mails exist.
+            self.hasher.verify(password, None).await?;
+            return Err(AppError::LoginFailed);
+        };
+        let policy = self.options.lockout;
+        let failures = LoginFailures {
+            count: user.failed_logins,
+            locked_until: user.locked_until,
+        };
+        let hash = PasswordHash::from_stored(user.password_hash.clone());
+        let password_ok = self.hasher.verify(password, Some(&hash)).await?;
+        if policy.is_locked(&failures, now) || user.status != UserStatus::Active {
+            return Err(AppError::LoginFailed);
+        }
+        if !password_ok {
+            self.record_failure(&user, failures, now).await?;
+            return Err(AppError::LoginFailed);
+        }
+        if user.totp_enabled {
+            let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
+                return Err(AppError::TotpRequired);
+            };
+            if !self.check_second_factor(&user, code).await? {
+                self.record_failure(&user, failures, now).await?;
+                return Err(AppError::TotpRequired);
+            }
+        }
+        let mut tx = self.store.write().await?;
+        let cleared = policy.after_success();
+        users::set_login_failures(&mut tx, user.organization_id, user.id, cleared.count, None, now)
+            .await?;
+        let success = self.new_session(&mut tx, &user, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %user.id, organization = %user.organization_id, "signed in");
+        Ok(success)
+    }
+
+    async fn record_failure(
+        &self,
+        user: &StoredUser,
+        failures: LoginFailures,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let next = self.options.lockout.after_failure(failures, now);
+        let mut conn = self.store.read().await?;
+        users::set_login_failures(
+            &mut conn,
+            user.organization_id,
+            user.id,
+            next.count,
+            next.locked_until,
+            now,
+        )
+        .await?;
+        if next.locked_until.is_some() && failures.locked_until != next.locked_until {
+            tracing::warn!(user = %user.id, "account locked after repeated failed sign-ins");
+        }
+        Ok(())
+    }
+
+    /// Checks a TOTP code (refusing a replayed one) or, failing that, uses a recovery code.
+    pub(crate) async fn check_second_factor(
+        &self,
+        user: &StoredUser,
+        code: &str,
+    ) -> Result<bool, AppError> {
+        let now = self.clock.now();
+        let Some(ciphertext) = &user.totp_secret_ciphertext else {
+            return Ok(false);
+        };
+        let secret = TotpSecret::from_bytes(
+            self.open_field(
+                user.organization_id,
+                "user",
+                &user.id.to_string(),
+                "totp_secret",
+                ciphertext,
+            )
+            .await?
+            .to_vec(),
+        );
+        let mut conn = self.store.read().await?;
+        if let Some(step) = secret.verify(code, now, user.totp_last_step)? {
+            // The conditional update makes a concurrent replay of the same code lose.
+            return Ok(
+                users::advance_totp_step(&mut conn, user.organization_id, user.id, step).await?,
+            );
+        }
+        let hash = hash_recovery_code(code);
+        Ok(users::use_recovery_code(&mut conn, user.organization_id, user.id, &hash, now).await?)
+    }
+
+    async fn new_session(
+        &self,
+        conn: &mut lockstep_storage::Connection,
+        user: &StoredUser,
+        now: OffsetDateTime,
+    ) -> Result<LoginSuccess, AppError> {
+        let (session_token, csrf_token) = {
+            let mut rng = rand::rng();
+            (
+                SecretToken::generate("lss", &mut rng),
+                SecretToken::generate("lsc", &mut rng),
+            )
+        };
+        let session = sessions::StoredSession {
+            id: SessionId::from_uuid(Uuid::now_v7()),
+            organization_id: user.organization_id,
+            user_id: user.id,
+            token_hash: session_token.hash(),
+            csrf_hash: csrf_token.hash(),
+            created_at: now,
+            last_seen_at: now,
+        };
+        sessions::insert(conn, &session).await?;
+        Ok(LoginSuccess {
+            session_token,
+            csrf_token,
+            expires_at: self.options.sessions.expires_at(now, now),
+            user: user.id,
+        })
+    }
+
+    /// Ends the caller's session on the server (an API token is not a session: nothing to end).
+    pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
+        if let Some(id) = caller.session_id() {
+            let mut conn = self.store.read().await?;
+            sessions::delete(&mut conn, caller.organization(), caller.user(), id).await?;
+        }
+        Ok(())
+    }
+
+    /// Accepts an invitation: creates the user with the invited e-mail and role. The invitation
+    /// is single-use and expires.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        password: &Password,
+        display_name: &str,
+    ) -> Result<UserId, AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let now = self.clock.now();
+        let display_name = parse_display_name(display_name)?;
+        check_password_policy(password).map_err(password_invalid)?;
+        let token = SecretToken::from_text(token.trim());
+        let mut conn = self.store.read().await?;
+        let invitation = invitations::find_by_token_hash(&mut conn, &token.hash()).await?;
+        drop(conn);
+        let Some(invitation) = invitation.filter(|i| !i.accepted && now < i.expires_at) else {
+            return Err(AppError::NotFound("invitation (or it expired or was used)"));
+        };
+        let org = invitation.organization_id;
+        let email_text = self
+            .open_text(org, "invitation", &invitation.id.to_string(), "email", &invitation.email_ciphertext)
+            .await?;
+        let email = EmailAddress::parse(&email_text)
+            .map_err(|_| AppError::Refused("the invitation holds no valid e-mail address"))?;
+        let role: Role = invitation
+            .role
+            .parse()
+            .map_err(|_| AppError::Refused("the invitation holds no valid role"))?;
+        let hash = self.hasher.hash(password).await?;
+        let id = UserId::from_uuid(Uuid::now_v7());
+        let user_id = id.to_string();
+        let user = StoredUser {
+            id,
+            organization_id: org,
+            email_index: self.email_index(&email)?,
+            email_ciphertext: self
+                .seal_field(org, "user", &user_id, "email", email.as_str().as_bytes())
+                .await?,
+            display_name_ciphertext: self
+                .seal_field(org, "user", &user_id, "display_name", display_name.as_bytes())
+                .await?,
+            role,
+            status: UserStatus::Active,
+            password_hash: hash.as_str().to_owned(),
+            failed_logins: 0,
+            locked_until: None,
+            totp_secret_ciphertext: None,
+            totp_enabled: false,
+            totp_last_step: None,
+            created_at: now,
+        };
+        let mut tx = self.store.write().await?;
+        if !invitations::mark_accepted(&mut tx, invitation.id, now).await? {
+            return Err(AppError::NotFound("invitation (or it expired or was used)"));
+        }
+        users::insert(&mut tx, &user).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %id, organization = %org, "invitation accepted");
+        Ok(id)
+    }
+
+    /// Starts a password reset. Always succeeds from the caller's view (no account enumeration);
+    /// for an active account, mails a single-use link valid 30 minutes.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let index = self.email_index(&email)?;
+        let mut conn = self.store.read().await?;
+        let Some(user) = users::find_by_email_index(&mut conn, &index).await? else {
+            return Ok(());
+        };
+        if user.status != UserStatus::Active {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let token = SecretToken::generate("lsr", &mut rand::rng());
+        password_resets::insert(
+            &mut conn,
+            &token.hash(),
+            user.organization_id,
+            user.id,
+            now + PASSWORD_RESET_VALIDITY,
+        )
+        .await?;
+        drop(conn);
+        let body = format!(
+            "Someone asked to reset the password of your Lockstep account.\n\n\
+             To choose a new password, open this link within 30 minutes (it works once):\n\n\
+             {}/reset-password#{}\n\n\
+             If it was not you, ignore this message: your password stays as it is.\n",
+            self.options.public_url.trim_end_matches('/'),
+            token.expose()
+        );
+        self.send_mail(Message {
+            to: email.as_str().to_owned(),
+            subject: "Reset your Lockstep password".to_owned(),
+            body,
+        })
+        .await;
+        tracing::info!(user = %user.id, "password reset requested");
+        Ok(())
+    }
+
+    /// Completes a password reset: the token is single-use and expires; an account with TOTP
+    /// still needs a code; every session of the user ends.
+    pub async fn complete_password_reset(
+        &self,
+        token: &str,
+        password: &Password,
+        totp: Option<&str>,
+    ) -> Result<(), AppError> {
+        if self.vault.is_sealed() {
+            return Err(AppError::Sealed);
+        }
+        let now = self.clock.now();
+        let token = SecretToken::from_text(token.trim());
+        let invalid = || AppError::NotFound("password reset (or it expired or was used)");
+        let mut conn = self.store.read().await?;
+        let reset = password_resets::find(&mut conn, &token.hash()).await?;
+        let Some(reset) = reset.filter(|r| !r.used && now < r.expires_at) else {
+            return Err(invalid());
+        };
+        let Some(user) = users::get(&mut conn, reset.organization_id, reset.user_id).await? else {
+            return Err(invalid());
+        };
+        drop(conn);
+        check_password_policy(password).map_err(password_invalid)?;
+        if user.totp_enabled {
+            let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
+                return Err(AppError::TotpRequired);
+            };
+            if !self.check_second_factor(&user, code).await? {
+                return Err(AppError::TotpRequired);
+            }
+        }
+        let hash = self.hasher.hash(password).await?;
+        let mut tx = self.store.write().await?;
+        if !password_resets::mark_used(&mut tx, &token.hash(), now).await? {
+            return Err(invalid());
+        }
+        users::set_password_hash(&mut tx, user.organization_id, user.id, hash.as_str(), now)
+            .await?;
+        users::set_login_failures(&mut tx, user.organization_id, user.id, 0, None, now).await?;
+        sessions::delete_for_user(&mut tx, user.organization_id, user.id, None).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %user.id, "password reset completed; sessions ended");
+        Ok(())
+    }
+
+    pub(crate) async fn send_mail(&self, message: Message) {
+        match &self.options.mailer {
+            Some(mailer) => {
+                if let Err(err) = mailer.send(message).await {
+                    tracing::error!(error = %err, "mail could not be sent");
+                }
+            }
+            None => tracing::warn!("no mailer configured: a mail was dropped"),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Administrators manage their organization: invitations, users (role, deactivation, deletion)
+//! and settings. Every use case asks the policy first; another organization's objects are 404.
+
+use crate::identity::Caller;
+use crate::organizations::INVITATION_VALIDITY;
+use crate::{AppError, Hub};
+use lockstep_auth::SecretToken;
+use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, Role, UserId};
+use lockstep_mail::Message;
+use lockstep_policy::{Action, Decision, Resource, Subject, decide};
+use lockstep_storage::invitations::{self, NewInvitation};
+use lockstep_storage::settings::{self, OrganizationSettings};
+use lockstep_storage::users::{StoredUser, UserStatus};
+use lockstep_storage::{StoreError, sessions, users};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What an Administrator sees of a user.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub totp_enabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// A change to a user: new role, and/or deactivate (`active: false`) or reactivate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserUpdate {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct InvitationCreated {
+    pub id: InvitationId,
+    pub token: SecretToken,
+}
+
+impl Hub {
+    fn authorize_org(&self, caller: &Caller, action: Action, org: OrganizationId) -> Result<(), AppError> {
+        match decide(&Subject::Member(caller.member), action, &Resource::organization(org)) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(denial) => Err(denial.into()),
+        }
+    }
+
+    /// Invites a new member with a role; the invitation (valid 7 days) is mailed and its token
+    /// answered once, so an Administrator can also hand it over directly.
+    pub async fn invite_user(
+        &self,
+        caller: &Caller,
+        email: &str,
+        role: Role,
+    ) -> Result<InvitationCreated, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, Action::InviteUser, org)?;
+        let email = EmailAddress::parse(email).map_err(|e| AppError::Invalid {
+            field: "email",
+            reason: e.to_string(),
+        })?;
+        let mut conn = self.store.read().await?;
+        if users::find_by_email_index(&mut conn, &self.email_index(&email)?).await?.is_some() {
+            return Err(AppError::Conflict("user with this e-mail address"));
+        }
+        drop(conn);
+        let now = self.clock.now();
+        let id = InvitationId::from_uuid(Uuid::now_v7());
+        let token = SecretToken::generate("lsi", &mut rand::rng());
+        let email_ciphertext = self
+            .seal_field(org, "invitation", &id.to_string(), "email", email.as_str().as_bytes())
+            .await?;
+        let mut conn = self.store.read().await?;
+        invitations::insert(
+            &mut conn,
+            &NewInvitation {
+                id,
+                organization_id: org,
+                token_hash: token.hash(),
+                email_ciphertext,
+                role: role.as_str().to_owned(),
+                expires_at: now + INVITATION_VALIDITY,
+                created_at: now,
+            },
+        )
+        .await?;
+        drop(conn);
+        self.send_mail(Message {
+            to: email.as_str().to_owned(),
+            subject: "You are invited to Lockstep".to_owned(),
+            body: format!(
+                "You are invited to join your organization on Lockstep as {role}.\n\n\
+                 Open {}/accept-invitation#{} within 7 days to choose your password.\n",
+                self.options.public_url.trim_end_matches('/'),
+                token.expose()
+            ),
+        })
+        .await;
+        tracing::info!(invitation = %id, organization = %org, by = %caller.user(), "user invited");
+        Ok(InvitationCreated { id, token })
+    }
+
+    async fn user_view(&self, user: StoredUser) -> Result<UserView, AppError> {
+        let id = user.id.to_string();
+        Ok(UserView {
+            email: self
+                .open_text(user.organization_id, "user", &id, "email", &user.email_ciphertext)
+                .await?,
+            display_name: self
+                .open_text(user.organization_id, "user", &id, "display_name", &user.display_name_ciphertext)
+                .await?,
+            id: user.id,
+            role: user.role,
+            active: user.status == UserStatus::Active,
+            totp_enabled: user.totp_enabled,
+            created_at: user.created_at,
+        })
+    }
+
+    pub async fn list_users(&self, caller: &Caller) -> Result<Vec<UserView>, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, Action::ListUsers, org)?;
+        let mut conn = self.store.read().await?;
+        let list = users::list(&mut conn, org).await?;
+        drop(conn);
+        let mut views = Vec::with_capacity(list.len());
+        for user in list {
+            views.push(self.user_view(user).await?);
+        }
+        Ok(views)
+    }
+
+    /// A user of the caller's organization; another organization's user is "not found".
+    async fn member_user(&self, caller: &Caller, action: Action, id: UserId) -> Result<StoredUser, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, action, org)?;
+        let mut conn = self.store.read().await?;
+        users::get(&mut conn, org, id).await?.ok_or(AppError::NotFound("user"))
+    }
+
+    pub async fn get_user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
+        let user = self.member_user(caller, Action::ReadUser, id).await?;
+        self.user_view(user).await
+    }
+
+    /// Changes a user's role and/or deactivates or reactivates them. Deactivation ends their
+    /// sessions at once; a role change retires their API tokens. The last active Administrator
+    /// cannot be demoted or deactivated.
+    pub async fn update_user(
+        &self,
+        caller: &Caller,
+        id: UserId,
+        update: UserUpdate,
+    ) -> Result<UserView, AppError> {
+        let user = self.member_user(caller, Action::UpdateUser, id).await?;
+        let org = user.organization_id;
+        let now = self.clock.now();
+        let loses_admin = user.role == Role::Administrator
+            && user.status == UserStatus::Active
+            && (update.role.is_some_and(|r| r != Role::Administrator) || update.active == Some(false));
+        let mut tx = self.store.write().await?;
+        if loses_admin && users::count_active_administrators(&mut tx, org).await? <= 1 {
+            return Err(AppError::Refused("the last active Administrator cannot be demoted or deactivated"));
+        }
+        if let Some(role) = update.role {
+            users::set_role(&mut tx, org, id, role, now).await?;
+            if role != user.role {
+                lockstep_storage::api_tokens::delete_for_user(&mut tx, org, id).await?;
+            }
+        }
+        if let Some(active) = update.active {
+            let status = if active { UserStatus::Active } else { UserStatus::Deactivated };
+            users::set_status(&mut tx, org, id, status, now).await?;
+            if !active {
+                sessions::delete_for_user(&mut tx, org, id, None).await?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %id, by = %caller.user(), "user updated");
+        self.get_user(caller, id).await
+    }
+
+    /// Deletes a user with their sessions, tokens and codes. Not the last active Administrator.
+    pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<(), AppError> {
+        let user = self.member_user(caller, Action::DeleteUser, id).await?;
+        let org = user.organization_id;
+        let mut tx = self.store.write().await?;
+        if user.role == Role::Administrator
+            && user.status == UserStatus::Active
+            && users::count_active_administrators(&mut tx, org).await? <= 1
+        {
+            return Err(AppError::Refused("the last active Administrator cannot be deleted"));
+        }
+        users::delete(&mut tx, org, id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %id, by = %caller.user(), "user deleted");
+        Ok(())
+    }
+
+    pub async fn organization_settings(&self, caller: &Caller) -> Result<OrganizationSettings, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, Action::ReadSettings, org)?;
+        let mut conn = self.store.read().await?;
+        Ok(settings::get(&mut conn, org).await?)
+    }
+
+    /// Changes settings. Requiring TOTP applies at once: members without TOTP may then only enrol.
+    pub async fn update_organization_settings(
+        &self,
+        caller: &Caller,
+        require_totp: Option<bool>,
+    ) -> Result<OrganizationSettings, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, Action::UpdateSettings, org)?;
+        let mut tx = self.store.write().await?;
+        let mut current = settings::get(&mut tx, org).await?;
+        if let Some(require) = require_totp {
+            current.require_totp = require;
+        }
+        settings::put(&mut tx, org, current, self.clock.now()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(current)
+    }
+}

@@ -1,0 +1,146 @@
+//! Who may do what. One function, [`decide`], answers every authorization question of the hub:
+//! given who asks ([`Subject`]), what they want to do ([`Action`]) and to what ([`Resource`]), it
+//! allows, or denies with a [`Denial`] that says why. Pure: no IO, no clock; deny by default.
+//!
+//! Tenant isolation is the first rule: anything of another organization is [`Denial::NotVisible`],
+//! which the server answers exactly like a missing object (404), so its existence does not leak.
+
+use lockstep_domain::{OrganizationId, Role, UserId};
+
+/// A signed-in member of an organization, as the policy needs to know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub user: UserId,
+    pub organization: OrganizationId,
+    pub role: Role,
+    /// The organization requires TOTP and this member has not enrolled yet: until they do, they may
+    /// only look at their own account and manage their own credentials.
+    pub must_enrol_totp: bool,
+}
+
+/// Who asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The platform operator: runs the hub, never sees inside an organization.
+    Operator,
+    Member(Member),
+}
+
+/// What they want to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read one's own profile.
+    ReadOwnAccount,
+    /// Change one's own password, sessions, TOTP and API tokens.
+    ManageOwnCredentials,
+    ListUsers,
+    ReadUser,
+    InviteUser,
+    UpdateUser,
+    DeleteUser,
+    ReadSettings,
+    UpdateSettings,
+}
+
+impl Action {
+    /// Actions on one's own account, allowed to every member for their own objects.
+    fn is_own_account(self) -> bool {
+        matches!(self, Action::ReadOwnAccount | Action::ManageOwnCredentials)
+    }
+
+    /// The lowest role allowed to do this in one's own organization.
+    fn minimum_role(self) -> Role {
+        match self {
+            Action::ReadOwnAccount | Action::ManageOwnCredentials => Role::Viewer,
+            Action::ListUsers
+            | Action::ReadUser
+            | Action::InviteUser
+            | Action::UpdateUser
+            | Action::DeleteUser
+            | Action::ReadSettings
+            | Action::UpdateSettings => Role::Administrator,
+        }
+    }
+}
+
+/// What it is done to: an object of an organization, owned by a user or by the organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    pub organization: OrganizationId,
+    /// The user who owns the object (the user themself for a user account), if any.
+    pub owner: Option<UserId>,
+}
+
+impl Resource {
+    /// The organization itself (settings, its user list).
+    pub fn organization(organization: OrganizationId) -> Resource {
+        Resource {
+            organization,
+            owner: None,
+        }
+    }
+
+    /// An object owned by `owner` in `organization` (an account, a session, a token).
+    pub fn owned_by(organization: OrganizationId, owner: UserId) -> Resource {
+        Resource {
+            organization,
+            owner: Some(owner),
+        }
+    }
+}
+
+/// Why a request is denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The object belongs to another organization (or another user's private object): answer as
+    /// if it did not exist.
+    NotVisible,
+    /// Visible, but the member's role does not allow this action.
+    Forbidden { needs: Role },
+    /// The organization requires TOTP and the member must enrol first.
+    TotpEnrolmentRequired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(Denial),
+}
+
+impl Decision {
+    pub fn is_allowed(self) -> bool {
+        self == Decision::Allow
+    }
+}
+
+/// Decides whether `subject` may do `action` to `resource`.
+pub fn decide(subject: &Subject, action: Action, resource: &Resource) -> Decision {
+    let member = match subject {
+        // The operator has no route into an organization's objects.
+        Subject::Operator => return Decision::Deny(Denial::NotVisible),
+        Subject::Member(member) => member,
+    };
+    if member.organization != resource.organization {
+        return Decision::Deny(Denial::NotVisible);
+    }
+    if action.is_own_account() {
+        // Another member's sessions, tokens and credentials are private to them.
+        return if resource.owner == Some(member.user) {
+            Decision::Allow
+        } else {
+            Decision::Deny(Denial::NotVisible)
+        };
+    }
+    if member.must_enrol_totp {
+        return Decision::Deny(Denial::TotpEnrolmentRequired);
+    }
+    let needs = action.minimum_role();
+    if member.role >= needs {
+        Decision::Allow
+    } else {
+        Decision::Deny(Denial::Forbidden { needs })
+    }
+}
+
+#[cfg(test)]
+mod tests;
