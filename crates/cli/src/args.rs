@@ -47,6 +47,31 @@ pub struct ServeArgs {
     /// For trying things out only: keep the unseal keys in the data directory and unseal by itself.
     #[arg(long, env = "LOCKSTEP_DEV")]
     pub dev: bool,
+    /// Send mail over SMTP (smtp://user:pass@host:587, smtps://…); without it, mails are written
+    /// as .eml files to DATA/outbox/.
+    #[arg(long, env = "LOCKSTEP_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender address of the hub's mails.
+    #[arg(long, env = "LOCKSTEP_MAIL_FROM", default_value = "lockstep@localhost")]
+    pub mail_from: String,
+    /// The hub's address as users reach it, for links in mails (default: https://LISTEN).
+    #[arg(long, env = "LOCKSTEP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A session ends after this many seconds without a request.
+    #[arg(long, env = "LOCKSTEP_SESSION_IDLE_TIMEOUT", default_value_t = 1800)]
+    pub session_idle_timeout: u32,
+    /// A session ends this many seconds after sign-in, whatever happens.
+    #[arg(long, env = "LOCKSTEP_SESSION_MAX_LIFETIME", default_value_t = 43200)]
+    pub session_max_lifetime: u32,
+    /// Consecutive failed sign-ins that lock an account.
+    #[arg(long, env = "LOCKSTEP_LOCKOUT_THRESHOLD", default_value_t = 5)]
+    pub lockout_threshold: u32,
+    /// How long (seconds) a locked account stays locked.
+    #[arg(long, env = "LOCKSTEP_LOCKOUT_DURATION", default_value_t = 900)]
+    pub lockout_duration: u32,
+    /// Requests per minute one address may make to the sign-in routes.
+    #[arg(long, env = "LOCKSTEP_AUTH_RATE_LIMIT", default_value_t = 30)]
+    pub auth_rate_limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,6 +36,15 @@ pub enum TlsConfig {
     },
 }
 
+/// Where mail goes.
+#[derive(Debug, Clone)]
+pub enum MailConfig {
+    /// `.eml` files in this directory.
+    Outbox(PathBuf),
+    /// An SMTP URL (may hold a password).
+    Smtp(Secret),
+}
+
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data: PathBuf,
@@ -43,6 +52,12 @@ pub struct ServeConfig {
     pub store: StoreConfig,
     pub tls: TlsConfig,
     pub dev: bool,
+    pub mail: MailConfig,
+    pub mail_from: String,
+    pub public_url: String,
+    pub sessions: lockstep_app::SessionPolicy,
+    pub lockout: lockstep_app::LockoutPolicy,
+    pub auth_rate_limit: u32,
 }
 
 impl ServeConfig {
@@ -62,6 +77,39 @@ impl ServeConfig {
                 ),
             },
             dev: args.dev,
+            mail: match &args.smtp_url {
+                Some(url) => MailConfig::Smtp(Secret(url.clone())),
+                None => MailConfig::Outbox(args.data.join("outbox")),
+            },
+            mail_from: args.mail_from.clone(),
+            public_url: match &args.public_url {
+                Some(url) if url.starts_with("https://") => url.trim_end_matches('/').to_owned(),
+                Some(_) => bail!("--public-url must be an https:// URL"),
+                None => format!("https://{}", args.listen),
+            },
+            sessions: {
+                if args.session_idle_timeout == 0 || args.session_max_lifetime == 0 {
+                    bail!("--session-idle-timeout and --session-max-lifetime must be at least 1 second");
+                }
+                lockstep_app::SessionPolicy {
+                    idle_timeout: time::Duration::seconds(i64::from(args.session_idle_timeout)),
+                    max_lifetime: time::Duration::seconds(i64::from(args.session_max_lifetime)),
+                }
+            },
+            lockout: {
+                if args.lockout_threshold == 0 {
+                    bail!("--lockout-threshold must be at least 1");
+                }
+                lockstep_app::LockoutPolicy {
+                    max_failures: args.lockout_threshold,
+                    lock_for: time::Duration::seconds(i64::from(args.lockout_duration)),
+                }
+            },
+            auth_rate_limit: if args.auth_rate_limit == 0 {
+                bail!("--auth-rate-limit must be at least 1")
+            } else {
+                args.auth_rate_limit
+            },
         })
     }
 }

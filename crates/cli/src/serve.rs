@@ -2,7 +2,7 @@
 //! and serve HTTPS until SIGINT/SIGTERM.
 
 use crate::args::{Format, InitArgs, ServeArgs};
-use crate::config::{ServeConfig, StoreConfig, TlsConfig, store_config};
+use crate::config::{MailConfig, ServeConfig, StoreConfig, TlsConfig, store_config};
 use crate::credentials;
 use anyhow::{Context, bail};
 use lockstep_app::{Hub, SystemClock};
@@ -37,7 +37,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             hub
         }
     };
-    let hub = Arc::new(hub);
+    let mailer: Arc<dyn lockstep_mail::Mailer> = match &config.mail {
+        MailConfig::Outbox(dir) => Arc::new(
+            lockstep_mail::OutboxMailer::new(dir.clone(), &config.mail_from)
+                .context("cannot set up the mail outbox")?,
+        ),
+        MailConfig::Smtp(url) => Arc::new(
+            lockstep_mail::SmtpMailer::from_url(&url.0, &config.mail_from)
+                .context("--smtp-url is not usable")?,
+        ),
+    };
+    let hub = Arc::new(hub.with_options(lockstep_app::HubOptions {
+        lockout: config.lockout,
+        sessions: config.sessions,
+        mailer: Some(mailer),
+        public_url: config.public_url.clone(),
+        password_permits: 4,
+    }));
 
     let tls_files = match &config.tls {
         TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,
@@ -56,7 +72,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
 
-    let app = lockstep_server::router(Arc::clone(&hub));
+    let app = lockstep_server::router_with(
+        Arc::clone(&hub),
+        lockstep_server::RouterOptions {
+            auth_requests_per_minute: config.auth_rate_limit,
+        },
+    );
     let server = axum_server::from_tcp_rustls(
         listener,
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
@@ -77,7 +98,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     say(&format!("Lockstep is listening on https://{local}"));
     tracing::info!(address = %local, sealed = hub.is_sealed(), "listening");
     server
-        .serve(app.into_make_service())
+        .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
         .context("the HTTPS server stopped")?;
     store_close(&hub).await;

@@ -136,3 +136,57 @@ mod tests {
         assert!(detail.contains("`pasword`"), "{detail}");
     }
 }
+
+/// The session cookie's name. The `__Host-` prefix makes browsers insist on Secure, Path=/ and
+/// no Domain, so no other host can set or read it.
+pub const SESSION_COOKIE: &str = "__Host-lockstep_session";
+
+/// A signed-in member, by `Authorization: Bearer <session or API token>` or by the session
+/// cookie. A cookie-authenticated request that changes something must carry the session's CSRF
+/// token in `X-CSRF-Token`; a bearer token cannot be sent by a browser on its own, so it needs none.
+#[derive(Debug)]
+pub struct Authenticated(pub lockstep_app::Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = bearer_token(parts) {
+            let caller = state.hub.authenticate(token.expose()).await?;
+            return Ok(Authenticated(caller));
+        }
+        let Some(token) = session_cookie(parts) else {
+            return Err(ApiError::unauthenticated());
+        };
+        let caller = state.hub.authenticate(&token).await?;
+        if !parts.method.is_safe() {
+            let csrf = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !caller.csrf_matches(csrf) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "The CSRF token is missing or wrong",
+                )
+                .detail("Send the csrf_token from sign-in as `X-CSRF-Token`."));
+            }
+        }
+        Ok(Authenticated(caller))
+    }
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}

@@ -22,11 +22,35 @@ pub use middleware::SEALED_ALLOWED_PATHS;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    pub(crate) auth_limiter: Arc<middleware::AuthLimiter>,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct RouterOptions {
+    /// Requests per minute one client address may make to `/api/v1/auth/*` (bursts included).
+    pub auth_requests_per_minute: u32,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        RouterOptions {
+            auth_requests_per_minute: 30,
+        }
+    }
+}
+
+/// The whole application with default options.
+pub fn router(hub: Arc<Hub>) -> Router {
+    router_with(hub, RouterOptions::default())
 }
 
 /// The whole application: API routes, OpenAPI document, fallbacks and middleware.
-pub fn router(hub: Arc<Hub>) -> Router {
-    let state = AppState { hub };
+pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
+    let state = AppState {
+        hub,
+        auth_limiter: Arc::new(middleware::auth_limiter(options.auth_requests_per_minute)),
+    };
     let (api, openapi) = api::routes().split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()
@@ -40,6 +64,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
         )
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::auth_rate_limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::sealed_gate,

@@ -6,6 +6,49 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+
+/// The per-address limiter of the sign-in routes.
+pub(crate) type AuthLimiter = DefaultKeyedRateLimiter<IpAddr>;
+
+pub(crate) fn auth_limiter(per_minute: u32) -> AuthLimiter {
+    let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(Quota::per_minute(n))
+}
+
+/// Limits `/api/v1/auth/*` per client address, so passwords cannot be guessed at speed (the
+/// account lockout covers one account; this covers many accounts from one address).
+pub(crate) async fn auth_rate_limit(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/api/v1/auth/") {
+        let address = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |info| info.0.ip());
+        if state.auth_limiter.check_key(&address).is_err() {
+            let mut response = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many sign-in requests",
+            )
+            .detail("Wait a minute and try again.")
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return response;
+        }
+        if state.auth_limiter.len() > 100_000 {
+            state.auth_limiter.retain_recent();
+        }
+    }
+    next.run(request).await
+}
 
 /// The only paths served while the vault is sealed. Everything else answers 503: deny by default,
 /// so a route added later is gated without anyone remembering to.

@@ -75,6 +75,30 @@ impl From<AppError> for ApiError {
         match err {
             AppError::Sealed => ApiError::sealed(),
             AppError::Unauthenticated => ApiError::unauthenticated(),
+            AppError::LoginFailed => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "login-failed",
+                "Sign-in failed",
+            )
+            .detail("The e-mail address or password is wrong, or the account is locked for a while."),
+            AppError::TotpRequired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "totp-required",
+                "A TOTP code is required",
+            )
+            .detail("Send the current code of your authenticator (or a recovery code) as `totp`."),
+            AppError::Forbidden { needs } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Your role does not allow this",
+            )
+            .detail(format!("This needs the {needs} role.")),
+            AppError::NotAllowedYet(what) => {
+                ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet").detail(what)
+            }
+            AppError::Refused(why) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", "The change was refused").detail(why)
+            }
             AppError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not-found",
@@ -92,7 +116,7 @@ impl From<AppError> for ApiError {
                 "The unseal key share was refused",
             )
             .detail(format!("{reason}; it was not counted.")),
-            err @ (AppError::Store(_) | AppError::Vault(_)) => {
+            err @ (AppError::Store(_) | AppError::Vault(_) | AppError::Auth(_)) => {
                 let id = uuid_like_id();
                 tracing::error!(error_id = %id, error = %err, source = ?std::error::Error::source(&err).map(ToString::to_string), "request failed");
                 ApiError::new(

@@ -31,6 +31,10 @@ impl utoipa::Modify for BearerAuth {
             "operator_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "session_or_api_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -45,4 +49,21 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             v1::sys::list_organizations
         ))
         .routes(routes!(v1::sys::delete_organization))
+        .routes(routes!(v1::auth::accept_invitation))
+        .routes(routes!(v1::auth::login))
+        .routes(routes!(v1::auth::logout))
+        .routes(routes!(v1::auth::request_password_reset))
+        .routes(routes!(v1::auth::complete_password_reset))
+        .routes(routes!(v1::me::me))
+        .routes(routes!(v1::me::change_password))
+        .routes(routes!(v1::me::list_sessions, v1::me::end_all_sessions))
+        .routes(routes!(v1::me::end_session))
+        .routes(routes!(v1::me::start_totp, v1::me::remove_totp))
+        .routes(routes!(v1::me::confirm_totp))
+        .routes(routes!(v1::me::create_token, v1::me::list_tokens))
+        .routes(routes!(v1::me::revoke_token))
+        .routes(routes!(v1::users::invite))
+        .routes(routes!(v1::users::list))
+        .routes(routes!(v1::users::get, v1::users::update, v1::users::delete))
+        .routes(routes!(v1::users::get_settings, v1::users::update_settings))
 }

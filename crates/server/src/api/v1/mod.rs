@@ -1,3 +1,6 @@
 //! Version 1 of the JSON API.
 
+pub(crate) mod auth;
+pub(crate) mod me;
 pub(crate) mod sys;
+pub(crate) mod users;

@@ -1,0 +1,185 @@
+//! `/api/v1/auth/*`: accept an invitation, sign in and out, reset a password. Rate-limited per
+//! client address (see `middleware::auth_rate_limit`).
+
+use crate::AppState;
+use crate::extract::{ApiJson, Authenticated, SESSION_COOKIE};
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use lockstep_app::Password;
+use lockstep_domain::UserId;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Request bodies hold passwords and tokens: their `Debug` prints nothing of them.
+macro_rules! opaque_debug {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($t), "(..)"))
+            }
+        }
+    )*};
+}
+pub(crate) use opaque_debug;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AcceptInvitation {
+    token: String,
+    password: String,
+    display_name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Accepted {
+    user_id: UserId,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Login {
+    email: String,
+    password: String,
+    /// The current TOTP code (or a recovery code), for accounts with TOTP.
+    totp: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LoginAnswer {
+    /// Send as `Authorization: Bearer …` (or rely on the `__Host-` cookie set with this answer).
+    session_token: String,
+    /// Send as `X-CSRF-Token` on cookie-authenticated requests that change something.
+    csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetRequest {
+    email: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetCompletion {
+    token: String,
+    password: String,
+    totp: Option<String>,
+}
+
+opaque_debug!(AcceptInvitation, Login, LoginAnswer, ResetRequest, ResetCompletion);
+
+/// Accept an invitation: set a password and a display name. The first user of an organization
+/// (the operator's invitation) is its Administrator.
+#[utoipa::path(post, path = "/api/v1/auth/invitations/accept", tag = "auth",
+    request_body = AcceptInvitation,
+    responses(
+        (status = 201, body = Accepted),
+        (status = 404, description = "No such invitation, or it expired or was used", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn accept_invitation(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AcceptInvitation>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let password = Password::new(body.password);
+    let user_id = state
+        .hub
+        .accept_invitation(&body.token, &password, &body.display_name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(Accepted { user_id })))
+}
+
+/// Sign in. Also sets the session as a `__Host-` cookie (Secure, HttpOnly, SameSite=Strict).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = Login,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 401, description = "Sign-in failed, or a TOTP code is needed", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<impl IntoResponse, ApiError> {
+    let password = Password::new(body.password);
+    let done = state
+        .hub
+        .login(&body.email, &password, body.totp.as_deref())
+        .await?;
+    let max_age = (done.expires_at - OffsetDateTime::now_utc()).whole_seconds().max(0);
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+        done.session_token.expose()
+    );
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, value);
+    }
+    Ok((
+        headers,
+        Json(LoginAnswer {
+            session_token: done.session_token.expose().to_owned(),
+            csrf_token: done.csrf_token.expose().to_owned(),
+            expires_at: done.expires_at,
+        }),
+    ))
+}
+
+/// Sign out: ends the session on the server and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<impl IntoResponse, ApiError> {
+    state.hub.logout(&caller).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-lockstep_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    headers.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    Ok((StatusCode::NO_CONTENT, headers))
+}
+
+/// Ask for a password reset link by e-mail. Always answers 202, whether or not the address has
+/// an account.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
+    request_body = ResetRequest,
+    responses((status = 202, description = "If the address has an account, a link is on its way")))]
+pub(crate) async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.hub.request_password_reset(&body.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with the link's token. Single use, valid 30 minutes; ends every session;
+/// an account with TOTP needs a code too.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/complete", tag = "auth",
+    request_body = ResetCompletion,
+    responses(
+        (status = 204),
+        (status = 401, description = "A TOTP code is needed", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "No such reset, or it expired or was used", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn complete_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetCompletion>,
+) -> Result<StatusCode, ApiError> {
+    let password = Password::new(body.password);
+    state
+        .hub
+        .complete_password_reset(&body.token, &password, body.totp.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,287 @@
+//! `/api/v1/me*`: the signed-in member's own account, sessions, TOTP and API tokens.
+
+use super::auth::opaque_debug;
+use crate::AppState;
+use crate::extract::{ApiJson, Authenticated};
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lockstep_app::Password;
+use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Me {
+    id: UserId,
+    email: String,
+    display_name: String,
+    role: Role,
+    organization_id: OrganizationId,
+    totp_enabled: bool,
+    /// The organization requires TOTP and you have not enrolled: enrol before anything else.
+    must_enrol_totp: bool,
+}
+
+/// Who am I?
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = Me), (status = 401, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Me>, ApiError> {
+    let me = state.hub.me(&caller).await?;
+    Ok(Json(Me {
+        id: me.id,
+        email: me.email,
+        display_name: me.display_name,
+        role: me.role,
+        organization_id: me.organization_id,
+        totp_enabled: me.totp_enabled,
+        must_enrol_totp: me.must_enrol_totp,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+opaque_debug!(PasswordChange);
+
+/// Change your password (needs the current one); your other sessions end.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "account",
+    request_body = PasswordChange,
+    responses((status = 204), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let current = Password::new(body.current_password);
+    let new = Password::new(body.new_password);
+    state.hub.change_password(&caller, &current, &new).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionBody {
+    id: SessionId,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    /// The session this request came with.
+    current: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionBody>,
+}
+
+/// Your active sessions.
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "account",
+    responses((status = 200, body = SessionList)))]
+pub(crate) async fn list_sessions(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<SessionList>, ApiError> {
+    let list = state.hub.list_sessions(&caller).await?;
+    Ok(Json(SessionList {
+        sessions: list
+            .into_iter()
+            .map(|s| SessionBody {
+                id: s.id,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                current: s.current,
+            })
+            .collect(),
+    }))
+}
+
+/// Sign out everywhere: ends all your sessions, this one included.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "account", responses((status = 204)))]
+pub(crate) async fn end_all_sessions(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.hub.end_all_sessions(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End one of your sessions.
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "account",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn end_session(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: SessionId = id.parse().map_err(|_| ApiError::invalid("id", "is not a session id"))?;
+    state.hub.end_session(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TotpStart {
+    /// Show as a QR code to your authenticator app; shown this once.
+    otpauth_uri: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TotpCode {
+    /// A current TOTP code (to remove TOTP, a recovery code works too).
+    code: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RecoveryCodesBody {
+    /// Ten one-time codes for when the authenticator is lost; shown this once.
+    recovery_codes: Vec<String>,
+}
+
+opaque_debug!(TotpStart, TotpCode, RecoveryCodesBody);
+
+/// Start TOTP enrolment.
+#[utoipa::path(post, path = "/api/v1/me/totp", tag = "account",
+    responses((status = 200, body = TotpStart), (status = 409, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn start_totp(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<TotpStart>, ApiError> {
+    let enrolment = state.hub.start_totp(&caller).await?;
+    Ok(Json(TotpStart {
+        otpauth_uri: enrolment.otpauth_uri.to_string(),
+    }))
+}
+
+/// Confirm TOTP enrolment with a first code; answers the recovery codes once.
+#[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "account",
+    request_body = TotpCode,
+    responses((status = 200, body = RecoveryCodesBody), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn confirm_totp(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<TotpCode>,
+) -> Result<Json<RecoveryCodesBody>, ApiError> {
+    let codes = state.hub.confirm_totp(&caller, &body.code).await?;
+    Ok(Json(RecoveryCodesBody {
+        recovery_codes: codes.codes.iter().map(|c| c.to_string()).collect(),
+    }))
+}
+
+/// Remove TOTP (needs a current code or a recovery code).
+#[utoipa::path(delete, path = "/api/v1/me/totp", tag = "account",
+    request_body = TotpCode,
+    responses((status = 204), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn remove_totp(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<TotpCode>,
+) -> Result<StatusCode, ApiError> {
+    state.hub.remove_totp(&caller, &body.code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewToken {
+    name: String,
+    /// 1 to 365 days.
+    expires_in_days: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenBody {
+    id: ApiTokenId,
+    name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_used_at: Option<OffsetDateTime>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedToken {
+    #[serde(flatten)]
+    info: TokenBody,
+    /// Shown this once; send as `Authorization: Bearer …`.
+    token: String,
+}
+
+opaque_debug!(CreatedToken);
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenList {
+    tokens: Vec<TokenBody>,
+}
+
+fn token_body(v: lockstep_app::ApiTokenView) -> TokenBody {
+    TokenBody {
+        id: v.id,
+        name: v.name,
+        created_at: v.created_at,
+        expires_at: v.expires_at,
+        last_used_at: v.last_used_at,
+    }
+}
+
+/// Make an API token for automation (shown once).
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "account",
+    request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let created = state
+        .hub
+        .create_api_token(&caller, &body.name, body.expires_in_days)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: created.token.expose().to_owned(),
+            info: token_body(created.view),
+        }),
+    ))
+}
+
+/// Your API tokens (names and dates; never the tokens).
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "account", responses((status = 200, body = TokenList)))]
+pub(crate) async fn list_tokens(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<TokenList>, ApiError> {
+    let list = state.hub.list_api_tokens(&caller).await?;
+    Ok(Json(TokenList {
+        tokens: list.into_iter().map(token_body).collect(),
+    }))
+}
+
+/// Revoke one of your API tokens.
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "account",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: ApiTokenId = id.parse().map_err(|_| ApiError::invalid("id", "is not a token id"))?;
+    state.hub.revoke_api_token(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,195 @@
+//! `/api/v1/users*` and `/api/v1/organization/settings`: Administrators manage their organization.
+
+use crate::AppState;
+use crate::extract::{ApiJson, Authenticated};
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lockstep_app::{UserUpdate, UserView};
+use lockstep_domain::{InvitationId, Role, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Invite {
+    email: String,
+    role: Role,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Invited {
+    id: InvitationId,
+    /// Also mailed to the address; shown this once.
+    invitation_token: String,
+}
+
+super::auth::opaque_debug!(Invite, Invited);
+
+/// Invite a member with a role (Administrators).
+#[utoipa::path(post, path = "/api/v1/users/invitations", tag = "users",
+    request_body = Invite,
+    responses(
+        (status = 201, body = Invited),
+        (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 409, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<Invite>,
+) -> Result<(StatusCode, Json<Invited>), ApiError> {
+    let created = state.hub.invite_user(&caller, &body.email, body.role).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Invited {
+            id: created.id,
+            invitation_token: created.token.expose().to_owned(),
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct UserBody {
+    id: UserId,
+    email: String,
+    display_name: String,
+    role: Role,
+    active: bool,
+    totp_enabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<UserView> for UserBody {
+    fn from(v: UserView) -> Self {
+        UserBody {
+            id: v.id,
+            email: v.email,
+            display_name: v.display_name,
+            role: v.role,
+            active: v.active,
+            totp_enabled: v.totp_enabled,
+            created_at: v.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct UserList {
+    users: Vec<UserBody>,
+}
+
+/// The organization's users (Administrators).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<UserList>, ApiError> {
+    let users = state.hub.list_users(&caller).await?;
+    Ok(Json(UserList {
+        users: users.into_iter().map(UserBody::from).collect(),
+    }))
+}
+
+fn user_id(id: &str) -> Result<UserId, ApiError> {
+    id.parse().map_err(|_| ApiError::invalid("id", "is not a user id"))
+}
+
+/// One user (Administrators).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 200, body = UserBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<UserBody>, ApiError> {
+    Ok(Json(state.hub.get_user(&caller, user_id(&id)?).await?.into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserPatch {
+    role: Option<Role>,
+    /// `false` deactivates (their sessions end at once); `true` reactivates.
+    active: Option<bool>,
+}
+
+/// Change a user's role, deactivate or reactivate them (Administrators).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path)),
+    request_body = UserPatch,
+    responses((status = 200, body = UserBody), (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave no active Administrator", body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UserPatch>,
+) -> Result<Json<UserBody>, ApiError> {
+    let update = UserUpdate {
+        role: body.role,
+        active: body.active,
+    };
+    Ok(Json(state.hub.update_user(&caller, user_id(&id)?, update).await?.into()))
+}
+
+/// Delete a user with their sessions and tokens (Administrators).
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 409, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.hub.delete_user(&caller, user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct Settings {
+    /// Every member must enrol TOTP before doing anything else.
+    require_totp: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SettingsPatch {
+    require_totp: Option<bool>,
+}
+
+/// The organization's settings (Administrators).
+#[utoipa::path(get, path = "/api/v1/organization/settings", tag = "organization",
+    responses((status = 200, body = Settings), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Settings>, ApiError> {
+    let s = state.hub.organization_settings(&caller).await?;
+    Ok(Json(Settings {
+        require_totp: s.require_totp,
+    }))
+}
+
+/// Change the organization's settings (Administrators).
+#[utoipa::path(patch, path = "/api/v1/organization/settings", tag = "organization",
+    request_body = SettingsPatch,
+    responses((status = 200, body = Settings), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn update_settings(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<SettingsPatch>,
+) -> Result<Json<Settings>, ApiError> {
+    let s = state
+        .hub
+        .update_organization_settings(&caller, body.require_totp)
+        .await?;
+    Ok(Json(Settings {
+        require_totp: s.require_totp,
+    }))
+}
