@@ -38,6 +38,22 @@ impl TotpSecret {
         TotpSecret(Zeroizing::new(bytes))
     }
 
+    /// Reads the Base32 secret an authenticator shows (the `secret=` of an `otpauth://` URI).
+    pub fn from_base32(text: &str) -> Result<TotpSecret, AuthError> {
+        let secret = Secret::try_from_base32(text.trim()).map_err(|_| AuthError::Totp)?;
+        Ok(TotpSecret(Zeroizing::new(secret.as_bytes().to_vec())))
+    }
+
+    /// The secret of an `otpauth://` URI, as an authenticator app reads it.
+    pub fn from_otpauth_uri(uri: &str) -> Result<TotpSecret, AuthError> {
+        let query = uri.split_once('?').map(|(_, q)| q).ok_or(AuthError::Totp)?;
+        let secret = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("secret="))
+            .ok_or(AuthError::Totp)?;
+        TotpSecret::from_base32(secret)
+    }
+
     /// The raw secret, to store it (encrypted).
     pub fn expose_bytes(&self) -> &[u8] {
         &self.0
@@ -288,6 +304,8 @@ mod tests {
             "otpauth://totp/Lockstep:ada%2Bops@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
              &issuer=Lockstep&algorithm=SHA1&digits=6&period=30"
         );
+        let back = TotpSecret::from_otpauth_uri(&uri).unwrap();
+        assert_eq!(back.expose_bytes(), rfc_secret().expose_bytes());
         let uri = rfc_secret().otpauth_uri("Zoë Ünal").unwrap();
         assert!(
             uri.starts_with("otpauth://totp/Lockstep:Zo%C3%AB%20%C3%9Cnal?"),

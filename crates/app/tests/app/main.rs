@@ -12,6 +12,9 @@ use lockstep_storage::{Backend, Store, footprint, organizations};
 use lockstep_vault::Aad;
 use std::sync::Arc;
 
+mod identity;
+
+#[macro_export]
 macro_rules! on_both_stores {
     ($check:ident) => {
         mod $check {
