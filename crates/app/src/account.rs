@@ -7,7 +7,7 @@ use lockstep_auth::{
     generate_recovery_codes,
 };
 use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
-use lockstep_policy::{Action, Resource, decide, Decision, Subject};
+use lockstep_policy::{Action, Decision, Resource, Subject, decide};
 use lockstep_storage::users::StoredUser;
 use lockstep_storage::{StoreError, api_tokens, sessions, users};
 use time::{Duration, OffsetDateTime};
@@ -87,7 +87,13 @@ impl Hub {
             id: user.id,
             organization_id: user.organization_id,
             email: self
-                .open_text(user.organization_id, "user", &id, "email", &user.email_ciphertext)
+                .open_text(
+                    user.organization_id,
+                    "user",
+                    &id,
+                    "email",
+                    &user.email_ciphertext,
+                )
                 .await?,
             display_name: self
                 .open_text(
@@ -127,8 +133,14 @@ impl Hub {
         let new_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
-        users::set_password_hash(&mut tx, user.organization_id, user.id, new_hash.as_str(), now)
-            .await?;
+        users::set_password_hash(
+            &mut tx,
+            user.organization_id,
+            user.id,
+            new_hash.as_str(),
+            now,
+        )
+        .await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, caller.session_id())
             .await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -167,7 +179,10 @@ impl Hub {
     pub async fn end_all_sessions(&self, caller: &Caller) -> Result<u64, AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let mut conn = self.store.read().await?;
-        Ok(sessions::delete_for_user(&mut conn, caller.organization(), caller.user(), None).await?)
+        Ok(
+            sessions::delete_for_user(&mut conn, caller.organization(), caller.user(), None)
+                .await?,
+        )
     }
 
     /// Starts TOTP enrolment: a new secret, stored encrypted and pending until confirmed.
@@ -190,25 +205,43 @@ impl Hub {
             )
             .await?;
         let mut conn = self.store.read().await?;
-        users::set_totp_secret(&mut conn, user.organization_id, user.id, Some(ciphertext), self.clock.now())
-            .await?;
+        users::set_totp_secret(
+            &mut conn,
+            user.organization_id,
+            user.id,
+            Some(ciphertext),
+            self.clock.now(),
+        )
+        .await?;
         Ok(TotpEnrolment { otpauth_uri: uri })
     }
 
     /// Confirms enrolment with a first code; answers the ten recovery codes (shown once).
-    pub async fn confirm_totp(&self, caller: &Caller, code: &str) -> Result<RecoveryCodes, AppError> {
+    pub async fn confirm_totp(
+        &self,
+        caller: &Caller,
+        code: &str,
+    ) -> Result<RecoveryCodes, AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let user = self.own_user(caller).await?;
         if user.totp_enabled {
             return Err(AppError::Conflict("TOTP enrolment"));
         }
         let Some(ciphertext) = &user.totp_secret_ciphertext else {
-            return Err(AppError::NotAllowedYet("start TOTP enrolment first (POST /api/v1/me/totp)"));
+            return Err(AppError::NotAllowedYet(
+                "start TOTP enrolment first (POST /api/v1/me/totp)",
+            ));
         };
         let secret = TotpSecret::from_bytes(
-            self.open_field(user.organization_id, "user", &user.id.to_string(), "totp_secret", ciphertext)
-                .await?
-                .to_vec(),
+            self.open_field(
+                user.organization_id,
+                "user",
+                &user.id.to_string(),
+                "totp_secret",
+                ciphertext,
+            )
+            .await?
+            .to_vec(),
         );
         let now = self.clock.now();
         let Some(step) = secret.verify(code, now, None)? else {
@@ -220,7 +253,8 @@ impl Hub {
         let codes = generate_recovery_codes(&mut rand::rng());
         let mut tx = self.store.write().await?;
         users::enable_totp(&mut tx, user.organization_id, user.id, step, now).await?;
-        users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &codes.hashes).await?;
+        users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &codes.hashes)
+            .await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "TOTP enrolled");
         Ok(codes)
@@ -240,7 +274,14 @@ impl Hub {
             });
         }
         let mut tx = self.store.write().await?;
-        users::set_totp_secret(&mut tx, user.organization_id, user.id, None, self.clock.now()).await?;
+        users::set_totp_secret(
+            &mut tx,
+            user.organization_id,
+            user.id,
+            None,
+            self.clock.now(),
+        )
+        .await?;
         users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &[]).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "TOTP removed");
@@ -293,7 +334,8 @@ impl Hub {
     pub async fn list_api_tokens(&self, caller: &Caller) -> Result<Vec<ApiTokenView>, AppError> {
         self.authorize_own(caller, Action::ReadOwnAccount)?;
         let mut conn = self.store.read().await?;
-        let list = api_tokens::list_for_user(&mut conn, caller.organization(), caller.user()).await?;
+        let list =
+            api_tokens::list_for_user(&mut conn, caller.organization(), caller.user()).await?;
         Ok(list.into_iter().map(token_view).collect())
     }
 

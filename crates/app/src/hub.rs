@@ -2,13 +2,13 @@
 
 use crate::tokens::BearerToken;
 use crate::{AppError, Clock};
+use lockstep_auth::{LockoutPolicy, PasswordHasher, SessionPolicy};
 use lockstep_domain::OrganizationId;
+use lockstep_mail::Mailer;
 use lockstep_storage::{Store, StoreError, operator, organizations, vault as stored_vault};
 use lockstep_vault::{
     OrgKeys, SealConfig, SealStatus, UnsealKey, Vault, VaultError, WrappedOrgKey,
 };
-use lockstep_auth::{LockoutPolicy, PasswordHasher, SessionPolicy};
-use lockstep_mail::Mailer;
 use std::sync::Arc;
 
 /// Everything the first initialization hands out, once: the unseal key shares and the operator

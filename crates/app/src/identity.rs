@@ -11,7 +11,9 @@ use lockstep_domain::{ApiTokenId, EmailAddress, OrganizationId, Role, SessionId,
 use lockstep_mail::Message;
 use lockstep_policy::Member;
 use lockstep_storage::users::{StoredUser, UserStatus};
-use lockstep_storage::{StoreError, api_tokens, invitations, password_resets, sessions, settings, users};
+use lockstep_storage::{
+    StoreError, api_tokens, invitations, password_resets, sessions, settings, users,
+};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -93,8 +95,13 @@ impl Hub {
             };
             let policy = self.options.sessions;
             if !policy.is_valid(session.created_at, session.last_seen_at, now) {
-                sessions::delete(&mut conn, session.organization_id, session.user_id, session.id)
-                    .await?;
+                sessions::delete(
+                    &mut conn,
+                    session.organization_id,
+                    session.user_id,
+                    session.id,
+                )
+                .await?;
                 return Err(AppError::Unauthenticated);
             }
             if now - session.last_seen_at > Duration::seconds(30) {
@@ -113,7 +120,12 @@ impl Hub {
                 return Err(AppError::Unauthenticated);
             }
             api_tokens::touch(&mut conn, api.id, now).await?;
-            (api.organization_id, api.user_id, Credential::ApiToken(api.id), Some(api.role))
+            (
+                api.organization_id,
+                api.user_id,
+                Credential::ApiToken(api.id),
+                Some(api.role),
+            )
         } else {
             return Err(AppError::Unauthenticated);
         };
@@ -186,8 +198,15 @@ impl Hub {
         }
         let mut tx = self.store.write().await?;
         let cleared = policy.after_success();
-        users::set_login_failures(&mut tx, user.organization_id, user.id, cleared.count, None, now)
-            .await?;
+        users::set_login_failures(
+            &mut tx,
+            user.organization_id,
+            user.id,
+            cleared.count,
+            None,
+            now,
+        )
+        .await?;
         let success = self.new_session(&mut tx, &user, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, organization = %user.organization_id, "signed in");
@@ -312,7 +331,13 @@ impl Hub {
         };
         let org = invitation.organization_id;
         let email_text = self
-            .open_text(org, "invitation", &invitation.id.to_string(), "email", &invitation.email_ciphertext)
+            .open_text(
+                org,
+                "invitation",
+                &invitation.id.to_string(),
+                "email",
+                &invitation.email_ciphertext,
+            )
             .await?;
         let email = EmailAddress::parse(&email_text)
             .map_err(|_| AppError::Refused("the invitation holds no valid e-mail address"))?;
@@ -331,7 +356,13 @@ impl Hub {
                 .seal_field(org, "user", &user_id, "email", email.as_str().as_bytes())
                 .await?,
             display_name_ciphertext: self
-                .seal_field(org, "user", &user_id, "display_name", display_name.as_bytes())
+                .seal_field(
+                    org,
+                    "user",
+                    &user_id,
+                    "display_name",
+                    display_name.as_bytes(),
+                )
                 .await?,
             role,
             status: UserStatus::Active,

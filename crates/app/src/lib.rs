@@ -21,7 +21,7 @@ pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{Caller, Credential, LoginSuccess};
 pub use lockstep_auth::{LockoutPolicy, Password, SessionPolicy};
-pub use members::{InvitationCreated, UserUpdate, UserView};
 pub use lockstep_vault::{SealStatus, UnsealKey};
+pub use members::{InvitationCreated, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
 pub use tokens::BearerToken;

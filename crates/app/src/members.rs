@@ -41,8 +41,17 @@ pub struct InvitationCreated {
 }
 
 impl Hub {
-    fn authorize_org(&self, caller: &Caller, action: Action, org: OrganizationId) -> Result<(), AppError> {
-        match decide(&Subject::Member(caller.member), action, &Resource::organization(org)) {
+    fn authorize_org(
+        &self,
+        caller: &Caller,
+        action: Action,
+        org: OrganizationId,
+    ) -> Result<(), AppError> {
+        match decide(
+            &Subject::Member(caller.member),
+            action,
+            &Resource::organization(org),
+        ) {
             Decision::Allow => Ok(()),
             Decision::Deny(denial) => Err(denial.into()),
         }
@@ -63,7 +72,10 @@ impl Hub {
             reason: e.to_string(),
         })?;
         let mut conn = self.store.read().await?;
-        if users::find_by_email_index(&mut conn, &self.email_index(&email)?).await?.is_some() {
+        if users::find_by_email_index(&mut conn, &self.email_index(&email)?)
+            .await?
+            .is_some()
+        {
             return Err(AppError::Conflict("user with this e-mail address"));
         }
         drop(conn);
@@ -71,7 +83,13 @@ impl Hub {
         let id = InvitationId::from_uuid(Uuid::now_v7());
         let token = SecretToken::generate("lsi", &mut rand::rng());
         let email_ciphertext = self
-            .seal_field(org, "invitation", &id.to_string(), "email", email.as_str().as_bytes())
+            .seal_field(
+                org,
+                "invitation",
+                &id.to_string(),
+                "email",
+                email.as_str().as_bytes(),
+            )
             .await?;
         let mut conn = self.store.read().await?;
         invitations::insert(
@@ -107,10 +125,22 @@ impl Hub {
         let id = user.id.to_string();
         Ok(UserView {
             email: self
-                .open_text(user.organization_id, "user", &id, "email", &user.email_ciphertext)
+                .open_text(
+                    user.organization_id,
+                    "user",
+                    &id,
+                    "email",
+                    &user.email_ciphertext,
+                )
                 .await?,
             display_name: self
-                .open_text(user.organization_id, "user", &id, "display_name", &user.display_name_ciphertext)
+                .open_text(
+                    user.organization_id,
+                    "user",
+                    &id,
+                    "display_name",
+                    &user.display_name_ciphertext,
+                )
                 .await?,
             id: user.id,
             role: user.role,
@@ -133,12 +163,25 @@ impl Hub {
         Ok(views)
     }
 
-    /// A user of the caller's organization; another organization's user is "not found".
-    async fn member_user(&self, caller: &Caller, action: Action, id: UserId) -> Result<StoredUser, AppError> {
-        let org = caller.organization();
-        self.authorize_org(caller, action, org)?;
+    /// A user of the caller's organization. The lookup comes first and is scoped to the caller's
+    /// organization, so another organization's user is "not found" for every role — exactly like
+    /// an id that does not exist — and only then does the role matter.
+    async fn member_user(
+        &self,
+        caller: &Caller,
+        action: Action,
+        id: UserId,
+    ) -> Result<StoredUser, AppError> {
         let mut conn = self.store.read().await?;
-        users::get(&mut conn, org, id).await?.ok_or(AppError::NotFound("user"))
+        let user = users::get(&mut conn, caller.organization(), id)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        drop(conn);
+        let resource = Resource::owned_by(user.organization_id, user.id);
+        match decide(&Subject::Member(caller.member), action, &resource) {
+            Decision::Allow => Ok(user),
+            Decision::Deny(denial) => Err(denial.into()),
+        }
     }
 
     pub async fn get_user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
@@ -160,10 +203,13 @@ impl Hub {
         let now = self.clock.now();
         let loses_admin = user.role == Role::Administrator
             && user.status == UserStatus::Active
-            && (update.role.is_some_and(|r| r != Role::Administrator) || update.active == Some(false));
+            && (update.role.is_some_and(|r| r != Role::Administrator)
+                || update.active == Some(false));
         let mut tx = self.store.write().await?;
         if loses_admin && users::count_active_administrators(&mut tx, org).await? <= 1 {
-            return Err(AppError::Refused("the last active Administrator cannot be demoted or deactivated"));
+            return Err(AppError::Refused(
+                "the last active Administrator cannot be demoted or deactivated",
+            ));
         }
         if let Some(role) = update.role {
             users::set_role(&mut tx, org, id, role, now).await?;
@@ -172,7 +218,11 @@ impl Hub {
             }
         }
         if let Some(active) = update.active {
-            let status = if active { UserStatus::Active } else { UserStatus::Deactivated };
+            let status = if active {
+                UserStatus::Active
+            } else {
+                UserStatus::Deactivated
+            };
             users::set_status(&mut tx, org, id, status, now).await?;
             if !active {
                 sessions::delete_for_user(&mut tx, org, id, None).await?;
@@ -192,7 +242,9 @@ impl Hub {
             && user.status == UserStatus::Active
             && users::count_active_administrators(&mut tx, org).await? <= 1
         {
-            return Err(AppError::Refused("the last active Administrator cannot be deleted"));
+            return Err(AppError::Refused(
+                "the last active Administrator cannot be deleted",
+            ));
         }
         users::delete(&mut tx, org, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -200,7 +252,10 @@ impl Hub {
         Ok(())
     }
 
-    pub async fn organization_settings(&self, caller: &Caller) -> Result<OrganizationSettings, AppError> {
+    pub async fn organization_settings(
+        &self,
+        caller: &Caller,
+    ) -> Result<OrganizationSettings, AppError> {
         let org = caller.organization();
         self.authorize_org(caller, Action::ReadSettings, org)?;
         let mut conn = self.store.read().await?;

@@ -89,7 +89,9 @@ impl ServeConfig {
             },
             sessions: {
                 if args.session_idle_timeout == 0 || args.session_max_lifetime == 0 {
-                    bail!("--session-idle-timeout and --session-max-lifetime must be at least 1 second");
+                    bail!(
+                        "--session-idle-timeout and --session-max-lifetime must be at least 1 second"
+                    );
                 }
                 lockstep_app::SessionPolicy {
                     idle_timeout: time::Duration::seconds(i64::from(args.session_idle_timeout)),

@@ -8,5 +8,5 @@ pub mod organization;
 pub mod role;
 
 pub use ids::{ApiTokenId, InvitationId, OrganizationId, SessionId, UserId};
-pub use role::Role;
 pub use organization::{EmailAddress, OrganizationName, ParseError};
+pub use role::Role;

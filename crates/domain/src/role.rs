@@ -8,7 +8,17 @@ use std::str::FromStr;
 /// and audit; Editors view, edit, share, transfer and submit data sets; Viewers view, share and
 /// transfer them.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -61,7 +71,10 @@ mod tests {
     fn roles_round_trip_and_unknown_is_refused() {
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
-            assert_eq!(serde_json::to_string(&role).ok(), Some(format!("\"{role}\"")));
+            assert_eq!(
+                serde_json::to_string(&role).ok(),
+                Some(format!("\"{role}\""))
+            );
         }
         assert_eq!("Administrator".parse::<Role>(), Err(UnknownRole));
         assert_eq!("root".parse::<Role>(), Err(UnknownRole));

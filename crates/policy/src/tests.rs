@@ -43,7 +43,10 @@ fn another_organization_is_never_visible_whatever_the_role() {
         let me = member(role);
         for action in ALL_ACTIONS {
             for owner in [None, Some(me.user), Some(id::<UserId>(2))] {
-                let resource = Resource { organization: foreign, owner };
+                let resource = Resource {
+                    organization: foreign,
+                    owner,
+                };
                 assert_eq!(
                     decide(&Subject::Member(me), action, &resource),
                     Decision::Deny(Denial::NotVisible),
@@ -79,11 +82,20 @@ fn roles_in_their_own_organization() {
     ];
     for action in admin_only {
         let resource = Resource::organization(org);
-        assert!(decide(&Subject::Member(member(Role::Administrator)), action, &resource).is_allowed());
+        assert!(
+            decide(
+                &Subject::Member(member(Role::Administrator)),
+                action,
+                &resource
+            )
+            .is_allowed()
+        );
         for role in [Role::Editor, Role::Viewer] {
             assert_eq!(
                 decide(&Subject::Member(member(role)), action, &resource),
-                Decision::Deny(Denial::Forbidden { needs: Role::Administrator }),
+                Decision::Deny(Denial::Forbidden {
+                    needs: Role::Administrator
+                }),
                 "{role:?} {action:?}"
             );
         }
@@ -109,7 +121,10 @@ fn own_account_actions_are_for_the_owner_only() {
 
 #[test]
 fn a_member_who_must_enrol_totp_may_only_manage_their_own_account() {
-    let me = Member { must_enrol_totp: true, ..member(Role::Administrator) };
+    let me = Member {
+        must_enrol_totp: true,
+        ..member(Role::Administrator)
+    };
     let mine = Resource::owned_by(me.organization, me.user);
     assert!(decide(&Subject::Member(me), Action::ManageOwnCredentials, &mine).is_allowed());
     assert!(decide(&Subject::Member(me), Action::ReadOwnAccount, &mine).is_allowed());

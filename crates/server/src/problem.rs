@@ -80,7 +80,9 @@ impl From<AppError> for ApiError {
                 "login-failed",
                 "Sign-in failed",
             )
-            .detail("The e-mail address or password is wrong, or the account is locked for a while."),
+            .detail(
+                "The e-mail address or password is wrong, or the account is locked for a while.",
+            ),
             AppError::TotpRequired => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "totp-required",
@@ -94,7 +96,8 @@ impl From<AppError> for ApiError {
             )
             .detail(format!("This needs the {needs} role.")),
             AppError::NotAllowedYet(what) => {
-                ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet").detail(what)
+                ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet")
+                    .detail(what)
             }
             AppError::Refused(why) => {
                 ApiError::new(StatusCode::CONFLICT, "refused", "The change was refused").detail(why)

@@ -31,11 +31,17 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredApiToken, StoreError> {
     let used: Option<i64> = row.try_get("last_used_at")?;
     Ok(StoredApiToken {
         id: id.parse().map_err(|_| StoreError::Corrupt("token id"))?,
-        organization_id: org.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
         user_id: user.parse().map_err(|_| StoreError::Corrupt("user id"))?,
         name: row.try_get("name")?,
-        token_hash: hash.try_into().map_err(|_| StoreError::Corrupt("token hash"))?,
-        role: role.parse().map_err(|_| StoreError::Corrupt("token role"))?,
+        token_hash: hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("token hash"))?,
+        role: role
+            .parse()
+            .map_err(|_| StoreError::Corrupt("token role"))?,
         created_at: from_millis(row.try_get("created_at")?)?,
         expires_at: from_millis(row.try_get("expires_at")?)?,
         last_used_at: used.map(from_millis).transpose()?,

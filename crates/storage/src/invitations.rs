@@ -63,8 +63,12 @@ pub async fn find_by_token_hash(
     let org: String = row.try_get("organization_id")?;
     let accepted: Option<i64> = row.try_get("accepted_at")?;
     Ok(Some(StoredInvitation {
-        id: id.parse().map_err(|_| StoreError::Corrupt("invitation id"))?,
-        organization_id: org.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        id: id
+            .parse()
+            .map_err(|_| StoreError::Corrupt("invitation id"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
         email_ciphertext: row.try_get("email_ciphertext")?,
         role: row.try_get("role")?,
         expires_at: crate::from_millis(row.try_get("expires_at")?)?,

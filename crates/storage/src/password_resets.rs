@@ -50,7 +50,9 @@ pub async fn find(
     let user: String = row.try_get("user_id")?;
     let used: Option<i64> = row.try_get("used_at")?;
     Ok(Some(StoredReset {
-        organization_id: org.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
         user_id: user.parse().map_err(|_| StoreError::Corrupt("user id"))?,
         expires_at: from_millis(row.try_get("expires_at")?)?,
         used: used.is_some(),

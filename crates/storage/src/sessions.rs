@@ -20,7 +20,9 @@ const COLUMNS: &str =
     "id, organization_id, user_id, token_hash, csrf_hash, created_at, last_seen_at";
 
 fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    bytes.try_into().map_err(|_| StoreError::Corrupt("token hash"))
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("token hash"))
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredSession, StoreError> {
@@ -29,7 +31,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredSession, StoreError> {
     let user: String = row.try_get("user_id")?;
     Ok(StoredSession {
         id: id.parse().map_err(|_| StoreError::Corrupt("session id"))?,
-        organization_id: org.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
         user_id: user.parse().map_err(|_| StoreError::Corrupt("user id"))?,
         token_hash: hash32(row.try_get("token_hash")?)?,
         csrf_hash: hash32(row.try_get("csrf_hash")?)?,
@@ -105,14 +109,13 @@ pub async fn delete(
     user: UserId,
     id: SessionId,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM sessions WHERE organization_id = $1 AND user_id = $2 AND id = $3",
-    )
-    .bind(org.to_string())
-    .bind(user.to_string())
-    .bind(id.to_string())
-    .execute(conn)
-    .await?;
+    let done =
+        sqlx::query("DELETE FROM sessions WHERE organization_id = $1 AND user_id = $2 AND id = $3")
+            .bind(org.to_string())
+            .bind(user.to_string())
+            .bind(id.to_string())
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -15,10 +15,11 @@ pub async fn get(
     conn: &mut AnyConnection,
     org: OrganizationId,
 ) -> Result<OrganizationSettings, StoreError> {
-    let row = sqlx::query("SELECT require_totp FROM organization_settings WHERE organization_id = $1")
-        .bind(org.to_string())
-        .fetch_optional(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT require_totp FROM organization_settings WHERE organization_id = $1")
+            .bind(org.to_string())
+            .fetch_optional(conn)
+            .await?;
     match row {
         None => Ok(OrganizationSettings::default()),
         Some(row) => Ok(OrganizationSettings {

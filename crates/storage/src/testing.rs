@@ -94,3 +94,64 @@ fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
 }
+
+/// Every row of every table as text, sorted: two snapshots are equal when nothing was written.
+/// Columns that merely record use (`last_seen_at`, `last_used_at`) are left out.
+pub async fn snapshot(store: &Store) -> Result<Vec<String>, StoreError> {
+    use sqlx::Row;
+    let backend = store.backend();
+    let mut conn = store.read().await?;
+    let tables_sql = match backend {
+        Backend::Sqlite => {
+            "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '_sqlx_migrations' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT table_name::text AS t FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' ORDER BY 1"
+        }
+    };
+    let tables: Vec<String> = sqlx::query(tables_sql)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("t"))
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::new();
+    for table in tables {
+        let columns_sql = match backend {
+            Backend::Sqlite => {
+                format!("SELECT name AS c FROM pragma_table_info('{table}') ORDER BY cid")
+            }
+            Backend::Postgres => format!(
+                "SELECT column_name::text AS c FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+        };
+        let columns: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(columns_sql))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("c"))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|c| c != "last_seen_at" && c != "last_used_at")
+            .collect();
+        let parts: Vec<String> = columns
+            .iter()
+            .map(|c| match backend {
+                Backend::Sqlite => format!("quote(\"{c}\")"),
+                Backend::Postgres => format!("coalesce(\"{c}\"::text, 'NULL')"),
+            })
+            .collect();
+        let sql = format!("SELECT {} AS r FROM \"{table}\"", parts.join(" || '|' || "));
+        for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            rows.push(format!("{table}: {}", row.try_get::<String, _>("r")?));
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}

@@ -65,7 +65,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredUser, StoreError> {
     let step: Option<i64> = row.try_get("totp_last_step")?;
     Ok(StoredUser {
         id: id.parse().map_err(|_| StoreError::Corrupt("user id"))?,
-        organization_id: org.parse().map_err(|_| StoreError::Corrupt("organization id"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
         email_index: row.try_get("email_index")?,
         email_ciphertext: row.try_get("email_ciphertext")?,
         display_name_ciphertext: row.try_get("display_name_ciphertext")?,
@@ -202,7 +204,15 @@ pub async fn set_status(
     status: UserStatus,
     at: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    update(conn, org, id, "status = $3", |q| q.bind(status.as_str()), at).await
+    update(
+        conn,
+        org,
+        id,
+        "status = $3",
+        |q| q.bind(status.as_str()),
+        at,
+    )
+    .await
 }
 
 pub async fn set_password_hash(

@@ -152,6 +152,7 @@ async fn deleting_an_organization_leaves_none_of_its_rows(t: TestStore) {
             created_at: T0,
         };
         invitations::insert(&mut conn, &inv).await.unwrap();
+        fill_identity_tables(&mut conn, o.id).await;
     }
     let tables = footprint::organization_tables(&mut conn, t.store.backend())
         .await
@@ -248,4 +249,81 @@ async fn an_unreachable_database_is_an_error_not_an_empty_store() {
     assert!(matches!(err, Err(StoreError::Database(_))), "{err:?}");
     let err = lockstep_storage::Store::connect("mysql://root@127.0.0.1/test").await;
     assert!(matches!(err, Err(StoreError::UnsupportedUrl)), "{err:?}");
+}
+
+/// One row in each identity table for the organization, so deletion is checked against all.
+async fn fill_identity_tables(conn: &mut lockstep_storage::Connection, org: OrganizationId) {
+    use lockstep_domain::{ApiTokenId, Role, SessionId, UserId};
+    use lockstep_storage::{api_tokens, password_resets, sessions, settings, users};
+    let user = UserId::from_uuid(Uuid::now_v7());
+    let unique = |n: u8| {
+        let mut h = [n; 32];
+        h[..16].copy_from_slice(Uuid::now_v7().as_bytes());
+        h
+    };
+    users::insert(
+        conn,
+        &users::StoredUser {
+            id: user,
+            organization_id: org,
+            email_index: unique(1).to_vec(),
+            email_ciphertext: vec![1],
+            display_name_ciphertext: vec![2],
+            role: Role::Editor,
+            status: users::UserStatus::Active,
+            password_hash: "$argon2id$x".into(),
+            failed_logins: 0,
+            locked_until: None,
+            totp_secret_ciphertext: None,
+            totp_enabled: false,
+            totp_last_step: None,
+            created_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    users::replace_recovery_codes(conn, org, user, &[unique(2), unique(3)])
+        .await
+        .unwrap();
+    sessions::insert(
+        conn,
+        &sessions::StoredSession {
+            id: SessionId::from_uuid(Uuid::now_v7()),
+            organization_id: org,
+            user_id: user,
+            token_hash: unique(4),
+            csrf_hash: unique(5),
+            created_at: T0,
+            last_seen_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    api_tokens::insert(
+        conn,
+        &api_tokens::StoredApiToken {
+            id: ApiTokenId::from_uuid(Uuid::now_v7()),
+            organization_id: org,
+            user_id: user,
+            name: "ci".into(),
+            token_hash: unique(6),
+            role: Role::Editor,
+            created_at: T0,
+            expires_at: T0,
+            last_used_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    password_resets::insert(conn, &unique(7), org, user, T0)
+        .await
+        .unwrap();
+    settings::put(
+        conn,
+        org,
+        settings::OrganizationSettings { require_totp: true },
+        T0,
+    )
+    .await
+    .unwrap();
 }

@@ -27,18 +27,40 @@ struct World {
 async fn world(t: TestStore) -> World {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-22 09:00 UTC)));
     let mail = Arc::new(MemoryMailer::new());
-    let (hub, creds) = Hub::initialize(t.store.clone(), clock.clone(), 1, 1).await.unwrap();
+    let (hub, creds) = Hub::initialize(t.store.clone(), clock.clone(), 1, 1)
+        .await
+        .unwrap();
     let hub = hub.with_options(HubOptions {
-        lockout: LockoutPolicy { max_failures: 5, lock_for: Duration::minutes(15) },
-        sessions: SessionPolicy { idle_timeout: Duration::minutes(30), max_lifetime: Duration::hours(12) },
+        lockout: LockoutPolicy {
+            max_failures: 5,
+            lock_for: Duration::minutes(15),
+        },
+        sessions: SessionPolicy {
+            idle_timeout: Duration::minutes(30),
+            max_lifetime: Duration::hours(12),
+        },
         mailer: Some(mail.clone()),
         public_url: "https://hub.test".into(),
         password_permits: 2,
     });
-    let op = hub.authenticate_operator(&creds.operator_token).await.unwrap();
-    let org = hub.create_organization(&op, "Acme", "ada@acme.io").await.unwrap();
-    hub.accept_invitation(org.invitation_token.expose(), &pw(PASSWORD), "Ada").await.unwrap();
-    World { _t: t, hub, clock, mail, admin_email: "ada@acme.io".into() }
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let org = hub
+        .create_organization(&op, "Acme", "ada@acme.io")
+        .await
+        .unwrap();
+    hub.accept_invitation(org.invitation_token.expose(), &pw(PASSWORD), "Ada")
+        .await
+        .unwrap();
+    World {
+        _t: t,
+        hub,
+        clock,
+        mail,
+        admin_email: "ada@acme.io".into(),
+    }
 }
 
 fn pw(text: &str) -> Password {
@@ -55,7 +77,10 @@ async fn sign_in(w: &World, email: &str, password: &str) -> Result<(String, Call
 /// Invites `email` with `role` as the admin and accepts; returns the new member's session.
 async fn add_member(w: &World, admin: &Caller, email: &str, role: Role) -> (String, Caller) {
     let inv = w.hub.invite_user(admin, email, role).await.unwrap();
-    w.hub.accept_invitation(inv.token.expose(), &pw(PASSWORD), "Member").await.unwrap();
+    w.hub
+        .accept_invitation(inv.token.expose(), &pw(PASSWORD), "Member")
+        .await
+        .unwrap();
     sign_in(w, email, PASSWORD).await.unwrap()
 }
 
@@ -64,19 +89,35 @@ async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     let w = world(t).await;
     let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
     let me = w.hub.me(&admin).await.unwrap();
-    assert_eq!((me.email.as_str(), me.display_name.as_str(), me.role), ("ada@acme.io", "Ada", Role::Administrator));
+    assert_eq!(
+        (me.email.as_str(), me.display_name.as_str(), me.role),
+        ("ada@acme.io", "Ada", Role::Administrator)
+    );
 
-    let inv = w.hub.invite_user(&admin, "ed@acme.io", Role::Editor).await.unwrap();
+    let inv = w
+        .hub
+        .invite_user(&admin, "ed@acme.io", Role::Editor)
+        .await
+        .unwrap();
     let sent = w.mail.messages();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].body.contains(inv.token.expose()));
     // Weak passwords and bad names change nothing; the invitation still works afterwards.
     for (password, name) in [("short", "Ed"), ("password123", "Ed"), (PASSWORD, "")] {
-        let err = w.hub.accept_invitation(inv.token.expose(), &pw(password), name).await;
+        let err = w
+            .hub
+            .accept_invitation(inv.token.expose(), &pw(password), name)
+            .await;
         assert!(matches!(err, Err(AppError::Invalid { .. })), "{err:?}");
     }
-    w.hub.accept_invitation(inv.token.expose(), &pw(PASSWORD), "Ed").await.unwrap();
-    let again = w.hub.accept_invitation(inv.token.expose(), &pw(PASSWORD), "Ed").await;
+    w.hub
+        .accept_invitation(inv.token.expose(), &pw(PASSWORD), "Ed")
+        .await
+        .unwrap();
+    let again = w
+        .hub
+        .accept_invitation(inv.token.expose(), &pw(PASSWORD), "Ed")
+        .await;
     assert!(matches!(again, Err(AppError::NotFound(_))), "{again:?}");
     let (_, ed) = sign_in(&w, "ed@acme.io", PASSWORD).await.unwrap();
     assert_eq!(ed.member.role, Role::Editor);
@@ -85,9 +126,16 @@ async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     assert!(matches!(dup, Err(AppError::Conflict(_))), "{dup:?}");
 
     // Expired invitations do not work.
-    let late = w.hub.invite_user(&admin, "late@acme.io", Role::Viewer).await.unwrap();
+    let late = w
+        .hub
+        .invite_user(&admin, "late@acme.io", Role::Viewer)
+        .await
+        .unwrap();
     w.clock.advance(Duration::days(7) + Duration::seconds(1));
-    let err = w.hub.accept_invitation(late.token.expose(), &pw(PASSWORD), "Late").await;
+    let err = w
+        .hub
+        .accept_invitation(late.token.expose(), &pw(PASSWORD), "Late")
+        .await;
     assert!(matches!(err, Err(AppError::NotFound(_))), "{err:?}");
 }
 
@@ -96,27 +144,56 @@ async fn lockout_after_five_failures_with_one_answer_for_every_failure(t: TestSt
     let w = world(t).await;
     let email = w.admin_email.clone();
     // Unknown address, malformed address and wrong password: the same error.
-    for (e, p) in [("nobody@acme.io", PASSWORD), ("not an address", PASSWORD), (email.as_str(), "wrong password!")] {
-        assert!(matches!(w.hub.login(e, &pw(p), None).await, Err(AppError::LoginFailed)), "{e}");
+    for (e, p) in [
+        ("nobody@acme.io", PASSWORD),
+        ("not an address", PASSWORD),
+        (email.as_str(), "wrong password!"),
+    ] {
+        assert!(
+            matches!(
+                w.hub.login(e, &pw(p), None).await,
+                Err(AppError::LoginFailed)
+            ),
+            "{e}"
+        );
     }
     // Three more failures (four in all), then a success resets the count.
     for _ in 0..3 {
-        assert!(matches!(w.hub.login(&email, &pw("wrong password!"), None).await, Err(AppError::LoginFailed)));
+        assert!(matches!(
+            w.hub.login(&email, &pw("wrong password!"), None).await,
+            Err(AppError::LoginFailed)
+        ));
     }
     sign_in(&w, &email, PASSWORD).await.unwrap();
     for _ in 0..4 {
-        assert!(matches!(w.hub.login(&email, &pw("wrong password!"), None).await, Err(AppError::LoginFailed)));
+        assert!(matches!(
+            w.hub.login(&email, &pw("wrong password!"), None).await,
+            Err(AppError::LoginFailed)
+        ));
     }
-    sign_in(&w, &email, PASSWORD).await.expect("four failures after a success must not lock");
+    sign_in(&w, &email, PASSWORD)
+        .await
+        .expect("four failures after a success must not lock");
     // Five in a row lock the account: the right password now gets the same answer.
     for _ in 0..5 {
-        assert!(matches!(w.hub.login(&email, &pw("wrong password!"), None).await, Err(AppError::LoginFailed)));
+        assert!(matches!(
+            w.hub.login(&email, &pw("wrong password!"), None).await,
+            Err(AppError::LoginFailed)
+        ));
     }
-    assert!(matches!(w.hub.login(&email, &pw(PASSWORD), None).await, Err(AppError::LoginFailed)));
+    assert!(matches!(
+        w.hub.login(&email, &pw(PASSWORD), None).await,
+        Err(AppError::LoginFailed)
+    ));
     w.clock.advance(Duration::minutes(14));
-    assert!(matches!(w.hub.login(&email, &pw(PASSWORD), None).await, Err(AppError::LoginFailed)));
+    assert!(matches!(
+        w.hub.login(&email, &pw(PASSWORD), None).await,
+        Err(AppError::LoginFailed)
+    ));
     w.clock.advance(Duration::minutes(1) + Duration::seconds(1));
-    sign_in(&w, &email, PASSWORD).await.expect("the lock lasts 15 minutes");
+    sign_in(&w, &email, PASSWORD)
+        .await
+        .expect("the lock lasts 15 minutes");
 }
 
 crate::on_both_stores!(sessions_expire_when_idle_and_at_their_absolute_limit);
@@ -124,18 +201,32 @@ async fn sessions_expire_when_idle_and_at_their_absolute_limit(t: TestStore) {
     let w = world(t).await;
     let (idle, _) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
     w.clock.advance(Duration::minutes(29));
-    w.hub.authenticate(&idle).await.expect("29 idle minutes are fine");
-    w.clock.advance(Duration::minutes(30) + Duration::seconds(1));
-    assert!(matches!(w.hub.authenticate(&idle).await, Err(AppError::Unauthenticated)));
+    w.hub
+        .authenticate(&idle)
+        .await
+        .expect("29 idle minutes are fine");
+    w.clock
+        .advance(Duration::minutes(30) + Duration::seconds(1));
+    assert!(matches!(
+        w.hub.authenticate(&idle).await,
+        Err(AppError::Unauthenticated)
+    ));
 
     let (busy, _) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
     // Active every 20 minutes: alive until 12 hours after sign-in, then over.
     for _ in 0..35 {
         w.clock.advance(Duration::minutes(20));
-        w.hub.authenticate(&busy).await.expect("an active session lives up to 12 hours");
+        w.hub
+            .authenticate(&busy)
+            .await
+            .expect("an active session lives up to 12 hours");
     }
-    w.clock.advance(Duration::minutes(20) + Duration::seconds(1));
-    assert!(matches!(w.hub.authenticate(&busy).await, Err(AppError::Unauthenticated)));
+    w.clock
+        .advance(Duration::minutes(20) + Duration::seconds(1));
+    assert!(matches!(
+        w.hub.authenticate(&busy).await,
+        Err(AppError::Unauthenticated)
+    ));
 }
 
 crate::on_both_stores!(logout_password_change_deactivation_and_deletion_end_sessions);
@@ -151,18 +242,49 @@ async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestSt
     assert!(w.hub.authenticate(&admin_token).await.is_ok());
 
     // A password change ends the other sessions, keeps this one, and needs the current password.
-    let wrong = w.hub.change_password(&admin, &pw("not my password"), &pw("a new long passphrase")).await;
-    assert!(matches!(wrong, Err(AppError::Invalid { field: "current_password", .. })), "{wrong:?}");
-    w.hub.change_password(&admin, &pw(PASSWORD), &pw("a new long passphrase")).await.unwrap();
+    let wrong = w
+        .hub
+        .change_password(&admin, &pw("not my password"), &pw("a new long passphrase"))
+        .await;
+    assert!(
+        matches!(
+            wrong,
+            Err(AppError::Invalid {
+                field: "current_password",
+                ..
+            })
+        ),
+        "{wrong:?}"
+    );
+    w.hub
+        .change_password(&admin, &pw(PASSWORD), &pw("a new long passphrase"))
+        .await
+        .unwrap();
     assert!(w.hub.authenticate(&other_admin_token).await.is_err());
     assert!(w.hub.authenticate(&admin_token).await.is_ok());
-    assert!(matches!(w.hub.login(&w.admin_email, &pw(PASSWORD), None).await, Err(AppError::LoginFailed)));
+    assert!(matches!(
+        w.hub.login(&w.admin_email, &pw(PASSWORD), None).await,
+        Err(AppError::LoginFailed)
+    ));
 
     // Deactivation and deletion end the member's sessions at once.
     let (ed_token, ed) = add_member(&w, &admin, "ed@acme.io", Role::Editor).await;
-    w.hub.update_user(&admin, ed.user(), UserUpdate { active: Some(false), ..Default::default() }).await.unwrap();
+    w.hub
+        .update_user(
+            &admin,
+            ed.user(),
+            UserUpdate {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(w.hub.authenticate(&ed_token).await.is_err());
-    assert!(matches!(w.hub.login("ed@acme.io", &pw(PASSWORD), None).await, Err(AppError::LoginFailed)));
+    assert!(matches!(
+        w.hub.login("ed@acme.io", &pw(PASSWORD), None).await,
+        Err(AppError::LoginFailed)
+    ));
     let (vi_token, vi) = add_member(&w, &admin, "vi@acme.io", Role::Viewer).await;
     w.hub.delete_user(&admin, vi.user()).await.unwrap();
     assert!(w.hub.authenticate(&vi_token).await.is_err());
@@ -172,10 +294,25 @@ async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestSt
     assert!(w.hub.authenticate(&admin_token).await.is_err());
 
     // The last Administrator stays.
-    let (_, admin) = sign_in(&w, &w.admin_email, "a new long passphrase").await.unwrap();
-    let refused = w.hub.update_user(&admin, admin.user(), UserUpdate { role: Some(Role::Viewer), ..Default::default() }).await;
+    let (_, admin) = sign_in(&w, &w.admin_email, "a new long passphrase")
+        .await
+        .unwrap();
+    let refused = w
+        .hub
+        .update_user(
+            &admin,
+            admin.user(),
+            UserUpdate {
+                role: Some(Role::Viewer),
+                ..Default::default()
+            },
+        )
+        .await;
     assert!(matches!(refused, Err(AppError::Refused(_))), "{refused:?}");
-    assert!(matches!(w.hub.delete_user(&admin, admin.user()).await, Err(AppError::Refused(_))));
+    assert!(matches!(
+        w.hub.delete_user(&admin, admin.user()).await,
+        Err(AppError::Refused(_))
+    ));
 }
 
 crate::on_both_stores!(totp_is_asked_at_sign_in_refuses_replays_and_recovery_codes_work_once);
@@ -191,35 +328,71 @@ async fn totp_is_asked_at_sign_in_refuses_replays_and_recovery_codes_work_once(t
     assert_eq!(recovery.codes.len(), 10);
 
     // The password alone is not enough any more.
-    assert!(matches!(w.hub.login(&w.admin_email, &pw(PASSWORD), None).await, Err(AppError::TotpRequired)));
+    assert!(matches!(
+        w.hub.login(&w.admin_email, &pw(PASSWORD), None).await,
+        Err(AppError::TotpRequired)
+    ));
     // The enrolment code cannot be replayed; the next step's code works once.
-    let replay = w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&code)).await;
+    let replay = w
+        .hub
+        .login(&w.admin_email, &pw(PASSWORD), Some(&code))
+        .await;
     assert!(matches!(replay, Err(AppError::TotpRequired)), "{replay:?}");
     w.clock.advance(Duration::seconds(30));
     let next = secret.code_at(w.clock.now_for_test()).unwrap();
-    w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&next)).await.unwrap();
-    assert!(matches!(w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&next)).await, Err(AppError::TotpRequired)));
+    w.hub
+        .login(&w.admin_email, &pw(PASSWORD), Some(&next))
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.hub
+            .login(&w.admin_email, &pw(PASSWORD), Some(&next))
+            .await,
+        Err(AppError::TotpRequired)
+    ));
     // A wrong password with a right code still fails as a sign-in failure.
     w.clock.advance(Duration::seconds(30));
     let third = secret.code_at(w.clock.now_for_test()).unwrap();
-    assert!(matches!(w.hub.login(&w.admin_email, &pw("wrong password!"), Some(&third)).await, Err(AppError::LoginFailed)));
+    assert!(matches!(
+        w.hub
+            .login(&w.admin_email, &pw("wrong password!"), Some(&third))
+            .await,
+        Err(AppError::LoginFailed)
+    ));
 
     // A recovery code works once.
     let rc = recovery.codes[3].to_string();
-    w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&rc)).await.unwrap();
-    assert!(matches!(w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&rc)).await, Err(AppError::TotpRequired)));
+    w.hub
+        .login(&w.admin_email, &pw(PASSWORD), Some(&rc))
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&rc)).await,
+        Err(AppError::TotpRequired)
+    ));
 
     // Removing TOTP needs a code; afterwards the password suffices again.
     let (_, admin) = {
         w.clock.advance(Duration::seconds(30));
         let c = secret.code_at(w.clock.now_for_test()).unwrap();
-        let done = w.hub.login(&w.admin_email, &pw(PASSWORD), Some(&c)).await.unwrap();
-        let caller = w.hub.authenticate(done.session_token.expose()).await.unwrap();
+        let done = w
+            .hub
+            .login(&w.admin_email, &pw(PASSWORD), Some(&c))
+            .await
+            .unwrap();
+        let caller = w
+            .hub
+            .authenticate(done.session_token.expose())
+            .await
+            .unwrap();
         ((), caller)
     };
     assert!(w.hub.remove_totp(&admin, "123456").await.is_err());
     w.hub.remove_totp(&admin, &recovery.codes[5]).await.unwrap();
-    w.hub.login(&w.admin_email, &pw(PASSWORD), None).await.unwrap();
+    w.hub
+        .login(&w.admin_email, &pw(PASSWORD), None)
+        .await
+        .unwrap();
 }
 
 crate::on_both_stores!(password_reset_is_single_use_expires_ends_sessions_and_keeps_totp);
@@ -227,41 +400,79 @@ async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: Te
     let w = world(t).await;
     let (token, _) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
     // Unknown addresses get the same (silent) answer and no mail.
-    w.hub.request_password_reset("nobody@acme.io").await.unwrap();
+    w.hub
+        .request_password_reset("nobody@acme.io")
+        .await
+        .unwrap();
     assert!(w.mail.messages().is_empty());
 
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
     let link = reset_token(&w.mail);
     let weak = w.hub.complete_password_reset(&link, &pw("123"), None).await;
     assert!(matches!(weak, Err(AppError::Invalid { .. })), "{weak:?}");
-    w.hub.complete_password_reset(&link, &pw("another long passphrase"), None).await.unwrap();
-    assert!(w.hub.authenticate(&token).await.is_err(), "the reset must end every session");
-    let reuse = w.hub.complete_password_reset(&link, &pw("yet another passphrase"), None).await;
+    w.hub
+        .complete_password_reset(&link, &pw("another long passphrase"), None)
+        .await
+        .unwrap();
+    assert!(
+        w.hub.authenticate(&token).await.is_err(),
+        "the reset must end every session"
+    );
+    let reuse = w
+        .hub
+        .complete_password_reset(&link, &pw("yet another passphrase"), None)
+        .await;
     assert!(matches!(reuse, Err(AppError::NotFound(_))), "{reuse:?}");
-    sign_in(&w, &w.admin_email, "another long passphrase").await.unwrap();
+    sign_in(&w, &w.admin_email, "another long passphrase")
+        .await
+        .unwrap();
 
     // Expired after 30 minutes.
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
     let late = reset_token(&w.mail);
-    w.clock.advance(Duration::minutes(30) + Duration::seconds(1));
-    assert!(matches!(w.hub.complete_password_reset(&late, &pw("late long passphrase"), None).await, Err(AppError::NotFound(_))));
+    w.clock
+        .advance(Duration::minutes(30) + Duration::seconds(1));
+    assert!(matches!(
+        w.hub
+            .complete_password_reset(&late, &pw("late long passphrase"), None)
+            .await,
+        Err(AppError::NotFound(_))
+    ));
 
     // With TOTP, the reset still asks for a code.
-    let (_, admin) = sign_in(&w, &w.admin_email, "another long passphrase").await.unwrap();
-    let secret = TotpSecret::from_otpauth_uri(&w.hub.start_totp(&admin).await.unwrap().otpauth_uri).unwrap();
-    w.hub.confirm_totp(&admin, &secret.code_at(w.clock.now_for_test()).unwrap()).await.unwrap();
+    let (_, admin) = sign_in(&w, &w.admin_email, "another long passphrase")
+        .await
+        .unwrap();
+    let secret =
+        TotpSecret::from_otpauth_uri(&w.hub.start_totp(&admin).await.unwrap().otpauth_uri).unwrap();
+    w.hub
+        .confirm_totp(&admin, &secret.code_at(w.clock.now_for_test()).unwrap())
+        .await
+        .unwrap();
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
     let link = reset_token(&w.mail);
-    let no_code = w.hub.complete_password_reset(&link, &pw("totp long passphrase"), None).await;
-    assert!(matches!(no_code, Err(AppError::TotpRequired)), "{no_code:?}");
+    let no_code = w
+        .hub
+        .complete_password_reset(&link, &pw("totp long passphrase"), None)
+        .await;
+    assert!(
+        matches!(no_code, Err(AppError::TotpRequired)),
+        "{no_code:?}"
+    );
     w.clock.advance(Duration::seconds(30));
     let code = secret.code_at(w.clock.now_for_test()).unwrap();
-    w.hub.complete_password_reset(&link, &pw("totp long passphrase"), Some(&code)).await.unwrap();
+    w.hub
+        .complete_password_reset(&link, &pw("totp long passphrase"), Some(&code))
+        .await
+        .unwrap();
 }
 
 fn reset_token(mail: &MemoryMailer) -> String {
     let last = mail.messages().pop().unwrap();
-    last.body.split_whitespace().find_map(|w| w.split_once('#').map(|(_, t)| t.to_owned())).unwrap()
+    last.body
+        .split_whitespace()
+        .find_map(|w| w.split_once('#').map(|(_, t)| t.to_owned()))
+        .unwrap()
 }
 
 crate::on_both_stores!(api_tokens_act_as_their_user_and_stop_when_the_role_changes);
@@ -270,36 +481,76 @@ async fn api_tokens_act_as_their_user_and_stop_when_the_role_changes(t: TestStor
     let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
     let (_, ed) = add_member(&w, &admin, "ed@acme.io", Role::Editor).await;
     for (days, ok) in [(0, false), (366, false), (30, true)] {
-        assert_eq!(w.hub.create_api_token(&ed, "ci", days).await.is_ok(), ok, "{days}");
+        assert_eq!(
+            w.hub.create_api_token(&ed, "ci", days).await.is_ok(),
+            ok,
+            "{days}"
+        );
     }
     let token = w.hub.create_api_token(&ed, "nightly", 1).await.unwrap();
     let via_token = w.hub.authenticate(token.token.expose()).await.unwrap();
     assert_eq!(via_token.user(), ed.user());
     // A token cannot mint tokens or change the password.
-    assert!(matches!(w.hub.create_api_token(&via_token, "x", 1).await, Err(AppError::NotAllowedYet(_))));
-    let names: Vec<String> = w.hub.list_api_tokens(&ed).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert!(matches!(
+        w.hub.create_api_token(&via_token, "x", 1).await,
+        Err(AppError::NotAllowedYet(_))
+    ));
+    let names: Vec<String> = w
+        .hub
+        .list_api_tokens(&ed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert_eq!(names, ["ci", "nightly"]);
 
-    w.hub.update_user(&admin, ed.user(), UserUpdate { role: Some(Role::Viewer), ..Default::default() }).await.unwrap();
-    assert!(w.hub.authenticate(token.token.expose()).await.is_err(), "a token outlived its user's role");
+    w.hub
+        .update_user(
+            &admin,
+            ed.user(),
+            UserUpdate {
+                role: Some(Role::Viewer),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        w.hub.authenticate(token.token.expose()).await.is_err(),
+        "a token outlived its user's role"
+    );
 
     let (_, ed) = sign_in(&w, "ed@acme.io", PASSWORD).await.unwrap();
     let short = w.hub.create_api_token(&ed, "short", 1).await.unwrap();
     w.clock.advance(Duration::days(1));
-    assert!(w.hub.authenticate(short.token.expose()).await.is_err(), "an expired token still works");
+    assert!(
+        w.hub.authenticate(short.token.expose()).await.is_err(),
+        "an expired token still works"
+    );
 }
 
 crate::on_both_stores!(required_totp_confines_members_to_enrolment);
 async fn required_totp_confines_members_to_enrolment(t: TestStore) {
     let w = world(t).await;
     let (token, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
-    w.hub.update_organization_settings(&admin, Some(true)).await.unwrap();
+    w.hub
+        .update_organization_settings(&admin, Some(true))
+        .await
+        .unwrap();
     let admin = w.hub.authenticate(&token).await.unwrap();
     assert!(admin.member.must_enrol_totp);
-    assert!(matches!(w.hub.list_users(&admin).await, Err(AppError::NotAllowedYet(_))));
+    assert!(matches!(
+        w.hub.list_users(&admin).await,
+        Err(AppError::NotAllowedYet(_))
+    ));
     assert!(w.hub.me(&admin).await.unwrap().must_enrol_totp);
-    let secret = TotpSecret::from_otpauth_uri(&w.hub.start_totp(&admin).await.unwrap().otpauth_uri).unwrap();
-    w.hub.confirm_totp(&admin, &secret.code_at(w.clock.now_for_test()).unwrap()).await.unwrap();
+    let secret =
+        TotpSecret::from_otpauth_uri(&w.hub.start_totp(&admin).await.unwrap().otpauth_uri).unwrap();
+    w.hub
+        .confirm_totp(&admin, &secret.code_at(w.clock.now_for_test()).unwrap())
+        .await
+        .unwrap();
     let admin = w.hub.authenticate(&token).await.unwrap();
     assert_eq!(w.hub.list_users(&admin).await.unwrap().len(), 1);
 }
@@ -314,4 +565,3 @@ impl NowForTest for ManualClock {
         lockstep_app::Clock::now(self)
     }
 }
-

@@ -64,6 +64,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::me::revoke_token))
         .routes(routes!(v1::users::invite))
         .routes(routes!(v1::users::list))
-        .routes(routes!(v1::users::get, v1::users::update, v1::users::delete))
+        .routes(routes!(
+            v1::users::get,
+            v1::users::update,
+            v1::users::delete
+        ))
         .routes(routes!(v1::users::get_settings, v1::users::update_settings))
 }

@@ -71,7 +71,13 @@ pub(crate) struct ResetCompletion {
     totp: Option<String>,
 }
 
-opaque_debug!(AcceptInvitation, Login, LoginAnswer, ResetRequest, ResetCompletion);
+opaque_debug!(
+    AcceptInvitation,
+    Login,
+    LoginAnswer,
+    ResetRequest,
+    ResetCompletion
+);
 
 /// Accept an invitation: set a password and a display name. The first user of an organization
 /// (the operator's invitation) is its Administrator.
@@ -111,7 +117,9 @@ pub(crate) async fn login(
         .hub
         .login(&body.email, &password, body.totp.as_deref())
         .await?;
-    let max_age = (done.expires_at - OffsetDateTime::now_utc()).whole_seconds().max(0);
+    let max_age = (done.expires_at - OffsetDateTime::now_utc())
+        .whole_seconds()
+        .max(0);
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}",
         done.session_token.expose()

@@ -126,7 +126,9 @@ pub(crate) async fn end_session(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id: SessionId = id.parse().map_err(|_| ApiError::invalid("id", "is not a session id"))?;
+    let id: SessionId = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", "is not a session id"))?;
     state.hub.end_session(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -281,7 +283,9 @@ pub(crate) async fn revoke_token(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id: ApiTokenId = id.parse().map_err(|_| ApiError::invalid("id", "is not a token id"))?;
+    let id: ApiTokenId = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", "is not a token id"))?;
     state.hub.revoke_api_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

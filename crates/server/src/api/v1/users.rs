@@ -40,7 +40,10 @@ pub(crate) async fn invite(
     Authenticated(caller): Authenticated,
     ApiJson(body): ApiJson<Invite>,
 ) -> Result<(StatusCode, Json<Invited>), ApiError> {
-    let created = state.hub.invite_user(&caller, &body.email, body.role).await?;
+    let created = state
+        .hub
+        .invite_user(&caller, &body.email, body.role)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Invited {
@@ -95,7 +98,8 @@ pub(crate) async fn list(
 }
 
 fn user_id(id: &str) -> Result<UserId, ApiError> {
-    id.parse().map_err(|_| ApiError::invalid("id", "is not a user id"))
+    id.parse()
+        .map_err(|_| ApiError::invalid("id", "is not a user id"))
 }
 
 /// One user (Administrators).
@@ -107,7 +111,9 @@ pub(crate) async fn get(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<UserBody>, ApiError> {
-    Ok(Json(state.hub.get_user(&caller, user_id(&id)?).await?.into()))
+    Ok(Json(
+        state.hub.get_user(&caller, user_id(&id)?).await?.into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -134,7 +140,13 @@ pub(crate) async fn update(
         role: body.role,
         active: body.active,
     };
-    Ok(Json(state.hub.update_user(&caller, user_id(&id)?, update).await?.into()))
+    Ok(Json(
+        state
+            .hub
+            .update_user(&caller, user_id(&id)?, update)
+            .await?
+            .into(),
+    ))
 }
 
 /// Delete a user with their sessions and tokens (Administrators).

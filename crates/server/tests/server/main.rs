@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+mod matrix;
+
 struct Fixture {
     _store: TestStore,
     hub: Arc<Hub>,

@@ -1,0 +1,419 @@
+//! The cross-tenant matrix: every documented route x anonymous, the operator and each role of
+//! organization A x objects of A, of another member of A, and of organization B. Routes come from
+//! the router's own OpenAPI document, so a new route is in the matrix without editing this file.
+//!
+//! Rules checked:
+//! - anonymous callers get 401 on every non-public route;
+//! - an object of another organization is 404 for every role, exactly like a missing id, and the
+//!   store is unchanged afterwards;
+//! - another member's private objects (sessions, tokens) are 404 too;
+//! - Editors and Viewers get 403 on Administrator routes, and the store is unchanged;
+//! - members get 401 on operator routes, the operator gets 401 on member routes;
+//! - allowed reads answer 200.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use lockstep_app::{Hub, HubOptions, Password, SystemClock};
+use lockstep_domain::Role;
+use lockstep_storage::Backend;
+use lockstep_storage::testing::{TestStore, snapshot};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Debug)]
+struct Member {
+    token: String,
+    user_id: String,
+    session_id: String,
+    api_token_id: String,
+}
+
+struct Org {
+    admin: Member,
+    editor: Member,
+    viewer: Member,
+}
+
+async fn member(
+    hub: &Hub,
+    admin: Option<&lockstep_app::Caller>,
+    invitation: Option<String>,
+    email: &str,
+    role: Role,
+) -> Member {
+    let token = match invitation {
+        Some(token) => token,
+        None => hub
+            .invite_user(admin.unwrap(), email, role)
+            .await
+            .unwrap()
+            .token
+            .expose()
+            .to_owned(),
+    };
+    let pw = Password::new(PASSWORD.to_owned());
+    let user = hub.accept_invitation(&token, &pw, "Someone").await.unwrap();
+    let session = hub
+        .login(email, &pw, None)
+        .await
+        .unwrap()
+        .session_token
+        .expose()
+        .to_owned();
+    let caller = hub.authenticate(&session).await.unwrap();
+    let sessions = hub.list_sessions(&caller).await.unwrap();
+    let api = hub.create_api_token(&caller, "ci", 30).await.unwrap();
+    Member {
+        token: session,
+        user_id: user.to_string(),
+        session_id: sessions[0].id.to_string(),
+        api_token_id: api.view.id.to_string(),
+    }
+}
+
+async fn org(hub: &Hub, op: &lockstep_app::Operator, name: &str) -> Org {
+    let created = hub
+        .create_organization(op, name, &format!("admin@{name}.io"))
+        .await
+        .unwrap();
+    let admin = member(
+        hub,
+        None,
+        Some(created.invitation_token.expose().to_owned()),
+        &format!("admin@{name}.io"),
+        Role::Administrator,
+    )
+    .await;
+    let admin_caller = hub.authenticate(&admin.token).await.unwrap();
+    let editor = member(
+        hub,
+        Some(&admin_caller),
+        None,
+        &format!("editor@{name}.io"),
+        Role::Editor,
+    )
+    .await;
+    let viewer = member(
+        hub,
+        Some(&admin_caller),
+        None,
+        &format!("viewer@{name}.io"),
+        Role::Viewer,
+    )
+    .await;
+    Org {
+        admin,
+        editor,
+        viewer,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Public,
+    Operator,
+    Member,
+    Administrator,
+}
+
+fn class(path: &str) -> Class {
+    match path {
+        "/healthz" | "/api/v1/sys/seal-status" | "/api/v1/sys/unseal" => Class::Public,
+        "/api/v1/auth/logout" => Class::Member,
+        p if p.starts_with("/api/v1/auth/") => Class::Public,
+        p if p.starts_with("/api/v1/sys/") => Class::Operator,
+        p if p.starts_with("/api/v1/me") => Class::Member,
+        p if p.starts_with("/api/v1/users") || p.starts_with("/api/v1/organization/") => {
+            Class::Administrator
+        }
+        other => panic!("{other} is in no class: add it to the matrix's rules"),
+    }
+}
+
+/// The id to put in a path template for an object of `owner`.
+fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
+    let id = if template.starts_with("/api/v1/me/sessions/") {
+        &owner.session_id
+    } else if template.starts_with("/api/v1/me/tokens/") {
+        &owner.api_token_id
+    } else if template.starts_with("/api/v1/users/") {
+        &owner.user_id
+    } else if template.starts_with("/api/v1/sys/organizations/") {
+        org_id
+    } else {
+        panic!("{template}: which object does its id name? add it to the matrix")
+    };
+    template.replace("{id}", id)
+}
+
+/// A well-formed body for the routes that take one, so that authorization — not validation — is
+/// what the matrix sees. A new route with a body needs a line here (the matrix fails with 422).
+fn body_for(method: &Method, path: &str) -> Value {
+    let template = path.rsplit_once('/').map_or(
+        path,
+        |(head, tail)| {
+            if tail.len() == 36 { head } else { path }
+        },
+    );
+    match (method.as_str(), template) {
+        ("POST", "/api/v1/users/invitations") => json!({"email": "new@alpha.io", "role": "viewer"}),
+        ("PATCH", "/api/v1/users") => json!({"role": "viewer"}),
+        ("PATCH", "/api/v1/organization/settings") => json!({"require_totp": false}),
+        ("POST", "/api/v1/me/password") => json!({"current_password": "x", "new_password": "y"}),
+        ("POST", "/api/v1/me/totp/confirm") | ("DELETE", "/api/v1/me/totp") => {
+            json!({"code": "000000"})
+        }
+        ("POST", "/api/v1/me/tokens") => json!({"name": "x", "expires_in_days": 1}),
+        ("POST", "/api/v1/sys/organizations") => {
+            json!({"name": "Gamma", "admin_email": "a@gamma.io"})
+        }
+        _ => json!({}),
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method.clone()).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = if method == Method::GET {
+        Body::empty()
+    } else {
+        Body::from(body_for(method, path).to_string())
+    };
+    let request = request
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn routes() -> Vec<(Method, String)> {
+    let doc = serde_json::to_value(lockstep_server::openapi()).unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if let Ok(method) = method.to_uppercase().parse::<Method>() {
+                routes.push((method, path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+async fn cross_tenant_matrix(backend: Backend) {
+    let t = TestStore::new(backend).await.unwrap();
+    let (hub, creds) = Hub::initialize(t.store.clone(), Arc::new(SystemClock), 1, 1)
+        .await
+        .unwrap();
+    let hub = Arc::new(hub.with_options(HubOptions {
+        password_permits: 2,
+        ..HubOptions::default()
+    }));
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let a = org(&hub, &op, "alpha").await;
+    let b = org(&hub, &op, "beta").await;
+    let orgs = hub.list_organizations(&op).await.unwrap();
+    let (a_id, b_id) = (orgs[0].id.to_string(), orgs[1].id.to_string());
+    let app = lockstep_server::router_with(
+        Arc::clone(&hub),
+        lockstep_server::RouterOptions {
+            auth_requests_per_minute: 100_000,
+        },
+    );
+    let operator = creds.operator_token.expose().to_owned();
+    let roles = [
+        ("administrator", &a.admin),
+        ("editor", &a.editor),
+        ("viewer", &a.viewer),
+    ];
+
+    let routes = routes();
+    assert!(
+        routes.len() >= 25,
+        "the matrix found only {} routes",
+        routes.len()
+    );
+    let mut checked = 0;
+    for (method, template) in &routes {
+        let class = class(template);
+        let has_id = template.contains("{id}");
+        let own_path = if has_id {
+            object_id(template, &a.admin, &a_id)
+        } else {
+            template.clone()
+        };
+
+        // Anonymous.
+        if class != Class::Public {
+            let before = snapshot(&t.store).await.unwrap();
+            let (status, _) = call(&app, method, &own_path, None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "anonymous {method} {own_path}"
+            );
+            assert_eq!(
+                snapshot(&t.store).await.unwrap(),
+                before,
+                "anonymous {method} {own_path} changed the store"
+            );
+            checked += 1;
+        }
+        // The operator on member routes, members on operator routes.
+        if matches!(class, Class::Member | Class::Administrator) {
+            let (status, _) = call(&app, method, &own_path, Some(&operator)).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "operator {method} {own_path}"
+            );
+            checked += 1;
+        }
+        if class == Class::Operator {
+            for (role, who) in roles {
+                let before = snapshot(&t.store).await.unwrap();
+                let (status, _) = call(&app, method, &own_path, Some(&who.token)).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{role} {method} {own_path}"
+                );
+                assert_eq!(snapshot(&t.store).await.unwrap(), before);
+                checked += 1;
+            }
+        }
+        if !matches!(class, Class::Member | Class::Administrator) {
+            continue;
+        }
+        for (role, who) in roles {
+            // Objects of organization B: 404 for every role, nothing changed.
+            if has_id {
+                for foreign in [&b.admin, &b.editor, &b.viewer] {
+                    let path = object_id(template, foreign, &b_id);
+                    let before = snapshot(&t.store).await.unwrap();
+                    let (status, body) = call(&app, method, &path, Some(&who.token)).await;
+                    assert_eq!(
+                        status,
+                        StatusCode::NOT_FOUND,
+                        "{role} of A: {method} {path} (B's object): {body}"
+                    );
+                    assert_eq!(
+                        snapshot(&t.store).await.unwrap(),
+                        before,
+                        "{role} {method} {path} changed the store"
+                    );
+                    checked += 1;
+                }
+            }
+            // Another member's private objects (sessions, tokens) in the same organization: 404.
+            if has_id && class == Class::Member {
+                let other = if std::ptr::eq(who, &a.editor) {
+                    &a.viewer
+                } else {
+                    &a.editor
+                };
+                let path = object_id(template, other, &a_id);
+                let before = snapshot(&t.store).await.unwrap();
+                let (status, _) = call(&app, method, &path, Some(&who.token)).await;
+                assert_eq!(
+                    status,
+                    StatusCode::NOT_FOUND,
+                    "{role}: {method} {path} (another member's)"
+                );
+                assert_eq!(snapshot(&t.store).await.unwrap(), before);
+                checked += 1;
+            }
+            // Administrator routes for Editors and Viewers: 403, nothing changed.
+            if class == Class::Administrator && role != "administrator" {
+                let path = if has_id {
+                    object_id(template, &a.viewer, &a_id)
+                } else {
+                    template.clone()
+                };
+                let before = snapshot(&t.store).await.unwrap();
+                let (status, body) = call(&app, method, &path, Some(&who.token)).await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role}: {method} {path}: {body}"
+                );
+                assert_eq!(
+                    snapshot(&t.store).await.unwrap(),
+                    before,
+                    "{role} {method} {path} changed the store"
+                );
+                checked += 1;
+            }
+            // Allowed reads answer 200.
+            if *method == Method::GET && (class == Class::Member || role == "administrator") {
+                let owner = if class == Class::Member {
+                    who
+                } else {
+                    &a.viewer
+                };
+                let path = if has_id {
+                    object_id(template, owner, &a_id)
+                } else {
+                    template.clone()
+                };
+                let (status, body) = call(&app, method, &path, Some(&who.token)).await;
+                assert_eq!(status, StatusCode::OK, "{role}: {method} {path}: {body}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 120, "only {checked} cases were checked");
+}
+
+#[tokio::test]
+async fn cross_tenant_matrix_on_sqlite() {
+    cross_tenant_matrix(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn cross_tenant_matrix_on_postgres() {
+    cross_tenant_matrix(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn every_documented_route_exists_in_the_router() {
+    let t = TestStore::new(Backend::Sqlite).await.unwrap();
+    let (hub, _) = Hub::initialize(t.store.clone(), Arc::new(SystemClock), 1, 1)
+        .await
+        .unwrap();
+    let app = lockstep_server::router(Arc::new(hub));
+    for (method, template) in routes() {
+        let path = template.replace("{id}", "01900000-0000-7000-8000-000000000001");
+        let (status, body) = call(&app, &method, &path, None).await;
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not routed"
+        );
+        assert_ne!(
+            body["title"], "No such route",
+            "{method} {path} is documented but not routed"
+        );
+    }
+}
