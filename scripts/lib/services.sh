@@ -367,3 +367,19 @@ services_cleanup() {
     SVC_POLICY_RC=""
   fi
 }
+
+# --- Python SMTP sink for the mail round-trip tests -------------------------
+# The mail tests talk to a real SMTP server: aiosmtpd (python3 -m aiosmtpd).
+ensure_aiosmtpd() {
+  if ! svc_have python3; then
+    svc_apt_install python3
+  fi
+  if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    return 0
+  fi
+  svc_log "mail: installing aiosmtpd for the SMTP round-trip tests"
+  if ! python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1; then
+    svc_apt_install python3-aiosmtpd
+  fi
+  python3 -c 'import aiosmtpd' >/dev/null 2>&1 || svc_die "aiosmtpd could not be installed"
+}

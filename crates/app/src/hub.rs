@@ -189,6 +189,11 @@ impl Hub {
         tracing::info!(operator_token = operator.token_id(), "vault sealed");
     }
 
+    /// How long sessions live (the server sets the cookie's lifetime from it).
+    pub fn session_policy(&self) -> lockstep_auth::SessionPolicy {
+        self.options.sessions
+    }
+
     pub fn is_sealed(&self) -> bool {
         self.vault.is_sealed()
     }

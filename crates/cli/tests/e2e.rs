@@ -452,3 +452,191 @@ fn bad_command_lines_get_readable_errors() {
     assert!(!ok);
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// Sign-in over real HTTPS: the `__Host-` cookie, CSRF on cookie-authenticated writes, sign-out,
+/// the per-address rate limit on sign-in routes, and the password-reset mail in DATA/outbox.
+#[tokio::test]
+async fn identity_over_https_cookies_csrf_rate_limit_and_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let token = init["operator_token"].as_str().unwrap().to_owned();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-rate-limit",
+            "8",
+            "--data",
+        ])
+        .arg(&data)
+        .env("LOCKSTEP_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = stdout.lines().map_while(Result::ok);
+    let addr = lines
+        .find_map(|l| {
+            l.strip_prefix("Lockstep is listening on ")
+                .map(str::to_owned)
+        })
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let server = Server {
+        child,
+        addr,
+        stdout: vec![],
+    };
+    let http = client(&data);
+    post(
+        &http,
+        &server,
+        "/api/v1/sys/unseal",
+        None,
+        json!({"key": init["unseal_keys"][0]}),
+    )
+    .await;
+    let (_, org) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        Some(&token),
+        json!({"name": "Acme", "admin_email": "ada@acme.io"}),
+    )
+    .await;
+    let invitation = org["invitation_token"].as_str().unwrap();
+    let (status, _) = post(&http, &server, "/api/v1/auth/invitations/accept", None,
+        json!({"token": invitation, "password": "correct horse battery staple", "display_name": "Ada"})).await;
+    assert_eq!(status, 201);
+
+    let response = http
+        .post(format!("{}/api/v1/auth/login", server.addr))
+        .json(&json!({"email": "ada@acme.io", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in [
+        "__Host-lockstep_session=lss_",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let login: Value = response.json().await.unwrap();
+    let csrf = login["csrf_token"].as_str().unwrap();
+    let session_cookie = cookie.split(';').next().unwrap().to_owned();
+
+    // The cookie authenticates reads; writes need the CSRF token too.
+    let me = http
+        .get(format!("{}/api/v1/me", server.addr))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let invite = |csrf: Option<&str>| {
+        let mut req = http
+            .post(format!("{}/api/v1/users/invitations", server.addr))
+            .header("cookie", &session_cookie)
+            .json(&json!({"email": "ed@acme.io", "role": "editor"}));
+        if let Some(csrf) = csrf {
+            req = req.header("x-csrf-token", csrf);
+        }
+        req.send()
+    };
+    assert_eq!(invite(None).await.unwrap().status(), 403);
+    assert_eq!(invite(Some("lsc_wrong")).await.unwrap().status(), 403);
+    assert_eq!(invite(Some(csrf)).await.unwrap().status(), 201);
+
+    // Sign-out ends the session on the server and clears the cookie.
+    let out = http
+        .post(format!("{}/api/v1/auth/logout", server.addr))
+        .header("cookie", &session_cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(out.headers()["clear-site-data"], "\"cookies\"");
+    let me = http
+        .get(format!("{}/api/v1/me", server.addr))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+
+    // The reset mail lands in the outbox, with the link's token after '#', never in a query.
+    let (status, _) = post(
+        &http,
+        &server,
+        "/api/v1/auth/password-reset",
+        None,
+        json!({"email": "ada@acme.io"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let outbox: Vec<_> = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let reset = outbox
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|m| m.contains("Reset your Lockstep password"))
+        .expect("no reset mail in the outbox");
+    assert!(reset.contains("/reset-password#lsr_"), "{reset}");
+
+    // Sign-in routes are rate-limited per address (8 per minute here; 5 requests were made).
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, _) = post(
+            &http,
+            &server,
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "x@acme.io", "password": "whatever it is"}),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(
+        get(&http, &server, "/healthz", None).await.0,
+        200,
+        "the limit is for sign-in routes only"
+    );
+}
