@@ -82,28 +82,12 @@ impl Hub {
     pub async fn me(&self, caller: &Caller) -> Result<AccountView, AppError> {
         self.authorize_own(caller, Action::ReadOwnAccount)?;
         let user = self.own_user(caller).await?;
-        let id = user.id.to_string();
+        let (email, display_name) = self.open_profile(&user).await?;
         Ok(AccountView {
             id: user.id,
             organization_id: user.organization_id,
-            email: self
-                .open_text(
-                    user.organization_id,
-                    "user",
-                    &id,
-                    "email",
-                    &user.email_ciphertext,
-                )
-                .await?,
-            display_name: self
-                .open_text(
-                    user.organization_id,
-                    "user",
-                    &id,
-                    "display_name",
-                    &user.display_name_ciphertext,
-                )
-                .await?,
+            email,
+            display_name,
             role: user.role,
             totp_enabled: user.totp_enabled,
             must_enrol_totp: caller.member.must_enrol_totp,

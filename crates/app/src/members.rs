@@ -122,26 +122,10 @@ impl Hub {
     }
 
     async fn user_view(&self, user: StoredUser) -> Result<UserView, AppError> {
-        let id = user.id.to_string();
+        let (email, display_name) = self.open_profile(&user).await?;
         Ok(UserView {
-            email: self
-                .open_text(
-                    user.organization_id,
-                    "user",
-                    &id,
-                    "email",
-                    &user.email_ciphertext,
-                )
-                .await?,
-            display_name: self
-                .open_text(
-                    user.organization_id,
-                    "user",
-                    &id,
-                    "display_name",
-                    &user.display_name_ciphertext,
-                )
-                .await?,
+            email,
+            display_name,
             id: user.id,
             role: user.role,
             active: user.status == UserStatus::Active,

@@ -72,6 +72,29 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// A user's e-mail address and display name, in clear.
+    pub(crate) async fn open_profile(
+        &self,
+        user: &lockstep_storage::users::StoredUser,
+    ) -> Result<(String, String), AppError> {
+        let (org, id) = (user.organization_id, user.id.to_string());
+        let email = self
+            .open_text(org, "user", &id, "email", &user.email_ciphertext)
+            .await?;
+        let name = self
+            .open_text(
+                org,
+                "user",
+                &id,
+                "display_name",
+                &user.display_name_ciphertext,
+            )
+            .await?;
+        Ok((email, name))
+    }
+}
+
 /// A display name: 1 to 100 characters, no control characters, trimmed.
 pub(crate) fn parse_display_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();

@@ -7,6 +7,29 @@
 use crate::{Backend, Store, StoreError};
 use sqlx::{Connection, Executor};
 
+/// Runs `async fn $check(t: TestStore)` on a fresh store of each backend, as two tests
+/// `$check::sqlite` and `$check::postgres`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($check:ident) => {
+        mod $check {
+            #[tokio::test]
+            async fn sqlite() {
+                let store = $crate::testing::TestStore::new($crate::Backend::Sqlite).await;
+                super::$check(store.expect("a fresh SQLite store")).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let store = $crate::testing::TestStore::new($crate::Backend::Postgres).await;
+                super::$check(store.expect(
+                    "a fresh PostgreSQL database (is LOCKSTEP_TEST_POSTGRES_URL reachable?)",
+                ))
+                .await;
+            }
+        }
+    };
+}
+
 /// The server URL tests use for PostgreSQL.
 pub fn postgres_admin_url() -> String {
     std::env::var("LOCKSTEP_TEST_POSTGRES_URL")

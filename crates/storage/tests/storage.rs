@@ -10,29 +10,12 @@ use lockstep_domain::{InvitationId, OrganizationId, OrganizationName};
 use lockstep_storage::organizations::{Organization, StoredOrgKey};
 use lockstep_storage::testing::TestStore;
 use lockstep_storage::vault::StoredVault;
-use lockstep_storage::{
-    Backend, StoreError, footprint, invitations, operator, organizations, vault,
-};
+use lockstep_storage::{StoreError, footprint, invitations, operator, organizations, vault};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
 
-/// Runs one check on a fresh store of each backend.
-macro_rules! on_both_stores {
-    ($check:ident) => {
-        mod $check {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                super::$check(TestStore::new(Backend::Sqlite).await.unwrap()).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$check(TestStore::new(Backend::Postgres).await.unwrap()).await;
-            }
-        }
-    };
-}
+use lockstep_storage::on_both_stores;
 
 const T0: OffsetDateTime = datetime!(2026-11-22 10:00:00.123 UTC);
 

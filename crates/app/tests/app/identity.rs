@@ -8,7 +8,6 @@ use lockstep_app::{
 use lockstep_auth::TotpSecret;
 use lockstep_domain::Role;
 use lockstep_mail::MemoryMailer;
-use lockstep_storage::Backend;
 use lockstep_storage::testing::TestStore;
 use std::sync::Arc;
 use time::Duration;
@@ -84,7 +83,7 @@ async fn add_member(w: &World, admin: &Caller, email: &str, role: Role) -> (Stri
     sign_in(w, email, PASSWORD).await.unwrap()
 }
 
-crate::on_both_stores!(an_invitation_makes_an_administrator_once);
+lockstep_storage::on_both_stores!(an_invitation_makes_an_administrator_once);
 async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     let w = world(t).await;
     let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
@@ -139,7 +138,7 @@ async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     assert!(matches!(err, Err(AppError::NotFound(_))), "{err:?}");
 }
 
-crate::on_both_stores!(lockout_after_five_failures_with_one_answer_for_every_failure);
+lockstep_storage::on_both_stores!(lockout_after_five_failures_with_one_answer_for_every_failure);
 async fn lockout_after_five_failures_with_one_answer_for_every_failure(t: TestStore) {
     let w = world(t).await;
     let email = w.admin_email.clone();
@@ -196,7 +195,7 @@ async fn lockout_after_five_failures_with_one_answer_for_every_failure(t: TestSt
         .expect("the lock lasts 15 minutes");
 }
 
-crate::on_both_stores!(sessions_expire_when_idle_and_at_their_absolute_limit);
+lockstep_storage::on_both_stores!(sessions_expire_when_idle_and_at_their_absolute_limit);
 async fn sessions_expire_when_idle_and_at_their_absolute_limit(t: TestStore) {
     let w = world(t).await;
     let (idle, _) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
@@ -229,7 +228,7 @@ async fn sessions_expire_when_idle_and_at_their_absolute_limit(t: TestStore) {
     ));
 }
 
-crate::on_both_stores!(logout_password_change_deactivation_and_deletion_end_sessions);
+lockstep_storage::on_both_stores!(logout_password_change_deactivation_and_deletion_end_sessions);
 async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestStore) {
     let w = world(t).await;
     let (admin_token, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
@@ -315,7 +314,9 @@ async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestSt
     ));
 }
 
-crate::on_both_stores!(totp_is_asked_at_sign_in_refuses_replays_and_recovery_codes_work_once);
+lockstep_storage::on_both_stores!(
+    totp_is_asked_at_sign_in_refuses_replays_and_recovery_codes_work_once
+);
 async fn totp_is_asked_at_sign_in_refuses_replays_and_recovery_codes_work_once(t: TestStore) {
     let w = world(t).await;
     let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
@@ -395,7 +396,9 @@ async fn totp_is_asked_at_sign_in_refuses_replays_and_recovery_codes_work_once(t
         .unwrap();
 }
 
-crate::on_both_stores!(password_reset_is_single_use_expires_ends_sessions_and_keeps_totp);
+lockstep_storage::on_both_stores!(
+    password_reset_is_single_use_expires_ends_sessions_and_keeps_totp
+);
 async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: TestStore) {
     let w = world(t).await;
     let (token, _) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
@@ -475,7 +478,7 @@ fn reset_token(mail: &MemoryMailer) -> String {
         .unwrap()
 }
 
-crate::on_both_stores!(api_tokens_act_as_their_user_and_stop_when_the_role_changes);
+lockstep_storage::on_both_stores!(api_tokens_act_as_their_user_and_stop_when_the_role_changes);
 async fn api_tokens_act_as_their_user_and_stop_when_the_role_changes(t: TestStore) {
     let w = world(t).await;
     let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
@@ -530,7 +533,7 @@ async fn api_tokens_act_as_their_user_and_stop_when_the_role_changes(t: TestStor
     );
 }
 
-crate::on_both_stores!(required_totp_confines_members_to_enrolment);
+lockstep_storage::on_both_stores!(required_totp_confines_members_to_enrolment);
 async fn required_totp_confines_members_to_enrolment(t: TestStore) {
     let w = world(t).await;
     let (token, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();

@@ -8,28 +8,13 @@
 
 use lockstep_app::{AppError, BearerToken, Credentials, Hub, SystemClock, UnsealKey};
 use lockstep_storage::testing::TestStore;
-use lockstep_storage::{Backend, Store, footprint, organizations};
+use lockstep_storage::{Store, footprint, organizations};
 use lockstep_vault::Aad;
 use std::sync::Arc;
 
 mod identity;
 
-#[macro_export]
-macro_rules! on_both_stores {
-    ($check:ident) => {
-        mod $check {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                super::$check(TestStore::new(Backend::Sqlite).await.unwrap()).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$check(TestStore::new(Backend::Postgres).await.unwrap()).await;
-            }
-        }
-    };
-}
+use lockstep_storage::on_both_stores;
 
 async fn init(store: &Store, shares: u8, threshold: u8) -> (Hub, Credentials) {
     Hub::initialize(store.clone(), Arc::new(SystemClock), shares, threshold)
