@@ -93,6 +93,17 @@ impl Hub {
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.send_mail(lockstep_mail::Message {
+            to: email.as_str().to_owned(),
+            subject: "Your organization on Lockstep is ready".to_owned(),
+            body: format!(
+                "You are the first Administrator of your organization on Lockstep.\n\n\
+                 Open {}/accept-invitation#{} within 7 days to choose your password.\n",
+                self.options.public_url.trim_end_matches('/'),
+                token.expose()
+            ),
+        })
+        .await;
         tracing::info!(organization = %org_id, operator_token = operator.token_id(), "organization created");
         Ok(CreatedOrganization {
             id: org_id,
