@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// How long (seconds) a locked account stays locked.
     #[arg(long, env = "LOCKSTEP_LOCKOUT_DURATION", default_value_t = 900)]
     pub lockout_duration: u32,
+    /// Log files in DATA/logs older than this many days are deleted.
+    #[arg(long, env = "LOCKSTEP_LOG_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub log_retention_days: u32,
     /// Requests per minute one address may make to the sign-in routes.
     #[arg(long, env = "LOCKSTEP_AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,

@@ -58,6 +58,8 @@ pub struct ServeConfig {
     pub sessions: lockstep_app::SessionPolicy,
     pub lockout: lockstep_app::LockoutPolicy,
     pub auth_rate_limit: u32,
+    pub log_dir: PathBuf,
+    pub log_retention_days: u32,
 }
 
 impl ServeConfig {
@@ -107,6 +109,8 @@ impl ServeConfig {
                     lock_for: time::Duration::seconds(i64::from(args.lockout_duration)),
                 }
             },
+            log_dir: args.data.join("logs"),
+            log_retention_days: args.log_retention_days,
             auth_rate_limit: if args.auth_rate_limit == 0 {
                 bail!("--auth-rate-limit must be at least 1")
             } else {

@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod config;
 mod credentials;
+mod logs;
 mod serve;
 
 use clap::Parser;

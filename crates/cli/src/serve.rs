@@ -12,8 +12,12 @@ use std::sync::Arc;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::from_args(&args)?;
-    init_logging();
     create_private_dir(&config.data)?;
+    let _log_guard = crate::logs::init(&config.log_dir)?;
+    tokio::spawn(crate::logs::retention_task(
+        config.log_dir.clone(),
+        config.log_retention_days,
+    ));
     let store = open_store(&config.store).await?;
 
     let hub = match Hub::open(store.clone(), Arc::new(SystemClock)).await? {
@@ -170,16 +174,6 @@ fn dev_warning() {
          !!! and unseals by itself. Anyone who can read that directory can read everything.\n\
          !!! Use it for trying Lockstep out only, never for real data.\n"
     );
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LOCKSTEP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {

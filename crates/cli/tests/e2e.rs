@@ -640,3 +640,250 @@ async fn identity_over_https_cookies_csrf_rate_limit_and_outbox() {
         "the limit is for sign-in routes only"
     );
 }
+
+/// Canary values go through a whole workflow; afterwards no log file and no line on standard
+/// error holds any of them (nor any token, share or TOTP secret the hub handed out).
+#[tokio::test]
+async fn no_log_line_holds_a_secret_or_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-rate-limit",
+            "1000",
+            "--data",
+        ])
+        .arg(&data)
+        .env("LOCKSTEP_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let sink = stderr_lines.clone();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+    }
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    let mut lines = stdout.lines().map_while(Result::ok);
+    let addr = loop {
+        let line = lines.next().unwrap();
+        if let Some(addr) = line.strip_prefix("Lockstep is listening on ") {
+            break addr.to_owned();
+        }
+        printed.push(line);
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let server = Server {
+        child,
+        addr,
+        stdout: vec![],
+    };
+    let http = client(&data);
+    let printed = printed.join("\n");
+    let operator = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("lso_"))
+        .unwrap()
+        .to_owned();
+    let mut secrets: Vec<String> = printed
+        .split_whitespace()
+        .filter(|w| w.starts_with("lks1-"))
+        .map(str::to_owned)
+        .collect();
+    secrets.push(operator.clone());
+
+    let canaries = [
+        "canary-ada-5e1f@canary-acme.io",
+        "canary-ed-5e1f@canary-acme.io",
+        "CanaryOrg5e1f",
+        "CanaryAda5e1f",
+        "CanaryEd5e1f",
+        "canary pass phrase 5e1f",
+        "canary wrong phrase 5e1f",
+        "canary new phrase 5e1f",
+    ];
+    let (status, org) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        Some(&operator),
+        json!({"name": canaries[2], "admin_email": canaries[0]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{org}");
+    let invitation = org["invitation_token"].as_str().unwrap().to_owned();
+    secrets.push(invitation.clone());
+    let (status, _) = post(
+        &http,
+        &server,
+        "/api/v1/auth/invitations/accept",
+        None,
+        json!({"token": invitation, "password": canaries[5], "display_name": canaries[3]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = post(
+        &http,
+        &server,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": canaries[0], "password": canaries[6]}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (_, login) = post(
+        &http,
+        &server,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": canaries[0], "password": canaries[5]}),
+    )
+    .await;
+    let session = login["session_token"].as_str().unwrap().to_owned();
+    secrets.push(session.clone());
+    secrets.push(login["csrf_token"].as_str().unwrap().to_owned());
+
+    let (_, totp) = post(&http, &server, "/api/v1/me/totp", Some(&session), json!({})).await;
+    let uri = totp["otpauth_uri"].as_str().unwrap();
+    let secret = lockstep_auth::TotpSecret::from_otpauth_uri(uri).unwrap();
+    secrets.push(
+        uri.split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned(),
+    );
+    let code = secret
+        .code_at(time::OffsetDateTime::now_utc())
+        .unwrap()
+        .to_string();
+    let (status, codes) = post(
+        &http,
+        &server,
+        "/api/v1/me/totp/confirm",
+        Some(&session),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{codes}");
+    secrets.extend(
+        codes["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned()),
+    );
+
+    let (status, token) = post(
+        &http,
+        &server,
+        "/api/v1/me/tokens",
+        Some(&session),
+        json!({"name": "canary-ci", "expires_in_days": 3}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    secrets.push(token["token"].as_str().unwrap().to_owned());
+
+    let (status, invited) = post(
+        &http,
+        &server,
+        "/api/v1/users/invitations",
+        Some(&session),
+        json!({"email": canaries[1], "role": "viewer"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let ed_invitation = invited["invitation_token"].as_str().unwrap().to_owned();
+    secrets.push(ed_invitation.clone());
+    post(
+        &http,
+        &server,
+        "/api/v1/auth/invitations/accept",
+        None,
+        json!({"token": ed_invitation, "password": canaries[5], "display_name": canaries[4]}),
+    )
+    .await;
+    let (_, users) = get(&http, &server, "/api/v1/users", Some(&session)).await;
+    let ed_id = users["users"][1]["id"].as_str().unwrap().to_owned();
+    let patched = http
+        .patch(format!("{}/api/v1/users/{ed_id}", server.addr))
+        .bearer_auth(&session)
+        .json(&json!({"role": "editor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+
+    // Password reset, completed with a TOTP code.
+    post(
+        &http,
+        &server,
+        "/api/v1/auth/password-reset",
+        None,
+        json!({"email": canaries[0]}),
+    )
+    .await;
+    let reset_mail = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        // Undo quoted-printable soft line breaks, as a mail client would.
+        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+        .find(|m| m.contains("reset-password#"))
+        .unwrap();
+    let reset = reset_mail
+        .split("reset-password#")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    secrets.push(reset.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let next_code = secret
+        .code_at(time::OffsetDateTime::now_utc() + time::Duration::seconds(30))
+        .unwrap()
+        .to_string();
+    let (status, body) = post(
+        &http,
+        &server,
+        "/api/v1/auth/password-reset/complete",
+        None,
+        json!({"token": reset, "password": canaries[7], "totp": next_code}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+
+    drop(server);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut logs = stderr_lines.lock().unwrap().join("\n");
+    for entry in std::fs::read_dir(data.join("logs")).unwrap() {
+        logs.push('\n');
+        logs.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    assert!(
+        logs.contains("\"route\":\"/api/v1/auth/login\""),
+        "request lines are missing: the test would prove nothing"
+    );
+    for canary in canaries.iter().map(|c| c.to_string()).chain(secrets) {
+        assert!(!logs.contains(&canary), "a log line holds {canary:?}");
+        // Also the part before the @ or the first word, in case something logs a fragment.
+        let fragment = canary.split(['@', ' ']).next().unwrap();
+        if fragment.len() >= 8 {
+            assert!(!logs.contains(fragment), "a log line holds {fragment:?}");
+        }
+    }
+}

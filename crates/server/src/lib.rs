@@ -73,6 +73,7 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
             middleware::sealed_gate,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .route_layer(axum::middleware::from_fn(middleware::request_log))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .with_state(state)
 }

@@ -101,3 +101,24 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// One log line per request: method, the route's template (never the raw path or query, which
+/// could carry values), status and duration. Nothing from headers or bodies.
+pub(crate) async fn request_log(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "lockstep::http",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
