@@ -1,7 +1,7 @@
 //! The hub: store + vault + clock. Initialization, unsealing, sealing and operator sign-in.
 
-use crate::tokens::BearerToken;
 use crate::{AppError, Clock};
+use lockstep_auth::SecretToken;
 use lockstep_auth::{LockoutPolicy, PasswordHasher, SessionPolicy};
 use lockstep_domain::OrganizationId;
 use lockstep_mail::Mailer;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub struct Credentials {
     pub unseal_keys: Vec<UnsealKey>,
     pub key_threshold: u8,
-    pub operator_token: BearerToken,
+    pub operator_token: SecretToken,
 }
 
 /// Proof that the caller presented a valid operator token. Only [`Hub::authenticate_operator`]
@@ -102,7 +102,7 @@ impl Hub {
                         },
                         other => AppError::Vault(other),
                     })?;
-                (init, BearerToken::generate("lso", &mut rng))
+                (init, SecretToken::generate("lso", &mut rng))
             };
         let now = clock.now();
         let stored = stored_vault::StoredVault {
@@ -174,7 +174,7 @@ impl Hub {
     }
 
     /// Checks an operator token. Works sealed or unsealed: the token hash is not customer data.
-    pub async fn authenticate_operator(&self, token: &BearerToken) -> Result<Operator, AppError> {
+    pub async fn authenticate_operator(&self, token: &SecretToken) -> Result<Operator, AppError> {
         let mut conn = self.store.read().await?;
         match operator::find_token(&mut conn, &token.hash()).await? {
             Some(token_id) => Ok(Operator { token_id }),

@@ -13,15 +13,13 @@ mod identity;
 mod members;
 mod organizations;
 mod personal;
-mod tokens;
 
 pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{Caller, Credential, LoginSuccess};
-pub use lockstep_auth::{LockoutPolicy, Password, SessionPolicy};
+pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
 pub use lockstep_vault::{SealStatus, UnsealKey};
 pub use members::{InvitationCreated, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
-pub use tokens::BearerToken;

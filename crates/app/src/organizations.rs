@@ -1,8 +1,8 @@
 //! The operator's organization use cases: create (with its data key and the first
 //! administrator's invitation), list, delete (crypto-shredding its keys).
 
-use crate::tokens::BearerToken;
 use crate::{AppError, Hub, Operator};
+use lockstep_auth::SecretToken;
 use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, OrganizationName};
 use lockstep_storage::StoreError;
 use lockstep_storage::invitations::{self, NewInvitation};
@@ -25,7 +25,7 @@ pub struct OrganizationSummary {
 #[derive(Debug)]
 pub struct CreatedOrganization {
     pub id: OrganizationId,
-    pub invitation_token: BearerToken,
+    pub invitation_token: SecretToken,
 }
 
 impl Hub {
@@ -59,7 +59,7 @@ impl Hub {
                 field: "email",
             };
             let email_ciphertext = keys.encrypt(&aad, email.as_str().as_bytes(), &mut rng)?;
-            let token = BearerToken::generate("lsi", &mut rng);
+            let token = SecretToken::generate("lsi", &mut rng);
             Ok::<_, lockstep_vault::VaultError>((wrapped, email_ciphertext, token))
         })??;
 

@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use lockstep_app::{BearerToken, Operator};
+use lockstep_app::{Operator, SecretToken};
 use serde::de::DeserializeOwned;
 
 /// A JSON body. A missing content type, malformed JSON or a wrong field type is a 4xx
@@ -106,13 +106,13 @@ impl FromRequestParts<AppState> for OperatorAuth {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<BearerToken> {
+fn bearer_token(parts: &Parts) -> Option<SecretToken> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return None;
     }
-    Some(BearerToken::from_text(token.trim()))
+    Some(SecretToken::from_text(token.trim()))
 }
 
 #[cfg(test)]

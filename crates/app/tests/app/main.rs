@@ -6,7 +6,7 @@
     clippy::panic
 )]
 
-use lockstep_app::{AppError, BearerToken, Credentials, Hub, SystemClock, UnsealKey};
+use lockstep_app::{AppError, Credentials, Hub, SecretToken, SystemClock, UnsealKey};
 use lockstep_storage::testing::TestStore;
 use lockstep_storage::{Store, footprint, organizations};
 use lockstep_vault::Aad;
@@ -124,7 +124,7 @@ async fn only_the_operator_token_authenticates(t: TestStore) {
             .await
             .is_ok()
     );
-    let forged = BearerToken::from_text("lso_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let forged = SecretToken::from_text("lso_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     assert!(matches!(
         hub.authenticate_operator(&forged).await,
         Err(AppError::Unauthenticated)
