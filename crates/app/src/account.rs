@@ -1,5 +1,6 @@
 //! A member's own account: profile, password, sessions, TOTP and API tokens.
 
+use crate::audit::{Actor, Event, FieldChange};
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_auth::{
@@ -127,6 +128,14 @@ impl Hub {
         .await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, caller.session_id())
             .await?;
+        let event = Event::new(
+            Actor::User(user.id),
+            "user.password_changed",
+            "user",
+            user.id,
+        )
+        .change("password", FieldChange::secret());
+        self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "password changed; other sessions ended");
         Ok(())
@@ -152,21 +161,31 @@ impl Hub {
     /// Ends one of the caller's sessions.
     pub async fn end_session(&self, caller: &Caller, id: SessionId) -> Result<(), AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
-        let mut conn = self.store.read().await?;
-        if !sessions::delete(&mut conn, caller.organization(), caller.user(), id).await? {
+        let mut tx = self.store.write().await?;
+        if !sessions::delete(&mut tx, caller.organization(), caller.user(), id).await? {
             return Err(AppError::NotFound("session"));
         }
+        let event = Event::new(Actor::User(caller.user()), "session.ended", "session", id);
+        self.record(&mut tx, caller.organization(), event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 
     /// "Sign out everywhere": ends every session of the caller, this one included.
     pub async fn end_all_sessions(&self, caller: &Caller) -> Result<u64, AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
-        let mut conn = self.store.read().await?;
-        Ok(
-            sessions::delete_for_user(&mut conn, caller.organization(), caller.user(), None)
-                .await?,
-        )
+        let mut tx = self.store.write().await?;
+        let ended =
+            sessions::delete_for_user(&mut tx, caller.organization(), caller.user(), None).await?;
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "user.signed_out_everywhere",
+            "user",
+            caller.user(),
+        );
+        self.record(&mut tx, caller.organization(), event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(ended)
     }
 
     /// Starts TOTP enrolment: a new secret, stored encrypted and pending until confirmed.
@@ -188,15 +207,24 @@ impl Hub {
                 secret.expose_bytes(),
             )
             .await?;
-        let mut conn = self.store.read().await?;
+        let mut tx = self.store.write().await?;
         users::set_totp_secret(
-            &mut conn,
+            &mut tx,
             user.organization_id,
             user.id,
             Some(ciphertext),
             self.clock.now(),
         )
         .await?;
+        let event = Event::new(
+            Actor::User(user.id),
+            "user.totp_enrolment_started",
+            "user",
+            user.id,
+        )
+        .change("totp_secret", FieldChange::secret());
+        self.record(&mut tx, user.organization_id, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(TotpEnrolment { otpauth_uri: uri })
     }
 
@@ -239,6 +267,9 @@ impl Hub {
         users::enable_totp(&mut tx, user.organization_id, user.id, step, now).await?;
         users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &codes.hashes)
             .await?;
+        let event = Event::new(Actor::User(user.id), "user.totp_enabled", "user", user.id)
+            .change("recovery_codes", FieldChange::secret());
+        self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "TOTP enrolled");
         Ok(codes)
@@ -267,6 +298,9 @@ impl Hub {
         )
         .await?;
         users::replace_recovery_codes(&mut tx, user.organization_id, user.id, &[]).await?;
+        let event = Event::new(Actor::User(user.id), "user.totp_removed", "user", user.id)
+            .change("totp_secret", FieldChange::secret());
+        self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "TOTP removed");
         Ok(())
@@ -307,8 +341,24 @@ impl Hub {
             expires_at: now + Duration::days(expires_in_days),
             last_used_at: None,
         };
-        let mut conn = self.store.read().await?;
-        api_tokens::insert(&mut conn, &stored).await?;
+        let mut tx = self.store.write().await?;
+        api_tokens::insert(&mut tx, &stored).await?;
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "api_token.created",
+            "api_token",
+            stored.id,
+        )
+        .change(
+            "name",
+            FieldChange::value(None::<String>, Some(&stored.name)),
+        )
+        .change(
+            "expires_at",
+            FieldChange::value(None::<String>, Some(stored.expires_at)),
+        );
+        self.record(&mut tx, caller.organization(), event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(NewApiToken {
             view: token_view(stored),
             token,
@@ -325,10 +375,18 @@ impl Hub {
 
     pub async fn revoke_api_token(&self, caller: &Caller, id: ApiTokenId) -> Result<(), AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
-        let mut conn = self.store.read().await?;
-        if !api_tokens::delete(&mut conn, caller.organization(), caller.user(), id).await? {
+        let mut tx = self.store.write().await?;
+        if !api_tokens::delete(&mut tx, caller.organization(), caller.user(), id).await? {
             return Err(AppError::NotFound("API token"));
         }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "api_token.revoked",
+            "api_token",
+            id,
+        );
+        self.record(&mut tx, caller.organization(), event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Who is calling: sign-in (with lockout and TOTP), sessions and API tokens, sign-out, accepting
 //! an invitation, and password reset.
 
+use crate::audit::{Actor, Event, FieldChange};
 use crate::personal::parse_display_name;
 use crate::{AppError, Hub};
 use lockstep_auth::{
@@ -208,6 +209,12 @@ impl Hub {
         )
         .await?;
         let success = self.new_session(&mut tx, &user, now).await?;
+        self.record(
+            &mut tx,
+            user.organization_id,
+            Event::new(Actor::User(user.id), "user.signed_in", "user", user.id),
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, organization = %user.organization_id, "signed in");
         Ok(success)
@@ -220,9 +227,9 @@ impl Hub {
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
         let next = self.options.lockout.after_failure(failures, now);
-        let mut conn = self.store.read().await?;
+        let mut tx = self.store.write().await?;
         users::set_login_failures(
-            &mut conn,
+            &mut tx,
             user.organization_id,
             user.id,
             next.count,
@@ -230,7 +237,18 @@ impl Hub {
             now,
         )
         .await?;
-        if next.locked_until.is_some() && failures.locked_until != next.locked_until {
+        let locked_now = next.locked_until.is_some() && failures.locked_until != next.locked_until;
+        let mut event =
+            Event::new(Actor::Anonymous, "user.sign_in_failed", "user", user.id).failed();
+        if locked_now {
+            event = event.change(
+                "locked_until",
+                FieldChange::value(None::<String>, next.locked_until),
+            );
+        }
+        self.record(&mut tx, user.organization_id, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        if locked_now {
             tracing::warn!(user = %user.id, "account locked after repeated failed sign-ins");
         }
         Ok(())
@@ -302,8 +320,11 @@ impl Hub {
     /// Ends the caller's session on the server (an API token is not a session: nothing to end).
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
         if let Some(id) = caller.session_id() {
-            let mut conn = self.store.read().await?;
-            sessions::delete(&mut conn, caller.organization(), caller.user(), id).await?;
+            let mut tx = self.store.write().await?;
+            sessions::delete(&mut tx, caller.organization(), caller.user(), id).await?;
+            let event = Event::new(Actor::User(caller.user()), "session.ended", "session", id);
+            self.record(&mut tx, caller.organization(), event).await?;
+            tx.commit().await.map_err(StoreError::from)?;
         }
         Ok(())
     }
@@ -379,6 +400,13 @@ impl Hub {
             return Err(AppError::NotFound("invitation (or it expired or was used)"));
         }
         users::insert(&mut tx, &user).await?;
+        let event = Event::new(Actor::User(id), "user.created", "user", id)
+            .change("role", FieldChange::value(None::<String>, Some(role)))
+            .change(
+                "invitation",
+                FieldChange::value(None::<String>, Some(invitation.id)),
+            );
+        self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %id, organization = %org, "invitation accepted");
         Ok(id)
@@ -402,16 +430,25 @@ impl Hub {
             return Ok(());
         }
         let now = self.clock.now();
+        drop(conn);
         let token = SecretToken::generate("lsr", &mut rand::rng());
+        let mut tx = self.store.write().await?;
         password_resets::insert(
-            &mut conn,
+            &mut tx,
             &token.hash(),
             user.organization_id,
             user.id,
             now + PASSWORD_RESET_VALIDITY,
         )
         .await?;
-        drop(conn);
+        let event = Event::new(
+            Actor::Anonymous,
+            "user.password_reset_requested",
+            "user",
+            user.id,
+        );
+        self.record(&mut tx, user.organization_id, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         let body = format!(
             "Someone asked to reset the password of your Lockstep account.\n\n\
              To choose a new password, open this link within 30 minutes (it works once):\n\n\
@@ -471,6 +508,9 @@ impl Hub {
             .await?;
         users::set_login_failures(&mut tx, user.organization_id, user.id, 0, None, now).await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, None).await?;
+        let event = Event::new(Actor::Anonymous, "user.password_reset", "user", user.id)
+            .change("password", FieldChange::secret());
+        self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "password reset completed; sessions ended");
         Ok(())

@@ -6,6 +6,7 @@
 //! updated only after the commit succeeded.
 
 mod account;
+mod audit;
 mod clock;
 mod error;
 mod hub;
@@ -15,11 +16,14 @@ mod organizations;
 mod personal;
 
 pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
+pub use audit::{AuditEvent, FieldChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{Caller, Credential, LoginSuccess};
 pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
+pub use lockstep_storage::audit::Search as AuditSearch;
+pub use lockstep_storage::settings::OrganizationSettings;
 pub use lockstep_vault::{SealStatus, UnsealKey};
-pub use members::{InvitationCreated, UserUpdate, UserView};
+pub use members::{InvitationCreated, SettingsUpdate, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};

@@ -1,6 +1,7 @@
 //! Administrators manage their organization: invitations, users (role, deactivation, deletion)
 //! and settings. Every use case asks the policy first; another organization's objects are 404.
 
+use crate::audit::{Actor, Event, FieldChange};
 use crate::identity::Caller;
 use crate::organizations::INVITATION_VALIDITY;
 use crate::{AppError, Hub};
@@ -32,6 +33,14 @@ pub struct UserView {
 pub struct UserUpdate {
     pub role: Option<Role>,
     pub active: Option<bool>,
+}
+
+/// A change to the organization's settings; `None` keeps the current value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SettingsUpdate {
+    pub require_totp: Option<bool>,
+    pub audit_depth: Option<u32>,
+    pub long_term_audit: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -91,9 +100,9 @@ impl Hub {
                 email.as_str().as_bytes(),
             )
             .await?;
-        let mut conn = self.store.read().await?;
+        let mut tx = self.store.write().await?;
         invitations::insert(
-            &mut conn,
+            &mut tx,
             &NewInvitation {
                 id,
                 organization_id: org,
@@ -105,7 +114,15 @@ impl Hub {
             },
         )
         .await?;
-        drop(conn);
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "invitation.created",
+            "invitation",
+            id,
+        )
+        .change("role", FieldChange::value(None::<String>, Some(role)));
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         self.send_mail(Message {
             to: email.as_str().to_owned(),
             subject: "You are invited to Lockstep".to_owned(),
@@ -144,6 +161,13 @@ impl Hub {
         for user in list {
             views.push(self.user_view(user).await?);
         }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "users.listed",
+            "organization",
+            org,
+        );
+        self.record_read(caller, event).await?;
         Ok(views)
     }
 
@@ -170,7 +194,22 @@ impl Hub {
 
     pub async fn get_user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
         let user = self.member_user(caller, Action::ReadUser, id).await?;
-        self.user_view(user).await
+        let view = self.user_view(user).await?;
+        self.record_read(
+            caller,
+            Event::new(Actor::User(caller.user()), "user.read", "user", id),
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// Records a read of personal data in its own transaction; the answer is not given when the
+    /// event cannot be written.
+    async fn record_read(&self, caller: &Caller, event: Event) -> Result<(), AppError> {
+        let mut tx = self.store.write().await?;
+        self.record(&mut tx, caller.organization(), event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
     }
 
     /// Changes a user's role and/or deactivates or reactivates them. Deactivation ends their
@@ -212,9 +251,23 @@ impl Hub {
                 sessions::delete_for_user(&mut tx, org, id, None).await?;
             }
         }
+        let mut event = Event::new(Actor::User(caller.user()), "user.updated", "user", id);
+        if let Some(role) = update.role.filter(|r| *r != user.role) {
+            event = event.change("role", FieldChange::value(Some(user.role), Some(role)));
+        }
+        let was_active = user.status == UserStatus::Active;
+        if let Some(active) = update.active.filter(|a| *a != was_active) {
+            event = event.change("active", FieldChange::value(Some(was_active), Some(active)));
+        }
+        self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %id, by = %caller.user(), "user updated");
-        self.get_user(caller, id).await
+        let mut conn = self.store.read().await?;
+        let updated = users::get(&mut conn, org, id)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        drop(conn);
+        self.user_view(updated).await
     }
 
     /// Deletes a user with their sessions, tokens and codes. Not the last active Administrator.
@@ -231,6 +284,8 @@ impl Hub {
             ));
         }
         users::delete(&mut tx, org, id).await?;
+        let event = Event::new(Actor::User(caller.user()), "user.deleted", "user", id);
+        self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %id, by = %caller.user(), "user deleted");
         Ok(())
@@ -246,21 +301,55 @@ impl Hub {
         Ok(settings::get(&mut conn, org).await?)
     }
 
-    /// Changes settings. Requiring TOTP applies at once: members without TOTP may then only enrol.
+    /// Changes settings. Requiring TOTP applies at once: members without TOTP may then only
+    /// enrol. The audit depth (1..=1000) applies from the next event of each object.
     pub async fn update_organization_settings(
         &self,
         caller: &Caller,
-        require_totp: Option<bool>,
+        update: SettingsUpdate,
     ) -> Result<OrganizationSettings, AppError> {
         let org = caller.organization();
         self.authorize_org(caller, Action::UpdateSettings, org)?;
-        let mut tx = self.store.write().await?;
-        let mut current = settings::get(&mut tx, org).await?;
-        if let Some(require) = require_totp {
-            current.require_totp = require;
+        if update.audit_depth.is_some_and(|d| !(1..=1000).contains(&d)) {
+            return Err(AppError::Invalid {
+                field: "audit_depth",
+                reason: "must be between 1 and 1000".to_owned(),
+            });
         }
-        settings::put(&mut tx, org, current, self.clock.now()).await?;
+        let mut tx = self.store.write().await?;
+        let before = settings::get(&mut tx, org).await?;
+        let after = OrganizationSettings {
+            require_totp: update.require_totp.unwrap_or(before.require_totp),
+            audit_depth: update.audit_depth.unwrap_or(before.audit_depth),
+            long_term_audit: update.long_term_audit.unwrap_or(before.long_term_audit),
+        };
+        settings::put(&mut tx, org, after, self.clock.now()).await?;
+        let mut event = Event::new(
+            Actor::User(caller.user()),
+            "organization.settings_changed",
+            "organization",
+            org,
+        );
+        if before.require_totp != after.require_totp {
+            event = event.change(
+                "require_totp",
+                FieldChange::value(Some(before.require_totp), Some(after.require_totp)),
+            );
+        }
+        if before.audit_depth != after.audit_depth {
+            event = event.change(
+                "audit_depth",
+                FieldChange::value(Some(before.audit_depth), Some(after.audit_depth)),
+            );
+        }
+        if before.long_term_audit != after.long_term_audit {
+            event = event.change(
+                "long_term_audit",
+                FieldChange::value(Some(before.long_term_audit), Some(after.long_term_audit)),
+            );
+        }
+        self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(current)
+        Ok(after)
     }
 }

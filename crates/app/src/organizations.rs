@@ -92,6 +92,13 @@ impl Hub {
             },
         )
         .await?;
+        let event = crate::audit::Event::new(
+            crate::audit::Actor::Operator(operator.token_id().to_owned()),
+            "organization.created",
+            "organization",
+            org_id,
+        );
+        self.record(&mut tx, org_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.send_mail(lockstep_mail::Message {
             to: email.as_str().to_owned(),

@@ -40,6 +40,8 @@ pub enum Action {
     DeleteUser,
     ReadSettings,
     UpdateSettings,
+    /// Read the organization's audit events.
+    ReadAudit,
 }
 
 impl Action {
@@ -58,7 +60,8 @@ impl Action {
             | Action::UpdateUser
             | Action::DeleteUser
             | Action::ReadSettings
-            | Action::UpdateSettings => Role::Administrator,
+            | Action::UpdateSettings
+            | Action::ReadAudit => Role::Administrator,
         }
     }
 }

@@ -15,7 +15,7 @@ mod uuid_free {
     }
 }
 
-const ALL_ACTIONS: [Action; 9] = [
+const ALL_ACTIONS: [Action; 10] = [
     Action::ReadOwnAccount,
     Action::ManageOwnCredentials,
     Action::ListUsers,
@@ -25,6 +25,7 @@ const ALL_ACTIONS: [Action; 9] = [
     Action::DeleteUser,
     Action::ReadSettings,
     Action::UpdateSettings,
+    Action::ReadAudit,
 ];
 
 fn member(role: Role) -> Member {
@@ -79,6 +80,7 @@ fn roles_in_their_own_organization() {
         Action::DeleteUser,
         Action::ReadSettings,
         Action::UpdateSettings,
+        Action::ReadAudit,
     ];
     for action in admin_only {
         let resource = Resource::organization(org);

@@ -13,6 +13,7 @@ mod error;
 mod store;
 
 pub mod api_tokens;
+pub mod audit;
 pub mod footprint;
 pub mod invitations;
 pub mod operator;

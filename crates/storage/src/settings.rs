@@ -5,9 +5,23 @@ use lockstep_domain::OrganizationId;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrganizationSettings {
     pub require_totp: bool,
+    /// How many audit events each object keeps (1..=1000).
+    pub audit_depth: u32,
+    /// Whether events also go to the long-term ledger.
+    pub long_term_audit: bool,
+}
+
+impl Default for OrganizationSettings {
+    fn default() -> Self {
+        OrganizationSettings {
+            require_totp: false,
+            audit_depth: 10,
+            long_term_audit: true,
+        }
+    }
 }
 
 /// The organization's settings (defaults when never set).
@@ -15,15 +29,20 @@ pub async fn get(
     conn: &mut AnyConnection,
     org: OrganizationId,
 ) -> Result<OrganizationSettings, StoreError> {
-    let row =
-        sqlx::query("SELECT require_totp FROM organization_settings WHERE organization_id = $1")
-            .bind(org.to_string())
-            .fetch_optional(conn)
-            .await?;
+    let row = sqlx::query(
+        "SELECT require_totp, audit_depth, long_term_audit FROM organization_settings \
+         WHERE organization_id = $1",
+    )
+    .bind(org.to_string())
+    .fetch_optional(conn)
+    .await?;
     match row {
         None => Ok(OrganizationSettings::default()),
         Some(row) => Ok(OrganizationSettings {
             require_totp: row.try_get::<i64, _>("require_totp")? != 0,
+            audit_depth: u32::try_from(row.try_get::<i64, _>("audit_depth")?)
+                .map_err(|_| StoreError::Corrupt("audit depth"))?,
+            long_term_audit: row.try_get::<i64, _>("long_term_audit")? != 0,
         }),
     }
 }
@@ -35,12 +54,16 @@ pub async fn put(
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO organization_settings (organization_id, require_totp, updated_at) \
-         VALUES ($1, $2, $3) ON CONFLICT (organization_id) DO UPDATE \
-         SET require_totp = excluded.require_totp, updated_at = excluded.updated_at",
+        "INSERT INTO organization_settings (organization_id, require_totp, audit_depth, \
+         long_term_audit, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (organization_id) DO UPDATE SET require_totp = excluded.require_totp, \
+         audit_depth = excluded.audit_depth, long_term_audit = excluded.long_term_audit, \
+         updated_at = excluded.updated_at",
     )
     .bind(org.to_string())
     .bind(i64::from(settings.require_totp))
+    .bind(i64::from(settings.audit_depth))
+    .bind(i64::from(settings.long_term_audit))
     .bind(to_millis(at))
     .execute(conn)
     .await?;

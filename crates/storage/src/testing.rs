@@ -178,3 +178,11 @@ pub async fn snapshot(store: &Store) -> Result<Vec<String>, StoreError> {
     rows.sort();
     Ok(rows)
 }
+
+/// Runs a statement as is (tests that break the store on purpose, e.g. to check fail-closed).
+pub async fn execute(store: &Store, sql: &'static str) -> Result<(), StoreError> {
+    use sqlx::Executor;
+    let mut conn = store.read().await?;
+    conn.execute(sql).await?;
+    Ok(())
+}

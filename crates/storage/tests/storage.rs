@@ -304,8 +304,29 @@ async fn fill_identity_tables(conn: &mut lockstep_storage::Connection, org: Orga
     settings::put(
         conn,
         org,
-        settings::OrganizationSettings { require_totp: true },
+        settings::OrganizationSettings {
+            require_totp: true,
+            ..Default::default()
+        },
         T0,
+    )
+    .await
+    .unwrap();
+    lockstep_storage::audit::append(
+        conn,
+        &lockstep_storage::audit::StoredEvent {
+            id: Uuid::now_v7().to_string(),
+            organization_id: org,
+            at: T0,
+            actor_kind: "user".into(),
+            actor_id: Some(user.to_string()),
+            action: "user.created".into(),
+            object_kind: "user".into(),
+            object_id: user.to_string(),
+            outcome: "success".into(),
+            changes_ciphertext: Some(vec![9, 9]),
+        },
+        10,
     )
     .await
     .unwrap();

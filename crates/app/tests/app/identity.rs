@@ -3,7 +3,7 @@
 
 use lockstep_app::{
     AppError, Caller, Hub, HubOptions, LockoutPolicy, ManualClock, Password, SessionPolicy,
-    UserUpdate,
+    SettingsUpdate, UserUpdate,
 };
 use lockstep_auth::TotpSecret;
 use lockstep_domain::Role;
@@ -545,7 +545,13 @@ async fn required_totp_confines_members_to_enrolment(t: TestStore) {
     let w = world(t).await;
     let (token, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
     w.hub
-        .update_organization_settings(&admin, Some(true))
+        .update_organization_settings(
+            &admin,
+            SettingsUpdate {
+                require_totp: Some(true),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let admin = w.hub.authenticate(&token).await.unwrap();

@@ -12,6 +12,7 @@ use lockstep_storage::{Store, footprint, organizations};
 use lockstep_vault::Aad;
 use std::sync::Arc;
 
+mod audit;
 mod identity;
 
 use lockstep_storage::on_both_stores;

@@ -70,4 +70,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             v1::users::delete
         ))
         .routes(routes!(v1::users::get_settings, v1::users::update_settings))
+        .routes(routes!(v1::audit::object_events))
+        .routes(routes!(v1::audit::search))
 }

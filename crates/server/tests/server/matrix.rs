@@ -127,7 +127,10 @@ fn class(path: &str) -> Class {
         p if p.starts_with("/api/v1/auth/") => Class::Public,
         p if p.starts_with("/api/v1/sys/") => Class::Operator,
         p if p.starts_with("/api/v1/me") => Class::Member,
-        p if p.starts_with("/api/v1/users") || p.starts_with("/api/v1/organization/") => {
+        p if p.starts_with("/api/v1/users")
+            || p.starts_with("/api/v1/organization/")
+            || p.starts_with("/api/v1/audit/") =>
+        {
             Class::Administrator
         }
         other => panic!("{other} is in no class: add it to the matrix's rules"),
@@ -140,14 +143,16 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         &owner.session_id
     } else if template.starts_with("/api/v1/me/tokens/") {
         &owner.api_token_id
-    } else if template.starts_with("/api/v1/users/") {
+    } else if template.starts_with("/api/v1/users/")
+        || template.starts_with("/api/v1/audit/objects/")
+    {
         &owner.user_id
     } else if template.starts_with("/api/v1/sys/organizations/") {
         org_id
     } else {
         panic!("{template}: which object does its id name? add it to the matrix")
     };
-    template.replace("{id}", id)
+    template.replace("{kind}", "user").replace("{id}", id)
 }
 
 /// A well-formed body for the routes that take one, so that authorization — not validation — is

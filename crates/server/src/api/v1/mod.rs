@@ -1,5 +1,6 @@
 //! Version 1 of the JSON API.
 
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod me;
 pub(crate) mod sys;

@@ -167,12 +167,28 @@ pub(crate) async fn delete(
 pub(crate) struct Settings {
     /// Every member must enrol TOTP before doing anything else.
     require_totp: bool,
+    /// How many audit events each object keeps (1..=1000).
+    audit_depth: u32,
+    /// Whether events also go to the long-term, verifiable ledger.
+    long_term_audit: bool,
+}
+
+impl From<lockstep_app::OrganizationSettings> for Settings {
+    fn from(s: lockstep_app::OrganizationSettings) -> Self {
+        Settings {
+            require_totp: s.require_totp,
+            audit_depth: s.audit_depth,
+            long_term_audit: s.long_term_audit,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsPatch {
     require_totp: Option<bool>,
+    audit_depth: Option<u32>,
+    long_term_audit: Option<bool>,
 }
 
 /// The organization's settings (Administrators).
@@ -182,10 +198,7 @@ pub(crate) async fn get_settings(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Settings>, ApiError> {
-    let s = state.hub.organization_settings(&caller).await?;
-    Ok(Json(Settings {
-        require_totp: s.require_totp,
-    }))
+    Ok(Json(state.hub.organization_settings(&caller).await?.into()))
 }
 
 /// Change the organization's settings (Administrators).
@@ -197,11 +210,16 @@ pub(crate) async fn update_settings(
     Authenticated(caller): Authenticated,
     ApiJson(body): ApiJson<SettingsPatch>,
 ) -> Result<Json<Settings>, ApiError> {
-    let s = state
-        .hub
-        .update_organization_settings(&caller, body.require_totp)
-        .await?;
-    Ok(Json(Settings {
-        require_totp: s.require_totp,
-    }))
+    let update = lockstep_app::SettingsUpdate {
+        require_totp: body.require_totp,
+        audit_depth: body.audit_depth,
+        long_term_audit: body.long_term_audit,
+    };
+    Ok(Json(
+        state
+            .hub
+            .update_organization_settings(&caller, update)
+            .await?
+            .into(),
+    ))
 }
