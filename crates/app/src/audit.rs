@@ -111,17 +111,35 @@ impl Hub {
         event: Event,
     ) -> Result<(), AppError> {
         let id = Uuid::now_v7().to_string();
-        let depth = settings::get(conn, org).await?.audit_depth;
-        let changes_ciphertext = if event.changes.is_empty() {
+        let settings = settings::get(conn, org).await?;
+        let at = self.clock.now();
+        let changes_json = if event.changes.is_empty() {
             None
         } else {
-            let json = serde_json::to_vec(&event.changes)
-                .map_err(|_| AppError::Refused("the audit change set could not be encoded"))?;
             Some(
-                self.seal_field(org, "audit_event", &id, "changes", &json)
-                    .await?,
+                serde_json::to_vec(&event.changes)
+                    .map_err(|_| AppError::Refused("the audit change set could not be encoded"))?,
             )
         };
+        let changes_ciphertext = match &changes_json {
+            Some(json) => Some(
+                self.seal_field(org, "audit_event", &id, "changes", json)
+                    .await?,
+            ),
+            None => None,
+        };
+        if settings.long_term_audit {
+            let entry = crate::ledger::LedgerEvent {
+                actor: &event.actor,
+                action: event.action,
+                object_kind: event.object_kind,
+                object_id: &event.object_id,
+                success: event.success,
+                changes_json: changes_json.as_deref(),
+                at,
+            };
+            self.append_to_ledger(conn, org, entry).await?;
+        }
         let (actor_kind, actor_id) = match &event.actor {
             Actor::User(user) => ("user", Some(user.to_string())),
             Actor::Operator(token) => ("operator", Some(token.clone())),
@@ -130,7 +148,7 @@ impl Hub {
         let stored = StoredEvent {
             id,
             organization_id: org,
-            at: self.clock.now(),
+            at,
             actor_kind: actor_kind.to_owned(),
             actor_id,
             action: event.action.to_owned(),
@@ -139,7 +157,7 @@ impl Hub {
             outcome: if event.success { "success" } else { "failure" }.to_owned(),
             changes_ciphertext,
         };
-        audit::append(conn, &stored, depth).await?;
+        audit::append(conn, &stored, settings.audit_depth).await?;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod footprint;
 pub mod invitations;
+pub mod ledger;
 pub mod operator;
 pub mod organizations;
 pub mod password_resets;

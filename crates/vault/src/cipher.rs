@@ -38,6 +38,28 @@ pub struct OrgKeys {
     keys: BTreeMap<u32, SecretKey>,
 }
 
+impl OrgKeys {
+    /// A keyed hash (HMAC-SHA256) of `data` under a subkey of the organization's first data key,
+    /// separated by `purpose`. Equal inputs give equal hashes, stable across key rotation;
+    /// without the organization's key the hash says nothing, so destroying the key destroys
+    /// the meaning of every hash made with it.
+    pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> Result<[u8; 32], VaultError> {
+        use hmac::{KeyInit, Mac};
+        let first = self.keys.values().next().ok_or(VaultError::NoKeyVersion)?;
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, first.as_slice());
+        let mut subkey = Zeroizing::new([0u8; 32]);
+        hkdf.expand_multi_info(
+            &[b"lockstep keyed hash v1", purpose.as_bytes()],
+            subkey.as_mut_slice(),
+        )
+        .map_err(|_| VaultError::Encrypt)?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(subkey.as_slice())
+            .map_err(|_| VaultError::Encrypt)?;
+        mac.update(data);
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
 impl fmt::Debug for OrgKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OrgKeys")

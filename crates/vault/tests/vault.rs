@@ -564,3 +564,14 @@ fn seal_status_serializes_for_the_api() {
         r#"{"sealed":true,"progress":1,"threshold":2,"shares":3}"#
     );
 }
+
+#[test]
+fn keyed_hashes_are_stable_per_org_and_purpose_and_differ_across_orgs() {
+    let (_vault, acme, globex, mut rng) = unsealed_with_two_orgs(77);
+    let a = acme.keyed_hash("ledger", b"changes").unwrap();
+    assert_eq!(a, acme.keyed_hash("ledger", b"changes").unwrap());
+    assert_ne!(a, acme.keyed_hash("ledger", b"change").unwrap());
+    assert_ne!(a, acme.keyed_hash("other", b"changes").unwrap());
+    assert_ne!(a, globex.keyed_hash("ledger", b"changes").unwrap());
+    let _ = &mut rng;
+}
