@@ -10,7 +10,7 @@ use crate::audit::Actor;
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_domain::OrganizationId;
-use lockstep_ledger::merkle::{CompactTree, leaf_hash};
+use lockstep_ledger::merkle::{CompactTree, Hash, MerkleTree, leaf_hash};
 use lockstep_ledger::{Checkpoint, ExportedLedger, SigningKey};
 use lockstep_policy::{Action, Decision, Resource, Subject, decide};
 use lockstep_storage::ledger::{self, Head};
@@ -152,6 +152,81 @@ impl Hub {
         ledger::insert_checkpoint(&mut tx, org, head.size, &note, self.clock.now()).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
+    }
+
+    fn authorize_ledger(&self, caller: &Caller) -> Result<OrganizationId, AppError> {
+        let org = caller.organization();
+        match decide(
+            &Subject::Member(caller.member),
+            Action::ReadAudit,
+            &Resource::organization(org),
+        ) {
+            Decision::Allow => Ok(org),
+            Decision::Deny(denial) => Err(denial.into()),
+        }
+    }
+
+    async fn ledger_tree(&self, org: OrganizationId) -> Result<MerkleTree, AppError> {
+        let mut conn = self.store.read().await?;
+        let rows = ledger::entries(&mut conn, org).await?;
+        Ok(MerkleTree::from_leaves(
+            rows.iter().map(|(entry, _)| leaf_hash(entry)),
+        ))
+    }
+
+    /// The newest signed checkpoint (signing one first if the ledger grew), Administrators only.
+    pub async fn latest_checkpoint(&self, caller: &Caller) -> Result<String, AppError> {
+        let org = self.authorize_ledger(caller)?;
+        self.checkpoint_ledger(org).await?;
+        let mut conn = self.store.read().await?;
+        ledger::checkpoints(&mut conn, org)
+            .await?
+            .pop()
+            .ok_or(AppError::NotFound("checkpoint (the ledger is empty)"))
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries, with that entry.
+    pub async fn inclusion_proof(
+        &self,
+        caller: &Caller,
+        index: u64,
+        size: u64,
+    ) -> Result<(Vec<u8>, Vec<Hash>), AppError> {
+        let org = self.authorize_ledger(caller)?;
+        let mut conn = self.store.read().await?;
+        let rows = ledger::entries(&mut conn, org).await?;
+        drop(conn);
+        let tree = MerkleTree::from_leaves(rows.iter().map(|(entry, _)| leaf_hash(entry)));
+        let proof = tree
+            .inclusion_proof(index, size)
+            .map_err(|_| AppError::Invalid {
+                field: "index",
+                reason: "must be below size, and size at most the ledger's size".to_owned(),
+            })?;
+        let entry = usize::try_from(index)
+            .ok()
+            .and_then(|i| rows.into_iter().nth(i))
+            .map(|(entry, _)| entry)
+            .ok_or(AppError::NotFound("ledger entry"))?;
+        Ok((entry, proof))
+    }
+
+    /// The consistency proof between the trees of `old_size` and `new_size` entries.
+    pub async fn consistency_proof(
+        &self,
+        caller: &Caller,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Hash>, AppError> {
+        let org = self.authorize_ledger(caller)?;
+        self.ledger_tree(org)
+            .await?
+            .consistency_proof(old_size, new_size)
+            .map_err(|_| AppError::Invalid {
+                field: "from",
+                reason: "must be at least 1 and at most `to`, which is at most the ledger's size"
+                    .to_owned(),
+            })
     }
 
     /// The caller's organization's whole ledger, with a fresh checkpoint, for offline

@@ -25,6 +25,29 @@ pub enum Command {
     /// Manage organizations (operator).
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Export and verify the organization's long-term audit ledger.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Download your organization's ledger (entries, checkpoints, public key) into one file
+    /// (an Administrator's session or API token).
+    Export {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// Where to write the export.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Verify an exported ledger offline: recompute the tree, check every checkpoint's signature,
+    /// root and consistency; exit status 0 only when it holds.
+    Verify {
+        /// The file `lockstep audit export` wrote.
+        #[arg(long)]
+        export: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -130,7 +153,8 @@ pub struct ClientArgs {
 pub struct TokenClientArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Operator token (prefer the environment variable: arguments are visible to other users).
+    /// Operator token — or, for `audit export`, an Administrator's session or API token (prefer
+    /// the environment variable: arguments are visible to other users).
     #[arg(long, env = "LOCKSTEP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }

@@ -59,6 +59,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         password_permits: 4,
     }));
 
+    tokio::spawn(checkpoint_task(Arc::clone(&hub)));
+
     let tls_files = match &config.tls {
         TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,
         TlsConfig::Files { cert, key } => lockstep_server::tls::TlsFiles {
@@ -174,6 +176,17 @@ fn dev_warning() {
          !!! and unseals by itself. Anyone who can read that directory can read everything.\n\
          !!! Use it for trying Lockstep out only, never for real data.\n"
     );
+}
+
+/// Signs a checkpoint of every audit ledger that grew, every minute (nothing while sealed).
+async fn checkpoint_task(hub: Arc<Hub>) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every_minute.tick().await;
+        if let Err(err) = hub.checkpoint_ledgers().await {
+            tracing::warn!(error = %err, "ledger checkpoints failed");
+        }
+    }
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {

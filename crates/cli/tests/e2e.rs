@@ -887,3 +887,176 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
         }
     }
 }
+
+/// A way to tamper with an exported ledger.
+type Tamper = Box<dyn Fn(&mut Value)>;
+
+/// The long-term ledger over the real binary: export it with the CLI, verify it offline, then
+/// edit, delete, reorder or insert an entry: verification fails and names the first bad position.
+#[tokio::test]
+async fn exported_ledger_verifies_and_any_tampering_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let operator = init["operator_token"].as_str().unwrap().to_owned();
+    let server = serve(&data, None);
+    let http = client(&data);
+    post(
+        &http,
+        &server,
+        "/api/v1/sys/unseal",
+        None,
+        json!({"key": init["unseal_keys"][0]}),
+    )
+    .await;
+    let (_, org) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        Some(&operator),
+        json!({"name": "Acme", "admin_email": "ada@acme.io"}),
+    )
+    .await;
+    post(&http, &server, "/api/v1/auth/invitations/accept", None,
+        json!({"token": org["invitation_token"], "password": "correct horse battery staple", "display_name": "Ada"})).await;
+    let (_, login) = post(
+        &http,
+        &server,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@acme.io", "password": "correct horse battery staple"}),
+    )
+    .await;
+    let session = login["session_token"].as_str().unwrap().to_owned();
+    for email in ["b@acme.io", "c@acme.io", "d@acme.io", "e@acme.io"] {
+        let (status, _) = post(
+            &http,
+            &server,
+            "/api/v1/users/invitations",
+            Some(&session),
+            json!({"email": email, "role": "viewer"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    // The API serves the newest checkpoint and proofs.
+    let (status, checkpoint) = get(
+        &http,
+        &server,
+        "/api/v1/audit/ledger/checkpoint",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, 200, "{checkpoint}");
+    assert!(
+        checkpoint["checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("lockstep/audit/")
+    );
+    let (status, proof) = get(
+        &http,
+        &server,
+        "/api/v1/audit/ledger/proofs/consistency?from=2&to=5",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, 200, "{proof}");
+
+    let export = dir.path().join("ledger.json");
+    let ca = data.join("tls/ca.pem");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "audit",
+            "export",
+            "--addr",
+            &server.addr,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--output",
+            export.to_str().unwrap(),
+        ],
+        "",
+        &[("LOCKSTEP_TOKEN", &session)],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Exported"), "{stdout}");
+    let verify = |path: &Path| {
+        cli(
+            &["audit", "verify", "--export", path.to_str().unwrap()],
+            "",
+            &[],
+        )
+    };
+    let (ok, stdout, stderr) = verify(&export);
+    assert!(ok, "an untouched ledger must verify: {stdout} {stderr}");
+    assert!(stdout.starts_with("OK:"), "{stdout}");
+
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    assert!(
+        original["entries"].as_array().unwrap().len() >= 7,
+        "{original}"
+    );
+    let tampered = dir.path().join("tampered.json");
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "edit",
+            Box::new(|v: &mut Value| {
+                let e = v["entries"][5].clone();
+                v["entries"][3] = e;
+            }),
+            "position 3",
+        ),
+        (
+            "delete",
+            Box::new(|v: &mut Value| {
+                v["entries"].as_array_mut().unwrap().remove(4);
+                v["running_roots"].as_array_mut().unwrap().remove(4);
+            }),
+            "position 4",
+        ),
+        (
+            "reorder",
+            Box::new(|v: &mut Value| v["entries"].as_array_mut().unwrap().swap(2, 6)),
+            "position 2",
+        ),
+        (
+            "insert",
+            Box::new(|v: &mut Value| {
+                let e = v["entries"][1].clone();
+                v["entries"].as_array_mut().unwrap().insert(5, e);
+                let r = v["running_roots"][1].clone();
+                v["running_roots"].as_array_mut().unwrap().insert(5, r);
+            }),
+            "position 5",
+        ),
+    ];
+    for (what, tamper, position) in cases {
+        let mut copy = original.clone();
+        tamper(&mut copy);
+        std::fs::write(&tampered, serde_json::to_vec(&copy).unwrap()).unwrap();
+        let (ok, stdout, _) = verify(&tampered);
+        assert!(!ok, "{what}: a tampered ledger verified");
+        assert!(
+            stdout.contains(position),
+            "{what}: the report does not name {position}: {stdout}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! One function per command: parse is done, run it.
 
+mod audit;
 mod org;
 mod vault;
 
@@ -10,6 +11,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => crate::serve::serve(args).await,
         Command::Vault(command) => vault::run(command).await,
         Command::Org(command) => org::run(command).await,
+        Command::Audit(command) => audit::run(command).await,
     }
 }
 

@@ -72,4 +72,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::users::get_settings, v1::users::update_settings))
         .routes(routes!(v1::audit::object_events))
         .routes(routes!(v1::audit::search))
+        .routes(routes!(v1::audit::checkpoint))
+        .routes(routes!(v1::audit::inclusion))
+        .routes(routes!(v1::audit::consistency))
+        .routes(routes!(v1::audit::export))
 }

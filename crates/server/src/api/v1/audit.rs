@@ -136,3 +136,115 @@ pub(crate) async fn search(
         events: events.into_iter().map(body).collect(),
     }))
 }
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CheckpointBody {
+    /// The signed note: origin, size, base64 root, blank line, signature line(s).
+    checkpoint: String,
+    /// The hub's verifier key (`name+keyid+base64`).
+    vkey: String,
+}
+
+/// The newest signed checkpoint of the organization's ledger (Administrators).
+#[utoipa::path(get, path = "/api/v1/audit/ledger/checkpoint", tag = "audit",
+    responses((status = 200, body = CheckpointBody), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<CheckpointBody>, ApiError> {
+    let checkpoint = state.hub.latest_checkpoint(&caller).await?;
+    Ok(Json(CheckpointBody {
+        checkpoint,
+        vkey: state.hub.ledger_vkey()?,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InclusionQuery {
+    /// The entry's position (0-based).
+    index: u64,
+    /// The tree size the proof is for (a checkpoint's size).
+    size: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct InclusionBody {
+    index: u64,
+    size: u64,
+    /// The entry, base64.
+    entry: String,
+    /// Audit path hashes, base64, leaf to root.
+    proof: Vec<String>,
+}
+
+/// An inclusion proof of one ledger entry in the tree of `size` entries (Administrators).
+#[utoipa::path(get, path = "/api/v1/audit/ledger/proofs/inclusion", tag = "audit",
+    params(InclusionQuery),
+    responses((status = 200, body = InclusionBody), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn inclusion(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<InclusionBody>, ApiError> {
+    let Query(q) =
+        query.map_err(|_| ApiError::invalid("query", "give index and size as numbers"))?;
+    let (entry, proof) = state.hub.inclusion_proof(&caller, q.index, q.size).await?;
+    Ok(Json(InclusionBody {
+        index: q.index,
+        size: q.size,
+        entry: b64(&entry),
+        proof: proof.iter().map(|h| b64(h)).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsistencyQuery {
+    /// The older tree size.
+    from: u64,
+    /// The newer tree size.
+    to: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ConsistencyBody {
+    from: u64,
+    to: u64,
+    /// Proof hashes, base64.
+    proof: Vec<String>,
+}
+
+/// A consistency proof between two sizes of the ledger (Administrators).
+#[utoipa::path(get, path = "/api/v1/audit/ledger/proofs/consistency", tag = "audit",
+    params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyBody), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn consistency(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ConsistencyBody>, ApiError> {
+    let Query(q) = query.map_err(|_| ApiError::invalid("query", "give from and to as numbers"))?;
+    let proof = state.hub.consistency_proof(&caller, q.from, q.to).await?;
+    Ok(Json(ConsistencyBody {
+        from: q.from,
+        to: q.to,
+        proof: proof.iter().map(|h| b64(h)).collect(),
+    }))
+}
+
+/// The whole ledger (entries, running roots, checkpoints, verifier key) as one document that an
+/// auditor verifies without the hub: `lockstep audit verify --export FILE` (Administrators).
+#[utoipa::path(get, path = "/api/v1/audit/ledger/export", tag = "audit",
+    responses((status = 200, description = "The exported ledger (JSON)"), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<lockstep_app::ExportedLedger>, ApiError> {
+    Ok(Json(state.hub.export_ledger(&caller).await?))
+}
