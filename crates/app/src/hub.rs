@@ -82,6 +82,17 @@ impl Hub {
         Ok(Some(Hub::assemble(store, Vault::sealed(config), clock)))
     }
 
+    /// Checks a share configuration before anything is created (bad input changes nothing).
+    pub fn check_share_config(key_shares: u8, key_threshold: u8) -> Result<(), AppError> {
+        lockstep_vault::check_share_config(key_shares, key_threshold).map_err(|err| match err {
+            VaultError::InvalidShareConfig { reason } => AppError::Invalid {
+                field: "key_shares",
+                reason: reason.to_owned(),
+            },
+            other => AppError::Vault(other),
+        })
+    }
+
     /// Initializes an empty store: makes the root key, splits it into `key_shares` shares of which
     /// `key_threshold` unseal, makes the operator token, stores the sealed configuration and the
     /// token's hash in one transaction. The returned hub is unsealed.

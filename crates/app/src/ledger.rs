@@ -149,7 +149,11 @@ impl Hub {
                 },
             )
             .map_err(|_| AppError::Refused("the checkpoint could not be signed"))?;
-        ledger::insert_checkpoint(&mut tx, org, head.size, &note, self.clock.now()).await?;
+        let vkey = key
+            .verifying_key()
+            .to_vkey(KEY_NAME)
+            .map_err(|_| AppError::Refused("the ledger key cannot be written as a verifier key"))?;
+        ledger::insert_checkpoint(&mut tx, org, head.size, &note, &vkey, self.clock.now()).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
@@ -255,4 +259,26 @@ impl Hub {
             checkpoints,
         })
     }
+}
+
+/// The stored ledger of `org`, read straight from the store (no keys needed), for
+/// `lockstep audit verify --data DIR`.
+pub async fn stored_ledger(
+    store: &lockstep_storage::Store,
+    org: OrganizationId,
+) -> Result<ExportedLedger, AppError> {
+    let mut conn = store.read().await?;
+    let rows = ledger::entries(&mut conn, org).await?;
+    let checkpoints = ledger::checkpoints(&mut conn, org).await?;
+    let vkey = ledger::latest_vkey(&mut conn, org)
+        .await?
+        .unwrap_or_default();
+    let (entries, running_roots) = rows.into_iter().unzip();
+    Ok(ExportedLedger {
+        origin: origin(org),
+        vkey,
+        entries,
+        running_roots,
+        checkpoints,
+    })
 }

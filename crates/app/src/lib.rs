@@ -22,7 +22,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{Caller, Credential, LoginSuccess};
-pub use ledger::{KEY_NAME as LEDGER_KEY_NAME, origin as ledger_origin};
+pub use ledger::{KEY_NAME as LEDGER_KEY_NAME, origin as ledger_origin, stored_ledger};
 pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
 pub use lockstep_ledger::ExportedLedger;
 pub use lockstep_storage::audit::Search as AuditSearch;

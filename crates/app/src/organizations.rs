@@ -148,6 +148,17 @@ impl Hub {
             return Err(AppError::Sealed);
         }
         let mut tx = self.store.write().await?;
+        if organizations::get(&mut tx, id).await?.is_none() {
+            return Err(AppError::NotFound("organization"));
+        }
+        // The long-term ledger keeps this last event; the short-term one goes with the rest.
+        let event = crate::audit::Event::new(
+            crate::audit::Actor::Operator(operator.token_id().to_owned()),
+            "organization.deleted",
+            "organization",
+            id,
+        );
+        self.record(&mut tx, id, event).await?;
         let existed = organizations::delete(&mut tx, id).await?;
         if !existed {
             return Err(AppError::NotFound("organization"));

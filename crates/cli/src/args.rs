@@ -45,8 +45,17 @@ pub enum AuditCommand {
     /// root and consistency; exit status 0 only when it holds.
     Verify {
         /// The file `lockstep audit export` wrote.
+        #[arg(long, conflicts_with_all = ["data", "database"])]
+        export: Option<PathBuf>,
+        /// Or verify the ledgers stored in this data directory's embedded store…
+        #[arg(long, env = "LOCKSTEP_DATA")]
+        data: Option<PathBuf>,
+        /// …or in this PostgreSQL database.
+        #[arg(long, env = "LOCKSTEP_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+        /// Only this organization's ledger (default: every stored ledger).
         #[arg(long)]
-        export: PathBuf,
+        organization: Option<String>,
     },
 }
 

@@ -112,8 +112,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn init(args: InitArgs) -> anyhow::Result<()> {
+    // Refuse bad settings before anything is created on disk.
+    Hub::check_share_config(args.key_shares, args.key_threshold)
+        .map_err(|err| anyhow::anyhow!("--key-shares/--key-threshold: {err}"))?;
+    let store_config = store_config(&args.data, args.database.as_deref())?;
     create_private_dir(&args.data)?;
-    let store = open_store(&store_config(&args.data, args.database.as_deref())?).await?;
+    let store = open_store(&store_config).await?;
     if Hub::open(store.clone(), Arc::new(SystemClock))
         .await?
         .is_some()

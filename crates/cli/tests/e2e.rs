@@ -419,12 +419,14 @@ async fn dev_mode_unseals_by_itself_after_a_restart() {
 
 #[test]
 fn bad_command_lines_get_readable_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("never-made");
     let (ok, _, stderr) = cli(
         &[
             "vault",
             "init",
             "--data",
-            "/tmp/x",
+            data.to_str().unwrap(),
             "--key-shares",
             "3",
             "--key-threshold",
@@ -435,9 +437,10 @@ fn bad_command_lines_get_readable_errors() {
     );
     assert!(!ok);
     assert!(
-        stderr.contains("key_shares") || stderr.contains("threshold"),
+        stderr.contains("--key-shares") && stderr.contains("threshold"),
         "{stderr}"
     );
+    assert!(!data.exists(), "a refused init created the data directory");
     let (ok, _, stderr) = cli(&["serve", "--tls-key", "k.pem"], "", &[]);
     assert!(!ok);
     assert!(
@@ -1054,6 +1057,72 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
         std::fs::write(&tampered, serde_json::to_vec(&copy).unwrap()).unwrap();
         let (ok, stdout, _) = verify(&tampered);
         assert!(!ok, "{what}: a tampered ledger verified");
+        assert!(
+            stdout.contains(position),
+            "{what}: the report does not name {position}: {stdout}"
+        );
+    }
+
+    // The stored ledger, verified offline straight from the store, and tampered in the store.
+    drop(server);
+    let stored = |dir: &Path| {
+        cli(
+            &["audit", "verify", "--data", dir.to_str().unwrap()],
+            "",
+            &[],
+        )
+    };
+    let (ok, stdout, stderr) = stored(&data);
+    assert!(ok, "the stored ledger must verify: {stdout} {stderr}");
+    let sql_cases: [(&str, &'static str, &str); 4] = [
+        (
+            "edit",
+            "UPDATE ledger_entries SET entry = (SELECT entry FROM ledger_entries WHERE idx = 5) WHERE idx = 3",
+            "position 3",
+        ),
+        (
+            "delete",
+            "DELETE FROM ledger_entries WHERE idx = 4",
+            "position 4",
+        ),
+        (
+            "reorder",
+            "UPDATE ledger_entries SET idx = -1 WHERE idx = 2; UPDATE ledger_entries SET idx = 2 WHERE idx = 6; \
+                     UPDATE ledger_entries SET idx = 6 WHERE idx = -1",
+            "position 2",
+        ),
+        (
+            "insert",
+            "UPDATE ledger_entries SET idx = idx + 1000 WHERE idx >= 5; UPDATE ledger_entries SET idx = idx - 999 WHERE idx >= 1000; \
+                    INSERT INTO ledger_entries (organization_id, idx, entry, running_root) \
+                    SELECT organization_id, 5, entry, running_root FROM ledger_entries WHERE idx = 1",
+            "position 5",
+        ),
+    ];
+    for (what, sql, position) in sql_cases {
+        let copy = dir.path().join(format!("copy-{what}"));
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("lockstep.db")
+            {
+                std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let store = lockstep_storage::Store::open_sqlite(&copy.join("lockstep.db"))
+            .await
+            .unwrap();
+        lockstep_storage::testing::execute(&store, sql)
+            .await
+            .unwrap();
+        store.close().await;
+        let (ok, stdout, _) = stored(&copy);
+        assert!(!ok, "{what}: a tampered stored ledger verified");
         assert!(
             stdout.contains(position),
             "{what}: the report does not name {position}: {stdout}"

@@ -118,16 +118,18 @@ pub async fn insert_checkpoint(
     org: OrganizationId,
     size: u64,
     note: &str,
+    vkey: &str,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let size = i64::try_from(size).map_err(|_| StoreError::Corrupt("ledger size"))?;
     sqlx::query(
-        "INSERT INTO ledger_checkpoints (organization_id, size, note, created_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, size) DO NOTHING",
+        "INSERT INTO ledger_checkpoints (organization_id, size, note, vkey, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (organization_id, size) DO NOTHING",
     )
     .bind(org.to_string())
     .bind(size)
     .bind(note.to_owned())
+    .bind(vkey.to_owned())
     .bind(to_millis(at))
     .execute(conn)
     .await?;
@@ -169,6 +171,37 @@ pub async fn needing_checkpoint(
                     .map_err(|_| StoreError::Corrupt("organization id"))?,
                 u64::try_from(size).map_err(|_| StoreError::Corrupt("ledger size"))?,
             ))
+        })
+        .collect()
+}
+
+/// The verifier key of the newest checkpoint.
+pub async fn latest_vkey(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query(
+        "SELECT vkey FROM ledger_checkpoints WHERE organization_id = $1 ORDER BY size DESC LIMIT 1",
+    )
+    .bind(org.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| r.try_get::<String, _>("vkey"))
+        .transpose()
+        .map_err(StoreError::from)
+}
+
+/// Every organization that has a ledger (deleted ones included), by id.
+pub async fn ledgers(conn: &mut AnyConnection) -> Result<Vec<OrganizationId>, StoreError> {
+    let rows =
+        sqlx::query("SELECT DISTINCT organization_id FROM ledger_entries ORDER BY organization_id")
+            .fetch_all(conn)
+            .await?;
+    rows.iter()
+        .map(|row| {
+            let org: String = row.try_get("organization_id")?;
+            org.parse()
+                .map_err(|_| StoreError::Corrupt("organization id"))
         })
         .collect()
 }

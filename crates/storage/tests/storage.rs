@@ -342,7 +342,7 @@ async fn fill_identity_tables(conn: &mut lockstep_storage::Connection, org: Orga
     lockstep_storage::ledger::append(conn, org, b"{}", &[7; 32], &head, T0)
         .await
         .unwrap();
-    lockstep_storage::ledger::insert_checkpoint(conn, org, 1, "note", T0)
+    lockstep_storage::ledger::insert_checkpoint(conn, org, 1, "note", "vkey", T0)
         .await
         .unwrap();
 }

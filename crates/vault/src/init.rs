@@ -51,7 +51,9 @@ impl fmt::Debug for Initialized {
     }
 }
 
-fn check_share_config(key_shares: u8, key_threshold: u8) -> Result<(), VaultError> {
+/// Checks `1 <= threshold <= shares <= 255` and `threshold >= 2` unless `shares == 1`, before
+/// anything is made or stored.
+pub fn check_share_config(key_shares: u8, key_threshold: u8) -> Result<(), VaultError> {
     let reason = if key_shares == 0 {
         "at least one key share is needed"
     } else if key_threshold == 0 {

@@ -46,7 +46,7 @@ use zeroize::Zeroizing;
 pub use cipher::{Aad, OrgKeys};
 pub use config::SealConfig;
 pub use error::VaultError;
-pub use init::{Initialized, RootKey, initialize};
+pub use init::{Initialized, RootKey, check_share_config, initialize};
 pub use keyring::{Keyring, WrappedOrgKey};
 pub use seal::{SealStatus, Vault};
 pub use shares::UnsealKey;

@@ -186,6 +186,10 @@ async fn organizations_get_their_own_key_and_deletion_shreds_it(t: TestStore) {
     );
     drop(conn);
 
+    assert!(
+        hub.checkpoint_ledgers().await.unwrap() >= 2,
+        "the minute task signs both ledgers"
+    );
     hub.delete_organization(&op, acme.id).await.unwrap();
     let mut conn = t.store.read().await.unwrap();
     let left = footprint::organization_footprint(&mut conn, t.store.backend(), acme.id)
@@ -199,6 +203,18 @@ async fn organizations_get_their_own_key_and_deletion_shreds_it(t: TestStore) {
     assert!(
         kept.iter().any(|(table, _)| table == "ledger_entries"),
         "{kept:?}"
+    );
+    // The kept ledger still verifies, and its last entry records the deletion.
+    let ledger = lockstep_app::stored_ledger(&t.store, acme.id)
+        .await
+        .unwrap();
+    let verified = lockstep_ledger::verify_export(&ledger).unwrap_or_else(|f| panic!("{f:?}"));
+    assert_eq!(verified.size, ledger.entries.len() as u64);
+    let last = String::from_utf8(ledger.entries.last().unwrap().clone()).unwrap();
+    assert!(last.contains("organization.deleted"), "{last}");
+    assert!(
+        !last.contains("Acme") && !last.contains("ada@acme.io"),
+        "{last}"
     );
     assert!(
         organizations::keys(&mut conn, acme.id)

@@ -36,31 +36,91 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        AuditCommand::Verify { export } => {
-            let text = std::fs::read_to_string(&export)
-                .with_context(|| format!("cannot read {}", export.display()))?;
-            let ledger: ExportedLedger = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{} is not a ledger export: {e}", export.display()))?;
-            match verify_export(&ledger) {
-                Ok(verified) => {
-                    println!(
-                        "OK: {} entries; {} checkpoints verified up to size {}; {} entries after the latest checkpoint.",
+        AuditCommand::Verify {
+            export,
+            data,
+            database,
+            organization,
+        } => {
+            let ledgers = match export {
+                Some(export) => {
+                    let text = std::fs::read_to_string(&export)
+                        .with_context(|| format!("cannot read {}", export.display()))?;
+                    let ledger: ExportedLedger = serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!("{} is not a ledger export: {e}", export.display())
+                    })?;
+                    vec![ledger]
+                }
+                None => stored_ledgers(data, database, organization).await?,
+            };
+            let mut failed = 0;
+            for ledger in &ledgers {
+                match verify_export(ledger) {
+                    Ok(verified) => println!(
+                        "OK: {}: {} entries; {} checkpoints verified up to size {}; {} entries after the latest checkpoint.",
+                        ledger.origin,
                         verified.size,
                         verified.checkpoints,
                         verified.checked_size,
                         verified.unchecked_tail
-                    );
-                    Ok(())
-                }
-                Err(findings) => {
-                    for finding in &findings {
-                        println!("FAILED: {}", describe(finding));
+                    ),
+                    Err(findings) => {
+                        failed += 1;
+                        for finding in &findings {
+                            println!("FAILED: {}: {}", ledger.origin, describe(finding));
+                        }
                     }
-                    anyhow::bail!("the ledger does not verify ({} finding(s))", findings.len())
                 }
             }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} ledger(s) do not verify", ledgers.len());
+            }
+            Ok(())
         }
     }
+}
+
+/// The ledgers in a store, read directly: no unsealing, no keys.
+async fn stored_ledgers(
+    data: Option<std::path::PathBuf>,
+    database: Option<String>,
+    organization: Option<String>,
+) -> anyhow::Result<Vec<ExportedLedger>> {
+    let data = data.unwrap_or_else(|| std::path::PathBuf::from("./lockstep-data"));
+    let store = match database {
+        Some(url) => lockstep_storage::Store::connect(&url)
+            .await
+            .context("cannot open the PostgreSQL store given by --database")?,
+        None => {
+            let path = data.join("lockstep.db");
+            if !path.exists() {
+                anyhow::bail!(
+                    "{} holds no store: give --data DIR, --database URL or --export FILE",
+                    data.display()
+                );
+            }
+            lockstep_storage::Store::open_sqlite(&path).await?
+        }
+    };
+    let orgs = match organization {
+        Some(id) => vec![
+            id.parse()
+                .map_err(|_| anyhow::anyhow!("{id:?} is not an organization id"))?,
+        ],
+        None => {
+            let mut conn = store.read().await?;
+            lockstep_storage::ledger::ledgers(&mut conn).await?
+        }
+    };
+    let mut ledgers = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        ledgers.push(lockstep_app::stored_ledger(&store, org).await?);
+    }
+    store.close().await;
+    if ledgers.is_empty() {
+        anyhow::bail!("no ledger is stored there yet");
+    }
+    Ok(ledgers)
 }
 
 fn describe(finding: &Finding) -> String {

@@ -22,6 +22,8 @@ CREATE TABLE ledger_checkpoints (
     organization_id TEXT   NOT NULL,
     size            BIGINT NOT NULL,
     note            TEXT   NOT NULL,
+    -- The verifier key that signed the note (public), so the stored ledger verifies offline.
+    vkey            TEXT   NOT NULL,
     created_at      BIGINT NOT NULL,
     PRIMARY KEY (organization_id, size)
 );
