@@ -34,27 +34,31 @@ impl Drop for Server {
 }
 
 fn serve(data: &Path, database: Option<&str>) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--data"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"]);
-    if let Some(url) = database {
-        cmd.args(["--database", url]);
+    match database {
+        Some(url) => serve_with(data, &["--database", url], "warn", Stdio::inherit()),
+        None => serve_with(data, &[], "warn", Stdio::inherit()),
     }
-    let mut child = cmd
-        .env("LOCKSTEP_LOG", "warn")
+}
+
+/// Starts `lockstep serve` on a random port with `extra` arguments and log level `log`, and
+/// waits until it says where it listens. Its standard output keeps being drained afterwards.
+fn serve_with(data: &Path, extra: &[&str], log: &str, stderr: Stdio) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(extra)
+        .env("LOCKSTEP_LOG", log)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            // After start-up nobody listens; keep reading so the hub never blocks on a pipe.
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -74,6 +78,28 @@ fn serve(data: &Path, database: Option<&str>) -> Server {
         }
         lines.push(line);
     }
+}
+
+/// `lockstep vault init` with one share, as JSON.
+fn init_one_share(data: &Path) -> Value {
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap()
 }
 
 fn client(data: &Path) -> reqwest::Client {
@@ -377,42 +403,14 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
 async fn dev_mode_unseals_by_itself_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let start = |data: &Path| {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("LOCKSTEP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let addr = stdout
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.strip_prefix("Lockstep is listening on ")
-                    .map(str::to_owned)
-            })
-            .unwrap();
-        (
-            Server {
-                child,
-                addr,
-                stdout: vec![],
-            },
-            (),
-        )
-    };
-    let (server, ()) = start(&data);
-    drop(server);
-    let (mut server, ()) = start(&data);
+    drop(serve_with(&data, &["--dev"], "warn", Stdio::null()));
+    let mut server = serve_with(&data, &["--dev"], "warn", Stdio::piped());
     assert_eq!(
         get(&client(&data), &server, "/healthz", None).await.1["sealed"],
         false
     );
-    let mut stderr = String::new();
     let _ = server.child.kill();
+    let mut stderr = String::new();
     std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("WARNING: --dev"), "{stderr}");
 }
@@ -462,54 +460,9 @@ fn bad_command_lines_get_readable_errors() {
 async fn identity_over_https_cookies_csrf_rate_limit_and_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (ok, stdout, stderr) = cli(
-        &[
-            "vault",
-            "init",
-            "--data",
-            data.to_str().unwrap(),
-            "--key-shares",
-            "1",
-            "--key-threshold",
-            "1",
-            "--format",
-            "json",
-        ],
-        "",
-        &[],
-    );
-    assert!(ok, "{stderr}");
-    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let init = init_one_share(&data);
     let token = init["operator_token"].as_str().unwrap().to_owned();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth-rate-limit",
-            "8",
-            "--data",
-        ])
-        .arg(&data)
-        .env("LOCKSTEP_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = stdout.lines().map_while(Result::ok);
-    let addr = lines
-        .find_map(|l| {
-            l.strip_prefix("Lockstep is listening on ")
-                .map(str::to_owned)
-        })
-        .unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let server = Server {
-        child,
-        addr,
-        stdout: vec![],
-    };
+    let server = serve_with(&data, &["--auth-rate-limit", "8"], "warn", Stdio::null());
     let http = client(&data);
     post(
         &http,
@@ -650,47 +603,23 @@ async fn identity_over_https_cookies_csrf_rate_limit_and_outbox() {
 async fn no_log_line_holds_a_secret_or_personal_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth-rate-limit",
-            "1000",
-            "--data",
-        ])
-        .arg(&data)
-        .env("LOCKSTEP_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = serve_with(
+        &data,
+        &["--auth-rate-limit", "1000"],
+        "debug",
+        Stdio::piped(),
+    );
     let stderr_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     {
         let sink = stderr_lines.clone();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let stderr = BufReader::new(server.child.stderr.take().unwrap());
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
     }
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = Vec::new();
-    let mut lines = stdout.lines().map_while(Result::ok);
-    let addr = loop {
-        let line = lines.next().unwrap();
-        if let Some(addr) = line.strip_prefix("Lockstep is listening on ") {
-            break addr.to_owned();
-        }
-        printed.push(line);
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    let server = Server {
-        child,
-        addr,
-        stdout: vec![],
-    };
+    let printed = server.stdout.clone();
     let http = client(&data);
     let printed = printed.join("\n");
     let operator = printed
@@ -900,24 +829,7 @@ type Tamper = Box<dyn Fn(&mut Value)>;
 async fn exported_ledger_verifies_and_any_tampering_is_located() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (ok, stdout, stderr) = cli(
-        &[
-            "vault",
-            "init",
-            "--data",
-            data.to_str().unwrap(),
-            "--key-shares",
-            "1",
-            "--key-threshold",
-            "1",
-            "--format",
-            "json",
-        ],
-        "",
-        &[],
-    );
-    assert!(ok, "{stderr}");
-    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let init = init_one_share(&data);
     let operator = init["operator_token"].as_str().unwrap().to_owned();
     let server = serve(&data, None);
     let http = client(&data);
