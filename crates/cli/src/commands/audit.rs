@@ -29,7 +29,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             file.write_all(&json)?;
             file.sync_all()?;
             println!(
-                "Exported {} entries and {} checkpoints to {}.",
+                "Exported {} entries and {} checkpoint(s) to {}.",
                 ledger.entries.len(),
                 ledger.checkpoints.len(),
                 output.display()
@@ -57,7 +57,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             for ledger in &ledgers {
                 match verify_export(ledger) {
                     Ok(verified) => println!(
-                        "OK: {}: {} entries; {} checkpoints verified up to size {}; {} entries after the latest checkpoint.",
+                        "OK: {}: {} entries; {} checkpoint(s) verified up to size {}; {} entries after the latest checkpoint.",
                         ledger.origin,
                         verified.size,
                         verified.checkpoints,
