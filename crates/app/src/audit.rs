@@ -121,12 +121,22 @@ impl Hub {
                     .map_err(|_| AppError::Refused("the audit change set could not be encoded"))?,
             )
         };
-        let changes_ciphertext = match &changes_json {
-            Some(json) => Some(
-                self.seal_field(org, "audit_event", &id, "changes", json)
-                    .await?,
-            ),
-            None => None,
+        let (changes_ciphertext, changes_hash) = match &changes_json {
+            Some(json) => {
+                // Keys loaded on this transaction's connection: no second connection needed.
+                let keys = self.org_keys_on(conn, org).await?;
+                let aad = lockstep_vault::Aad {
+                    object_kind: "audit_event",
+                    object_id: &id,
+                    field: "changes",
+                };
+                let ciphertext = keys.encrypt(&aad, json, &mut rand::rng())?;
+                (
+                    Some(ciphertext),
+                    Some(hex::encode(keys.keyed_hash("audit changes", json)?)),
+                )
+            }
+            None => (None, None),
         };
         if settings.long_term_audit {
             let entry = crate::ledger::LedgerEvent {
@@ -135,7 +145,7 @@ impl Hub {
                 object_kind: event.object_kind,
                 object_id: &event.object_id,
                 success: event.success,
-                changes_json: changes_json.as_deref(),
+                changes_hash,
                 at,
             };
             self.append_to_ledger(conn, org, entry).await?;

@@ -211,12 +211,32 @@ impl Hub {
 
     /// An organization's data keys, unwrapped by the keyring (cached until sealed or deleted).
     pub async fn org_keys(&self, org: OrganizationId) -> Result<Arc<OrgKeys>, AppError> {
-        if self.vault.is_sealed() {
-            return Err(AppError::Sealed);
+        if let Some(keys) = self.cached_org_keys(org)? {
+            return Ok(keys);
         }
         let mut conn = self.store.read().await?;
-        let stored = organizations::keys(&mut conn, org).await?;
-        drop(conn);
+        self.org_keys_on(&mut conn, org).await
+    }
+
+    fn cached_org_keys(&self, org: OrganizationId) -> Result<Option<Arc<OrgKeys>>, AppError> {
+        match self.vault.org_keys(org, || Err(VaultError::NoKeyVersion)) {
+            Ok(keys) => Ok(Some(keys)),
+            Err(VaultError::NoKeyVersion) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Like [`Hub::org_keys`], loading the wrapped keys on `conn` when they are not cached, so a
+    /// use case inside a transaction never needs a second connection.
+    pub(crate) async fn org_keys_on(
+        &self,
+        conn: &mut lockstep_storage::Connection,
+        org: OrganizationId,
+    ) -> Result<Arc<OrgKeys>, AppError> {
+        if let Some(keys) = self.cached_org_keys(org)? {
+            return Ok(keys);
+        }
+        let stored = organizations::keys(conn, org).await?;
         if stored.is_empty() {
             return Err(AppError::NotFound("organization"));
         }

@@ -47,7 +47,8 @@ pub(crate) struct LedgerEvent<'a> {
     pub object_kind: &'a str,
     pub object_id: &'a str,
     pub success: bool,
-    pub changes_json: Option<&'a [u8]>,
+    /// The keyed hash of the change set, hex.
+    pub changes_hash: Option<String>,
     pub at: OffsetDateTime,
 }
 
@@ -74,14 +75,7 @@ impl Hub {
         org: OrganizationId,
         event: LedgerEvent<'_>,
     ) -> Result<(), AppError> {
-        let changes = match event.changes_json {
-            Some(json) => Some(hex::encode(
-                self.org_keys(org)
-                    .await?
-                    .keyed_hash("audit changes", json)?,
-            )),
-            None => None,
-        };
+        let changes = event.changes_hash;
         let head = ledger::head(conn, self.store.backend(), org).await?;
         let (actor_kind, actor_id) = match event.actor {
             Actor::User(user) => ("user", Some(user.to_string())),

@@ -242,3 +242,34 @@ async fn a_change_whose_event_cannot_be_written_is_not_made(t: TestStore) {
         "a token was made although its audit event failed"
     );
 }
+
+lockstep_storage::on_both_stores!(concurrent_changes_all_land_and_the_ledger_still_verifies);
+async fn concurrent_changes_all_land_and_the_ledger_still_verifies(t: TestStore) {
+    let (hub, admin, editor) = setup(&t).await;
+    let hub = Arc::new(hub);
+    let mut tasks = Vec::new();
+    for n in 0..24 {
+        let hub = Arc::clone(&hub);
+        tasks.push(tokio::spawn(async move {
+            hub.create_api_token(&editor, &format!("token {n}"), 1)
+                .await
+                .map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(hub.list_api_tokens(&editor).await.unwrap().len(), 24);
+    hub.checkpoint_ledgers().await.unwrap();
+    let ledger = lockstep_app::stored_ledger(&t.store, admin.organization())
+        .await
+        .unwrap();
+    let verified = lockstep_ledger::verify_export(&ledger).unwrap_or_else(|f| panic!("{f:?}"));
+    assert_eq!(verified.unchecked_tail, 0);
+    let created = ledger
+        .entries
+        .iter()
+        .filter(|e| String::from_utf8_lossy(e).contains("api_token.created"))
+        .count();
+    assert_eq!(created, 24);
+}
