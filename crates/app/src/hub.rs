@@ -67,6 +67,9 @@ pub struct Hub {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: HubOptions,
     pub(crate) hasher: PasswordHasher,
+    /// Held shared by anything that wraps a new key with the keyring, exclusively by a keyring
+    /// rotation: no key is ever wrapped with a keyring version the store does not hold yet.
+    pub(crate) key_wrap_lock: tokio::sync::RwLock<()>,
 }
 
 impl Hub {
@@ -152,6 +155,7 @@ impl Hub {
             clock,
             hasher: PasswordHasher::new(options.password_permits),
             options,
+            key_wrap_lock: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -203,6 +207,33 @@ impl Hub {
     /// How long sessions live (the server sets the cookie's lifetime from it).
     pub fn session_policy(&self) -> lockstep_auth::SessionPolicy {
         self.options.sessions
+    }
+
+    /// Rotates the keyring: new organization keys are wrapped with a new keyring key; the old
+    /// versions stay to unwrap existing ones, so nothing needs re-encrypting. The re-encrypted
+    /// keyring is stored before anything uses the new version; if storing fails, the hub seals
+    /// itself rather than run with a keyring the store does not have.
+    pub async fn rotate_keyring(&self, operator: &Operator) -> Result<u32, AppError> {
+        let _exclusive = self.key_wrap_lock.write().await;
+        let (version, encrypted) = self.vault.rotate_keyring(&mut rand::rng())?;
+        let stored = async {
+            let mut tx = self.store.write().await?;
+            stored_vault::update_keyring(&mut tx, &encrypted, self.clock.now()).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if let Err(err) = stored {
+            self.vault.seal();
+            tracing::error!(error = %err, "keyring rotation could not be stored; the hub sealed itself");
+            return Err(err.into());
+        }
+        tracing::info!(
+            keyring_version = version,
+            operator_token = operator.token_id(),
+            "keyring rotated"
+        );
+        Ok(version)
     }
 
     pub fn is_sealed(&self) -> bool {

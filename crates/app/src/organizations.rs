@@ -49,6 +49,8 @@ impl Hub {
         let org_id = OrganizationId::from_uuid(Uuid::now_v7());
         let invitation_id = InvitationId::from_uuid(Uuid::now_v7());
 
+        // Shared with other key wrapping; a keyring rotation waits until this one is stored.
+        let _wrapping = self.key_wrap_lock.read().await;
         let (wrapped, email_ciphertext, token) = self.vault.with_keyring(|keyring| {
             let mut rng = rand::rng();
             let wrapped = keyring.new_org_key(org_id, 1, &mut rng)?;

@@ -119,6 +119,9 @@ pub enum VaultCommand {
     Unseal(ClientArgs),
     /// Seal a running hub (operator token).
     Seal(TokenClientArgs),
+    /// Rotate the keyring of a running hub (operator token): new organization keys get a new
+    /// key-encryption key; nothing needs re-encrypting.
+    Rotate(TokenClientArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -277,3 +277,57 @@ async fn bad_organization_input_changes_nothing(t: TestStore) {
     );
     assert_eq!(hub.list_organizations(&op).await.unwrap().len(), 1);
 }
+
+on_both_stores!(a_rotated_keyring_keeps_old_keys_working_across_a_restart);
+async fn a_rotated_keyring_keeps_old_keys_working_across_a_restart(t: TestStore) {
+    let (hub, creds) = init(&t.store, 3, 2).await;
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let acme = hub
+        .create_organization(&op, "Acme", "a@acme.io")
+        .await
+        .unwrap();
+    let aad = Aad {
+        object_kind: "probe",
+        object_id: "1",
+        field: "value",
+    };
+    let old = hub
+        .org_keys(acme.id)
+        .await
+        .unwrap()
+        .encrypt(&aad, b"before", &mut rand::rng())
+        .unwrap();
+
+    assert_eq!(hub.rotate_keyring(&op).await.unwrap(), 2);
+    let globex = hub
+        .create_organization(&op, "Globex", "g@globex.io")
+        .await
+        .unwrap();
+    let mut conn = t.store.read().await.unwrap();
+    assert_eq!(
+        organizations::keys(&mut conn, acme.id).await.unwrap()[0].keyring_version,
+        1
+    );
+    assert_eq!(
+        organizations::keys(&mut conn, globex.id).await.unwrap()[0].keyring_version,
+        2
+    );
+    drop(conn);
+
+    // After a restart the same shares unseal the rotated keyring, and both generations work.
+    let hub = restart(&t.store).await;
+    unseal(&hub, &[&creds.unseal_keys[0], &creds.unseal_keys[1]]);
+    let acme_keys = hub.org_keys(acme.id).await.unwrap();
+    assert_eq!(acme_keys.decrypt(&aad, &old).unwrap().as_slice(), b"before");
+    let globex_keys = hub.org_keys(globex.id).await.unwrap();
+    let new = globex_keys
+        .encrypt(&aad, b"after", &mut rand::rng())
+        .unwrap();
+    assert_eq!(
+        globex_keys.decrypt(&aad, &new).unwrap().as_slice(),
+        b"after"
+    );
+}

@@ -27,6 +27,24 @@ pub async fn run(command: VaultCommand) -> anyhow::Result<()> {
             let status: SealStatus = client.post("/api/v1/sys/unseal", &body).await?;
             show(&status, args.format)
         }
+        VaultCommand::Rotate(args) => {
+            let token = super::operator_token(args.token.clone())?;
+            let client = ApiClient::new(&args.client, Some(token))?;
+            let rotated: serde_json::Value = client
+                .post("/api/v1/sys/rotate", &serde_json::json!({}))
+                .await?;
+            match args.client.format {
+                Format::Json => println!("{rotated}"),
+                Format::Text => println!(
+                    "Keyring rotated: new organization keys are wrapped with version {}.",
+                    rotated
+                        .get("keyring_version")
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(0)
+                ),
+            }
+            Ok(())
+        }
         VaultCommand::Seal(args) => {
             let token = super::operator_token(args.token.clone())?;
             let client = ApiClient::new(&args.client, Some(token))?;

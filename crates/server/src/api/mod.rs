@@ -44,6 +44,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::sys::seal_status))
         .routes(routes!(v1::sys::unseal))
         .routes(routes!(v1::sys::seal))
+        .routes(routes!(v1::sys::rotate))
         .routes(routes!(
             v1::sys::create_organization,
             v1::sys::list_organizations

@@ -405,6 +405,17 @@ async fn the_operator_manages_organizations_and_seals() {
     .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 
+    let rotated = call(
+        &f.app,
+        Method::POST,
+        "/api/v1/sys/rotate",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(rotated.json()["keyring_version"], 2);
+
     let sealed = call(&f.app, Method::POST, "/api/v1/sys/seal", Some(token), None).await;
     assert_eq!(sealed.status, StatusCode::OK);
     assert_eq!(sealed.json()["sealed"], true);

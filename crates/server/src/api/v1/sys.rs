@@ -199,3 +199,25 @@ pub(crate) async fn delete_organization(
     state.hub.delete_organization(&operator, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Rotated {
+    /// The keyring version new organization keys are now wrapped with.
+    keyring_version: u32,
+}
+
+/// Rotate the keyring: new organization keys get a new key-encryption key; old versions stay to
+/// unwrap existing keys.
+#[utoipa::path(post, path = "/api/v1/sys/rotate", tag = "system",
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = Rotated),
+        (status = 401, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    OperatorAuth(operator): OperatorAuth,
+) -> Result<Json<Rotated>, ApiError> {
+    let keyring_version = state.hub.rotate_keyring(&operator).await?;
+    Ok(Json(Rotated { keyring_version }))
+}
