@@ -80,6 +80,33 @@ fn serve_with(data: &Path, extra: &[&str], log: &str, stderr: Stdio) -> Server {
     }
 }
 
+/// Unseals a hub made by [`init_one_share`], creates the organization "Acme" and accepts its
+/// invitation as ada@acme.io with the password `correct horse battery staple`.
+async fn unseal_with_an_administrator(http: &reqwest::Client, server: &Server, init: &Value) {
+    let operator = init["operator_token"].as_str().unwrap();
+    let (status, _) = post(
+        http,
+        server,
+        "/api/v1/sys/unseal",
+        None,
+        json!({"key": init["unseal_keys"][0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, org) = post(
+        http,
+        server,
+        "/api/v1/sys/organizations",
+        Some(operator),
+        json!({"name": "Acme", "admin_email": "ada@acme.io"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{org}");
+    let (status, _) = post(http, server, "/api/v1/auth/invitations/accept", None,
+        json!({"token": org["invitation_token"], "password": "correct horse battery staple", "display_name": "Ada"})).await;
+    assert_eq!(status, 201);
+}
+
 /// `lockstep vault init` with one share, as JSON.
 fn init_one_share(data: &Path) -> Value {
     let (ok, stdout, stderr) = cli(
@@ -461,29 +488,9 @@ async fn identity_over_https_cookies_csrf_rate_limit_and_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let init = init_one_share(&data);
-    let token = init["operator_token"].as_str().unwrap().to_owned();
     let server = serve_with(&data, &["--auth-rate-limit", "8"], "warn", Stdio::null());
     let http = client(&data);
-    post(
-        &http,
-        &server,
-        "/api/v1/sys/unseal",
-        None,
-        json!({"key": init["unseal_keys"][0]}),
-    )
-    .await;
-    let (_, org) = post(
-        &http,
-        &server,
-        "/api/v1/sys/organizations",
-        Some(&token),
-        json!({"name": "Acme", "admin_email": "ada@acme.io"}),
-    )
-    .await;
-    let invitation = org["invitation_token"].as_str().unwrap();
-    let (status, _) = post(&http, &server, "/api/v1/auth/invitations/accept", None,
-        json!({"token": invitation, "password": "correct horse battery staple", "display_name": "Ada"})).await;
-    assert_eq!(status, 201);
+    unseal_with_an_administrator(&http, &server, &init).await;
 
     let response = http
         .post(format!("{}/api/v1/auth/login", server.addr))
@@ -830,27 +837,9 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let init = init_one_share(&data);
-    let operator = init["operator_token"].as_str().unwrap().to_owned();
     let server = serve(&data, None);
     let http = client(&data);
-    post(
-        &http,
-        &server,
-        "/api/v1/sys/unseal",
-        None,
-        json!({"key": init["unseal_keys"][0]}),
-    )
-    .await;
-    let (_, org) = post(
-        &http,
-        &server,
-        "/api/v1/sys/organizations",
-        Some(&operator),
-        json!({"name": "Acme", "admin_email": "ada@acme.io"}),
-    )
-    .await;
-    post(&http, &server, "/api/v1/auth/invitations/accept", None,
-        json!({"token": org["invitation_token"], "password": "correct horse battery staple", "display_name": "Ada"})).await;
+    unseal_with_an_administrator(&http, &server, &init).await;
     let (_, login) = post(
         &http,
         &server,
