@@ -70,6 +70,11 @@ impl Store {
                     .await?
             }
             Backend::Postgres => {
+                // One direct attempt first: a wrong URL or a server that is down answers at once,
+                // instead of after the pool's acquire timeout.
+                let probe =
+                    <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await?;
+                sqlx::Connection::close(probe).await?;
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
