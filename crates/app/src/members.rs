@@ -291,6 +291,42 @@ impl Hub {
         Ok(())
     }
 
+    /// Rotates the organization's data key (Administrators): new data is encrypted with a new
+    /// version, wrapped by the current keyring key; older versions stay to decrypt older data.
+    pub async fn rotate_organization_key(&self, caller: &Caller) -> Result<u32, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, Action::UpdateSettings, org)?;
+        let _wrapping = self.key_wrap_lock.read().await;
+        let mut tx = self.store.write().await?;
+        let existing = lockstep_storage::organizations::keys(&mut tx, org).await?;
+        let version = existing.iter().map(|k| k.version).max().unwrap_or(0) + 1;
+        let wrapped = self
+            .vault
+            .with_keyring(|keyring| keyring.new_org_key(org, version, &mut rand::rng()))??;
+        let key = lockstep_storage::organizations::StoredOrgKey {
+            version: wrapped.version,
+            keyring_version: wrapped.keyring_version,
+            wrapped_key: wrapped.wrapped,
+        };
+        lockstep_storage::organizations::insert_key(&mut tx, org, &key, self.clock.now()).await?;
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "organization.key_rotated",
+            "organization",
+            org,
+        )
+        .change(
+            "key_version",
+            FieldChange::value(Some(version - 1), Some(version)),
+        );
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        // The next use unwraps every version again, the new one included.
+        self.vault.forget_org(org);
+        tracing::info!(organization = %org, key_version = version, "organization key rotated");
+        Ok(version)
+    }
+
     pub async fn organization_settings(
         &self,
         caller: &Caller,

@@ -273,3 +273,41 @@ async fn concurrent_changes_all_land_and_the_ledger_still_verifies(t: TestStore)
         .count();
     assert_eq!(created, 24);
 }
+
+lockstep_storage::on_both_stores!(
+    an_administrator_rotates_the_organization_key_and_old_data_still_decrypts
+);
+async fn an_administrator_rotates_the_organization_key_and_old_data_still_decrypts(t: TestStore) {
+    let (hub, admin, editor) = setup(&t).await;
+    let aad = lockstep_vault::Aad {
+        object_kind: "probe",
+        object_id: "1",
+        field: "value",
+    };
+    let before = hub.org_keys(admin.organization()).await.unwrap();
+    let old = before.encrypt(&aad, b"old data", &mut rand::rng()).unwrap();
+    assert!(matches!(
+        hub.rotate_organization_key(&editor).await,
+        Err(AppError::Forbidden { .. })
+    ));
+    assert_eq!(hub.rotate_organization_key(&admin).await.unwrap(), 2);
+    let after = hub.org_keys(admin.organization()).await.unwrap();
+    assert_eq!(after.current_version(), 2);
+    assert_eq!(after.decrypt(&aad, &old).unwrap().as_slice(), b"old data");
+    let new = after.encrypt(&aad, b"new data", &mut rand::rng()).unwrap();
+    assert!(
+        before.decrypt(&aad, &new).is_err(),
+        "new data used the old key"
+    );
+    // Personal data sealed before the rotation still reads.
+    assert_eq!(hub.me(&editor).await.unwrap().email, "ed@acme.io");
+    let events = hub
+        .object_events(&admin, "organization", &admin.organization().to_string())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "organization.key_rotated")
+    );
+}

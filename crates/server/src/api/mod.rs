@@ -71,6 +71,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             v1::users::delete
         ))
         .routes(routes!(v1::users::get_settings, v1::users::update_settings))
+        .routes(routes!(v1::users::rotate_key))
         .routes(routes!(v1::audit::object_events))
         .routes(routes!(v1::audit::search))
         .routes(routes!(v1::audit::checkpoint))

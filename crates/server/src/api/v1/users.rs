@@ -223,3 +223,20 @@ pub(crate) async fn update_settings(
             .into(),
     ))
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct KeyRotated {
+    /// The data key version new data is encrypted with.
+    key_version: u32,
+}
+
+/// Rotate the organization's data key (Administrators); older versions keep decrypting older data.
+#[utoipa::path(post, path = "/api/v1/organization/keys/rotate", tag = "organization",
+    responses((status = 200, body = KeyRotated), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn rotate_key(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<KeyRotated>, ApiError> {
+    let key_version = state.hub.rotate_organization_key(&caller).await?;
+    Ok(Json(KeyRotated { key_version }))
+}
