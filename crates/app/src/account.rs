@@ -8,7 +8,7 @@ use lockstep_auth::{
     generate_recovery_codes,
 };
 use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
-use lockstep_policy::{Action, Decision, Resource, Subject, decide};
+use lockstep_policy::{Action, Resource};
 use lockstep_storage::users::StoredUser;
 use lockstep_storage::{StoreError, api_tokens, sessions, users};
 use time::{Duration, OffsetDateTime};
@@ -61,10 +61,11 @@ impl Hub {
     /// Asks the policy about the caller's own account; credential changes also need a session
     /// (an API token cannot mint tokens or change the password).
     pub(crate) fn authorize_own(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
-        let resource = Resource::owned_by(caller.organization(), caller.user());
-        if let Decision::Deny(denial) = decide(&Subject::Member(caller.member), action, &resource) {
-            return Err(denial.into());
-        }
+        self.authorize(
+            caller,
+            action,
+            &Resource::owned_by(caller.organization(), caller.user()),
+        )?;
         if action == Action::ManageOwnCredentials && caller.session_id().is_none() {
             return Err(AppError::NotAllowedYet(
                 "API tokens cannot change credentials: sign in with a password",

@@ -6,7 +6,7 @@
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_domain::{OrganizationId, UserId};
-use lockstep_policy::{Action, Decision, Resource, Subject, decide};
+use lockstep_policy::{Action, Resource};
 use lockstep_storage::audit::{self, Search, StoredEvent};
 use lockstep_storage::{Connection, settings};
 use std::collections::BTreeMap;
@@ -171,18 +171,6 @@ impl Hub {
         Ok(())
     }
 
-    fn authorize_audit(&self, caller: &Caller) -> Result<(), AppError> {
-        let resource = Resource::organization(caller.organization());
-        match decide(
-            &Subject::Member(caller.member),
-            Action::ReadAudit,
-            &resource,
-        ) {
-            Decision::Allow => Ok(()),
-            Decision::Deny(denial) => Err(denial.into()),
-        }
-    }
-
     async fn open_event(&self, e: StoredEvent) -> Result<AuditEvent, AppError> {
         let changes = match &e.changes_ciphertext {
             None => BTreeMap::new(),
@@ -228,7 +216,11 @@ impl Hub {
         if events.is_empty() {
             return Err(AppError::NotFound("audited object"));
         }
-        self.authorize_audit(caller)?;
+        self.authorize(
+            caller,
+            Action::ReadAudit,
+            &Resource::organization(caller.organization()),
+        )?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             out.push(self.open_event(e).await?);
@@ -242,7 +234,11 @@ impl Hub {
         caller: &Caller,
         search: Search,
     ) -> Result<Vec<AuditEvent>, AppError> {
-        self.authorize_audit(caller)?;
+        self.authorize(
+            caller,
+            Action::ReadAudit,
+            &Resource::organization(caller.organization()),
+        )?;
         let mut conn = self.store.read().await?;
         let events = audit::search(&mut conn, caller.organization(), &search).await?;
         drop(conn);

@@ -105,19 +105,13 @@ impl Hub {
         key_shares: u8,
         key_threshold: u8,
     ) -> Result<(Hub, Credentials), AppError> {
-        let (init, token) =
-            {
-                let mut rng = rand::rng();
-                let init = lockstep_vault::initialize(key_shares, key_threshold, &mut rng)
-                    .map_err(|err| match err {
-                        VaultError::InvalidShareConfig { reason } => AppError::Invalid {
-                            field: "key_shares",
-                            reason: reason.to_owned(),
-                        },
-                        other => AppError::Vault(other),
-                    })?;
-                (init, SecretToken::generate("lso", &mut rng))
-            };
+        Hub::check_share_config(key_shares, key_threshold)?;
+        let (init, token) = {
+            let mut rng = rand::rng();
+            let init = lockstep_vault::initialize(key_shares, key_threshold, &mut rng)
+                .map_err(AppError::Vault)?;
+            (init, SecretToken::generate("lso", &mut rng))
+        };
         let now = clock.now();
         let stored = stored_vault::StoredVault {
             vault_id: init.config.vault_id.to_vec(),

@@ -35,6 +35,26 @@ pub struct Caller {
     pub credential: Credential,
 }
 
+impl Hub {
+    /// Asks the policy whether `caller` may do `action` to `resource`: the one place every use
+    /// case gets its authorization answer from.
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        action: lockstep_policy::Action,
+        resource: &lockstep_policy::Resource,
+    ) -> Result<(), AppError> {
+        match lockstep_policy::decide(
+            &lockstep_policy::Subject::Member(caller.member),
+            action,
+            resource,
+        ) {
+            lockstep_policy::Decision::Allow => Ok(()),
+            lockstep_policy::Decision::Deny(denial) => Err(denial.into()),
+        }
+    }
+}
+
 impl Caller {
     pub fn user(&self) -> UserId {
         self.member.user

@@ -12,7 +12,7 @@ use crate::{AppError, Hub};
 use lockstep_domain::OrganizationId;
 use lockstep_ledger::merkle::{CompactTree, Hash, MerkleTree, leaf_hash};
 use lockstep_ledger::{Checkpoint, ExportedLedger, SigningKey};
-use lockstep_policy::{Action, Decision, Resource, Subject, decide};
+use lockstep_policy::{Action, Resource};
 use lockstep_storage::ledger::{self, Head};
 use lockstep_storage::{Connection, StoreError};
 use time::OffsetDateTime;
@@ -154,14 +154,8 @@ impl Hub {
 
     fn authorize_ledger(&self, caller: &Caller) -> Result<OrganizationId, AppError> {
         let org = caller.organization();
-        match decide(
-            &Subject::Member(caller.member),
-            Action::ReadAudit,
-            &Resource::organization(org),
-        ) {
-            Decision::Allow => Ok(org),
-            Decision::Deny(denial) => Err(denial.into()),
-        }
+        self.authorize(caller, Action::ReadAudit, &Resource::organization(org))?;
+        Ok(org)
     }
 
     async fn ledger_tree(&self, org: OrganizationId) -> Result<MerkleTree, AppError> {
@@ -230,15 +224,7 @@ impl Hub {
     /// The caller's organization's whole ledger, with a fresh checkpoint, for offline
     /// verification (`lockstep audit verify --export FILE`). Administrators only.
     pub async fn export_ledger(&self, caller: &Caller) -> Result<ExportedLedger, AppError> {
-        let org = caller.organization();
-        match decide(
-            &Subject::Member(caller.member),
-            Action::ReadAudit,
-            &Resource::organization(org),
-        ) {
-            Decision::Allow => {}
-            Decision::Deny(denial) => return Err(denial.into()),
-        }
+        let org = self.authorize_ledger(caller)?;
         self.checkpoint_ledger(org).await?;
         let mut conn = self.store.read().await?;
         let rows = ledger::entries(&mut conn, org).await?;

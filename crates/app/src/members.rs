@@ -8,7 +8,7 @@ use crate::{AppError, Hub};
 use lockstep_auth::SecretToken;
 use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, Role, UserId};
 use lockstep_mail::Message;
-use lockstep_policy::{Action, Decision, Resource, Subject, decide};
+use lockstep_policy::{Action, Resource};
 use lockstep_storage::invitations::{self, NewInvitation};
 use lockstep_storage::settings::{self, OrganizationSettings};
 use lockstep_storage::users::{StoredUser, UserStatus};
@@ -56,14 +56,7 @@ impl Hub {
         action: Action,
         org: OrganizationId,
     ) -> Result<(), AppError> {
-        match decide(
-            &Subject::Member(caller.member),
-            action,
-            &Resource::organization(org),
-        ) {
-            Decision::Allow => Ok(()),
-            Decision::Deny(denial) => Err(denial.into()),
-        }
+        self.authorize(caller, action, &Resource::organization(org))
     }
 
     /// Invites a new member with a role; the invitation (valid 7 days) is mailed and its token
@@ -185,11 +178,12 @@ impl Hub {
             .await?
             .ok_or(AppError::NotFound("user"))?;
         drop(conn);
-        let resource = Resource::owned_by(user.organization_id, user.id);
-        match decide(&Subject::Member(caller.member), action, &resource) {
-            Decision::Allow => Ok(user),
-            Decision::Deny(denial) => Err(denial.into()),
-        }
+        self.authorize(
+            caller,
+            action,
+            &Resource::owned_by(user.organization_id, user.id),
+        )?;
+        Ok(user)
     }
 
     pub async fn get_user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
