@@ -1,0 +1,1 @@
+//! The `mysql` connector's tests.

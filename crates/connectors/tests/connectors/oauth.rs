@@ -1,0 +1,1 @@
+//! The `oauth` connector's tests.

@@ -1,0 +1,1 @@
+//! The `postgres` connector's tests.

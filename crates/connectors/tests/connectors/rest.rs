@@ -1,0 +1,1 @@
+//! The `rest` connector's tests.

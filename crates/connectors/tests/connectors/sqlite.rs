@@ -1,0 +1,1 @@
+//! The `sqlite` connector's tests.
