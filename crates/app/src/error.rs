@@ -38,6 +38,15 @@ pub enum AppError {
     /// A field of the request is invalid.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// A connection's configuration is invalid: `field` is its path (`config.port`).
+    #[error("{field}: {reason}")]
+    InvalidConfig { field: String, reason: String },
+    /// A call to a connected system failed; the message says what, never with a secret.
+    #[error("{message}")]
+    Connector {
+        kind: lockstep_connectors::FailureKind,
+        message: String,
+    },
     /// An unseal key share was refused; it did not count.
     #[error("{0}")]
     UnsealRefused(#[source] VaultError),
@@ -84,6 +93,19 @@ impl From<lockstep_policy::Denial> for AppError {
             lockstep_policy::Denial::TotpEnrolmentRequired => AppError::NotAllowedYet(
                 "your organization requires TOTP: enrol it first (POST /api/v1/me/totp)",
             ),
+        }
+    }
+}
+
+impl From<lockstep_connectors::ConnectorError> for AppError {
+    fn from(err: lockstep_connectors::ConnectorError) -> Self {
+        match err {
+            lockstep_connectors::ConnectorError::Config { field, reason } => {
+                AppError::InvalidConfig { field, reason }
+            }
+            lockstep_connectors::ConnectorError::Failed { kind, message } => {
+                AppError::Connector { kind, message }
+            }
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct HubOptions {
     pub public_url: String,
     /// At most this many Argon2 computations at once.
     pub password_permits: usize,
+    /// What connectors may reach (egress policy, files directory) and their time limits.
+    pub connectors: lockstep_connectors::Context,
 }
 
 impl Default for HubOptions {
@@ -55,6 +57,10 @@ impl Default for HubOptions {
             mailer: None,
             public_url: "https://127.0.0.1:8443".to_owned(),
             password_permits: 4,
+            connectors: lockstep_connectors::Context::new(
+                lockstep_connectors::EgressPolicy::default(),
+                None,
+            ),
         }
     }
 }

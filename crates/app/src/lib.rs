@@ -8,6 +8,7 @@
 mod account;
 mod audit;
 mod clock;
+mod connections;
 mod error;
 mod hub;
 mod identity;
@@ -19,11 +20,16 @@ mod personal;
 pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
 pub use audit::{AuditEvent, FieldChange};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connections::{
+    ConnectionDetails, ConnectionUpdate, ConnectionView, Discovery, MAX_UPLOAD_BYTES,
+    NewConnection, OAuthCallback, OAuthConnected, OAuthStart, OAuthStatus, TestOutcome, UploadView,
+};
 pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{Caller, Credential, LoginSuccess};
 pub use ledger::{KEY_NAME as LEDGER_KEY_NAME, origin as ledger_origin, stored_ledger};
 pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
+pub use lockstep_connectors as connectors;
 pub use lockstep_ledger::ExportedLedger;
 pub use lockstep_storage::audit::Search as AuditSearch;
 pub use lockstep_storage::settings::OrganizationSettings;

@@ -199,7 +199,7 @@ impl Hub {
 
     /// Records a read of personal data in its own transaction; the answer is not given when the
     /// event cannot be written.
-    async fn record_read(&self, caller: &Caller, event: Event) -> Result<(), AppError> {
+    pub(crate) async fn record_read(&self, caller: &Caller, event: Event) -> Result<(), AppError> {
         let mut tx = self.store.write().await?;
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;

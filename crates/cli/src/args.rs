@@ -107,6 +107,19 @@ pub struct ServeArgs {
     /// Requests per minute one address may make to the sign-in routes.
     #[arg(long, env = "LOCKSTEP_AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,
+    /// What connections may reach: comma-separated networks (10.0.0.0/8), addresses, host names
+    /// (db.internal), domain wildcards (*.corp.example) and the words loopback, private and
+    /// public. Default: public addresses only. Link-local and cloud metadata addresses are
+    /// always refused.
+    #[arg(long, env = "LOCKSTEP_EGRESS_ALLOW")]
+    pub egress_allow: Option<String>,
+    /// The one directory sqlite and files connections may read (default: none; then only
+    /// uploaded files can be used).
+    #[arg(long, env = "LOCKSTEP_FILES_ROOT")]
+    pub files_root: Option<PathBuf>,
+    /// Seconds a connector waits to connect and for each answer.
+    #[arg(long, env = "LOCKSTEP_CONNECTOR_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub connector_timeout: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,6 +60,8 @@ pub struct ServeConfig {
     pub auth_rate_limit: u32,
     pub log_dir: PathBuf,
     pub log_retention_days: u32,
+    /// Egress policy, files directory and time limits of connectors.
+    pub connectors: lockstep_app::connectors::Context,
 }
 
 impl ServeConfig {
@@ -111,6 +113,7 @@ impl ServeConfig {
             },
             log_dir: args.data.join("logs"),
             log_retention_days: args.log_retention_days,
+            connectors: connectors_context(args)?,
             auth_rate_limit: if args.auth_rate_limit == 0 {
                 bail!("--auth-rate-limit must be at least 1")
             } else {
@@ -118,6 +121,26 @@ impl ServeConfig {
             },
         })
     }
+}
+
+/// `--egress-allow`, `--files-root` and `--connector-timeout`.
+fn connectors_context(args: &ServeArgs) -> anyhow::Result<lockstep_app::connectors::Context> {
+    use lockstep_app::connectors::{Context, EgressPolicy, FilesRoot};
+    let egress = match &args.egress_allow {
+        Some(list) => {
+            EgressPolicy::parse(list).map_err(|e| anyhow::anyhow!("--egress-allow: {e}"))?
+        }
+        None => EgressPolicy::default(),
+    };
+    let files_root = args
+        .files_root
+        .as_deref()
+        .map(FilesRoot::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--files-root: {e}"))?;
+    let mut context = Context::new(egress, files_root);
+    context.timeout = std::time::Duration::from_secs(u64::from(args.connector_timeout));
+    Ok(context)
 }
 
 /// The store named by `--database`, or the embedded one in the data directory.

@@ -57,6 +57,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mailer: Some(mailer),
         public_url: config.public_url.clone(),
         password_permits: 4,
+        connectors: config.connectors.clone(),
     }));
 
     tokio::spawn(checkpoint_task(Arc::clone(&hub)));

@@ -72,6 +72,14 @@ id_type!(
     /// Identifies an API token (its id, never the token itself).
     ApiTokenId
 );
+id_type!(
+    /// Identifies a connection (a configured source or destination).
+    ConnectionId
+);
+id_type!(
+    /// Identifies a file uploaded to a `files` connection.
+    UploadId
+);
 
 #[cfg(test)]
 mod tests {

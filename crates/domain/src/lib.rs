@@ -7,6 +7,8 @@ pub mod ids;
 pub mod organization;
 pub mod role;
 
-pub use ids::{ApiTokenId, InvitationId, OrganizationId, SessionId, UserId};
+pub use ids::{
+    ApiTokenId, ConnectionId, InvitationId, OrganizationId, SessionId, UploadId, UserId,
+};
 pub use organization::{EmailAddress, OrganizationName, ParseError};
 pub use role::Role;

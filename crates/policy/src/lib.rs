@@ -42,6 +42,16 @@ pub enum Action {
     UpdateSettings,
     /// Read the organization's audit events.
     ReadAudit,
+    /// See the organization's connections: id, name and kind only.
+    ListConnections,
+    /// See a connection's configuration (never its secrets: no action shows those).
+    ReadConnectionConfig,
+    /// Create, edit, test, discover, connect (OAuth), upload to and delete connections.
+    ManageConnections,
+    /// See the objects and fields a connection exposes (discovered metadata).
+    ReadConnectionObjects,
+    /// Read a sample of a connection's records.
+    SampleRecords,
 }
 
 impl Action {
@@ -53,7 +63,11 @@ impl Action {
     /// The lowest role allowed to do this in one's own organization.
     fn minimum_role(self) -> Role {
         match self {
-            Action::ReadOwnAccount | Action::ManageOwnCredentials => Role::Viewer,
+            Action::ReadOwnAccount
+            | Action::ManageOwnCredentials
+            | Action::ListConnections
+            | Action::ReadConnectionObjects => Role::Viewer,
+            Action::SampleRecords => Role::Editor,
             Action::ListUsers
             | Action::ReadUser
             | Action::InviteUser
@@ -61,7 +75,9 @@ impl Action {
             | Action::DeleteUser
             | Action::ReadSettings
             | Action::UpdateSettings
-            | Action::ReadAudit => Role::Administrator,
+            | Action::ReadAudit
+            | Action::ReadConnectionConfig
+            | Action::ManageConnections => Role::Administrator,
         }
     }
 }

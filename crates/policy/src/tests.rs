@@ -15,7 +15,7 @@ mod uuid_free {
     }
 }
 
-const ALL_ACTIONS: [Action; 10] = [
+const ALL_ACTIONS: [Action; 15] = [
     Action::ReadOwnAccount,
     Action::ManageOwnCredentials,
     Action::ListUsers,
@@ -26,6 +26,11 @@ const ALL_ACTIONS: [Action; 10] = [
     Action::ReadSettings,
     Action::UpdateSettings,
     Action::ReadAudit,
+    Action::ListConnections,
+    Action::ReadConnectionConfig,
+    Action::ManageConnections,
+    Action::ReadConnectionObjects,
+    Action::SampleRecords,
 ];
 
 fn member(role: Role) -> Member {
@@ -81,6 +86,8 @@ fn roles_in_their_own_organization() {
         Action::ReadSettings,
         Action::UpdateSettings,
         Action::ReadAudit,
+        Action::ReadConnectionConfig,
+        Action::ManageConnections,
     ];
     for action in admin_only {
         let resource = Resource::organization(org);
@@ -135,4 +142,34 @@ fn a_member_who_must_enrol_totp_may_only_manage_their_own_account() {
         decide(&Subject::Member(me), Action::ListUsers, &org),
         Decision::Deny(Denial::TotpEnrolmentRequired)
     );
+}
+
+#[test]
+fn connections_by_role() {
+    let org = Resource::organization(id::<OrganizationId>(10));
+    let allowed = |role, action| decide(&Subject::Member(member(role)), action, &org).is_allowed();
+    for role in Role::ALL {
+        assert!(
+            allowed(role, Action::ListConnections),
+            "{role:?} lists connections"
+        );
+        assert!(
+            allowed(role, Action::ReadConnectionObjects),
+            "{role:?} reads objects"
+        );
+    }
+    assert!(allowed(Role::Administrator, Action::SampleRecords));
+    assert!(allowed(Role::Editor, Action::SampleRecords));
+    assert_eq!(
+        decide(
+            &Subject::Member(member(Role::Viewer)),
+            Action::SampleRecords,
+            &org
+        ),
+        Decision::Deny(Denial::Forbidden {
+            needs: Role::Editor
+        })
+    );
+    assert!(!allowed(Role::Editor, Action::ReadConnectionConfig));
+    assert!(!allowed(Role::Editor, Action::ManageConnections));
 }

@@ -74,7 +74,10 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .route_layer(axum::middleware::from_fn(middleware::request_log))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(axum::middleware::from_fn(middleware::body_limit))
+        // The limit is middleware::body_limit's (per route); the extractors' own 2 MB default
+        // would cut uploads short.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 

@@ -122,3 +122,35 @@ pub(crate) async fn request_log(request: Request, next: Next) -> Response {
     );
     response
 }
+
+/// Request bodies are limited to 1 MiB, except file uploads to connections
+/// (`PUT /api/v1/connections/{id}/files/{name}`), limited to the upload size. A declared length
+/// over the limit is refused before the body is read; a body that grows past it fails when read.
+pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
+    const DEFAULT: usize = 1024 * 1024;
+    let upload = request.method() == axum::http::Method::PUT
+        && request.uri().path().starts_with("/api/v1/connections/")
+        && request.uri().path().contains("/files/");
+    let limit = if upload {
+        lockstep_app::MAX_UPLOAD_BYTES + 64 * 1024
+    } else {
+        DEFAULT
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The request body is too large",
+        )
+        .detail(format!("At most {} KiB.", limit / 1024))
+        .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}

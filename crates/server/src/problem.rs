@@ -22,6 +22,10 @@ pub struct ApiError {
     /// For invalid input: the request field concerned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a failed connection: what failed (`refused`, `timeout`, `authentication`, `tls`,
+    /// `dns`, `policy`, `not_found`, `protocol`, `other`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<&'static str>,
 }
 
 impl ApiError {
@@ -32,6 +36,7 @@ impl ApiError {
             title: title.into(),
             detail: None,
             field: None,
+            failure: None,
         }
     }
 
@@ -113,6 +118,17 @@ impl From<AppError> for ApiError {
                 format!("The {what} already exists"),
             ),
             AppError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            AppError::InvalidConfig { field, reason } => ApiError::invalid(&field, reason),
+            AppError::Connector { kind, message } => {
+                let mut err = ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "connection-failed",
+                    "The connection failed",
+                )
+                .detail(message);
+                err.failure = Some(kind.as_str());
+                err
+            }
             AppError::UnsealRefused(reason) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unseal-key-refused",

@@ -14,6 +14,7 @@ mod store;
 
 pub mod api_tokens;
 pub mod audit;
+pub mod connections;
 pub mod footprint;
 pub mod invitations;
 pub mod ledger;

@@ -41,6 +41,7 @@ async fn world(t: TestStore) -> World {
         mailer: Some(mail.clone()),
         public_url: "https://hub.test".into(),
         password_permits: 2,
+        ..HubOptions::default()
     });
     let op = hub
         .authenticate_operator(&creds.operator_token)

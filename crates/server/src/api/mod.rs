@@ -78,4 +78,21 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::audit::inclusion))
         .routes(routes!(v1::audit::consistency))
         .routes(routes!(v1::audit::export))
+        .routes(routes!(v1::connections::create, v1::connections::list))
+        .routes(routes!(
+            v1::connections::get,
+            v1::connections::update,
+            v1::connections::delete
+        ))
+        .routes(routes!(v1::connections::test))
+        .routes(routes!(v1::connections::discover))
+        .routes(routes!(v1::connections::objects))
+        .routes(routes!(v1::connections::sample))
+        .routes(routes!(v1::connections::oauth_start))
+        .routes(routes!(v1::connections::oauth_disconnect))
+        .routes(routes!(v1::connections::oauth_callback))
+        .routes(routes!(
+            v1::connections::upload,
+            v1::connections::delete_file
+        ))
 }

@@ -7,7 +7,8 @@
 //! - an object of another organization is 404 for every role, exactly like a missing id, and the
 //!   store is unchanged afterwards;
 //! - another member's private objects (sessions, tokens) are 404 too;
-//! - Editors and Viewers get 403 on Administrator routes, and the store is unchanged;
+//! - members below a route's role get 403 (Editors and Viewers on Administrator routes, Viewers
+//!   on Editor routes), and the store is unchanged;
 //! - members get 401 on operator routes, the operator gets 401 on member routes;
 //! - allowed reads answer 200.
 
@@ -30,6 +31,8 @@ struct Member {
     user_id: String,
     session_id: String,
     api_token_id: String,
+    /// A connection of the member's organization (shared by its members).
+    connection_id: String,
 }
 
 struct Org {
@@ -72,6 +75,7 @@ async fn member(
         user_id: user.to_string(),
         session_id: sessions[0].id.to_string(),
         api_token_id: api.view.id.to_string(),
+        connection_id: String::new(),
     }
 }
 
@@ -105,10 +109,34 @@ async fn org(hub: &Hub, op: &lockstep_app::Operator, name: &str) -> Org {
         Role::Viewer,
     )
     .await;
+    // A files connection with one uploaded, discovered file: every connection route has an
+    // object to act on, and samples answer.
+    let connection = hub
+        .create_connection(
+            &admin_caller,
+            lockstep_app::NewConnection {
+                name: format!("{name} files"),
+                kind: "files".to_owned(),
+                config: json!({}),
+                secrets: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    hub.upload_file(&admin_caller, connection.id, "x.csv", b"id,name\n1,a\n")
+        .await
+        .unwrap();
+    hub.discover_connection(&admin_caller, connection.id)
+        .await
+        .unwrap();
+    let with_connection = |m: Member| Member {
+        connection_id: connection.id.to_string(),
+        ..m
+    };
     Org {
-        admin,
-        editor,
-        viewer,
+        admin: with_connection(admin),
+        editor: with_connection(editor),
+        viewer: with_connection(viewer),
     }
 }
 
@@ -116,13 +144,25 @@ async fn org(hub: &Hub, op: &lockstep_app::Operator, name: &str) -> Org {
 enum Class {
     Public,
     Operator,
+    /// One's own account: another member's objects are 404.
     Member,
-    Administrator,
+    /// The organization's objects, for members with at least this role.
+    Role(Role),
 }
 
-fn class(path: &str) -> Class {
+fn class(method: &Method, path: &str) -> Class {
     match path {
         "/healthz" | "/api/v1/sys/seal-status" | "/api/v1/sys/unseal" => Class::Public,
+        // The OAuth provider's redirect: the single-use state is the credential.
+        "/api/v1/oauth/callback" => Class::Public,
+        p if p.starts_with("/api/v1/connections") && *method == Method::GET => {
+            if p.ends_with("/sample") {
+                Class::Role(Role::Editor)
+            } else {
+                Class::Role(Role::Viewer)
+            }
+        }
+        p if p.starts_with("/api/v1/connections") => Class::Role(Role::Administrator),
         "/api/v1/auth/logout" => Class::Member,
         p if p.starts_with("/api/v1/auth/") => Class::Public,
         p if p.starts_with("/api/v1/sys/") => Class::Operator,
@@ -131,7 +171,7 @@ fn class(path: &str) -> Class {
             || p.starts_with("/api/v1/organization/")
             || p.starts_with("/api/v1/audit/") =>
         {
-            Class::Administrator
+            Class::Role(Role::Administrator)
         }
         other => panic!("{other} is in no class: add it to the matrix's rules"),
     }
@@ -149,10 +189,20 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         &owner.user_id
     } else if template.starts_with("/api/v1/sys/organizations/") {
         org_id
+    } else if template.starts_with("/api/v1/connections/") {
+        &owner.connection_id
     } else {
         panic!("{template}: which object does its id name? add it to the matrix")
     };
-    template.replace("{kind}", "user").replace("{id}", id)
+    let name = if template.contains("/objects/") {
+        "uploads%2Fx.csv"
+    } else {
+        "x.csv"
+    };
+    template
+        .replace("{kind}", "user")
+        .replace("{id}", id)
+        .replace("{name}", name)
 }
 
 /// A well-formed body for the routes that take one, so that authorization — not validation — is
@@ -173,6 +223,8 @@ fn body_for(method: &Method, path: &str) -> Value {
             json!({"code": "000000"})
         }
         ("POST", "/api/v1/me/tokens") => json!({"name": "x", "expires_in_days": 1}),
+        ("POST", "/api/v1/connections") => json!({"name": "x", "kind": "files", "config": {}}),
+        ("PATCH", "/api/v1/connections") => json!({"name": "renamed"}),
         ("POST", "/api/v1/sys/organizations") => {
             json!({"name": "Gamma", "admin_email": "a@gamma.io"})
         }
@@ -185,6 +237,7 @@ fn query_for(path: &str) -> &'static str {
     match path {
         "/api/v1/audit/ledger/proofs/inclusion" => "?index=0&size=1",
         "/api/v1/audit/ledger/proofs/consistency" => "?from=1&to=1",
+        p if p.ends_with("/sample") => "?limit=5",
         _ => "",
     }
 }
@@ -271,7 +324,7 @@ async fn cross_tenant_matrix(backend: Backend) {
     );
     let mut checked = 0;
     for (method, template) in &routes {
-        let class = class(template);
+        let class = class(method, template);
         let has_id = template.contains("{id}");
         let own_path = if has_id {
             object_id(template, &a.admin, &a_id)
@@ -296,7 +349,7 @@ async fn cross_tenant_matrix(backend: Backend) {
             checked += 1;
         }
         // The operator on member routes, members on operator routes.
-        if matches!(class, Class::Member | Class::Administrator) {
+        if matches!(class, Class::Member | Class::Role(_)) {
             let (status, _) = call(&app, method, &own_path, Some(&operator)).await;
             assert_eq!(
                 status,
@@ -318,10 +371,15 @@ async fn cross_tenant_matrix(backend: Backend) {
                 checked += 1;
             }
         }
-        if !matches!(class, Class::Member | Class::Administrator) {
+        if !matches!(class, Class::Member | Class::Role(_)) {
             continue;
         }
         for (role, who) in roles {
+            let rank = match role {
+                "administrator" => Role::Administrator,
+                "editor" => Role::Editor,
+                _ => Role::Viewer,
+            };
             // Objects of organization B: 404 for every role, nothing changed.
             if has_id {
                 for foreign in [&b.admin, &b.editor, &b.viewer] {
@@ -359,8 +417,8 @@ async fn cross_tenant_matrix(backend: Backend) {
                 assert_eq!(snapshot(&t.store).await.unwrap(), before);
                 checked += 1;
             }
-            // Administrator routes for Editors and Viewers: 403, nothing changed.
-            if class == Class::Administrator && role != "administrator" {
+            // Routes above the member's role: 403, nothing changed.
+            if matches!(class, Class::Role(needs) if rank < needs) {
                 let path = if has_id {
                     object_id(template, &a.viewer, &a_id)
                 } else {
@@ -381,7 +439,12 @@ async fn cross_tenant_matrix(backend: Backend) {
                 checked += 1;
             }
             // Allowed reads answer 200.
-            if *method == Method::GET && (class == Class::Member || role == "administrator") {
+            let allowed = match class {
+                Class::Member => true,
+                Class::Role(needs) => rank >= needs,
+                _ => false,
+            };
+            if *method == Method::GET && allowed {
                 let owner = if class == Class::Member {
                     who
                 } else {
@@ -419,7 +482,9 @@ async fn every_documented_route_exists_in_the_router() {
         .unwrap();
     let app = lockstep_server::router(Arc::new(hub));
     for (method, template) in routes() {
-        let path = template.replace("{id}", "01900000-0000-7000-8000-000000000001");
+        let path = template
+            .replace("{id}", "01900000-0000-7000-8000-000000000001")
+            .replace("{name}", "x.csv");
         let (status, body) = call(&app, &method, &path, None).await;
         assert_ne!(
             status,
