@@ -75,7 +75,9 @@ pub enum ConnectionConfig {
 impl ConnectionConfig {
     /// Reads the settings of `kind` from JSON; unknown fields are refused.
     pub fn parse(kind: ConnectionKind, config: serde_json::Value) -> Result<Self, ConnectorError> {
-        fn read<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ConnectorError> {
+        fn read<T: serde::de::DeserializeOwned>(
+            value: serde_json::Value,
+        ) -> Result<T, ConnectorError> {
             serde_path_to_error::deserialize(value).map_err(|err| {
                 let path = err.path().to_string();
                 let field = if path == "." || path.is_empty() {
@@ -208,7 +210,10 @@ pub(crate) fn check_http_url(field: &str, value: &str) -> Result<url::Url, Conne
     let url = url::Url::parse(value)
         .map_err(|_| ConnectorError::config(field, "must be an absolute http(s) URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConnectorError::config(field, "must be an absolute http(s) URL"));
+        return Err(ConnectorError::config(
+            field,
+            "must be an absolute http(s) URL",
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConnectorError::config(

@@ -55,7 +55,9 @@ impl EgressPolicy {
             let lower = entry.to_ascii_lowercase();
             match lower.as_str() {
                 "public" => policy.public = true,
-                "loopback" => policy.networks.extend(parse_nets(&["127.0.0.0/8", "::1/128"])),
+                "loopback" => policy
+                    .networks
+                    .extend(parse_nets(&["127.0.0.0/8", "::1/128"])),
                 "private" => policy.networks.extend(parse_nets(&[
                     "10.0.0.0/8",
                     "172.16.0.0/12",
@@ -154,9 +156,15 @@ impl EgressPolicy {
     }
 
     /// An HTTP client that reaches only what this policy allows: names resolve through the
-    /// policy, IP literals and redirect targets are checked, at most 5 redirects, no proxy from
-    /// the environment.
-    pub fn http_client(self: &Arc<Self>, timeout: Duration) -> Result<reqwest::Client, ConnectorError> {
+    /// policy, IP literals and redirect targets are checked, at most 5 redirects and only within
+    /// the first URL's origin, no proxy from the environment.
+    pub fn http_client(
+        self: &Arc<Self>,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, ConnectorError> {
+        // reqwest is built without a bundled provider: make sure ring's is the process default
+        // (a no-op when the server installed it already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let for_redirects = Arc::clone(self);
         reqwest::Client::builder()
             .user_agent(concat!("lockstep/", env!("CARGO_PKG_VERSION")))
@@ -165,8 +173,16 @@ impl EgressPolicy {
             .timeout(timeout)
             .dns_resolver(Arc::new(PolicyResolver(Arc::clone(self))))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.origin() == attempt.url().origin());
                 if attempt.previous().len() >= 5 {
                     attempt.error("too many redirects")
+                } else if !same_origin {
+                    // Credentials in custom headers (API keys) would follow the redirect to
+                    // another host: connectors follow redirects within an origin only.
+                    attempt.error("redirect to another origin")
                 } else if for_redirects.check_url(attempt.url()).is_err() {
                     attempt.error("redirect to an address the egress policy refuses")
                 } else {
@@ -174,7 +190,9 @@ impl EgressPolicy {
                 }
             }))
             .build()
-            .map_err(|_| ConnectorError::failed(FailureKind::Other, "cannot set up the HTTP client"))
+            .map_err(|_| {
+                ConnectorError::failed(FailureKind::Other, "cannot set up the HTTP client")
+            })
     }
 }
 
@@ -293,10 +311,22 @@ mod tests {
         assert!(p.allows_ip(ip("93.184.216.34")));
         assert!(p.allows_ip(ip("2606:4700::1111")));
         for refused in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "::1",
-            "fd12::1", "169.254.169.254", "0.0.0.0", "192.0.2.1", "2001:db8::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd12::1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "192.0.2.1",
+            "2001:db8::1",
         ] {
-            assert!(!p.allows_ip(ip(refused)), "{refused} must be refused by default");
+            assert!(
+                !p.allows_ip(ip(refused)),
+                "{refused} must be refused by default"
+            );
         }
     }
 
@@ -305,10 +335,18 @@ mod tests {
         let p = EgressPolicy::parse("0.0.0.0/0,::/0,public,private,loopback,169.254.0.0/16")
             .unwrap_or_default();
         for refused in [
-            "169.254.169.254", "169.254.0.1", "fd00:ec2::254", "fe80::1", "0.0.0.0", "::",
+            "169.254.169.254",
+            "169.254.0.1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "0.0.0.0",
+            "::",
             "::ffff:169.254.169.254",
         ] {
-            assert!(!p.allows_ip(ip(refused)), "{refused} must always be refused");
+            assert!(
+                !p.allows_ip(ip(refused)),
+                "{refused} must always be refused"
+            );
         }
         assert!(p.allows_ip(ip("10.0.0.1")));
     }

@@ -23,6 +23,8 @@ pub mod postgres;
 pub mod rest;
 mod secret;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 
 pub use config::{ConnectionConfig, ConnectionKind};
@@ -95,9 +97,11 @@ pub fn open(
     ctx: &Context,
 ) -> AnyConnector {
     match config {
-        ConnectionConfig::Postgres(c) => {
-            AnyConnector::Postgres(postgres::PostgresConnector::new(c.clone(), secrets, ctx.clone()))
-        }
+        ConnectionConfig::Postgres(c) => AnyConnector::Postgres(postgres::PostgresConnector::new(
+            c.clone(),
+            secrets,
+            ctx.clone(),
+        )),
         ConnectionConfig::Mysql(c) => {
             AnyConnector::Mysql(mysql::MysqlConnector::new(c.clone(), secrets, ctx.clone()))
         }

@@ -14,9 +14,12 @@ pub struct FilesRoot {
 impl FilesRoot {
     /// The directory must exist; it is canonicalized once.
     pub fn new(dir: &Path) -> Result<FilesRoot, String> {
-        let root = dir
-            .canonicalize()
-            .map_err(|err| format!("the files directory {} cannot be used: {err}", dir.display()))?;
+        let root = dir.canonicalize().map_err(|err| {
+            format!(
+                "the files directory {} cannot be used: {err}",
+                dir.display()
+            )
+        })?;
         if !root.is_dir() {
             return Err(format!("{} is not a directory", dir.display()));
         }
@@ -38,7 +41,10 @@ impl FilesRoot {
             };
             current.push(part);
             let meta = std::fs::symlink_metadata(&current).map_err(|_| {
-                ConnectorError::failed(FailureKind::NotFound, format!("{field}: no such file or folder"))
+                ConnectorError::failed(
+                    FailureKind::NotFound,
+                    format!("{field}: no such file or folder"),
+                )
             })?;
             if meta.file_type().is_symlink() {
                 return Err(ConnectorError::failed(
@@ -48,7 +54,10 @@ impl FilesRoot {
             }
         }
         let canonical = current.canonicalize().map_err(|_| {
-            ConnectorError::failed(FailureKind::NotFound, format!("{field}: no such file or folder"))
+            ConnectorError::failed(
+                FailureKind::NotFound,
+                format!("{field}: no such file or folder"),
+            )
         })?;
         if !canonical.starts_with(&self.root) {
             return Err(ConnectorError::failed(
@@ -73,11 +82,18 @@ mod tests {
         std::fs::write(dir.path().join("data/a.csv"), "x\n1\n").unwrap();
         std::fs::write(outside.path().join("secret.csv"), "x\n1\n").unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.csv"), dir.path().join("data/l.csv"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.csv"),
+            dir.path().join("data/l.csv"),
+        )
+        .unwrap();
         let root = FilesRoot::new(dir.path()).unwrap();
 
-        assert!(root.resolve("config.path", "data/a.csv").unwrap().ends_with("data/a.csv"));
+        assert!(
+            root.resolve("config.path", "data/a.csv")
+                .unwrap()
+                .ends_with("data/a.csv")
+        );
         assert!(root.resolve("config.path", "./data").is_ok());
         for (bad, kind) in [
             ("../x", None),

@@ -1,7 +1,12 @@
 //! Connectors against real systems: PostgreSQL and MariaDB on the machine (or the throwaway ones
 //! `scripts/test` starts), SQLite and files in temporary directories, HTTP APIs served by the
 //! test, and a real OAuth 2.0 authorization server (`oidc-provider` from npm).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod files;
 mod mysql;

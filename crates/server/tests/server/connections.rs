@@ -1,0 +1,991 @@
+//! Connections through the API against real systems: PostgreSQL and MariaDB on this machine (or
+//! the throwaway ones `scripts/test` starts), and a real OAuth 2.0 authorization server
+//! (`oidc-provider` from npm) that also serves a JSON API protected by its tokens.
+//!
+//! Every test also checks the write-only rule with a canary: the secret's value appears in no
+//! response body, no audit event, no log line and nowhere in the store in clear.
+
+use super::{Answer, call};
+use axum::Router;
+use axum::http::Method;
+use lockstep_app::connectors::testing::OidcPeer;
+use lockstep_app::connectors::{Context, EgressPolicy};
+use lockstep_app::{Hub, HubOptions, ManualClock, Password};
+use lockstep_domain::Role;
+use lockstep_storage::Backend;
+use lockstep_storage::testing::{TestStore, snapshot};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Log lines written while a test runs (the hub's tracing output, as the log files get it).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Env {
+    store: TestStore,
+    hub: Arc<Hub>,
+    app: Router,
+    clock: Arc<ManualClock>,
+    admin: String,
+    editor: String,
+    viewer: String,
+    logs: Logs,
+    _log_guard: tracing::subscriber::DefaultGuard,
+    /// Every response body, for the canary check.
+    seen: Vec<String>,
+}
+
+const PUBLIC_URL: &str = "https://hub.test:8443";
+
+async fn env(egress: &str) -> Env {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let store = TestStore::new(Backend::Sqlite).await.unwrap();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let (hub, creds) = Hub::initialize(store.store.clone(), clock.clone(), 1, 1)
+        .await
+        .unwrap();
+    let mut connectors = Context::new(EgressPolicy::parse(egress).unwrap(), None);
+    connectors.timeout = std::time::Duration::from_secs(10);
+    let hub = Arc::new(hub.with_options(HubOptions {
+        password_permits: 2,
+        public_url: PUBLIC_URL.to_owned(),
+        connectors,
+        ..HubOptions::default()
+    }));
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let created = hub
+        .create_organization(&op, "alpha", "admin@alpha.io")
+        .await
+        .unwrap();
+    let pw = Password::new(PASSWORD.to_owned());
+    hub.accept_invitation(created.invitation_token.expose(), &pw, "Ada")
+        .await
+        .unwrap();
+    let session = |email: &'static str| {
+        let hub = Arc::clone(&hub);
+        async move {
+            let pw = Password::new(PASSWORD.to_owned());
+            hub.login(email, &pw, None)
+                .await
+                .unwrap()
+                .session_token
+                .expose()
+                .to_owned()
+        }
+    };
+    let admin = session("admin@alpha.io").await;
+    let admin_caller = hub.authenticate(&admin).await.unwrap();
+    for (email, role) in [
+        ("editor@alpha.io", Role::Editor),
+        ("viewer@alpha.io", Role::Viewer),
+    ] {
+        let invitation = hub.invite_user(&admin_caller, email, role).await.unwrap();
+        hub.accept_invitation(invitation.token.expose(), &pw, "Someone")
+            .await
+            .unwrap();
+    }
+    let editor = session("editor@alpha.io").await;
+    let viewer = session("viewer@alpha.io").await;
+    let app = lockstep_server::router(Arc::clone(&hub));
+    Env {
+        store,
+        hub,
+        app,
+        clock,
+        admin,
+        editor,
+        viewer,
+        logs,
+        _log_guard: guard,
+        seen: Vec::new(),
+    }
+}
+
+impl Env {
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let body = body.map(|b| b.to_string());
+        let answer = call(&self.app, method, path, Some(token), body.as_deref()).await;
+        self.seen.push(answer.body.clone());
+        answer
+    }
+
+    async fn admin(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let token = self.admin.clone();
+        self.call(method, path, &token, body).await
+    }
+
+    /// The canary is nowhere: responses, audit events (as Administrators read them), log lines,
+    /// the store (as text and as hex).
+    async fn assert_never_shown(&mut self, canary: &str) {
+        let events = self
+            .admin(Method::GET, "/api/v1/audit/events?limit=500", None)
+            .await;
+        assert_eq!(events.status, 200);
+        assert!(events.json()["events"].as_array().unwrap().len() > 3);
+        for body in &self.seen {
+            assert!(
+                !body.contains(canary),
+                "a response carried the secret: {body}"
+            );
+        }
+        let logs = self.logs.text();
+        assert!(
+            logs.contains("connection"),
+            "the test captured no hub log lines"
+        );
+        assert!(!logs.contains(canary), "a log line carried the secret");
+        let rows = snapshot(&self.store.store).await.unwrap().join("\n");
+        let hex = canary
+            .bytes()
+            .map(|b| format!("{b:02X}"))
+            .collect::<String>();
+        assert!(
+            !rows.contains(canary) && !rows.to_uppercase().contains(&hex),
+            "the store holds the secret in clear"
+        );
+    }
+}
+
+fn pg_parts() -> (String, u16, String, String) {
+    let url = url::Url::parse(&lockstep_storage::testing::postgres_admin_url()).unwrap();
+    (
+        url.host_str().unwrap().to_owned(),
+        url.port().unwrap_or(5432),
+        url.path().trim_start_matches('/').to_owned(),
+        url.username().to_owned(),
+    )
+}
+
+fn mysql_parts() -> (String, u16, String, String, String) {
+    let raw = std::env::var("LOCKSTEP_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let url = url::Url::parse(&raw).unwrap();
+    (
+        url.host_str().unwrap().to_owned(),
+        url.port().unwrap_or(3306),
+        url.path().trim_start_matches('/').to_owned(),
+        url.username().to_owned(),
+        url.password().unwrap_or("").to_owned(),
+    )
+}
+
+/// A table of our own in the test database.
+async fn pg_table(name: &str) {
+    let (client, connection) = tokio_postgres::connect(
+        &lockstep_storage::testing::postgres_admin_url(),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS public.{name}; \
+             CREATE TABLE public.{name} (id bigint PRIMARY KEY, label text NOT NULL, \
+               price numeric(12,2), seen timestamptz); \
+             INSERT INTO public.{name} VALUES (1, 'Grüße', 12.50, '2026-11-22T10:00:00Z'), \
+               (2, 'two', NULL, NULL);"
+        ))
+        .await
+        .unwrap();
+}
+
+async fn pg_drop(name: &str) {
+    let (client, connection) = tokio_postgres::connect(
+        &lockstep_storage::testing::postgres_admin_url(),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP TABLE IF EXISTS public.{name}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_create_test_discover_sample_with_write_only_secrets() {
+    const CANARY: &str = "CANARY-pg-5e1d7a93";
+    let table = format!("conn_api_{}", uuid::Uuid::now_v7().simple());
+    pg_table(&table).await;
+    let mut e = env("loopback").await;
+    let (host, port, database, user) = pg_parts();
+    let config =
+        json!({"host": host, "port": port, "database": database, "user": user, "tls": "disable"});
+
+    // Bad input: named field, nothing stored, the secret not echoed.
+    let before = snapshot(&e.store.store).await.unwrap();
+    let bad = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "pg", "kind": "postgres", "config": {"host": host, "port": 0, "database": database, "user": user}, "secrets": {"password": CANARY}})),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["field"], "config.port");
+    let unknown = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "pg", "kind": "postgres", "config": config, "secrets": {"token": CANARY}})),
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.json()["field"], "secrets.token");
+    let kind = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "pg", "kind": "oracle", "config": {}})),
+        )
+        .await;
+    assert_eq!(kind.status, 422);
+    assert_eq!(kind.json()["field"], "kind");
+    assert_eq!(snapshot(&e.store.store).await.unwrap(), before);
+
+    // Editors and Viewers cannot create.
+    let editor = e.editor.clone();
+    let denied = e
+        .call(
+            Method::POST,
+            "/api/v1/connections",
+            &editor,
+            Some(json!({"name": "pg", "kind": "postgres", "config": config, "secrets": {"password": CANARY}})),
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "Warehouse", "kind": "postgres", "config": config, "secrets": {"password": CANARY}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let body = created.json();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["config"]["host"], host.as_str());
+    assert_eq!(body["secrets_set"], json!(["password"]));
+    assert!(body.get("secrets").is_none());
+
+    // Everybody sees name and kind; only Administrators the config.
+    for token in [e.editor.clone(), e.viewer.clone()] {
+        let one = e
+            .call(
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(one.status, 200);
+        let mut keys: Vec<String> = one.json().as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["id", "kind", "name"], "{}", one.body);
+        let list = e
+            .call(Method::GET, "/api/v1/connections", &token, None)
+            .await;
+        assert_eq!(
+            list.json()["connections"][0],
+            json!({"id": id, "name": "Warehouse", "kind": "postgres"})
+        );
+    }
+
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.status, 200);
+    assert_eq!(tested.json()["ok"], true, "{}", tested.body);
+
+    let found = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let object_name = format!("public.{table}");
+    let viewer = e.viewer.clone();
+    let objects = e
+        .call(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(objects.status, 200);
+    let object = objects.json()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == object_name.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{object_name} not discovered: {}", objects.body));
+    assert_eq!(
+        object["fields"],
+        json!([
+            {"name": "id", "type": "integer", "native": "bigint", "nullable": false, "primary_key": true},
+            {"name": "label", "type": "string", "native": "text", "nullable": false, "primary_key": false},
+            {"name": "price", "type": "decimal", "native": "numeric(12,2)", "nullable": true, "primary_key": false},
+            {"name": "seen", "type": "timestamp_tz", "native": "timestamp with time zone", "nullable": true, "primary_key": false},
+        ])
+    );
+
+    // Samples: Editors yes, Viewers no.
+    let sample_path = format!("/api/v1/connections/{id}/objects/{object_name}/sample?limit=5");
+    let no = e.call(Method::GET, &sample_path, &viewer, None).await;
+    assert_eq!(no.status, 403);
+    let sample = e.call(Method::GET, &sample_path, &editor, None).await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    let records = sample.json()["records"].clone();
+    assert_eq!(records[0]["label"], "Grüße");
+    assert_eq!(records[0]["price"], "12.50");
+    assert_eq!(records[1]["price"], Value::Null);
+    let unknown = e
+        .call(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects/public.nope/sample"),
+            &editor,
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+
+    // A PATCH without secrets keeps them; with null, one is removed.
+    let renamed = e
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"name": "Warehouse EU"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.json()["secrets_set"], json!(["password"]));
+    let kind_change = e
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"kind": "mysql"})),
+        )
+        .await;
+    assert_eq!(kind_change.status, 422);
+
+    // The audit trail: each change, the secret only as "changed".
+    let events = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/audit/events?object_kind=connection&object_id={id}&limit=50"),
+            None,
+        )
+        .await;
+    let events = events.json()["events"].as_array().unwrap().clone();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|ev| ev["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "connection.created",
+        "connection.tested",
+        "connection.discovered",
+        "records.sampled",
+        "connection.updated",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let created_event = events
+        .iter()
+        .find(|ev| ev["action"] == "connection.created")
+        .unwrap();
+    assert_eq!(
+        created_event["changes"]["password"],
+        json!({"changed": true})
+    );
+
+    e.assert_never_shown(CANARY).await;
+
+    let deleted = e
+        .admin(Method::DELETE, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 204);
+    let gone = e
+        .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(gone.status, 404);
+    let rows = snapshot(&e.store.store).await.unwrap();
+    assert!(
+        !rows.iter().any(|r| r.starts_with("connection_secrets:")),
+        "secrets outlived their connection"
+    );
+    pg_drop(&table).await;
+}
+
+#[tokio::test]
+async fn mariadb_create_test_discover_sample_and_a_refused_password() {
+    const CANARY: &str = "CANARY-my-0b6c2f4e";
+    let mut e = env("loopback").await;
+    let (host, port, database, user, password) = mysql_parts();
+    let table = format!(
+        "conn_api_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let pool = mysql_async::Pool::new(
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.clone())
+            .tcp_port(port)
+            .user(Some(user.clone()))
+            .pass((!password.is_empty()).then(|| password.clone()))
+            .db_name(Some(database.clone())),
+    );
+    {
+        use mysql_async::prelude::Queryable;
+        let mut conn = pool.get_conn().await.unwrap();
+        conn.query_drop(format!(
+            "CREATE TABLE `{table}` (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, amount DECIMAL(10,3))"
+        ))
+        .await
+        .unwrap();
+        conn.query_drop(format!(
+            "INSERT INTO `{table}` VALUES (1, 'Zoë', 1.250), (2, 'Bob', NULL)"
+        ))
+        .await
+        .unwrap();
+    }
+    let mut config =
+        json!({"host": host, "port": port, "database": database, "user": user, "tls": "disable"});
+    let secrets = if password.is_empty() {
+        json!({})
+    } else {
+        json!({"password": password})
+    };
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "Shop", "kind": "mysql", "config": config, "secrets": secrets})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.json()["ok"], true, "{}", tested.body);
+    let found = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let object = found.json()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == table.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(object["fields"][0]["primary_key"], true);
+    assert_eq!(object["fields"][2]["type"], "decimal");
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects/{table}/sample"),
+            None,
+        )
+        .await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    assert_eq!(sample.json()["records"][0]["name"], "Zoë");
+    assert_eq!(sample.json()["records"][0]["amount"], "1.250");
+
+    // A wrong password: a readable failure, the password nowhere.
+    config["user"] = json!("lockstep_nobody");
+    let wrong = e
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"config": config, "secrets": {"password": CANARY}})),
+        )
+        .await;
+    assert_eq!(wrong.status, 200, "{}", wrong.body);
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.json()["ok"], false);
+    assert_eq!(
+        tested.json()["failure"],
+        "authentication",
+        "{}",
+        tested.body
+    );
+    let discover = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(discover.status, 502);
+    assert_eq!(discover.json()["failure"], "authentication");
+    e.assert_never_shown(CANARY).await;
+
+    use mysql_async::prelude::Queryable;
+    let mut conn = pool.get_conn().await.unwrap();
+    conn.query_drop(format!("DROP TABLE `{table}`"))
+        .await
+        .unwrap();
+    drop(conn);
+    pool.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_egress_policy_and_the_files_directory_refuse_what_they_must() {
+    // The default policy: public addresses only.
+    let mut e = env("public").await;
+    let (host, port, database, user) = pg_parts();
+    for target in [host.as_str(), "169.254.169.254", "localhost"] {
+        let created = e
+            .admin(
+                Method::POST,
+                "/api/v1/connections",
+                Some(json!({"name": format!("pg {target}"), "kind": "postgres", "config": {"host": target, "port": port, "database": database, "user": user, "tls": "disable"}})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let id = created.json()["id"].as_str().unwrap().to_owned();
+        let tested = e
+            .admin(
+                Method::POST,
+                &format!("/api/v1/connections/{id}/test"),
+                None,
+            )
+            .await;
+        assert_eq!(tested.json()["ok"], false, "{target}");
+        assert_eq!(
+            tested.json()["failure"],
+            "policy",
+            "{target}: {}",
+            tested.body
+        );
+    }
+    // A rest connection to the metadata address is refused too.
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "metadata", "kind": "rest", "config": {"base_url": "http://169.254.169.254/latest/", "objects": [{"name": "meta", "path": "meta-data"}]}})),
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.json()["failure"], "policy", "{}", tested.body);
+
+    // Paths that leave the files directory are refused when saved.
+    for (kind, config, field) in [
+        ("sqlite", json!({"path": "../etc/db.sqlite"}), "config.path"),
+        ("sqlite", json!({"path": "/etc/passwd"}), "config.path"),
+        (
+            "files",
+            json!({"directory": "a/../../b"}),
+            "config.directory",
+        ),
+    ] {
+        let refused = e
+            .admin(
+                Method::POST,
+                "/api/v1/connections",
+                Some(json!({"name": "f", "kind": kind, "config": config})),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{config}");
+        assert_eq!(refused.json()["field"], field);
+    }
+    // Without --files-root, a sqlite connection says so when tested.
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "local db", "kind": "sqlite", "config": {"path": "x.db"}})),
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.json()["ok"], false);
+    assert!(
+        tested.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("--files-root"),
+        "{}",
+        tested.body
+    );
+}
+
+#[tokio::test]
+async fn uploaded_files_are_discovered_and_sampled_and_kept_encrypted() {
+    const CANARY: &str = "CANARY-row-77d0";
+    let mut e = env("loopback").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "Uploads", "kind": "files"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let csv = format!("part_no,qty\nA-1,3\n{CANARY},4\n");
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/api/v1/connections/{id}/files/bom.csv"))
+        .header("authorization", format!("Bearer {}", e.admin))
+        .body(axum::body::Body::from(csv))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(e.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let bad = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/api/v1/connections/{id}/files/..%2Fx.csv"))
+        .header("authorization", format!("Bearer {}", e.admin))
+        .body(axum::body::Body::from("a\n1\n"))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(e.app.clone(), bad)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let found = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.json()["objects"][0]["name"], "uploads/bom.csv");
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects/uploads%2Fbom.csv/sample"),
+            None,
+        )
+        .await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    assert_eq!(sample.json()["records"][1]["qty"], 4);
+    // The file's contents are not in the store in clear.
+    let rows = snapshot(&e.store.store).await.unwrap().join("\n");
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02X}")).collect();
+    assert!(!rows.contains(CANARY) && !rows.to_uppercase().contains(&hex));
+    assert!(!e.logs.text().contains(CANARY));
+}
+
+/// The authorization code flow with PKCE against a real authorization server, then its API
+/// paged with the tokens; refresh before expiry; disconnect revokes at the provider.
+#[tokio::test]
+async fn oauth_authorization_code_with_refresh_and_revocation() {
+    let redirect = format!("{PUBLIC_URL}/api/v1/oauth/callback");
+    let peer = OidcPeer::start(&[&redirect], 120).await.unwrap();
+    let mut e = env("loopback").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({
+                "name": "Catalog API",
+                "kind": "rest",
+                "config": {
+                    "base_url": format!("{}/", peer.api),
+                    "objects": [{"name": "items", "path": "items", "records": "/data",
+                        "pagination": {"style": "page", "page_param": "page", "size_param": "per_page", "size": 10},
+                        "primary_key": ["id"]}],
+                    "auth": {"kind": "oauth2_authorization_code",
+                        "authorize_url": peer.authorization_endpoint(),
+                        "token_url": peer.token_endpoint(),
+                        "revocation_url": peer.revocation_endpoint(),
+                        "client_id": peer.client_id,
+                        "scopes": ["openid"]}
+                },
+                "secrets": {"client_secret": peer.client_secret}
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.json()["oauth"]["connected"], false);
+
+    // Not connected yet: the test says so.
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        tested.json()["failure"],
+        "authentication",
+        "{}",
+        tested.body
+    );
+
+    let started = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/oauth/start"),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let authorize_url = started.json()["authorize_url"].as_str().unwrap().to_owned();
+    assert!(authorize_url.contains("code_challenge_method=S256"));
+    let back = peer.approve(&authorize_url, &redirect).await.unwrap();
+    let callback = format!("/api/v1/oauth/callback?{}", back.query().unwrap());
+
+    // A forged state does nothing.
+    let forged = call(
+        &e.app,
+        Method::GET,
+        "/api/v1/oauth/callback?state=forged&code=abc",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(forged.status, 400);
+
+    let done = call(&e.app, Method::GET, &callback, None, None).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.content_type().starts_with("text/html"));
+    // The state is single-use.
+    let replay = call(&e.app, Method::GET, &callback, None, None).await;
+    assert_eq!(replay.status, 400);
+
+    let one = e
+        .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(one.json()["oauth"]["connected"], true, "{}", one.body);
+    assert_eq!(one.json()["secrets_set"], json!(["client_secret"]));
+
+    let found = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects/items/sample?limit=25"),
+            None,
+        )
+        .await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    let records = sample.json()["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 25, "three pages of 10");
+    assert_eq!(records[24]["id"], 25);
+
+    // Close to expiry, the next use refreshes first (and the API accepts the new token).
+    e.clock.advance(time::Duration::seconds(100));
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects/items/sample?limit=3"),
+            None,
+        )
+        .await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    let refreshed = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/audit/events?object_id={id}&action=connection.oauth_refreshed"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        refreshed.json()["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        refreshed.body
+    );
+
+    // Disconnect: revoked at the provider, deleted here; the connection says so.
+    let editor = e.editor.clone();
+    let denied = e
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/oauth/disconnect"),
+            &editor,
+            None,
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+    let disconnected = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/oauth/disconnect"),
+            None,
+        )
+        .await;
+    assert_eq!(disconnected.status, 200, "{}", disconnected.body);
+    assert_eq!(disconnected.json()["revoked"], true);
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.json()["failure"], "authentication");
+    let rows = snapshot(&e.store.store).await.unwrap();
+    assert!(!rows.iter().any(|r| r.contains("oauth_access_token")));
+    e.assert_never_shown(&peer.client_secret).await;
+}
+
+#[tokio::test]
+async fn oauth_client_credentials_reach_a_protected_api() {
+    let peer = OidcPeer::start(&[], 60).await.unwrap();
+    let mut e = env("loopback").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({
+                "name": "Machine API",
+                "kind": "rest",
+                "config": {
+                    "base_url": format!("{}/", peer.api),
+                    "objects": [{"name": "items", "path": "cursor/items", "records": "/items",
+                        "pagination": {"style": "cursor", "cursor_param": "cursor", "next_cursor": "/next"}}],
+                    "auth": {"kind": "oauth2_client_credentials", "token_url": peer.token_endpoint(),
+                        "client_id": peer.cc_client_id}
+                },
+                "secrets": {"client_secret": peer.cc_client_secret}
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested.json()["ok"], true, "{}", tested.body);
+    let found = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{id}/objects/items/sample?limit=100"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        sample.json()["records"].as_array().unwrap().len(),
+        45,
+        "{}",
+        sample.body
+    );
+    // A wrong client secret: authentication, and the secret is not shown.
+    let wrong = e
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/connections/{id}"),
+            Some(json!({"secrets": {"client_secret": "CANARY-cc-91aa"}})),
+        )
+        .await;
+    assert_eq!(wrong.status, 200);
+    let tested = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        tested.json()["failure"],
+        "authentication",
+        "{}",
+        tested.body
+    );
+    e.assert_never_shown("CANARY-cc-91aa").await;
+    e.assert_never_shown(&peer.cc_client_secret).await;
+    let _ = &e.hub;
+}
