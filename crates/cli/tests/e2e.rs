@@ -612,7 +612,7 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
     let data = dir.path().join("data");
     let mut server = serve_with(
         &data,
-        &["--auth-rate-limit", "1000"],
+        &["--auth-rate-limit", "1000", "--egress-allow", "loopback"],
         "debug",
         Stdio::piped(),
     );
@@ -650,6 +650,7 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
         "canary pass phrase 5e1f",
         "canary wrong phrase 5e1f",
         "canary new phrase 5e1f",
+        "canary-db-password-5e1f",
     ];
     let (status, org) = post(
         &http,
@@ -766,6 +767,46 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
         .unwrap();
     assert_eq!(patched.status(), 200);
 
+    // A connection with a password: created, tested, discovered over HTTPS; its password
+    // appears in no log line and nowhere in the store in clear.
+    let pg = url::Url::parse(
+        &std::env::var("LOCKSTEP_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+    )
+    .unwrap();
+    let (status, connection) = post(
+        &http,
+        &server,
+        "/api/v1/connections",
+        Some(&session),
+        json!({"name": "Warehouse", "kind": "postgres",
+            "config": {"host": pg.host_str().unwrap(), "port": pg.port().unwrap_or(5432),
+                "database": pg.path().trim_start_matches('/'), "user": pg.username(), "tls": "disable"},
+            "secrets": {"password": canaries[8]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{connection}");
+    let connection_id = connection["id"].as_str().unwrap().to_owned();
+    let (status, tested) = post(
+        &http,
+        &server,
+        &format!("/api/v1/connections/{connection_id}/test"),
+        Some(&session),
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, &tested["ok"]), (200, &json!(true)), "{tested}");
+    let (status, found) = post(
+        &http,
+        &server,
+        &format!("/api/v1/connections/{connection_id}/discover"),
+        Some(&session),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert!(found["discovered_at"].is_string(), "{found}");
+
     // Password reset, completed with a TOTP code.
     post(
         &http,
@@ -816,6 +857,19 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
     assert!(
         logs.contains("\"route\":\"/api/v1/auth/login\""),
         "request lines are missing: the test would prove nothing"
+    );
+    let mut at_rest = Vec::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("lockstep.db") {
+            at_rest.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(!at_rest.is_empty(), "the store files were not found");
+    let at_rest = String::from_utf8_lossy(&at_rest);
+    assert!(
+        !at_rest.contains(canaries[8]),
+        "the connection's password is in the store in clear"
     );
     for canary in canaries.iter().map(|c| c.to_string()).chain(secrets) {
         assert!(!logs.contains(&canary), "a log line holds {canary:?}");

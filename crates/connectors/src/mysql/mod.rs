@@ -16,8 +16,8 @@
 //! * `verify-full`: TLS; the chain must lead to `ca_certificate` (or the Mozilla roots when none is
 //!   set) and the certificate must name the configured host.
 //!
-//! mysql_async builds its rustls configuration with the process's default crypto provider; this
-//! crate enables only rustls's `ring` provider, which rustls then installs on first use.
+//! mysql_async builds its rustls configuration with the process's default crypto provider; when
+//! none is installed yet, the connector installs rustls's `ring` provider before a TLS connection.
 //!
 //! Tables and views are named by their table name in `config.database`. Samples read only objects
 //! the catalog lists, with identifiers quoted and the limit bound as a parameter. The session
@@ -114,6 +114,11 @@ impl MysqlConnector {
             .resolve(&self.config.host, self.config.port)
             .await?;
         let endpoint = self.endpoint();
+        if self.config.tls != TlsMode::Disable {
+            // mysql_async asks rustls for the process's default provider, and rustls cannot pick
+            // one when several are compiled in: make sure there is one (no change when set).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let attempt = async {
             let result = match self.config.tls {
                 TlsMode::Disable => Conn::new(self.opts(&addrs, None)).await,
