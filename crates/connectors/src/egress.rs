@@ -182,7 +182,7 @@ impl EgressPolicy {
                 } else if !same_origin {
                     // Credentials in custom headers (API keys) would follow the redirect to
                     // another host: connectors follow redirects within an origin only.
-                    attempt.error("redirect to another origin")
+                    attempt.error("redirect to another origin: the egress policy follows redirects within one origin only")
                 } else if for_redirects.check_url(attempt.url()).is_err() {
                     attempt.error("redirect to an address the egress policy refuses")
                 } else {
