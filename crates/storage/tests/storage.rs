@@ -135,7 +135,8 @@ async fn deleting_an_organization_leaves_none_of_its_rows(t: TestStore) {
             created_at: T0,
         };
         invitations::insert(&mut conn, &inv).await.unwrap();
-        fill_identity_tables(&mut conn, o.id).await;
+        let user = fill_identity_tables(&mut conn, o.id).await;
+        fill_connection_tables(&mut conn, o.id, user).await;
     }
     let tables = footprint::organization_tables(&mut conn, t.store.backend())
         .await
@@ -240,7 +241,10 @@ async fn an_unreachable_database_is_an_error_not_an_empty_store() {
 }
 
 /// One row in each identity table for the organization, so deletion is checked against all.
-async fn fill_identity_tables(conn: &mut lockstep_storage::Connection, org: OrganizationId) {
+async fn fill_identity_tables(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+) -> lockstep_domain::UserId {
     use lockstep_domain::{ApiTokenId, Role, SessionId, UserId};
     use lockstep_storage::{api_tokens, password_resets, sessions, settings, users};
     let user = UserId::from_uuid(Uuid::now_v7());
@@ -345,4 +349,66 @@ async fn fill_identity_tables(conn: &mut lockstep_storage::Connection, org: Orga
     lockstep_storage::ledger::insert_checkpoint(conn, org, 1, "note", "vkey", T0)
         .await
         .unwrap();
+    user
+}
+
+/// One row in each connection table for the organization.
+async fn fill_connection_tables(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    user: lockstep_domain::UserId,
+) {
+    use lockstep_domain::{ConnectionId, UploadId};
+    use lockstep_storage::connections::{
+        self, PendingAuthorization, StoredConnection, StoredUpload,
+    };
+    let id = ConnectionId::from_uuid(Uuid::now_v7());
+    connections::insert(
+        conn,
+        &StoredConnection {
+            id,
+            organization_id: org,
+            name: "Warehouse".into(),
+            kind: "postgres".into(),
+            config_ciphertext: vec![1; 40],
+            oauth_connected: false,
+            oauth_expires_at: None,
+            created_by: Some(user),
+            created_at: T0,
+            updated_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    connections::put_secret(conn, org, id, "password", &[2; 40], T0)
+        .await
+        .unwrap();
+    connections::put_metadata(conn, org, id, &[3; 40], T0)
+        .await
+        .unwrap();
+    let upload = StoredUpload {
+        id: UploadId::from_uuid(Uuid::now_v7()),
+        name: "bom.csv".into(),
+        size: 40,
+        created_at: T0,
+    };
+    connections::put_upload(conn, org, id, &upload, &[4; 40])
+        .await
+        .unwrap();
+    let mut state_hash = [5u8; 32];
+    state_hash[..16].copy_from_slice(Uuid::now_v7().as_bytes());
+    connections::insert_authorization(
+        conn,
+        &PendingAuthorization {
+            state_hash,
+            organization_id: org,
+            connection_id: id,
+            user_id: user,
+            verifier_ciphertext: vec![6; 40],
+            expires_at: T0,
+            created_at: T0,
+        },
+    )
+    .await
+    .unwrap();
 }
