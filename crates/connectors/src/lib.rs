@@ -11,6 +11,7 @@
 //!
 //! SQL identifiers that come from users or from discovery are always quoted, values always bound.
 
+pub mod batch;
 pub mod config;
 pub mod egress;
 mod error;

@@ -1,0 +1,279 @@
+//! Moving records in bulk: batches in Apache Arrow's columnar format.
+//!
+//! A source answers an Arrow schema and a stream of [`RecordBatch`]es ([`BatchSource::read`]); a
+//! destination takes batches through a [`BatchWriter`] that commits all of them at once or none
+//! ([`BatchDestination::writer`]). Every Arrow field carries its connection metadata in the
+//! field's metadata map (keys in [`keys`]), so a destination can create exactly the type, the
+//! nullability and the key the source had.
+//!
+//! How each Lockstep [`FieldType`] is held in Arrow ([`arrow_type`]):
+//!
+//! | FieldType | Arrow |
+//! | --- | --- |
+//! | boolean | Boolean |
+//! | integer | Int64 |
+//! | float | Float64 |
+//! | decimal | Decimal128(p, s) when the precision is known and ≤ 38, else Utf8 (exact text) |
+//! | string, json, other | Utf8 |
+//! | binary | Binary |
+//! | date | Date32 |
+//! | time | Time64(µs) |
+//! | timestamp | Timestamp(µs, none) |
+//! | timestamp_tz | Timestamp(µs, "UTC") |
+//! | uuid | FixedSizeBinary(16) |
+
+use crate::{ConnectorError, FieldMeta, FieldType};
+pub use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, TimeUnit};
+pub use arrow_schema::{Schema, SchemaRef};
+use futures_util::Stream;
+use std::collections::HashMap;
+use std::pin::Pin;
+
+/// Field metadata keys.
+pub mod keys {
+    /// The system's own type name (`numeric(12,2)`, `varchar(40)`).
+    pub const NATIVE: &str = "lockstep.native";
+    /// The [`crate::FieldType`] in snake_case (`timestamp_tz`).
+    pub const TYPE: &str = "lockstep.type";
+    /// `"true"` when the field is (part of) the primary key.
+    pub const PRIMARY_KEY: &str = "lockstep.primary_key";
+    /// The connection kind the native type belongs to (`postgres`, `mysql`, …).
+    pub const SOURCE: &str = "lockstep.source";
+}
+
+/// The most rows in one batch a source should answer by default.
+pub const DEFAULT_BATCH_ROWS: usize = 8192;
+
+/// A stream of batches, all with the schema [`BatchSource::read`] answered.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, ConnectorError>> + Send>>;
+
+/// What to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadSpec {
+    /// The object as discovery names it.
+    pub object: String,
+    /// Only these fields, in this order (`None`: every field, in the object's order).
+    pub fields: Option<Vec<String>>,
+    /// Incremental reads: only records whose `field` is greater than `after`, in ascending
+    /// order of `field`.
+    pub cursor: Option<CursorSpec>,
+    /// Rows per batch (a hint; the last batch may be smaller).
+    pub batch_rows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CursorSpec {
+    pub field: String,
+    /// The last value already synced (`None`: from the start). As JSON: numbers, strings
+    /// (timestamps as RFC 3339, decimals as text).
+    pub after: Option<serde_json::Value>,
+}
+
+/// How a writer changes the destination object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The object is replaced atomically at commit: readers see the old or the new, never half.
+    Replace,
+    /// Records are added.
+    Append,
+    /// Records are inserted, or update the record with the same key.
+    Upsert { key: Vec<String> },
+}
+
+/// What to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteSpec {
+    /// The destination object (`schema.table` or `table`); created from `schema` if missing.
+    pub object: String,
+    /// The batches' schema, with the metadata of [`keys`] on each field.
+    pub schema: SchemaRef,
+    pub mode: WriteMode,
+}
+
+/// Reads records in batches.
+pub trait BatchSource: Send + Sync {
+    fn read(
+        &self,
+        spec: ReadSpec,
+    ) -> impl Future<Output = Result<(SchemaRef, BatchStream), ConnectorError>> + Send;
+}
+
+/// Writes batches, all-or-nothing.
+pub trait BatchWriter: Send {
+    /// Sends one batch (it is not visible to readers before [`BatchWriter::commit`]).
+    fn write(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> impl Future<Output = Result<(), ConnectorError>> + Send;
+
+    /// Makes everything written visible at once; answers the number of records written.
+    fn commit(self) -> impl Future<Output = Result<u64, ConnectorError>> + Send;
+
+    /// Discards everything written; the destination is as it was.
+    fn abort(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Opens writers.
+pub trait BatchDestination: Send + Sync {
+    type Writer: BatchWriter;
+
+    fn writer(
+        &self,
+        spec: WriteSpec,
+    ) -> impl Future<Output = Result<Self::Writer, ConnectorError>> + Send;
+}
+
+/// The Arrow type that holds a field of this type. `native` is consulted for decimals
+/// (`numeric(12,2)`, `decimal(10,3)`: Decimal128 with that precision and scale).
+pub fn arrow_type(field_type: FieldType, native: &str) -> DataType {
+    match field_type {
+        FieldType::Boolean => DataType::Boolean,
+        FieldType::Integer => DataType::Int64,
+        FieldType::Float => DataType::Float64,
+        FieldType::Decimal => match decimal_precision(native) {
+            Some((p, s)) => DataType::Decimal128(p, s),
+            None => DataType::Utf8,
+        },
+        FieldType::String | FieldType::Json | FieldType::Other => DataType::Utf8,
+        FieldType::Binary => DataType::Binary,
+        FieldType::Date => DataType::Date32,
+        FieldType::Time => DataType::Time64(TimeUnit::Microsecond),
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        FieldType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        FieldType::Uuid => DataType::FixedSizeBinary(16),
+    }
+}
+
+/// `numeric(12,2)` / `decimal(10, 3)` → `(12, 2)` when the precision fits Decimal128 (≤ 38).
+pub fn decimal_precision(native: &str) -> Option<(u8, i8)> {
+    let open = native.find('(')?;
+    let close = native.rfind(')')?;
+    let inner = native.get(open + 1..close)?;
+    let mut parts = inner.split(',').map(str::trim);
+    let p: u8 = parts.next()?.parse().ok()?;
+    let s: i8 = match parts.next() {
+        Some(s) => s.parse().ok()?,
+        None => 0,
+    };
+    (1..=38).contains(&p).then_some((p, s))
+}
+
+/// The Arrow field for discovered field metadata of a `source` connection kind.
+pub fn arrow_field(meta: &FieldMeta, source: crate::ConnectionKind) -> Field {
+    let mut metadata = HashMap::new();
+    metadata.insert(keys::NATIVE.to_owned(), meta.native.clone());
+    metadata.insert(keys::TYPE.to_owned(), field_type_name(meta.field_type).to_owned());
+    metadata.insert(keys::SOURCE.to_owned(), source.as_str().to_owned());
+    if meta.primary_key {
+        metadata.insert(keys::PRIMARY_KEY.to_owned(), "true".to_owned());
+    }
+    Field::new(
+        meta.name.clone(),
+        arrow_type(meta.field_type, &meta.native),
+        meta.nullable,
+    )
+    .with_metadata(metadata)
+}
+
+/// The field metadata an Arrow field carries (defaults from its Arrow type when it has none).
+pub fn field_meta(field: &Field) -> FieldMeta {
+    let md = field.metadata();
+    let field_type = md
+        .get(keys::TYPE)
+        .and_then(|t| parse_field_type(t))
+        .unwrap_or_else(|| default_field_type(field.data_type()));
+    FieldMeta {
+        name: field.name().clone(),
+        field_type,
+        native: md.get(keys::NATIVE).cloned().unwrap_or_default(),
+        nullable: field.is_nullable(),
+        primary_key: md.get(keys::PRIMARY_KEY).is_some_and(|v| v == "true"),
+    }
+}
+
+pub fn field_type_name(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Boolean => "boolean",
+        FieldType::Integer => "integer",
+        FieldType::Float => "float",
+        FieldType::Decimal => "decimal",
+        FieldType::String => "string",
+        FieldType::Binary => "binary",
+        FieldType::Date => "date",
+        FieldType::Time => "time",
+        FieldType::Timestamp => "timestamp",
+        FieldType::TimestampTz => "timestamp_tz",
+        FieldType::Uuid => "uuid",
+        FieldType::Json => "json",
+        FieldType::Other => "other",
+    }
+}
+
+pub fn parse_field_type(name: &str) -> Option<FieldType> {
+    use FieldType::*;
+    [
+        Boolean, Integer, Float, Decimal, String, Binary, Date, Time, Timestamp, TimestampTz,
+        Uuid, Json, Other,
+    ]
+    .into_iter()
+    .find(|t| field_type_name(*t) == name)
+}
+
+/// The field type an Arrow type holds when no metadata says more.
+pub fn default_field_type(data_type: &DataType) -> FieldType {
+    match data_type {
+        DataType::Boolean => FieldType::Boolean,
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => FieldType::Integer,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => FieldType::Float,
+        DataType::Decimal128(..) | DataType::Decimal256(..) => FieldType::Decimal,
+        DataType::Binary | DataType::LargeBinary => FieldType::Binary,
+        DataType::FixedSizeBinary(16) => FieldType::Uuid,
+        DataType::Date32 | DataType::Date64 => FieldType::Date,
+        DataType::Time32(_) | DataType::Time64(_) => FieldType::Time,
+        DataType::Timestamp(_, None) => FieldType::Timestamp,
+        DataType::Timestamp(_, Some(_)) => FieldType::TimestampTz,
+        _ => FieldType::String,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_keep_precision_and_scale() {
+        assert_eq!(decimal_precision("numeric(12,2)"), Some((12, 2)));
+        assert_eq!(decimal_precision("decimal(10, 3)"), Some((10, 3)));
+        assert_eq!(decimal_precision("numeric(5)"), Some((5, 0)));
+        assert_eq!(decimal_precision("numeric"), None);
+        assert_eq!(decimal_precision("numeric(60,2)"), None);
+        assert_eq!(arrow_type(FieldType::Decimal, "numeric"), DataType::Utf8);
+    }
+
+    #[test]
+    fn fields_carry_their_metadata_through_arrow() {
+        let meta = FieldMeta {
+            name: "price".into(),
+            field_type: FieldType::Decimal,
+            native: "numeric(12,2)".into(),
+            nullable: false,
+            primary_key: true,
+        };
+        let field = arrow_field(&meta, crate::ConnectionKind::Postgres);
+        assert_eq!(field.data_type(), &DataType::Decimal128(12, 2));
+        assert_eq!(field_meta(&field), meta);
+        assert_eq!(
+            field.metadata().get(keys::SOURCE).map(String::as_str),
+            Some("postgres")
+        );
+    }
+}
