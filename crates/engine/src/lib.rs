@@ -1,0 +1,1 @@
+//! Lockstep's sync engine.
