@@ -14,7 +14,7 @@ use lockstep_connectors::{
     AnyConnector, ConnectionConfig, ConnectionKind, Connector, FailureKind, ObjectMeta, Record,
     Secret, Secrets, UploadedFile,
 };
-use lockstep_domain::{ConnectionId, OrganizationId, UploadId, UserId};
+use lockstep_domain::{ConnectionId, OrganizationId, UploadId};
 use lockstep_policy::{Action, Resource};
 use lockstep_storage::connections::{self, StoredConnection, StoredUpload};
 use lockstep_storage::{Connection, StoreError};
@@ -591,6 +591,14 @@ impl Hub {
             .visible_connection(caller, Action::ManageConnections, id)
             .await?;
         let org = stored.organization_id;
+        let mut conn = self.store.read().await?;
+        let used = lockstep_storage::pipelines::count_using_connection(&mut conn, org, id).await?;
+        drop(conn);
+        if used > 0 {
+            return Err(AppError::Refused(
+                "pipelines read from or write to this connection: delete or change them first",
+            ));
+        }
         if stored.oauth_connected {
             let revoked = self.revoke_tokens(&stored).await;
             tracing::info!(connection = %id, revoked, "OAuth tokens revoked before delete");
@@ -617,9 +625,9 @@ impl Hub {
 
     /// Makes the connector with the secrets in clear for the time of one call; refreshes OAuth
     /// tokens that expire soon (and stores the new ones).
-    async fn connector(
+    pub(crate) async fn connector(
         &self,
-        actor: UserId,
+        actor: Actor,
         stored: &StoredConnection,
     ) -> Result<AnyConnector, AppError> {
         let config = self.open_config(stored).await?;
@@ -674,7 +682,7 @@ impl Hub {
         let stored = self
             .visible_connection(caller, Action::ManageConnections, id)
             .await?;
-        let result = match self.connector(caller.user(), &stored).await {
+        let result = match self.connector(Actor::User(caller.user()), &stored).await {
             Ok(connector) => connector.test().await.map_err(AppError::from),
             Err(err) => Err(err),
         };
@@ -721,7 +729,7 @@ impl Hub {
             .visible_connection(caller, Action::ManageConnections, id)
             .await?;
         let org = stored.organization_id;
-        let connector = self.connector(caller.user(), &stored).await?;
+        let connector = self.connector(Actor::User(caller.user()), &stored).await?;
         let objects = connector.discover().await?;
         let json = serde_json::to_vec(&objects)
             .map_err(|_| AppError::Refused("the discovered metadata could not be encoded"))?;
@@ -762,7 +770,10 @@ impl Hub {
         self.stored_objects(&stored).await
     }
 
-    async fn stored_objects(&self, stored: &StoredConnection) -> Result<Discovery, AppError> {
+    pub(crate) async fn stored_objects(
+        &self,
+        stored: &StoredConnection,
+    ) -> Result<Discovery, AppError> {
         let mut conn = self.store.read().await?;
         let found = connections::metadata(&mut conn, stored.organization_id, stored.id).await?;
         drop(conn);
@@ -814,7 +825,7 @@ impl Hub {
             .find(|o| o.name == object)
             .map(|o| o.name.clone())
             .ok_or(AppError::NotFound("object (discover the connection first)"))?;
-        let connector = self.connector(caller.user(), &stored).await?;
+        let connector = self.connector(Actor::User(caller.user()), &stored).await?;
         let records = connector.sample(&object, limit).await?;
         let event = Event::new(
             Actor::User(caller.user()),
@@ -1138,7 +1149,7 @@ impl Hub {
     /// Refreshes the access token when it expires within a minute and a refresh token is held.
     async fn refresh_if_needed(
         &self,
-        actor: UserId,
+        actor: Actor,
         stored: &StoredConnection,
         token_url: &str,
         client_id: &str,
@@ -1163,12 +1174,7 @@ impl Hub {
             now,
         )
         .await?;
-        let event = Event::new(
-            Actor::User(actor),
-            "connection.oauth_refreshed",
-            "connection",
-            stored.id,
-        );
+        let event = Event::new(actor, "connection.oauth_refreshed", "connection", stored.id);
         self.store_tokens(stored, &tokens, event, now).await?;
         secrets.insert(ACCESS_TOKEN, tokens.access_token.clone());
         if let Some(token) = &tokens.refresh_token {

@@ -76,6 +76,8 @@ pub struct Hub {
     /// Held shared by anything that wraps a new key with the keyring, exclusively by a keyring
     /// rotation: no key is ever wrapped with a keyring version the store does not hold yet.
     pub(crate) key_wrap_lock: tokio::sync::RwLock<()>,
+    /// Wakes idle workers of this process when a run is queued.
+    pub(crate) work_available: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -156,6 +158,7 @@ impl Hub {
             hasher: PasswordHasher::new(options.password_permits),
             options,
             key_wrap_lock: tokio::sync::RwLock::new(()),
+            work_available: tokio::sync::Notify::new(),
         }
     }
 

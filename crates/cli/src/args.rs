@@ -28,6 +28,29 @@ pub enum Command {
     /// Export and verify the organization's long-term audit ledger.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List pipelines and run them (a member's session or API token).
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// The organization's pipelines with their last run.
+    List {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
+    /// Start a run of the pipeline NAME and show its progress until it ends; the exit status is
+    /// non-zero when it failed or was cancelled.
+    Run {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// The pipeline's name.
+        name: String,
+        /// Start the run and return at once, printing its id.
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +140,12 @@ pub struct ServeArgs {
     /// uploaded files can be used).
     #[arg(long, env = "LOCKSTEP_FILES_ROOT")]
     pub files_root: Option<PathBuf>,
+    /// Rejected records of runs are deleted after this many days.
+    #[arg(long, env = "LOCKSTEP_RUN_ERROR_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub run_error_retention_days: u32,
+    /// Runs this process executes at once (0: none; leave them to `lockstep worker` processes).
+    #[arg(long, env = "LOCKSTEP_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub workers: u32,
     /// Seconds a connector waits to connect and for each answer.
     #[arg(long, env = "LOCKSTEP_CONNECTOR_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub connector_timeout: u32,
@@ -178,8 +207,8 @@ pub struct ClientArgs {
 pub struct TokenClientArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Operator token — or, for `audit export`, an Administrator's session or API token (prefer
-    /// the environment variable: arguments are visible to other users).
+    /// Operator token — or, for `audit export` and `pipeline`, a member's session or API token
+    /// (prefer the environment variable: arguments are visible to other users).
     #[arg(long, env = "LOCKSTEP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }

@@ -62,6 +62,8 @@ pub struct ServeConfig {
     pub log_retention_days: u32,
     /// Egress policy, files directory and time limits of connectors.
     pub connectors: lockstep_app::connectors::Context,
+    pub run_error_retention_days: u32,
+    pub workers: u32,
 }
 
 impl ServeConfig {
@@ -114,6 +116,8 @@ impl ServeConfig {
             log_dir: args.data.join("logs"),
             log_retention_days: args.log_retention_days,
             connectors: connectors_context(args)?,
+            run_error_retention_days: args.run_error_retention_days,
+            workers: args.workers,
             auth_rate_limit: if args.auth_rate_limit == 0 {
                 bail!("--auth-rate-limit must be at least 1")
             } else {

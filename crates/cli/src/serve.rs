@@ -61,6 +61,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }));
 
     tokio::spawn(checkpoint_task(Arc::clone(&hub)));
+    tokio::spawn(run_error_retention_task(
+        Arc::clone(&hub),
+        config.run_error_retention_days,
+    ));
+    let stop_workers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for n in 0..config.workers {
+        let owner = format!("serve-{}-{n}", uuid::Uuid::now_v7().simple());
+        tokio::spawn(Arc::clone(&hub).work(owner, Arc::clone(&stop_workers)));
+    }
 
     let tls_files = match &config.tls {
         TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,
@@ -108,8 +117,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
         .context("the HTTPS server stopped")?;
+    stop_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     store_close(&hub).await;
     Ok(())
+}
+
+/// Deletes runs' rejected records older than the retention period, every hour.
+async fn run_error_retention_task(hub: Arc<Hub>, days: u32) {
+    let retention = time::Duration::days(i64::from(days));
+    loop {
+        if !hub.is_sealed() {
+            match hub.purge_run_errors(retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "rejected records past retention deleted"),
+                Err(err) => tracing::warn!(error = %err, "rejected records could not be purged"),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 pub async fn init(args: InitArgs) -> anyhow::Result<()> {

@@ -163,7 +163,10 @@ pub fn decimal_precision(native: &str) -> Option<(u8, i8)> {
 pub fn arrow_field(meta: &FieldMeta, source: crate::ConnectionKind) -> Field {
     let mut metadata = HashMap::new();
     metadata.insert(keys::NATIVE.to_owned(), meta.native.clone());
-    metadata.insert(keys::TYPE.to_owned(), field_type_name(meta.field_type).to_owned());
+    metadata.insert(
+        keys::TYPE.to_owned(),
+        field_type_name(meta.field_type).to_owned(),
+    );
     metadata.insert(keys::SOURCE.to_owned(), source.as_str().to_owned());
     if meta.primary_key {
         metadata.insert(keys::PRIMARY_KEY.to_owned(), "true".to_owned());
@@ -213,8 +216,19 @@ pub fn field_type_name(t: FieldType) -> &'static str {
 pub fn parse_field_type(name: &str) -> Option<FieldType> {
     use FieldType::*;
     [
-        Boolean, Integer, Float, Decimal, String, Binary, Date, Time, Timestamp, TimestampTz,
-        Uuid, Json, Other,
+        Boolean,
+        Integer,
+        Float,
+        Decimal,
+        String,
+        Binary,
+        Date,
+        Time,
+        Timestamp,
+        TimestampTz,
+        Uuid,
+        Json,
+        Other,
     ]
     .into_iter()
     .find(|t| field_type_name(*t) == name)

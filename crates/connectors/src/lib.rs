@@ -11,7 +11,9 @@
 //!
 //! SQL identifiers that come from users or from discovery are always quoted, values always bound.
 
+mod any_batch;
 pub mod batch;
+pub use any_batch::AnyWriter;
 pub mod config;
 pub mod egress;
 mod error;

@@ -80,6 +80,14 @@ id_type!(
     /// Identifies a file uploaded to a `files` connection.
     UploadId
 );
+id_type!(
+    /// Identifies a pipeline (source object → destination object).
+    PipelineId
+);
+id_type!(
+    /// Identifies one run of a pipeline.
+    RunId
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,8 @@ pub mod organization;
 pub mod role;
 
 pub use ids::{
-    ApiTokenId, ConnectionId, InvitationId, OrganizationId, SessionId, UploadId, UserId,
+    ApiTokenId, ConnectionId, InvitationId, OrganizationId, PipelineId, RunId, SessionId, UploadId,
+    UserId,
 };
 pub use organization::{EmailAddress, OrganizationName, ParseError};
 pub use role::Role;

@@ -1,1 +1,39 @@
-//! Lockstep's sync engine.
+//! Lockstep's sync engine: pipeline definitions ([`PipelineSpec`]), CEL rules and mappings
+//! applied to Arrow batches ([`Plan`]), and the run loop from a source to a destination
+//! ([`execute`]).
+//!
+//! The engine does no IO of its own: sources and destinations are the connectors' batch
+//! traits, and progress, rejected records and cancellation go through a [`RunObserver`].
+//!
+//! Expressions are CEL (the standard library, with the strings and math extensions). A record's
+//! fields are its variables, as these CEL values:
+//!
+//! | field type | CEL |
+//! | --- | --- |
+//! | boolean | `bool` |
+//! | integer | `int` |
+//! | float | `double` |
+//! | decimal | `double`, for arithmetic and comparison (a decimal is only written back through a double when a rule targets it; copied fields keep their exact value) |
+//! | string, other | `string` |
+//! | json | the parsed value: `map`, `list`, `string`, `int`, `double`, `bool` or `null` |
+//! | binary | `bytes` |
+//! | date | `string`, `YYYY-MM-DD` |
+//! | time | `string`, `HH:MM:SS` with the fraction of a second when there is one |
+//! | timestamp, timestamp_tz | `google.protobuf.Timestamp` (a timestamp without a zone as UTC) |
+//! | uuid | `string`, hyphenated lower case |
+//!
+//! A null is `null`; comparing it with `<` and the like is an evaluation error, which rejects the
+//! record (write `price == null || price >= 0.0`). A rule's result is converted to its target's
+//! type: numbers between each other (an integer only from a whole number, a decimal rounded to
+//! its scale), text parsed (`"42"` to an integer, RFC 3339 to a timestamp), maps and lists to
+//! JSON text; a result that does not convert rejects the record.
+
+mod convert;
+mod expr;
+pub mod plan;
+pub mod run;
+pub mod spec;
+
+pub use plan::{Applied, Plan, Rejected};
+pub use run::{EngineError, RunInput, RunObserver, RunOutcome, execute};
+pub use spec::{Endpoint, Level, Mapping, Mode, PipelineSpec, Rule, RuleKind, SpecError};

@@ -52,6 +52,14 @@ pub enum Action {
     ReadConnectionObjects,
     /// Read a sample of a connection's records.
     SampleRecords,
+    /// See pipelines and their runs.
+    ListPipelines,
+    /// Create, edit and delete pipelines.
+    ManagePipelines,
+    /// Start and cancel runs.
+    RunPipelines,
+    /// Read a run's per-record errors (they hold record values).
+    ReadRunErrors,
 }
 
 impl Action {
@@ -66,8 +74,12 @@ impl Action {
             Action::ReadOwnAccount
             | Action::ManageOwnCredentials
             | Action::ListConnections
-            | Action::ReadConnectionObjects => Role::Viewer,
-            Action::SampleRecords => Role::Editor,
+            | Action::ReadConnectionObjects
+            | Action::ListPipelines => Role::Viewer,
+            Action::SampleRecords
+            | Action::ManagePipelines
+            | Action::RunPipelines
+            | Action::ReadRunErrors => Role::Editor,
             Action::ListUsers
             | Action::ReadUser
             | Action::InviteUser

@@ -15,7 +15,7 @@ mod uuid_free {
     }
 }
 
-const ALL_ACTIONS: [Action; 15] = [
+const ALL_ACTIONS: [Action; 19] = [
     Action::ReadOwnAccount,
     Action::ManageOwnCredentials,
     Action::ListUsers,
@@ -31,6 +31,10 @@ const ALL_ACTIONS: [Action; 15] = [
     Action::ManageConnections,
     Action::ReadConnectionObjects,
     Action::SampleRecords,
+    Action::ListPipelines,
+    Action::ManagePipelines,
+    Action::RunPipelines,
+    Action::ReadRunErrors,
 ];
 
 fn member(role: Role) -> Member {
@@ -172,4 +176,22 @@ fn connections_by_role() {
     );
     assert!(!allowed(Role::Editor, Action::ReadConnectionConfig));
     assert!(!allowed(Role::Editor, Action::ManageConnections));
+}
+
+#[test]
+fn pipelines_by_role() {
+    let org = Resource::organization(id::<OrganizationId>(10));
+    let allowed = |role, action| decide(&Subject::Member(member(role)), action, &org).is_allowed();
+    for action in [
+        Action::ManagePipelines,
+        Action::RunPipelines,
+        Action::ReadRunErrors,
+    ] {
+        assert!(allowed(Role::Administrator, action));
+        assert!(allowed(Role::Editor, action));
+        assert!(!allowed(Role::Viewer, action), "{action:?}");
+    }
+    for role in Role::ALL {
+        assert!(allowed(role, Action::ListPipelines));
+    }
 }

@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod operator;
 pub mod organizations;
 pub mod password_resets;
+pub mod pipelines;
 pub mod sessions;
 pub mod settings;
 pub mod users;

@@ -2,6 +2,7 @@
 
 mod audit;
 mod org;
+mod pipeline;
 mod vault;
 
 use crate::args::{Cli, Command};
@@ -12,6 +13,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vault(command) => vault::run(command).await,
         Command::Org(command) => org::run(command).await,
         Command::Audit(command) => audit::run(command).await,
+        Command::Pipeline(command) => pipeline::run(command).await,
     }
 }
 

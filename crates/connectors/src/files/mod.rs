@@ -10,6 +10,7 @@
 //! most [`MAX_READ`] bytes of each. Errors name the file and the line or record, never its
 //! content.
 
+mod batch;
 mod config;
 pub(crate) mod infer;
 

@@ -23,9 +23,12 @@
 //! the catalog lists, with identifiers quoted and the limit bound as a parameter. The session
 //! time zone is UTC, so `timestamp` values are instants (RFC 3339 with `Z`).
 
+mod batch;
 mod config;
+mod writer;
 
 pub use config::{MysqlConfig, SECRET_FIELDS};
+pub use writer::MysqlWriter;
 
 use crate::postgres::{describe_tls_error, find_rustls_error, tcp_error};
 use crate::{

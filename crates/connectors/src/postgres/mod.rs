@@ -20,10 +20,15 @@
 //! Tables and views are named `schema.table`. Samples read only objects the catalog lists, with
 //! every identifier quoted and the limit bound as a parameter.
 
+mod batch;
 mod config;
+mod copy_in;
+mod copy_out;
+mod numeric;
 mod tls;
 mod value;
 
+pub use batch::PostgresWriter;
 pub use config::{PostgresConfig, SECRET_FIELDS};
 pub(crate) use tls::{describe_tls_error, find_io_error, find_rustls_error};
 pub(crate) use value::{float_value, float4_value, int_value};

@@ -9,8 +9,11 @@
 )]
 
 mod files;
+mod files_batch;
 mod mysql;
+mod mysql_batch;
 mod oauth;
 mod postgres;
+mod postgres_batch;
 mod rest;
 mod sqlite;

@@ -95,4 +95,14 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             v1::connections::upload,
             v1::connections::delete_file
         ))
+        .routes(routes!(v1::pipelines::create, v1::pipelines::list))
+        .routes(routes!(
+            v1::pipelines::get,
+            v1::pipelines::update,
+            v1::pipelines::delete
+        ))
+        .routes(routes!(v1::pipelines::start_run, v1::pipelines::list_runs))
+        .routes(routes!(v1::pipelines::get_run))
+        .routes(routes!(v1::pipelines::cancel_run))
+        .routes(routes!(v1::pipelines::run_errors))
 }

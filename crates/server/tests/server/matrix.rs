@@ -33,6 +33,9 @@ struct Member {
     api_token_id: String,
     /// A connection of the member's organization (shared by its members).
     connection_id: String,
+    /// A pipeline of the member's organization and a (queued) run of it.
+    pipeline_id: String,
+    run_id: String,
 }
 
 struct Org {
@@ -76,6 +79,8 @@ async fn member(
         session_id: sessions[0].id.to_string(),
         api_token_id: api.view.id.to_string(),
         connection_id: String::new(),
+        pipeline_id: String::new(),
+        run_id: String::new(),
     }
 }
 
@@ -129,8 +134,37 @@ async fn org(hub: &Hub, op: &lockstep_app::Operator, name: &str) -> Org {
     hub.discover_connection(&admin_caller, connection.id)
         .await
         .unwrap();
+    // A pipeline from that file into a PostgreSQL connection (never run here: no worker), and
+    // a queued run of it.
+    let destination = hub
+        .create_connection(
+            &admin_caller,
+            lockstep_app::NewConnection {
+                name: format!("{name} warehouse"),
+                kind: "postgres".to_owned(),
+                config: json!({"host": "127.0.0.1", "database": "x", "user": "x"}),
+                secrets: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    let pipeline = hub
+        .create_pipeline(
+            &admin_caller,
+            &format!("{name} import"),
+            json!({
+                "source": {"connection_id": connection.id.to_string(), "object": "uploads/x.csv"},
+                "destination": {"connection_id": destination.id.to_string(), "object": "public.x"},
+                "mode": "full_refresh"
+            }),
+        )
+        .await
+        .unwrap();
+    let run = hub.start_run(&admin_caller, pipeline.id).await.unwrap();
     let with_connection = |m: Member| Member {
         connection_id: connection.id.to_string(),
+        pipeline_id: pipeline.id.to_string(),
+        run_id: run.id.to_string(),
         ..m
     };
     Org {
@@ -163,6 +197,14 @@ fn class(method: &Method, path: &str) -> Class {
             }
         }
         p if p.starts_with("/api/v1/connections") => Class::Role(Role::Administrator),
+        p if p.starts_with("/api/v1/pipelines") && *method == Method::GET => {
+            if p.ends_with("/errors") {
+                Class::Role(Role::Editor)
+            } else {
+                Class::Role(Role::Viewer)
+            }
+        }
+        p if p.starts_with("/api/v1/pipelines") => Class::Role(Role::Editor),
         "/api/v1/auth/logout" => Class::Member,
         p if p.starts_with("/api/v1/auth/") => Class::Public,
         p if p.starts_with("/api/v1/sys/") => Class::Operator,
@@ -191,6 +233,8 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         org_id
     } else if template.starts_with("/api/v1/connections/") {
         &owner.connection_id
+    } else if template.starts_with("/api/v1/pipelines/") {
+        &owner.pipeline_id
     } else {
         panic!("{template}: which object does its id name? add it to the matrix")
     };
@@ -202,6 +246,7 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
     template
         .replace("{kind}", "user")
         .replace("{id}", id)
+        .replace("{run}", &owner.run_id)
         .replace("{name}", name)
 }
 
@@ -225,6 +270,8 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("POST", "/api/v1/me/tokens") => json!({"name": "x", "expires_in_days": 1}),
         ("POST", "/api/v1/connections") => json!({"name": "x", "kind": "files", "config": {}}),
         ("PATCH", "/api/v1/connections") => json!({"name": "renamed"}),
+        ("POST", "/api/v1/pipelines") => json!({"name": "x", "mode": "append"}),
+        ("PATCH", "/api/v1/pipelines") => json!({"name": "renamed"}),
         ("POST", "/api/v1/sys/organizations") => {
             json!({"name": "Gamma", "admin_email": "a@gamma.io"})
         }
@@ -484,6 +531,7 @@ async fn every_documented_route_exists_in_the_router() {
     for (method, template) in routes() {
         let path = template
             .replace("{id}", "01900000-0000-7000-8000-000000000001")
+            .replace("{run}", "01900000-0000-7000-8000-000000000002")
             .replace("{name}", "x.csv");
         let (status, body) = call(&app, &method, &path, None).await;
         assert_ne!(

@@ -4,5 +4,6 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod connections;
 pub(crate) mod me;
+pub(crate) mod pipelines;
 pub(crate) mod sys;
 pub(crate) mod users;

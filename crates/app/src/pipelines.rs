@@ -1,0 +1,963 @@
+//! Pipelines and runs: Administrators and Editors define how records move from a source object
+//! to a destination object (mappings, rules, a sync mode, a schedule) and start runs; everybody
+//! sees pipelines and runs; Administrators and Editors read a run's per-record errors.
+//!
+//! A run is queued in the store and executed by a worker ([`Hub::work`]) that leases it, keeps
+//! the lease alive with heartbeats (progress and cancellation ride along), and ends it. A worker
+//! that dies loses its lease; another worker takes the run over and runs it again from the start,
+//! which converges because every mode commits all-or-nothing (and incremental runs upsert).
+
+use crate::audit::{Actor, Event, FieldChange};
+use crate::identity::Caller;
+use crate::{AppError, Hub};
+use lockstep_connectors::ConnectionKind;
+use lockstep_domain::{ConnectionId, OrganizationId, PipelineId, RunId, UserId};
+use lockstep_engine::{EngineError, PipelineSpec, Rejected, RunInput, RunObserver};
+use lockstep_policy::{Action, Resource};
+use lockstep_storage::pipelines::{self, Counts, RunState, StoredPipeline, StoredRun};
+use lockstep_storage::{StoreError, connections};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// How long a worker's lease on a run lasts without a heartbeat.
+pub const LEASE: Duration = Duration::seconds(30);
+/// How often a worker renews its lease and stores progress.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+/// A run interrupted this many times (its workers died) is failed instead of retried again.
+const MAX_ATTEMPTS: u32 = 3;
+/// Rows per batch.
+const BATCH_ROWS: usize = 8192;
+
+/// A pipeline as it is shown.
+#[derive(Debug, Clone)]
+pub struct PipelineView {
+    pub id: PipelineId,
+    pub name: String,
+    pub spec: PipelineSpec,
+    pub next_run_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub last_run: Option<RunView>,
+}
+
+/// A run as it is shown.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub id: RunId,
+    pub pipeline_id: PipelineId,
+    pub state: RunState,
+    pub trigger: String,
+    pub requested_by: Option<UserId>,
+    pub records_read: u64,
+    pub records_written: u64,
+    pub records_rejected: u64,
+    pub warnings: u64,
+    pub message: Option<String>,
+    pub cancel_requested: bool,
+    pub attempts: u32,
+    pub created_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub updated_at: OffsetDateTime,
+}
+
+impl RunView {
+    /// Records read per second so far (or over the whole run once finished).
+    pub fn rate(&self) -> Option<f64> {
+        let start = self.started_at?;
+        let end = self.finished_at.unwrap_or(self.updated_at);
+        let seconds = (end - start).as_seconds_f64();
+        (seconds > 0.0).then(|| self.records_read as f64 / seconds)
+    }
+}
+
+fn run_view(r: StoredRun) -> RunView {
+    RunView {
+        id: r.id,
+        pipeline_id: r.pipeline_id,
+        state: r.state,
+        trigger: r.trigger,
+        requested_by: r.requested_by,
+        records_read: r.records_read,
+        records_written: r.records_written,
+        records_rejected: r.records_rejected,
+        warnings: r.warnings,
+        message: r.message,
+        cancel_requested: r.cancel_requested,
+        attempts: r.attempts,
+        created_at: r.created_at,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// A rejected record as Administrators and Editors read it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunErrorView {
+    #[serde(skip)]
+    pub id: String,
+    #[serde(skip)]
+    pub position: u64,
+    pub key: serde_json::Value,
+    pub reason: String,
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+fn check_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::Invalid {
+            field: "name",
+            reason: "must be 1 to 100 characters, without control characters".to_owned(),
+        });
+    }
+    Ok(name.to_owned())
+}
+
+fn spec_error(err: lockstep_engine::SpecError) -> AppError {
+    AppError::InvalidConfig {
+        field: err.field,
+        reason: err.reason,
+    }
+}
+
+/// When a cron expression fires next after `after` (in UTC).
+fn next_fire(schedule: &str, after: OffsetDateTime) -> Result<OffsetDateTime, AppError> {
+    use std::str::FromStr as _;
+    let invalid = |reason: &str| AppError::InvalidConfig {
+        field: "schedule".to_owned(),
+        reason: reason.to_owned(),
+    };
+    let cron = croner::Cron::from_str(schedule).map_err(|_| invalid("is not a cron expression"))?;
+    let start = chrono::DateTime::<chrono::Utc>::from_timestamp(after.unix_timestamp(), 0)
+        .ok_or_else(|| invalid("cannot be evaluated"))?;
+    let next = cron
+        .find_next_occurrence(&start, false)
+        .map_err(|_| invalid("never fires"))?;
+    OffsetDateTime::from_unix_timestamp(next.timestamp()).map_err(|_| invalid("fires out of range"))
+}
+
+impl Hub {
+    fn authorize_pipelines(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
+        self.authorize(
+            caller,
+            action,
+            &Resource::organization(caller.organization()),
+        )
+    }
+
+    async fn visible_pipeline(
+        &self,
+        caller: &Caller,
+        action: Action,
+        id: PipelineId,
+    ) -> Result<StoredPipeline, AppError> {
+        let mut conn = self.store.read().await?;
+        let stored = pipelines::get(&mut conn, caller.organization(), id)
+            .await?
+            .ok_or(AppError::NotFound("pipeline"))?;
+        drop(conn);
+        self.authorize_pipelines(caller, action)?;
+        Ok(stored)
+    }
+
+    async fn open_spec(&self, p: &StoredPipeline) -> Result<PipelineSpec, AppError> {
+        let json = self
+            .open_field(
+                p.organization_id,
+                "pipeline",
+                &p.id.to_string(),
+                "spec",
+                &p.spec_ciphertext,
+            )
+            .await?;
+        serde_json::from_slice(&json)
+            .map_err(|_| AppError::Store(StoreError::Corrupt("pipeline spec")))
+    }
+
+    /// Parses and checks a specification: the engine's static checks, then the connections (of
+    /// the caller's organization, of kinds that can read and write) and the discovered source
+    /// fields.
+    async fn checked_spec(
+        &self,
+        org: OrganizationId,
+        spec: serde_json::Value,
+    ) -> Result<(PipelineSpec, ConnectionId, ConnectionId), AppError> {
+        let spec: PipelineSpec = serde_path_to_error::deserialize(spec).map_err(|err| {
+            let path = err.path().to_string();
+            AppError::InvalidConfig {
+                field: if path == "." { "spec".to_owned() } else { path },
+                reason: err.into_inner().to_string(),
+            }
+        })?;
+        spec.validate().map_err(spec_error)?;
+        let connection = |field: &str, id: &str| -> Result<ConnectionId, AppError> {
+            id.parse().map_err(|_| AppError::InvalidConfig {
+                field: format!("{field}.connection_id"),
+                reason: "is not a connection id".to_owned(),
+            })
+        };
+        let source_id = connection("source", &spec.source.connection_id)?;
+        let destination_id = connection("destination", &spec.destination.connection_id)?;
+        let mut conn = self.store.read().await?;
+        let missing = |field: &str| AppError::InvalidConfig {
+            field: format!("{field}.connection_id"),
+            reason: "no such connection".to_owned(),
+        };
+        let source = connections::get(&mut conn, org, source_id)
+            .await?
+            .ok_or_else(|| missing("source"))?;
+        let destination = connections::get(&mut conn, org, destination_id)
+            .await?
+            .ok_or_else(|| missing("destination"))?;
+        drop(conn);
+        let kind = |c: &connections::StoredConnection| {
+            ConnectionKind::parse(&c.kind).ok_or(AppError::Store(StoreError::Corrupt("kind")))
+        };
+        if !matches!(
+            kind(&source)?,
+            ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Files
+        ) {
+            return Err(AppError::InvalidConfig {
+                field: "source.connection_id".to_owned(),
+                reason: "pipelines read from postgres, mysql and files connections".to_owned(),
+            });
+        }
+        if !matches!(
+            kind(&destination)?,
+            ConnectionKind::Postgres | ConnectionKind::Mysql
+        ) {
+            return Err(AppError::InvalidConfig {
+                field: "destination.connection_id".to_owned(),
+                reason: "pipelines write to postgres and mysql connections".to_owned(),
+            });
+        }
+        let discovered = self.stored_objects_of(&source).await?;
+        let object = discovered
+            .iter()
+            .find(|o| o.name == spec.source.object)
+            .ok_or_else(|| AppError::InvalidConfig {
+                field: "source.object".to_owned(),
+                reason: "is not among the source connection's discovered objects (discover it \
+                         first)"
+                    .to_owned(),
+            })?;
+        spec.validate_against(&object.fields).map_err(spec_error)?;
+        Ok((spec, source_id, destination_id))
+    }
+
+    async fn pipeline_view(&self, p: StoredPipeline) -> Result<PipelineView, AppError> {
+        let spec = self.open_spec(&p).await?;
+        let mut conn = self.store.read().await?;
+        let last_run = pipelines::list_runs(&mut conn, p.organization_id, p.id, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(run_view);
+        Ok(PipelineView {
+            id: p.id,
+            name: p.name,
+            spec,
+            next_run_at: p.next_run_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            last_run,
+        })
+    }
+
+    /// Defines a pipeline (Administrators and Editors). Refused with the field and the reason
+    /// (an invalid rule names its position) and nothing stored when anything is wrong.
+    pub async fn create_pipeline(
+        &self,
+        caller: &Caller,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Result<PipelineView, AppError> {
+        let org = caller.organization();
+        self.authorize_pipelines(caller, Action::ManagePipelines)?;
+        let name = check_name(name)?;
+        let (spec, source, destination) = self.checked_spec(org, spec).await?;
+        let id = PipelineId::from_uuid(Uuid::now_v7());
+        let now = self.clock.now();
+        let json = serde_json::to_string(&spec)
+            .map_err(|_| AppError::Refused("the pipeline could not be encoded"))?;
+        let spec_ciphertext = self
+            .seal_field(org, "pipeline", &id.to_string(), "spec", json.as_bytes())
+            .await?;
+        let next_run_at = spec
+            .schedule
+            .as_deref()
+            .map(|s| next_fire(s, now))
+            .transpose()?;
+        let stored = StoredPipeline {
+            id,
+            organization_id: org,
+            name: name.clone(),
+            source_connection_id: source,
+            destination_connection_id: destination,
+            mode: mode_name(&spec).to_owned(),
+            spec_ciphertext,
+            schedule: spec.schedule.clone(),
+            next_run_at,
+            cursor_ciphertext: None,
+            created_by: Some(caller.user()),
+            created_at: now,
+            updated_at: now,
+        };
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "pipeline.created",
+            "pipeline",
+            id,
+        )
+        .change("name", FieldChange::value(None::<String>, Some(&name)))
+        .change("spec", FieldChange::value(None::<String>, Some(&json)));
+        let mut tx = self.store.write().await?;
+        pipelines::insert(&mut tx, &stored).await?;
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(pipeline = %id, organization = %org, by = %caller.user(), "pipeline created");
+        self.pipeline_view(stored).await
+    }
+
+    pub async fn list_pipelines(&self, caller: &Caller) -> Result<Vec<PipelineView>, AppError> {
+        self.authorize_pipelines(caller, Action::ListPipelines)?;
+        let mut conn = self.store.read().await?;
+        let list = pipelines::list(&mut conn, caller.organization()).await?;
+        drop(conn);
+        let mut views = Vec::with_capacity(list.len());
+        for p in list {
+            views.push(self.pipeline_view(p).await?);
+        }
+        Ok(views)
+    }
+
+    pub async fn get_pipeline(
+        &self,
+        caller: &Caller,
+        id: PipelineId,
+    ) -> Result<PipelineView, AppError> {
+        let p = self
+            .visible_pipeline(caller, Action::ListPipelines, id)
+            .await?;
+        self.pipeline_view(p).await
+    }
+
+    /// Replaces a pipeline's name and/or specification (Administrators and Editors). A changed
+    /// source, destination or cursor field starts incremental syncing from the beginning.
+    pub async fn update_pipeline(
+        &self,
+        caller: &Caller,
+        id: PipelineId,
+        name: Option<&str>,
+        spec: Option<serde_json::Value>,
+    ) -> Result<PipelineView, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::ManagePipelines, id)
+            .await?;
+        let org = stored.organization_id;
+        let old_spec = self.open_spec(&stored).await?;
+        let mut updated = stored.clone();
+        let mut event = Event::new(
+            Actor::User(caller.user()),
+            "pipeline.updated",
+            "pipeline",
+            id,
+        );
+        if let Some(name) = name {
+            let name = check_name(name)?;
+            if name != stored.name {
+                event = event.change("name", FieldChange::value(Some(&stored.name), Some(&name)));
+            }
+            updated.name = name;
+        }
+        let now = self.clock.now();
+        if let Some(spec) = spec {
+            let (spec, source, destination) = self.checked_spec(org, spec).await?;
+            let old_json = serde_json::to_string(&old_spec).unwrap_or_default();
+            let json = serde_json::to_string(&spec)
+                .map_err(|_| AppError::Refused("the pipeline could not be encoded"))?;
+            if json != old_json {
+                event = event.change("spec", FieldChange::value(Some(&old_json), Some(&json)));
+                updated.spec_ciphertext = self
+                    .seal_field(org, "pipeline", &id.to_string(), "spec", json.as_bytes())
+                    .await?;
+            }
+            if spec.source != old_spec.source
+                || spec.destination != old_spec.destination
+                || spec.cursor != old_spec.cursor
+            {
+                updated.cursor_ciphertext = None;
+            }
+            updated.source_connection_id = source;
+            updated.destination_connection_id = destination;
+            updated.mode = mode_name(&spec).to_owned();
+            if spec.schedule != old_spec.schedule {
+                updated.next_run_at = spec
+                    .schedule
+                    .as_deref()
+                    .map(|s| next_fire(s, now))
+                    .transpose()?;
+            }
+            updated.schedule = spec.schedule.clone();
+        }
+        updated.updated_at = now;
+        let mut tx = self.store.write().await?;
+        pipelines::update(&mut tx, &updated).await?;
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.pipeline_view(updated).await
+    }
+
+    /// Deletes a pipeline with its runs and their errors (Administrators and Editors). A running
+    /// run is asked to stop first; deleting waits for nothing.
+    pub async fn delete_pipeline(&self, caller: &Caller, id: PipelineId) -> Result<(), AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::ManagePipelines, id)
+            .await?;
+        let org = stored.organization_id;
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "pipeline.deleted",
+            "pipeline",
+            id,
+        )
+        .change(
+            "name",
+            FieldChange::value(Some(&stored.name), None::<String>),
+        );
+        let mut tx = self.store.write().await?;
+        if !pipelines::delete(&mut tx, org, id).await? {
+            return Err(AppError::NotFound("pipeline"));
+        }
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Queues a run (Administrators and Editors); one run of a pipeline at a time.
+    pub async fn start_run(&self, caller: &Caller, id: PipelineId) -> Result<RunView, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::RunPipelines, id)
+            .await?;
+        let org = stored.organization_id;
+        let now = self.clock.now();
+        let run = StoredRun {
+            id: RunId::from_uuid(Uuid::now_v7()),
+            organization_id: org,
+            pipeline_id: id,
+            state: RunState::Queued,
+            trigger: "manual".to_owned(),
+            requested_by: Some(caller.user()),
+            scheduled_for: None,
+            records_read: 0,
+            records_written: 0,
+            records_rejected: 0,
+            warnings: 0,
+            message: None,
+            cancel_requested: false,
+            lease_owner: None,
+            lease_expires_at: None,
+            attempts: 0,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        };
+        let event = Event::new(Actor::User(caller.user()), "run.requested", "run", run.id)
+            .change("pipeline", FieldChange::value(None::<String>, Some(id)));
+        let mut tx = self.store.write().await?;
+        if pipelines::active_run(&mut tx, org, id).await?.is_some() {
+            return Err(AppError::Conflict(
+                "run of this pipeline (one is queued or running)",
+            ));
+        }
+        pipelines::insert_run(&mut tx, &run).await?;
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.work_available.notify_waiters();
+        tracing::info!(run = %run.id, pipeline = %id, by = %caller.user(), "run queued");
+        Ok(run_view(run))
+    }
+
+    pub async fn list_runs(
+        &self,
+        caller: &Caller,
+        id: PipelineId,
+        limit: u32,
+    ) -> Result<Vec<RunView>, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::ListPipelines, id)
+            .await?;
+        let mut conn = self.store.read().await?;
+        Ok(
+            pipelines::list_runs(&mut conn, stored.organization_id, id, limit.clamp(1, 500))
+                .await?
+                .into_iter()
+                .map(run_view)
+                .collect(),
+        )
+    }
+
+    pub async fn get_run(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+    ) -> Result<RunView, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::ListPipelines, pipeline)
+            .await?;
+        let mut conn = self.store.read().await?;
+        pipelines::get_run(&mut conn, stored.organization_id, pipeline, run)
+            .await?
+            .map(run_view)
+            .ok_or(AppError::NotFound("run"))
+    }
+
+    /// Cancels a run: a queued run ends at once, a running one at its next batch (its writes are
+    /// rolled back).
+    pub async fn cancel_run(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+    ) -> Result<RunView, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::RunPipelines, pipeline)
+            .await?;
+        let org = stored.organization_id;
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let current = pipelines::get_run(&mut tx, org, pipeline, run)
+            .await?
+            .ok_or(AppError::NotFound("run"))?;
+        if current.state.is_finished() {
+            return Err(AppError::Refused("the run has already ended"));
+        }
+        pipelines::request_cancel(&mut tx, org, run, now).await?;
+        if current.state == RunState::Queued {
+            pipelines::finish_run(
+                &mut tx,
+                run,
+                None,
+                RunState::Cancelled,
+                Counts::default(),
+                Some("cancelled before it started"),
+                now,
+            )
+            .await?;
+        }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "run.cancel_requested",
+            "run",
+            run,
+        );
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.get_run(caller, pipeline, run).await
+    }
+
+    /// A run's rejected records (Administrators and Editors; audited: they hold record values).
+    pub async fn run_errors(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<RunErrorView>, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::ReadRunErrors, pipeline)
+            .await?;
+        let org = stored.organization_id;
+        let mut conn = self.store.read().await?;
+        if pipelines::get_run(&mut conn, org, pipeline, run)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::NotFound("run"));
+        }
+        let rows = pipelines::run_errors(&mut conn, org, run, limit.clamp(1, 1000), offset).await?;
+        drop(conn);
+        let mut views = Vec::with_capacity(rows.len());
+        for (id, position, ciphertext) in rows {
+            let json = self
+                .open_field(org, "run_error", &id, "record", &ciphertext)
+                .await?;
+            let mut view: RunErrorView = serde_json::from_slice(&json)
+                .map_err(|_| AppError::Store(StoreError::Corrupt("run error")))?;
+            view.id = id;
+            view.position = position;
+            views.push(view);
+        }
+        let event = Event::new(Actor::User(caller.user()), "run_errors.read", "run", run).change(
+            "records",
+            FieldChange::value(None::<String>, Some(views.len())),
+        );
+        self.record_read(caller, event).await?;
+        Ok(views)
+    }
+
+    /// Deletes per-record errors older than `retention`; answers how many went.
+    pub async fn purge_run_errors(&self, retention: Duration) -> Result<u64, AppError> {
+        let mut tx = self.store.write().await?;
+        let n = pipelines::delete_run_errors_before(&mut tx, self.clock.now() - retention).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(n)
+    }
+
+    /// Executes queued runs until `shutdown` is set: leases the oldest run, executes it, and
+    /// repeats; sleeps while there is nothing to do or the hub is sealed. `owner` names this
+    /// worker in leases.
+    pub async fn work(self: Arc<Self>, owner: String, shutdown: Arc<AtomicBool>) {
+        while !shutdown.load(Ordering::Relaxed) {
+            if self.is_sealed() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            match self.lease_next(&owner).await {
+                Ok(Some(run)) => {
+                    let id = run.id;
+                    if let Err(err) = Arc::clone(&self).execute_run(&owner, run).await {
+                        tracing::error!(run = %id, error = %err, "run could not be executed");
+                    }
+                }
+                Ok(None) => {
+                    let notified = self.work_available.notified();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), notified).await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "leasing a run failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+
+    async fn lease_next(&self, owner: &str) -> Result<Option<StoredRun>, AppError> {
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let run = pipelines::lease_next_run(&mut tx, self.store.backend(), owner, now, now + LEASE)
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(run)
+    }
+
+    async fn finish(
+        &self,
+        run: &StoredRun,
+        owner: &str,
+        state: RunState,
+        counts: Counts,
+        message: Option<&str>,
+        cursor: Option<Vec<u8>>,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let actor = run.requested_by.map_or(Actor::Anonymous, Actor::User);
+        let action = match state {
+            RunState::Succeeded => "run.succeeded",
+            RunState::Cancelled => "run.cancelled",
+            _ => "run.failed",
+        };
+        let mut event = Event::new(actor, action, "run", run.id)
+            .change(
+                "records_read",
+                FieldChange::value(None::<String>, Some(counts.read)),
+            )
+            .change(
+                "records_written",
+                FieldChange::value(None::<String>, Some(counts.written)),
+            )
+            .change(
+                "records_rejected",
+                FieldChange::value(None::<String>, Some(counts.rejected)),
+            );
+        if state != RunState::Succeeded {
+            event = event.failed();
+        }
+        let mut tx = self.store.write().await?;
+        let ended =
+            pipelines::finish_run(&mut tx, run.id, Some(owner), state, counts, message, now)
+                .await?;
+        if !ended {
+            // The lease was lost (another worker took the run over): leave it to that worker.
+            return Ok(());
+        }
+        if let Some(cursor) = cursor {
+            pipelines::set_cursor(&mut tx, run.organization_id, run.pipeline_id, Some(&cursor))
+                .await?;
+        }
+        self.record(&mut tx, run.organization_id, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(run = %run.id, state = state.as_str(), read = counts.read, written = counts.written, rejected = counts.rejected, "run ended");
+        Ok(())
+    }
+
+    /// Executes one leased run to its end.
+    async fn execute_run(self: Arc<Self>, owner: &str, run: StoredRun) -> Result<(), AppError> {
+        if run.attempts > MAX_ATTEMPTS {
+            return self
+                .finish(
+                    &run,
+                    owner,
+                    RunState::Failed,
+                    Counts::default(),
+                    Some("the run was interrupted too often (its workers stopped)"),
+                    None,
+                )
+                .await;
+        }
+        if run.cancel_requested {
+            return self
+                .finish(
+                    &run,
+                    owner,
+                    RunState::Cancelled,
+                    Counts::default(),
+                    Some("cancelled"),
+                    None,
+                )
+                .await;
+        }
+        let org = run.organization_id;
+        let mut conn = self.store.read().await?;
+        let pipeline = pipelines::get(&mut conn, org, run.pipeline_id)
+            .await?
+            .ok_or(AppError::NotFound("pipeline"))?;
+        let source = connections::get(&mut conn, org, pipeline.source_connection_id)
+            .await?
+            .ok_or(AppError::NotFound("connection"))?;
+        let destination = connections::get(&mut conn, org, pipeline.destination_connection_id)
+            .await?
+            .ok_or(AppError::NotFound("connection"))?;
+        drop(conn);
+        let spec = self.open_spec(&pipeline).await?;
+        let cursor = match &pipeline.cursor_ciphertext {
+            Some(ciphertext) => {
+                let json = self
+                    .open_field(
+                        org,
+                        "pipeline",
+                        &pipeline.id.to_string(),
+                        "cursor",
+                        ciphertext,
+                    )
+                    .await?;
+                serde_json::from_slice(&json).ok()
+            }
+            None => None,
+        };
+        let actor = run.requested_by.map_or(Actor::Anonymous, Actor::User);
+        let observer = Arc::new(Observer {
+            hub: Arc::clone(&self),
+            run: run.id,
+            org,
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            position: AtomicU64::new(0),
+            cancel: AtomicBool::new(false),
+        });
+        let heartbeat = {
+            let hub = Arc::clone(&self);
+            let observer = Arc::clone(&observer);
+            let owner = owner.to_owned();
+            let id = run.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    let now = hub.clock.now();
+                    let beat = async {
+                        let mut tx = hub.store.write().await?;
+                        let held = pipelines::heartbeat(
+                            &mut tx,
+                            id,
+                            &owner,
+                            observer.counts(),
+                            now,
+                            now + LEASE,
+                        )
+                        .await?;
+                        tx.commit().await.map_err(StoreError::from)?;
+                        Ok::<_, StoreError>(held)
+                    }
+                    .await;
+                    match beat {
+                        Ok(Some(false)) => {}
+                        Ok(Some(true)) | Ok(None) => observer.cancel.store(true, Ordering::Relaxed),
+                        Err(err) => tracing::warn!(run = %id, error = %err, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let result = async {
+            let source = self.connector(actor.clone(), &source).await?;
+            let destination = self.connector(actor.clone(), &destination).await?;
+            lockstep_engine::execute(
+                &source,
+                &destination,
+                RunInput {
+                    spec: &spec,
+                    cursor,
+                    batch_rows: BATCH_ROWS,
+                },
+                observer.as_ref(),
+            )
+            .await
+            .map_err(|err| match err {
+                EngineError::Connector(err) => AppError::from(err),
+                EngineError::Spec(err) => spec_error(err),
+                EngineError::Cancelled => AppError::Refused("cancelled"),
+                EngineError::Rule(reason) => AppError::Connector {
+                    kind: lockstep_connectors::FailureKind::Other,
+                    message: reason,
+                },
+            })
+        }
+        .await;
+        heartbeat.abort();
+        let counts = observer.counts();
+        match result {
+            Ok(outcome) => {
+                let cursor = match &outcome.new_cursor {
+                    Some(value) => Some(
+                        self.seal_field(
+                            org,
+                            "pipeline",
+                            &pipeline.id.to_string(),
+                            "cursor",
+                            value.to_string().as_bytes(),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                let counts = Counts {
+                    read: outcome.records_read,
+                    written: outcome.records_written,
+                    rejected: outcome.records_rejected,
+                    warnings: outcome.warnings,
+                };
+                self.finish(&run, owner, RunState::Succeeded, counts, None, cursor)
+                    .await
+            }
+            Err(AppError::Refused("cancelled")) => {
+                self.finish(
+                    &run,
+                    owner,
+                    RunState::Cancelled,
+                    counts,
+                    Some("cancelled"),
+                    None,
+                )
+                .await
+            }
+            Err(err) => {
+                let message = match &err {
+                    AppError::Connector { message, .. } => message.clone(),
+                    AppError::InvalidConfig { field, reason } => format!("{field}: {reason}"),
+                    other => other.to_string(),
+                };
+                self.finish(&run, owner, RunState::Failed, counts, Some(&message), None)
+                    .await
+            }
+        }
+    }
+}
+
+fn mode_name(spec: &PipelineSpec) -> &'static str {
+    match spec.mode {
+        lockstep_engine::Mode::FullRefresh => "full_refresh",
+        lockstep_engine::Mode::Append => "append",
+        lockstep_engine::Mode::Incremental => "incremental",
+        lockstep_engine::Mode::Upsert => "upsert",
+    }
+}
+
+/// Progress, rejected records and cancellation of one executing run.
+struct Observer {
+    hub: Arc<Hub>,
+    run: RunId,
+    org: OrganizationId,
+    read: AtomicU64,
+    written: AtomicU64,
+    rejected: AtomicU64,
+    position: AtomicU64,
+    cancel: AtomicBool,
+}
+
+impl Observer {
+    fn counts(&self) -> Counts {
+        Counts {
+            read: self.read.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            warnings: 0,
+        }
+    }
+}
+
+impl RunObserver for Observer {
+    async fn progress(&self, read: u64, written: u64, rejected: u64) {
+        self.read.store(read, Ordering::Relaxed);
+        self.written.store(written, Ordering::Relaxed);
+        self.rejected.store(rejected, Ordering::Relaxed);
+    }
+
+    async fn rejected(&self, rejected: Vec<Rejected>) -> Result<(), EngineError> {
+        let store = async {
+            let mut sealed = Vec::with_capacity(rejected.len());
+            for record in rejected {
+                let id = Uuid::now_v7().to_string();
+                let view = RunErrorView {
+                    id: String::new(),
+                    position: 0,
+                    key: record.key,
+                    reason: record.reason,
+                    values: record.values,
+                };
+                let json = serde_json::to_vec(&view)
+                    .map_err(|_| AppError::Refused("a rejected record could not be encoded"))?;
+                let ciphertext = self
+                    .hub
+                    .seal_field(self.org, "run_error", &id, "record", &json)
+                    .await?;
+                let position = self.position.fetch_add(1, Ordering::Relaxed);
+                sealed.push((id, position, ciphertext));
+            }
+            let now = self.hub.clock.now();
+            let mut tx = self.hub.store.write().await?;
+            for (id, position, ciphertext) in &sealed {
+                pipelines::insert_run_error(
+                    &mut tx, self.org, self.run, id, *position, ciphertext, now,
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok::<(), AppError>(())
+        };
+        store.await.map_err(|err| {
+            tracing::error!(run = %self.run, error = %err, "rejected records could not be stored");
+            EngineError::Rule("the rejected records could not be stored".to_owned())
+        })
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+impl Hub {
+    /// The discovered objects of a stored connection.
+    pub(crate) async fn stored_objects_of(
+        &self,
+        stored: &connections::StoredConnection,
+    ) -> Result<Vec<lockstep_connectors::ObjectMeta>, AppError> {
+        Ok(self.stored_objects(stored).await?.objects)
+    }
+}

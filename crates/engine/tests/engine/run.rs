@@ -1,0 +1,509 @@
+//! The run loop against in-memory test doubles of the batch contract: a source answering
+//! batches from a vector, a destination whose writer keeps batches aside until commit.
+
+use crate::{batch, meta, rows, schema, spec_with};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::SchemaRef;
+use futures_util::stream;
+use lockstep_connectors::batch::{
+    BatchDestination, BatchSource, BatchStream, BatchWriter, ReadSpec, WriteMode, WriteSpec,
+};
+use lockstep_connectors::{ConnectorError, FailureKind, FieldType};
+use lockstep_engine::{EngineError, PipelineSpec, Rejected, RunInput, RunObserver, execute};
+use serde_json::{Map, Value, json};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+type Row = Map<String, Value>;
+
+/// A source answering `batches`, then (when `fail_after` is set) an error after that many.
+struct VecSource {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    fail_after: Option<usize>,
+    reads: Mutex<Vec<ReadSpec>>,
+}
+
+impl VecSource {
+    fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> VecSource {
+        VecSource {
+            schema,
+            batches,
+            fail_after: None,
+            reads: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl BatchSource for VecSource {
+    async fn read(&self, spec: ReadSpec) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        self.reads.lock().unwrap().push(spec);
+        let mut items: Vec<Result<RecordBatch, ConnectorError>> =
+            self.batches.iter().cloned().map(Ok).collect();
+        if let Some(n) = self.fail_after {
+            items.truncate(n);
+            items.push(Err(ConnectorError::failed(
+                FailureKind::Timeout,
+                "the source stopped answering",
+            )));
+        }
+        Ok((Arc::clone(&self.schema), Box::pin(stream::iter(items))))
+    }
+}
+
+/// A destination holding one table as rows; writers commit all or nothing.
+#[derive(Default)]
+struct VecDestination {
+    table: Arc<Mutex<Vec<Row>>>,
+    specs: Mutex<Vec<WriteSpec>>,
+    aborted: Arc<AtomicUsize>,
+    committed: Arc<AtomicUsize>,
+}
+
+struct VecWriter {
+    table: Arc<Mutex<Vec<Row>>>,
+    mode: WriteMode,
+    staged: Vec<Row>,
+    aborted: Arc<AtomicUsize>,
+    committed: Arc<AtomicUsize>,
+}
+
+impl BatchDestination for VecDestination {
+    type Writer = VecWriter;
+
+    async fn writer(&self, spec: WriteSpec) -> Result<VecWriter, ConnectorError> {
+        let mode = spec.mode.clone();
+        self.specs.lock().unwrap().push(spec);
+        Ok(VecWriter {
+            table: Arc::clone(&self.table),
+            mode,
+            staged: Vec::new(),
+            aborted: Arc::clone(&self.aborted),
+            committed: Arc::clone(&self.committed),
+        })
+    }
+}
+
+impl BatchWriter for VecWriter {
+    async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        self.staged.extend(rows(batch));
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<u64, ConnectorError> {
+        let mut table = self.table.lock().unwrap();
+        let n = self.staged.len() as u64;
+        match &self.mode {
+            WriteMode::Replace => *table = self.staged,
+            WriteMode::Append => table.extend(self.staged),
+            WriteMode::Upsert { key } => {
+                for row in self.staged {
+                    let same = |r: &Row| key.iter().all(|k| r.get(k) == row.get(k));
+                    match table.iter_mut().find(|r| same(r)) {
+                        Some(existing) => *existing = row,
+                        None => table.push(row),
+                    }
+                }
+            }
+        }
+        self.committed.fetch_add(1, Ordering::SeqCst);
+        Ok(n)
+    }
+
+    async fn abort(self) {
+        self.aborted.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Records progress and rejected records; cancels once `cancel_after` batches are done.
+#[derive(Default)]
+struct Observer {
+    progress: Mutex<Vec<(u64, u64, u64)>>,
+    rejected: Mutex<Vec<Rejected>>,
+    cancel_after: Option<usize>,
+    cancel: AtomicBool,
+}
+
+impl RunObserver for Observer {
+    async fn progress(&self, read: u64, written: u64, rejected: u64) {
+        let mut p = self.progress.lock().unwrap();
+        p.push((read, written, rejected));
+        if self.cancel_after == Some(p.len()) {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn rejected(&self, rejected: Vec<Rejected>) -> Result<(), EngineError> {
+        self.rejected.lock().unwrap().extend(rejected);
+        Ok(())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+}
+
+fn orders_schema() -> SchemaRef {
+    schema(&[
+        meta("id", FieldType::Integer, "int8", false, true),
+        meta("seq", FieldType::Integer, "int8", false, false),
+        meta("price", FieldType::Float, "float8", true, false),
+        meta("note", FieldType::String, "text", true, false),
+    ])
+}
+
+/// Orders `(id, seq, price)`; the note is "note <id>".
+fn orders(schema: &SchemaRef, rows: &[(i64, i64, f64)]) -> RecordBatch {
+    batch(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| format!("note {}", r.0)),
+            )),
+        ],
+    )
+}
+
+fn ids(table: &[Row], field: &str) -> Vec<i64> {
+    table.iter().map(|r| r[field].as_i64().unwrap()).collect()
+}
+
+fn input(spec: &PipelineSpec) -> RunInput<'_> {
+    RunInput {
+        spec,
+        cursor: None,
+        batch_rows: 2,
+    }
+}
+
+fn copy_spec(mode: &str) -> PipelineSpec {
+    spec_with(json!({
+        "mode": mode,
+        "key": ["order_id"],
+        "mappings": [
+            {"source": "id", "destination": "order_id"},
+            {"source": "price", "destination": "amount"}
+        ],
+        "rules": [{"kind": "validation", "expression": "price >= 0.0", "message": "no negative prices"}]
+    }))
+}
+
+#[tokio::test]
+async fn a_run_commits_what_it_accepted() {
+    let schema = orders_schema();
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 1, 10.0), (2, 2, -1.0)]),
+            orders(&schema, &[(3, 3, 5.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    destination.table.lock().unwrap().push(
+        json!({"order_id": 99, "amount": 1.0})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let observer = Observer::default();
+    let spec = copy_spec("full_refresh");
+
+    let outcome = execute(&source, &destination, input(&spec), &observer)
+        .await
+        .unwrap();
+    assert_eq!(outcome.records_read, 3);
+    assert_eq!(outcome.records_written, 2);
+    assert_eq!(outcome.records_rejected, 1);
+    assert_eq!(outcome.new_cursor, None);
+    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [1, 3]);
+    assert_eq!(destination.committed.load(Ordering::SeqCst), 1);
+    assert_eq!(destination.aborted.load(Ordering::SeqCst), 0);
+    assert_eq!(*observer.progress.lock().unwrap(), [(2, 1, 1), (3, 2, 1)]);
+    let rejected = observer.rejected.lock().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].row, 1);
+    assert_eq!(rejected[0].reason, "rules[0]: no negative prices: false");
+
+    let read = &source.reads.lock().unwrap()[0];
+    assert_eq!(read.object, "public.items");
+    assert_eq!(read.fields, Some(vec!["id".to_owned(), "price".to_owned()]));
+    assert_eq!(read.cursor, None);
+    assert_eq!(read.batch_rows, 2);
+    let write = &destination.specs.lock().unwrap()[0];
+    assert_eq!(write.object, "items_copy");
+    assert_eq!(write.mode, WriteMode::Replace);
+    let names: Vec<&str> = write
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["order_id", "amount"]);
+}
+
+#[tokio::test]
+async fn rejected_rows_count_from_the_start_of_the_run() {
+    let schema = orders_schema();
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 1, 1.0), (2, 2, 2.0)]),
+            orders(&schema, &[(3, 3, -3.0), (4, 4, -4.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    let observer = Observer::default();
+    let spec = copy_spec("append");
+    execute(&source, &destination, input(&spec), &observer)
+        .await
+        .unwrap();
+    let rejected = observer.rejected.lock().unwrap();
+    let rows: Vec<usize> = rejected.iter().map(|r| r.row).collect();
+    assert_eq!(rows, [2, 3]);
+    assert_eq!(rejected[0].key, json!({"id": 3}));
+}
+
+#[tokio::test]
+async fn a_source_error_mid_stream_aborts_and_changes_nothing() {
+    let schema = orders_schema();
+    let mut source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 1, 1.0)]),
+            orders(&schema, &[(2, 2, 2.0)]),
+        ],
+    );
+    source.fail_after = Some(1);
+    let destination = VecDestination::default();
+    let before = json!({"order_id": 99, "amount": 1.0})
+        .as_object()
+        .unwrap()
+        .clone();
+    destination.table.lock().unwrap().push(before.clone());
+    let observer = Observer::default();
+    let spec = copy_spec("full_refresh");
+
+    let e = execute(&source, &destination, input(&spec), &observer)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Connector(_)), "{e:?}");
+    assert_eq!(destination.aborted.load(Ordering::SeqCst), 1);
+    assert_eq!(destination.committed.load(Ordering::SeqCst), 0);
+    assert_eq!(*destination.table.lock().unwrap(), [before]);
+}
+
+#[tokio::test]
+async fn cancelling_aborts_and_changes_nothing() {
+    let schema = orders_schema();
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 1, 1.0)]),
+            orders(&schema, &[(2, 2, 2.0)]),
+            orders(&schema, &[(3, 3, 3.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    let observer = Observer {
+        cancel_after: Some(1),
+        ..Observer::default()
+    };
+    let spec = copy_spec("append");
+    let e = execute(&source, &destination, input(&spec), &observer)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Cancelled));
+    assert_eq!(e.to_string(), "cancelled");
+    assert_eq!(destination.aborted.load(Ordering::SeqCst), 1);
+    assert_eq!(destination.committed.load(Ordering::SeqCst), 0);
+    assert!(destination.table.lock().unwrap().is_empty());
+    assert_eq!(
+        observer.progress.lock().unwrap().len(),
+        1,
+        "no batch after the cancel"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_definition_reads_nothing() {
+    let schema = orders_schema();
+    let source = VecSource::new(Arc::clone(&schema), vec![]);
+    let destination = VecDestination::default();
+    let spec = spec_with(json!({"mode": "upsert"}));
+    let e = execute(&source, &destination, input(&spec), &Observer::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, EngineError::Spec(s) if s.field == "key"),
+        "{e:?}"
+    );
+    assert!(source.reads.lock().unwrap().is_empty());
+    assert!(destination.specs.lock().unwrap().is_empty());
+}
+
+fn incremental_spec() -> PipelineSpec {
+    spec_with(json!({
+        "mode": "incremental",
+        "cursor": "seq",
+        "key": ["id"],
+        "mappings": [
+            {"source": "id", "destination": "id"},
+            {"source": "seq", "destination": "seq"},
+            {"source": "price", "destination": "price"}
+        ],
+        "rules": [{"kind": "validation", "expression": "price >= 0.0"}]
+    }))
+}
+
+#[tokio::test]
+async fn the_incremental_cursor_never_passes_a_rejected_record() {
+    let schema = orders_schema();
+    // cursor 20 is shared across the batch boundary and by the rejected record (id 5)
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 10, 1.0), (2, 10, 1.0), (3, 20, 1.0)]),
+            orders(&schema, &[(4, 20, 1.0), (5, 20, -1.0), (6, 20, 1.0)]),
+            orders(&schema, &[(7, 30, 1.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    let observer = Observer::default();
+    let spec = incremental_spec();
+    let outcome = execute(
+        &source,
+        &destination,
+        RunInput {
+            spec: &spec,
+            cursor: Some(json!(5)),
+            batch_rows: 3,
+        },
+        &observer,
+    )
+    .await
+    .unwrap();
+
+    let read = source.reads.lock().unwrap()[0].clone();
+    let cursor = read.cursor.as_ref().unwrap();
+    assert_eq!(
+        (cursor.field.as_str(), &cursor.after),
+        ("seq", &Some(json!(5)))
+    );
+    assert_eq!(
+        destination.specs.lock().unwrap()[0].mode,
+        WriteMode::Upsert {
+            key: vec!["id".into()]
+        }
+    );
+    assert_eq!(ids(&destination.table.lock().unwrap(), "id"), [1, 2]);
+    assert_eq!(outcome.records_read, 7);
+    assert_eq!(outcome.records_written, 2);
+    assert_eq!(outcome.records_rejected, 1);
+    assert_eq!(outcome.new_cursor, Some(json!(10)));
+
+    // the first record rejected in a batch at a cursor equal to the previous batch's last
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 10, 1.0), (2, 20, 1.0)]),
+            orders(&schema, &[(3, 20, -1.0), (4, 30, 1.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    let outcome = execute(&source, &destination, input(&spec), &Observer::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(&destination.table.lock().unwrap(), "id"), [1]);
+    assert_eq!(outcome.new_cursor, Some(json!(10)));
+
+    // rejected at the very first cursor value: nothing written, the cursor stays
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![orders(
+            &schema,
+            &[(1, 10, 1.0), (2, 10, -1.0), (3, 11, 1.0)],
+        )],
+    );
+    let destination = VecDestination::default();
+    let outcome = execute(
+        &source,
+        &destination,
+        RunInput {
+            spec: &spec,
+            cursor: Some(json!(7)),
+            batch_rows: 3,
+        },
+        &Observer::default(),
+    )
+    .await
+    .unwrap();
+    assert!(destination.table.lock().unwrap().is_empty());
+    assert_eq!(outcome.records_written, 0);
+    assert_eq!(outcome.new_cursor, Some(json!(7)));
+}
+
+#[tokio::test]
+async fn incremental_runs_advance_and_reruns_do_not_duplicate() {
+    let schema = orders_schema();
+    let batches = vec![
+        orders(&schema, &[(1, 10, 1.0), (2, 20, 1.0)]),
+        orders(&schema, &[(3, 20, 1.0), (4, 30, 1.0)]),
+        orders(&schema, &[(5, 30, 1.0)]),
+    ];
+    let source = VecSource::new(Arc::clone(&schema), batches);
+    let destination = VecDestination::default();
+    let observer = Observer::default();
+    let spec = incremental_spec();
+    let outcome = execute(&source, &destination, input(&spec), &observer)
+        .await
+        .unwrap();
+    assert_eq!(outcome.records_written, 5);
+    assert_eq!(outcome.new_cursor, Some(json!(30)));
+    // records sharing a batch's last cursor are held back until a greater one shows up
+    assert_eq!(
+        *observer.progress.lock().unwrap(),
+        [(2, 1, 0), (4, 3, 0), (5, 3, 0)]
+    );
+
+    // a rerun (as after a crash before the cursor was stored) upserts the same records
+    execute(&source, &destination, input(&spec), &Observer::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&destination.table.lock().unwrap(), "id"),
+        [1, 2, 3, 4, 5]
+    );
+}
+
+#[tokio::test]
+async fn upserts_update_by_key() {
+    let schema = orders_schema();
+    let destination = VecDestination::default();
+    let spec = copy_spec("upsert");
+    for price in [1.0, 2.0] {
+        let source = VecSource::new(
+            Arc::clone(&schema),
+            vec![orders(&schema, &[(1, 1, price), (2, 2, price)])],
+        );
+        execute(&source, &destination, input(&spec), &Observer::default())
+            .await
+            .unwrap();
+    }
+    let table = destination.table.lock().unwrap();
+    assert_eq!(ids(&table, "order_id"), [1, 2]);
+    assert_eq!(table[0]["amount"], 2.0);
+}
+
+#[test]
+fn the_run_future_is_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let schema = orders_schema();
+    let source = VecSource::new(schema, vec![]);
+    let destination = VecDestination::default();
+    let observer = Observer::default();
+    let spec = copy_spec("append");
+    assert_send(execute(&source, &destination, input(&spec), &observer));
+}

@@ -1,0 +1,379 @@
+//! `/api/v1/pipelines*`: pipelines, their runs and the runs' per-record errors.
+
+use crate::AppState;
+use crate::extract::{ApiJson, Authenticated};
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use lockstep_app::{PipelineView, RunErrorView, RunView};
+use lockstep_domain::{PipelineId, RunId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A pipeline definition: `name` plus the specification (`source`, `destination`, `mappings`,
+/// `rules`, `filter`, `mode`, `key`, `cursor`, `schedule`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct CreatePipeline {
+    name: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    spec: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct PatchPipeline {
+    name: Option<String>,
+    /// The whole new specification (when any of its fields is sent, all are).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    spec: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunBody {
+    id: RunId,
+    pipeline_id: PipelineId,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    state: String,
+    /// `manual` or `schedule`.
+    trigger: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_by: Option<UserId>,
+    records_read: u64,
+    records_written: u64,
+    records_rejected: u64,
+    warnings: u64,
+    /// Records read per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    /// Why it failed, in the hub's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    cancel_requested: bool,
+    attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<OffsetDateTime>,
+    /// Seconds from start to end (or to now while running).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_seconds: Option<f64>,
+}
+
+impl From<RunView> for RunBody {
+    fn from(r: RunView) -> Self {
+        let rate = r.rate();
+        let duration_seconds = r
+            .started_at
+            .map(|start| (r.finished_at.unwrap_or(r.updated_at) - start).as_seconds_f64());
+        RunBody {
+            id: r.id,
+            pipeline_id: r.pipeline_id,
+            state: r.state.as_str().to_owned(),
+            trigger: r.trigger,
+            requested_by: r.requested_by,
+            records_read: r.records_read,
+            records_written: r.records_written,
+            records_rejected: r.records_rejected,
+            warnings: r.warnings,
+            rate,
+            message: r.message,
+            cancel_requested: r.cancel_requested,
+            attempts: r.attempts,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_seconds,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PipelineBody {
+    id: PipelineId,
+    name: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    spec: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339::option")]
+    next_run_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_run: Option<RunBody>,
+}
+
+impl From<PipelineView> for PipelineBody {
+    fn from(p: PipelineView) -> Self {
+        PipelineBody {
+            id: p.id,
+            name: p.name,
+            spec: serde_json::to_value(&p.spec).unwrap_or(serde_json::Value::Null),
+            next_run_at: p.next_run_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            last_run: p.last_run.map(RunBody::from),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PipelineList {
+    pipelines: Vec<PipelineBody>,
+}
+
+fn pipeline_id(id: &str) -> Result<PipelineId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::invalid("id", "is not a pipeline id"))
+}
+
+fn run_id(id: &str) -> Result<RunId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::invalid("run", "is not a run id"))
+}
+
+/// Define a pipeline (Administrators and Editors). An invalid rule is refused with its position.
+#[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines",
+    request_body = CreatePipeline,
+    responses((status = 201, body = PipelineBody),
+        (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 409, body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<CreatePipeline>,
+) -> Result<(StatusCode, Json<PipelineBody>), ApiError> {
+    let view = state
+        .hub
+        .create_pipeline(&caller, &body.name, serde_json::Value::Object(body.spec))
+        .await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
+}
+
+/// The organization's pipelines (every role).
+#[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines",
+    responses((status = 200, body = PipelineList)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<PipelineList>, ApiError> {
+    let list = state.hub.list_pipelines(&caller).await?;
+    Ok(Json(PipelineList {
+        pipelines: list.into_iter().map(PipelineBody::from).collect(),
+    }))
+}
+
+/// One pipeline (every role).
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines",
+    params(("id" = String, Path)),
+    responses((status = 200, body = PipelineBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<PipelineBody>, ApiError> {
+    Ok(Json(
+        state
+            .hub
+            .get_pipeline(&caller, pipeline_id(&id)?)
+            .await?
+            .into(),
+    ))
+}
+
+/// Change a pipeline's name and/or specification (Administrators and Editors).
+#[utoipa::path(patch, path = "/api/v1/pipelines/{id}", tag = "pipelines",
+    params(("id" = String, Path)),
+    request_body = PatchPipeline,
+    responses((status = 200, body = PipelineBody),
+        (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchPipeline>,
+) -> Result<Json<PipelineBody>, ApiError> {
+    let spec = (!body.spec.is_empty()).then_some(serde_json::Value::Object(body.spec));
+    Ok(Json(
+        state
+            .hub
+            .update_pipeline(&caller, pipeline_id(&id)?, body.name.as_deref(), spec)
+            .await?
+            .into(),
+    ))
+}
+
+/// Delete a pipeline with its runs (Administrators and Editors).
+#[utoipa::path(delete, path = "/api/v1/pipelines/{id}", tag = "pipelines",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hub
+        .delete_pipeline(&caller, pipeline_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The run just queued.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunStarted {
+    id: RunId,
+    state: String,
+}
+
+/// Start a run (Administrators and Editors); answers its id. One run of a pipeline at a time.
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/runs", tag = "pipelines",
+    params(("id" = String, Path)),
+    responses((status = 202, body = RunStarted),
+        (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 409, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn start_run(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let run = state.hub.start_run(&caller, pipeline_id(&id)?).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RunStarted {
+            id: run.id,
+            state: run.state.as_str().to_owned(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Page {
+    /// 1 to 500 (runs) or 1 to 1000 (errors); default 50.
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunList {
+    runs: Vec<RunBody>,
+}
+
+/// A pipeline's runs, newest first (every role).
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs", tag = "pipelines",
+    params(("id" = String, Path), Page),
+    responses((status = 200, body = RunList), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn list_runs(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<RunList>, ApiError> {
+    let runs = state
+        .hub
+        .list_runs(&caller, pipeline_id(&id)?, page.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(RunList {
+        runs: runs.into_iter().map(RunBody::from).collect(),
+    }))
+}
+
+/// One run: state, progress and timings (every role).
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}", tag = "pipelines",
+    params(("id" = String, Path), ("run" = String, Path)),
+    responses((status = 200, body = RunBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn get_run(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<Json<RunBody>, ApiError> {
+    Ok(Json(
+        state
+            .hub
+            .get_run(&caller, pipeline_id(&id)?, run_id(&run)?)
+            .await?
+            .into(),
+    ))
+}
+
+/// Cancel a run (Administrators and Editors): a queued run ends at once, a running one at its
+/// next batch, and its writes are rolled back.
+#[utoipa::path(post, path = "/api/v1/pipelines/{id}/runs/{run}/cancel", tag = "pipelines",
+    params(("id" = String, Path), ("run" = String, Path)),
+    responses((status = 200, body = RunBody),
+        (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 409, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn cancel_run(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<Json<RunBody>, ApiError> {
+    Ok(Json(
+        state
+            .hub
+            .cancel_run(&caller, pipeline_id(&id)?, run_id(&run)?)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunErrorBody {
+    /// The record's key fields (or null).
+    #[schema(value_type = Object)]
+    key: serde_json::Value,
+    /// The rule or the destination error that rejected it.
+    reason: String,
+    #[schema(value_type = Object)]
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunErrorList {
+    errors: Vec<RunErrorBody>,
+}
+
+impl From<RunErrorView> for RunErrorBody {
+    fn from(e: RunErrorView) -> Self {
+        RunErrorBody {
+            key: e.key,
+            reason: e.reason,
+            values: e.values,
+        }
+    }
+}
+
+/// A run's rejected records with the reason (Administrators and Editors; audited).
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors", tag = "pipelines",
+    params(("id" = String, Path), ("run" = String, Path), Page),
+    responses((status = 200, body = RunErrorList),
+        (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn run_errors(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((id, run)): Path<(String, String)>,
+    Query(page): Query<Page>,
+) -> Result<Json<RunErrorList>, ApiError> {
+    let errors = state
+        .hub
+        .run_errors(
+            &caller,
+            pipeline_id(&id)?,
+            run_id(&run)?,
+            page.limit.unwrap_or(50),
+            page.offset.unwrap_or(0),
+        )
+        .await?;
+    Ok(Json(RunErrorList {
+        errors: errors.into_iter().map(RunErrorBody::from).collect(),
+    }))
+}
