@@ -123,8 +123,8 @@ ORDER BY a.attnum
 ";
 
 /// Whether `$1` has a unique index usable as an ON CONFLICT arbiter on exactly the columns `$2`
-/// (sorted): immediate, not partial, no expressions.
-const ARBITER_SQL: &str = r"
+/// (sorted bytewise): immediate, not partial, no expressions.
+const ARBITER_SQL: &str = r#"
 SELECT EXISTS (
   SELECT 1
   FROM pg_catalog.pg_index i
@@ -133,12 +133,12 @@ SELECT EXISTS (
   WHERE n.nspname = $1::text AND c.relname = $2::text
     AND i.indisunique AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
     AND i.indnkeyatts = pg_catalog.cardinality($3::text[])
-    AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname::text)
+    AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C")
          FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
          WHERE k.ord <= i.indnkeyatts) = $3::text[]
 )
-";
+"#;
 
 /// For Replace from a `LIKE` copy: the statements that re-create the target's index-backed
 /// constraints and foreign keys (after the unique ones they may need) on the table that takes its
@@ -655,7 +655,13 @@ impl BatchDestination for PostgresConnector {
                 if key.is_empty() {
                     return Err(ConnectorError::config("key", "names no field"));
                 }
-                for k in key {
+                for (i, k) in key.iter().enumerate() {
+                    if key.iter().take(i).any(|other| other == k) {
+                        return Err(ConnectorError::config(
+                            "key",
+                            format!("names the field \"{k}\" twice"),
+                        ));
+                    }
                     if !fields.iter().any(|f| f.name() == k) {
                         return Err(ConnectorError::config(
                             "key",
@@ -998,9 +1004,16 @@ impl PostgresWriter {
                 }
             }
         }
-        session
+        // The drop waits for the target's readers to finish. The server gives up by itself when
+        // that takes too long (a client-side timeout alone would leave the waiting DROP queued on
+        // the server, and every new reader queued behind it); the old table then stays.
+        // (Here the client waits longer than the server, so the server's answer arrives.)
+        let lock_ms = self.timeout.as_millis().max(1);
+        self.session(self.bulk_timeout() + self.timeout)
             .execute(&format!(
-                "DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {}",
+                "SET LOCAL lock_timeout = {lock_ms}; \
+                 DROP TABLE IF EXISTS {target}; \
+                 ALTER TABLE {staging} RENAME TO {}",
                 quote(&replace.table)
             ))
             .await?;

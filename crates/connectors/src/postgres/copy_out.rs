@@ -536,21 +536,21 @@ impl CopyBatches {
                 return Err(self.protocol("sent a COPY stream Lockstep cannot read"));
             }
             let ext = usize::try_from(u32::from_be_bytes(ext.try_into().unwrap_or([0; 4])))
-                .unwrap_or(usize::MAX);
-            if data.len() < 19 + ext {
+                .unwrap_or(usize::MAX)
+                .saturating_add(19);
+            if data.len() < ext {
                 return Ok(0);
             }
-            pos = 19 + ext;
+            pos = ext;
             self.header_done = true;
         }
         let ncols = self.decoders.len();
         while !self.full() && !self.trailer_seen {
             let rest = data.get(pos..).unwrap_or(&[]);
-            let Some(count) = rest.get(..2) else { break };
-            let count = i16::from_be_bytes([
-                count.first().copied().unwrap_or(0),
-                count.get(1).copied().unwrap_or(0),
-            ]);
+            let Some(count) = rest.get(..2).and_then(|b| <[u8; 2]>::try_from(b).ok()) else {
+                break;
+            };
+            let count = i16::from_be_bytes(count);
             if count == -1 {
                 self.trailer_seen = true;
                 pos += 2;

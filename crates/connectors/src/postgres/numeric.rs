@@ -75,12 +75,11 @@ fn parts(raw: &[u8]) -> Result<Parts<'_>, NumericError> {
 }
 
 fn digits<'a>(parts: &Parts<'a>) -> impl Iterator<Item = i32> + 'a {
-    parts.digits.chunks_exact(2).map(|pair| {
-        i32::from(u16::from_be_bytes([
-            pair.first().copied().unwrap_or(0),
-            pair.get(1).copied().unwrap_or(0),
-        ]))
-    })
+    // `chunks_exact(2)`: every pair converts.
+    parts
+        .digits
+        .chunks_exact(2)
+        .map(|pair| i32::from(u16::from_be_bytes(pair.try_into().unwrap_or([0; 2]))))
 }
 
 /// The numeric as an integer count of 10^−scale (a Decimal128 value of that scale).

@@ -71,6 +71,10 @@ impl Server {
     }
 
     fn connector(&self, database: &str) -> PostgresConnector {
+        self.connector_with_timeout(database, Duration::from_secs(30))
+    }
+
+    fn connector_with_timeout(&self, database: &str, timeout: Duration) -> PostgresConnector {
         let config = PostgresConfig {
             host: self.host.clone(),
             port: self.port,
@@ -88,7 +92,7 @@ impl Server {
         let ctx = Context {
             egress: Arc::new(EgressPolicy::parse("loopback").unwrap()),
             files_root: None,
-            timeout: Duration::from_secs(30),
+            timeout,
         };
         PostgresConnector::new(config, secrets, ctx)
     }
@@ -623,6 +627,33 @@ async fn replace_is_atomic_and_repeatable() {
             .await
             .unwrap();
         assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1001, 2001));
+
+        // A reader that keeps the table busy past the timeout: the swap gives up (on the
+        // server too: it does not stay queued in front of other readers); the old rows stay.
+        let busy = server.admin(&database).await;
+        busy.batch_execute("BEGIN; SELECT count(*) FROM b;")
+            .await
+            .unwrap();
+        let impatient = server.connector_with_timeout(&database, Duration::from_secs(1));
+        let err = copy(
+            &impatient,
+            "public.src",
+            &impatient,
+            "b",
+            WriteMode::Replace,
+            100,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("55P03"), "{err}");
+        let queued: i64 = admin
+            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(queued, 0);
+        busy.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(count(&admin, "b").await, 501);
 
         // A view on the table: it cannot be dropped, so nothing changes.
         admin

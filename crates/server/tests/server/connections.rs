@@ -22,7 +22,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// Log lines written while a test runs (the hub's tracing output, as the log files get it).
 #[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(super) struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Logs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -35,20 +35,20 @@ impl Write for Logs {
 }
 
 impl Logs {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
 
-struct Env {
-    store: TestStore,
-    hub: Arc<Hub>,
-    app: Router,
-    clock: Arc<ManualClock>,
-    admin: String,
-    editor: String,
-    viewer: String,
-    logs: Logs,
+pub(super) struct Env {
+    pub(super) store: TestStore,
+    pub(super) hub: Arc<Hub>,
+    pub(super) app: Router,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) admin: String,
+    pub(super) editor: String,
+    pub(super) viewer: String,
+    pub(super) logs: Logs,
     _log_guard: tracing::subscriber::DefaultGuard,
     /// Every response body, for the canary check.
     seen: Vec<String>,
@@ -56,7 +56,7 @@ struct Env {
 
 const PUBLIC_URL: &str = "https://hub.test:8443";
 
-async fn env(egress: &str) -> Env {
+pub(super) async fn env(egress: &str) -> Env {
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -131,7 +131,7 @@ async fn env(egress: &str) -> Env {
 }
 
 impl Env {
-    async fn call(
+    pub(super) async fn call(
         &mut self,
         method: Method,
         path: &str,
@@ -144,14 +144,19 @@ impl Env {
         answer
     }
 
-    async fn admin(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
+    pub(super) async fn admin(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let token = self.admin.clone();
         self.call(method, path, &token, body).await
     }
 
     /// The canary is nowhere: responses, audit events (as Administrators read them), log lines,
     /// the store (as text and as hex).
-    async fn assert_never_shown(&mut self, canary: &str) {
+    pub(super) async fn assert_never_shown(&mut self, canary: &str) {
         let events = self
             .admin(Method::GET, "/api/v1/audit/events?limit=500", None)
             .await;
@@ -181,7 +186,7 @@ impl Env {
     }
 }
 
-fn pg_parts() -> (String, u16, String, String) {
+pub(super) fn pg_parts() -> (String, u16, String, String) {
     let url = url::Url::parse(&lockstep_storage::testing::postgres_admin_url()).unwrap();
     (
         url.host_str().unwrap().to_owned(),
@@ -191,7 +196,7 @@ fn pg_parts() -> (String, u16, String, String) {
     )
 }
 
-fn mysql_parts() -> (String, u16, String, String, String) {
+pub(super) fn mysql_parts() -> (String, u16, String, String, String) {
     let raw = std::env::var("LOCKSTEP_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
     let url = url::Url::parse(&raw).unwrap();

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 mod connections;
 mod matrix;
+mod pipelines;
 
 struct Fixture {
     _store: TestStore,
