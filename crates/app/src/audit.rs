@@ -20,6 +20,8 @@ pub enum Actor {
     Operator(String),
     /// Someone not signed in (a failed sign-in, a password reset request).
     Anonymous,
+    /// The hub itself (the scheduler starting a run).
+    Scheduler,
 }
 
 /// One changed field.
@@ -154,6 +156,7 @@ impl Hub {
             Actor::User(user) => ("user", Some(user.to_string())),
             Actor::Operator(token) => ("operator", Some(token.clone())),
             Actor::Anonymous => ("anonymous", None),
+            Actor::Scheduler => ("scheduler", None),
         };
         let stored = StoredEvent {
             id,

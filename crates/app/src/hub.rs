@@ -47,6 +47,8 @@ pub struct HubOptions {
     pub password_permits: usize,
     /// What connectors may reach (egress policy, files directory) and their time limits.
     pub connectors: lockstep_connectors::Context,
+    /// How long a worker's lease on a run lasts without a heartbeat.
+    pub run_lease: time::Duration,
 }
 
 impl Default for HubOptions {
@@ -61,6 +63,7 @@ impl Default for HubOptions {
                 lockstep_connectors::EgressPolicy::default(),
                 None,
             ),
+            run_lease: crate::pipelines::LEASE,
         }
     }
 }

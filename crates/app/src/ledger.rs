@@ -81,6 +81,7 @@ impl Hub {
             Actor::User(user) => ("user", Some(user.to_string())),
             Actor::Operator(token) => ("operator", Some(token.clone())),
             Actor::Anonymous => ("anonymous", None),
+            Actor::Scheduler => ("scheduler", None),
         };
         let entry = serde_json::to_vec(&Entry {
             v: 1,

@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 /// How long a worker's lease on a run lasts without a heartbeat.
 pub const LEASE: Duration = Duration::seconds(30);
-/// How often a worker renews its lease and stores progress.
+/// How often a worker renews its lease and stores progress (at most; a third of the lease when
+/// that is shorter).
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A run interrupted this many times (its workers died) is failed instead of retried again.
 const MAX_ATTEMPTS: u32 = 3;
@@ -611,6 +612,77 @@ impl Hub {
         Ok(n)
     }
 
+    /// Queues a run for every pipeline whose scheduled time has come, and moves its next time.
+    /// Each scheduled time fires once whatever the number of hubs and workers: the next time is
+    /// moved only if it is still the one read, and a run's `(pipeline, scheduled time)` is unique.
+    /// A pipeline that is still running skips that time. Answers how many runs were queued.
+    pub async fn schedule_due(&self) -> Result<u32, AppError> {
+        let now = self.clock.now();
+        let mut conn = self.store.read().await?;
+        let due = pipelines::due(&mut conn, now).await?;
+        drop(conn);
+        let mut queued = 0;
+        for (org, id, at, schedule) in due {
+            let next = next_fire(&schedule, now).ok();
+            let mut tx = self.store.write().await?;
+            if !pipelines::advance_schedule(&mut tx, id, at, next).await? {
+                continue;
+            }
+            if pipelines::active_run(&mut tx, org, id).await?.is_some() {
+                tx.commit().await.map_err(StoreError::from)?;
+                tracing::info!(pipeline = %id, "scheduled time skipped: a run is still active");
+                continue;
+            }
+            let run = StoredRun {
+                id: RunId::from_uuid(Uuid::now_v7()),
+                organization_id: org,
+                pipeline_id: id,
+                state: RunState::Queued,
+                trigger: "schedule".to_owned(),
+                requested_by: None,
+                scheduled_for: Some(at),
+                records_read: 0,
+                records_written: 0,
+                records_rejected: 0,
+                warnings: 0,
+                message: None,
+                cancel_requested: false,
+                lease_owner: None,
+                lease_expires_at: None,
+                attempts: 0,
+                created_at: now,
+                started_at: None,
+                finished_at: None,
+                updated_at: now,
+            };
+            match pipelines::insert_run(&mut tx, &run).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+            let event = Event::new(Actor::Scheduler, "run.scheduled", "run", run.id)
+                .change("pipeline", FieldChange::value(None::<String>, Some(id)));
+            self.record(&mut tx, org, event).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            queued += 1;
+            self.work_available.notify_waiters();
+            tracing::info!(run = %run.id, pipeline = %id, "scheduled run queued");
+        }
+        Ok(queued)
+    }
+
+    /// Runs [`Hub::schedule_due`] every `every` until `shutdown` is set (while unsealed).
+    pub async fn schedule(self: Arc<Self>, every: std::time::Duration, shutdown: Arc<AtomicBool>) {
+        while !shutdown.load(Ordering::Relaxed) {
+            if !self.is_sealed()
+                && let Err(err) = self.schedule_due().await
+            {
+                tracing::error!(error = %err, "the scheduler failed");
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// Executes queued runs until `shutdown` is set: leases the oldest run, executes it, and
     /// repeats; sleeps while there is nothing to do or the hub is sealed. `owner` names this
     /// worker in leases.
@@ -642,7 +714,8 @@ impl Hub {
     async fn lease_next(&self, owner: &str) -> Result<Option<StoredRun>, AppError> {
         let now = self.clock.now();
         let mut tx = self.store.write().await?;
-        let run = pipelines::lease_next_run(&mut tx, self.store.backend(), owner, now, now + LEASE)
+        let lease = self.options.run_lease;
+        let run = pipelines::lease_next_run(&mut tx, self.store.backend(), owner, now, now + lease)
             .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(run)
@@ -658,7 +731,7 @@ impl Hub {
         cursor: Option<Vec<u8>>,
     ) -> Result<(), AppError> {
         let now = self.clock.now();
-        let actor = run.requested_by.map_or(Actor::Anonymous, Actor::User);
+        let actor = run.requested_by.map_or(Actor::Scheduler, Actor::User);
         let action = match state {
             RunState::Succeeded => "run.succeeded",
             RunState::Cancelled => "run.cancelled",
@@ -752,7 +825,7 @@ impl Hub {
             }
             None => None,
         };
-        let actor = run.requested_by.map_or(Actor::Anonymous, Actor::User);
+        let actor = run.requested_by.map_or(Actor::Scheduler, Actor::User);
         let observer = Arc::new(Observer {
             hub: Arc::clone(&self),
             run: run.id,
@@ -768,9 +841,13 @@ impl Hub {
             let observer = Arc::clone(&observer);
             let owner = owner.to_owned();
             let id = run.id;
+            let lease = self.options.run_lease;
+            let every = HEARTBEAT.min(std::time::Duration::from_secs_f64(
+                (lease.as_seconds_f64() / 3.0).max(0.5),
+            ));
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(HEARTBEAT).await;
+                    tokio::time::sleep(every).await;
                     let now = hub.clock.now();
                     let beat = async {
                         let mut tx = hub.store.write().await?;

@@ -31,6 +31,9 @@ pub enum Command {
     /// List pipelines and run them (a member's session or API token).
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Execute runs from a PostgreSQL store shared with `lockstep serve` (scale-out). Unseal key
+    /// shares are read from standard input, one per line, until the worker is unsealed.
+    Worker(WorkerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +133,16 @@ pub struct ServeArgs {
     /// Requests per minute one address may make to the sign-in routes.
     #[arg(long, env = "LOCKSTEP_AUTH_RATE_LIMIT", default_value_t = 30)]
     pub auth_rate_limit: u32,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+    /// Rejected records of runs are deleted after this many days.
+    #[arg(long, env = "LOCKSTEP_RUN_ERROR_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub run_error_retention_days: u32,
+}
+
+/// What runs may reach and how they are executed (`serve` and `worker`).
+#[derive(Debug, Args, Clone)]
+pub struct RunnerArgs {
     /// What connections may reach: comma-separated networks (10.0.0.0/8), addresses, host names
     /// (db.internal), domain wildcards (*.corp.example) and the words loopback, private and
     /// public. Default: public addresses only. Link-local and cloud metadata addresses are
@@ -140,15 +153,26 @@ pub struct ServeArgs {
     /// uploaded files can be used).
     #[arg(long, env = "LOCKSTEP_FILES_ROOT")]
     pub files_root: Option<PathBuf>,
-    /// Rejected records of runs are deleted after this many days.
-    #[arg(long, env = "LOCKSTEP_RUN_ERROR_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub run_error_retention_days: u32,
-    /// Runs this process executes at once (0: none; leave them to `lockstep worker` processes).
-    #[arg(long, env = "LOCKSTEP_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=64))]
-    pub workers: u32,
     /// Seconds a connector waits to connect and for each answer.
     #[arg(long, env = "LOCKSTEP_CONNECTOR_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub connector_timeout: u32,
+    /// Runs this process executes at once (0 in `serve`: leave them to `lockstep worker`s).
+    #[arg(long, env = "LOCKSTEP_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub workers: u32,
+    /// Seconds a worker's lease on a run lasts without a heartbeat; a run whose worker died is
+    /// taken over after this.
+    #[arg(long, env = "LOCKSTEP_RUN_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(3..=3600))]
+    pub run_lease: u32,
+}
+
+/// `lockstep worker`: executes runs leased from a PostgreSQL store shared with `lockstep serve`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The PostgreSQL store the hub uses (postgres://…).
+    #[arg(long, env = "LOCKSTEP_DATABASE_URL", hide_env_values = true)]
+    pub database: String,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
 }
 
 #[derive(Debug, Subcommand)]

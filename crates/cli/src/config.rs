@@ -64,6 +64,7 @@ pub struct ServeConfig {
     pub connectors: lockstep_app::connectors::Context,
     pub run_error_retention_days: u32,
     pub workers: u32,
+    pub run_lease: time::Duration,
 }
 
 impl ServeConfig {
@@ -115,9 +116,10 @@ impl ServeConfig {
             },
             log_dir: args.data.join("logs"),
             log_retention_days: args.log_retention_days,
-            connectors: connectors_context(args)?,
+            connectors: connectors_context(&args.runner)?,
             run_error_retention_days: args.run_error_retention_days,
-            workers: args.workers,
+            workers: args.runner.workers,
+            run_lease: time::Duration::seconds(i64::from(args.runner.run_lease)),
             auth_rate_limit: if args.auth_rate_limit == 0 {
                 bail!("--auth-rate-limit must be at least 1")
             } else {
@@ -128,7 +130,9 @@ impl ServeConfig {
 }
 
 /// `--egress-allow`, `--files-root` and `--connector-timeout`.
-fn connectors_context(args: &ServeArgs) -> anyhow::Result<lockstep_app::connectors::Context> {
+pub fn connectors_context(
+    args: &crate::args::RunnerArgs,
+) -> anyhow::Result<lockstep_app::connectors::Context> {
     use lockstep_app::connectors::{Context, EgressPolicy, FilesRoot};
     let egress = match &args.egress_allow {
         Some(list) => {

@@ -49,6 +49,17 @@ pub fn init(dir: &Path) -> anyhow::Result<WorkerGuard> {
     Ok(guard)
 }
 
+/// Starts logging to standard error only (a `lockstep worker` has no data directory).
+pub fn init_stderr() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("LOCKSTEP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(stderr).try_init();
+    Ok(())
+}
+
 /// The day a log file is for, from its name; `None` for any other file.
 fn file_day(path: &Path) -> Option<Date> {
     let name = path.file_name()?.to_str()?;

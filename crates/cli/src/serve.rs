@@ -58,6 +58,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         password_permits: 4,
         connectors: config.connectors.clone(),
+        run_lease: config.run_lease,
     }));
 
     tokio::spawn(checkpoint_task(Arc::clone(&hub)));
@@ -66,10 +67,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.run_error_retention_days,
     ));
     let stop_workers = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for n in 0..config.workers {
-        let owner = format!("serve-{}-{n}", uuid::Uuid::now_v7().simple());
-        tokio::spawn(Arc::clone(&hub).work(owner, Arc::clone(&stop_workers)));
-    }
+    start_runners(&hub, config.workers, "serve", &stop_workers);
 
     let tls_files = match &config.tls {
         TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,
@@ -120,6 +118,94 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stop_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     store_close(&hub).await;
     Ok(())
+}
+
+/// Starts the scheduler and `workers` run executors on this hub.
+fn start_runners(
+    hub: &Arc<Hub>,
+    workers: u32,
+    name: &str,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) {
+    tokio::spawn(Arc::clone(hub).schedule(std::time::Duration::from_secs(5), Arc::clone(stop)));
+    let process = uuid::Uuid::now_v7().simple().to_string();
+    for n in 0..workers {
+        let owner = format!("{name}-{process}-{n}");
+        tokio::spawn(Arc::clone(hub).work(owner, Arc::clone(stop)));
+    }
+}
+
+/// `lockstep worker`: a hub without HTTP that executes runs from a PostgreSQL store shared with
+/// `lockstep serve`. It starts sealed and reads unseal key shares from standard input, one per
+/// line, until it is unsealed; SIGTERM or Ctrl-C stop it (a run in progress is taken over by
+/// another worker when its lease ends).
+pub async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
+    crate::logs::init_stderr()?;
+    let store_config = store_config(Path::new("."), Some(&args.database))?;
+    if !matches!(store_config, StoreConfig::Postgres(_)) {
+        bail!("--database must be a postgres:// URL: workers share runs through PostgreSQL");
+    }
+    if args.runner.workers == 0 {
+        bail!("--workers must be at least 1 for a worker process");
+    }
+    let store = open_store(&store_config).await?;
+    let Some(hub) = Hub::open(store, Arc::new(SystemClock)).await? else {
+        bail!("this store is not initialized: start `lockstep serve --database …` first");
+    };
+    let hub = Arc::new(hub.with_options(lockstep_app::HubOptions {
+        connectors: crate::config::connectors_context(&args.runner)?,
+        run_lease: time::Duration::seconds(i64::from(args.runner.run_lease)),
+        ..lockstep_app::HubOptions::default()
+    }));
+    say("The worker is sealed: enter unseal key shares, one per line.");
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let mut lines = tokio::io::AsyncBufReadExt::lines(stdin);
+    while hub.is_sealed() {
+        let Some(line) = lines.next_line().await? else {
+            bail!("standard input ended before the worker was unsealed");
+        };
+        let line = zeroize::Zeroizing::new(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        match hub.submit_unseal_key(&lockstep_app::UnsealKey::from_text(line.trim())) {
+            Ok(status) if status.sealed => say(&format!(
+                "Share accepted ({} of {}).",
+                status.progress, status.threshold
+            )),
+            Ok(_) => {}
+            Err(err) => say(&format!("Share refused: {err}")),
+        }
+    }
+    say(&format!(
+        "Lockstep worker unsealed; executing runs with {} worker(s).",
+        args.runner.workers
+    ));
+    tracing::info!(workers = args.runner.workers, "worker started");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    start_runners(&hub, args.runner.workers, "worker", &stop);
+    wait_for_signal().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!("worker stopping");
+    store_close(&hub).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
 }
 
 /// Deletes runs' rejected records older than the retention period, every hour.

@@ -181,15 +181,16 @@ pub async fn delete(
     Ok(done.rows_affected() > 0)
 }
 
-/// Pipelines whose next scheduled run is due, across organizations (the scheduler's view: ids
-/// and times only).
+/// Pipelines whose next scheduled run is due, across organizations (the scheduler's view: ids,
+/// times and the cron expression).
 pub async fn due(
     conn: &mut AnyConnection,
     now: OffsetDateTime,
-) -> Result<Vec<(OrganizationId, PipelineId, OffsetDateTime)>, StoreError> {
+) -> Result<Vec<(OrganizationId, PipelineId, OffsetDateTime, String)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT organization_id, id, next_run_at FROM pipelines \
-         WHERE next_run_at IS NOT NULL AND next_run_at <= $1 ORDER BY next_run_at",
+        "SELECT organization_id, id, next_run_at, schedule FROM pipelines \
+         WHERE next_run_at IS NOT NULL AND schedule IS NOT NULL AND next_run_at <= $1 \
+         ORDER BY next_run_at",
     )
     .bind(to_millis(now))
     .fetch_all(conn)
@@ -200,6 +201,7 @@ pub async fn due(
                 parse(row.try_get("organization_id")?, "organization id")?,
                 parse(row.try_get("id")?, "pipeline id")?,
                 from_millis(row.try_get("next_run_at")?)?,
+                row.try_get("schedule")?,
             ))
         })
         .collect()

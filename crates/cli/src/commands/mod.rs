@@ -14,6 +14,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(command) => org::run(command).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Pipeline(command) => pipeline::run(command).await,
+        Command::Worker(args) => crate::serve::worker(args).await,
     }
 }
 

@@ -1045,6 +1045,53 @@ async fn upsert_updates_and_keeps_the_last_record_of_a_key() {
         writer.commit().await.unwrap();
         assert_eq!(count(&admin, "dst").await, 1102);
 
+        // A composite key, in any order, whatever the names' case.
+        admin
+            .batch_execute(
+                r#"CREATE TABLE multi ("Zed" bigint, alpha text, v text, UNIQUE (alpha, "Zed"));
+                   INSERT INTO multi VALUES (1, 'a', 'old');"#,
+            )
+            .await
+            .unwrap();
+        let multi = Arc::new(Schema::new(vec![
+            Field::new("Zed", DataType::Int64, false),
+            Field::new("alpha", DataType::Utf8, false),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let mut writer = c
+            .writer(WriteSpec {
+                object: "multi".to_owned(),
+                schema: multi.clone(),
+                mode: WriteMode::Upsert {
+                    key: vec!["Zed".to_owned(), "alpha".to_owned()],
+                },
+            })
+            .await
+            .unwrap();
+        writer
+            .write(
+                &RecordBatch::try_new(
+                    multi.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(vec![1, 1])) as ArrayRef,
+                        Arc::new(StringArray::from(vec!["a", "b"])),
+                        Arc::new(StringArray::from(vec!["new", "added"])),
+                    ],
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        writer.commit().await.unwrap();
+        let rows: Vec<String> = admin
+            .query("SELECT multi::text FROM multi ORDER BY alpha", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(rows, ["(1,a,new)", "(1,b,added)"]);
+
         // A target without a unique constraint on the key.
         admin
             .batch_execute("CREATE TABLE loose (id integer, name text)")
