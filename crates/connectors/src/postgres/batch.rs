@@ -37,8 +37,10 @@ use std::pin::Pin;
 use std::time::Duration;
 use tokio_postgres::{Client, CopyInSink};
 
-/// What the COPY sink takes: one encoded batch.
+/// What the COPY sink takes: encoded rows, about [`CHUNK_BYTES`] at a time.
 type Chunk = Cursor<Vec<u8>>;
+
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// An open bulk write (see the module documentation). `Debug` shows the object and the count.
 pub struct PostgresWriter {
@@ -48,6 +50,8 @@ pub struct PostgresWriter {
     encodings: Vec<Encoding>,
     finish: Finish,
     header_sent: bool,
+    /// A write failed (part of its batch may have gone out): commit refuses.
+    failed: bool,
     rows: u64,
     /// Encoded bytes per row of the last batch (to size the next buffer).
     row_bytes: usize,
@@ -881,6 +885,7 @@ impl BatchDestination for PostgresConnector {
             encodings: plan.encodings,
             finish,
             header_sent: false,
+            failed: false,
             rows: 0,
             row_bytes: 64,
             object: spec.object,
@@ -923,6 +928,63 @@ async fn cast_table(
 }
 
 impl PostgresWriter {
+    async fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        let matches = batch.num_columns() == self.schema.fields().len()
+            && batch
+                .columns()
+                .iter()
+                .zip(self.schema.fields())
+                .all(|(a, f)| a.data_type() == f.data_type());
+        if !matches {
+            return Err(ConnectorError::config(
+                "schema",
+                "a batch does not match the writer's schema",
+            ));
+        }
+        let schema = self.schema.clone();
+        let unwritable = |(index, why): (usize, Unwritable)| {
+            let name = schema
+                .fields()
+                .get(index)
+                .map(|f| f.name().as_str())
+                .unwrap_or("?");
+            match why {
+                Unwritable::OutOfRange => ConnectorError::failed(
+                    FailureKind::Other,
+                    format!(
+                        "the field \"{name}\" holds a value outside the range of its column's type"
+                    ),
+                ),
+                Unwritable::NotANumber => ConnectorError::failed(
+                    FailureKind::Other,
+                    format!("the field \"{name}\" holds text that is not a number"),
+                ),
+                Unwritable::WrongType => {
+                    ConnectorError::config("schema", "a batch does not match the writer's schema")
+                }
+            }
+        };
+        let rows = copy_in::Rows::bind(batch, &self.encodings).map_err(unwritable)?;
+        let total = batch.num_rows();
+        // Sent in chunks of about CHUNK_BYTES, so a batch of wide rows is never copied whole
+        // into the driver's buffers.
+        let mut row = 0;
+        while row < total {
+            let estimate = (total - row).saturating_mul(self.row_bytes);
+            let mut out = Vec::with_capacity(estimate.min(CHUNK_BYTES) + 1024);
+            if !self.header_sent {
+                out.extend_from_slice(COPY_HEADER);
+            }
+            let next = rows.write(row, &mut out, CHUNK_BYTES).map_err(unwritable)?;
+            self.row_bytes = out.len() / (next - row).max(1) + 1;
+            self.send(out).await?;
+            self.header_sent = true;
+            self.rows += (next - row) as u64;
+            row = next;
+        }
+        Ok(())
+    }
+
     fn session(&self, timeout: Duration) -> Session<'_> {
         Session {
             client: &self.client,
@@ -1052,63 +1114,33 @@ impl PostgresWriter {
     }
 }
 
+fn poisoned() -> ConnectorError {
+    ConnectorError::failed(
+        FailureKind::Other,
+        "an earlier write failed, so this writer can only be aborted (nothing was committed)",
+    )
+}
+
 fn finished() -> ConnectorError {
     ConnectorError::failed(FailureKind::Other, "the writer has already finished")
 }
 
 impl BatchWriter for PostgresWriter {
     async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        let matches = batch.num_columns() == self.schema.fields().len()
-            && batch
-                .columns()
-                .iter()
-                .zip(self.schema.fields())
-                .all(|(a, f)| a.data_type() == f.data_type());
-        if !matches {
-            return Err(ConnectorError::config(
-                "schema",
-                "a batch does not match the writer's schema",
-            ));
+        if self.failed {
+            return Err(poisoned());
         }
-        let rows = batch.num_rows();
-        if rows == 0 {
-            return Ok(());
-        }
-        let mut out = Vec::with_capacity(COPY_HEADER.len() + rows * self.row_bytes + 1024);
-        if !self.header_sent {
-            out.extend_from_slice(COPY_HEADER);
-        }
-        copy_in::encode_batch(batch, &self.encodings, &mut out).map_err(|(index, why)| {
-            let name = self
-                .schema
-                .fields()
-                .get(index)
-                .map(|f| f.name().as_str())
-                .unwrap_or("?");
-            match why {
-                Unwritable::OutOfRange => ConnectorError::failed(
-                    FailureKind::Other,
-                    format!(
-                        "the field \"{name}\" holds a value outside the range of its column's type"
-                    ),
-                ),
-                Unwritable::NotANumber => ConnectorError::failed(
-                    FailureKind::Other,
-                    format!("the field \"{name}\" holds text that is not a number"),
-                ),
-                Unwritable::WrongType => {
-                    ConnectorError::config("schema", "a batch does not match the writer's schema")
-                }
-            }
-        })?;
-        self.row_bytes = out.len() / rows + 1;
-        self.send(out).await?;
-        self.header_sent = true;
-        self.rows += rows as u64;
+        // A failed write may have sent part of its batch: the writer then only aborts.
+        self.failed = true;
+        self.write_batch(batch).await?;
+        self.failed = false;
         Ok(())
     }
 
     async fn commit(mut self) -> Result<u64, ConnectorError> {
+        if self.failed {
+            return Err(poisoned());
+        }
         let copied = self.finish_copy().await?;
         self.rows = copied;
         match &self.finish {

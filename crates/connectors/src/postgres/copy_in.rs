@@ -519,28 +519,64 @@ impl Bound<'_> {
     }
 }
 
-/// Appends the batch's rows in binary COPY form. On failure: the index of the column and why.
-pub(super) fn encode_batch(
+/// A batch's columns bound to their encodings, ready to write rows.
+pub(super) struct Rows<'a> {
+    bound: Vec<Bound<'a>>,
+    count: [u8; 2],
+    len: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Binds the batch's columns. On failure: the index of the column and why.
+    pub(super) fn bind(
+        batch: &'a RecordBatch,
+        encodings: &[Encoding],
+    ) -> Result<Rows<'a>, (usize, Unwritable)> {
+        let mut bound = Vec::with_capacity(encodings.len());
+        for (index, (array, encoding)) in batch.columns().iter().zip(encodings).enumerate() {
+            bound.push(bind(array.as_ref(), *encoding).ok_or((index, Unwritable::WrongType))?);
+        }
+        if bound.len() != encodings.len() {
+            return Err((bound.len(), Unwritable::WrongType));
+        }
+        let count = i16::try_from(bound.len())
+            .map_err(|_| (0, Unwritable::OutOfRange))?
+            .to_be_bytes();
+        Ok(Rows {
+            bound,
+            count,
+            len: batch.num_rows(),
+        })
+    }
+
+    /// Appends rows from `from` on until `out` holds at least `limit` bytes (or the rows end);
+    /// answers the next row. On failure: the index of the column and why.
+    pub(super) fn write(
+        &self,
+        from: usize,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<usize, (usize, Unwritable)> {
+        let mut row = from;
+        while row < self.len && out.len() < limit {
+            out.extend_from_slice(&self.count);
+            for (index, column) in self.bound.iter().enumerate() {
+                column.write(row, out).map_err(|why| (index, why))?;
+            }
+            row += 1;
+        }
+        Ok(row)
+    }
+}
+
+/// Appends all the batch's rows in binary COPY form. On failure: the index of the column and why.
+#[cfg(test)]
+fn encode_batch(
     batch: &RecordBatch,
     encodings: &[Encoding],
     out: &mut Vec<u8>,
 ) -> Result<(), (usize, Unwritable)> {
-    let mut bound = Vec::with_capacity(encodings.len());
-    for (index, (array, encoding)) in batch.columns().iter().zip(encodings).enumerate() {
-        bound.push(bind(array.as_ref(), *encoding).ok_or((index, Unwritable::WrongType))?);
-    }
-    if bound.len() != encodings.len() {
-        return Err((bound.len(), Unwritable::WrongType));
-    }
-    let count = i16::try_from(bound.len())
-        .map_err(|_| (0, Unwritable::OutOfRange))?
-        .to_be_bytes();
-    for row in 0..batch.num_rows() {
-        out.extend_from_slice(&count);
-        for (index, column) in bound.iter().enumerate() {
-            column.write(row, out).map_err(|why| (index, why))?;
-        }
-    }
+    Rows::bind(batch, encodings)?.write(0, out, usize::MAX)?;
     Ok(())
 }
 

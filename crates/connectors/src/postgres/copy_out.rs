@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_postgres::{Client, CopyOutStream};
 
 /// A batch ends early once its values take about this many bytes (wide rows).
-pub(super) const BATCH_BYTES: usize = 32 << 20;
+pub(super) const BATCH_BYTES: usize = 16 << 20;
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 pub(super) const PG_EPOCH_DAYS: i32 = 10_957;

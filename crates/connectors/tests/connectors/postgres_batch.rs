@@ -823,9 +823,22 @@ async fn append_adds_and_keys_refuse_without_values() {
             })
             .await
             .unwrap();
+        let ok = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![7])) as ArrayRef,
+                Arc::new(StringArray::from(vec!["x"])),
+            ],
+        )
+        .unwrap();
+        writer.write(&ok).await.unwrap();
         let err = writer.write(&big).await.unwrap_err();
         assert!(err.to_string().contains("\"id\""), "{err}");
-        writer.abort().await;
+        // After a failed write, the writer only aborts.
+        assert!(writer.write(&ok).await.is_err());
+        let err = writer.commit().await.unwrap_err();
+        assert!(err.to_string().contains("earlier write failed"), "{err}");
+        assert_eq!(count(&admin, "small").await, 0);
 
         // Incompatible types are a configuration error naming the field.
         admin
