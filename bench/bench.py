@@ -79,7 +79,7 @@ TOOL_TITLES = {
         "csv_pg": "psql \\copy from CSV, table pre-created with its key",
     },
     "lockstep": "Lockstep `pipeline run` (2 renames + 1 rule)",
-    "ingestr": "ingestr 1.1.22",
+    "ingestr": "ingestr 1.1.22 (defaults)",
     "dlt": "dlt 1.31.0 (connectorx, parquet/ADBC)",
     "sling": "sling 1.4.11 (SLING_DIRECT_INSERT=true)",
 }
@@ -423,13 +423,14 @@ def peer_command(tool, case, csv_path):
     """The peer's command and environment for `case`, or None when it is not measured there."""
     peer_dir = os.path.join(DATA, "peers", tool)
     if tool == "ingestr":
-        if case != "pg_pg":
-            return None
+        source = ["--source-uri", pg_url(SRC_DB) + "?sslmode=disable", "--source-table", "public.parts"]
+        destination = ["--dest-uri", pg_url(DST_DB) + "?sslmode=disable", "--dest-table", "public.parts"]
+        if case == "pg_mariadb":
+            destination = ["--dest-uri", MYSQL_URL, "--dest-table", f"{DST_DB}.parts"]
+        elif case == "csv_pg":
+            source = ["--source-uri", "csv://" + csv_path, "--source-table", "parts"]
         return [venv_bin("ingestr", "ingestr"), "ingest", "--full-refresh", "--yes",
-                "--progress", "log",
-                "--source-uri", pg_url(SRC_DB) + "?sslmode=disable", "--source-table", "public.parts",
-                "--dest-uri", pg_url(DST_DB) + "?sslmode=disable", "--dest-table", "public.parts",
-                "--pipelines-dir", peer_dir], {}
+                "--progress", "log", *source, *destination, "--pipelines-dir", peer_dir], {}
     if tool == "dlt":
         if case != "pg_pg":
             return None
@@ -534,9 +535,9 @@ def mariadb_notes(rows, source_columns, renamed):
     natural = {
         "bigint": {"bigint(20)", "bigint"},
         "integer": {"int(11)", "int"},
-        "text": {"longtext", "text", "mediumtext"},
+        "text": {"longtext"},  # TEXT and MEDIUMTEXT hold less than PostgreSQL's text
         "numeric(12,4)": {"decimal(12,4)"},
-        "timestamp with time zone": {"datetime(6)", "timestamp(6)"},
+        "timestamp with time zone": {"datetime(6)"},  # TIMESTAMP ends in 2038
         "boolean": {"tinyint(1)"},
         "jsonb": {"longtext", "json"},
     }

@@ -1084,3 +1084,413 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
         );
     }
 }
+
+/// A PostgreSQL client for the tests' own tables.
+async fn pg_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &lockstep_storage::testing::postgres_admin_url(),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// A source of `rows` records, and a view over it that reads slowly (5 ms every 1000 rows), so
+/// a run lasts long enough to be killed in the middle.
+async fn slow_source(db: &tokio_postgres::Client, table: &str, rows: i64) {
+    db.batch_execute(&format!(
+        "CREATE OR REPLACE FUNCTION lockstep_test_slow(n bigint) RETURNS boolean LANGUAGE plpgsql AS
+           $$ BEGIN IF n % 1000 = 0 THEN PERFORM pg_sleep(0.005); END IF; RETURN true; END $$;
+         CREATE TABLE public.{table} (id bigint PRIMARY KEY, part_no text NOT NULL, price numeric(12,2) NOT NULL);
+         INSERT INTO public.{table} SELECT g, 'P-' || g, (g % 1000) / 10.0 FROM generate_series(1, {rows}) g;
+         CREATE VIEW public.{table}_slow AS SELECT * FROM public.{table} WHERE lockstep_test_slow(id);"
+    ))
+    .await
+    .unwrap();
+}
+
+async fn count(db: &tokio_postgres::Client, table: &str) -> i64 {
+    db.query_one(&format!("SELECT count(*) FROM public.{table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Signs in as the Administrator that `unseal_with_an_administrator` made.
+async fn admin_session(http: &reqwest::Client, server: &Server) -> String {
+    let (status, login) = post(
+        http,
+        server,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ada@acme.io", "password": "correct horse battery staple"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    login["session_token"].as_str().unwrap().to_owned()
+}
+
+/// A PostgreSQL connection to the test server, discovered; answers its id.
+async fn pg_connection(http: &reqwest::Client, server: &Server, token: &str, name: &str) -> String {
+    let pg = url::Url::parse(&lockstep_storage::testing::postgres_admin_url()).unwrap();
+    let (status, created) = post(
+        http,
+        server,
+        "/api/v1/connections",
+        Some(token),
+        json!({"name": name, "kind": "postgres",
+            "config": {"host": pg.host_str().unwrap(), "port": pg.port().unwrap_or(5432),
+                "database": pg.path().trim_start_matches('/'), "user": pg.username(), "tls": "disable"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, found) = post(
+        http,
+        server,
+        &format!("/api/v1/connections/{id}/discover"),
+        Some(token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    id
+}
+
+/// Waits until the run is in one of `states`; answers it.
+async fn wait_for(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    path: &str,
+    states: &[&str],
+    timeout: Duration,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (status, run) = get(http, server, path, Some(token)).await;
+        assert_eq!(status, 200, "{run}");
+        if states.contains(&run["state"].as_str().unwrap_or("")) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "the run stayed {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `lockstep pipeline run` shows progress and a summary and exits 0; a failing run exits
+/// non-zero. Then the hub is killed (SIGKILL) in the middle of a full refresh: the destination
+/// still holds the old table, and after a restart the run is taken over and completes.
+#[tokio::test]
+async fn pipeline_runs_from_the_cli_and_survive_a_killed_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let init = init_one_share(&data);
+    let extra = ["--egress-allow", "loopback", "--run-lease", "3"];
+    let server = serve_with(&data, &extra, "warn", Stdio::inherit());
+    let http = client(&data);
+    unseal_with_an_administrator(&http, &server, &init).await;
+    let token = admin_session(&http, &server).await;
+
+    let db = pg_client().await;
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let source = format!("e2e_parts_{suffix}");
+    let target = format!("e2e_items_{suffix}");
+    slow_source(&db, &source, 200_000).await;
+    let src = pg_connection(&http, &server, &token, "source").await;
+    let dst = pg_connection(&http, &server, &token, "warehouse").await;
+    let (status, pipeline) = post(
+        &http,
+        &server,
+        "/api/v1/pipelines",
+        Some(&token),
+        json!({"name": "items", "source": {"connection_id": src, "object": format!("public.{source}_slow")},
+            "destination": {"connection_id": dst, "object": format!("public.{target}")},
+            "mappings": [{"source": "id", "destination": "id"}, {"source": "part_no", "destination": "item_code"},
+                {"source": "price", "destination": "unit_price"}],
+            "rules": [{"kind": "validation", "expression": "price >= 0.0"}],
+            "mode": "full_refresh"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{pipeline}");
+    let pipeline = pipeline["id"].as_str().unwrap().to_owned();
+
+    let ca = data.join("tls/ca.pem");
+    let run_cli = |name: &str| {
+        cli(
+            &[
+                "pipeline",
+                "run",
+                name,
+                "--addr",
+                &server.addr,
+                "--ca-cert",
+                ca.to_str().unwrap(),
+            ],
+            "",
+            &[("LOCKSTEP_TOKEN", token.as_str())],
+        )
+    };
+    let (ok, stdout, stderr) = run_cli("items");
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("succeeded: 200000 read, 200000 written, 0 rejected"),
+        "{stdout}"
+    );
+    assert_eq!(count(&db, &target).await, 200_000);
+    let (ok, _, stderr) = run_cli("no such pipeline");
+    assert!(!ok && stderr.contains("no pipeline named"), "{stderr}");
+
+    // A run that fails exits non-zero and says why.
+    let (status, bad) = post(
+        &http,
+        &server,
+        "/api/v1/pipelines",
+        Some(&token),
+        json!({"name": "broken", "source": {"connection_id": src, "object": format!("public.{source}")},
+            "destination": {"connection_id": dst, "object": format!("public.{source}_slow")},
+            "mode": "append"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{bad}");
+    let (ok, stdout, stderr) = run_cli("broken");
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("failed"), "{stdout}\n{stderr}");
+
+    // Kill the hub in the middle of a full refresh of more rows.
+    db.batch_execute(&format!(
+        "INSERT INTO public.{source} SELECT g, 'P-' || g, 1 FROM generate_series(200001, 300000) g"
+    ))
+    .await
+    .unwrap();
+    let (status, started) = post(
+        &http,
+        &server,
+        &format!("/api/v1/pipelines/{pipeline}/runs"),
+        Some(&token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let run_path = format!(
+        "/api/v1/pipelines/{pipeline}/runs/{}",
+        started["id"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, run) = get(&http, &server, &run_path, Some(&token)).await;
+        if run["state"] == "running" && run["records_read"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert_ne!(
+            run["state"], "succeeded",
+            "the run ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "{run}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    assert_eq!(
+        count(&db, &target).await,
+        200_000,
+        "readers still see the old table"
+    );
+    drop(server);
+
+    let server = serve_with(&data, &extra, "warn", Stdio::inherit());
+    let (status, _) = post(
+        &http,
+        &server,
+        "/api/v1/sys/unseal",
+        None,
+        json!({"key": init["unseal_keys"][0]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token = admin_session(&http, &server).await;
+    let run = wait_for(
+        &http,
+        &server,
+        &token,
+        &run_path,
+        &["succeeded", "failed", "cancelled"],
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert!(run["attempts"].as_u64().unwrap() >= 2, "{run}");
+    assert_eq!(
+        count(&db, &target).await,
+        300_000,
+        "the new table, complete"
+    );
+    let leftovers: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE $1",
+            &[&format!("{target}__lockstep%")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "no staging table is left behind");
+    db.batch_execute(&format!(
+        "DROP VIEW public.{source}_slow; DROP TABLE public.{source}; DROP TABLE public.{target}"
+    ))
+    .await
+    .unwrap();
+}
+
+/// Scale-out on PostgreSQL: `serve` executes nothing (`--workers 0`), two `lockstep worker`
+/// processes share the runs; one is killed in the middle of a run, the other takes it over.
+#[tokio::test]
+async fn two_workers_share_the_runs_and_take_over_a_dead_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (url, _, name) = TestStore::empty_url(Backend::Postgres).await.unwrap();
+    let _db = DropDb(name);
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--database",
+            &url,
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let server = serve_with(
+        &data,
+        &[
+            "--database",
+            &url,
+            "--workers",
+            "0",
+            "--egress-allow",
+            "loopback",
+        ],
+        "warn",
+        Stdio::inherit(),
+    );
+    let http = client(&data);
+    unseal_with_an_administrator(&http, &server, &init).await;
+    let token = admin_session(&http, &server).await;
+    let share = format!("{}\n", init["unseal_keys"][0].as_str().unwrap());
+    let start_worker = || {
+        let mut child = Command::new(BIN)
+            .args([
+                "worker",
+                "--database",
+                &url,
+                "--egress-allow",
+                "loopback",
+                "--run-lease",
+                "3",
+            ])
+            .env("LOCKSTEP_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // The share, and stdin stays open (the worker does not need it after unsealing).
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(share.as_bytes()).unwrap();
+        (child, stdin)
+    };
+    let mut first = start_worker();
+    let mut second = start_worker();
+
+    let db = pg_client().await;
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let source = format!("e2e_w_{suffix}");
+    slow_source(&db, &source, 150_000).await;
+    let src = pg_connection(&http, &server, &token, "source").await;
+    let mut runs = Vec::new();
+    for n in 0..3 {
+        let (status, pipeline) = post(
+            &http,
+            &server,
+            "/api/v1/pipelines",
+            Some(&token),
+            json!({"name": format!("copy {n}"), "source": {"connection_id": src, "object": format!("public.{source}_slow")},
+                "destination": {"connection_id": src, "object": format!("public.{source}_copy{n}")},
+                "mode": "full_refresh"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{pipeline}");
+        let id = pipeline["id"].as_str().unwrap().to_owned();
+        let (status, run) = post(
+            &http,
+            &server,
+            &format!("/api/v1/pipelines/{id}/runs"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 202, "{run}");
+        runs.push(format!(
+            "/api/v1/pipelines/{id}/runs/{}",
+            run["id"].as_str().unwrap()
+        ));
+    }
+    // Once two runs are running (one per worker), kill the first worker.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut running = 0;
+        for path in &runs {
+            let (_, run) = get(&http, &server, path, Some(&token)).await;
+            if run["state"] == "running" {
+                running += 1;
+            }
+        }
+        if running >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "two workers never ran two runs at once"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    drop(first.1);
+    for path in &runs {
+        let run = wait_for(
+            &http,
+            &server,
+            &token,
+            path,
+            &["succeeded", "failed", "cancelled"],
+            Duration::from_secs(120),
+        )
+        .await;
+        assert_eq!(run["state"], "succeeded", "{run}");
+    }
+    for n in 0..3 {
+        assert_eq!(count(&db, &format!("{source}_copy{n}")).await, 150_000);
+    }
+    let _ = second.0.kill();
+    let _ = second.0.wait();
+    drop(second.1);
+    db.batch_execute(&format!(
+        "DROP VIEW public.{source}_slow; DROP TABLE public.{source}; DROP TABLE public.{source}_copy0; \
+         DROP TABLE public.{source}_copy1; DROP TABLE public.{source}_copy2"
+    ))
+    .await
+    .unwrap();
+}

@@ -1331,6 +1331,34 @@ async fn reads_stream_in_bounded_batches() {
         assert_eq!(sum, 200_000 * 200_001 / 2);
         assert_eq!(batches, 29);
         assert_eq!(sizes.get(&7000), Some(&28));
+
+        // Wide rows: a batch also ends at about 16 MiB of values; they are written back whole.
+        admin
+            .batch_execute(
+                "CREATE TABLE wide AS SELECT g AS id, repeat(md5(g::text), 160000) AS s
+                 FROM generate_series(1, 12) g",
+            )
+            .await
+            .unwrap();
+        let (_, batches) = read_all(&c, read_spec("public.wide", 8192)).await;
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [4, 4, 4], "5 MB rows");
+        assert_eq!(
+            copy(&c, "public.wide", &c, "wide_copy", WriteMode::Replace, 8192)
+                .await
+                .unwrap(),
+            12
+        );
+        let same: bool = admin
+            .query_one(
+                "SELECT (SELECT array_agg(md5(s) ORDER BY id) FROM wide)
+                      = (SELECT array_agg(md5(s) ORDER BY id) FROM wide_copy)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(same);
     })
     .await;
 }
