@@ -397,6 +397,66 @@ async fn fill_connection_tables(
         .unwrap();
     let mut state_hash = [5u8; 32];
     state_hash[..16].copy_from_slice(Uuid::now_v7().as_bytes());
+    let pipeline = lockstep_domain::PipelineId::from_uuid(Uuid::now_v7());
+    lockstep_storage::pipelines::insert(
+        conn,
+        &lockstep_storage::pipelines::StoredPipeline {
+            id: pipeline,
+            organization_id: org,
+            name: "import".into(),
+            source_connection_id: id,
+            destination_connection_id: id,
+            mode: "append".into(),
+            spec_ciphertext: vec![7; 40],
+            schedule: Some("* * * * *".into()),
+            next_run_at: Some(T0),
+            cursor_ciphertext: Some(vec![8; 40]),
+            created_by: Some(user),
+            created_at: T0,
+            updated_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    let run = lockstep_domain::RunId::from_uuid(Uuid::now_v7());
+    lockstep_storage::pipelines::insert_run(
+        conn,
+        &lockstep_storage::pipelines::StoredRun {
+            id: run,
+            organization_id: org,
+            pipeline_id: pipeline,
+            state: lockstep_storage::pipelines::RunState::Queued,
+            trigger: "manual".into(),
+            requested_by: Some(user),
+            scheduled_for: None,
+            records_read: 0,
+            records_written: 0,
+            records_rejected: 0,
+            warnings: 0,
+            message: None,
+            cancel_requested: false,
+            lease_owner: None,
+            lease_expires_at: None,
+            attempts: 0,
+            created_at: T0,
+            started_at: None,
+            finished_at: None,
+            updated_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    lockstep_storage::pipelines::insert_run_error(
+        conn,
+        org,
+        run,
+        &Uuid::now_v7().to_string(),
+        0,
+        &[9; 40],
+        T0,
+    )
+    .await
+    .unwrap();
     connections::insert_authorization(
         conn,
         &PendingAuthorization {
