@@ -54,14 +54,15 @@ MYSQL_PORT = int(env("MYSQL_PORT", "3306"))
 MYSQL_USER = env("MYSQL_USER", "root")
 MYSQL_PASSWORD = os.environ.get("MYSQL_PASSWORD", "")
 SRC_DB = env("SRC_DB", "lockstep_bench_src")
-DST_DB = env("DST_DB", "lockstep_bench_dst")
+DST_DB = env("DST_DB", "lockstep_benchrun_dst")  # a name nobody else uses: it is reset at will
 PARTS_SQL = env("PARTS_SQL", os.path.join(ROOT, "..", "shared", "bench", "parts.sql"))
 TARGET_DIR = env("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 LOCKSTEP = env("LOCKSTEP_BIN", os.path.join(TARGET_DIR, "release", "lockstep"))
 DATA = env("BENCH_DATA", os.path.join(BENCH, "data"))
 RESULTS = env("BENCH_RESULTS", os.path.join(BENCH, "results"))
 TIMEOUT = int(env("RUN_TIMEOUT", "1800"))
-ROWS = 1_000_000
+QUIET_WAIT = int(env("QUIET_WAIT", "300"))  # seconds to wait for a quiet machine before each run
+ROWS = int(env("ROWS", "1000000"))  # what the source must hold (a smaller one for trials)
 
 # The pipeline under test: every column mapped, two of them renamed, one validation rule.
 RENAMES = {"part_number": "item_code", "description": "item_name"}
@@ -257,6 +258,41 @@ def measure(cmd, extra_env=None, cwd=None, shell=False):
     # After "Command exited with non-zero status N", the last three fields are ours.
     maxrss, user, system = (fields[-3:] if len(fields) >= 3 else ("0", "0", "0"))
     return Measured(wall, int(maxrss), float(user) + float(system), proc.returncode, output)
+
+
+def timestamp(text):
+    """RFC 3339 (as the hub writes it, up to nanoseconds) -> seconds since the epoch."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    whole = datetime.datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(3) == "Z" else m.group(3)))
+    return whole.timestamp() + float("0." + (m.group(2) or "0"))
+
+
+def cpu_busy(seconds=1.0):
+    """The machine's CPU use over `seconds`, 0 to 1 (all cores)."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet():
+    """Waits (up to QUIET_WAIT s) until nobody else uses the machine: no other active PostgreSQL
+    query and under 15% CPU use over a second. Answers the CPU use seen last, and whether the
+    machine was quiet."""
+    deadline = time.time() + QUIET_WAIT
+    while True:
+        others = int(psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                      "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")[0][0])
+        busy = cpu_busy()
+        if (others == 0 and busy < 0.15) or time.time() > deadline:
+            if others or busy >= 0.15:
+                log(f"the machine is not quiet ({others} other queries, CPU {busy:.0%}): running anyway")
+            return busy, others == 0 and busy < 0.15
+        time.sleep(2)
 
 
 def proc_status(pid, key):
@@ -550,7 +586,8 @@ def mariadb_notes(rows, source_columns, renamed):
             continue
         _, column_type, nullable, key = got[dst]
         if column_type.lower() not in natural.get(typ, {typ}):
-            notes.append(f"{dst} {typ} -> {column_type}")
+            limit = {"text": " (64 KiB)", "mediumtext": " (16 MiB)", "timestamp(6)": " (ends 2038)"}
+            notes.append(f"{dst} {typ} -> {column_type}{limit.get(column_type.lower(), '')}")
         if notnull and nullable == "YES":
             notes.append(f"{dst} lost NOT NULL")
     extra = [r[0] for r in rows if r[0] not in
@@ -564,6 +601,10 @@ def mariadb_notes(rows, source_columns, renamed):
     if count != ROWS:
         notes.append(f"{count} rows")
     return notes
+
+
+PROBE_LABELS = ["count", "sum(id)", "sum(qty)", "count(parent_id)", "sum(active)",
+                "length(part_number)", "length(description)", "updated_at", "attrs.weight_g"]
 
 
 def mariadb_probe(renamed):
@@ -619,14 +660,22 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
+    # Stop cleanly (the hub too) on SIGTERM, and on SIGINT even when started in the background
+    # (where a shell makes SIGINT ignored).
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     os.makedirs(DATA, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     if not os.path.exists(LOCKSTEP):
         sys.exit(f"no {LOCKSTEP}: build it first (cargo build --release --locked)")
     files_root = os.path.join(DATA, "files")
-    os.makedirs(files_root, exist_ok=True)
-    csv_path = os.path.join(files_root, "parts.csv")
+    os.makedirs(os.path.join(files_root, SRC_DB), exist_ok=True)
+    csv_path = os.path.join(files_root, SRC_DB, "parts.csv")
 
     ensure_source()
     ensure_destinations()
@@ -654,6 +703,7 @@ def main():
         dst_conn, _ = hub.connection("Warehouse", "postgres", {
             "host": PGHOST, "port": PGPORT, "database": DST_DB, "user": PGUSER, "tls": "disable"})
         pipelines = {"pg_pg": ("bench-pg-pg", src_conn, "public.parts", dst_conn, "public.parts")}
+        pipeline_ids = {}
         discovered_csv = None
         if "pg_mariadb" in CASES:
             my_conn, _ = hub.connection("Shop", "mysql", {
@@ -662,7 +712,7 @@ def main():
             pipelines["pg_mariadb"] = ("bench-pg-mariadb", src_conn, "public.parts", my_conn, "parts")
         if "csv_pg" in CASES:
             files_conn, found = hub.connection("Exports", "files", {
-                "directory": ".", "csv": {"delimiter": ",", "header": True}})
+                "directory": SRC_DB, "csv": {"delimiter": ",", "header": True}})
             for obj in found.get("objects", []):
                 if obj.get("name") == "parts.csv":
                     discovered_csv = [(f.get("name"), f.get("type"), f.get("nullable"))
@@ -670,7 +720,7 @@ def main():
             pipelines["csv_pg"] = ("bench-csv-pg", files_conn, "parts.csv", dst_conn, "public.parts")
         for case in CASES:
             name, s, so, d, do = pipelines[case]
-            hub.pipeline(name, s, so, d, do, source_names)
+            pipeline_ids[case] = hub.pipeline(name, s, so, d, do, source_names)
         results["csv_inferred_fields"] = discovered_csv
         results["hub_peak_after_setup_mib"] = hub.peak_mib()
 
@@ -684,7 +734,7 @@ def main():
                 order = case_tools[round_ % len(case_tools):] + case_tools[:round_ % len(case_tools)]
                 for tool in order:
                     last = round_ == RUNS - 1
-                    sample = run_one(case, tool, hub, pipelines, csv_path, source_columns,
+                    sample = run_one(case, tool, hub, pipelines, pipeline_ids, csv_path, source_columns,
                                      source_key, source_names, source_sum, probe, last)
                     samples[tool].append(sample)
                     log(f"{case} round {round_ + 1}/{RUNS} {tool}: {sample['wall']:.2f} s, "
@@ -704,8 +754,8 @@ def main():
     log(f"written: bench/results/{stamp}.md and .json")
 
 
-def run_one(case, tool, hub, pipelines, csv_path, source_columns, source_key, source_names,
-            source_sum, probe, last):
+def run_one(case, tool, hub, pipelines, pipeline_ids, csv_path, source_columns, source_key,
+            source_names, source_sum, probe, last):
     pg_dest = case in ("pg_pg", "csv_pg")
     if pg_dest:
         reset_pg_destination()
@@ -719,7 +769,8 @@ def run_one(case, tool, hub, pipelines, csv_path, source_columns, source_key, so
             psql(DST_DB, source_ddl(renamed) + " CHECKPOINT;")
         else:
             mysql(DST_DB, MARIADB_PARTS)
-    sample = {}
+    busy, quiet = wait_quiet()
+    sample = {"loadavg": os.getloadavg()[0], "cpu_busy_before": busy, "quiet": quiet}
     if tool == "pipe":
         m = measure(pipe_command(case, csv_path), shell=True)
     elif tool == "lockstep":
@@ -731,10 +782,15 @@ def run_one(case, tool, hub, pipelines, csv_path, source_columns, source_key, so
         m.maxrss_mib = hub.peak_mib()
         try:
             run = json.loads(m.output.strip().splitlines()[-1])
-            sample["hub_duration"] = run.get("duration_seconds")
             sample["records_written"] = run.get("records_written")
             sample["records_rejected"] = run.get("records_rejected")
-        except (ValueError, IndexError):
+            # The run as the hub saw it: queued -> started -> finished.
+            run = hub.call("GET", f"/api/v1/pipelines/{pipeline_ids[case]}/runs/{run['id']}")
+            created, started, finished = (timestamp(run.get(k)) for k in
+                                          ("created_at", "started_at", "finished_at"))
+            sample["hub_duration"] = finished - started
+            sample["hub_queued_to_finished"] = finished - created
+        except (ValueError, IndexError, KeyError, TypeError):
             pass
     else:
         cmd, environment = peer_command(tool, case, csv_path)
@@ -750,7 +806,12 @@ def run_one(case, tool, hub, pipelines, csv_path, source_columns, source_key, so
         notes, columns = compare_pg(source_columns, source_key, renamed)
         if CHECKSUM and last and columns:
             got = pg_checksum(DST_DB, columns)
-            sample["content"] = "equal" if got == source_sum else f"differs ({got} vs {source_sum})"
+            sample["content"] = "equal" if got == source_sum else "differs"
+            sample["checksum"] = {"got": got, "source": source_sum}
+            if got != source_sum:
+                differing = [d for s, d in zip(source_names, columns)
+                             if pg_checksum(SRC_DB, [s]) != pg_checksum(DST_DB, [d])]
+                sample["content"] = "differs in " + ", ".join(differing or ["row set"])
     else:
         notes, rows = compare_mariadb()
         if rows:
@@ -758,30 +819,43 @@ def run_one(case, tool, hub, pipelines, csv_path, source_columns, source_key, so
             sample["mariadb_columns"] = rows
             if CHECKSUM and last:
                 got = mariadb_probe(renamed)
-                sample["content"] = "equal" if [str(v) for v in got] == [str(v) for v in probe] \
-                    else f"differs ({got} vs {probe})"
+                sample["content"] = "equal" if got == probe else "differs"
+                sample["checksum"] = {"got": got, "source": probe}
+                if got != probe:
+                    sample["content"] = "differs in " + ", ".join(
+                        label for label, a, b in zip(PROBE_LABELS, got, probe) if a != b)
     sample["notes"] = notes
     return sample
 
 
 def report(results):
     info = results["machine"]
+    loads = [s["loadavg"] for case in results["cases"].values() for runs in case.values()
+             for s in runs if "loadavg" in s]
+    noisy = sum(1 for case in results["cases"].values() for runs in case.values()
+                for s in runs if not s.get("quiet", True))
     lines = [f"# Lockstep benchmark, {info['date']}", "",
              f"{info['nproc']} cores ({info['cpu']}), {info['memory_mib']} MiB, Linux {info['kernel']}; "
-             f"PostgreSQL {info['postgres']}, MariaDB {info['mariadb']}; Lockstep {info['lockstep']}; "
-             f"{info['runs']} interleaved runs per tool, medians (min-max). Lockstep's pipeline maps every "
-             f"column, renames {', '.join(f'{k} -> {v}' for k, v in results['renames'].items())} and "
-             f"rejects records unless `{results['rule']}`.", ""]
+             f"PostgreSQL {info['postgres']}, MariaDB {info['mariadb']}; Lockstep {info['lockstep']}. "
+             f"{info['runs']} interleaved runs per tool; medians, with the fastest and slowest run. "
+             f"Lockstep's pipelines map every column, rename "
+             f"{', '.join(f'{k} -> {v}' for k, v in results['renames'].items())} and reject records "
+             f"unless `{results['rule']}`; the peers copy the table as it is."
+             + (f" {noisy} of {len(loads)} runs started while something else used the machine "
+                "(another PostgreSQL query or over 15% CPU) after waiting for it to be quiet."
+                if noisy else f" Every run started on a quiet machine (no other PostgreSQL query, "
+                "under 15% CPU)."), ""]
     for case, samples in results["cases"].items():
         base = median([s["wall"] for s in samples.get("pipe", []) if s["exit"] == 0])
         lines += [f"## {CASE_TITLES[case]}", "",
-                  "| tool | median wall | min-max | x pipe | peak RSS | CPU (tool) | fidelity |",
+                  "| tool | median wall | min-max | x pipe | peak RSS | CPU | fidelity |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for tool, runs in samples.items():
             ok = [s for s in runs if s["exit"] == 0]
             title = TOOL_TITLES[tool][case] if isinstance(TOOL_TITLES[tool], dict) else TOOL_TITLES[tool]
+            title = title.replace("|", "\\|")
             if not ok:
-                lines.append(f"| {title} | failed | | | | | {runs[0].get('notes')} |")
+                lines.append(f"| {title} | failed | | | | | {'; '.join(runs[0].get('notes', []))} |")
                 continue
             walls = [s["wall"] for s in ok]
             med = median(walls)
@@ -795,20 +869,25 @@ def report(results):
                 fidelity += f"; content {content[-1]}"
             failures = len(runs) - len(ok)
             if failures:
-                fidelity += f"; {failures} run(s) FAILED"
-            extra = ""
-            if tool == "lockstep":
-                hub_d = median([s["hub_duration"] for s in ok if s.get("hub_duration")])
-                if hub_d:
-                    extra = f" (run itself {hub_d:.2f} s)"
-            lines.append(f"| {title} | {med:.2f} s{extra} | {min(walls):.2f}-{max(walls):.2f} | "
+                fidelity += f"; {failures} of {len(runs)} runs FAILED"
+            lines.append(f"| {title} | {med:.2f} s | {min(walls):.2f}-{max(walls):.2f} | "
                          f"{ratio} | {peak:.0f} MiB | {cpu:.1f} s | {fidelity} |")
+        lockstep = [s for s in samples.get("lockstep", []) if s["exit"] == 0 and "hub_duration" in s]
         lines.append("")
+        if lockstep:
+            run_ = median([s["hub_duration"] for s in lockstep])
+            queued = median([s["hub_queued_to_finished"] for s in lockstep])
+            wall = median([s["wall"] for s in lockstep])
+            lines += [f"Lockstep's run as the hub records it: {run_:.2f} s from start to finish "
+                      f"({run_ / base:.2f} x pipe), {queued:.2f} s from queued to finished; the rest of "
+                      f"the {wall:.2f} s is the CLI (start, sign-in check, pipeline lookup, polling "
+                      "every 500 ms).", ""]
     lines += [
-        "Peak RSS: the tool's largest process (wait4's ru_maxrss); for Lockstep the `lockstep serve` "
-        "process's VmHWM during the run (reset through /proc/PID/clear_refs before each run). "
-        "CPU: user+system seconds of the tool's processes (for Lockstep: of the hub process during "
-        "the run); the database servers' CPU is not included.",
+        "Peak RSS: the tool's largest process (ru_maxrss through GNU time); for Lockstep the "
+        "`lockstep serve` process's VmHWM during the run (reset through /proc/PID/clear_refs before "
+        "each run). CPU: median user+system seconds of the tool's processes (for Lockstep: of the "
+        "hub process during the run); the database servers' CPU is not included.",
+        "",
         f"Hub VmHWM after setup (sign-in, discovery): {results.get('hub_peak_after_setup_mib', 0):.0f} MiB; "
         f"over the whole benchmark: {results.get('hub_peak_overall_mib', 0):.0f} MiB.", ""]
     if results.get("csv_inferred_fields"):

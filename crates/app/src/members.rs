@@ -36,11 +36,13 @@ pub struct UserUpdate {
 }
 
 /// A change to the organization's settings; `None` keeps the current value.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SettingsUpdate {
     pub require_totp: Option<bool>,
     pub audit_depth: Option<u32>,
     pub long_term_audit: Option<bool>,
+    /// IANA time zone name; schedules are evaluated in it.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug)]
@@ -346,14 +348,21 @@ impl Hub {
                 reason: "must be between 1 and 1000".to_owned(),
             });
         }
+        if let Some(zone) = &update.time_zone {
+            crate::pipelines::parse_time_zone(zone)?;
+        }
         let mut tx = self.store.write().await?;
         let before = settings::get(&mut tx, org).await?;
         let after = OrganizationSettings {
             require_totp: update.require_totp.unwrap_or(before.require_totp),
             audit_depth: update.audit_depth.unwrap_or(before.audit_depth),
             long_term_audit: update.long_term_audit.unwrap_or(before.long_term_audit),
+            time_zone: update
+                .time_zone
+                .clone()
+                .unwrap_or_else(|| before.time_zone.clone()),
         };
-        settings::put(&mut tx, org, after, self.clock.now()).await?;
+        settings::put(&mut tx, org, after.clone(), self.clock.now()).await?;
         let mut event = Event::new(
             Actor::User(caller.user()),
             "organization.settings_changed",
@@ -370,6 +379,12 @@ impl Hub {
             event = event.change(
                 "audit_depth",
                 FieldChange::value(Some(before.audit_depth), Some(after.audit_depth)),
+            );
+        }
+        if before.time_zone != after.time_zone {
+            event = event.change(
+                "time_zone",
+                FieldChange::value(Some(&before.time_zone), Some(&after.time_zone)),
             );
         }
         if before.long_term_audit != after.long_term_audit {

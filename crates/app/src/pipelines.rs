@@ -125,20 +125,45 @@ fn spec_error(err: lockstep_engine::SpecError) -> AppError {
     }
 }
 
-/// When a cron expression fires next after `after` (in UTC).
-fn next_fire(schedule: &str, after: OffsetDateTime) -> Result<OffsetDateTime, AppError> {
+/// An IANA time zone name (`Europe/Berlin`, `UTC`).
+pub(crate) fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, AppError> {
+    name.parse().map_err(|_| AppError::Invalid {
+        field: "time_zone",
+        reason: "must be an IANA time zone name such as Europe/Berlin or UTC".to_owned(),
+    })
+}
+
+/// When a cron expression fires next after `after`, read in the time zone `zone` (so
+/// `0 2 * * *` is 02:00 local time, across daylight-saving changes).
+fn next_fire(
+    schedule: &str,
+    after: OffsetDateTime,
+    zone: &str,
+) -> Result<OffsetDateTime, AppError> {
     use std::str::FromStr as _;
     let invalid = |reason: &str| AppError::InvalidConfig {
         field: "schedule".to_owned(),
         reason: reason.to_owned(),
     };
+    let zone = parse_time_zone(zone)?;
     let cron = croner::Cron::from_str(schedule).map_err(|_| invalid("is not a cron expression"))?;
     let start = chrono::DateTime::<chrono::Utc>::from_timestamp(after.unix_timestamp(), 0)
-        .ok_or_else(|| invalid("cannot be evaluated"))?;
+        .ok_or_else(|| invalid("cannot be evaluated"))?
+        .with_timezone(&zone);
     let next = cron
         .find_next_occurrence(&start, false)
         .map_err(|_| invalid("never fires"))?;
     OffsetDateTime::from_unix_timestamp(next.timestamp()).map_err(|_| invalid("fires out of range"))
+}
+
+impl Hub {
+    /// The organization's time zone name.
+    async fn time_zone(&self, org: OrganizationId) -> Result<String, AppError> {
+        let mut conn = self.store.read().await?;
+        Ok(lockstep_storage::settings::get(&mut conn, org)
+            .await?
+            .time_zone)
+    }
 }
 
 impl Hub {
@@ -288,10 +313,11 @@ impl Hub {
         let spec_ciphertext = self
             .seal_field(org, "pipeline", &id.to_string(), "spec", json.as_bytes())
             .await?;
+        let zone = self.time_zone(org).await?;
         let next_run_at = spec
             .schedule
             .as_deref()
-            .map(|s| next_fire(s, now))
+            .map(|s| next_fire(s, now, &zone))
             .transpose()?;
         let stored = StoredPipeline {
             id,
@@ -397,10 +423,11 @@ impl Hub {
             updated.destination_connection_id = destination;
             updated.mode = mode_name(&spec).to_owned();
             if spec.schedule != old_spec.schedule {
+                let zone = self.time_zone(org).await?;
                 updated.next_run_at = spec
                     .schedule
                     .as_deref()
-                    .map(|s| next_fire(s, now))
+                    .map(|s| next_fire(s, now, &zone))
                     .transpose()?;
             }
             updated.schedule = spec.schedule.clone();
@@ -623,7 +650,8 @@ impl Hub {
         drop(conn);
         let mut queued = 0;
         for (org, id, at, schedule) in due {
-            let next = next_fire(&schedule, now).ok();
+            let zone = self.time_zone(org).await?;
+            let next = next_fire(&schedule, now, &zone).ok();
             let mut tx = self.store.write().await?;
             if !pipelines::advance_schedule(&mut tx, id, at, next).await? {
                 continue;

@@ -5,13 +5,15 @@ use lockstep_domain::OrganizationId;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrganizationSettings {
     pub require_totp: bool,
     /// How many audit events each object keeps (1..=1000).
     pub audit_depth: u32,
     /// Whether events also go to the long-term ledger.
     pub long_term_audit: bool,
+    /// IANA time zone name (`Europe/Berlin`); schedules are evaluated in it.
+    pub time_zone: String,
 }
 
 impl Default for OrganizationSettings {
@@ -20,6 +22,7 @@ impl Default for OrganizationSettings {
             require_totp: false,
             audit_depth: 10,
             long_term_audit: true,
+            time_zone: "UTC".to_owned(),
         }
     }
 }
@@ -30,7 +33,7 @@ pub async fn get(
     org: OrganizationId,
 ) -> Result<OrganizationSettings, StoreError> {
     let row = sqlx::query(
-        "SELECT require_totp, audit_depth, long_term_audit FROM organization_settings \
+        "SELECT require_totp, audit_depth, long_term_audit, time_zone FROM organization_settings \
          WHERE organization_id = $1",
     )
     .bind(org.to_string())
@@ -43,6 +46,7 @@ pub async fn get(
             audit_depth: u32::try_from(row.try_get::<i64, _>("audit_depth")?)
                 .map_err(|_| StoreError::Corrupt("audit depth"))?,
             long_term_audit: row.try_get::<i64, _>("long_term_audit")? != 0,
+            time_zone: row.try_get("time_zone")?,
         }),
     }
 }
@@ -55,15 +59,16 @@ pub async fn put(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO organization_settings (organization_id, require_totp, audit_depth, \
-         long_term_audit, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         long_term_audit, time_zone, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (organization_id) DO UPDATE SET require_totp = excluded.require_totp, \
          audit_depth = excluded.audit_depth, long_term_audit = excluded.long_term_audit, \
-         updated_at = excluded.updated_at",
+         time_zone = excluded.time_zone, updated_at = excluded.updated_at",
     )
     .bind(org.to_string())
     .bind(i64::from(settings.require_totp))
     .bind(i64::from(settings.audit_depth))
     .bind(i64::from(settings.long_term_audit))
+    .bind(settings.time_zone.clone())
     .bind(to_millis(at))
     .execute(conn)
     .await?;

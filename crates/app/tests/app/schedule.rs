@@ -123,3 +123,97 @@ fn clock_now(clock: &ManualClock) -> OffsetDateTime {
     use lockstep_app::Clock;
     clock.now()
 }
+
+lockstep_storage::on_both_stores!(schedules_follow_the_organization_time_zone);
+async fn schedules_follow_the_organization_time_zone(t: TestStore) {
+    // 2026-11-28 10:00:30 UTC: Berlin is on CET (UTC+1).
+    let start = OffsetDateTime::from_unix_timestamp(1_795_860_030).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let (hub, creds) = Hub::initialize(t.store.clone(), clock.clone(), 1, 1)
+        .await
+        .unwrap();
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let org = hub
+        .create_organization(&op, "Acme", "ada@acme.io")
+        .await
+        .unwrap();
+    let pw = Password::new(PASSWORD.to_owned());
+    hub.accept_invitation(org.invitation_token.expose(), &pw, "Ada")
+        .await
+        .unwrap();
+    let session = hub.login("ada@acme.io", &pw, None).await.unwrap();
+    let admin = hub
+        .authenticate(session.session_token.expose())
+        .await
+        .unwrap();
+    let bad = hub
+        .update_organization_settings(
+            &admin,
+            lockstep_app::SettingsUpdate {
+                time_zone: Some("Mars/Olympus".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(
+        bad,
+        Err(lockstep_app::AppError::Invalid {
+            field: "time_zone",
+            ..
+        })
+    ));
+    hub.update_organization_settings(
+        &admin,
+        lockstep_app::SettingsUpdate {
+            time_zone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let files = hub
+        .create_connection(
+            &admin,
+            NewConnection {
+                name: "exports".into(),
+                kind: "files".into(),
+                config: json!({}),
+                secrets: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    hub.upload_file(&admin, files.id, "parts.csv", b"id\n1\n")
+        .await
+        .unwrap();
+    hub.discover_connection(&admin, files.id).await.unwrap();
+    let warehouse = hub
+        .create_connection(
+            &admin,
+            NewConnection {
+                name: "warehouse".into(),
+                kind: "postgres".into(),
+                config: json!({"host": "127.0.0.1", "database": "x", "user": "x"}),
+                secrets: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    let pipeline = hub
+        .create_pipeline(
+            &admin,
+            "nightly",
+            json!({"source": {"connection_id": files.id.to_string(), "object": "uploads/parts.csv"},
+                "destination": {"connection_id": warehouse.id.to_string(), "object": "parts"},
+                "mode": "full_refresh", "schedule": "0 2 * * *"}),
+        )
+        .await
+        .unwrap();
+    // 02:00 in Berlin on the 29th is 01:00 UTC.
+    let expected =
+        OffsetDateTime::from_unix_timestamp(1_795_860_030 - 10 * 3600 - 30 + 25 * 3600).unwrap();
+    assert_eq!(pipeline.next_run_at, Some(expected));
+}

@@ -171,6 +171,8 @@ pub(crate) struct Settings {
     audit_depth: u32,
     /// Whether events also go to the long-term, verifiable ledger.
     long_term_audit: bool,
+    /// IANA time zone name (`Europe/Berlin`); pipeline schedules are evaluated in it.
+    time_zone: String,
 }
 
 impl From<lockstep_app::OrganizationSettings> for Settings {
@@ -179,6 +181,7 @@ impl From<lockstep_app::OrganizationSettings> for Settings {
             require_totp: s.require_totp,
             audit_depth: s.audit_depth,
             long_term_audit: s.long_term_audit,
+            time_zone: s.time_zone,
         }
     }
 }
@@ -189,6 +192,7 @@ pub(crate) struct SettingsPatch {
     require_totp: Option<bool>,
     audit_depth: Option<u32>,
     long_term_audit: Option<bool>,
+    time_zone: Option<String>,
 }
 
 /// The organization's settings (Administrators).
@@ -214,6 +218,7 @@ pub(crate) async fn update_settings(
         require_totp: body.require_totp,
         audit_depth: body.audit_depth,
         long_term_audit: body.long_term_audit,
+        time_zone: body.time_zone,
     };
     Ok(Json(
         state
