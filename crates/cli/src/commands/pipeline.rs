@@ -118,7 +118,7 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<()> {
                 if matches!(run.state.as_str(), "succeeded" | "failed" | "cancelled") {
                     break run;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             };
             bar.finish_and_clear();
             if json {
