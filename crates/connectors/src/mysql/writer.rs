@@ -33,7 +33,7 @@
 //! | field type | column |
 //! | --- | --- |
 //! | boolean | TINYINT(1) |
-//! | integer | BIGINT (BIGINT UNSIGNED for UInt64) |
+//! | integer | BIGINT (BIGINT UNSIGNED for UInt64; SMALLINT/INT when the native type says so) |
 //! | float | DOUBLE |
 //! | decimal | DECIMAL(p,s) from Decimal128(p,s) or a native `numeric(p,s)`; else DECIMAL(65,30) |
 //! | string, other | LONGTEXT; VARCHAR(255) utf8mb4_bin in a key (TEXT cannot be a key) |
@@ -873,7 +873,12 @@ fn column_type(column: &Column, in_key: bool) -> Result<String, ConnectorError> 
     Ok(match meta.field_type {
         FieldType::Boolean => "TINYINT(1)".to_owned(),
         FieldType::Integer if column.data_type == DataType::UInt64 => "BIGINT UNSIGNED".to_owned(),
-        FieldType::Integer => "BIGINT".to_owned(),
+        // Keep a narrower source integer's width (PostgreSQL `integer`, `smallint`).
+        FieldType::Integer => match meta.native.trim().to_ascii_lowercase().as_str() {
+            "smallint" | "int2" => "SMALLINT".to_owned(),
+            "integer" | "int" | "int4" => "INT".to_owned(),
+            _ => "BIGINT".to_owned(),
+        },
         FieldType::Float => "DOUBLE".to_owned(),
         FieldType::Decimal => decimal_type(column),
         FieldType::String | FieldType::Other | FieldType::Json => if in_key {
