@@ -44,7 +44,7 @@ def env(name, default):
 
 RUNS = int(env("RUNS", "5"))
 CASES = env("CASES", "pg_pg pg_mariadb csv_pg").split()
-TOOLS = env("TOOLS", "pipe lockstep ingestr dlt sling").split()
+TOOLS = env("TOOLS", "pipe pipe_nokey lockstep ingestr dlt sling").split()
 CHECKSUM = env("CHECKSUM", "1") == "1"
 PGHOST = env("PGHOST", "127.0.0.1")
 PGPORT = int(env("PGPORT", "5432"))
@@ -53,7 +53,8 @@ MYSQL_HOST = env("MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(env("MYSQL_PORT", "3306"))
 MYSQL_USER = env("MYSQL_USER", "root")
 MYSQL_PASSWORD = os.environ.get("MYSQL_PASSWORD", "")
-SRC_DB = env("SRC_DB", "lockstep_bench_src")
+ROWS = int(env("ROWS", "1000000"))  # parts.sql makes 1,000,000; another count makes a scaled copy
+SRC_DB = env("SRC_DB", "lockstep_bench_src" if ROWS == 1_000_000 else f"lockstep_bench_src_{ROWS}")
 DST_DB = env("DST_DB", "lockstep_benchrun_dst")  # a name nobody else uses: it is reset at will
 PARTS_SQL = env("PARTS_SQL", os.path.join(ROOT, "..", "shared", "bench", "parts.sql"))
 TARGET_DIR = env("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -61,8 +62,8 @@ LOCKSTEP = env("LOCKSTEP_BIN", os.path.join(TARGET_DIR, "release", "lockstep"))
 DATA = env("BENCH_DATA", os.path.join(BENCH, "data"))
 RESULTS = env("BENCH_RESULTS", os.path.join(BENCH, "results"))
 TIMEOUT = int(env("RUN_TIMEOUT", "1800"))
+PERF = env("PERF", "0") == "1"  # record a perf profile of the hub during each Lockstep run
 QUIET_WAIT = int(env("QUIET_WAIT", "300"))  # seconds to wait for a quiet machine before each run
-ROWS = int(env("ROWS", "1000000"))  # what the source must hold (a smaller one for trials)
 
 # The pipeline under test: every column mapped, two of them renamed, one validation rule.
 RENAMES = {"part_number": "item_code", "description": "item_name"}
@@ -78,6 +79,10 @@ TOOL_TITLES = {
         "pg_pg": "binary COPY pipe (psql | psql), table pre-created with its key",
         "pg_mariadb": "text COPY pipe (psql | mariadb LOAD DATA), table pre-created with its key",
         "csv_pg": "psql \\copy from CSV, table pre-created with its key",
+    },
+    "pipe_nokey": {
+        "pg_pg": "binary COPY pipe, table pre-created without its key (for reference)",
+        "csv_pg": "psql \\copy from CSV, table pre-created without its key (for reference)",
     },
     "lockstep": "Lockstep `pipeline run` (2 renames + 1 rule)",
     "ingestr": "ingestr 1.1.22 (defaults)",
@@ -176,10 +181,13 @@ def reset_mariadb_destination():
 # --- setup --------------------------------------------------------------------------------------
 
 
-def source_ddl(renamed):
-    """parts.sql's CREATE TABLE, with the two renames applied when `renamed`."""
+def source_ddl(renamed, key=True):
+    """parts.sql's CREATE TABLE, with the two renames applied when `renamed`, without the
+    primary key unless `key`."""
     text = open(PARTS_SQL, encoding="utf-8").read()
     ddl = re.search(r"CREATE TABLE parts \(.*?\);", text, re.S).group(0)
+    if not key:
+        ddl = ddl.replace("PRIMARY KEY", "NOT NULL")
     if renamed:
         for old, new in RENAMES.items():
             ddl = re.sub(rf"\b{old}\b", new, ddl)
@@ -196,9 +204,14 @@ def ensure_source():
         log(f"source {SRC_DB}.parts is incomplete ({count} rows): loading it again")
     if exists == "0":
         psql("postgres", f'CREATE DATABASE "{SRC_DB}"')
-    log(f"loading {PARTS_SQL} into {SRC_DB} (about a minute)")
-    subprocess.run(psql_cmd(SRC_DB, "-f", PARTS_SQL), check=True, stdout=subprocess.DEVNULL)
-    psql(SRC_DB, "VACUUM (ANALYZE) parts; CHECKPOINT;")
+    sql = open(PARTS_SQL, encoding="utf-8").read()
+    if ROWS != 1_000_000:  # the same rows, more or fewer of them
+        sql = sql.replace("generate_series(1, 1000000)", f"generate_series(1, {ROWS})")
+    log(f"loading {PARTS_SQL} ({ROWS} rows) into {SRC_DB} (about a minute per million rows)")
+    subprocess.run(psql_cmd(SRC_DB, "-f", "-"), input=sql, text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+    psql(SRC_DB, "VACUUM (ANALYZE) parts")  # a statement of its own: not in a transaction
+    psql(SRC_DB, "CHECKPOINT")
 
 
 def ensure_destinations():
@@ -432,7 +445,7 @@ def sling_bin():
 
 
 def available(tool):
-    if tool in ("pipe", "lockstep"):
+    if tool in ("pipe", "pipe_nokey", "lockstep"):
         return True
     if tool == "ingestr":
         return os.path.exists(venv_bin("ingestr", "ingestr"))
@@ -727,7 +740,10 @@ def main():
         for case in CASES:
             log(f"== {CASE_TITLES[case]}")
             case_tools = [t for t in tools
-                          if t in ("pipe", "lockstep") or peer_command(t, case, csv_path)]
+                          if t in ("pipe", "lockstep")
+                          or (t == "pipe_nokey" and case in ("pg_pg", "csv_pg"))
+                          or (t not in ("pipe", "pipe_nokey", "lockstep")
+                              and peer_command(t, case, csv_path))]
             samples = {t: [] for t in case_tools}
             for round_ in range(RUNS):
                 # Rotate the order each round so that no tool always runs first or last.
@@ -764,22 +780,35 @@ def run_one(case, tool, hub, pipelines, pipeline_ids, csv_path, source_columns, 
     renamed = tool == "lockstep"
     # The yardsticks need the table; CSV -> PostgreSQL loads into an existing table for every
     # tool that can (psql and Lockstep), with the source's definition.
-    if tool == "pipe" or (case == "csv_pg" and tool == "lockstep"):
+    if tool in ("pipe", "pipe_nokey") or (case == "csv_pg" and tool == "lockstep"):
         if pg_dest:
-            psql(DST_DB, source_ddl(renamed) + " CHECKPOINT;")
+            psql(DST_DB, source_ddl(renamed, key=tool != "pipe_nokey") + " CHECKPOINT;")
         else:
             mysql(DST_DB, MARIADB_PARTS)
     busy, quiet = wait_quiet()
     sample = {"loadavg": os.getloadavg()[0], "cpu_busy_before": busy, "quiet": quiet}
-    if tool == "pipe":
+    if tool in ("pipe", "pipe_nokey"):
         m = measure(pipe_command(case, csv_path), shell=True)
     elif tool == "lockstep":
         hub.reset_peak()
+        sample["hub_rss_before_mib"] = proc_status(hub.proc.pid, "VmRSS") / 1024.0
         cpu_before = proc_cpu(hub.proc.pid)
+        perf = None
+        if PERF:
+            profile = os.path.join(RESULTS, f"perf-{case}-{time.strftime('%H%M%S')}.data")
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(hub.proc.pid),
+                                     "-o", profile], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            time.sleep(1)
         m = measure(hub.run_command(pipelines[case][0]), {"LOCKSTEP_TOKEN": hub.token})
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+            sample["perf"] = profile
         sample["hub_cpu"] = proc_cpu(hub.proc.pid) - cpu_before
         sample["client_peak_mib"] = m.maxrss_mib
         m.maxrss_mib = hub.peak_mib()
+        sample["hub_rss_after_mib"] = proc_status(hub.proc.pid, "VmRSS") / 1024.0
         try:
             run = json.loads(m.output.strip().splitlines()[-1])
             sample["records_written"] = run.get("records_written")
@@ -878,10 +907,10 @@ def report(results):
             run_ = median([s["hub_duration"] for s in lockstep])
             queued = median([s["hub_queued_to_finished"] for s in lockstep])
             wall = median([s["wall"] for s in lockstep])
-            lines += [f"Lockstep's run as the hub records it: {run_:.2f} s from start to finish "
-                      f"({run_ / base:.2f} x pipe), {queued:.2f} s from queued to finished; the rest of "
-                      f"the {wall:.2f} s is the CLI (start, sign-in check, pipeline lookup, polling "
-                      "every 500 ms).", ""]
+            ratio = f" ({run_ / base:.2f} x pipe)" if base else ""
+            lines += [f"Lockstep's run as the hub records it: {run_:.2f} s from start to finish{ratio}, "
+                      f"{queued:.2f} s from queued to finished; the rest of the {wall:.2f} s is the "
+                      "CLI (its start, the pipeline lookup, and polling until the run ends).", ""]
     lines += [
         "Peak RSS: the tool's largest process (ru_maxrss through GNU time); for Lockstep the "
         "`lockstep serve` process's VmHWM during the run (reset through /proc/PID/clear_refs before "
@@ -900,4 +929,8 @@ def report(results):
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        # Renders the table again from a results file: bench.py --report bench/results/X.json
+        print(report(json.load(open(sys.argv[2]))))
+    else:
+        main()
