@@ -15,7 +15,7 @@ use lockstep_connectors::{
     Secret, Secrets, UploadedFile,
 };
 use lockstep_domain::{ConnectionId, OrganizationId, UploadId};
-use lockstep_policy::{Action, Resource};
+use lockstep_policy::Action;
 use lockstep_storage::connections::{self, StoredConnection, StoredUpload};
 use lockstep_storage::{Connection, StoreError};
 use std::collections::BTreeMap;
@@ -126,7 +126,8 @@ pub struct OAuthCallback {
     pub error: Option<String>,
 }
 
-fn check_name(name: &str) -> Result<String, AppError> {
+/// A connection's or pipeline's name: 1 to 100 characters, no control characters.
+pub(crate) fn check_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::Invalid {
@@ -205,14 +206,6 @@ fn upload_name(name: &str) -> Result<String, AppError> {
 }
 
 impl Hub {
-    fn authorize_connections(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
-        self.authorize(
-            caller,
-            action,
-            &Resource::organization(caller.organization()),
-        )
-    }
-
     /// Loads a connection of the caller's organization (404 for another organization's, for
     /// every role), then asks the policy.
     async fn visible_connection(
@@ -226,7 +219,7 @@ impl Hub {
             .await?
             .ok_or(AppError::NotFound("connection"))?;
         drop(conn);
-        self.authorize_connections(caller, action)?;
+        self.authorize_in_organization(caller, action)?;
         Ok(stored)
     }
 
@@ -297,7 +290,7 @@ impl Hub {
         let kind = ConnectionKind::parse(&stored.kind)
             .ok_or(AppError::Store(StoreError::Corrupt("connection kind")))?;
         let sees_config = self
-            .authorize_connections(caller, Action::ReadConnectionConfig)
+            .authorize_in_organization(caller, Action::ReadConnectionConfig)
             .is_ok();
         let details = if sees_config {
             let config = self.open_config(&stored).await?;
@@ -354,7 +347,7 @@ impl Hub {
         new: NewConnection,
     ) -> Result<ConnectionView, AppError> {
         let org = caller.organization();
-        self.authorize_connections(caller, Action::ManageConnections)?;
+        self.authorize_in_organization(caller, Action::ManageConnections)?;
         let name = check_name(&new.name)?;
         let kind = parse_kind(&new.kind)?;
         let config = ConnectionConfig::parse(kind, new.config)?;
@@ -426,7 +419,7 @@ impl Hub {
 
     /// The organization's connections: names and kinds for everybody, details for Administrators.
     pub async fn list_connections(&self, caller: &Caller) -> Result<Vec<ConnectionView>, AppError> {
-        self.authorize_connections(caller, Action::ListConnections)?;
+        self.authorize_in_organization(caller, Action::ListConnections)?;
         let mut conn = self.store.read().await?;
         let list = connections::list(&mut conn, caller.organization()).await?;
         drop(conn);

@@ -38,6 +38,19 @@ pub struct Caller {
 impl Hub {
     /// Asks the policy whether `caller` may do `action` to `resource`: the one place every use
     /// case gets its authorization answer from.
+    /// [`Hub::authorize`] for an action on the caller's own organization's objects.
+    pub(crate) fn authorize_in_organization(
+        &self,
+        caller: &Caller,
+        action: lockstep_policy::Action,
+    ) -> Result<(), AppError> {
+        self.authorize(
+            caller,
+            action,
+            &lockstep_policy::Resource::organization(caller.organization()),
+        )
+    }
+
     pub(crate) fn authorize(
         &self,
         caller: &Caller,

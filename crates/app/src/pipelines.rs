@@ -8,12 +8,13 @@
 //! which converges because every mode commits all-or-nothing (and incremental runs upsert).
 
 use crate::audit::{Actor, Event, FieldChange};
+use crate::connections::check_name;
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_connectors::ConnectionKind;
 use lockstep_domain::{ConnectionId, OrganizationId, PipelineId, RunId, UserId};
 use lockstep_engine::{EngineError, PipelineSpec, Rejected, RunInput, RunObserver};
-use lockstep_policy::{Action, Resource};
+use lockstep_policy::Action;
 use lockstep_storage::pipelines::{self, Counts, RunState, StoredPipeline, StoredRun};
 use lockstep_storage::{StoreError, connections};
 use std::sync::Arc;
@@ -107,17 +108,6 @@ pub struct RunErrorView {
     pub values: serde_json::Map<String, serde_json::Value>,
 }
 
-fn check_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::Invalid {
-            field: "name",
-            reason: "must be 1 to 100 characters, without control characters".to_owned(),
-        });
-    }
-    Ok(name.to_owned())
-}
-
 fn spec_error(err: lockstep_engine::SpecError) -> AppError {
     AppError::InvalidConfig {
         field: err.field,
@@ -167,14 +157,6 @@ impl Hub {
 }
 
 impl Hub {
-    fn authorize_pipelines(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
-        self.authorize(
-            caller,
-            action,
-            &Resource::organization(caller.organization()),
-        )
-    }
-
     async fn visible_pipeline(
         &self,
         caller: &Caller,
@@ -186,7 +168,7 @@ impl Hub {
             .await?
             .ok_or(AppError::NotFound("pipeline"))?;
         drop(conn);
-        self.authorize_pipelines(caller, action)?;
+        self.authorize_in_organization(caller, action)?;
         Ok(stored)
     }
 
@@ -303,7 +285,7 @@ impl Hub {
         spec: serde_json::Value,
     ) -> Result<PipelineView, AppError> {
         let org = caller.organization();
-        self.authorize_pipelines(caller, Action::ManagePipelines)?;
+        self.authorize_in_organization(caller, Action::ManagePipelines)?;
         let name = check_name(name)?;
         let (spec, source, destination) = self.checked_spec(org, spec).await?;
         let id = PipelineId::from_uuid(Uuid::now_v7());
@@ -351,7 +333,7 @@ impl Hub {
     }
 
     pub async fn list_pipelines(&self, caller: &Caller) -> Result<Vec<PipelineView>, AppError> {
-        self.authorize_pipelines(caller, Action::ListPipelines)?;
+        self.authorize_in_organization(caller, Action::ListPipelines)?;
         let mut conn = self.store.read().await?;
         let list = pipelines::list(&mut conn, caller.organization()).await?;
         drop(conn);
