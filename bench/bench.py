@@ -682,6 +682,11 @@ def main():
     # (where a shell makes SIGINT ignored).
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
+    unknown = [c for c in CASES if c not in CASE_TITLES] + [
+        t for t in TOOLS if t not in TOOL_TITLES]
+    if unknown:
+        sys.exit(f"unknown case or tool: {', '.join(unknown)} "
+                 f"(cases: {', '.join(CASE_TITLES)}; tools: {', '.join(TOOL_TITLES)})")
     os.makedirs(DATA, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     if not os.path.exists(LOCKSTEP):
@@ -821,6 +826,10 @@ def run_one(case, tool, hub, pipelines, pipeline_ids, csv_path, source_columns, 
             sample["hub_queued_to_finished"] = finished - created
         except (ValueError, IndexError, KeyError, TypeError):
             pass
+    elif not available(tool):
+        sample.update({"wall": 0.0, "peak_mib": 0.0, "cpu": 0.0, "exit": -1,
+                       "notes": ["FAILED (no longer installed)"]})
+        return sample
     else:
         cmd, environment = peer_command(tool, case, csv_path)
         environment = dict(PEER_ENV, **environment)

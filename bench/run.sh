@@ -19,16 +19,17 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 
 # 1. The peers, each in its own virtual environment, at the versions that work offline
 #    (../shared/bench/PEERS.md): newer ingestr and `sling` download binaries at first use.
+#    install_peer TOOL CHECK PACKAGE...: installs unless CHECK (run in the venv) already passes.
 install_peer() {
-    local tool="$1"; shift
+    local tool="$1" check="$2"; shift 2
     local venv="$BENCH/.venv-$tool"
-    if [[ -f "$venv/.installed" ]]; then
+    if [[ -x "$venv/bin/python" ]] && (cd "$venv" && eval "$check") >/dev/null 2>&1; then
         return 0
     fi
     say "installing $tool into $venv: $*"
     rm -rf "$venv"
-    if "$PYTHON" -m venv "$venv" && "$venv/bin/pip" install --quiet "$@" >"$BENCH/.install-$tool.log" 2>&1; then
-        touch "$venv/.installed"
+    if "$PYTHON" -m venv "$venv" && "$venv/bin/pip" install --quiet "$@" >"$BENCH/.install-$tool.log" 2>&1 \
+        && (cd "$venv" && eval "$check") >>"$BENCH/.install-$tool.log" 2>&1; then
         rm -f "$BENCH/.install-$tool.log"
     else
         say "$tool could not be installed (see bench/.install-$tool.log): it is skipped"
@@ -37,10 +38,12 @@ install_peer() {
 }
 
 if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
-    install_peer ingestr "ingestr==1.1.22"
+    install_peer ingestr "bin/ingestr --version" "ingestr==1.1.22"
     # sql-database: SQLAlchemy, which dlt's sql_table source needs even with connectorx.
-    install_peer dlt "dlt[postgres,sql-database]==1.31.0" psycopg2-binary pyarrow connectorx adbc-driver-postgresql
-    install_peer sling "sling-linux-amd64==1.4.11"
+    install_peer dlt "bin/python -c 'import dlt, sqlalchemy, connectorx, pyarrow, adbc_driver_postgresql, psycopg2'" \
+        "dlt[postgres,sql-database]==1.31.0" psycopg2-binary pyarrow connectorx adbc-driver-postgresql
+    install_peer sling "lib/python3*/site-packages/sling_linux_amd64/bin/sling-linux-amd64 --version" \
+        "sling-linux-amd64==1.4.11"
 fi
 
 # 2. The hub, built as users build it. Others may be editing the crates: retry a failed build.
