@@ -18,7 +18,6 @@ import datetime
 import json
 import os
 import platform
-import random
 import re
 import shlex
 import shutil
@@ -57,7 +56,7 @@ ROWS = int(env("ROWS", "1000000"))  # parts.sql makes 1,000,000; another count m
 SRC_DB = env("SRC_DB", "lockstep_bench_src" if ROWS == 1_000_000 else f"lockstep_bench_src_{ROWS}")
 DST_DB = env("DST_DB", "lockstep_benchrun_dst")  # a name nobody else uses: it is reset at will
 PARTS_SQL = env("PARTS_SQL", os.path.join(ROOT, "..", "shared", "bench", "parts.sql"))
-TARGET_DIR = env("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+TARGET_DIR = os.path.join(ROOT, env("CARGO_TARGET_DIR", "target"))  # cargo runs in ROOT
 LOCKSTEP = env("LOCKSTEP_BIN", os.path.join(TARGET_DIR, "release", "lockstep"))
 DATA = env("BENCH_DATA", os.path.join(BENCH, "data"))
 RESULTS = env("BENCH_RESULTS", os.path.join(BENCH, "results"))
