@@ -22,7 +22,7 @@ pub struct Credentials {
 
 /// Proof that the caller presented a valid operator token. Only [`Hub::authenticate_operator`]
 /// makes one, so a use case that takes `&Operator` cannot be called unauthenticated.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Operator {
     token_id: String,
 }
@@ -240,6 +240,11 @@ impl Hub {
             "keyring rotated"
         );
         Ok(version)
+    }
+
+    /// The hub's address as users reach it (`--public-url`), without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.options.public_url.trim_end_matches('/')
     }
 
     pub fn is_sealed(&self) -> bool {

@@ -17,21 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lockstep");
+mod support;
 
-/// A running `lockstep serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    stdout: Vec<String>,
-}
+use support::{BIN, Server, cli, pg_client, serve_with};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn serve(data: &Path, database: Option<&str>) -> Server {
     match database {
@@ -40,45 +29,6 @@ fn serve(data: &Path, database: Option<&str>) -> Server {
     }
 }
 
-/// Starts `lockstep serve` on a random port with `extra` arguments and log level `log`, and
-/// waits until it says where it listens. Its standard output keeps being drained afterwards.
-fn serve_with(data: &Path, extra: &[&str], log: &str, stderr: Stdio) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(extra)
-        .env("LOCKSTEP_LOG", log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            // After start-up nobody listens; keep reading so the hub never blocks on a pipe.
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| {
-                panic!("the server did not say where it listens; it printed {lines:#?}")
-            });
-        if let Some(addr) = line.strip_prefix("Lockstep is listening on ") {
-            return Server {
-                child,
-                addr: addr.trim().to_owned(),
-                stdout: lines,
-            };
-        }
-        lines.push(line);
-    }
-}
 
 /// Unseals a hub made by [`init_one_share`], creates the organization "Acme" and accepts its
 /// invitation as ada@acme.io with the password `correct horse battery staple`.
@@ -173,30 +123,6 @@ async fn post(
     )
 }
 
-/// Runs the CLI with `stdin` piped in; returns (success, stdout, stderr).
-fn cli(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("LOCKSTEP_TOKEN")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 async fn init_serve_unseal_seal_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -1085,17 +1011,6 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
     }
 }
 
-/// A PostgreSQL client for the tests' own tables.
-async fn pg_client() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(
-        &lockstep_storage::testing::postgres_admin_url(),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
-    client
-}
 
 /// A source of `rows` records, and a view over it that reads slowly (5 ms every 1000 rows), so
 /// a run lasts long enough to be killed in the middle.

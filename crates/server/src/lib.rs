@@ -1,16 +1,18 @@
-//! Lockstep's HTTPS server: the JSON API under `/api/v1` (and later the web UI) over the use
-//! cases in `lockstep-app`.
+//! Lockstep's HTTPS server: the JSON API under `/api/v1` and the web UI (server-rendered pages,
+//! `web`) over the use cases in `lockstep-app`.
 //!
 //! Each handler is one call into the [`Hub`](lockstep_app::Hub) plus an error mapping
 //! ([`problem::ApiError`] → `application/problem+json`). Around every route: security headers on
 //! every response, and the sealed gate — while the vault is sealed, only `/healthz`,
-//! `/api/v1/sys/seal-status` and `/api/v1/sys/unseal` are served; everything else is 503.
+//! `/api/v1/sys/seal-status`, `/api/v1/sys/unseal` and the unseal page are served; other API
+//! routes are 503 and other pages lead to the unseal page.
 
 mod api;
 mod extract;
 mod middleware;
 pub mod problem;
 pub mod tls;
+mod web;
 
 use axum::Router;
 use lockstep_app::Hub;
@@ -23,6 +25,7 @@ pub use middleware::SEALED_ALLOWED_PATHS;
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub(crate) auth_limiter: Arc<middleware::AuthLimiter>,
+    pub(crate) web: Arc<web::WebState>,
 }
 
 /// Settings of the HTTP layer.
@@ -50,11 +53,13 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
     let state = AppState {
         hub,
         auth_limiter: Arc::new(middleware::auth_limiter(options.auth_requests_per_minute)),
+        web: Arc::new(web::WebState::default()),
     };
     let (api, openapi) = api::routes().split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()
         .merge(api)
+        .merge(web::routes())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
@@ -62,7 +67,7 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .fallback(problem::not_found)
+        .fallback(fallback)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -79,6 +84,16 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
         // would cut uploads short.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// Unknown paths: problem+json under `/api/`, the HTML 404 page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        problem::not_found().await.into_response()
+    } else {
+        web::not_found_page()
+    }
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

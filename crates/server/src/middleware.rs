@@ -18,14 +18,18 @@ pub(crate) fn auth_limiter(per_minute: u32) -> AuthLimiter {
     RateLimiter::keyed(Quota::per_minute(n))
 }
 
-/// Limits `/api/v1/auth/*` per client address, so passwords cannot be guessed at speed (the
-/// account lockout covers one account; this covers many accounts from one address).
+/// Limits `/api/v1/auth/*` and the sign-in forms of pages per client address, so passwords
+/// cannot be guessed at speed (the account lockout covers one account; this covers many
+/// accounts from one address).
 pub(crate) async fn auth_rate_limit(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with("/api/v1/auth/") {
+    let path = request.uri().path();
+    let sign_in_form =
+        request.method() == axum::http::Method::POST && crate::web::RATE_LIMITED.contains(&path);
+    if path.starts_with("/api/v1/auth/") || sign_in_form {
         let address = request
             .extensions()
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -50,8 +54,10 @@ pub(crate) async fn auth_rate_limit(
     next.run(request).await
 }
 
-/// The only paths served while the vault is sealed. Everything else answers 503: deny by default,
-/// so a route added later is gated without anyone remembering to.
+/// The only API paths served while the vault is sealed (with the unseal page, see
+/// `web::served_while_sealed`). Every other API path answers 503 and every other page redirects
+/// to the unseal page: deny by default, so a route added later is gated without anyone
+/// remembering to.
 pub const SEALED_ALLOWED_PATHS: [&str; 3] =
     ["/healthz", "/api/v1/sys/seal-status", "/api/v1/sys/unseal"];
 
@@ -60,8 +66,19 @@ pub(crate) async fn sealed_gate(
     request: Request,
     next: Next,
 ) -> Response {
-    if state.hub.is_sealed() && !SEALED_ALLOWED_PATHS.contains(&request.uri().path()) {
-        return ApiError::sealed().into_response();
+    let path = request.uri().path();
+    if state.hub.is_sealed()
+        && !SEALED_ALLOWED_PATHS.contains(&path)
+        && !crate::web::served_while_sealed(path)
+    {
+        if path.starts_with("/api/") {
+            return ApiError::sealed().into_response();
+        }
+        let mut response = axum::http::StatusCode::SEE_OTHER.into_response();
+        response
+            .headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/"));
+        return response;
     }
     next.run(request).await
 }

@@ -20,6 +20,12 @@ use tower::ServiceExt;
 mod connections;
 mod matrix;
 mod pipelines;
+mod web;
+mod web_account;
+mod web_auth;
+mod web_connections;
+mod web_pipelines;
+mod web_users;
 
 struct Fixture {
     _store: TestStore,

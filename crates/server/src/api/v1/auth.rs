@@ -126,7 +126,11 @@ pub(crate) async fn login(
     );
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
-        headers.insert(header::SET_COOKIE, value);
+        headers.append(header::SET_COOKIE, value);
+    }
+    // Pages put the session's CSRF token into their forms; they read it from this cookie.
+    if let Some(value) = crate::web::csrf_cookie(done.csrf_token.expose(), max_age) {
+        headers.append(header::SET_COOKIE, value);
     }
     Ok((
         headers,
@@ -147,10 +151,16 @@ pub(crate) async fn logout(
 ) -> Result<impl IntoResponse, ApiError> {
     state.hub.logout(&caller).await?;
     let mut headers = HeaderMap::new();
-    headers.insert(
+    headers.append(
         header::SET_COOKIE,
         HeaderValue::from_static(
             "__Host-lockstep_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-lockstep_csrf=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
         ),
     );
     headers.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));

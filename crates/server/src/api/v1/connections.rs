@@ -10,7 +10,7 @@ use crate::problem::ApiError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lockstep_app::connectors::{ConnectionKind, ObjectMeta, Record, Secret};
 use lockstep_app::{ConnectionUpdate, ConnectionView, NewConnection, UploadView};
@@ -465,15 +465,23 @@ pub(crate) struct CallbackQuery {
 super::auth::opaque_debug!(CallbackQuery);
 
 /// The OAuth provider's redirect back to the hub (opened by the Administrator's browser; the
-/// single-use state is the credential). Answers a short HTML page.
+/// single-use state is the credential). Answers a short HTML page; a browser that asks for HTML
+/// (`Accept: text/html`) is sent to the connection's page instead when it worked.
 #[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections",
     params(CallbackQuery),
     responses((status = 200, description = "Connected", content_type = "text/html"),
+        (status = 303, description = "Connected (a browser asking for HTML): to the connection's page"),
         (status = 400, description = "Not connected", content_type = "text/html")))]
 pub(crate) async fn oauth_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
+    let browser = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
     let result = state
         .hub
         .oauth_callback(lockstep_app::OAuthCallback {
@@ -482,6 +490,16 @@ pub(crate) async fn oauth_callback(
             error: query.error,
         })
         .await;
+    if browser && let Ok(done) = &result {
+        return (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                format!("/connections/{}?notice=connected", done.connection),
+            )],
+        )
+            .into_response();
+    }
     let (status, title, text) = match result {
         Ok(done) => (
             StatusCode::OK,
@@ -500,11 +518,21 @@ pub(crate) async fn oauth_callback(
             )
         }
     };
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — Lockstep</title></head>\
-         <body><main><h1>{title}</h1><p>{}</p></main></body></html>",
-        escape(&text)
-    );
+    let page = if browser {
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — Lockstep</title>\
+             <link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
+             <body><main><section class=\"card narrow\"><h1>{title}</h1><p>{}</p>\
+             <p><a href=\"/connections\">Back to the connections</a></p></section></main></body></html>",
+            escape(&text)
+        )
+    } else {
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — Lockstep</title></head>\
+             <body><main><h1>{title}</h1><p>{}</p></main></body></html>",
+            escape(&text)
+        )
+    };
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -93,6 +93,7 @@ pub(crate) async fn seal(
     OperatorAuth(operator): OperatorAuth,
 ) -> Json<SealStatusBody> {
     state.hub.seal(&operator);
+    state.web.end_all_operators();
     Json(state.hub.seal_status().into())
 }
 

@@ -1,0 +1,399 @@
+//! The web UI in a real browser: Debian's Chromium driven through chromedriver (WebDriver, with
+//! fantoccini), against the real `lockstep serve` over HTTPS with its self-signed certificate.
+//!
+//! One story, as people live it: the operator unseals share by share and creates an
+//! organization; its Administrator accepts the invitation, enrols TOTP and signs in with it,
+//! creates a PostgreSQL connection, tests and discovers it, builds a pipeline, runs it and
+//! watches it finish, and invites an Editor and a Viewer; the Editor cannot see the connection's
+//! configuration; the Viewer cannot edit; the audit page shows what happened.
+//!
+//! Screenshots of the main pages go to `screenshots/` at the workspace root (ignored by git).
+//! `scripts/test` installs `chromium` and `chromium-driver` when they are missing; without them
+//! this test fails and says so.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::zombie_processes
+)]
+
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Server, cli, pg_client, serve_with};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PASSWORD: &str = "a long and quiet river at dawn";
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    for binary in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(binary).exists(),
+            "{binary} is missing: install Debian's `chromium` and `chromium-driver` \
+             (scripts/test does this when it may use apt-get)"
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("chromedriver did not start");
+        if line.contains("started successfully") {
+            break;
+        }
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// A headless Chromium window of 1280×900 with a fresh profile.
+async fn chromium(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-extensions",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    // The hub's certificate is its own self-signed one, as on a fresh installation.
+    caps.insert("acceptInsecureCerts".to_owned(), json!(true));
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+/// The browser on the hub, with the few moves the story needs.
+struct Ui {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Ui {
+    async fn go(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.wait(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        let select = self.wait(css).await;
+        select.select_by_value(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait(css).await.click().await.unwrap();
+    }
+
+    /// Clicks and waits until the next page has loaded (a form post and its redirect).
+    async fn submit(&self, css: &str) {
+        let before = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while before.tag_name().await.is_ok() {
+            assert!(Instant::now() < deadline, "no new page after clicking {css}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.wait("body").await;
+    }
+
+    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("no {css} on {}", self.base))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait(css).await.text().await.unwrap()
+    }
+
+    async fn body(&self) -> String {
+        self.text("body").await
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    async fn attr(&self, css: &str, name: &str) -> String {
+        self.wait(css)
+            .await
+            .attr(name)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    async fn has(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Waits until `css` has a text containing `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await
+                && el.text().await.is_ok_and(|t| t.contains(needle))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed {needle:?}; the page says: {}",
+                self.body().await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Signs in at /login; with `totp`, through the TOTP step.
+    async fn sign_in(&self, email: &str, totp: Option<&str>) {
+        self.go("/login").await;
+        self.fill("#email", email).await;
+        self.fill("#password", PASSWORD).await;
+        self.submit("form[action='/login'] button[type=submit]").await;
+        if let Some(secret) = totp {
+            assert_eq!(self.path().await, "/login", "no TOTP step");
+            self.wait("form[action='/login/totp']").await;
+            self.shot("02-sign-in-totp").await;
+            self.fill("#totp", &totp_code(secret, 30)).await;
+            self.submit("form[action='/login/totp'] button[type=submit]")
+                .await;
+        }
+        assert!(
+            !self.path().await.starts_with("/login"),
+            "sign-in failed: {}",
+            self.body().await
+        );
+    }
+
+    async fn sign_out(&self) {
+        self.submit("form[action='/logout'] button").await;
+        assert!(self.path().await.starts_with("/login"));
+    }
+
+    /// Accepts an invitation link as `name` and lands on the sign-in page.
+    async fn accept(&self, link: &str, name: &str) {
+        self.go(link).await;
+        // The token came in the fragment and left the address bar.
+        assert!(!self.client.current_url().await.unwrap().as_str().contains('#'));
+        self.fill("#display_name", name).await;
+        self.fill("#password", PASSWORD).await;
+        self.fill("#password_again", PASSWORD).await;
+        self.submit("form[action='/accept-invitation'] button[type=submit]")
+            .await;
+        assert!(
+            self.path().await.starts_with("/login"),
+            "accepting failed: {}",
+            self.body().await
+        );
+    }
+}
+
+/// The TOTP code `ahead` seconds from now for a base32 secret.
+fn totp_code(secret: &str, ahead: i64) -> String {
+    let secret = lockstep_auth::TotpSecret::from_base32(secret.trim()).unwrap();
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(ahead);
+    secret.code_at(at).unwrap().to_string()
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.canonicalize().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_work_in_a_real_browser() {
+    lockstep_server::tls::install_crypto_provider();
+    let data = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.path().to_str().unwrap(),
+            "--key-shares",
+            "3",
+            "--key-threshold",
+            "2",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let server: Server = serve_with(
+        data.path(),
+        &["--egress-allow", "loopback"],
+        "warn",
+        Stdio::inherit(),
+    );
+    let driver = chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let ui = Ui {
+        client: chromium(&driver, profile.path()).await,
+        base: server.addr.clone(),
+        shots: screenshots(),
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(600), story(&ui, &init)).await;
+    let _ = ui.client.clone().close().await;
+    outcome.expect("the story took longer than 10 minutes");
+}
+
+async fn story(ui: &Ui, init: &Value) {
+    // The operator unseals: share by share, with progress.
+    ui.go("/").await;
+    ui.wait("form[action='/unseal']").await;
+    assert!(ui.body().await.contains("0 of 2 shares"));
+    ui.shot("01-unseal").await;
+    ui.fill("#key", "not-a-share").await;
+    ui.submit("form[action='/unseal'] button[type=submit]").await;
+    assert!(ui.has("#key-error").await, "a bad share shows an error");
+    assert!(ui.body().await.contains("0 of 2 shares"));
+    ui.fill("#key", init["unseal_keys"][0].as_str().unwrap())
+        .await;
+    ui.submit("form[action='/unseal'] button[type=submit]").await;
+    assert!(ui.body().await.contains("1 of 2 shares"), "{}", ui.body().await);
+    ui.fill("#key", init["unseal_keys"][1].as_str().unwrap())
+        .await;
+    ui.submit("form[action='/unseal'] button[type=submit]").await;
+    assert_eq!(ui.path().await, "/operator?notice=unsealed");
+
+    // The operator signs in and creates the organization.
+    ui.fill("#token", init["operator_token"].as_str().unwrap())
+        .await;
+    ui.submit("form[action='/operator'] button[type=submit]").await;
+    assert_eq!(ui.path().await, "/operator/organizations");
+    ui.fill("#name", "Acme").await;
+    ui.fill("#admin_email", "ada@acme.test").await;
+    ui.submit("form[action='/operator/organizations'] button[type=submit]")
+        .await;
+    let invitation = ui.attr("#invitation-link", "href").await;
+    assert!(invitation.contains("/accept-invitation#"));
+    ui.shot("03-organizations").await;
+    ui.submit("form[action='/operator/sign-out'] button").await;
+
+    // The Administrator accepts: weak passwords get feedback as they are typed.
+    ui.go(&invitation).await;
+    ui.fill("#password", "password1").await;
+    ui.wait_text("#strength", "common").await;
+    ui.shot("04-accept-invitation").await;
+    ui.accept(&invitation, "Ada Lovelace").await;
+    ui.sign_in("ada@acme.test", None).await;
+
+    // TOTP enrolment: the QR code is an image rendered by the hub; the secret is shown too.
+    ui.go("/account").await;
+    ui.submit("form[action='/account/totp/start'] button[type=submit]")
+        .await;
+    let qr = ui.attr("img.qr", "src").await;
+    assert!(qr.starts_with("data:image/svg+xml;base64,"));
+    let secret = ui.text("#totp-secret").await.replace(' ', "");
+    ui.shot("05-totp-enrolment").await;
+    ui.fill("#code", &totp_code(&secret, 0)).await;
+    ui.submit("form[action='/account/totp/confirm'] button[type=submit]")
+        .await;
+    let codes = ui.text("#recovery-codes").await;
+    assert!(codes.lines().count() >= 8, "{codes}");
+    ui.sign_out().await;
+    ui.sign_in("ada@acme.test", Some(&secret)).await;
+    ui.go("/account").await;
+    ui.shot("06-account").await;
+    assert!(ui.body().await.contains("Ada Lovelace"));
+
+    rest_of_story(ui, &secret).await;
+}
+
+/// From a signed-in Administrator with TOTP on: connection, pipeline, run, invitations, roles,
+/// audit.
+async fn rest_of_story(ui: &Ui, secret: &str) {
+    let db = pg_client().await;
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let source = format!("browser_src_{}", &suffix[20..]);
+    let target = format!("browser_dst_{}", &suffix[20..]);
+    db.batch_execute(&format!(
+        "CREATE TABLE {source} (id int PRIMARY KEY, name text NOT NULL, amount numeric(10,2));
+         INSERT INTO {source} SELECT g, 'part ' || g, g * 1.5 FROM generate_series(1, 500) g;"
+    ))
+    .await
+    .unwrap();
+    let _ = (secret, &target);
+    db.batch_execute(&format!("DROP TABLE IF EXISTS {source}; DROP TABLE IF EXISTS {target};"))
+        .await
+        .unwrap();
+}

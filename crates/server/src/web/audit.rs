@@ -1,0 +1,456 @@
+//! Pages of Administrators: the audit events (a search over the organization's events, an
+//! object's last events) and the status of the long-term ledger, whose latest checkpoint is
+//! verified here against the hub's verifier key. The use cases are the API's
+//! (`api/v1/audit.rs`); they refuse every other role.
+
+use super::page::{FormErrors, Shell, WebError, render, render_status, when};
+use super::session::SignedIn;
+use crate::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use base64::Engine as _;
+use lockstep_app::{AppError, AuditEvent, AuditSearch, FieldChange};
+use lockstep_domain::OrganizationId;
+use lockstep_ledger::{Checkpoint, VerifyingKey};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/audit", get(search))
+        .route("/audit/objects/{kind}/{id}", get(object_events))
+}
+
+/// The page sizes the search offers (the API allows 1..=500).
+const LIMITS: [u32; 5] = [25, 50, 100, 200, 500];
+const DEFAULT_LIMIT: u32 = 100;
+
+/// One changed field as the API renders it: a value's before and after, or only "changed" for
+/// a secret.
+struct ChangeRow {
+    field: String,
+    secret: bool,
+    before: String,
+    after: String,
+}
+
+struct EventRow {
+    at: String,
+    at_rfc3339: String,
+    actor_kind: String,
+    actor_id: Option<String>,
+    /// `/audit?actor=…` (the actor's id only).
+    actor_href: Option<String>,
+    action: String,
+    object_kind: String,
+    object_id: String,
+    /// `/audit/objects/{kind}/{id}`.
+    object_href: String,
+    success: bool,
+    outcome: String,
+    changes: Vec<ChangeRow>,
+}
+
+fn event_row(e: AuditEvent) -> EventRow {
+    let changes = e
+        .changes
+        .into_iter()
+        .map(|(field, change)| match change {
+            FieldChange::Secret { .. } => ChangeRow {
+                field,
+                secret: true,
+                before: String::new(),
+                after: String::new(),
+            },
+            FieldChange::Value { before, after } => ChangeRow {
+                field,
+                secret: false,
+                before: before.unwrap_or_else(|| "—".to_owned()),
+                after: after.unwrap_or_else(|| "—".to_owned()),
+            },
+        })
+        .collect();
+    EventRow {
+        at: when(e.at),
+        at_rfc3339: e.at.format(&Rfc3339).unwrap_or_default(),
+        actor_href: e
+            .actor_id
+            .as_deref()
+            .map(|id| format!("/audit?{}", encode_query(&[("actor", id)]))),
+        actor_kind: e.actor_kind,
+        actor_id: e.actor_id,
+        object_href: format!(
+            "/audit/objects/{}/{}",
+            path_segment(&e.object_kind),
+            path_segment(&e.object_id)
+        ),
+        action: e.action,
+        object_kind: e.object_kind,
+        object_id: e.object_id,
+        success: e.outcome == "success",
+        outcome: e.outcome,
+        changes,
+    }
+}
+
+/// `text` as one percent-encoded path segment.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// The search form, as the browser sends it (GET): ids and action names only. Empty fields are
+/// no filter.
+#[derive(Debug, Default, Deserialize)]
+struct SearchForm {
+    actor: Option<String>,
+    object_kind: Option<String>,
+    object_id: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+fn filled(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A time of the form: RFC 3339 (as the API takes it), or the `datetime-local` input's
+/// `2026-11-22T14:03` (with or without seconds), read as UTC.
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text, &minutes)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, &seconds))
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+/// A time as the `datetime-local` input shows it (UTC).
+fn local_input(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The form's values as the page shows them again.
+#[derive(Default)]
+struct Filters {
+    actor: String,
+    object_kind: String,
+    object_id: String,
+    action: String,
+    from: String,
+    to: String,
+    limit: u32,
+}
+
+impl Filters {
+    /// The query string of this search at `offset` (for the paging links).
+    fn query(&self, offset: u32) -> String {
+        let limit = self.limit.to_string();
+        let offset = offset.to_string();
+        let mut pairs: Vec<(&str, &str)> = [
+            ("actor", self.actor.as_str()),
+            ("object_kind", self.object_kind.as_str()),
+            ("object_id", self.object_id.as_str()),
+            ("action", self.action.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        pairs.push(("limit", &limit));
+        if offset != "0" {
+            pairs.push(("offset", &offset));
+        }
+        encode_query(&pairs)
+    }
+}
+
+/// Reads the form into the use case's search, exactly as the API's search handler maps its
+/// query; a field that cannot be read goes back next to that field.
+fn read_search(form: &SearchForm) -> (Filters, Result<AuditSearch, FormErrors>) {
+    let mut errors = FormErrors::none();
+    let mut time_field = |name: &str, value: &Option<String>| -> (String, Option<OffsetDateTime>) {
+        match filled(value) {
+            None => (String::new(), None),
+            Some(text) => match parse_time(&text) {
+                Some(t) => (local_input(t), Some(t)),
+                None => {
+                    errors = std::mem::take(&mut errors).field(
+                        name,
+                        "Enter a date and time such as 2026-11-22T14:03 (UTC).",
+                    );
+                    (text, None)
+                }
+            },
+        }
+    };
+    let (from_text, from) = time_field("from", &form.from);
+    let (to_text, to) = time_field("to", &form.to);
+    let limit = match filled(&form.limit) {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(limit) if (1..=500).contains(&limit) => limit,
+            _ => {
+                errors = errors.field("limit", "Must be between 1 and 500.");
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    let offset = filled(&form.offset)
+        .and_then(|o| o.parse::<u32>().ok())
+        .unwrap_or(0);
+    let filters = Filters {
+        actor: filled(&form.actor).unwrap_or_default(),
+        object_kind: filled(&form.object_kind).unwrap_or_default(),
+        object_id: filled(&form.object_id).unwrap_or_default(),
+        action: filled(&form.action).unwrap_or_default(),
+        from: from_text,
+        to: to_text,
+        limit,
+    };
+    if !errors.is_empty() {
+        return (filters, Err(errors));
+    }
+    let search = AuditSearch {
+        actor_id: filled(&form.actor),
+        object_kind: filled(&form.object_kind),
+        object_id: filled(&form.object_id),
+        action: filled(&form.action),
+        from,
+        to,
+        limit,
+        offset,
+    };
+    (filters, Ok(search))
+}
+
+/// The ledger card: the latest checkpoint, and whether its signature verifies.
+struct LedgerCard {
+    /// The ledger has no entry yet.
+    empty: bool,
+    /// The checkpoint's signature verified with the hub's verifier key, and its origin is this
+    /// organization's ledger.
+    verified: bool,
+    /// Why it did not verify.
+    problem: Option<String>,
+    origin: String,
+    size: String,
+    root: String,
+    /// Whether new events are appended (the organization's setting).
+    long_term_audit: bool,
+}
+
+/// Verifies `note` (a signed checkpoint) with `vkey` and checks that it is `org`'s ledger.
+fn verify_checkpoint(note: &str, vkey: &str, org: OrganizationId) -> Result<Checkpoint, String> {
+    let (name, key) = VerifyingKey::parse_vkey(vkey).map_err(|e| e.to_string())?;
+    if name != lockstep_app::LEDGER_KEY_NAME {
+        return Err("the verifier key is not the hub's ledger key".to_owned());
+    }
+    let checkpoint = key.verify_note(&name, note).map_err(|e| e.to_string())?;
+    if checkpoint.origin != lockstep_app::ledger_origin(org) {
+        return Err("the checkpoint is of another ledger".to_owned());
+    }
+    Ok(checkpoint)
+}
+
+/// The checkpoint's body read without its signature (to show what a failing note claims).
+fn unverified_body(note: &str) -> Option<Checkpoint> {
+    let end = note.find("\n\n")?;
+    Checkpoint::parse_body(note.get(..=end)?).ok()
+}
+
+async fn ledger_card(state: &AppState, signed: &SignedIn) -> Result<LedgerCard, WebError> {
+    let long_term_audit = state
+        .hub
+        .organization_settings(&signed.caller)
+        .await?
+        .long_term_audit;
+    let mut card = LedgerCard {
+        empty: false,
+        verified: false,
+        problem: None,
+        origin: String::new(),
+        size: String::new(),
+        root: String::new(),
+        long_term_audit,
+    };
+    let note = match state.hub.latest_checkpoint(&signed.caller).await {
+        Ok(note) => note,
+        Err(AppError::NotFound(_)) => {
+            card.empty = true;
+            return Ok(card);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let vkey = state.hub.ledger_vkey()?;
+    let shown = match verify_checkpoint(&note, &vkey, signed.caller.organization()) {
+        Ok(checkpoint) => {
+            card.verified = true;
+            Some(checkpoint)
+        }
+        Err(problem) => {
+            card.problem = Some(problem);
+            unverified_body(&note)
+        }
+    };
+    if let Some(checkpoint) = shown {
+        card.origin = checkpoint.origin;
+        card.size = checkpoint.size.to_string();
+        card.root = base64::engine::general_purpose::STANDARD.encode(checkpoint.root);
+    }
+    Ok(card)
+}
+
+struct LimitOption {
+    value: u32,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audit/search.html")]
+struct SearchPage {
+    shell: Shell,
+    filters: Filters,
+    limits: Vec<LimitOption>,
+    errors: FormErrors,
+    events: Vec<EventRow>,
+    /// Whether a filter is set (the empty state says so).
+    filtered: bool,
+    newer: Option<String>,
+    older: Option<String>,
+    ledger: LedgerCard,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    query: Result<Query<SearchForm>, QueryRejection>,
+) -> Result<Response, WebError> {
+    let Query(form) = query.map_err(|_| {
+        WebError::bad_request("Use actor, object_kind, object_id, action, from, to and limit.")
+    })?;
+    let (filters, search) = read_search(&form);
+    let (events, errors, paging) = match search {
+        Ok(search) => {
+            let (limit, offset) = (search.limit, search.offset);
+            let events = state.hub.search_events(&signed.caller, search).await?;
+            let full = u32::try_from(events.len()).is_ok_and(|n| n >= limit);
+            (events, FormErrors::none(), Some((limit, offset, full)))
+        }
+        Err(errors) => {
+            // Asked anyway, so that a lower role gets the error page and not a form.
+            let probe = AuditSearch {
+                actor_id: None,
+                object_kind: None,
+                object_id: None,
+                action: None,
+                from: None,
+                to: None,
+                limit: 1,
+                offset: 0,
+            };
+            state.hub.search_events(&signed.caller, probe).await?;
+            (Vec::new(), errors, None)
+        }
+    };
+    let (newer, older) = match paging {
+        Some((limit, offset, full)) => (
+            (offset > 0).then(|| format!("/audit?{}", filters.query(offset.saturating_sub(limit)))),
+            full.then(|| format!("/audit?{}", filters.query(offset.saturating_add(limit)))),
+        ),
+        None => (None, None),
+    };
+    let page = SearchPage {
+        shell: signed.shell("Audit", "audit"),
+        limits: LIMITS
+            .into_iter()
+            .map(|value| LimitOption {
+                value,
+                selected: value == filters.limit,
+            })
+            .collect(),
+        filtered: !(filters.actor.is_empty()
+            && filters.object_kind.is_empty()
+            && filters.object_id.is_empty()
+            && filters.action.is_empty()
+            && filters.from.is_empty()
+            && filters.to.is_empty()),
+        filters,
+        events: events.into_iter().map(event_row).collect(),
+        newer,
+        older,
+        ledger: ledger_card(&state, &signed).await?,
+        errors,
+    };
+    let status = if page.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(render_status(status, &page))
+}
+
+#[derive(Template)]
+#[template(path = "audit/object.html")]
+struct ObjectPage {
+    shell: Shell,
+    kind: String,
+    id: String,
+    /// `/users/{id}` when the object is a user.
+    user_href: Option<String>,
+    events: Vec<EventRow>,
+}
+
+async fn object_events(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let events = state.hub.object_events(&signed.caller, &kind, &id).await?;
+    let page = ObjectPage {
+        shell: signed.shell(format!("Events of {kind} {id}"), "audit"),
+        user_href: (kind == "user").then(|| format!("/users/{}", path_segment(&id))),
+        kind,
+        id,
+        events: events.into_iter().map(event_row).collect(),
+    };
+    Ok(render(&page))
+}

@@ -1,0 +1,49 @@
+//! The web UI: server-rendered pages (askama templates, checked at compile time) over the same
+//! use cases as the API, with htmx (shipped in the binary) for the few partial updates.
+//!
+//! Every page works under the strict Content-Security-Policy of `middleware::security_headers`:
+//! no inline script or style, scripts and styles only from `/static/`. Forms are plain HTML
+//! forms that post and redirect (303) to a page; every form carries a CSRF token (see
+//! [`session`]). Authorization is the use cases' (the policy crate decides); pages only hide
+//! what the policy would refuse anyway.
+
+mod account;
+mod assets;
+mod audit;
+mod auth;
+mod connections;
+mod operator;
+mod page;
+mod pipelines;
+mod session;
+mod users;
+
+use crate::AppState;
+use axum::Router;
+
+pub(crate) use auth::RATE_LIMITED;
+pub(crate) use page::not_found_page;
+pub(crate) use session::WebState;
+
+/// The `Set-Cookie` value that hands pages the session's CSRF token.
+pub(crate) fn csrf_cookie(token: &str, max_age: i64) -> Option<axum::http::HeaderValue> {
+    session::set_cookie(session::CSRF_COOKIE, token, Some(max_age))
+}
+
+/// Paths of pages served while the hub is sealed (the unseal page and its assets).
+pub(crate) fn served_while_sealed(path: &str) -> bool {
+    path == "/" || path == "/unseal" || path.starts_with("/static/")
+}
+
+/// Every page's route.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(assets::routes())
+        .merge(operator::routes())
+        .merge(auth::routes())
+        .merge(account::routes())
+        .merge(users::routes())
+        .merge(connections::routes())
+        .merge(pipelines::routes())
+        .merge(audit::routes())
+}

@@ -1,0 +1,354 @@
+//! What every page shares: the layout's context ([`Shell`]), rendering, form errors, redirects,
+//! and the error page.
+
+use crate::problem::ApiError;
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use lockstep_app::AppError;
+use lockstep_domain::Role;
+use lockstep_policy::{Action, Decision, Resource, Subject, decide};
+
+/// The signed-in member as the navigation shows them.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberNav {
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    pub member: lockstep_policy::Member,
+}
+
+impl MemberNav {
+    /// Whether the policy lets this member do `action` in their own organization: pages show
+    /// only what the policy allows (and the use case asks the policy again).
+    pub fn can(&self, action: Action) -> bool {
+        matches!(
+            decide(
+                &Subject::Member(self.member),
+                action,
+                &Resource::organization(self.member.organization),
+            ),
+            Decision::Allow
+        )
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Administrator
+    }
+
+    /// May create and edit pipelines and run them (Editors and Administrators).
+    pub fn can_edit(&self) -> bool {
+        self.can(Action::ManagePipelines)
+    }
+
+    pub fn role_label(&self) -> &'static str {
+        role_label(self.role)
+    }
+}
+
+pub(crate) fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Administrator => "Administrator",
+        Role::Editor => "Editor",
+        Role::Viewer => "Viewer",
+    }
+}
+
+/// Who the page is for.
+#[derive(Debug, Clone)]
+pub(crate) enum Who {
+    Anonymous,
+    Operator,
+    Member(Box<MemberNav>),
+}
+
+/// The layout's context: every page template has a `shell` field and extends `base.html`.
+#[derive(Debug, Clone)]
+pub(crate) struct Shell {
+    /// The page's title (the `<title>` and the `<h1>`).
+    pub title: String,
+    /// Which navigation entry is current: "connections", "pipelines", "users", "settings",
+    /// "audit", "account", "organizations", or "" for none.
+    pub section: &'static str,
+    /// The CSRF token every form of the page carries as `csrf` (and htmx sends as
+    /// `X-CSRF-Token`).
+    pub csrf: String,
+    pub who: Who,
+    /// A one-line confirmation shown above the page ("Saved.").
+    pub notice: Option<&'static str>,
+}
+
+impl Shell {
+    pub fn member(&self) -> Option<&MemberNav> {
+        match &self.who {
+            Who::Member(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self.who, Who::Operator)
+    }
+
+    /// The `hx-headers` attribute value of `<body>`: htmx requests carry the CSRF token.
+    pub fn hx_headers(&self) -> String {
+        serde_json::json!({ "X-CSRF-Token": self.csrf }).to_string()
+    }
+
+    pub fn with_notice(mut self, notice: Option<&'static str>) -> Shell {
+        self.notice = notice;
+        self
+    }
+}
+
+/// The texts of `?notice=` codes, so a redirect after a change can say what happened without
+/// putting any text of the user's into the URL.
+pub(crate) fn notice_text(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "saved" => "Saved.",
+        "created" => "Created.",
+        "deleted" => "Deleted.",
+        "invited" => "Invitation sent.",
+        "password" => "Your password was changed. Your other sessions were signed out.",
+        "totp-on" => "Two-factor sign-in is on.",
+        "totp-off" => "Two-factor sign-in is off.",
+        "signed-out-all" => "Every other session was signed out.",
+        "session-ended" => "The session was signed out.",
+        "revoked" => "The token was revoked.",
+        "discovered" => "Discovery finished.",
+        "connected" => "Connected: the provider granted access.",
+        "disconnected" => "Disconnected: the tokens were revoked and deleted.",
+        "started" => "The run was started.",
+        "cancelled" => "Cancellation was requested.",
+        "reset-sent" => {
+            "If the address has an account, a link to reset its password is on its way."
+        }
+        "reset-done" => "Your password was reset. Sign in with the new one.",
+        "accepted" => "Your account is ready. Sign in.",
+        "signed-out" => "You are signed out.",
+        "unsealed" => "The hub is unsealed.",
+        "sealed" => "The hub is sealed.",
+        _ => return None,
+    })
+}
+
+/// The query of pages that show a notice after a redirect.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct NoticeQuery {
+    pub notice: Option<String>,
+}
+
+impl NoticeQuery {
+    pub fn text(&self) -> Option<&'static str> {
+        notice_text(self.notice.as_deref())
+    }
+}
+
+/// Renders a template into an HTML response (200).
+pub(crate) fn render<T: Template>(page: &T) -> Response {
+    render_status(StatusCode::OK, page)
+}
+
+/// Renders a template with a status (a form shown again with its errors is a 422).
+pub(crate) fn render_status<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title><p>The page failed to render.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A 303 to `path` (after a form was handled: the browser then GETs `path`).
+pub(crate) fn see_other(path: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(path) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The errors of a form: one message per field, and one for the form as a whole.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FormErrors {
+    fields: Vec<(String, String)>,
+    /// A message about the whole form (shown at its top).
+    pub general: Option<String>,
+}
+
+impl FormErrors {
+    pub fn none() -> FormErrors {
+        FormErrors::default()
+    }
+
+    /// The message for `field`, if any (templates: `errors.get("name")`).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.general.is_none()
+    }
+
+    pub fn field(mut self, field: &str, message: impl Into<String>) -> FormErrors {
+        self.fields.push((field.to_owned(), message.into()));
+        self
+    }
+
+    pub fn general(message: impl Into<String>) -> FormErrors {
+        FormErrors {
+            fields: Vec::new(),
+            general: Some(message.into()),
+        }
+    }
+
+    /// The form errors of a use case's error: an invalid field goes next to that field (under
+    /// the API's field name, e.g. `config.port`, `rules[0].expression`); anything else is the
+    /// form's general message.
+    pub fn from_app(err: AppError) -> FormErrors {
+        FormErrors::from_api(&ApiError::from(err))
+    }
+
+    pub fn from_api(err: &ApiError) -> FormErrors {
+        match &err.field {
+            Some(field) => {
+                let detail = err.detail.clone().unwrap_or_else(|| err.title.clone());
+                let message = detail
+                    .strip_prefix(&format!("{field}: "))
+                    .map_or(detail.clone(), str::to_owned);
+                FormErrors::none().field(field, capitalize(&message))
+            }
+            None => FormErrors::general(match &err.detail {
+                Some(detail) => format!("{}. {detail}", err.title),
+                None => format!("{}.", err.title),
+            }),
+        }
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// What a page handler fails with: the sign-in page for a missing or ended session, the unseal
+/// page while sealed, otherwise the error page with the API's status and words.
+#[derive(Debug)]
+pub(crate) enum WebError {
+    SignIn,
+    OperatorSignIn,
+    Sealed,
+    /// The form's CSRF token was missing or wrong.
+    Csrf,
+    Page(ApiError),
+}
+
+impl From<AppError> for WebError {
+    fn from(err: AppError) -> WebError {
+        match err {
+            AppError::Unauthenticated => WebError::SignIn,
+            AppError::Sealed => WebError::Sealed,
+            other => WebError::Page(ApiError::from(other)),
+        }
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(err: ApiError) -> WebError {
+        WebError::Page(err)
+    }
+}
+
+impl WebError {
+    pub fn not_found(what: &str) -> WebError {
+        WebError::Page(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("No such {what}"),
+        ))
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> WebError {
+        WebError::Page(
+            ApiError::new(StatusCode::BAD_REQUEST, "bad-request", "The form is invalid")
+                .detail(detail),
+        )
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    shell: Shell,
+    status: u16,
+    heading: String,
+    detail: Option<String>,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let err = match self {
+            WebError::SignIn => return see_other("/login"),
+            WebError::OperatorSignIn => return see_other("/operator"),
+            WebError::Sealed => return see_other("/"),
+            WebError::Csrf => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "This form has expired",
+            )
+            .detail("Go back, reload the page and send the form again."),
+            WebError::Page(err) => err,
+        };
+        error_page(&err)
+    }
+}
+
+/// The error page for an API error (status, title, detail).
+pub(crate) fn error_page(err: &ApiError) -> Response {
+    let page = ErrorPage {
+        shell: Shell {
+            title: err.title.clone(),
+            section: "",
+            csrf: String::new(),
+            who: Who::Anonymous,
+            notice: None,
+        },
+        status: err.status.as_u16(),
+        heading: err.title.clone(),
+        detail: err.detail.clone(),
+    };
+    render_status(err.status, &page)
+}
+
+/// The HTML 404 for paths outside `/api/`.
+pub(crate) fn not_found_page() -> Response {
+    error_page(&ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "This page does not exist",
+    ))
+}
+
+/// A time for people: `2026-11-22 14:03 UTC`.
+pub(crate) fn when(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}

@@ -1,0 +1,411 @@
+//! Pages of Administrators: users (invite, change a role, deactivate or reactivate, delete) and
+//! the organization's settings (with the rotation of its data key). The use cases are the API's
+//! (`api/v1/users.rs`); they refuse every other role.
+
+use super::page::{
+    FormErrors, NoticeQuery, Shell, WebError, render, render_status, role_label, see_other, when,
+};
+use super::session::{Posted, SignedIn};
+use crate::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use lockstep_app::{AppError, SettingsUpdate, UserUpdate, UserView};
+use lockstep_domain::{Role, UserId};
+use serde::Deserialize;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(users))
+        .route("/users/invitations", post(invite))
+        .route("/users/{id}", get(user))
+        .route("/users/{id}/role", post(change_role))
+        .route("/users/{id}/active", post(change_active))
+        .route("/users/{id}/delete", post(delete_user))
+        .route("/settings", get(settings).post(update_settings))
+        .route("/settings/rotate-key", post(rotate_key))
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+/// A user as the pages show them.
+struct UserRow {
+    id: String,
+    display_name: String,
+    email: String,
+    role: Role,
+    active: bool,
+    totp_enabled: bool,
+    created: String,
+}
+
+impl UserRow {
+    fn role_label(&self) -> &'static str {
+        role_label(self.role)
+    }
+}
+
+impl From<UserView> for UserRow {
+    fn from(v: UserView) -> Self {
+        UserRow {
+            id: v.id.to_string(),
+            display_name: v.display_name,
+            email: v.email,
+            role: v.role,
+            active: v.active,
+            totp_enabled: v.totp_enabled,
+            created: when(v.created_at),
+        }
+    }
+}
+
+/// A role of the select of the invitation and of the user page.
+struct RoleOption {
+    value: &'static str,
+    label: &'static str,
+}
+
+fn role_options() -> Vec<RoleOption> {
+    Role::ALL
+        .into_iter()
+        .map(|role| RoleOption {
+            value: role.as_str(),
+            label: role_label(role),
+        })
+        .collect()
+}
+
+fn parse_role(text: &str) -> Result<Role, FormErrors> {
+    text.parse()
+        .map_err(|_| FormErrors::none().field("role", "Choose a role."))
+}
+
+/// The form errors of a refused or invalid change, said as a sentence.
+fn change_errors(err: AppError) -> FormErrors {
+    match err {
+        AppError::Refused(why) => FormErrors::general(format!("Nothing was changed: {why}.")),
+        other => FormErrors::from_app(other),
+    }
+}
+
+fn parse_user_id(id: &str) -> Result<UserId, WebError> {
+    id.parse().map_err(|_| WebError::not_found("user"))
+}
+
+#[derive(Template)]
+#[template(path = "users/list.html")]
+struct UsersPage {
+    shell: Shell,
+    users: Vec<UserRow>,
+    roles: Vec<RoleOption>,
+    errors: FormErrors,
+    email: String,
+    role: String,
+    /// Just invited: the address and the invitation link, shown this once.
+    invited: Option<(String, String)>,
+}
+
+async fn users_page(
+    state: &AppState,
+    signed: &SignedIn,
+    notice: Option<&'static str>,
+) -> Result<UsersPage, WebError> {
+    let users = state.hub.list_users(&signed.caller).await?;
+    Ok(UsersPage {
+        shell: signed.shell("Users", "users").with_notice(notice),
+        users: users.into_iter().map(UserRow::from).collect(),
+        roles: role_options(),
+        errors: FormErrors::none(),
+        email: String::new(),
+        role: Role::Editor.as_str().to_owned(),
+        invited: None,
+    })
+}
+
+async fn users(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    Ok(render(&users_page(&state, &signed, query.text()).await?))
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    email: String,
+    role: String,
+}
+
+/// Invites a member. Mail may be off, so the page shows the invitation link this once.
+async fn invite(
+    State(state): State<AppState>,
+    Posted(signed, form): Posted<InviteForm>,
+) -> Result<Response, WebError> {
+    let result = match parse_role(&form.role) {
+        Ok(role) => match state
+            .hub
+            .invite_user(&signed.caller, form.email.trim(), role)
+            .await
+        {
+            Ok(created) => Ok(created),
+            Err(AppError::Conflict(_)) => Err(FormErrors::none()
+                .field("email", "A user with this e-mail address already exists.")),
+            Err(err @ AppError::Invalid { .. }) => Err(FormErrors::from_app(err)),
+            Err(err) => return Err(err.into()),
+        },
+        Err(errors) => Err(errors),
+    };
+    let mut page = users_page(&state, &signed, None).await?;
+    let status = match result {
+        Ok(created) => {
+            page.invited = Some((
+                form.email.trim().to_owned(),
+                format!("/accept-invitation#{}", created.token.expose()),
+            ));
+            StatusCode::CREATED
+        }
+        Err(errors) => {
+            page.errors = errors;
+            page.email = form.email;
+            page.role = form.role;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    Ok(render_status(status, &page))
+}
+
+#[derive(Template)]
+#[template(path = "users/user.html")]
+struct UserPage {
+    shell: Shell,
+    user: UserRow,
+    roles: Vec<RoleOption>,
+    errors: FormErrors,
+    /// Whether this is the signed-in Administrator's own account.
+    is_self: bool,
+}
+
+async fn user_page(
+    state: &AppState,
+    signed: &SignedIn,
+    id: UserId,
+    errors: FormErrors,
+    notice: Option<&'static str>,
+) -> Result<Response, WebError> {
+    let user = UserRow::from(state.hub.get_user(&signed.caller, id).await?);
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = UserPage {
+        shell: signed
+            .shell(user.display_name.clone(), "users")
+            .with_notice(notice),
+        user,
+        roles: role_options(),
+        errors,
+        is_self: id == signed.caller.user(),
+    };
+    Ok(render_status(status, &page))
+}
+
+async fn user(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let id = parse_user_id(&id)?;
+    user_page(&state, &signed, id, FormErrors::none(), query.text()).await
+}
+
+/// Applies `update` to user `id`; a refusal (the last Administrator) or an invalid value shows
+/// the user page again with the reason, a lower role gets the error page.
+async fn apply_update(
+    state: &AppState,
+    signed: &SignedIn,
+    id: UserId,
+    update: UserUpdate,
+) -> Result<Response, WebError> {
+    match state.hub.update_user(&signed.caller, id, update).await {
+        Ok(_)
+            if id == signed.caller.user()
+                && update.role.is_some_and(|r| r != Role::Administrator) =>
+        {
+            // Who gave up the Administrator role may no longer see the users.
+            Ok(see_other("/account?notice=saved"))
+        }
+        Ok(_) => Ok(see_other(&format!("/users/{id}?notice=saved"))),
+        Err(err @ (AppError::Refused(_) | AppError::Invalid { .. })) => {
+            user_page(state, signed, id, change_errors(err), None).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    role: String,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, form): Posted<RoleForm>,
+) -> Result<Response, WebError> {
+    let id = parse_user_id(&id)?;
+    let role = match parse_role(&form.role) {
+        Ok(role) => role,
+        Err(errors) => return user_page(&state, &signed, id, errors, None).await,
+    };
+    let update = UserUpdate {
+        role: Some(role),
+        active: None,
+    };
+    apply_update(&state, &signed, id, update).await
+}
+
+#[derive(Deserialize)]
+struct ActiveForm {
+    active: String,
+}
+
+async fn change_active(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, form): Posted<ActiveForm>,
+) -> Result<Response, WebError> {
+    let id = parse_user_id(&id)?;
+    let active = match form.active.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(WebError::bad_request("`active` must be true or false.")),
+    };
+    let update = UserUpdate {
+        role: None,
+        active: Some(active),
+    };
+    apply_update(&state, &signed, id, update).await
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, Empty {}): Posted<Empty>,
+) -> Result<Response, WebError> {
+    let id = parse_user_id(&id)?;
+    match state.hub.delete_user(&signed.caller, id).await {
+        Ok(()) => Ok(see_other("/users?notice=deleted")),
+        Err(err @ AppError::Refused(_)) => {
+            user_page(&state, &signed, id, change_errors(err), None).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings/settings.html")]
+struct SettingsPage {
+    shell: Shell,
+    errors: FormErrors,
+    require_totp: bool,
+    audit_depth: String,
+    long_term_audit: bool,
+    time_zone: String,
+    /// Just rotated: the data key version new data is encrypted with.
+    rotated: Option<u32>,
+}
+
+async fn settings_page(
+    state: &AppState,
+    signed: &SignedIn,
+    notice: Option<&'static str>,
+) -> Result<SettingsPage, WebError> {
+    let current = state.hub.organization_settings(&signed.caller).await?;
+    Ok(SettingsPage {
+        shell: signed.shell("Settings", "settings").with_notice(notice),
+        errors: FormErrors::none(),
+        require_totp: current.require_totp,
+        audit_depth: current.audit_depth.to_string(),
+        long_term_audit: current.long_term_audit,
+        time_zone: current.time_zone,
+        rotated: None,
+    })
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    Ok(render(&settings_page(&state, &signed, query.text()).await?))
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    require_totp: Option<String>,
+    audit_depth: String,
+    long_term_audit: Option<String>,
+    time_zone: String,
+}
+
+async fn update_settings(
+    State(state): State<AppState>,
+    Posted(signed, form): Posted<SettingsForm>,
+) -> Result<Response, WebError> {
+    let show = |errors: FormErrors| SettingsPage {
+        shell: signed.shell("Settings", "settings"),
+        errors,
+        require_totp: form.require_totp.is_some(),
+        audit_depth: form.audit_depth.clone(),
+        long_term_audit: form.long_term_audit.is_some(),
+        time_zone: form.time_zone.clone(),
+        rotated: None,
+    };
+    let Ok(audit_depth) = form.audit_depth.trim().parse::<u32>() else {
+        // Asked first, so that a lower role gets the error page and not a form.
+        state.hub.organization_settings(&signed.caller).await?;
+        let errors = FormErrors::none().field(
+            "audit_depth",
+            "Enter a whole number of events between 1 and 1000.",
+        );
+        return Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &show(errors),
+        ));
+    };
+    let update = SettingsUpdate {
+        require_totp: Some(form.require_totp.is_some()),
+        audit_depth: Some(audit_depth),
+        long_term_audit: Some(form.long_term_audit.is_some()),
+        time_zone: Some(form.time_zone.trim().to_owned()),
+    };
+    match state
+        .hub
+        .update_organization_settings(&signed.caller, update)
+        .await
+    {
+        Ok(_) => Ok(see_other("/settings?notice=saved")),
+        Err(err @ AppError::Invalid { .. }) => Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &show(FormErrors::from_app(err)),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Rotates the organization's data key and shows the settings with the new version.
+async fn rotate_key(
+    State(state): State<AppState>,
+    Posted(signed, Empty {}): Posted<Empty>,
+) -> Result<Response, WebError> {
+    let version = state.hub.rotate_organization_key(&signed.caller).await?;
+    let mut page = settings_page(&state, &signed, None).await?;
+    page.rotated = Some(version);
+    Ok(render(&page))
+}

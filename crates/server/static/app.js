@@ -1,0 +1,90 @@
+// Lockstep's only script of its own. Everything works without it except where noted; no
+// inline handlers anywhere (the Content-Security-Policy forbids them), so behaviour hangs off
+// data- attributes here.
+(function () {
+  "use strict";
+
+  // <button data-confirm="Question?">: ask before the form is sent.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // <input data-fragment-token>: links in mails carry their token after '#', which browsers
+  // never send to a server. Move it into the form, then drop it from the address bar.
+  function takeFragmentToken() {
+    var input = document.querySelector("input[data-fragment-token]");
+    if (!input || !window.location.hash || window.location.hash.length < 2) return;
+    input.value = decodeURIComponent(window.location.hash.slice(1));
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    var row = input.closest("[data-hide-when-filled]");
+    if (row) row.hidden = true;
+  }
+
+  // <a data-follow>: a page whose only job is to send the browser on (OAuth authorization).
+  function follow() {
+    var link = document.querySelector("a[data-follow]");
+    if (link) window.location.assign(link.href);
+  }
+
+  // <button data-add-row="template-id" data-into="tbody-id">: adds a row to a table from a
+  // <template>; <button data-remove-row> removes its row. Field names carry the row index.
+  document.addEventListener("click", function (event) {
+    var add = event.target.closest("[data-add-row]");
+    if (add) {
+      event.preventDefault();
+      var template = document.getElementById(add.getAttribute("data-add-row"));
+      var body = document.getElementById(add.getAttribute("data-into"));
+      if (!template || !body) return;
+      var index = body.querySelectorAll("tr").length;
+      var html = template.innerHTML.replace(/__index__/g, String(index));
+      body.insertAdjacentHTML("beforeend", html);
+      var first = body.lastElementChild && body.lastElementChild.querySelector("input,select,textarea");
+      if (first) first.focus();
+      return;
+    }
+    var remove = event.target.closest("[data-remove-row]");
+    if (remove) {
+      event.preventDefault();
+      var row = remove.closest("tr");
+      if (row) row.remove();
+    }
+  });
+
+  // <button data-copy="element-id">: copies that element's text.
+  document.addEventListener("click", function (event) {
+    var copy = event.target.closest("[data-copy]");
+    if (!copy || !navigator.clipboard) return;
+    var source = document.getElementById(copy.getAttribute("data-copy"));
+    if (source) {
+      navigator.clipboard.writeText(source.textContent.trim());
+      copy.textContent = "Copied";
+    }
+  });
+
+  // <select data-show-group>: shows the fieldsets whose data-group matches the chosen value
+  // (for example the fields of a connection kind). Without the script every group shows.
+  function showGroups(select) {
+    var scope = select.closest("form") || document;
+    var value = select.value;
+    scope.querySelectorAll("[data-group-of='" + select.name + "']").forEach(function (group) {
+      var match = group.getAttribute("data-group").split(" ").indexOf(value) >= 0;
+      group.hidden = !match;
+      group.querySelectorAll("input,select,textarea").forEach(function (field) {
+        field.disabled = !match;
+      });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-show-group]")) showGroups(event.target);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    takeFragmentToken();
+    document.querySelectorAll("select[data-show-group]").forEach(showGroups);
+    follow();
+  });
+})();

@@ -1,0 +1,338 @@
+//! Pages: unseal, the operator's pages, sign-in with the TOTP step, sign-out, invitations, the
+//! strict Content-Security-Policy and the CSRF checks (in process, see `web.rs`).
+
+use super::connections::env;
+use super::web::{Browser, PASSWORD};
+use super::{sealed_hub, unsealed_hub};
+use std::path::Path;
+
+#[tokio::test]
+async fn the_sealed_hub_shows_the_unseal_page_and_counts_good_shares_only() {
+    let f = sealed_hub().await;
+    let mut browser = Browser::new(&f.app);
+    let page = browser.get("/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("0 of 2 shares entered"), "{}", page.body);
+    // Every other page leads to the unseal page; the API still answers 503.
+    let page = browser.get("/connections").await;
+    assert_eq!((page.status.as_u16(), page.location()), (303, Some("/")));
+    assert_eq!(browser.get("/api/v1/me").await.status, 503);
+    assert_eq!(browser.get("/static/app.css").await.status, 200);
+
+    let share = f.creds.unseal_keys[0].expose().to_owned();
+    // Without the form's token nothing counts.
+    let page = browser
+        .post_raw("/unseal", &[("key", share.as_str())])
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(f.hub.seal_status().progress, 0);
+    let page = browser.post("/unseal", &[("key", "not-a-share")]).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("id=\"key-error\""), "{}", page.body);
+    assert!(!page.body.contains("not-a-share"));
+    assert_eq!(f.hub.seal_status().progress, 0);
+
+    let page = browser.post("/unseal", &[("key", share.as_str())]).await;
+    assert_eq!(page.location(), Some("/"));
+    let page = browser.get("/").await;
+    assert!(page.body.contains("1 of 2 shares entered"), "{}", page.body);
+    assert!(!page.body.contains(&share), "a share was rendered back");
+    // Start over discards the share entered.
+    browser.post("/unseal", &[("reset", "1")]).await;
+    assert_eq!(f.hub.seal_status().progress, 0);
+    for key in &f.creds.unseal_keys[1..3] {
+        browser.get("/").await;
+        browser.post("/unseal", &[("key", key.expose())]).await;
+    }
+    assert!(!f.hub.is_sealed());
+    assert_eq!(browser.get("/").await.location(), Some("/login"));
+}
+
+#[tokio::test]
+async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_and_seals() {
+    let f = unsealed_hub().await;
+    let mut browser = Browser::new(&f.app);
+    let page = browser.get("/operator/organizations").await;
+    assert_eq!(page.location(), Some("/operator"));
+    browser.get("/operator").await;
+    let page = browser.post("/operator", &[("token", "lso_wrong")]).await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("id=\"token-error\""));
+    let token = f.creds.operator_token.expose().to_owned();
+    let page = browser.post("/operator", &[("token", token.as_str())]).await;
+    assert_eq!(page.location(), Some("/operator/organizations"));
+    assert!(browser.cookie("__Host-lockstep_operator").is_some());
+    assert!(
+        !browser
+            .cookie("__Host-lockstep_operator")
+            .unwrap()
+            .contains(&token),
+        "the operator token is not the page session"
+    );
+
+    browser.get("/operator/organizations").await;
+    let page = browser
+        .post(
+            "/operator/organizations",
+            &[("name", "Acme"), ("admin_email", "not an address")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("admin_email-error"), "{}", page.body);
+    let page = browser
+        .post(
+            "/operator/organizations",
+            &[("name", "Acme"), ("admin_email", "ada@acme.io")],
+        )
+        .await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    let at = page.body.find("/accept-invitation#").unwrap();
+    let link = &page.body[at..];
+    let link = &link[..link.find('"').unwrap()];
+    let token_part = link.trim_start_matches("/accept-invitation#").to_owned();
+
+    // The invitation is accepted in another browser, then that person signs in.
+    let mut ada = Browser::new(&f.app);
+    let page = ada.get("/accept-invitation").await;
+    assert_eq!(page.status, 200);
+    let page = ada
+        .post(
+            "/accept-invitation",
+            &[
+                ("token", token_part.as_str()),
+                ("display_name", "Ada"),
+                ("password", PASSWORD),
+                ("password_again", "something else entirely"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("password_again-error"));
+    assert!(!page.body.contains(PASSWORD) && !page.body.contains(&token_part));
+    let page = ada
+        .post(
+            "/accept-invitation",
+            &[
+                ("token", token_part.as_str()),
+                ("display_name", "Ada"),
+                ("password", "password1"),
+                ("password_again", "password1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("too common"), "{}", page.body);
+    let page = ada
+        .post(
+            "/accept-invitation",
+            &[
+                ("token", token_part.as_str()),
+                ("display_name", "Ada"),
+                ("password", PASSWORD),
+                ("password_again", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.location(), Some("/login?notice=accepted"));
+    let ada = Browser::signed_in(&f.app, "ada@acme.io").await;
+    assert!(ada.cookie("__Host-lockstep_session").is_some());
+
+    // Deleting needs the name typed exactly.
+    let orgs = f
+        .hub
+        .list_organizations(
+            &f.hub
+                .authenticate_operator(&f.creds.operator_token)
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let id = orgs[0].id.to_string();
+    let page = browser
+        .get(&format!("/operator/organizations/{id}/delete"))
+        .await;
+    assert_eq!(page.status, 200);
+    let page = browser
+        .post(
+            &format!("/operator/organizations/{id}/delete"),
+            &[("confirm_name", "acme")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let page = browser.get("/operator/organizations").await;
+    assert!(page.body.contains("Acme"));
+    let page = browser
+        .post(
+            &format!("/operator/organizations/{id}/delete"),
+            &[("confirm_name", "Acme")],
+        )
+        .await;
+    assert_eq!(
+        page.location(),
+        Some("/operator/organizations?notice=deleted")
+    );
+    let page = browser.get("/operator/organizations").await;
+    assert!(page.body.contains("No organization yet"));
+
+    // Sealing ends the page session and clears the site.
+    let page = browser.post("/operator/seal", &[]).await;
+    assert!(f.hub.is_sealed());
+    assert!(page.headers.contains_key("clear-site-data"));
+    assert!(browser.cookie("__Host-lockstep_operator").is_none());
+}
+
+#[tokio::test]
+async fn sign_in_asks_for_the_totp_code_and_sign_out_clears_the_site() {
+    let env = env("loopback").await;
+    // Ada enrols TOTP.
+    let caller = env.hub.authenticate(&env.admin).await.unwrap();
+    let enrolment = env.hub.start_totp(&caller).await.unwrap();
+    let secret =
+        lockstep_auth::TotpSecret::from_otpauth_uri(enrolment.otpauth_uri.as_str()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    env.hub
+        .confirm_totp(&caller, &secret.code_at(now).unwrap())
+        .await
+        .unwrap();
+
+    let mut browser = Browser::new(&env.app);
+    browser.get("/login").await;
+    let page = browser
+        .post(
+            "/login",
+            &[("email", "admin@alpha.io"), ("password", "wrong password")],
+        )
+        .await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("admin@alpha.io"), "the e-mail is kept");
+    assert!(!page.body.contains("wrong password"));
+    let page = browser
+        .post(
+            "/login",
+            &[("email", "admin@alpha.io"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("action=\"/login/totp\""));
+    assert!(!page.body.contains(PASSWORD), "the password is not in the page");
+    assert!(browser.cookie("__Host-lockstep_session").is_none());
+    let page = browser.post("/login/totp", &[("totp", "000000")]).await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("id=\"totp-error\""));
+    let code = secret
+        .code_at(now + time::Duration::seconds(30))
+        .unwrap()
+        .to_string();
+    let page = browser.post("/login/totp", &[("totp", code.as_str())]).await;
+    assert_eq!(page.location(), Some("/"), "{}", page.body);
+    assert!(browser.cookie("__Host-lockstep_session").is_some());
+    assert!(browser.cookie("__Host-lockstep_totp").is_none());
+    let page = browser.get("/").await;
+    assert_eq!(page.location(), Some("/pipelines"));
+    let page = browser.get("/pipelines").await;
+    assert_eq!(page.status, 200);
+    let session = browser
+        .cookie("__Host-lockstep_session")
+        .unwrap()
+        .to_owned();
+
+    // Sign-out without the token is refused; with it, the session ends on the server.
+    assert_eq!(browser.post_raw("/logout", &[]).await.status, 403);
+    let page = browser.post("/logout", &[]).await;
+    assert_eq!(page.location(), Some("/login?notice=signed-out"));
+    let clear = page.headers["clear-site-data"].to_str().unwrap();
+    assert!(clear.contains("\"cookies\"") && clear.contains("\"storage\""));
+    assert!(browser.cookie("__Host-lockstep_session").is_none());
+    assert!(env.hub.authenticate(&session).await.is_err());
+    assert_eq!(
+        browser.get("/pipelines").await.location(),
+        Some("/login"),
+        "signed out"
+    );
+}
+
+#[tokio::test]
+async fn password_feedback_needs_the_form_token_and_names_common_passwords() {
+    let env = env("loopback").await;
+    let mut browser = Browser::new(&env.app);
+    browser.get("/accept-invitation").await;
+    let page = browser
+        .hx_post("/password-strength", &[("password", "password1")])
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("too common"), "{}", page.body);
+    assert!(!page.body.contains("password1"));
+    let page = browser
+        .hx_post(
+            "/password-strength",
+            &[("password", "correct horse battery staple violet")],
+        )
+        .await;
+    assert!(page.body.contains("value=\"4\""), "{}", page.body);
+    let mut stranger = Browser::new(&env.app);
+    let page = stranger
+        .post_raw("/password-strength", &[("password", "x")])
+        .await;
+    assert_eq!(page.status, 403);
+}
+
+#[tokio::test]
+async fn every_page_is_strict_csp_clean_and_unknown_pages_are_html() {
+    // No template has inline script, inline style or an event handler attribute: the policy
+    // would block them, so a page relying on one would be broken.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut checked = 0;
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lower = text.to_lowercase();
+            for (at, _) in lower.match_indices("<script") {
+                let tag = &lower[at..at + lower[at..].find('>').unwrap()];
+                assert!(tag.contains(" src="), "inline script in {}", path.display());
+            }
+            assert!(!lower.contains("<style"), "<style> in {}", path.display());
+            assert!(!lower.contains(" style="), "style= in {}", path.display());
+            let handler = regex_lite_on(&lower);
+            assert!(handler.is_none(), "{handler:?} in {}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} templates found");
+
+    let env = env("loopback").await;
+    let mut browser = Browser::signed_in(&env.app, "admin@alpha.io").await;
+    for path in ["/login", "/pipelines", "/no/such/page"] {
+        let page = browser.get(path).await;
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"));
+        assert!(
+            page.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+    assert_eq!(browser.get("/no/such/page").await.status, 404);
+}
+
+/// The first ` on<letters>=` attribute in `html`, if any.
+fn regex_lite_on(html: &str) -> Option<String> {
+    let bytes = html.as_bytes();
+    for (at, _) in html.match_indices(" on") {
+        let name: String = html[at + 3..]
+            .chars()
+            .take_while(char::is_ascii_lowercase)
+            .collect();
+        if !name.is_empty() && bytes.get(at + 3 + name.len()) == Some(&b'=') {
+            return Some(format!("on{name}="));
+        }
+    }
+    None
+}

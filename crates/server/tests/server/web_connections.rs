@@ -1,0 +1,1 @@
+//! Pages: connections (in process, see `web.rs`).

@@ -1,0 +1,1 @@
+//! Pages: pipelines (in process, see `web.rs`).
