@@ -42,3 +42,14 @@ ensure_oidc_peer() {
     peers_log "oidc peer: npm packages up to date (node $(node --version))"
   fi
 }
+
+# The browser of the web UI's browser test (crates/cli/tests/browser.rs): Debian's Chromium
+# and its WebDriver, chromedriver, installed when missing.
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return 0
+  fi
+  svc_apt_install chromium chromium-driver
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] \
+    || peers_die "chromium and chromedriver are still missing after apt-get install"
+}

@@ -82,6 +82,7 @@
     if (event.target.matches("select[data-show-group]")) showGroups(event.target);
   });
 
+  window.addEventListener("hashchange", takeFragmentToken);
   document.addEventListener("DOMContentLoaded", function () {
     takeFragmentToken();
     document.querySelectorAll("select[data-show-group]").forEach(showGroups);
