@@ -229,6 +229,32 @@ impl Hub {
         Ok(TotpEnrolment { otpauth_uri: uri })
     }
 
+    /// The enrolment started and not yet confirmed, to show its QR code again (after a wrong
+    /// code); `None` when none is pending or TOTP is already on.
+    pub async fn pending_totp(&self, caller: &Caller) -> Result<Option<TotpEnrolment>, AppError> {
+        self.authorize_own(caller, Action::ManageOwnCredentials)?;
+        let user = self.own_user(caller).await?;
+        let Some(ciphertext) = user.totp_secret_ciphertext.as_ref().filter(|_| !user.totp_enabled)
+        else {
+            return Ok(None);
+        };
+        let secret = TotpSecret::from_bytes(
+            self.open_field(
+                user.organization_id,
+                "user",
+                &user.id.to_string(),
+                "totp_secret",
+                ciphertext,
+            )
+            .await?
+            .to_vec(),
+        );
+        let account = self.me(caller).await?.email;
+        Ok(Some(TotpEnrolment {
+            otpauth_uri: zeroize::Zeroizing::new(secret.otpauth_uri(&account)?),
+        }))
+    }
+
     /// Confirms enrolment with a first code; answers the ten recovery codes (shown once).
     pub async fn confirm_totp(
         &self,

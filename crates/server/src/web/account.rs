@@ -270,9 +270,6 @@ async fn start_totp(
 #[derive(Deserialize)]
 struct ConfirmForm {
     code: String,
-    /// The pending secret as the enrolment page showed it, to show the same QR code again
-    /// after a wrong code (the use case checks the code against the stored secret only).
-    secret: Option<String>,
 }
 
 #[derive(Template)]
@@ -307,22 +304,25 @@ async fn confirm_totp(
             Err(err) => return Err(err.into()),
         }
     };
-    // Show the same secret again when the form brought a well-formed one; otherwise start over
-    // with a new secret (the page says to scan it).
-    let again = form
-        .secret
-        .as_deref()
-        .map(str::trim)
-        .and_then(|s| lockstep_auth::TotpSecret::from_base32(s).ok())
-        .and_then(|secret| secret.otpauth_uri(&signed.nav.email).ok());
-    match again {
-        Some(uri) => totp_page(&signed, &uri, errors, StatusCode::UNPROCESSABLE_ENTITY),
+    // Show the pending enrolment's QR code again (read from the store, never from the form);
+    // if none is pending any more, start over with a new secret and say so.
+    match state.hub.pending_totp(&signed.caller).await? {
+        Some(enrolment) => totp_page(
+            &signed,
+            &enrolment.otpauth_uri,
+            errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         None => {
             let enrolment = state.hub.start_totp(&signed.caller).await?;
             totp_page(
                 &signed,
                 &enrolment.otpauth_uri,
-                errors.field("code", "Scan this new QR code, then enter its code."),
+                FormErrors::none().field(
+                    "code",
+                    "That code was wrong, and the key had to be made again: remove any earlier \
+                     Lockstep entry from your app, scan this new QR code, then enter its code.",
+                ),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
         }

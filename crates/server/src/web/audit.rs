@@ -454,3 +454,59 @@ async fn object_events(
     };
     Ok(render(&page))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use lockstep_ledger::SigningKey;
+
+    fn signed(org: OrganizationId, key: &SigningKey) -> String {
+        let checkpoint = Checkpoint {
+            origin: lockstep_app::ledger_origin(org),
+            size: 7,
+            root: [3; 32],
+        };
+        key.sign(lockstep_app::LEDGER_KEY_NAME, &checkpoint)
+            .unwrap()
+    }
+
+    #[test]
+    fn only_a_checkpoint_signed_by_the_hub_for_this_ledger_verifies() {
+        let org = OrganizationId::from_uuid(uuid::Uuid::now_v7());
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let vkey = key
+            .verifying_key()
+            .to_vkey(lockstep_app::LEDGER_KEY_NAME)
+            .unwrap();
+        let note = signed(org, &key);
+        let checkpoint = verify_checkpoint(&note, &vkey, org).unwrap();
+        assert_eq!((checkpoint.size, checkpoint.root), (7, [3; 32]));
+
+        let tampered = note.replacen("\n7\n", "\n8\n", 1);
+        assert!(verify_checkpoint(&tampered, &vkey, org).is_err());
+        assert_eq!(unverified_body(&tampered).unwrap().size, 8);
+        let other_key = signed(org, &SigningKey::from_bytes(&[2; 32]));
+        assert!(verify_checkpoint(&other_key, &vkey, org).is_err());
+        let other_org = OrganizationId::from_uuid(uuid::Uuid::now_v7());
+        assert!(verify_checkpoint(&signed(other_org, &key), &vkey, org).is_err());
+    }
+
+    #[test]
+    fn form_times_are_rfc3339_or_the_datetime_input_in_utc() {
+        let t = parse_time("2026-11-22T14:03").unwrap();
+        assert_eq!(local_input(t), "2026-11-22T14:03:00");
+        assert_eq!(
+            parse_time("2026-11-22T14:03:09").map(local_input).unwrap(),
+            "2026-11-22T14:03:09"
+        );
+        assert_eq!(
+            parse_time("2026-11-22T15:03:00+01:00")
+                .map(local_input)
+                .unwrap(),
+            "2026-11-22T14:03:00"
+        );
+        assert!(parse_time("yesterday").is_none());
+        assert_eq!(path_segment("a b/ü"), "a%20b%2F%C3%BC");
+    }
+}

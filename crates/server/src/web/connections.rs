@@ -4,6 +4,7 @@
 //! Administrators read samples. Every change is the API's use case.
 
 mod form;
+mod input;
 
 use super::page::{
     FormErrors, NoticeQuery, Shell, WebError, render, render_status, see_other, when,
@@ -17,7 +18,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use form::{FormState, Item, Submitted, kind_label};
+use form::{FormState, Item, kind_label};
+use input::Submitted;
 use lockstep_app::connectors::{ConnectionKind, FailureKind, Secret};
 use lockstep_app::{AppError, ConnectionUpdate, ConnectionView, NewConnection, TestOutcome};
 use lockstep_domain::{ConnectionId, Role};
@@ -74,7 +76,9 @@ fn failure_words(kind: &str) -> &'static str {
         "authentication" => "The credentials were not accepted",
         "tls" => "TLS could not be set up",
         "dns" => "The host name does not resolve",
-        "policy" => "The hub's egress policy or files directory does not allow this address or path",
+        "policy" => {
+            "The hub's egress policy or files directory does not allow this address or path"
+        }
         "not_found" => "The object does not exist",
         "protocol" => "The other side answered something unexpected",
         _ => "The connection failed",
@@ -86,12 +90,9 @@ fn alert_text(api: ApiError) -> String {
     match (api.failure, &api.detail) {
         (Some(failure), Some(detail)) => format!("{}: {detail}", failure_words(failure)),
         (Some(failure), None) => format!("{}.", failure_words(failure)),
-        _ => FormErrors::from_api(&ApiError {
-            field: None,
-            ..api
-        })
-        .general
-        .unwrap_or_default(),
+        _ => FormErrors::from_api(&ApiError { field: None, ..api })
+            .general
+            .unwrap_or_default(),
     }
 }
 
@@ -285,9 +286,12 @@ async fn create(
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
     let Some(kind) = kind else {
-        return Ok(again(vec![("kind".to_owned(), "Choose a kind.".to_owned())]));
+        return Ok(again(vec![(
+            "kind".to_owned(),
+            "Choose a kind.".to_owned(),
+        )]));
     };
-    let built = form::build(kind, &sub);
+    let built = input::build(kind, &sub);
     if !built.errors.is_empty() {
         return Ok(again(built.errors.clone()));
     }
@@ -308,7 +312,10 @@ async fn create(
         )
         .await;
     match result {
-        Ok(view) => Ok(see_other(&format!("/connections/{}?notice=created", view.id))),
+        Ok(view) => Ok(see_other(&format!(
+            "/connections/{}?notice=created",
+            view.id
+        ))),
         Err(err) if shown_in_place(&err) => {
             let (field, message) = form_error(err);
             let errors = match field {
@@ -364,7 +371,7 @@ async fn update(
     let view = state.hub.get_connection(&signed.caller, id).await?;
     let kind = view.kind;
     let sub = Submitted::from_pairs(pairs);
-    let built = form::build(kind, &sub);
+    let built = input::build(kind, &sub);
     let mut errors = built.errors.clone();
     if errors.is_empty() {
         let mut secrets: BTreeMap<String, Option<Secret>> = built
@@ -599,7 +606,9 @@ async fn details_page(
         })
         .collect();
     Ok(DetailsPage {
-        shell: signed.shell(view.name.clone(), "connections").with_notice(notice),
+        shell: signed
+            .shell(view.name.clone(), "connections")
+            .with_notice(notice),
         id: id.to_string(),
         kind: kind_label(view.kind),
         admin: view.details.map(|d| admin_view(view.kind, d)),

@@ -259,7 +259,7 @@ async fn totp_enrolment_shows_a_qr_code_then_the_recovery_codes_once_and_guards_
         editor
             .post(
                 "/account/totp/confirm",
-                &[("code", wrong), ("secret", &secret)],
+                &[("code", wrong)],
             )
             .await,
     );
@@ -281,7 +281,7 @@ async fn totp_enrolment_shows_a_qr_code_then_the_recovery_codes_once_and_guards_
         editor
             .post(
                 "/account/totp/confirm",
-                &[("code", &code), ("secret", &secret)],
+                &[("code", &code)],
             )
             .await,
     );
@@ -397,7 +397,7 @@ async fn an_api_token_is_shown_once_works_as_bearer_and_stops_when_revoked() {
 
     let page = admin.get("/account").await;
     assert!(!page.body.contains(&token), "the token was shown again");
-    assert!(page.body.contains("nightly export"));
+    assert!(page.body.contains("<td>nightly export</td>"));
     let id = between(&page.body, "action=\"/account/tokens/", "/revoke\"")
         .unwrap()
         .to_owned();
@@ -409,7 +409,13 @@ async fn an_api_token_is_shown_once_works_as_bearer_and_stops_when_revoked() {
     assert_eq!(page.location(), Some("/account?notice=revoked"));
     let me = env.call(Method::GET, "/api/v1/me", &token, None).await;
     assert_eq!(me.status, 401);
-    assert!(!admin.get("/account").await.body.contains("nightly export"));
+    assert!(
+        !admin
+            .get("/account")
+            .await
+            .body
+            .contains("<td>nightly export</td>")
+    );
 }
 
 #[tokio::test]
@@ -445,6 +451,22 @@ async fn sessions_can_be_signed_out_one_by_one_or_all_at_once() {
     assert_eq!(page.status, 303);
     assert_eq!(page.location(), Some("/login"));
 
+    // Its own row signs this browser out.
+    let mut fourth = Browser::signed_in(&env.app, "admin@alpha.io").await;
+    let page = fourth.get("/account").await;
+    let current = between(&page.body, "<tr id=\"current-session\">", "</tr>").unwrap();
+    assert!(current.contains("Sign out this browser"));
+    let fourth_id = between(current, "action=\"/account/sessions/", "/end\"")
+        .unwrap()
+        .to_owned();
+    let page = fourth
+        .post(&format!("/account/sessions/{fourth_id}/end"), &[])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location(), Some("/login?notice=signed-out"));
+    assert!(fourth.cookie("__Host-lockstep_session").is_none());
+    assert_eq!(fourth.get("/account").await.location(), Some("/login"));
+
     // Everywhere: this browser too.
     assert_eq!(second.get("/account").await.status, 200);
     admin.get("/account").await;
@@ -460,4 +482,37 @@ async fn sessions_can_be_signed_out_one_by_one_or_all_at_once() {
         200,
         "another member's session ended"
     );
+}
+
+#[tokio::test]
+async fn a_wrong_code_shows_the_pending_key_again_from_the_store_not_from_the_form() {
+    let (env, _, _, mut viewer) = web_env("loopback").await;
+    let now = env.clock.now();
+    viewer.get("/account").await;
+    let page = viewer.post("/account/totp/start", &[]).await;
+    let first = between(&page.body, "id=\"totp-secret\" class=\"mono\">", "<")
+        .unwrap()
+        .to_owned();
+    assert!(
+        !page.body.contains(&format!("value=\"{first}\"")),
+        "the secret is not put into a form field"
+    );
+    let page = viewer
+        .post("/account/totp/confirm", &[("code", "12 34 5x")])
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("src=\"data:image/svg+xml;base64,"));
+    let second = between(&page.body, "id=\"totp-secret\" class=\"mono\">", "<")
+        .unwrap()
+        .to_owned();
+    assert_eq!(first, second, "the same pending key, no re-scan needed");
+    let code = TotpSecret::from_base32(&second)
+        .unwrap()
+        .code_at(now)
+        .unwrap();
+    let page = viewer
+        .post("/account/totp/confirm", &[("code", &code)])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"recovery-codes\""));
 }
