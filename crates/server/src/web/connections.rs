@@ -216,7 +216,8 @@ fn form_page(
     }
 }
 
-/// Puts each error next to its control; what has no control goes to the top of the form.
+/// Puts each error next to its control; what has no control (or no field: `""`) goes to the
+/// top of the form.
 fn place_errors(page: &mut FormPage, kind: Option<ConnectionKind>, errors: Vec<(String, String)>) {
     for (field, message) in errors {
         if field == "name" || field == "kind" {
@@ -225,7 +226,11 @@ fn place_errors(page: &mut FormPage, kind: Option<ConnectionKind>, errors: Vec<(
         }
         let placed = kind.is_some_and(|k| form::place_error(&mut page.items, k, &field, &message));
         if !placed && page.errors.general.is_none() {
-            page.errors.general = Some(format!("{field}: {message}"));
+            page.errors.general = Some(if field.is_empty() {
+                message
+            } else {
+                format!("{field}: {message}")
+            });
         }
     }
 }
@@ -320,7 +325,7 @@ async fn create(
             let (field, message) = form_error(err);
             let errors = match field {
                 Some(field) => vec![(built.form_field(&field), message)],
-                None => vec![("config".to_owned(), message)],
+                None => vec![(String::new(), message)],
             };
             Ok(again(errors))
         }
@@ -397,7 +402,7 @@ async fn update(
                 let (field, message) = form_error(err);
                 errors.push(match field {
                     Some(field) => (built.form_field(&field), message),
-                    None => ("config".to_owned(), message),
+                    None => (String::new(), message),
                 });
             }
             Err(err) => return Err(err.into()),
@@ -475,7 +480,11 @@ impl TestView {
             } else {
                 failure_words(outcome.failure.unwrap_or(FailureKind::Other).as_str())
             },
-            message: outcome.message,
+            message: if outcome.ok && outcome.message == "connected" {
+                "The hub reached it and the credentials were accepted.".to_owned()
+            } else {
+                outcome.message
+            },
         }
     }
 }

@@ -150,6 +150,15 @@ async fn while_sealed_every_route_but_health_and_unseal_answers_503() {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "{method} {path}"
             );
+        } else if path == "/" {
+            // The unseal page.
+            assert_eq!(answer.status, StatusCode::OK, "{method} {path}");
+            assert!(answer.content_type().starts_with("text/html"));
+            assert!(answer.body.contains("action=\"/unseal\""));
+        } else if !path.starts_with("/api/") && path != "/healthz" {
+            // Every other page leads to the unseal page.
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{method} {path}");
+            assert_eq!(answer.headers[header::LOCATION], "/", "{method} {path}");
         } else {
             assert_eq!(
                 answer.status,

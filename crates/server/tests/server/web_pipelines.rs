@@ -106,7 +106,7 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     ))
     .await
     .unwrap();
-    let (mut e, _admin, mut editor, mut viewer) = web_env("loopback").await;
+    let (mut e, mut admin, mut editor, mut viewer) = web_env("loopback").await;
     let src = postgres_connection(&mut e, "Parts source").await;
     let dst = postgres_connection(&mut e, "Warehouse").await;
     let object = format!("public.{source}");
@@ -120,6 +120,15 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     assert!(
         form.body
             .contains(r#"hx-get="/pipelines/form/objects?role=source""#)
+    );
+    assert!(form.body.contains("(Administrators set it under Settings)"));
+    let as_admin = admin.get("/pipelines/new").await;
+    assert!(
+        as_admin
+            .body
+            .contains("organization's time zone, <strong>UTC</strong>"),
+        "{}",
+        as_admin.body
     );
     let objects = editor
         .get(&format!(

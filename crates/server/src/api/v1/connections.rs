@@ -465,12 +465,11 @@ pub(crate) struct CallbackQuery {
 super::auth::opaque_debug!(CallbackQuery);
 
 /// The OAuth provider's redirect back to the hub (opened by the Administrator's browser; the
-/// single-use state is the credential). Answers a short HTML page; a browser that asks for HTML
-/// (`Accept: text/html`) is sent to the connection's page instead when it worked.
+/// single-use state is the credential). Answers a short HTML page; for a browser that asks for
+/// HTML (`Accept: text/html`) it links on to the connection's page, and app.js follows the link.
 #[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections",
     params(CallbackQuery),
     responses((status = 200, description = "Connected", content_type = "text/html"),
-        (status = 303, description = "Connected (a browser asking for HTML): to the connection's page"),
         (status = 400, description = "Not connected", content_type = "text/html")))]
 pub(crate) async fn oauth_callback(
     State(state): State<AppState>,
@@ -491,12 +490,21 @@ pub(crate) async fn oauth_callback(
         })
         .await;
     if browser && let Ok(done) = &result {
+        // Not a 303: the provider's cross-site redirect chain would make the browser leave out
+        // the SameSite=Strict session cookie on the connection's page. A link followed by
+        // app.js is a navigation from this site, which carries it.
+        let target = format!("/connections/{}?notice=connected", done.connection);
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connected — Lockstep</title>\
+             <link rel=\"stylesheet\" href=\"/static/app.css\"><script src=\"/static/app.js\" defer></script></head>\
+             <body><main><section class=\"card narrow\"><h1>Connected</h1>\
+             <p>Lockstep holds the connection's tokens now.</p>\
+             <p><a data-follow href=\"{target}\">Continue to the connection</a></p></section></main></body></html>"
+        );
         return (
-            StatusCode::SEE_OTHER,
-            [(
-                header::LOCATION,
-                format!("/connections/{}?notice=connected", done.connection),
-            )],
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
         )
             .into_response();
     }
