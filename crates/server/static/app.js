@@ -39,7 +39,9 @@
       var template = document.getElementById(add.getAttribute("data-add-row"));
       var body = document.getElementById(add.getAttribute("data-into"));
       if (!template || !body) return;
-      var index = body.querySelectorAll("tr").length;
+      // Rows are numbered from a counter, so a removed row's number is never reused.
+      var index = Number(body.getAttribute("data-next-index") || body.querySelectorAll("tr").length);
+      body.setAttribute("data-next-index", String(index + 1));
       var html = template.innerHTML.replace(/__index__/g, String(index));
       body.insertAdjacentHTML("beforeend", html);
       var first = body.lastElementChild && body.lastElementChild.querySelector("input,select,textarea");
