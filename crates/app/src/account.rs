@@ -234,7 +234,10 @@ impl Hub {
     pub async fn pending_totp(&self, caller: &Caller) -> Result<Option<TotpEnrolment>, AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let user = self.own_user(caller).await?;
-        let Some(ciphertext) = user.totp_secret_ciphertext.as_ref().filter(|_| !user.totp_enabled)
+        let Some(ciphertext) = user
+            .totp_secret_ciphertext
+            .as_ref()
+            .filter(|_| !user.totp_enabled)
         else {
             return Ok(None);
         };

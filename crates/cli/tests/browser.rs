@@ -156,7 +156,10 @@ impl Ui {
         self.click(css).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while before.tag_name().await.is_ok() {
-            assert!(Instant::now() < deadline, "no new page after clicking {css}");
+            assert!(
+                Instant::now() < deadline,
+                "no new page after clicking {css}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.wait("body").await;
@@ -224,7 +227,8 @@ impl Ui {
         self.go("/login").await;
         self.fill("#email", email).await;
         self.fill("#password", PASSWORD).await;
-        self.submit("form[action='/login'] button[type=submit]").await;
+        self.submit("form[action='/login'] button[type=submit]")
+            .await;
         if let Some(secret) = totp {
             assert_eq!(self.path().await, "/login", "no TOTP step");
             self.wait("form[action='/login/totp']").await;
@@ -249,7 +253,15 @@ impl Ui {
     async fn accept(&self, link: &str, name: &str) {
         self.go(link).await;
         // The token came in the fragment and left the address bar.
-        assert!(!self.client.current_url().await.unwrap().as_str().contains('#'));
+        assert!(
+            !self
+                .client
+                .current_url()
+                .await
+                .unwrap()
+                .as_str()
+                .contains('#')
+        );
         self.fill("#display_name", name).await;
         self.fill("#password", PASSWORD).await;
         self.fill("#password_again", PASSWORD).await;
@@ -323,22 +335,30 @@ async fn story(ui: &Ui, init: &Value) {
     assert!(ui.body().await.contains("0 of 2 shares"));
     ui.shot("01-unseal").await;
     ui.fill("#key", "not-a-share").await;
-    ui.submit("form[action='/unseal'] button[type=submit]").await;
+    ui.submit("form[action='/unseal'] button[type=submit]")
+        .await;
     assert!(ui.has("#key-error").await, "a bad share shows an error");
     assert!(ui.body().await.contains("0 of 2 shares"));
     ui.fill("#key", init["unseal_keys"][0].as_str().unwrap())
         .await;
-    ui.submit("form[action='/unseal'] button[type=submit]").await;
-    assert!(ui.body().await.contains("1 of 2 shares"), "{}", ui.body().await);
+    ui.submit("form[action='/unseal'] button[type=submit]")
+        .await;
+    assert!(
+        ui.body().await.contains("1 of 2 shares"),
+        "{}",
+        ui.body().await
+    );
     ui.fill("#key", init["unseal_keys"][1].as_str().unwrap())
         .await;
-    ui.submit("form[action='/unseal'] button[type=submit]").await;
+    ui.submit("form[action='/unseal'] button[type=submit]")
+        .await;
     assert_eq!(ui.path().await, "/operator?notice=unsealed");
 
     // The operator signs in and creates the organization.
     ui.fill("#token", init["operator_token"].as_str().unwrap())
         .await;
-    ui.submit("form[action='/operator'] button[type=submit]").await;
+    ui.submit("form[action='/operator'] button[type=submit]")
+        .await;
     assert_eq!(ui.path().await, "/operator/organizations");
     ui.fill("#name", "Acme").await;
     ui.fill("#admin_email", "ada@acme.test").await;
@@ -402,11 +422,18 @@ async fn rest_of_story(ui: &Ui, recovery: &str) {
     ui.click("a[href='/connections/new']").await;
     ui.fill("#name", "Warehouse").await;
     ui.select("#kind", "postgres").await;
-    ui.fill("#postgres-config-host", pg.host_str().unwrap()).await;
-    ui.fill("#postgres-config-port", &pg.port().unwrap_or(5432).to_string())
+    ui.fill("#postgres-config-host", pg.host_str().unwrap())
         .await;
-    ui.fill("#postgres-config-database", pg.path().trim_start_matches('/'))
-        .await;
+    ui.fill(
+        "#postgres-config-port",
+        &pg.port().unwrap_or(5432).to_string(),
+    )
+    .await;
+    ui.fill(
+        "#postgres-config-database",
+        pg.path().trim_start_matches('/'),
+    )
+    .await;
     ui.fill("#postgres-config-user", pg.username()).await;
     ui.fill("#postgres-secrets-password", &canary).await;
     ui.shot("07-connection-form").await;
@@ -414,11 +441,14 @@ async fn rest_of_story(ui: &Ui, recovery: &str) {
         .await;
     let connection_page = ui.path().await;
     assert!(
-        connection_page.starts_with("/connections/") && connection_page.ends_with("?notice=created"),
+        connection_page.starts_with("/connections/")
+            && connection_page.ends_with("?notice=created"),
         "{connection_page}: {}",
         ui.body().await
     );
-    let connection_page = connection_page.trim_end_matches("?notice=created").to_owned();
+    let connection_page = connection_page
+        .trim_end_matches("?notice=created")
+        .to_owned();
     // Test connection: htmx puts the readable result in place.
     ui.click("form[action$='/test'] button[type=submit]").await;
     ui.wait_text("#test-result", "Connected").await;
@@ -426,12 +456,17 @@ async fn rest_of_story(ui: &Ui, recovery: &str) {
         .await;
     ui.wait_text("main", &source).await;
     ui.shot("08-connection").await;
-    assert!(!ui.source().await.contains(&canary), "the password came back");
+    assert!(
+        !ui.source().await.contains(&canary),
+        "the password came back"
+    );
 
     pipeline_story(ui, recovery, &connection_page, &source, &target, &canary).await;
-    db.batch_execute(&format!("DROP TABLE IF EXISTS {source}; DROP TABLE IF EXISTS {target};"))
-        .await
-        .unwrap();
+    db.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {source}; DROP TABLE IF EXISTS {target};"
+    ))
+    .await
+    .unwrap();
 }
 
 /// The pipeline from `source` to `target` on the connection, run and watched; then the
@@ -451,7 +486,8 @@ async fn pipeline_story(
     ui.fill("#name", "Parts to the warehouse").await;
     ui.select("#source-connection_id", connection_id).await;
     let object = format!("public.{source}");
-    ui.wait(&format!("#source-object option[value='{object}']")).await;
+    ui.wait(&format!("#source-object option[value='{object}']"))
+        .await;
     ui.select("#source-object", &object).await;
     ui.wait("#mappings-2-source").await;
     ui.select("#destination-connection_id", connection_id).await;

@@ -14,13 +14,12 @@ use lockstep_storage::testing::TestStore;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
 
 use support::{BIN, Server, cli, pg_client, serve_with};
-
 
 fn serve(data: &Path, database: Option<&str>) -> Server {
     match database {
@@ -28,7 +27,6 @@ fn serve(data: &Path, database: Option<&str>) -> Server {
         None => serve_with(data, &[], "warn", Stdio::inherit()),
     }
 }
-
 
 /// Unseals a hub made by [`init_one_share`], creates the organization "Acme" and accepts its
 /// invitation as ada@acme.io with the password `correct horse battery staple`.
@@ -122,7 +120,6 @@ async fn post(
         res.json().await.unwrap_or(Value::Null),
     )
 }
-
 
 async fn init_serve_unseal_seal_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -1010,7 +1007,6 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
         );
     }
 }
-
 
 /// A source of `rows` records, and a view over it that reads slowly (5 ms every 1000 rows), so
 /// a run lasts long enough to be killed in the middle.

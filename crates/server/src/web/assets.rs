@@ -15,7 +15,10 @@ const ICON: &str = include_str!("../../static/icon.svg");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
+        .route(
+            "/static/app.css",
+            get(|| async { asset("text/css; charset=utf-8", CSS) }),
+        )
         .route(
             "/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -24,8 +27,14 @@ pub(crate) fn routes() -> Router<AppState> {
             "/static/htmx.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", HTMX_JS) }),
         )
-        .route("/static/icon.svg", get(|| async { asset("image/svg+xml", ICON) }))
-        .route("/favicon.ico", get(|| async { asset("image/svg+xml", ICON) }))
+        .route(
+            "/static/icon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { asset("image/svg+xml", ICON) }),
+        )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

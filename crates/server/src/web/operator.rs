@@ -4,8 +4,8 @@
 
 use super::page::{FormErrors, NoticeQuery, Shell, WebError, render, render_status, see_other};
 use super::session::{
-    AnonCsrf, AnonPosted, OPERATOR_COOKIE, OperatorPosted, OperatorSignedIn, clear_cookies,
-    cookie, set_cookie,
+    AnonCsrf, AnonPosted, OPERATOR_COOKIE, OperatorPosted, OperatorSignedIn, clear_cookies, cookie,
+    set_cookie,
 };
 use crate::AppState;
 use crate::extract::SESSION_COOKIE;
@@ -284,7 +284,11 @@ async fn create_organization(
 ) -> Result<Response, WebError> {
     let result = state
         .hub
-        .create_organization(&operator.operator, form.name.trim(), form.admin_email.trim())
+        .create_organization(
+            &operator.operator,
+            form.name.trim(),
+            form.admin_email.trim(),
+        )
         .await;
     let (errors, created, status) = match result {
         Ok(created) => {
@@ -307,7 +311,11 @@ async fn create_organization(
         organizations: organization_rows(&state, &operator).await?,
         errors,
         name: if keep { form.name } else { String::new() },
-        admin_email: if keep { form.admin_email } else { String::new() },
+        admin_email: if keep {
+            form.admin_email
+        } else {
+            String::new()
+        },
         created,
     };
     Ok(render_status(status, &page))
@@ -379,6 +387,9 @@ async fn delete_organization(
         .id
         .parse()
         .map_err(|_| WebError::not_found("organization"))?;
-    state.hub.delete_organization(&operator.operator, id).await?;
+    state
+        .hub
+        .delete_organization(&operator.operator, id)
+        .await?;
     Ok(see_other("/operator/organizations?notice=deleted"))
 }

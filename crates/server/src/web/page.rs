@@ -281,8 +281,12 @@ impl WebError {
 
     pub fn bad_request(detail: impl Into<String>) -> WebError {
         WebError::Page(
-            ApiError::new(StatusCode::BAD_REQUEST, "bad-request", "The form is invalid")
-                .detail(detail),
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "The form is invalid",
+            )
+            .detail(detail),
         )
     }
 }
@@ -302,12 +306,8 @@ impl IntoResponse for WebError {
             WebError::SignIn => return see_other("/login"),
             WebError::OperatorSignIn => return see_other("/operator"),
             WebError::Sealed => return see_other("/"),
-            WebError::Csrf => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "This form has expired",
-            )
-            .detail("Go back, reload the page and send the form again."),
+            WebError::Csrf => ApiError::new(StatusCode::FORBIDDEN, "csrf", "This form has expired")
+                .detail("Go back, reload the page and send the form again."),
             WebError::Page(err) => err,
         };
         error_page(&err)

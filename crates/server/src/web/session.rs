@@ -158,7 +158,9 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A `Set-Cookie` value for a `__Host-` cookie; `max_age` `None` is a browser-session cookie.
 pub(crate) fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> Option<HeaderValue> {
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}"
     ))

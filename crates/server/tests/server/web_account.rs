@@ -257,10 +257,7 @@ async fn totp_enrolment_shows_a_qr_code_then_the_recovery_codes_once_and_guards_
         .unwrap();
     let page = seen.keep(
         editor
-            .post(
-                "/account/totp/confirm",
-                &[("code", wrong)],
-            )
+            .post("/account/totp/confirm", &[("code", wrong)])
             .await,
     );
     assert_eq!(page.status, 422, "{}", page.body);
@@ -279,10 +276,7 @@ async fn totp_enrolment_shows_a_qr_code_then_the_recovery_codes_once_and_guards_
     let code = totp.code_at(now).unwrap();
     let page = seen.keep(
         editor
-            .post(
-                "/account/totp/confirm",
-                &[("code", &code)],
-            )
+            .post("/account/totp/confirm", &[("code", &code)])
             .await,
     );
     assert_eq!(page.status, 200, "{}", page.body);

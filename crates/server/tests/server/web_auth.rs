@@ -59,7 +59,9 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
     assert_eq!(page.status, 401);
     assert!(page.body.contains("id=\"token-error\""));
     let token = f.creds.operator_token.expose().to_owned();
-    let page = browser.post("/operator", &[("token", token.as_str())]).await;
+    let page = browser
+        .post("/operator", &[("token", token.as_str())])
+        .await;
     assert_eq!(page.location(), Some("/operator/organizations"));
     assert!(browser.cookie("__Host-lockstep_operator").is_some());
     assert!(
@@ -215,7 +217,10 @@ async fn sign_in_asks_for_the_totp_code_and_sign_out_clears_the_site() {
         .await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("action=\"/login/totp\""));
-    assert!(!page.body.contains(PASSWORD), "the password is not in the page");
+    assert!(
+        !page.body.contains(PASSWORD),
+        "the password is not in the page"
+    );
     assert!(browser.cookie("__Host-lockstep_session").is_none());
     let page = browser.post("/login/totp", &[("totp", "000000")]).await;
     assert_eq!(page.status, 401);
@@ -224,7 +229,9 @@ async fn sign_in_asks_for_the_totp_code_and_sign_out_clears_the_site() {
         .code_at(now + time::Duration::seconds(30))
         .unwrap()
         .to_string();
-    let page = browser.post("/login/totp", &[("totp", code.as_str())]).await;
+    let page = browser
+        .post("/login/totp", &[("totp", code.as_str())])
+        .await;
     assert_eq!(page.location(), Some("/"), "{}", page.body);
     assert!(browser.cookie("__Host-lockstep_session").is_some());
     assert!(browser.cookie("__Host-lockstep_totp").is_none());
