@@ -229,6 +229,24 @@ impl Hub {
         Ok(TotpEnrolment { otpauth_uri: uri })
     }
 
+    /// A user's TOTP secret, opened from its sealed field.
+    pub(crate) async fn open_totp_secret(
+        &self,
+        user: &StoredUser,
+        ciphertext: &[u8],
+    ) -> Result<TotpSecret, AppError> {
+        let bytes = self
+            .open_field(
+                user.organization_id,
+                "user",
+                &user.id.to_string(),
+                "totp_secret",
+                ciphertext,
+            )
+            .await?;
+        Ok(TotpSecret::from_bytes(bytes.to_vec()))
+    }
+
     /// The enrolment started and not yet confirmed, to show its QR code again (after a wrong
     /// code); `None` when none is pending or TOTP is already on.
     pub async fn pending_totp(&self, caller: &Caller) -> Result<Option<TotpEnrolment>, AppError> {
@@ -241,17 +259,7 @@ impl Hub {
         else {
             return Ok(None);
         };
-        let secret = TotpSecret::from_bytes(
-            self.open_field(
-                user.organization_id,
-                "user",
-                &user.id.to_string(),
-                "totp_secret",
-                ciphertext,
-            )
-            .await?
-            .to_vec(),
-        );
+        let secret = self.open_totp_secret(&user, ciphertext).await?;
         let account = self.me(caller).await?.email;
         Ok(Some(TotpEnrolment {
             otpauth_uri: zeroize::Zeroizing::new(secret.otpauth_uri(&account)?),
@@ -274,17 +282,7 @@ impl Hub {
                 "start TOTP enrolment first (POST /api/v1/me/totp)",
             ));
         };
-        let secret = TotpSecret::from_bytes(
-            self.open_field(
-                user.organization_id,
-                "user",
-                &user.id.to_string(),
-                "totp_secret",
-                ciphertext,
-            )
-            .await?
-            .to_vec(),
-        );
+        let secret = self.open_totp_secret(&user, ciphertext).await?;
         let now = self.clock.now();
         let Some(step) = secret.verify(code, now, None)? else {
             return Err(AppError::Invalid {

@@ -5,8 +5,8 @@ use crate::audit::{Actor, Event, FieldChange};
 use crate::personal::parse_display_name;
 use crate::{AppError, Hub};
 use lockstep_auth::{
-    LoginFailures, Password, PasswordHash, SecretToken, TotpSecret, check_password_policy,
-    hash_recovery_code, hashes_equal,
+    LoginFailures, Password, PasswordHash, SecretToken, check_password_policy, hash_recovery_code,
+    hashes_equal,
 };
 use lockstep_domain::{ApiTokenId, EmailAddress, OrganizationId, Role, SessionId, UserId};
 use lockstep_mail::Message;
@@ -297,17 +297,7 @@ impl Hub {
         let Some(ciphertext) = &user.totp_secret_ciphertext else {
             return Ok(false);
         };
-        let secret = TotpSecret::from_bytes(
-            self.open_field(
-                user.organization_id,
-                "user",
-                &user.id.to_string(),
-                "totp_secret",
-                ciphertext,
-            )
-            .await?
-            .to_vec(),
-        );
+        let secret = self.open_totp_secret(user, ciphertext).await?;
         let mut conn = self.store.read().await?;
         if let Some(step) = secret.verify(code, now, user.totp_last_step)? {
             // The conditional update makes a concurrent replay of the same code lose.

@@ -605,4 +605,8 @@ async fn pipeline_story(
     }
     ui.wait_text("main", "verified").await;
     ui.shot("16-audit").await;
+    // The same pages on a phone-sized window.
+    ui.client.set_window_size(390, 844).await.unwrap();
+    ui.go(&pipeline_page).await;
+    ui.shot("17-pipeline-on-a-phone").await;
 }

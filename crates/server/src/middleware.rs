@@ -35,13 +35,17 @@ pub(crate) async fn auth_rate_limit(
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |info| info.0.ip());
         if state.auth_limiter.check_key(&address).is_err() {
-            let mut response = ApiError::new(
+            let problem = ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 "Too many sign-in requests",
             )
-            .detail("Wait a minute and try again.")
-            .into_response();
+            .detail("Wait a minute and try again.");
+            let mut response = if sign_in_form {
+                crate::web::error_page(&problem)
+            } else {
+                problem.into_response()
+            };
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));

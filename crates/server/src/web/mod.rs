@@ -22,7 +22,7 @@ use crate::AppState;
 use axum::Router;
 
 pub(crate) use auth::RATE_LIMITED;
-pub(crate) use page::not_found_page;
+pub(crate) use page::{error_page, not_found_page};
 pub(crate) use session::WebState;
 
 /// The `Set-Cookie` value that hands pages the session's CSRF token.

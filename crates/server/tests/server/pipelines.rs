@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-async fn pg() -> tokio_postgres::Client {
+/// A PostgreSQL client for the tests' own tables.
+pub(super) async fn pg() -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(
         &lockstep_storage::testing::postgres_admin_url(),
         tokio_postgres::NoTls,
@@ -19,7 +20,8 @@ async fn pg() -> tokio_postgres::Client {
     client
 }
 
-fn unique(prefix: &str) -> String {
+/// A name no other test run uses.
+pub(super) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}_{}",
         &uuid::Uuid::now_v7().simple().to_string()[16..]
@@ -27,7 +29,7 @@ fn unique(prefix: &str) -> String {
 }
 
 /// A worker of the hub, stopped when dropped.
-struct Worker(Arc<AtomicBool>);
+pub(super) struct Worker(Arc<AtomicBool>);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -35,7 +37,7 @@ impl Drop for Worker {
     }
 }
 
-fn worker(e: &Env) -> Worker {
+pub(super) fn worker(e: &Env) -> Worker {
     let stop = Arc::new(AtomicBool::new(false));
     tokio::spawn(Arc::clone(&e.hub).work("test-worker".to_owned(), Arc::clone(&stop)));
     Worker(stop)

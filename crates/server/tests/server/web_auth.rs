@@ -343,3 +343,41 @@ fn regex_lite_on(html: &str) -> Option<String> {
     }
     None
 }
+
+#[tokio::test]
+async fn sign_in_forms_are_rate_limited_per_address_with_a_readable_page() {
+    let f = unsealed_hub().await;
+    let app = lockstep_server::router_with(
+        std::sync::Arc::clone(&f.hub),
+        lockstep_server::RouterOptions {
+            auth_requests_per_minute: 2,
+        },
+    );
+    let mut browser = Browser::new(&app);
+    browser.get("/login").await;
+    for _ in 0..2 {
+        let page = browser
+            .post(
+                "/login",
+                &[("email", "x@y.io"), ("password", "wrong password")],
+            )
+            .await;
+        assert_eq!(page.status, 401);
+    }
+    let page = browser
+        .post(
+            "/login",
+            &[("email", "x@y.io"), ("password", "wrong password")],
+        )
+        .await;
+    assert_eq!(page.status, 429);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("Too many sign-in requests"));
+    // Pages that only show something are not limited.
+    assert_eq!(browser.get("/login").await.status, 200);
+}

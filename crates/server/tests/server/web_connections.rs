@@ -21,14 +21,11 @@ async fn pg_table(name: &str) {
 }
 
 async fn pg_exec(sql: &str) {
-    let (client, connection) = tokio_postgres::connect(
-        &lockstep_storage::testing::postgres_admin_url(),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(sql).await.unwrap();
+    super::pipelines::pg()
+        .await
+        .batch_execute(sql)
+        .await
+        .unwrap();
 }
 
 /// Drops the table when the test ends, passed or failed.

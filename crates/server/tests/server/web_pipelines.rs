@@ -3,44 +3,10 @@
 //! PostgreSQL, rejected records for Editors only, and what Viewers cannot do.
 
 use super::connections::{Env, pg_parts};
+use super::pipelines::{pg, unique, worker};
 use super::web::web_env;
 use axum::http::Method;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-async fn pg() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(
-        &lockstep_storage::testing::postgres_admin_url(),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[16..]
-    )
-}
-
-/// A worker of the hub, stopped when dropped.
-struct Worker(Arc<AtomicBool>);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-fn worker(e: &Env) -> Worker {
-    let stop = Arc::new(AtomicBool::new(false));
-    tokio::spawn(Arc::clone(&e.hub).work("web-test-worker".to_owned(), Arc::clone(&stop)));
-    Worker(stop)
-}
 
 /// A PostgreSQL connection made and discovered through the API (as the Administrator).
 async fn postgres_connection(e: &mut Env, name: &str) -> String {
