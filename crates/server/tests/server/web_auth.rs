@@ -381,3 +381,111 @@ async fn sign_in_forms_are_rate_limited_per_address_with_a_readable_page() {
     // Pages that only show something are not limited.
     assert_eq!(browser.get("/login").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_password_is_reset_from_the_mailed_link_once() {
+    use lockstep_app::{Hub, HubOptions, SystemClock};
+    use std::sync::Arc;
+    let store = lockstep_storage::testing::TestStore::new(lockstep_storage::Backend::Sqlite)
+        .await
+        .unwrap();
+    let mail = Arc::new(lockstep_mail::MemoryMailer::new());
+    let (hub, creds) = Hub::initialize(store.store.clone(), Arc::new(SystemClock), 1, 1)
+        .await
+        .unwrap();
+    let hub = Arc::new(hub.with_options(HubOptions {
+        mailer: Some(mail.clone()),
+        password_permits: 2,
+        ..HubOptions::default()
+    }));
+    let operator = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let created = hub
+        .create_organization(&operator, "Acme", "ada@acme.io")
+        .await
+        .unwrap();
+    hub.accept_invitation(
+        created.invitation_token.expose(),
+        &lockstep_app::Password::new(PASSWORD.to_owned()),
+        "Ada",
+    )
+    .await
+    .unwrap();
+    let app = lockstep_server::router(Arc::clone(&hub));
+
+    let mut browser = Browser::new(&app);
+    browser.get("/forgot-password").await;
+    let before = mail.messages().len();
+    // The same answer for an address without an account: nothing tells them apart.
+    for email in ["nobody@acme.io", "ada@acme.io"] {
+        let page = browser.post("/forgot-password", &[("email", email)]).await;
+        assert_eq!(page.location(), Some("/login?notice=reset-sent"));
+    }
+    let messages = mail.messages();
+    assert_eq!(messages.len(), before + 1, "one mail, to the account");
+    let body = &messages.last().unwrap().body;
+    let at = body.find("/reset-password#").unwrap() + "/reset-password#".len();
+    let token: String = body[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+
+    let new_password = "a brand new sentence for ada";
+    browser.get("/reset-password").await;
+    let page = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", token.as_str()),
+                ("password", new_password),
+                ("password_again", "not the same"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("password_again-error"));
+    assert!(!page.body.contains(&token) && !page.body.contains(new_password));
+    let page = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", token.as_str()),
+                ("password", new_password),
+                ("password_again", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(page.location(), Some("/login?notice=reset-done"));
+    // The link works once.
+    browser.get("/reset-password").await;
+    let page = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", token.as_str()),
+                ("password", new_password),
+                ("password_again", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("id=\"token-error\""));
+    // The new password signs in; the old one does not.
+    browser.get("/login").await;
+    let page = browser
+        .post(
+            "/login",
+            &[("email", "ada@acme.io"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 401);
+    let page = browser
+        .post(
+            "/login",
+            &[("email", "ada@acme.io"), ("password", new_password)],
+        )
+        .await;
+    assert_eq!(page.location(), Some("/"));
+}
