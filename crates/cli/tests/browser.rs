@@ -582,7 +582,8 @@ async fn pipeline_story(
         "{}",
         ui.body().await
     );
-    ui.go("/pipelines").await;
+    ui.shot("16-refused-as-viewer").await;
+    // The refusal keeps the Viewer's own navigation.
     ui.sign_out().await;
 
     // The Administrator (with a recovery code this time) finds all of it in the audit.
@@ -604,9 +605,9 @@ async fn pipeline_story(
         ui.wait_text("main", action).await;
     }
     ui.wait_text("main", "verified").await;
-    ui.shot("16-audit").await;
+    ui.shot("17-audit").await;
     // The same pages on a phone-sized window.
     ui.client.set_window_size(390, 844).await.unwrap();
     ui.go(&pipeline_page).await;
-    ui.shot("17-pipeline-on-a-phone").await;
+    ui.shot("18-pipeline-on-a-phone").await;
 }

@@ -59,7 +59,10 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
     let openapi = Arc::new(openapi);
     Router::new()
         .merge(api)
-        .merge(web::routes())
+        .merge(web::routes().layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::member_error_pages,
+        )))
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

@@ -35,6 +35,24 @@ pub(crate) fn served_while_sealed(path: &str) -> bool {
     path == "/" || path == "/unseal" || path.starts_with("/static/")
 }
 
+/// An error page answered to a signed-in member is shown inside their own layout (navigation,
+/// sign-out), so a refused page is not a dead end.
+pub(crate) async fn member_error_pages(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers().clone();
+    let response = next.run(request).await;
+    let Some(page::PageError(err)) = response.extensions().get::<page::PageError>().cloned() else {
+        return response;
+    };
+    match session::SignedIn::from_headers(&headers, &state).await {
+        Ok(signed) => page::error_page_in(signed.shell(err.title.clone(), ""), &err),
+        Err(_) => response,
+    }
+}
+
 /// Every page's route.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

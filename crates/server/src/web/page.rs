@@ -316,20 +316,33 @@ impl IntoResponse for WebError {
 
 /// The error page for an API error (status, title, detail).
 pub(crate) fn error_page(err: &ApiError) -> Response {
+    let shell = Shell {
+        title: err.title.clone(),
+        section: "",
+        csrf: String::new(),
+        who: Who::Anonymous,
+        notice: None,
+    };
+    let mut response = error_page_in(shell, err);
+    // Marked, so `member_error_pages` can show it again inside the member's own layout.
+    response.extensions_mut().insert(PageError(err.clone()));
+    response
+}
+
+/// The error page inside a given layout.
+pub(crate) fn error_page_in(shell: Shell, err: &ApiError) -> Response {
     let page = ErrorPage {
-        shell: Shell {
-            title: err.title.clone(),
-            section: "",
-            csrf: String::new(),
-            who: Who::Anonymous,
-            notice: None,
-        },
+        shell,
         status: err.status.as_u16(),
         heading: err.title.clone(),
         detail: err.detail.clone(),
     };
     render_status(err.status, &page)
 }
+
+/// The error an error page shows (a response extension).
+#[derive(Debug, Clone)]
+pub(crate) struct PageError(pub ApiError);
 
 /// The HTML 404 for paths outside `/api/`.
 pub(crate) fn not_found_page() -> Response {

@@ -201,14 +201,21 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        SignedIn::from_headers(&parts.headers, state).await
+    }
+}
+
+impl SignedIn {
+    /// The member of the session cookie among `headers`.
+    pub async fn from_headers(headers: &HeaderMap, state: &AppState) -> Result<Self, WebError> {
         if state.hub.is_sealed() {
             return Err(WebError::Sealed);
         }
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+        let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
         let caller = state.hub.authenticate(&token).await?;
         let account = state.hub.me(&caller).await?;
         Ok(SignedIn {
-            csrf: cookie(&parts.headers, CSRF_COOKIE).unwrap_or_default(),
+            csrf: cookie(headers, CSRF_COOKIE).unwrap_or_default(),
             nav: MemberNav {
                 display_name: account.display_name,
                 email: account.email,
