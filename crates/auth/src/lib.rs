@@ -32,7 +32,7 @@ pub mod totp;
 pub use error::AuthError;
 pub use lockout::{LockoutPolicy, LoginFailures};
 pub use password::{
-    Password, PasswordHash, PasswordHasher, PasswordRejected, PasswordStrength,
+    MAX_PASSWORD_CHARS, Password, PasswordHash, PasswordHasher, PasswordRejected, PasswordStrength,
     check_password_policy, password_strength,
 };
 pub use recovery::{RecoveryCodes, generate_recovery_codes, hash_recovery_code};

@@ -427,8 +427,18 @@ async fn strength(State(state): State<AppState>, request: Request) -> Result<Res
     let form: StrengthForm = super::session::parse_form(&body)?;
     let password = Password::new(form.password.unwrap_or_default());
     let name = form.display_name.unwrap_or_default();
+    // zxcvbn's work grows with the length; past the policy's maximum the answer is known.
+    let strength = if password.expose().chars().count() > lockstep_auth::MAX_PASSWORD_CHARS {
+        PasswordStrength {
+            score: 0,
+            warning: None,
+            suggestions: Vec::new(),
+        }
+    } else {
+        password_strength(&password, &[name.as_str()])
+    };
     let fragment = StrengthFragment {
-        strength: password_strength(&password, &[name.as_str()]),
+        strength,
         refused: check_password_policy(&password)
             .err()
             .map(|e| capitalize_first(&e.to_string())),

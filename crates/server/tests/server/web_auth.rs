@@ -489,3 +489,24 @@ async fn a_password_is_reset_from_the_mailed_link_once() {
         .await;
     assert_eq!(page.location(), Some("/"));
 }
+
+#[tokio::test]
+async fn password_feedback_for_an_overlong_password_names_the_limit() {
+    let env = env("loopback").await;
+    let mut browser = Browser::new(&env.app);
+    browser.get("/accept-invitation").await;
+    let long = "x".repeat(60_000);
+    let page = browser
+        .hx_post("/password-strength", &[("password", long.as_str())])
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("at most 128 characters"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("value=\"0\""),
+        "scored 0 without estimating"
+    );
+}
