@@ -199,7 +199,31 @@ impl Ui {
         self.client.find(Locator::Css(css)).await.is_ok()
     }
 
+    /// Saves a screenshot, after checking the page's basic accessibility: every form control
+    /// has a label, every image a text alternative, the page one `<h1>`, and no element an
+    /// inline style.
     async fn shot(&self, name: &str) {
+        let problems = self
+            .client
+            .execute(
+                r#"
+                const problems = [];
+                document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach((el) => {
+                  const labelled = (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`))
+                    || el.closest("label") || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+                  if (!labelled) problems.push("no label: " + (el.name || el.id || el.outerHTML.slice(0, 60)));
+                });
+                document.querySelectorAll("img:not([alt])").forEach((el) => problems.push("no alt: " + el.src.slice(0, 40)));
+                const h1 = document.querySelectorAll("h1").length;
+                if (h1 !== 1) problems.push(h1 + " h1 elements");
+                document.querySelectorAll("[style]").forEach((el) => problems.push("inline style on " + el.tagName));
+                return problems;
+                "#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(problems, json!([]), "on {name}");
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
