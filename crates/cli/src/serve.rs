@@ -106,7 +106,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if hub.is_sealed() {
         say(&format!(
-            "The hub is sealed: unseal it with `lockstep vault unseal --addr https://{local}`."
+            "The hub is sealed: unseal it in a browser at https://{local}/ or with \
+             `lockstep vault unseal --addr https://{local}`."
         ));
     }
     say(&format!("Lockstep is listening on https://{local}"));
