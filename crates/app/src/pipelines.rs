@@ -332,6 +332,13 @@ impl Hub {
         self.pipeline_view(stored).await
     }
 
+    /// The time zone in which the organization's schedules are read: every member who may
+    /// read pipelines may know it (changing it is a setting, for Administrators).
+    pub async fn schedule_time_zone(&self, caller: &Caller) -> Result<String, AppError> {
+        self.authorize_in_organization(caller, Action::ListPipelines)?;
+        self.time_zone(caller.organization()).await
+    }
+
     pub async fn list_pipelines(&self, caller: &Caller) -> Result<Vec<PipelineView>, AppError> {
         self.authorize_in_organization(caller, Action::ListPipelines)?;
         let mut conn = self.store.read().await?;

@@ -87,12 +87,19 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
         form.body
             .contains(r#"hx-get="/pipelines/form/objects?role=source""#)
     );
-    assert!(form.body.contains("(Administrators set it under Settings)"));
+    // Schedules are read in the organization's time zone: Editors see it, Administrators may
+    // also follow a link to change it.
+    assert!(
+        form.body
+            .contains("organization's time zone, <strong>UTC</strong>."),
+        "{}",
+        form.body
+    );
     let as_admin = admin.get("/pipelines/new").await;
     assert!(
         as_admin
             .body
-            .contains("organization's time zone, <strong>UTC</strong>"),
+            .contains("<strong>UTC</strong> (<a href=\"/settings\">change it</a>)"),
         "{}",
         as_admin.body
     );

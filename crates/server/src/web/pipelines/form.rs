@@ -18,7 +18,6 @@ use axum::response::Response;
 use lockstep_app::connectors::{ConnectionKind, ObjectMeta};
 use lockstep_app::{AppError, PipelineView};
 use lockstep_domain::ConnectionId;
-use lockstep_policy::Action;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -351,7 +350,7 @@ struct FormView {
     destination_objects: Vec<String>,
     errors: FormErrors,
     /// The organization's time zone, when the member may read the settings.
-    time_zone: Option<String>,
+    time_zone: String,
 }
 
 impl FormView {
@@ -509,17 +508,7 @@ async fn form_view(
             })
             .collect();
     }
-    let time_zone = if signed.nav.can(Action::ReadSettings) {
-        Some(
-            state
-                .hub
-                .organization_settings(&signed.caller)
-                .await?
-                .time_zone,
-        )
-    } else {
-        None
-    };
+    let time_zone = state.hub.schedule_time_zone(&signed.caller).await?;
     let (action, cancel, submit) = match target {
         Target::New => (
             "/pipelines".to_owned(),
