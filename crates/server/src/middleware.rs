@@ -145,13 +145,20 @@ pub(crate) async fn request_log(request: Request, next: Next) -> Response {
 }
 
 /// Request bodies are limited to 1 MiB, except file uploads to connections
-/// (`PUT /api/v1/connections/{id}/files/{name}`), limited to the upload size. A declared length
-/// over the limit is refused before the body is read; a body that grows past it fails when read.
+/// (`PUT /api/v1/connections/{id}/files/{name}`, and the page's form
+/// `POST /connections/{id}/files`), limited to the upload size. A declared length over the
+/// limit is refused before the body is read; a body that grows past it fails when read.
 pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
     const DEFAULT: usize = 1024 * 1024;
-    let upload = request.method() == axum::http::Method::PUT
-        && request.uri().path().starts_with("/api/v1/connections/")
-        && request.uri().path().contains("/files/");
+    let path = request.uri().path();
+    let upload = (request.method() == axum::http::Method::PUT
+        && path.starts_with("/api/v1/connections/")
+        && path.contains("/files/"))
+        || (request.method() == axum::http::Method::POST
+            && path
+                .strip_prefix("/connections/")
+                .and_then(|rest| rest.strip_suffix("/files"))
+                .is_some_and(|id| !id.is_empty() && !id.contains('/')));
     let limit = if upload {
         lockstep_app::MAX_UPLOAD_BYTES + 64 * 1024
     } else {
@@ -163,13 +170,17 @@ pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return ApiError::new(
+        let problem = ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "too-large",
             "The request body is too large",
         )
-        .detail(format!("At most {} KiB.", limit / 1024))
-        .into_response();
+        .detail(format!("At most {} KiB.", limit / 1024));
+        return if request.uri().path().starts_with("/api/") {
+            problem.into_response()
+        } else {
+            crate::web::error_page(&problem)
+        };
     }
     let (parts, body) = request.into_parts();
     let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));

@@ -5,6 +5,7 @@
 
 mod form;
 mod input;
+mod uploads;
 
 use super::page::{
     FormErrors, NoticeQuery, Shell, WebError, render, render_status, see_other, when,
@@ -43,6 +44,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/connections/{id}/objects/{name}/sample", get(sample))
         .route("/connections/{id}/oauth/connect", post(oauth_connect))
         .route("/connections/{id}/oauth/disconnect", post(oauth_disconnect))
+        .route("/connections/{id}/files", post(uploads::upload))
+        .route(
+            "/connections/{id}/files/{name}/delete",
+            post(uploads::delete),
+        )
 }
 
 fn connection_id(id: &str) -> Result<ConnectionId, WebError> {
@@ -443,6 +449,8 @@ struct ObjectRow {
 
 struct UploadRow {
     name: String,
+    /// Where its Delete button posts.
+    delete: String,
     size: u64,
     created: String,
 }
@@ -508,6 +516,8 @@ struct DetailsPage {
     can_sample: bool,
     test: Option<TestView>,
     alert: Option<String>,
+    /// The error of an upload, shown next to the file input.
+    upload_error: Option<String>,
 }
 
 /// A path segment: everything but unreserved characters percent-encoded.
@@ -530,7 +540,11 @@ fn serde_word<T: serde::Serialize>(value: T) -> String {
         .unwrap_or_default()
 }
 
-fn admin_view(kind: ConnectionKind, details: lockstep_app::ConnectionDetails) -> AdminView {
+fn admin_view(
+    id: ConnectionId,
+    kind: ConnectionKind,
+    details: lockstep_app::ConnectionDetails,
+) -> AdminView {
     let config = form::flatten(&details.config, "")
         .into_iter()
         .map(|(path, value)| {
@@ -575,6 +589,7 @@ fn admin_view(kind: ConnectionKind, details: lockstep_app::ConnectionDetails) ->
                 .uploads
                 .into_iter()
                 .map(|u| UploadRow {
+                    delete: format!("/connections/{id}/files/{}/delete", path_segment(&u.name)),
                     name: u.name,
                     size: u.size,
                     created: when(u.created_at),
@@ -620,13 +635,14 @@ async fn details_page(
             .with_notice(notice),
         id: id.to_string(),
         kind: kind_label(view.kind),
-        admin: view.details.map(|d| admin_view(view.kind, d)),
+        admin: view.details.map(|d| admin_view(id, view.kind, d)),
         name: view.name,
         objects,
         discovered: found.discovered_at.map(when),
         can_sample: signed.nav.can(Action::SampleRecords),
         test: None,
         alert: None,
+        upload_error: None,
     })
 }
 

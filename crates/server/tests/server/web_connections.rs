@@ -1,7 +1,7 @@
 //! Pages: connections (in process, see `web.rs`).
 
 use super::connections::pg_parts;
-use super::web::{Page, web_env};
+use super::web::{Browser, Page, web_env};
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use lockstep_app::connectors::testing::OidcPeer;
@@ -706,4 +706,191 @@ async fn oauth_connect_and_disconnect_through_the_pages() {
             "a page showed the client secret"
         );
     }
+}
+
+/// One part of a multipart form: its name, its file name (a file field) and its contents.
+type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
+
+/// Posts `parts` as `multipart/form-data`, in that order, with `browser`'s session cookies
+/// (as a browser sends a form with a file input).
+async fn post_multipart(
+    env: &super::connections::Env,
+    browser: &Browser,
+    path: &str,
+    parts: &[Part<'_>],
+) -> Page {
+    const BOUNDARY: &str = "----lockstep-test-boundary-7d0c";
+    let mut body = Vec::new();
+    for (name, file_name, contents) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match file_name {
+            Some(file_name) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                     Content-Type: text/csv\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(contents);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let jar = ["__Host-lockstep_session", "__Host-lockstep_csrf"]
+        .iter()
+        .filter_map(|name| browser.cookie(name).map(|value| format!("{name}={value}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::COOKIE, jar)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .unwrap();
+    let response = env.app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 8 << 20)
+        .await
+        .unwrap();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The names of the files uploaded to connection `id`, as the API lists them.
+async fn uploaded(env: &mut super::connections::Env, id: &str) -> Vec<String> {
+    let view = env
+        .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    view.json()["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_administrator_uploads_discovers_and_deletes_a_file() {
+    let (mut env, mut admin, mut editor, _) = web_env("loopback").await;
+    let created = env
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "Uploads", "kind": "files"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let details = format!("/connections/{id}");
+    let files = format!("/connections/{id}/files");
+    let csv: &[u8] = b"part_no,qty\nA-1,3\nB-2,4\n";
+
+    let page = admin.get(&details).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!(
+        "<form method=\"post\" action=\"{files}\" enctype=\"multipart/form-data\">"
+    )));
+    assert!(page.body.contains("<label for=\"upload-file\">"));
+    let page = editor.get(&details).await;
+    assert!(!page.body.contains("upload-file"), "{}", page.body);
+
+    // Without the CSRF token, with a wrong one, or from an Editor: refused, nothing stored.
+    let file: Part<'_> = ("file", Some("parts.csv"), csv);
+    let refused = post_multipart(&env, &admin, &files, &[file]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let wrong = ("csrf", None, b"lsc_wrong".as_slice());
+    let refused = post_multipart(&env, &admin, &files, &[wrong, file]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let token = editor.csrf.clone();
+    let as_editor = ("csrf", None, token.as_bytes());
+    let refused = post_multipart(&env, &editor, &files, &[as_editor, file]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(uploaded(&mut env, &id).await.is_empty());
+
+    // Wrong names, no file, too large: the page again with the error at the file input.
+    let token = admin.csrf.clone();
+    let csrf = ("csrf", None, token.as_bytes());
+    let page = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[csrf, ("file", Some("notes.txt"), csv)],
+    )
+    .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(error_next_to(&page, "upload-file").starts_with("The file name must be"));
+    let page = post_multipart(&env, &admin, &files, &[csrf, ("file", Some(""), b"")]).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(
+        error_next_to(&page, "upload-file"),
+        "Choose a file to upload."
+    );
+    let big = vec![b'a'; lockstep_app::MAX_UPLOAD_BYTES + 1];
+    let page = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[csrf, ("file", Some("big.csv"), &big)],
+    )
+    .await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        error_next_to(&page, "upload-file"),
+        "Files are limited to 32 MiB."
+    );
+    drop(big);
+    assert!(uploaded(&mut env, &id).await.is_empty());
+
+    // The upload (a path in the file name is dropped), then discovery reads its fields.
+    let done = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[csrf, ("file", Some("C:\\fakepath\\parts.csv"), csv)],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location(),
+        Some(format!("{details}?notice=saved").as_str())
+    );
+    assert_eq!(uploaded(&mut env, &id).await, ["parts.csv"]);
+    let page = admin.get(&format!("{details}?notice=saved")).await;
+    assert!(
+        page.body.contains("<td class=\"mono\">parts.csv</td>"),
+        "{}",
+        page.body
+    );
+    let discovered = admin.post(&format!("{details}/discover"), &[]).await;
+    assert_eq!(discovered.status, 303, "{}", discovered.body);
+    let page = admin.get(&details).await;
+    for shown in ["uploads/parts.csv", "part_no", "qty"] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+
+    // Delete: not by an Editor, then by the Administrator.
+    let delete = format!("{files}/parts.csv/delete");
+    assert!(page.body.contains(&format!("action=\"{delete}\"")));
+    editor.get(&details).await;
+    let refused = editor.post(&delete, &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(uploaded(&mut env, &id).await, ["parts.csv"]);
+    let deleted = admin.post(&delete, &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert!(uploaded(&mut env, &id).await.is_empty());
+    let page = admin.get(&details).await;
+    assert!(page.body.contains("No file uploaded."));
 }
