@@ -23,7 +23,10 @@ impl From<MultipartError> for Unreadable {
         if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Unreadable::TooLarge
         } else {
-            tracing::debug!(error = %err, "an upload form could not be read");
+            tracing::debug!(
+                status = err.status().as_u16(),
+                "an upload form could not be read"
+            );
             Unreadable::Broken(WebError::bad_request("The upload could not be read."))
         }
     }
