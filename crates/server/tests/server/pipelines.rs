@@ -64,7 +64,8 @@ async fn connection(e: &mut Env, name: &str, kind: &str, config: Value, secrets:
     id
 }
 
-async fn postgres_connection(e: &mut Env, name: &str) -> String {
+/// A PostgreSQL connection made and discovered through the API (as the Administrator).
+pub(super) async fn postgres_connection(e: &mut Env, name: &str) -> String {
     let (host, port, database, user) = pg_parts();
     connection(
         e,

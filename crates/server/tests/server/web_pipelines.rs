@@ -2,36 +2,11 @@
 //! inputs, runs started from the page and followed through the progress fragment against real
 //! PostgreSQL, rejected records for Editors only, and what Viewers cannot do.
 
-use super::connections::{Env, pg_parts};
-use super::pipelines::{pg, unique, worker};
+use super::connections::Env;
+use super::pipelines::{pg, postgres_connection, unique, worker};
 use super::web::web_env;
 use axum::http::Method;
 use serde_json::{Value, json};
-
-/// A PostgreSQL connection made and discovered through the API (as the Administrator).
-async fn postgres_connection(e: &mut Env, name: &str) -> String {
-    let (host, port, database, user) = pg_parts();
-    let created = e
-        .admin(
-            Method::POST,
-            "/api/v1/connections",
-            Some(json!({"name": name, "kind": "postgres",
-                "config": {"host": host, "port": port, "database": database, "user": user, "tls": "disable"},
-                "secrets": {}})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.json()["id"].as_str().unwrap().to_owned();
-    let found = e
-        .admin(
-            Method::POST,
-            &format!("/api/v1/connections/{id}/discover"),
-            None,
-        )
-        .await;
-    assert_eq!(found.status, 200, "{}", found.body);
-    id
-}
 
 fn fields(list: &[(String, String)]) -> Vec<(&str, &str)> {
     list.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
