@@ -135,19 +135,64 @@ impl Ui {
         }
     }
 
+    /// Waits until htmx has no request, swap or settle in flight: a control replaced by a
+    /// swap must be found again, not typed into while it is being taken out.
+    async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let busy = self
+                .client
+                .execute(
+                    "return document.querySelectorAll('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added').length;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if busy == json!(0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "htmx never settled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Types `text` into the field (after htmx settled; found again if a swap replaced it).
     async fn fill(&self, css: &str, text: &str) {
-        let field = self.wait(css).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+        for attempt in 0..5 {
+            self.settle().await;
+            let field = self.wait(css).await;
+            let done = match field.clear().await {
+                Ok(()) => field.send_keys(text).await,
+                Err(err) => Err(err),
+            };
+            match done {
+                Ok(()) => return,
+                Err(err) if attempt < 4 && stale(&err) => continue,
+                Err(err) => panic!("typing into {css}: {err}"),
+            }
+        }
     }
 
     async fn select(&self, css: &str, value: &str) {
-        let select = self.wait(css).await;
-        select.select_by_value(value).await.unwrap();
+        for attempt in 0..5 {
+            self.settle().await;
+            match self.wait(css).await.select_by_value(value).await {
+                Ok(()) => return,
+                Err(err) if attempt < 4 && stale(&err) => continue,
+                Err(err) => panic!("choosing {value} in {css}: {err}"),
+            }
+        }
     }
 
     async fn click(&self, css: &str) {
-        self.wait(css).await.click().await.unwrap();
+        for attempt in 0..5 {
+            self.settle().await;
+            match self.wait(css).await.click().await {
+                Ok(()) => return,
+                Err(err) if attempt < 4 && stale(&err) => continue,
+                Err(err) => panic!("clicking {css}: {err}"),
+            }
+        }
     }
 
     /// Clicks and waits until the next page has loaded (a form post and its redirect).
@@ -297,6 +342,15 @@ impl Ui {
             self.body().await
         );
     }
+}
+
+/// Whether WebDriver says the element was taken out of the page (by an htmx swap).
+fn stale(err: &fantoccini::error::CmdError) -> bool {
+    matches!(
+        err,
+        fantoccini::error::CmdError::Standard(e)
+            if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+    )
 }
 
 /// The TOTP code `ahead` seconds from now for a base32 secret.
