@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod bench;
 mod plan;
 mod run;
 mod spec;
