@@ -34,6 +34,9 @@ pub mod plan;
 pub mod run;
 pub mod spec;
 
-pub use plan::{Applied, Plan, Rejected};
+pub use plan::{Applied, Plan, Rejected, RejectionKind};
 pub use run::{EngineError, RunInput, RunObserver, RunOutcome, execute};
-pub use spec::{Endpoint, Level, Mapping, Mode, PipelineSpec, Rule, RuleKind, SpecError};
+pub use spec::{
+    DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull, PipelineSpec, Rule,
+    RuleKind, SpecError,
+};

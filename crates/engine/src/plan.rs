@@ -10,7 +10,8 @@
 use crate::convert::{self, Cell, ColumnBuilder, ColumnView};
 use crate::expr::{self, Compiled};
 use crate::run::EngineError;
-use crate::spec::{Level, Mode, PipelineSpec, RuleKind, SpecError, VALUE_VARIABLE};
+use crate::expr::EvalError;
+use crate::spec::{Level, Mode, OnNull, PipelineSpec, RuleKind, SpecError, VALUE_VARIABLE};
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, FieldRef, Schema, SchemaRef};
 use arrow_select::filter::FilterBuilder;
@@ -21,7 +22,7 @@ use lockstep_connectors::FieldType;
 use lockstep_connectors::batch::{arrow_type, field_meta, field_type_name, keys};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// What [`Plan::apply`] made of one batch.
 #[derive(Debug, Clone)]
@@ -48,13 +49,69 @@ pub struct Rejected {
     /// definition, mapped back to the source fields they come from, or else the source's primary
     /// key; `null` when there is none.
     pub key: serde_json::Value,
-    /// Why, naming the rule, mapping or filter and field names, never a value of the record:
-    /// `rules[2]: price must be positive: false`, `rules[0]: evaluation failed: no such key 'x'`,
-    /// `mappings[1]: cannot cast 'qty' to integer`.
+    /// Why, in words that name the rule (by its message), mapping or filter and field names,
+    /// never a value of the record: `price must be positive` (a validation rule's own message),
+    /// `the rule 'price >= 0.0' could not be evaluated: no such key 'x'`,
+    /// `cannot cast 'qty' to integer`.
     pub reason: String,
+    /// What rejected it: `rules[2]`, `mappings[1]`, `filter`.
+    pub rule: String,
+    /// A rule's verdict, or a failure to evaluate or convert.
+    pub kind: RejectionKind,
     /// The source record, as JSON in the connectors' `Record` conventions (decimals as strings,
     /// timestamps RFC 3339, binary base64).
     pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionKind {
+    /// A validation rule said no (its result was false, or it failed on a null field).
+    Rule,
+    /// An expression could not be evaluated, or its result, a transform's or a cast's could not
+    /// be stored in the destination field.
+    Error,
+}
+
+/// Why one record was rejected, before its values are attached.
+#[derive(Debug, Clone)]
+struct Reason {
+    rule: String,
+    kind: RejectionKind,
+    text: String,
+}
+
+impl Reason {
+    fn rule(rule: &str, text: String) -> Reason {
+        Reason {
+            rule: rule.to_owned(),
+            kind: RejectionKind::Rule,
+            text,
+        }
+    }
+
+    fn error(rule: &str, text: String) -> Reason {
+        Reason {
+            rule: rule.to_owned(),
+            kind: RejectionKind::Error,
+            text,
+        }
+    }
+}
+
+/// What one evaluation gave.
+enum Outcome {
+    /// The row is no longer going (skipped or rejected earlier).
+    Gone,
+    /// A value.
+    Value(Value),
+    /// The evaluation failed while a field it refers to is null: a comparison or a computation
+    /// with null. Validation rules and the filter count it as false, import and export rules
+    /// and transforms as a null result.
+    OnNull,
+    /// The evaluation failed.
+    Failed(ExecutionError),
 }
 
 /// An expression and the columns its variables are bound to.
@@ -89,6 +146,8 @@ struct CheckRule {
     level: Level,
     /// The message, or else the expression.
     what: String,
+    /// Whether failing on a null field passes the rule.
+    null_passes: bool,
 }
 
 /// A destination field from a source (or import-rule) field.
@@ -125,6 +184,8 @@ pub struct Plan {
     key_columns: Vec<(String, usize)>,
     read_fields: Vec<String>,
     cursor_column: Option<usize>,
+    /// Set to stop evaluations between two iterations (cancellation).
+    interrupt: Arc<AtomicBool>,
 }
 
 fn spec_error(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
@@ -265,10 +326,10 @@ impl Plan {
                 label: format!("rules[{i}]"),
                 expr: bind(c, &stage_names, false),
                 level: rule.level.unwrap_or_default(),
-                what: rule
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| rule.expression.clone()),
+                what: rule.message.clone().unwrap_or_else(|| {
+                    format!("the rule '{}' is false", expr::abbreviate(&rule.expression))
+                }),
+                null_passes: rule.on_null == Some(OnNull::Pass),
             });
         }
 
@@ -485,6 +546,7 @@ impl Plan {
             key_columns,
             read_fields,
             cursor_column,
+            interrupt: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -505,6 +567,17 @@ impl Plan {
     /// and the key, in source order.
     pub fn read_fields(&self) -> Vec<String> {
         self.read_fields.clone()
+    }
+
+    /// A flag that, once set, stops every evaluation of this plan between two iterations of a
+    /// comprehension ([`Plan::apply`] then fails with [`EngineError::Limit`]).
+    pub fn interrupter(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interrupt)
+    }
+
+    /// Whether applying the plan only renames columns (no expression, no cast).
+    pub(crate) fn is_trivial(&self) -> bool {
+        self.fast
     }
 
     /// The source column of the cursor.
@@ -547,29 +620,37 @@ impl Plan {
             let mut fail = Vec::new();
             self.evaluate(
                 filter,
+                "filter",
                 &slots,
                 None,
                 &rows.alive,
                 |row, result| match result {
-                    None => {}
-                    Some(Ok(Value::Bool(true))) => {}
-                    Some(Ok(Value::Bool(false))) => skip.push(row),
-                    Some(Ok(other)) => fail.push((
+                    Outcome::Gone | Outcome::Value(Value::Bool(true)) => {}
+                    Outcome::Value(Value::Bool(false) | Value::Null) | Outcome::OnNull => {
+                        skip.push(row)
+                    }
+                    Outcome::Value(other) => fail.push((
                         row,
-                        format!(
-                            "filter: the result is a {}, not a boolean",
-                            expr::type_name(&other)
+                        Reason::error(
+                            "filter",
+                            format!(
+                                "the filter's result is a {}, not a boolean",
+                                expr::type_name(&other)
+                            ),
                         ),
                     )),
-                    Some(Err(e)) => fail.push((
+                    Outcome::Failed(e) => fail.push((
                         row,
-                        format!(
-                            "filter: evaluation failed: {}",
-                            expr::describe_execution_error(&e, &filter.compiled.source)
+                        Reason::error(
+                            "filter",
+                            format!(
+                                "the filter could not be evaluated: {}",
+                                expr::describe_execution_error(&e, &filter.compiled.source)
+                            ),
                         ),
                     )),
                 },
-            );
+            )?;
             for row in skip {
                 rows.skip(row);
             }
@@ -590,26 +671,43 @@ impl Plan {
         for rule in &self.validations {
             let mut fail = Vec::new();
             let mut warnings = 0u64;
-            self.evaluate(&rule.expr, &slots, None, &rows.alive, |row, result| {
-                let problem = match result {
-                    None | Some(Ok(Value::Bool(true))) => return,
-                    Some(Ok(Value::Bool(false))) => format!("{}: {}: false", rule.label, rule.what),
-                    Some(Ok(other)) => format!(
-                        "{}: the result is a {}, not a boolean",
-                        rule.label,
-                        expr::type_name(&other)
-                    ),
-                    Some(Err(e)) => format!(
-                        "{}: evaluation failed: {}",
-                        rule.label,
-                        expr::describe_execution_error(&e, &rule.expr.compiled.source)
-                    ),
-                };
-                match rule.level {
-                    Level::Warning => warnings += 1,
-                    Level::Error => fail.push((row, problem)),
-                }
-            });
+            let label = &rule.label;
+            self.evaluate(
+                &rule.expr,
+                label,
+                &slots,
+                None,
+                &rows.alive,
+                |row, result| {
+                    let problem = match result {
+                        Outcome::Gone | Outcome::Value(Value::Bool(true)) => return,
+                        Outcome::OnNull if rule.null_passes => return,
+                        Outcome::Value(Value::Bool(false) | Value::Null) | Outcome::OnNull => {
+                            Reason::rule(label, rule.what.clone())
+                        }
+                        Outcome::Value(other) => Reason::error(
+                            label,
+                            format!(
+                                "'{}': the result is a {}, not a boolean",
+                                rule.what,
+                                expr::type_name(&other)
+                            ),
+                        ),
+                        Outcome::Failed(e) => Reason::error(
+                            label,
+                            format!(
+                                "'{}' could not be evaluated: {}",
+                                rule.what,
+                                expr::describe_execution_error(&e, &rule.expr.compiled.source)
+                            ),
+                        ),
+                    };
+                    match rule.level {
+                        Level::Warning => warnings += 1,
+                        Level::Error => fail.push((row, problem)),
+                    }
+                },
+            )?;
             rows.warnings += warnings;
             rows.reject_all(fail);
         }
@@ -683,7 +781,7 @@ impl Plan {
     }
 
     /// The rejected record at `row`: its key and values from the input batch.
-    fn rejected(&self, views: &[(&str, ColumnView<'_>)], row: usize, reason: String) -> Rejected {
+    fn rejected(&self, views: &[(&str, ColumnView<'_>)], row: usize, reason: Reason) -> Rejected {
         let values: serde_json::Map<String, serde_json::Value> = views
             .iter()
             .map(|(name, v)| ((*name).to_owned(), convert::cell_to_json(&v.cell(row))))
@@ -701,20 +799,24 @@ impl Plan {
         Rejected {
             row,
             key,
-            reason,
+            reason: reason.text,
+            rule: reason.rule,
+            kind: reason.kind,
             values,
         }
     }
 
-    /// Evaluates `bound` on every row; `each` gets `None` for rows no longer alive.
+    /// Evaluates `bound` on every row; `each` gets [`Outcome::Gone`] for rows no longer alive.
+    /// Fails with [`EngineError::Limit`], naming `label`, when an evaluation reaches a limit.
     fn evaluate(
         &self,
         bound: &Bound,
+        label: &str,
         columns: &[ArrayRef],
         value: Option<(&ArrayRef, FieldType)>,
         alive: &[bool],
-        mut each: impl FnMut(usize, Option<Result<Value, ExecutionError>>),
-    ) {
+        mut each: impl FnMut(usize, Outcome),
+    ) -> Result<(), EngineError> {
         let mut vars = Vec::with_capacity(bound.vars.len());
         for (name, var) in &bound.vars {
             match var {
@@ -736,14 +838,27 @@ impl Plan {
         };
         let mut context = Context::with_env(expr::env());
         context.set_variable_resolver(&resolver);
+        let interrupt = bound.compiled.has_loops().then_some(&self.interrupt);
         for (row, live) in alive.iter().enumerate() {
-            if *live {
-                resolver.row.store(row, Ordering::Relaxed);
-                each(row, Some(bound.compiled.program.execute(&context)));
-            } else {
-                each(row, None);
+            if !*live {
+                each(row, Outcome::Gone);
+                continue;
             }
+            resolver.row.store(row, Ordering::Relaxed);
+            let outcome = match bound.compiled.execute(&context, interrupt) {
+                Ok(value) => Outcome::Value(value),
+                Err(EvalError::Failed(_)) if resolver.any_null() => Outcome::OnNull,
+                Err(EvalError::Failed(e)) => Outcome::Failed(e),
+                Err(EvalError::Limit(reason)) => {
+                    return Err(EngineError::Limit {
+                        rule: label.to_owned(),
+                        reason: reason.to_owned(),
+                    });
+                }
+            };
+            each(row, outcome);
         }
+        Ok(())
     }
 
     /// The column an import or export rule sets.
@@ -758,33 +873,39 @@ impl Plan {
         let nullable = rule.field.is_nullable();
         let mut builder = builder_for(&rule.field, rows.alive.len(), &rule.label)?;
         let mut fail = Vec::new();
-        self.evaluate(&rule.expr, columns, None, &rows.alive, |row, result| {
+        let label = &rule.label;
+        self.evaluate(&rule.expr, label, columns, None, &rows.alive, |row, result| {
             let problem = match result {
-                None => {
+                Outcome::Gone => {
                     builder.append_null();
                     return;
                 }
-                Some(Ok(value)) => match store(&mut builder, value, nullable) {
+                Outcome::OnNull if nullable => {
+                    builder.append_null();
+                    return;
+                }
+                Outcome::OnNull => format!(
+                    "the rule setting '{target}' gives null (a field it uses is null) but \
+                     '{target}' cannot be null"
+                ),
+                Outcome::Value(value) => match store(&mut builder, value, nullable) {
                     Ok(()) => return,
-                    Err(Stored::Null) => format!(
-                        "{}: the result is null but '{target}' cannot be null",
-                        rule.label
-                    ),
+                    Err(Stored::Null) => {
+                        format!("the rule setting '{target}' gives null but '{target}' cannot be null")
+                    }
                     Err(Stored::Type(t)) => format!(
-                        "{}: the result (a {t}) cannot be stored as {} in '{target}'",
-                        rule.label,
+                        "the rule setting '{target}' gives a {t}, which cannot be stored as {}",
                         field_type_name(target_type)
                     ),
                 },
-                Some(Err(e)) => format!(
-                    "{}: evaluation failed: {}",
-                    rule.label,
+                Outcome::Failed(e) => format!(
+                    "the rule setting '{target}' could not be evaluated: {}",
                     expr::describe_execution_error(&e, &rule.expr.compiled.source)
                 ),
             };
             builder.append_null();
-            fail.push((row, problem));
-        });
+            fail.push((row, Reason::error(label, problem)));
+        })?;
         rows.reject_all(fail);
         Ok(builder.finish())
     }
@@ -805,33 +926,39 @@ impl Plan {
         match &o.transform {
             Some(transform) => {
                 let value = Some((source, o.source_type));
-                self.evaluate(transform, slots, value, &rows.alive, |row, result| {
+                let label = &o.label;
+                self.evaluate(transform, label, slots, value, &rows.alive, |row, result| {
                     let problem = match result {
-                        None => {
+                        Outcome::Gone => {
                             builder.append_null();
                             return;
                         }
-                        Some(Ok(v)) => match store(&mut builder, v, nullable) {
+                        Outcome::OnNull if nullable => {
+                            builder.append_null();
+                            return;
+                        }
+                        Outcome::OnNull => format!(
+                            "the transform of '{dest}' gives null (a field it uses is null) but \
+                             '{dest}' cannot be null"
+                        ),
+                        Outcome::Value(v) => match store(&mut builder, v, nullable) {
                             Ok(()) => return,
                             Err(Stored::Null) => format!(
-                                "{}: the transform's result is null but '{dest}' cannot be null",
-                                o.label
+                                "the transform of '{dest}' gives null but '{dest}' cannot be null"
                             ),
                             Err(Stored::Type(t)) => format!(
-                                "{}: the transform's result (a {t}) cannot be stored as \
-                                 {dest_type} in '{dest}'",
-                                o.label
+                                "the transform of '{dest}' gives a {t}, which cannot be stored \
+                                 as {dest_type}"
                             ),
                         },
-                        Some(Err(e)) => format!(
-                            "{}: evaluation failed: {}",
-                            o.label,
+                        Outcome::Failed(e) => format!(
+                            "the transform of '{dest}' could not be evaluated: {}",
                             expr::describe_execution_error(&e, &transform.compiled.source)
                         ),
                     };
                     builder.append_null();
-                    fail.push((row, problem));
-                });
+                    fail.push((row, Reason::error(label, problem)));
+                })?;
             }
             None => {
                 let view = ColumnView::new(source, o.source_type);
@@ -850,9 +977,9 @@ impl Plan {
                         builder.append_null();
                         fail.push((
                             row,
-                            format!(
-                                "{}: cannot cast '{}' to {dest_type}",
-                                o.label, o.source_name
+                            Reason::error(
+                                &o.label,
+                                format!("cannot cast '{}' to {dest_type}", o.source_name),
                             ),
                         ));
                     }
@@ -912,7 +1039,7 @@ fn make_batch(
 /// Which rows are still going, and what happened to the others.
 struct RowStates {
     alive: Vec<bool>,
-    rejected: Vec<(usize, String)>,
+    rejected: Vec<(usize, Reason)>,
     skipped: u64,
     warnings: u64,
 }
@@ -936,7 +1063,7 @@ impl RowStates {
         }
     }
 
-    fn reject_all(&mut self, rows: Vec<(usize, String)>) {
+    fn reject_all(&mut self, rows: Vec<(usize, Reason)>) {
         for (row, reason) in rows {
             if let Some(a) = self.alive.get_mut(row)
                 && *a
@@ -952,6 +1079,16 @@ impl RowStates {
 struct RowVariables<'a> {
     vars: Vec<(&'a str, ColumnView<'a>)>,
     row: AtomicUsize,
+}
+
+impl RowVariables<'_> {
+    /// Whether a variable the expression refers to is null at the current row.
+    fn any_null(&self) -> bool {
+        let row = self.row.load(Ordering::Relaxed);
+        self.vars
+            .iter()
+            .any(|(_, view)| view.cell(row) == Cell::Null)
+    }
 }
 
 impl VariableResolver for RowVariables<'_> {

@@ -8,6 +8,9 @@ use crate::plan::{Applied, Plan, Rejected};
 use crate::spec::{Mode, PipelineSpec, SpecError};
 use arrow_array::RecordBatch;
 use futures_util::StreamExt as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use lockstep_connectors::ConnectorError;
 use lockstep_connectors::batch::{
     BatchDestination, BatchSource, BatchStream, BatchWriter, CursorSpec, DEFAULT_BATCH_ROWS,
@@ -30,6 +33,30 @@ pub enum EngineError {
     /// record value).
     #[error("{0}")]
     Rule(String),
+    /// An expression reached an evaluation limit (steps, time or size per record): the run
+    /// fails, naming the rule.
+    #[error("{rule} was stopped: {reason}")]
+    Limit {
+        /// `rules[2]`, `mappings[0]`, `filter`.
+        rule: String,
+        /// Which limit, in words.
+        reason: String,
+    },
+    /// More records were rejected than the pipeline allows; nothing was committed.
+    #[error(
+        "{rejected} of {read} records read were rejected ({percent:.1}%), more than the \
+         pipeline allows ({threshold}%): nothing was written"
+    )]
+    TooManyRejected {
+        /// Records rejected.
+        rejected: u64,
+        /// Records read.
+        read: u64,
+        /// `rejected` in percent of `read`.
+        percent: f64,
+        /// The pipeline's threshold, in percent.
+        threshold: f64,
+    },
 }
 
 /// What a run needs besides the source and the destination.
@@ -116,7 +143,7 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
         },
     };
     let (schema, stream) = source.read(read).await?;
-    let plan = Plan::new(spec, schema)?;
+    let plan = Arc::new(Plan::new(spec, schema)?);
     let mut writer = destination
         .writer(WriteSpec {
             object: spec.destination.object.clone(),
@@ -136,6 +163,16 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
             return Err(e);
         }
     };
+    let threshold = spec.rejection_threshold();
+    if totals.rejected > 0 && too_many(totals.rejected, totals.read, threshold) {
+        writer.abort().await;
+        return Err(EngineError::TooManyRejected {
+            rejected: totals.rejected,
+            read: totals.read,
+            percent: percent(totals.rejected, totals.read),
+            threshold,
+        });
+    }
     let committed = writer.commit().await?;
     if committed != totals.written {
         tracing::debug!(
@@ -176,9 +213,66 @@ struct Totals {
     last_cursor: Option<serde_json::Value>,
 }
 
+/// `part` in percent of `whole` (100 when `whole` is 0).
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 100.0;
+    }
+    // Record counts are far below 2^52: the conversion is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let (part, whole) = (part as f64, whole as f64);
+    part * 100.0 / whole
+}
+
+/// Whether `rejected` of `read` is over `threshold` percent.
+fn too_many(rejected: u64, read: u64, threshold: f64) -> bool {
+    percent(rejected, read) > threshold
+}
+
+/// How often a run whose rules are being evaluated looks whether it was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+
+/// Applies the plan to `batch` on a blocking thread, never on the threads that answer
+/// requests; a cancellation while it runs interrupts the evaluation.
+async fn apply<O: RunObserver>(
+    plan: &Arc<Plan>,
+    batch: &RecordBatch,
+    observer: &O,
+) -> Result<Applied, EngineError> {
+    if plan.is_trivial() {
+        return plan.apply(batch);
+    }
+    let task = {
+        let plan = Arc::clone(plan);
+        let batch = batch.clone();
+        tokio::task::spawn_blocking(move || plan.apply(&batch))
+    };
+    tokio::pin!(task);
+    loop {
+        tokio::select! {
+            joined = &mut task => {
+                return match joined {
+                    Ok(Err(EngineError::Limit { .. })) if observer.cancelled() => {
+                        Err(EngineError::Cancelled)
+                    }
+                    Ok(applied) => applied,
+                    Err(_) => Err(EngineError::Rule(
+                        "applying the rules to a batch stopped unexpectedly".to_owned(),
+                    )),
+                };
+            }
+            () = tokio::time::sleep(CANCEL_POLL) => {
+                if observer.cancelled() {
+                    plan.interrupter().store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
 /// Reads, applies and writes every batch; commits nothing.
 async fn drive<W: BatchWriter, O: RunObserver>(
-    plan: &Plan,
+    plan: &Arc<Plan>,
     mut stream: BatchStream,
     writer: &mut W,
     incremental: bool,
@@ -194,7 +288,7 @@ async fn drive<W: BatchWriter, O: RunObserver>(
             break;
         };
         let batch = batch?;
-        let applied = plan.apply(&batch)?;
+        let applied = apply(plan, &batch, observer).await?;
         let offset = totals.read;
         totals.read += count(batch.num_rows());
         totals.warnings += applied.warnings;

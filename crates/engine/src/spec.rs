@@ -50,7 +50,16 @@ pub struct PipelineSpec {
     /// When to run, as a cron expression (5 fields, or 6 with seconds first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// The run fails, and commits nothing, when more than this percentage of the records read
+    /// are rejected (0 to 100; default [`DEFAULT_MAX_REJECTED_PERCENT`]). 0: any rejected
+    /// record fails the run; 100: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rejected_percent: Option<f64>,
 }
+
+/// The rejection threshold of a pipeline that sets none: a run that rejects more than 5% of the
+/// records it read fails.
+pub const DEFAULT_MAX_REJECTED_PERCENT: f64 = 5.0;
 
 /// An object of a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +112,21 @@ pub struct Rule {
     /// Validation rules: what a false result means, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Validation rules: the result when the rule fails on a null field (`price >= 0.0` with
+    /// `price` null): `fail` (the default: a comparison with null is false) or `pass`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_null: Option<OnNull>,
+}
+
+/// What a validation rule says when it fails on a null field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNull {
+    /// The rule is false (its message is the record's reason).
+    #[default]
+    Fail,
+    /// The rule passes.
+    Pass,
 }
 
 /// When a rule runs.
@@ -192,6 +216,12 @@ impl PipelineSpec {
         let names: Vec<String> = source.iter().map(|f| f.name.clone()).collect();
         let stages = Stages::new(self, &names);
         stages.check(self, &compiled)
+    }
+
+    /// The rejection threshold in force, in percent of the records read.
+    pub fn rejection_threshold(&self) -> f64 {
+        self.max_rejected_percent
+            .unwrap_or(DEFAULT_MAX_REJECTED_PERCENT)
     }
 
     /// The write mode of this pipeline: full refresh replaces, append appends, upsert and
@@ -328,6 +358,12 @@ impl PipelineSpec {
                             "only validation rules have a message",
                         ));
                     }
+                    if rule.on_null.is_some() {
+                        return Err(SpecError::new(
+                            path("on_null"),
+                            "only validation rules have an on_null",
+                        ));
+                    }
                 }
                 RuleKind::Validation => {
                     if rule.target.is_some() {
@@ -354,6 +390,14 @@ impl PipelineSpec {
 
         self.check_mode()?;
         self.check_key_statically()?;
+        if let Some(p) = self.max_rejected_percent
+            && !(0.0..=100.0).contains(&p)
+        {
+            return Err(SpecError::new(
+                "max_rejected_percent",
+                "must be a percentage from 0 to 100",
+            ));
+        }
         if let Some(schedule) = &self.schedule {
             check_schedule(schedule).map_err(|r| SpecError::new("schedule", r))?;
         }

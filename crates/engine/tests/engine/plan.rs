@@ -7,7 +7,7 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, String
 use arrow_schema::{DataType, SchemaRef};
 use lockstep_connectors::FieldType;
 use lockstep_connectors::batch::{field_meta, keys};
-use lockstep_engine::{Plan, SpecError};
+use lockstep_engine::{Plan, RejectionKind, SpecError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -154,7 +154,10 @@ fn a_failed_validation_rejects_without_showing_values() {
 
     let canary = &applied.rejected[0];
     assert_eq!(canary.row, 1);
-    assert_eq!(canary.reason, "rules[0]: price must not be negative: false");
+    // a validation rule's verdict reads as its own message, apart from evaluation failures
+    assert_eq!(canary.reason, "price must not be negative");
+    assert_eq!(canary.rule, "rules[0]");
+    assert_eq!(canary.kind, RejectionKind::Rule);
     assert!(!canary.reason.contains("CANARY"));
     assert_eq!(canary.values["name"], "CANARY-7f3a");
     assert_eq!(canary.values["price"], -2.0);
@@ -163,7 +166,8 @@ fn a_failed_validation_rejects_without_showing_values() {
 
     let second = &applied.rejected[1];
     assert_eq!(second.row, 3);
-    assert_eq!(second.reason, "rules[1]: name != 'pear': false");
+    assert_eq!(second.reason, "the rule 'name != 'pear'' is false");
+    assert_eq!(second.rule, "rules[1]");
 }
 
 #[test]
@@ -187,9 +191,12 @@ fn evaluation_failures_reject_with_a_reason_free_of_values() {
     let applied = plan.apply(&b).unwrap();
     // every record fails the first rule (apple and pear are no keys, null is a null key)
     assert_eq!(applied.batch.num_rows(), 0);
-    for r in &applied.rejected {
+    for r in applied.rejected.iter().filter(|r| !r.values["name"].is_null()) {
+        assert_eq!(r.rule, "rules[0]");
+        assert_eq!(r.kind, RejectionKind::Error, "{}", r.reason);
         assert!(
-            r.reason.starts_with("rules[0]: evaluation failed: "),
+            r.reason
+                .starts_with("'the rule '{'a': 1}[name] == 1' is false' could not be evaluated: "),
             "{}",
             r.reason
         );
@@ -206,16 +213,17 @@ fn evaluation_failures_reject_with_a_reason_free_of_values() {
     let applied = plan.apply(&b).unwrap();
     assert_eq!(
         applied.rejected[0].reason,
-        "rules[0]: evaluation failed: no such key 'missing'"
+        "'the rule '{'a': 1}.missing == 1' is false' could not be evaluated: no such key 'missing'"
     );
 
     let (plan, b) = planned(json!({"rules": [
         {"kind": "import", "expression": "int(qty)", "target": "n", "type": "integer"}
     ]}));
     let applied = plan.apply(&b).unwrap();
-    assert_eq!(applied.accepted_rows, [0]);
+    // a null quantity gives a null result (a computation with null is null)
+    assert_eq!(applied.accepted_rows, [0, 3]);
     for r in &applied.rejected {
-        assert!(r.reason.starts_with("rules[0]: "), "{}", r.reason);
+        assert_eq!(r.rule, "rules[0]", "{}", r.reason);
         assert!(
             !r.reason.contains("abc") && !r.reason.contains("'x'"),
             "{}",
@@ -299,7 +307,7 @@ fn casts_convert_and_reject_what_does_not_convert() {
     assert_eq!(applied.rejected.len(), 2);
     assert_eq!(
         applied.rejected[1].reason,
-        "mappings[1]: cannot cast 'qty' to integer"
+        "cannot cast 'qty' to integer"
     );
     assert_eq!(applied.rejected[1].values["qty"], "abc");
 }
@@ -329,7 +337,7 @@ fn transforms_see_the_value_and_the_record() {
     assert_eq!(applied.accepted_rows, [0, 1]);
     assert_eq!(
         applied.rejected[0].reason,
-        "mappings[0]: the transform's result (a string) cannot be stored as integer in 'id'"
+        "the transform of 'id' gives a string, which cannot be stored as integer"
     );
 }
 
@@ -360,7 +368,7 @@ fn non_nullable_targets_reject_null_results() {
     assert_eq!(applied.accepted_rows, [0, 1, 3]);
     assert_eq!(
         applied.rejected[0].reason,
-        "rules[0]: the result is null but 'id' cannot be null"
+        "the rule setting 'id' gives null but 'id' cannot be null"
     );
     assert_eq!(applied.batch.column(0).null_count(), 0);
 }

@@ -187,7 +187,9 @@ fn copy_spec(mode: &str) -> PipelineSpec {
             {"source": "id", "destination": "order_id"},
             {"source": "price", "destination": "amount"}
         ],
-        "rules": [{"kind": "validation", "expression": "price >= 0.0", "message": "no negative prices"}]
+        "rules": [{"kind": "validation", "expression": "price >= 0.0", "message": "no negative prices"}],
+        // these runs are about what happens to rejected records, not about the threshold
+        "max_rejected_percent": 100
     }))
 }
 
@@ -225,7 +227,7 @@ async fn a_run_commits_what_it_accepted() {
     let rejected = observer.rejected.lock().unwrap();
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].row, 1);
-    assert_eq!(rejected[0].reason, "rules[0]: no negative prices: false");
+    assert_eq!(rejected[0].reason, "no negative prices");
 
     let read = &source.reads.lock().unwrap()[0];
     assert_eq!(read.object, "public.items");
@@ -354,7 +356,8 @@ fn incremental_spec() -> PipelineSpec {
             {"source": "seq", "destination": "seq"},
             {"source": "price", "destination": "price"}
         ],
-        "rules": [{"kind": "validation", "expression": "price >= 0.0"}]
+        "rules": [{"kind": "validation", "expression": "price >= 0.0"}],
+        "max_rejected_percent": 100
     }))
 }
 
@@ -506,4 +509,177 @@ fn the_run_future_is_send() {
     let observer = Observer::default();
     let spec = copy_spec("append");
     assert_send(execute(&source, &destination, input(&spec), &observer));
+}
+
+/// About 3,800 characters from a note of 6: `'' ` replaced by a 76-character string of it.
+const LONG_NOTE: &str = "note.replace('', note.replace('', note.replace('', '----------')))";
+
+/// `note` of 48 and then of 2,400 characters.
+const S2: &str = "note.replace('', note).replace('', note.replace('', note))";
+
+/// Every pair of characters of `text`: within the static estimate (lists that are not written
+/// out are assumed to hold 100 elements), past the step budget on a long text.
+fn pairs(text: &str) -> String {
+    format!("{text}.split('').all(a, {text}.split('').all(b, a != 'x'))")
+}
+
+/// A full refresh over a destination holding order 99, with `rules`, and `threshold` if given.
+async fn refresh_with(
+    rules: serde_json::Value,
+    threshold: Option<f64>,
+    observer: &Observer,
+) -> (Result<lockstep_engine::RunOutcome, EngineError>, VecDestination) {
+    let schema = orders_schema();
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 1, 10.0), (2, 2, -1.0)]),
+            orders(&schema, &[(3, 3, 5.0), (4, 4, 6.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    destination.table.lock().unwrap().push(
+        json!({"order_id": 99, "amount": 1.0})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let mut parts = json!({
+        "mode": "full_refresh",
+        "mappings": [
+            {"source": "id", "destination": "order_id"},
+            {"source": "price", "destination": "amount"}
+        ],
+        "rules": rules
+    });
+    if let Some(t) = threshold {
+        parts["max_rejected_percent"] = json!(t);
+    }
+    let spec = spec_with(parts);
+    let result = execute(&source, &destination, input(&spec), observer).await;
+    (result, destination)
+}
+
+#[tokio::test]
+async fn a_run_that_rejects_more_than_its_threshold_fails_and_keeps_the_destination() {
+    // the default threshold is 5%: one of four rejected fails the run
+    let observer = Observer::default();
+    let (result, destination) = refresh_with(
+        json!([{"kind": "validation", "expression": "price >= 0.0", "message": "no negative prices"}]),
+        None,
+        &observer,
+    )
+    .await;
+    match result {
+        Err(e @ EngineError::TooManyRejected { .. }) => {
+            let text = e.to_string();
+            assert!(text.starts_with("1 of 4 records read were rejected (25.0%)"), "{text}");
+            assert!(text.ends_with("nothing was written"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [99]);
+    assert_eq!(destination.committed.load(Ordering::SeqCst), 0);
+    assert_eq!(destination.aborted.load(Ordering::SeqCst), 1);
+    // the rejected record is still reported, so the person sees why
+    assert_eq!(observer.rejected.lock().unwrap()[0].reason, "no negative prices");
+
+    // a rule that rejects every record never empties the destination, whatever the threshold
+    let observer = Observer::default();
+    let (result, destination) = refresh_with(
+        json!([{"kind": "validation", "expression": "price > 1000.0"}]),
+        Some(99.0),
+        &observer,
+    )
+    .await;
+    assert!(
+        matches!(result, Err(EngineError::TooManyRejected { rejected: 4, read: 4, .. })),
+        "{result:?}"
+    );
+    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [99]);
+
+    // 0% refuses any rejection; 25% lets one of four through
+    let (result, _) = refresh_with(
+        json!([{"kind": "validation", "expression": "price >= 0.0"}]),
+        Some(0.0),
+        &Observer::default(),
+    )
+    .await;
+    assert!(matches!(result, Err(EngineError::TooManyRejected { .. })));
+    let (result, destination) = refresh_with(
+        json!([{"kind": "validation", "expression": "price >= 0.0"}]),
+        Some(25.0),
+        &Observer::default(),
+    )
+    .await;
+    assert_eq!(result.unwrap().records_rejected, 1);
+    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [1, 3, 4]);
+}
+
+#[test]
+fn thresholds_outside_0_to_100_are_refused() {
+    for bad in [-1.0, 100.5] {
+        let spec = spec_with(json!({"max_rejected_percent": bad}));
+        let e = spec.validate().unwrap_err();
+        assert_eq!(e.field, "max_rejected_percent");
+    }
+}
+
+#[tokio::test]
+async fn a_rule_past_its_evaluation_limits_fails_the_run_naming_the_rule() {
+    // within the static estimate (lists of fields are assumed to hold 100 elements), past the
+    // per-record step budget at run time: 2,000 × 2,000 iterations
+    let observer = Observer::default();
+    let (result, destination) = refresh_with(
+        json!([{"kind": "validation", "message": "pairs", "expression": pairs(LONG_NOTE)}]),
+        Some(100.0),
+        &observer,
+    )
+    .await;
+    let e = result.unwrap_err();
+    assert!(matches!(e, EngineError::Limit { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "rules[0] was stopped: it took more than 1,000,000 steps on one record"
+    );
+    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [99]);
+    assert_eq!(destination.committed.load(Ordering::SeqCst), 0);
+
+    // a string that would outgrow its limit stops the run too
+    let (result, _) = refresh_with(
+        json!([{"kind": "import", "target": "note",
+                "expression": format!("{S2}.replace('', {S2})")}]),
+        Some(100.0),
+        &Observer::default(),
+    )
+    .await;
+    let e = result.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "rules[0] was stopped: the result of 'replace' would be longer than 1 MiB"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_interrupts_a_rule_in_the_middle_of_a_record() {
+    let observer = Observer {
+        cancel: AtomicBool::new(false),
+        ..Observer::default()
+    };
+    let cancel_soon = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        observer.cancel.store(true, Ordering::SeqCst);
+    };
+    // each record takes about a million steps (seconds in a debug build) without the
+    // cancellation, which comes after 50 ms
+    let run = refresh_with(
+        json!([{"kind": "validation", "expression": pairs(LONG_NOTE)}]),
+        Some(100.0),
+        &observer,
+    );
+    let started = std::time::Instant::now();
+    let ((result, destination), ()) = tokio::join!(run, cancel_soon);
+    assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [99]);
 }

@@ -11,7 +11,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use lockstep_connectors::FieldType;
-use lockstep_engine::Plan;
+use lockstep_engine::{Plan, RejectionKind};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -116,22 +116,43 @@ fn nulls_are_cel_null() {
     ] {
         assert_eq!(holds(&format!("{field} == null")), [1], "{field}");
     }
-    // comparing a null is an error that rejects the record, not a silent false
+    // a comparison with null is false: the record is rejected with the rule's own message
     let (schema, b) = all_types();
     let plan = Plan::new(
-        &spec_with(json!({"rules": [{"kind": "validation", "expression": "f > 1.0"}]})),
-        schema,
+        &spec_with(json!({"rules": [
+            {"kind": "validation", "expression": "f > 1.0", "message": "f must exceed 1"}
+        ]})),
+        Arc::clone(&schema),
     )
     .unwrap();
     let applied = plan.apply(&b).unwrap();
     assert_eq!(applied.accepted_rows, [0]);
-    assert!(
-        applied.rejected[0]
-            .reason
-            .starts_with("rules[0]: evaluation failed: "),
-        "{}",
-        applied.rejected[0].reason
-    );
+    assert_eq!(applied.rejected[0].reason, "f must exceed 1");
+    assert_eq!(applied.rejected[0].kind, RejectionKind::Rule);
+
+    // unless the rule says so, or tests for null itself
+    for rule in [
+        json!({"kind": "validation", "expression": "f > 1.0", "on_null": "pass"}),
+        json!({"kind": "validation", "expression": "f == null || f > 1.0"}),
+    ] {
+        let plan = Plan::new(&spec_with(json!({"rules": [rule]})), Arc::clone(&schema)).unwrap();
+        let applied = plan.apply(&b).unwrap();
+        assert_eq!(applied.accepted_rows, [0, 1], "{rule}");
+    }
+
+    // a computation with null is null: an import rule gives null, the filter skips
+    let plan = Plan::new(
+        &spec_with(json!({
+            "rules": [{"kind": "import", "expression": "f * 2.0", "target": "f2", "type": "float"}],
+            "filter": "f < 100.0"
+        })),
+        Arc::clone(&schema),
+    )
+    .unwrap();
+    let applied = plan.apply(&b).unwrap();
+    assert_eq!(applied.accepted_rows, [0]);
+    assert_eq!(applied.skipped, 1);
+    assert!(applied.rejected.is_empty());
 }
 
 #[test]
@@ -227,8 +248,11 @@ fn rules_write_every_type() {
     )
     .unwrap();
     let applied = plan.apply(&b).unwrap();
-    assert_eq!(applied.accepted_rows, [0], "{:?}", applied.rejected);
+    // the record of nulls gives nulls (a computation with null is null), except where a rule
+    // sets a constant
+    assert_eq!(applied.accepted_rows, [0, 1], "{:?}", applied.rejected);
     let out = &applied.batch;
+    assert!(out.column(0).is_null(1) && out.column(1).is_null(1));
     assert!(!out.column(0).as_boolean().value(0));
     assert_eq!(
         out.column(1).as_primitive::<Int64Type>().value(0),
