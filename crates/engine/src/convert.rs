@@ -177,6 +177,22 @@ impl<'a> ColumnView<'a> {
     }
 }
 
+impl<'a> ColumnView<'a> {
+    /// The CEL value of the cell at `row`: decimals of unknown precision, held as exact text,
+    /// are numbers for rules (a `double`, like every decimal), not text.
+    pub(crate) fn cel(&self, row: usize) -> CowVal<'a, 'a> {
+        let decimal_text = match self {
+            ColumnView::Utf8(a, TextKind::Decimal) if a.is_valid(row) => Some(a.value(row)),
+            ColumnView::LargeUtf8(a, TextKind::Decimal) if a.is_valid(row) => Some(a.value(row)),
+            _ => None,
+        };
+        match decimal_text.map(|s| s.trim().parse::<f64>()) {
+            Some(Ok(f)) => CowVal::owned(CelDouble::from(f)),
+            _ => cell_to_cel(self.cell(row)),
+        }
+    }
+}
+
 fn or_null<'a, A: Array>(
     array: &'a A,
     row: usize,

@@ -18,7 +18,7 @@
 //! The checks are injected into the parsed expression (calls to `@step` and `@replace`, names no
 //! CEL source can write), so the interpreter itself stops, between any two iterations.
 
-use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, ListExpr};
+use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, ListExpr, SourceInfo};
 use cel::common::types::{CelInt, CelString, DYN_TYPE};
 use cel::common::value::CowVal;
 use cel::{Context, Env, ExecutionError, ParseErrors, Value};
@@ -116,6 +116,8 @@ pub(crate) struct Compiled {
     pub(crate) variables: BTreeSet<String>,
     /// The syntax tree as written (for type checks).
     pub(crate) written: IdedExpr,
+    /// Where each node of `written` is in the source.
+    source_info: SourceInfo,
     /// Whether evaluation needs the budget (it has a comprehension or a `replace`).
     loops: bool,
 }
@@ -148,6 +150,20 @@ impl Compiled {
             (Some(limit), _) => Err(EvalError::Limit(limit)),
             (None, result) => result.map_err(EvalError::Failed),
         }
+    }
+
+    /// "at line 1, column 14: " for the node `id` of `written`, or nothing when unknown.
+    pub(crate) fn position(&self, id: u64) -> String {
+        let Some((start, _)) = self.source_info.offset_for(id) else {
+            return String::new();
+        };
+        let start = usize::try_from(start).unwrap_or(usize::MAX);
+        let Some(before) = self.source.get(..start) else {
+            return String::new();
+        };
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("at line {line}, column {column}: ")
     }
 
     /// Whether the expression has a comprehension or a `replace` (and so needs the budget).
@@ -302,7 +318,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, String> {
             "is too complex: {operators} operators, at most {MAX_OPERATORS}"
         ));
     }
-    let (written, _) = ENV
+    let (written, source_info) = ENV
         .parser()
         .parse_with_source_info(source)
         .map_err(|e| describe_parse_errors(&e))?;
@@ -328,6 +344,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, String> {
         source: source.to_owned(),
         variables,
         written,
+        source_info,
         loops,
     })
 }
@@ -778,6 +795,156 @@ mod tests {
         assert!(e.starts_with("does not parse at line 1, column 9: "), "{e}");
         let e = compile("a &&\n  )").unwrap_err();
         assert!(e.starts_with("does not parse at line 2, column 3: "), "{e}");
+    }
+
+    /// Runs `f` on a thread with the 2 MiB stack of the hub's runtime threads, so a test that
+    /// overflows it aborts instead of passing on a larger test-thread stack.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn chain(term: &str, op: &str, n: usize) -> String {
+        vec![term; n].join(op)
+    }
+
+    /// The hostile expressions of the security test, and their kin: each is refused with a
+    /// reason, and none overflows the stack.
+    fn hostile() -> Vec<String> {
+        let list: String = (0..100).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let l = format!("[{list}]");
+        vec![
+            format!("{} > 0", chain("1", "+", 6000)),
+            format!("{} > 0", chain("1", "+", 4000)),
+            format!("{} > 0", chain("1", "-", 8000)),
+            format!("{} > 0", chain("2", "*", 8000)),
+            format!("{} != ''", chain("'a'", "+", 8000)),
+            format!("'a'{} == 'a'", ".lowerAscii()".repeat(8000)),
+            format!("a{} == 1", ".b".repeat(8000)),
+            chain("1 < 2", " && ", 8000),
+            chain("a == 1", " || ", 300),
+            format!("{}1{}", "(".repeat(5000), ")".repeat(5000)),
+            format!("{}1{}", "[".repeat(5000), "]".repeat(5000)),
+            format!("{}true", "!".repeat(8000)),
+            format!("{}1 > 0", "-".repeat(8000)),
+            format!("{}x{}", "{'a': ".repeat(3000), "}".repeat(3000)),
+            format!(
+                "{l}.all(a, {l}.all(b, {l}.all(c, {l}.all(d, a + b + c + d >= 0))))"
+            ),
+            format!("{l}.map(a, {l}.map(b, {l}.map(c, [a, b, c]))).size() > 0"),
+            format!("x.split('').all(a, x.split('').all(b, x.split('').all(c, a == b)))"),
+            "x".repeat(MAX_SOURCE_BYTES + 1),
+        ]
+    }
+
+    #[test]
+    fn hostile_expressions_are_refused_without_overflowing_the_stack() {
+        let refusals = on_small_stack(|| {
+            hostile()
+                .iter()
+                .map(|source| compile(source).err())
+                .collect::<Vec<_>>()
+        });
+        let expected = [
+            "is too long",
+            "is too complex",
+            "is nested too deeply",
+            "may cost too much",
+            "does not parse",
+        ];
+        for (source, refusal) in hostile().iter().zip(refusals) {
+            let reason = refusal.unwrap_or_else(|| panic!("accepted: {}", &source[..60]));
+            assert!(
+                expected.iter().any(|e| reason.starts_with(e)),
+                "{reason}"
+            );
+        }
+        assert!(compile(&hostile()[14]).unwrap_err().starts_with("may cost too much"));
+        assert!(compile(&hostile()[1]).unwrap_err().starts_with("is too long"));
+        let e = compile(&format!("{} > 0", chain("1", "+", 1000))).unwrap_err();
+        assert_eq!(e, "is too complex: 1000 operators, at most 256");
+        let e = compile(&format!("{} > 0", chain("1", "+", 100))).err();
+        assert_eq!(e.as_deref(), Some("is nested too deeply: 101 levels, at most 64"));
+    }
+
+    #[test]
+    fn the_largest_allowed_expressions_evaluate_on_a_small_stack() {
+        on_small_stack(|| {
+            // as deep as allowed, in every shape that nests
+            let depth = MAX_DEPTH - 2;
+            let sum = format!("{} > 0", chain("1", "+", depth));
+            let parens = format!("{}1{} == 1", "(".repeat(40), ")".repeat(40));
+            let methods = format!("'A'{} == 'a'", ".lowerAscii()".repeat(depth - 2));
+            let nested_all = format!(
+                "[1].all(a, [1].all(b, [1].all(c, [1].all(d, [1].all(e, {} > 0)))))",
+                chain("a", "+", 40)
+            );
+            // as many operators as allowed, in a shallow tree
+            let wide = format!(
+                "[{}].size() > 0",
+                vec![chain("1", "+", 8); MAX_OPERATORS / 9].join(", ")
+            );
+            let context = Context::with_env(env());
+            for source in [sum, parens, methods, nested_all, wide] {
+                let compiled = compile(&source).unwrap_or_else(|e| panic!("{e}: {source}"));
+                assert_eq!(compiled.execute(&context, None), Ok(Value::Bool(true)), "{source}");
+            }
+        });
+    }
+
+    #[test]
+    fn comprehensions_keep_their_results_with_the_step_checks() {
+        let context = Context::with_env(env());
+        for source in [
+            "[1, 2, 3].map(x, x * 2) == [2, 4, 6]",
+            "[1, 2, 3].map(x, x > 1, x * 10) == [20, 30]",
+            "[1, 2, 3].filter(x, x > 1) == [2, 3]",
+            "[1, 2, 3].all(x, x > 0) && ![1, 2, 3].all(x, x > 1)",
+            "[1, 2, 3].exists(x, x == 2) && ![1, 2].exists(x, x == 3)",
+            "[1, 2, 3].exists_one(x, x > 2) && ![1, 2, 3].exists_one(x, x > 1)",
+            "{'a': 1, 'b': 2}.all(k, k != 'c')",
+            "[1, 0].exists(x, 1 / x == 1)",
+            "'a-b'.replace('-', '+') == 'a+b' && 'aaa'.replace('a', 'b', 2) == 'bba'",
+        ] {
+            let compiled = compile(source).unwrap();
+            assert!(compiled.has_loops(), "{source}");
+            assert_eq!(compiled.execute(&context, None), Ok(Value::Bool(true)), "{source}");
+        }
+        // outside an evaluation the budget is empty: a step fails closed
+        assert!(BUDGET.with(Budget::take_step).is_err());
+    }
+
+    #[test]
+    fn an_interrupt_stops_an_evaluation_between_two_steps() {
+        let compiled = compile("[1, 2, 3].all(x, x > 0)").unwrap();
+        let context = Context::with_env(env());
+        let interrupt = Arc::new(AtomicBool::new(true));
+        // the flag is read every 256 steps: a short loop finishes
+        assert!(compiled.execute(&context, Some(&interrupt)).is_ok());
+        let list: String = (0..300).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let long = compile(&format!("[{list}].all(x, x >= 0)")).unwrap();
+        assert_eq!(
+            long.execute(&context, Some(&interrupt)),
+            Err(EvalError::Limit("the run was stopped"))
+        );
+        interrupt.store(false, Ordering::Relaxed);
+        assert_eq!(long.execute(&context, Some(&interrupt)), Ok(Value::Bool(true)));
+    }
+
+    #[test]
+    fn parse_errors_read_as_sentences() {
+        assert_eq!(
+            compile("price >=").unwrap_err(),
+            "does not parse at line 1, column 9: the expression ends too early (an operand or \
+             a closing bracket is missing)"
+        );
+        let e = compile("price >= >= 1").unwrap_err();
+        assert!(e.ends_with("'>=' is not expected here"), "{e}");
+        assert!(!e.contains("expecting"), "{e}");
     }
 
     #[test]

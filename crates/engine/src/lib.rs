@@ -13,7 +13,7 @@
 //! | boolean | `bool` |
 //! | integer | `int` |
 //! | float | `double` |
-//! | decimal | `double`, for arithmetic and comparison (a decimal is only written back through a double when a rule targets it; copied fields keep their exact value) |
+//! | decimal (any precision, `numeric` without one too) | `double`, for arithmetic and comparison (a decimal is only written back through a double when a rule targets it; copied fields keep their exact value) |
 //! | string, other | `string` |
 //! | json | the parsed value: `map`, `list`, `string`, `int`, `double`, `bool` or `null` |
 //! | binary | `bytes` |
@@ -22,8 +22,16 @@
 //! | timestamp, timestamp_tz | `google.protobuf.Timestamp` (a timestamp without a zone as UTC) |
 //! | uuid | `string`, hyphenated lower case |
 //!
-//! A null is `null`; comparing it with `<` and the like is an evaluation error, which rejects the
-//! record (write `price == null || price >= 0.0`). A rule's result is converted to its target's
+//! A null is `null`. An expression that fails on a null field (`price >= 0.0`, `price * 1.1` with
+//! `price` null) is false for a validation rule (the record is rejected with the rule's message;
+//! `"on_null": "pass"` makes it pass, and `price == null || price >= 0.0` says so in the rule)
+//! and for the filter (the record is skipped), and null for import and export rules and
+//! transforms — as in SQL. Other evaluation failures reject the record as errors, apart from a
+//! rule's verdict ([`RejectionKind`]).
+//!
+//! Expressions are type-checked when the pipeline is saved against the discovered fields, and
+//! bounded in size, nesting and cost; evaluation is bounded per record and runs on blocking
+//! threads (see the `expr` module). A rule's result is converted to its target's
 //! type: numbers between each other (an integer only from a whole number, a decimal rounded to
 //! its scale), text parsed (`"42"` to an integer, RFC 3339 to a timestamp), maps and lists to
 //! JSON text; a result that does not convert rejects the record.
@@ -33,6 +41,7 @@ mod expr;
 pub mod plan;
 pub mod run;
 pub mod spec;
+mod typecheck;
 
 pub use plan::{Applied, Plan, Rejected, RejectionKind};
 pub use run::{EngineError, RunInput, RunObserver, RunOutcome, execute};

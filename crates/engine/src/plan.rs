@@ -1097,6 +1097,6 @@ impl VariableResolver for RowVariables<'_> {
         self.vars
             .iter()
             .find(|(name, _)| *name == variable)
-            .map(|(_, view)| convert::cell_to_cel(view.cell(row)))
+            .map(|(_, view)| view.cel(row))
     }
 }

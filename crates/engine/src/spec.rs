@@ -4,6 +4,7 @@
 //! found.
 
 use crate::expr::{self, Compiled};
+use crate::typecheck::{Scope, Type, infer};
 use lockstep_connectors::batch::WriteMode;
 use lockstep_connectors::{FieldMeta, FieldType};
 use serde::{Deserialize, Serialize};
@@ -215,7 +216,115 @@ impl PipelineSpec {
         let compiled = self.compile()?;
         let names: Vec<String> = source.iter().map(|f| f.name.clone()).collect();
         let stages = Stages::new(self, &names);
-        stages.check(self, &compiled)
+        stages.check(self, &compiled)?;
+        self.check_types(&compiled, source)
+    }
+
+    /// Every expression types against the discovered fields: validation rules and the filter
+    /// give booleans, import and export rules and transforms give values their fields can
+    /// hold, and every operator applies to the types it is given.
+    fn check_types(&self, compiled: &CompiledSpec, source: &[FieldMeta]) -> Result<(), SpecError> {
+        let mut fields: HashMap<String, FieldType> = source
+            .iter()
+            .map(|f| (f.name.clone(), f.field_type))
+            .collect();
+        let scope_of = |fields: &HashMap<String, FieldType>| -> Scope {
+            fields
+                .iter()
+                .map(|(n, t)| (n.clone(), Type::of_field(*t)))
+                .collect()
+        };
+        let type_of = |field: &str, c: &Compiled, scope: &Scope| -> Result<Type, SpecError> {
+            infer(&c.written, scope)
+                .map_err(|(id, reason)| SpecError::new(field, format!("{}{reason}", c.position(id))))
+        };
+        let boolean = |field: &str, c: &Compiled, scope: &Scope, what: &str| {
+            let t = type_of(field, c, scope)?;
+            if matches!(t, Type::Bool | Type::Dyn) {
+                Ok(())
+            } else {
+                Err(SpecError::new(
+                    field,
+                    format!("must give a boolean ({what}), but gives {}", t.name()),
+                ))
+            }
+        };
+        let stores = |field: &str, t: Type, target: &str, target_type: FieldType| {
+            if t.stores_as(target_type) {
+                Ok(())
+            } else {
+                Err(SpecError::new(
+                    field,
+                    format!(
+                        "gives {}, which cannot be stored in '{target}' ({})",
+                        t.name(),
+                        lockstep_connectors::batch::field_type_name(target_type)
+                    ),
+                ))
+            }
+        };
+
+        if let Some(filter) = &compiled.filter {
+            boolean("filter", filter, &scope_of(&fields), "true keeps the record")?;
+        }
+        let rules = || self.rules.iter().zip(&compiled.rules).enumerate();
+        for (i, (rule, c)) in rules() {
+            if rule.kind != RuleKind::Import {
+                continue;
+            }
+            let path = format!("rules[{i}].expression");
+            let t = type_of(&path, c, &scope_of(&fields))?;
+            let target = rule.target.clone().unwrap_or_default();
+            let target_type = rule
+                .field_type
+                .or_else(|| fields.get(&target).copied())
+                .unwrap_or(FieldType::String);
+            stores(&path, t, &target, target_type)?;
+            fields.insert(target, target_type);
+        }
+        let after_import = scope_of(&fields);
+        for (i, (rule, c)) in rules() {
+            if rule.kind == RuleKind::Validation {
+                boolean(
+                    &format!("rules[{i}].expression"),
+                    c,
+                    &after_import,
+                    "true accepts the record",
+                )?;
+            }
+        }
+        let mut destination: HashMap<String, FieldType> = if self.mappings.is_empty() {
+            fields.clone()
+        } else {
+            HashMap::new()
+        };
+        for (i, (m, t)) in self.mappings.iter().zip(&compiled.transforms).enumerate() {
+            let source_type = fields.get(&m.source).copied().unwrap_or(FieldType::String);
+            let target_type = m.cast.unwrap_or(source_type);
+            if let Some(t) = t {
+                let path = format!("mappings[{i}].transform");
+                let mut scope = after_import.clone();
+                scope.insert(VALUE_VARIABLE.to_owned(), Type::of_field(source_type));
+                let result = type_of(&path, t, &scope)?;
+                stores(&path, result, &m.destination, target_type)?;
+            }
+            destination.insert(m.destination.clone(), target_type);
+        }
+        for (i, (rule, c)) in rules() {
+            if rule.kind != RuleKind::Export {
+                continue;
+            }
+            let path = format!("rules[{i}].expression");
+            let t = type_of(&path, c, &scope_of(&destination))?;
+            let target = rule.target.clone().unwrap_or_default();
+            let target_type = rule
+                .field_type
+                .or_else(|| destination.get(&target).copied())
+                .unwrap_or(FieldType::String);
+            stores(&path, t, &target, target_type)?;
+            destination.insert(target, target_type);
+        }
+        Ok(())
     }
 
     /// The rejection threshold in force, in percent of the records read.

@@ -378,3 +378,59 @@ fn read_fields_when_the_definition_tells() {
     }));
     assert_eq!(s.read_fields(), None);
 }
+
+#[test]
+fn rules_are_type_checked_against_the_discovered_fields() {
+    let fields = [
+        meta("id", FieldType::Integer, "int8", false, true),
+        meta("full_name", FieldType::String, "text", true, false),
+        meta("credit_limit", FieldType::Decimal, "numeric", true, false),
+        meta("active", FieldType::Boolean, "bool", true, false),
+    ];
+    let refused = |parts: serde_json::Value| -> SpecError {
+        spec_with(parts).validate_against(&fields).unwrap_err()
+    };
+    // the rules the new user wrote, which emptied the destination
+    let e = refused(json!({"rules": [
+        {"kind": "validation", "expression": "credit_limit + 1.0", "message": "limit"}
+    ]}));
+    assert_eq!(e.field, "rules[0].expression");
+    assert_eq!(
+        e.reason,
+        "must give a boolean (true accepts the record), but gives a double"
+    );
+    let e = refused(json!({"rules": [
+        {"kind": "validation", "expression": "id > 0"},
+        {"kind": "validation", "expression": "full_name > 5"}
+    ]}));
+    assert_eq!(e.field, "rules[1].expression");
+    assert_eq!(
+        e.reason,
+        "at line 1, column 11: '>' does not apply to a string and an int"
+    );
+    let e = refused(json!({"filter": "active + 1"}));
+    assert_eq!(e.field, "filter");
+    assert!(e.reason.starts_with("at line 1, column 8: '+' does not apply to a bool"), "{}", e.reason);
+    // an import rule gives what its target holds
+    let e = refused(json!({"rules": [
+        {"kind": "import", "expression": "full_name.size() > 3", "target": "id"}
+    ]}));
+    assert_eq!(e.reason, "gives a bool, which cannot be stored in 'id' (integer)");
+    // a transform too, against the cast
+    let e = refused(json!({"mappings": [
+        {"source": "id", "destination": "id", "transform": "value > 1", "cast": "float"}
+    ]}));
+    assert_eq!(e.field, "mappings[0].transform");
+
+    // what types is accepted, JSON and comprehensions included
+    spec_with(json!({
+        "rules": [
+            {"kind": "import", "expression": "full_name.upperAscii()", "target": "shout"},
+            {"kind": "validation", "expression": "credit_limit >= 0.0 && shout != ''"},
+            {"kind": "validation", "expression": "[1, 2].all(x, x > 0) && id in [1, 2, 3]"}
+        ],
+        "filter": "active"
+    }))
+    .validate_against(&fields)
+    .unwrap();
+}
