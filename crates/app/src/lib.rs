@@ -39,4 +39,5 @@ pub use lockstep_storage::settings::OrganizationSettings;
 pub use lockstep_vault::{SealStatus, UnsealKey};
 pub use members::{InvitationCreated, SettingsUpdate, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
+pub use lockstep_engine::RejectionKind;
 pub use pipelines::{LEASE as RUN_LEASE, PipelineView, RunErrorView, RunView};

@@ -66,6 +66,16 @@ pub struct RunView {
 }
 
 impl RunView {
+    /// The state as shown: `succeeded_with_rejections` for a run that committed while some
+    /// records were rejected, else the stored state.
+    pub fn state_name(&self) -> &'static str {
+        if self.state == RunState::Succeeded && self.records_rejected > 0 {
+            "succeeded_with_rejections"
+        } else {
+            self.state.as_str()
+        }
+    }
+
     /// Records read per second so far (or over the whole run once finished).
     pub fn rate(&self) -> Option<f64> {
         let start = self.started_at?;
@@ -105,7 +115,18 @@ pub struct RunErrorView {
     pub position: u64,
     pub key: serde_json::Value,
     pub reason: String,
+    /// What rejected it: `rules[2]`, `mappings[1]`, `filter` (empty for records rejected
+    /// before this was kept).
+    #[serde(default)]
+    pub rule: String,
+    /// A rule's verdict (`rule`) or a failure to evaluate or convert (`error`).
+    #[serde(default = "rule_kind")]
+    pub kind: lockstep_engine::RejectionKind,
     pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+fn rule_kind() -> lockstep_engine::RejectionKind {
+    lockstep_engine::RejectionKind::Rule
 }
 
 fn spec_error(err: lockstep_engine::SpecError) -> AppError {
@@ -797,7 +818,10 @@ impl Hub {
                     owner,
                     RunState::Failed,
                     Counts::default(),
-                    Some("the run was interrupted too often (its workers stopped)"),
+                    Some(
+                        "the run stopped its worker 3 times without finishing (a crash, a \
+                         restart or a lost lease each time); it is not tried again",
+                    ),
                     None,
                 )
                 .await;
@@ -911,6 +935,12 @@ impl Hub {
                     kind: lockstep_connectors::FailureKind::Other,
                     message: reason,
                 },
+                err @ (EngineError::Limit { .. } | EngineError::TooManyRejected { .. }) => {
+                    AppError::Connector {
+                        kind: lockstep_connectors::FailureKind::Other,
+                        message: err.to_string(),
+                    }
+                }
             })
         }
         .await;
@@ -941,6 +971,11 @@ impl Hub {
                     .await
             }
             Err(AppError::Refused("cancelled")) => {
+                // Nothing was committed.
+                let counts = Counts {
+                    written: 0,
+                    ..counts
+                };
                 self.finish(
                     &run,
                     owner,
@@ -952,6 +987,11 @@ impl Hub {
                 .await
             }
             Err(err) => {
+                // Nothing was committed: every mode writes all or nothing.
+                let counts = Counts {
+                    written: 0,
+                    ..counts
+                };
                 let message = match &err {
                     AppError::Connector { message, .. } => message.clone(),
                     AppError::InvalidConfig { field, reason } => format!("{field}: {reason}"),
@@ -1013,6 +1053,8 @@ impl RunObserver for Observer {
                     position: 0,
                     key: record.key,
                     reason: record.reason,
+                    rule: record.rule,
+                    kind: record.kind,
                     values: record.values,
                 };
                 let json = serde_json::to_vec(&view)

@@ -1405,3 +1405,153 @@ async fn two_workers_share_the_runs_and_take_over_a_dead_ones() {
     .await
     .unwrap();
 }
+
+/// A list literal of `n` integers, for expressions whose cost is known before they run.
+fn int_list(n: usize) -> String {
+    let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// An Editor's hostile rules cannot take the hub down: the security test's expressions are
+/// refused when saved (and the hub still answers), and while the costliest rule that is allowed
+/// runs, `/healthz` and another organization's sign-in answer within a second; cancelling the
+/// run stops it in the middle of its rules.
+#[tokio::test]
+async fn the_costliest_allowed_rule_never_stalls_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let init = init_one_share(&data);
+    let server = serve_with(&data, &["--egress-allow", "loopback"], "warn", Stdio::inherit());
+    let http = client(&data);
+    unseal_with_an_administrator(&http, &server, &init).await;
+    let token = admin_session(&http, &server).await;
+    // another organization, whose member signs in while the rule runs
+    let (status, org) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        init["operator_token"].as_str(),
+        json!({"name": "Globex", "admin_email": "bea@globex.io"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{org}");
+    let (status, _) = post(&http, &server, "/api/v1/auth/invitations/accept", None,
+        json!({"token": org["invitation_token"], "password": "another long passphrase", "display_name": "Bea"})).await;
+    assert_eq!(status, 201);
+
+    let db = pg_client().await;
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let source = format!("e2e_cost_{suffix}");
+    let target = format!("e2e_cost_out_{suffix}");
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id bigint PRIMARY KEY, part_no text NOT NULL);
+         INSERT INTO public.{source} SELECT g, 'P-' || g FROM generate_series(1, 3000) g;"
+    ))
+    .await
+    .unwrap();
+    let src = pg_connection(&http, &server, &token, "source").await;
+    let dst = pg_connection(&http, &server, &token, "warehouse").await;
+    let pipeline = |rule: String| {
+        json!({"name": format!("cost {}", rule.len()),
+            "source": {"connection_id": src, "object": format!("public.{source}")},
+            "destination": {"connection_id": dst, "object": format!("public.{target}")},
+            "rules": [{"kind": "validation", "expression": rule, "message": "costly"}],
+            "mode": "full_refresh"})
+    };
+
+    // The security test's expressions are refused with the rule named; the hub lives on.
+    let l = int_list(100);
+    for (rule, reason) in [
+        (format!("{} > 0", vec!["1"; 6000].join("+")), "is too long"),
+        (format!("{} > 0", vec!["1"; 1500].join("+")), "is too complex"),
+        (
+            format!("{l}.all(a, {l}.all(b, {l}.all(c, {l}.all(d, a + b + c + d >= 0))))"),
+            "may cost too much",
+        ),
+        (
+            format!("{l}.map(a, {l}.map(b, {l}.map(c, [a, b, c]))).size() > 0"),
+            "may cost too much",
+        ),
+    ] {
+        let (status, problem) =
+            post(&http, &server, "/api/v1/pipelines", Some(&token), pipeline(rule)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "rules[0].expression", "{problem}");
+        assert!(
+            problem.to_string().contains(reason),
+            "{reason}: {problem}"
+        );
+        let (status, _) = get(&http, &server, "/healthz", None).await;
+        assert_eq!(status, 200);
+    }
+
+    // The costliest allowed: 80 × 80 iterations a record (an estimated 84,000 steps).
+    let l = int_list(80);
+    let (status, created) = post(
+        &http,
+        &server,
+        "/api/v1/pipelines",
+        Some(&token),
+        pipeline(format!("{l}.all(a, {l}.all(b, a + b + id >= 0))")),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (status, started) = post(
+        &http,
+        &server,
+        &format!("/api/v1/pipelines/{id}/runs"),
+        Some(&token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let run_path = format!("/api/v1/pipelines/{id}/runs/{}", started["id"].as_str().unwrap());
+    wait_for(&http, &server, &token, &run_path, &["running"], Duration::from_secs(30)).await;
+
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, _) = get(&http, &server, "/healthz", None).await;
+        assert_eq!(status, 200);
+        let (status, login) = post(
+            &http,
+            &server,
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "bea@globex.io", "password": "another long passphrase"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{login}");
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, run) = get(&http, &server, &run_path, Some(&token)).await;
+    assert_eq!(run["state"], "running", "the rule ran while we measured: {run}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz and a sign-in took {slowest:?} while the rule ran"
+    );
+
+    // Cancelling stops the rule in the middle of its work.
+    let cancelled_at = Instant::now();
+    let (status, _) = post(&http, &server, &format!("{run_path}/cancel"), Some(&token), json!({})).await;
+    assert!(status == 202 || status == 200, "{status}");
+    let run = wait_for(
+        &http,
+        &server,
+        &token,
+        &run_path,
+        &["cancelled", "failed", "succeeded"],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(run["state"], "cancelled", "{run}");
+    assert!(cancelled_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(run["records_written"], 0, "{run}");
+    db.batch_execute(&format!(
+        "DROP TABLE public.{source}; DROP TABLE IF EXISTS public.{target}"
+    ))
+    .await
+    .unwrap();
+}

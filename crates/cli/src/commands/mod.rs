@@ -43,3 +43,25 @@ pub(crate) fn read_secret(prompt: &str) -> anyhow::Result<String> {
     }
     Ok(text)
 }
+
+/// The exit code of `lockstep pipeline run` when the run committed but rejected records: not
+/// 0 (something needs a look), not 1 (the run did not fail).
+pub const EXIT_REJECTIONS: u8 = 3;
+
+/// An outcome that is not a failure of the command but still exits non-zero, with its own
+/// code and a message of its own (no "error:" prefix).
+#[derive(Debug)]
+pub struct ExitWith {
+    /// The process's exit code.
+    pub code: u8,
+    /// What to print on standard error.
+    pub message: String,
+}
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}

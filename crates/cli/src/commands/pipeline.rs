@@ -2,6 +2,7 @@
 
 use crate::args::{Format, PipelineCommand, TokenClientArgs};
 use crate::client::ApiClient;
+use crate::commands::{EXIT_REJECTIONS, ExitWith};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::Value;
@@ -115,7 +116,10 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<()> {
                         .map(|r| format!(" ({r:.0} records/s)"))
                         .unwrap_or_default()
                 ));
-                if matches!(run.state.as_str(), "succeeded" | "failed" | "cancelled") {
+                if matches!(
+                    run.state.as_str(),
+                    "succeeded" | "succeeded_with_rejections" | "failed" | "cancelled"
+                ) {
                     break run;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -144,10 +148,17 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            if run.state != "succeeded" {
-                bail!("the run {}", run.state);
+            match run.state.as_str() {
+                "succeeded" => Ok(()),
+                "succeeded_with_rejections" => Err(anyhow::Error::new(ExitWith {
+                    code: EXIT_REJECTIONS,
+                    message: format!(
+                        "the run committed, but {} records were rejected",
+                        run.records_rejected
+                    ),
+                })),
+                other => bail!("the run {other}"),
             }
-            Ok(())
         }
     }
 }

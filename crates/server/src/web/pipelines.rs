@@ -97,6 +97,8 @@ fn mode_label(mode: &str) -> &str {
 struct RunInfo {
     id: String,
     state: &'static str,
+    /// The state in words (`succeeded with rejections`).
+    state_label: String,
     finished: bool,
     trigger: String,
     read: u64,
@@ -120,7 +122,8 @@ impl RunInfo {
             .map(|start| (r.finished_at.unwrap_or(r.updated_at) - start).as_seconds_f64());
         RunInfo {
             id: r.id.to_string(),
-            state: r.state.as_str(),
+            state: r.state_name(),
+            state_label: r.state_name().replace('_', " "),
             finished: r.state.is_finished(),
             trigger: r.trigger.clone(),
             read: r.records_read,

@@ -206,6 +206,7 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
         ("rules[0].level", "error"),
         ("rules[0].message", "price must not be negative"),
         ("mode", "full_refresh"),
+        ("max_rejected_percent", "50"),
         ("key", "id"),
         ("cursor", ""),
         ("filter", ""),
@@ -351,7 +352,7 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     }
     let done = done.expect("the run did not end within 30 s");
     assert!(
-        done.body.contains(r#"data-state="succeeded""#),
+        done.body.contains(r#"data-state="succeeded_with_rejections""#),
         "{}",
         done.body
     );
@@ -382,11 +383,15 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     assert!(!finished.body.contains("Cancel run"));
     let viewed = viewer.get(&run_path).await;
     assert_eq!(viewed.status, 200);
-    assert!(viewed.body.contains(r#"data-state="succeeded""#));
+    assert!(viewed.body.contains(r#"data-state="succeeded_with_rejections""#));
     assert!(!viewed.body.contains("REJ-7f3a"));
     assert!(viewed.body.contains("Your role cannot read the values"));
     let history = viewer.get(&format!("/pipelines/{id}")).await;
-    assert!(history.body.contains("badge state-succeeded"));
+    assert!(
+        history
+            .body
+            .contains(r#"badge state-succeeded_with_rejections">succeeded with rejections<"#)
+    );
 
     // A queued run can be cancelled (not by a Viewer); the page then shows it ended.
     drop(_worker);

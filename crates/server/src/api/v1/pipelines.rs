@@ -72,7 +72,7 @@ impl From<RunView> for RunBody {
         RunBody {
             id: r.id,
             pipeline_id: r.pipeline_id,
-            state: r.state.as_str().to_owned(),
+            state: r.state_name().to_owned(),
             trigger: r.trigger,
             requested_by: r.requested_by,
             records_read: r.records_read,
@@ -249,7 +249,7 @@ pub(crate) async fn start_run(
         StatusCode::ACCEPTED,
         Json(RunStarted {
             id: run.id,
-            state: run.state.as_str().to_owned(),
+            state: run.state_name().to_owned(),
         }),
     ))
 }
@@ -330,8 +330,14 @@ pub(crate) struct RunErrorBody {
     /// The record's key fields (or null).
     #[schema(value_type = Object)]
     key: serde_json::Value,
-    /// The rule or the destination error that rejected it.
+    /// Why, in words: a validation rule's own message, or what could not be evaluated or
+    /// converted.
     reason: String,
+    /// What rejected it: `rules[2]`, `mappings[1]`, `filter`.
+    rule: String,
+    /// `rule` (a validation rule said no) or `error` (an evaluation or conversion failed).
+    #[schema(value_type = String)]
+    kind: lockstep_app::RejectionKind,
     #[schema(value_type = Object)]
     values: serde_json::Map<String, serde_json::Value>,
 }
@@ -346,6 +352,8 @@ impl From<RunErrorView> for RunErrorBody {
         RunErrorBody {
             key: e.key,
             reason: e.reason,
+            rule: e.rule,
+            kind: e.kind,
             values: e.values,
         }
     }

@@ -74,6 +74,7 @@ pub(super) struct PipelineForm {
     pub(super) key: String,
     pub(super) cursor: String,
     pub(super) schedule: String,
+    pub(super) max_rejected_percent: String,
 }
 
 /// `mappings[3].source` → `("3", "source")` for the list `mappings`.
@@ -161,6 +162,7 @@ impl PipelineForm {
             key: value("key"),
             cursor: value("cursor"),
             schedule: value("schedule"),
+            max_rejected_percent: value("max_rejected_percent"),
         }
     }
 
@@ -200,6 +202,10 @@ impl PipelineForm {
             key: spec.key.join(", "),
             cursor: spec.cursor.clone().unwrap_or_default(),
             schedule: spec.schedule.clone().unwrap_or_default(),
+            max_rejected_percent: spec
+                .max_rejected_percent
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -260,12 +266,24 @@ impl PipelineForm {
         }
         optional(&mut spec, "cursor", &self.cursor);
         optional(&mut spec, "schedule", &self.schedule);
+        let threshold = self.max_rejected_percent.trim().trim_end_matches('%').trim();
+        if !threshold.is_empty() {
+            // Text that is no number is sent as one out of range, so the refusal lands next to
+            // the field with the API's own words.
+            let percent = threshold
+                .replace(',', ".")
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite())
+                .unwrap_or(-1.0);
+            spec.insert("max_rejected_percent".to_owned(), json!(percent));
+        }
         Value::Object(spec)
     }
 
     /// Whether the form shows an input for the API's `field`.
     fn shows(&self, field: &str) -> bool {
-        const PLAIN: [&str; 10] = [
+        const PLAIN: [&str; 11] = [
             "name",
             "source.connection_id",
             "source.object",
@@ -276,6 +294,7 @@ impl PipelineForm {
             "key",
             "cursor",
             "schedule",
+            "max_rejected_percent",
         ];
         let row = |list: &str, len: usize, parts: &[&str]| {
             indexed(field, list).is_some_and(|(i, part)| {
