@@ -168,6 +168,12 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         self.vault.forget_org(id);
         tracing::info!(organization = %id, operator_token = operator.token_id(), "organization deleted");
+        // The retained ledger gets a last signed checkpoint, so it verifies with signatures up to
+        // its deletion event. The deletion stands even if signing fails; the ledger then still
+        // verifies for structure.
+        if let Err(error) = self.checkpoint_ledger(id).await {
+            tracing::warn!(organization = %id, error = %error, "the deleted organization's ledger could not be checkpointed");
+        }
         Ok(())
     }
 }

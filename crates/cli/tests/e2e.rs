@@ -941,6 +941,29 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
         );
     }
 
+    // A deleted organization leaves its ledger behind; it does not fail the verification.
+    let operator = init["operator_token"].as_str().unwrap();
+    let (status, brief) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        Some(operator),
+        json!({"name": "Brief", "admin_email": "bo@brief.io"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{brief}");
+    let brief_id = brief["id"].as_str().unwrap().to_owned();
+    let deleted = http
+        .delete(format!(
+            "{}/api/v1/sys/organizations/{brief_id}",
+            server.addr
+        ))
+        .bearer_auth(operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+
     // The stored ledger, verified offline straight from the store, and tampered in the store.
     drop(server);
     let stored = |dir: &Path| {
@@ -952,6 +975,62 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
     };
     let (ok, stdout, stderr) = stored(&data);
     assert!(ok, "the stored ledger must verify: {stdout} {stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "organization {brief_id}: deleted; 2 entries and 1 checkpoint verified for structure, signatures included."
+        )),
+        "{stdout}"
+    );
+    // A deleted organization's ledger without a checkpoint (deleted before one was signed) is
+    // still verified for structure, and its tampering still found.
+    let copy_store = |name: &str| {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap();
+            if file.starts_with("lockstep.db") {
+                std::fs::copy(&path, copy.join(file)).unwrap();
+            }
+        }
+        copy
+    };
+    let unsigned = copy_store("unsigned");
+    let store = lockstep_storage::Store::open_sqlite(&unsigned.join("lockstep.db"))
+        .await
+        .unwrap();
+    lockstep_storage::testing::execute(
+        &store,
+        format!("DELETE FROM ledger_checkpoints WHERE organization_id = '{brief_id}'").leak(),
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    let (ok, stdout, stderr) = stored(&unsigned);
+    assert!(
+        ok,
+        "an unsigned deleted ledger must verify: {stdout} {stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "organization {brief_id}: deleted; 2 entries and 0 checkpoints verified for structure."
+        )),
+        "{stdout}"
+    );
+    let store = lockstep_storage::Store::open_sqlite(&unsigned.join("lockstep.db"))
+        .await
+        .unwrap();
+    lockstep_storage::testing::execute(
+        &store,
+        format!("DELETE FROM ledger_entries WHERE organization_id = '{brief_id}' AND idx = 0")
+            .leak(),
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    let (ok, stdout, _) = stored(&unsigned);
+    assert!(!ok, "a tampered deleted ledger verified: {stdout}");
+    assert!(stdout.contains("position 0"), "{stdout}");
     let sql_cases: [(&str, &'static str, &str); 4] = [
         (
             "edit",

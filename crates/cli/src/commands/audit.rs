@@ -3,7 +3,7 @@
 use crate::args::AuditCommand;
 use crate::client::ApiClient;
 use anyhow::Context;
-use lockstep_ledger::{ExportedLedger, Finding, verify_export};
+use lockstep_ledger::{ExportedLedger, Finding, VerifiedLedger, verify_export, verify_structure};
 use std::io::Write;
 
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
@@ -49,21 +49,23 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     let ledger: ExportedLedger = serde_json::from_str(&text).map_err(|e| {
                         anyhow::anyhow!("{} is not a ledger export: {e}", export.display())
                     })?;
-                    vec![ledger]
+                    vec![(ledger, Standing::Exported)]
                 }
                 None => stored_ledgers(data, database, organization).await?,
             };
             let mut failed = 0;
-            for ledger in &ledgers {
-                match verify_export(ledger) {
-                    Ok(verified) => println!(
-                        "OK: {}: {} entries; {} checkpoint(s) verified up to size {}; {} entries after the latest checkpoint.",
-                        ledger.origin,
-                        verified.size,
-                        verified.checkpoints,
-                        verified.checked_size,
-                        verified.unchecked_tail
-                    ),
+            for (ledger, standing) in &ledgers {
+                let verified = match standing {
+                    Standing::Exported | Standing::Live { checkpointed: true } => {
+                        verify_export(ledger)
+                    }
+                    Standing::Live {
+                        checkpointed: false,
+                    }
+                    | Standing::Deleted => verify_structure(ledger),
+                };
+                match verified {
+                    Ok(verified) => println!("OK: {}", report(ledger, *standing, &verified)),
                     Err(findings) => {
                         failed += 1;
                         for finding in &findings {
@@ -80,12 +82,67 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
     }
 }
 
+/// What is known about a ledger's organization, which decides how far it can be verified.
+#[derive(Clone, Copy, Debug)]
+enum Standing {
+    /// From an export file: always checkpointed and signed.
+    Exported,
+    /// A live organization's stored ledger, with or without a signed checkpoint yet.
+    Live { checkpointed: bool },
+    /// A deleted organization: its ledger stays, its key may be gone.
+    Deleted,
+}
+
+fn report(ledger: &ExportedLedger, standing: Standing, verified: &VerifiedLedger) -> String {
+    let organization = ledger
+        .origin
+        .strip_prefix("lockstep/audit/")
+        .unwrap_or(&ledger.origin);
+    let signed = lockstep_ledger::VerifyingKey::parse_vkey(&ledger.vkey).is_ok();
+    match standing {
+        Standing::Deleted => format!(
+            "organization {organization}: deleted; {} {} and {} {} verified for structure{}.",
+            verified.size,
+            plural(verified.size, "entry", "entries"),
+            verified.checkpoints,
+            plural(verified.checkpoints as u64, "checkpoint", "checkpoints"),
+            if signed && verified.checkpoints > 0 {
+                ", signatures included"
+            } else {
+                ""
+            }
+        ),
+        Standing::Live {
+            checkpointed: false,
+        } => format!(
+            "organization {organization}: no checkpoint signed yet; {} {} verified for structure.",
+            verified.size,
+            plural(verified.size, "entry", "entries"),
+        ),
+        Standing::Exported | Standing::Live { checkpointed: true } => format!(
+            "{}: {} {}; {} {} verified up to size {}; {} {} after the latest checkpoint.",
+            ledger.origin,
+            verified.size,
+            plural(verified.size, "entry", "entries"),
+            verified.checkpoints,
+            plural(verified.checkpoints as u64, "checkpoint", "checkpoints"),
+            verified.checked_size,
+            verified.unchecked_tail,
+            plural(verified.unchecked_tail, "entry", "entries"),
+        ),
+    }
+}
+
+fn plural<'a>(count: u64, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
+}
+
 /// The ledgers in a store, read directly: no unsealing, no keys.
 async fn stored_ledgers(
     data: Option<std::path::PathBuf>,
     database: Option<String>,
     organization: Option<String>,
-) -> anyhow::Result<Vec<ExportedLedger>> {
+) -> anyhow::Result<Vec<(ExportedLedger, Standing)>> {
     let data = data.unwrap_or_else(|| std::path::PathBuf::from("./lockstep-data"));
     let store = match database {
         Some(url) => lockstep_storage::Store::connect(&url)
@@ -114,7 +171,20 @@ async fn stored_ledgers(
     };
     let mut ledgers = Vec::with_capacity(orgs.len());
     for org in orgs {
-        ledgers.push(lockstep_app::stored_ledger(&store, org).await?);
+        let ledger = lockstep_app::stored_ledger(&store, org).await?;
+        let mut conn = store.read().await?;
+        let exists = lockstep_storage::organizations::get(&mut conn, org)
+            .await?
+            .is_some();
+        drop(conn);
+        let standing = if exists {
+            Standing::Live {
+                checkpointed: !ledger.checkpoints.is_empty(),
+            }
+        } else {
+            Standing::Deleted
+        };
+        ledgers.push((ledger, standing));
     }
     store.close().await;
     if ledgers.is_empty() {

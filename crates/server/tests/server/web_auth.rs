@@ -155,6 +155,13 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
         .get(&format!("/operator/organizations/{id}/delete"))
         .await;
     assert_eq!(page.status, 200);
+    // The page says what is kept: the ledger, ids and keyed hashes only.
+    assert!(
+        page.body.contains("ids and keyed hashes only")
+            && page.body.contains("lockstep audit verify"),
+        "{}",
+        page.body
+    );
     let page = browser
         .post(
             &format!("/operator/organizations/{id}/delete"),
