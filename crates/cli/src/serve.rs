@@ -107,7 +107,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if hub.is_sealed() {
         say(&format!(
             "The hub is sealed: unseal it in a browser at https://{local}/ or with \
-             `lockstep vault unseal --addr https://{local}`."
+             `{}`.",
+            unseal_hint(local, &config.data, tls_files.ca.is_some())
         ));
     }
     say(&format!("Lockstep is listening on https://{local}"));
@@ -119,6 +120,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stop_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     store_close(&hub).await;
     Ok(())
+}
+
+/// The `lockstep vault unseal` command line that works as printed: it names the data directory
+/// (where the client finds the self-signed CA) unless that is the default.
+fn unseal_hint(local: std::net::SocketAddr, data: &Path, self_signed: bool) -> String {
+    let mut hint = format!("lockstep vault unseal --addr https://{local}");
+    if self_signed && data != Path::new(crate::client::DEFAULT_DATA) {
+        let data = std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf());
+        let text = data.to_string_lossy();
+        let quoted = shlex::try_quote(&text).unwrap_or(std::borrow::Cow::Borrowed(&text));
+        hint.push_str(&format!(" --data {quoted}"));
+    }
+    hint
 }
 
 /// Starts the scheduler and `workers` run executors on this hub.

@@ -1484,3 +1484,125 @@ async fn two_workers_share_the_runs_and_take_over_a_dead_ones() {
     .await
     .unwrap();
 }
+
+/// The sealed hub's printed unseal command works as printed from another directory (it names
+/// the data directory, where the CA is), and several shares piped into it are all entered.
+#[tokio::test]
+async fn the_printed_unseal_command_works_as_printed_with_piped_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub data");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "3",
+            "--key-threshold",
+            "2",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let server = serve(&data, None);
+    let hint = server
+        .stdout
+        .iter()
+        .find(|line| line.contains("lockstep vault unseal"))
+        .unwrap_or_else(|| panic!("no unseal hint in {:#?}", server.stdout));
+    let command = hint.split('`').nth(1).unwrap();
+    let words = shlex::split(command).unwrap();
+    assert_eq!(words[0], "lockstep");
+    assert!(words.contains(&"--data".to_owned()), "{command}");
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    let keys: Vec<&str> = init["unseal_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+
+    // One share at a time: the progress.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |stdin: &str| {
+        let out = Command::new(BIN)
+            .args(&args)
+            .current_dir(elsewhere.path())
+            .env_remove("LOCKSTEP_DATA")
+            .env_remove("LOCKSTEP_CA_CERT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(stdin.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&format!("{}\n", keys[0]));
+    assert!(ok, "the printed command failed: {stdout} {stderr}");
+    assert!(stdout.contains("Sealed: 1 of 2"), "{stdout}");
+    // Shares are entered until the hub opens; a blank line is skipped, the rest is not sent.
+    let (ok, stdout, stderr) = run(&format!("\n{}\n{}\n", keys[1], keys[2]));
+    assert!(ok, "{stdout} {stderr}");
+    assert!(stdout.contains("Entered 1 key share."), "{stdout}");
+    assert!(stdout.contains("Unsealed."), "{stdout}");
+    let http = client(&data);
+    let (status, seal) = get(&http, &server, "/api/v1/sys/seal-status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(seal["sealed"], false);
+
+    // Sealed again, two shares piped at once are both entered and the hub opens.
+    let (ok, _, stderr) = cli(
+        &[
+            "vault",
+            "seal",
+            "--addr",
+            &server.addr,
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+        &[("LOCKSTEP_TOKEN", init["operator_token"].as_str().unwrap())],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&format!("{}\n{}\n", keys[2], keys[0]));
+    assert!(ok, "{stdout} {stderr}");
+    assert!(
+        stdout.contains("Entered 2 key shares.") && stdout.contains("Unsealed."),
+        "{stdout}"
+    );
+    // A refused share is named by its line, and the run fails while still sealed.
+    let (ok, _, stderr) = cli(
+        &[
+            "vault",
+            "seal",
+            "--addr",
+            &server.addr,
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+        &[("LOCKSTEP_TOKEN", init["operator_token"].as_str().unwrap())],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&format!("lks1-not-a-share\n{}\n", keys[1]));
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains("Share 1 refused"), "{stderr}");
+    assert!(
+        stdout.contains("Entered 1 key share (1 refused)."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Sealed: 1 of 2"), "{stdout}");
+}
