@@ -104,6 +104,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ca.display()
         ));
     }
+    say(&egress_line(&config.connectors.egress));
     if hub.is_sealed() {
         say(&format!(
             "The hub is sealed: unseal it in a browser at https://{local}/ or with \
@@ -120,6 +121,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stop_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     store_close(&hub).await;
     Ok(())
+}
+
+/// The egress policy in force, in one line, with how to reach this machine when it may not.
+fn egress_line(policy: &lockstep_app::connectors::EgressPolicy) -> String {
+    use std::net::{IpAddr, Ipv4Addr};
+    let local = [
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(192, 168, 0, 1),
+    ]
+    .into_iter()
+    .any(|ip| policy.allows_ip(IpAddr::V4(ip)));
+    let hint = if local {
+        ""
+    } else {
+        " (use --egress-allow loopback,private to reach this machine or your network)"
+    };
+    format!("Connections may reach: {}{hint}", policy.describe())
 }
 
 /// The `lockstep vault unseal` command line that works as printed: it names the data directory
@@ -163,15 +182,17 @@ pub async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
     if args.runner.workers == 0 {
         bail!("--workers must be at least 1 for a worker process");
     }
+    let connectors = crate::config::connectors_context(&args.runner)?;
     let store = open_store(&store_config).await?;
     let Some(hub) = Hub::open(store, Arc::new(SystemClock)).await? else {
         bail!("this store is not initialized: start `lockstep serve --database …` first");
     };
     let hub = Arc::new(hub.with_options(lockstep_app::HubOptions {
-        connectors: crate::config::connectors_context(&args.runner)?,
+        connectors: connectors.clone(),
         run_lease: time::Duration::seconds(i64::from(args.runner.run_lease)),
         ..lockstep_app::HubOptions::default()
     }));
+    say(&egress_line(&connectors.egress));
     say("The worker is sealed: enter unseal key shares, one per line.");
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut lines = tokio::io::AsyncBufReadExt::lines(stdin);

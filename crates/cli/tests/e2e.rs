@@ -324,6 +324,13 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
         .collect();
     assert_eq!(keys.len(), 3, "{printed}");
     assert!(printed.contains("lso_"), "{printed}");
+    // The egress policy in force, with how to reach a database on this machine.
+    assert!(
+        printed.contains(
+            "Connections may reach: public addresses only (use --egress-allow loopback,private to reach this machine or your network)"
+        ),
+        "{printed}"
+    );
     let http = client(&data);
     assert_eq!(
         get(&http, &server, "/healthz", None).await.1["sealed"],
@@ -333,7 +340,19 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
     drop(server);
 
     // The second start is sealed, prints no keys, and keeps the certificate.
-    let server = serve(&data, None);
+    let server = serve_with(
+        &data,
+        &["--egress-allow", "loopback"],
+        "warn",
+        Stdio::inherit(),
+    );
+    assert!(
+        server
+            .stdout
+            .contains(&"Connections may reach: this machine (loopback)".to_owned()),
+        "{:#?}",
+        server.stdout
+    );
     assert!(
         server
             .stdout
