@@ -214,8 +214,9 @@ pub async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
         }
     }
     say(&format!(
-        "Lockstep worker unsealed; executing runs with {} worker(s).",
-        args.runner.workers
+        "Lockstep worker unsealed; executing runs with {} {}.",
+        args.runner.workers,
+        crate::plural(u64::from(args.runner.workers), "worker", "workers")
     ));
     tracing::info!(workers = args.runner.workers, "worker started");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

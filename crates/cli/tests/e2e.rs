@@ -1625,3 +1625,31 @@ async fn the_printed_unseal_command_works_as_printed_with_piped_shares() {
     );
     assert!(stdout.contains("Sealed: 1 of 2"), "{stdout}");
 }
+
+/// The one-time printout counts in words: "once", "1 of 1 key unseals", never "time(s)".
+#[test]
+fn the_printout_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("1 of 1 key unseals the hub"), "{stdout}");
+    assert!(
+        stdout.contains("run `lockstep vault unseal` once, one key each"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("(s)"), "{stdout}");
+}

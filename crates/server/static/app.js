@@ -84,9 +84,20 @@
     if (event.target.matches("select[data-show-group]")) showGroups(event.target);
   });
 
+  // ?notice=created says what the last change did; once shown it is dropped from the address,
+  // so a reload or a later action does not say it again.
+  function dropNotice() {
+    var params = new URLSearchParams(window.location.search);
+    if (!params.has("notice")) return;
+    params.delete("notice");
+    var query = params.toString();
+    history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
+  }
+
   window.addEventListener("hashchange", takeFragmentToken);
   document.addEventListener("DOMContentLoaded", function () {
     takeFragmentToken();
+    dropNotice();
     document.querySelectorAll("select[data-show-group]").forEach(showGroups);
     follow();
   });

@@ -2,6 +2,7 @@
 
 use crate::args::AuditCommand;
 use crate::client::ApiClient;
+use crate::plural;
 use anyhow::Context;
 use lockstep_ledger::{ExportedLedger, Finding, VerifiedLedger, verify_export, verify_structure};
 use std::io::Write;
@@ -28,10 +29,12 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", output.display()))?;
             file.write_all(&json)?;
             file.sync_all()?;
+            let (entries, checkpoints) =
+                (ledger.entries.len() as u64, ledger.checkpoints.len() as u64);
             println!(
-                "Exported {} entries and {} checkpoint(s) to {}.",
-                ledger.entries.len(),
-                ledger.checkpoints.len(),
+                "Exported {entries} {} and {checkpoints} {} to {}.",
+                plural(entries, "entry", "entries"),
+                plural(checkpoints, "checkpoint", "checkpoints"),
                 output.display()
             );
             Ok(())
@@ -75,7 +78,12 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 }
             }
             if failed > 0 {
-                anyhow::bail!("{failed} of {} ledger(s) do not verify", ledgers.len());
+                anyhow::bail!(
+                    "{failed} of {} {} {} not verify",
+                    ledgers.len(),
+                    plural(ledgers.len() as u64, "ledger", "ledgers"),
+                    if failed == 1 { "does" } else { "do" }
+                );
             }
             Ok(())
         }
@@ -131,10 +139,6 @@ fn report(ledger: &ExportedLedger, standing: Standing, verified: &VerifiedLedger
             plural(verified.unchecked_tail, "entry", "entries"),
         ),
     }
-}
-
-fn plural<'a>(count: u64, one: &'a str, many: &'a str) -> &'a str {
-    if count == 1 { one } else { many }
 }
 
 /// The ledgers in a store, read directly: no unsealing, no keys.

@@ -227,7 +227,7 @@ impl FormErrors {
                 FormErrors::none().field(field, capitalize(&message))
             }
             None => FormErrors::general(match &err.detail {
-                Some(detail) => format!("{}. {detail}", err.title),
+                Some(detail) => format!("{}. {}", err.title, capitalize(detail)),
                 None => format!("{}.", err.title),
             }),
         }

@@ -625,3 +625,63 @@ async fn patching_a_pipeline_keeps_the_fields_not_sent() {
     assert_eq!(now["mode"], "append");
     assert_eq!(now["mappings"].as_array().unwrap().len(), 1);
 }
+
+/// A table dropped after discovery: the sample's and the run's errors name it (an object's
+/// name is no secret), so the user knows what is missing.
+#[tokio::test]
+async fn a_missing_table_is_named_in_the_sample_and_run_errors() {
+    let source = unique("gone");
+    let target = unique("gone_dst");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id int PRIMARY KEY, name text); INSERT INTO public.{source} VALUES (1, 'a')"
+    ))
+    .await
+    .unwrap();
+    let mut e = env("loopback").await;
+    let conn = postgres_connection(&mut e, "Warehouse").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({"name": "gone", "source": {"connection_id": conn, "object": format!("public.{source}")},
+                "destination": {"connection_id": conn, "object": format!("public.{target}")},
+                "mappings": [{"source": "id", "destination": "id"}, {"source": "name", "destination": "name"}],
+                "mode": "full_refresh"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+    db.batch_execute(&format!("DROP TABLE public.{source}"))
+        .await
+        .unwrap();
+
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{conn}/objects/public.{source}/sample?limit=5"),
+            None,
+        )
+        .await;
+    assert_eq!(sample.status, 502, "{}", sample.body);
+    assert_eq!(sample.json()["failure"], "not_found");
+    assert!(
+        sample.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("public.{source}")),
+        "{}",
+        sample.body
+    );
+
+    let _worker = worker(&e);
+    let done = run(&mut e, &pipeline).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("public.{source}")),
+        "{done}"
+    );
+}

@@ -29,6 +29,12 @@ async fn the_sealed_hub_shows_the_unseal_page_and_counts_good_shares_only() {
     let page = browser.post("/unseal", &[("key", "not-a-share")]).await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("id=\"key-error\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains("The unseal key share was refused. The unseal key is malformed"),
+        "a sentence starts with a capital: {}",
+        page.body
+    );
     assert!(!page.body.contains("not-a-share"));
     assert_eq!(f.hub.seal_status().progress, 0);
 
@@ -54,7 +60,15 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
     let mut browser = Browser::new(&f.app);
     let page = browser.get("/operator/organizations").await;
     assert_eq!(page.location(), Some("/operator"));
-    browser.get("/operator").await;
+    let page = browser.get("/operator").await;
+    // `serve` prints the token at first start; `vault init` when initializing apart.
+    assert!(
+        page.body.contains(
+            "Printed once at first start by <code>lockstep serve</code>, or by <code>lockstep vault init</code>."
+        ),
+        "{}",
+        page.body
+    );
     let page = browser.post("/operator", &[("token", "lso_wrong")]).await;
     assert_eq!(page.status, 401);
     assert!(page.body.contains("id=\"token-error\""));
