@@ -65,6 +65,7 @@ impl Hub {
             Ok::<_, lockstep_vault::VaultError>((wrapped, email_ciphertext, token))
         })??;
 
+        let name_text = name.as_str().to_owned();
         let mut tx = self.store.write().await?;
         organizations::insert(
             &mut tx,
@@ -104,9 +105,10 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         self.send_mail(lockstep_mail::Message {
             to: email.as_str().to_owned(),
-            subject: "Your organization on Lockstep is ready".to_owned(),
+            subject: format!("{name_text} on Lockstep is ready"),
             body: format!(
-                "You are the first Administrator of your organization on Lockstep.\n\n\
+                "The operator of this Lockstep hub created the organization {name_text} and \
+                 made you its first Administrator.\n\n\
                  Open {}/accept-invitation#{} within 7 days to choose your password.\n",
                 self.options.public_url.trim_end_matches('/'),
                 token.expose()
@@ -137,6 +139,16 @@ impl Hub {
                 name: o.name,
             })
             .collect())
+    }
+
+    /// The organization's name, as pages and mails show it (a name is no secret of the
+    /// organization: the operator sees it too).
+    pub(crate) async fn organization_name(&self, org: OrganizationId) -> Result<String, AppError> {
+        let mut conn = self.store.read().await?;
+        organizations::get(&mut conn, org)
+            .await?
+            .map(|o| o.name.as_str().to_owned())
+            .ok_or(AppError::NotFound("organization"))
     }
 
     /// Deletes an organization with everything it owns, its wrapped data keys included, then

@@ -12,6 +12,8 @@ use lockstep_policy::{Action, Decision, Resource, Subject, decide};
 /// The signed-in member as the navigation shows them.
 #[derive(Debug, Clone)]
 pub(crate) struct MemberNav {
+    /// The member's organization's name, in the header of every page.
+    pub organization: String,
     pub display_name: String,
     pub email: String,
     pub role: Role,

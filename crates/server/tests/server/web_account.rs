@@ -49,6 +49,25 @@ async fn the_account_page_shows_the_profile_and_the_required_totp_notice() {
     let page = admin.get("/account").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let me = env.admin(Method::GET, "/api/v1/me", None).await.json();
+    assert_eq!(me["organization_name"], "alpha");
+    // The organization's name: in the header of every page and in the profile.
+    assert!(
+        page.body
+            .contains("<span class=\"org\" title=\"Your organization\">alpha</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<dt>Organization</dt><dd>alpha "),
+        "{}",
+        page.body
+    );
+    let other = admin.get("/connections").await;
+    assert!(
+        other
+            .body
+            .contains("title=\"Your organization\">alpha</span>")
+    );
     for shown in [
         "Ada",
         "admin@alpha.io",
