@@ -584,7 +584,7 @@ async fn required_totp_confines_members_to_enrolment(t: TestStore) {
     assert!(admin.member.must_enrol_totp);
     assert!(matches!(
         w.hub.list_users(&admin).await,
-        Err(AppError::NotAllowedYet(_))
+        Err(AppError::TotpEnrolmentRequired)
     ));
     assert!(w.hub.me(&admin).await.unwrap().must_enrol_totp);
     let secret =

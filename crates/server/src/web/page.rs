@@ -253,6 +253,9 @@ pub(crate) enum WebError {
     Sealed,
     /// The form's CSRF token was missing or wrong.
     Csrf,
+    /// The organization requires TOTP and this member has not enrolled: the account page,
+    /// where they can.
+    EnrolTotp,
     Page(ApiError),
 }
 
@@ -261,6 +264,7 @@ impl From<AppError> for WebError {
         match err {
             AppError::Unauthenticated => WebError::SignIn,
             AppError::Sealed => WebError::Sealed,
+            AppError::TotpEnrolmentRequired => WebError::EnrolTotp,
             other => WebError::Page(ApiError::from(other)),
         }
     }
@@ -308,6 +312,7 @@ impl IntoResponse for WebError {
             WebError::SignIn => return see_other("/login"),
             WebError::OperatorSignIn => return see_other("/operator"),
             WebError::Sealed => return see_other("/"),
+            WebError::EnrolTotp => return see_other("/account#must-enrol-totp"),
             WebError::Csrf => ApiError::new(StatusCode::FORBIDDEN, "csrf", "This form has expired")
                 .detail("Go back, reload the page and send the form again."),
             WebError::Page(err) => err,

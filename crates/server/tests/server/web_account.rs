@@ -101,6 +101,26 @@ async fn the_account_page_shows_the_profile_and_the_required_totp_notice() {
         page.body
     );
     assert!(page.body.contains("requires two-factor sign-in"));
+    // Every other page sends the member to the enrolment, not to a 403 naming an API call;
+    // the start page too (it led back to the 403).
+    for path in ["/connections", "/pipelines", "/users", "/"] {
+        let mut page = viewer.get(path).await;
+        for _ in 0..3 {
+            if page.status != 303 || page.location() == Some("/account#must-enrol-totp") {
+                break;
+            }
+            let next = page.location().unwrap().to_owned();
+            page = viewer.get(&next).await;
+        }
+        assert_eq!(
+            (page.status.as_u16(), page.location()),
+            (303, Some("/account#must-enrol-totp")),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let page = viewer.get("/account").await;
+    assert!(!page.body.contains("POST /api/v1/me/totp"), "{}", page.body);
 }
 
 #[tokio::test]
