@@ -19,6 +19,8 @@ use uuid::Uuid;
 pub struct AccountView {
     pub id: UserId,
     pub organization_id: OrganizationId,
+    /// The organization's name, shown in the page header and on the account page.
+    pub organization_name: String,
     pub email: String,
     pub display_name: String,
     pub role: Role,
@@ -88,6 +90,7 @@ impl Hub {
         Ok(AccountView {
             id: user.id,
             organization_id: user.organization_id,
+            organization_name: self.organization_name(user.organization_id).await?,
             email,
             display_name,
             role: user.role,

@@ -23,7 +23,9 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// The largest file an Administrator may upload to a `files` connection.
-pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_UPLOAD_BYTES: usize = MAX_UPLOAD_MIB * 1024 * 1024;
+/// [`MAX_UPLOAD_BYTES`] in MiB, as pages and messages say it.
+pub const MAX_UPLOAD_MIB: usize = 32;
 
 /// Internal secrets holding OAuth tokens: set only by the authorization flow.
 const ACCESS_TOKEN: &str = "oauth_access_token";
@@ -857,10 +859,7 @@ impl Hub {
         if contents.len() > MAX_UPLOAD_BYTES {
             return Err(AppError::Invalid {
                 field: "body",
-                reason: format!(
-                    "files are limited to {} MiB",
-                    MAX_UPLOAD_BYTES / 1024 / 1024
-                ),
+                reason: format!("files are limited to {MAX_UPLOAD_MIB} MiB"),
             });
         }
         let org = stored.organization_id;

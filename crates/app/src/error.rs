@@ -26,9 +26,14 @@ pub enum AppError {
     /// The caller may see the object but their role does not allow the action.
     #[error("this needs the {needs} role")]
     Forbidden { needs: Role },
-    /// The caller must first do something else (enrol TOTP, use a session instead of a token).
+    /// The caller must first do something else (use a session instead of a token, start an
+    /// enrolment before confirming it).
     #[error("{0}")]
     NotAllowedYet(&'static str),
+    /// The organization requires TOTP and the caller has not enrolled: nothing but their own
+    /// account until they do.
+    #[error("your organization requires TOTP: enrol it first")]
+    TotpEnrolmentRequired,
     /// The object already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
@@ -90,9 +95,7 @@ impl From<lockstep_policy::Denial> for AppError {
         match denial {
             lockstep_policy::Denial::NotVisible => AppError::NotFound("object"),
             lockstep_policy::Denial::Forbidden { needs } => AppError::Forbidden { needs },
-            lockstep_policy::Denial::TotpEnrolmentRequired => AppError::NotAllowedYet(
-                "your organization requires TOTP: enrol it first (POST /api/v1/me/totp)",
-            ),
+            lockstep_policy::Denial::TotpEnrolmentRequired => AppError::TotpEnrolmentRequired,
         }
     }
 }

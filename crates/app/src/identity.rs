@@ -454,6 +454,7 @@ impl Hub {
         }
         let now = self.clock.now();
         drop(conn);
+        let organization = self.organization_name(user.organization_id).await?;
         let token = SecretToken::generate("lsr", &mut rand::rng());
         let mut tx = self.store.write().await?;
         password_resets::insert(
@@ -473,7 +474,7 @@ impl Hub {
         self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let body = format!(
-            "Someone asked to reset the password of your Lockstep account.\n\n\
+            "Someone asked to reset the password of your Lockstep account in {organization}.\n\n\
              To choose a new password, open this link within 30 minutes (it works once):\n\n\
              {}/reset-password#{}\n\n\
              If it was not you, ignore this message: your password stays as it is.\n",
@@ -482,7 +483,7 @@ impl Hub {
         );
         self.send_mail(Message {
             to: email.as_str().to_owned(),
-            subject: "Reset your Lockstep password".to_owned(),
+            subject: format!("Reset your Lockstep password for {organization}"),
             body,
         })
         .await;

@@ -124,7 +124,7 @@ impl Hub {
         Ok(signed)
     }
 
-    async fn checkpoint_ledger(&self, org: OrganizationId) -> Result<(), AppError> {
+    pub(crate) async fn checkpoint_ledger(&self, org: OrganizationId) -> Result<(), AppError> {
         let key = self.signing_key()?;
         let mut tx = self.store.write().await?;
         let head = ledger::head(&mut tx, self.store.backend(), org).await?;

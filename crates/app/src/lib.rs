@@ -23,7 +23,8 @@ pub use audit::{AuditEvent, FieldChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connections::{
     ConnectionDetails, ConnectionUpdate, ConnectionView, Discovery, MAX_UPLOAD_BYTES,
-    NewConnection, OAuthCallback, OAuthConnected, OAuthStart, OAuthStatus, TestOutcome, UploadView,
+    MAX_UPLOAD_MIB, NewConnection, OAuthCallback, OAuthConnected, OAuthStart, OAuthStatus,
+    TestOutcome, UploadView,
 };
 pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};

@@ -95,6 +95,10 @@ impl Hub {
                 email.as_str().as_bytes(),
             )
             .await?;
+        // The mail names the organization and who invited (a mail without them reads like
+        // phishing); read before the change, so a failure changes nothing.
+        let organization = self.organization_name(org).await?;
+        let inviter = self.display_name_of(org, caller.user()).await?;
         let mut tx = self.store.write().await?;
         invitations::insert(
             &mut tx,
@@ -120,10 +124,16 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         self.send_mail(Message {
             to: email.as_str().to_owned(),
-            subject: "You are invited to Lockstep".to_owned(),
+            subject: format!("{inviter} invited you to {organization} on Lockstep"),
             body: format!(
-                "You are invited to join your organization on Lockstep as {role}.\n\n\
-                 Open {}/accept-invitation#{} within 7 days to choose your password.\n",
+                "{inviter} invited you to join {organization} on Lockstep as {}.\n\n\
+                 Open {}/accept-invitation#{} within 7 days to choose your password.\n\n\
+                 If you do not know {inviter} or {organization}, ignore this message.\n",
+                match role {
+                    Role::Administrator => "an Administrator",
+                    Role::Editor => "an Editor",
+                    Role::Viewer => "a Viewer",
+                },
                 self.options.public_url.trim_end_matches('/'),
                 token.expose()
             ),

@@ -65,6 +65,7 @@ impl Hub {
             Ok::<_, lockstep_vault::VaultError>((wrapped, email_ciphertext, token))
         })??;
 
+        let name_text = name.as_str().to_owned();
         let mut tx = self.store.write().await?;
         organizations::insert(
             &mut tx,
@@ -104,9 +105,10 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         self.send_mail(lockstep_mail::Message {
             to: email.as_str().to_owned(),
-            subject: "Your organization on Lockstep is ready".to_owned(),
+            subject: format!("{name_text} on Lockstep is ready"),
             body: format!(
-                "You are the first Administrator of your organization on Lockstep.\n\n\
+                "The operator of this Lockstep hub created the organization {name_text} and \
+                 made you its first Administrator.\n\n\
                  Open {}/accept-invitation#{} within 7 days to choose your password.\n",
                 self.options.public_url.trim_end_matches('/'),
                 token.expose()
@@ -139,6 +141,16 @@ impl Hub {
             .collect())
     }
 
+    /// The organization's name, as pages and mails show it (a name is no secret of the
+    /// organization: the operator sees it too).
+    pub(crate) async fn organization_name(&self, org: OrganizationId) -> Result<String, AppError> {
+        let mut conn = self.store.read().await?;
+        organizations::get(&mut conn, org)
+            .await?
+            .map(|o| o.name.as_str().to_owned())
+            .ok_or(AppError::NotFound("organization"))
+    }
+
     /// Deletes an organization with everything it owns, its wrapped data keys included, then
     /// drops its keys from memory: its ciphertexts can never be decrypted again.
     pub async fn delete_organization(
@@ -168,6 +180,12 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         self.vault.forget_org(id);
         tracing::info!(organization = %id, operator_token = operator.token_id(), "organization deleted");
+        // The retained ledger gets a last signed checkpoint, so it verifies with signatures up to
+        // its deletion event. The deletion stands even if signing fails; the ledger then still
+        // verifies for structure.
+        if let Err(error) = self.checkpoint_ledger(id).await {
+            tracing::warn!(organization = %id, error = %error, "the deleted organization's ledger could not be checkpointed");
+        }
         Ok(())
     }
 }

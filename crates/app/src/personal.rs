@@ -93,6 +93,20 @@ impl Hub {
             .await?;
         Ok((email, name))
     }
+
+    /// A member's display name, in clear (for mails that say who did something).
+    pub(crate) async fn display_name_of(
+        &self,
+        org: lockstep_domain::OrganizationId,
+        user: lockstep_domain::UserId,
+    ) -> Result<String, AppError> {
+        let mut conn = self.store.read().await?;
+        let stored = lockstep_storage::users::get(&mut conn, org, user)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        drop(conn);
+        Ok(self.open_profile(&stored).await?.1)
+    }
 }
 
 /// A display name: 1 to 100 characters, no control characters, trimmed.

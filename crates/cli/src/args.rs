@@ -181,7 +181,8 @@ pub enum VaultCommand {
     Init(InitArgs),
     /// Show whether a running hub is sealed.
     Status(ClientArgs),
-    /// Enter one unseal key share (read from a prompt, or from standard input when piped).
+    /// Enter an unseal key share (read from a prompt), or every share piped in on standard input,
+    /// one per line.
     Unseal(ClientArgs),
     /// Seal a running hub (operator token).
     Seal(TokenClientArgs),
@@ -217,9 +218,12 @@ pub struct ClientArgs {
     /// The hub's address.
     #[arg(long, env = "LOCKSTEP_ADDR", default_value = "https://127.0.0.1:8443")]
     pub addr: String,
-    /// CA certificate to trust (default: ./lockstep-data/tls/ca.pem when it exists).
+    /// CA certificate to trust (default: DATA/tls/ca.pem when it exists).
     #[arg(long, env = "LOCKSTEP_CA_CERT", conflicts_with = "insecure")]
     pub ca_cert: Option<PathBuf>,
+    /// The hub's data directory, where its self-signed CA is (default: ./lockstep-data).
+    #[arg(long, env = "LOCKSTEP_DATA")]
+    pub data: Option<PathBuf>,
     /// Do not verify the hub's certificate (testing only).
     #[arg(long)]
     pub insecure: bool,

@@ -8,8 +8,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 
-/// Where `lockstep serve` keeps its CA by default; used when `--ca-cert` is not given.
-const DEFAULT_CA: &str = "./lockstep-data/tls/ca.pem";
+/// Where `lockstep serve` keeps its data by default.
+pub const DEFAULT_DATA: &str = "./lockstep-data";
+/// Where, in the data directory, `lockstep serve` keeps its self-signed CA; trusted when
+/// `--ca-cert` is not given.
+pub const CA_IN_DATA: &str = "tls/ca.pem";
 
 #[derive(Debug)]
 pub struct ApiClient {
@@ -31,8 +34,11 @@ impl ApiClient {
             builder = builder.danger_accept_invalid_certs(true);
         } else {
             let ca = args.ca_cert.clone().or_else(|| {
-                let default = PathBuf::from(DEFAULT_CA);
-                default.exists().then_some(default)
+                let in_data = match &args.data {
+                    Some(data) => data.join(CA_IN_DATA),
+                    None => PathBuf::from(DEFAULT_DATA).join(CA_IN_DATA),
+                };
+                in_data.exists().then_some(in_data)
             });
             if let Some(ca) = ca {
                 let pem = std::fs::read(&ca)
@@ -101,7 +107,7 @@ impl ApiClient {
                 source = e.source();
             }
             let hint = if chain.contains("certificate") || chain.contains("UnknownIssuer") {
-                " (is the hub's certificate trusted? pass --ca-cert DATA/tls/ca.pem)"
+                " (is the hub's certificate trusted? pass --data DIR, the hub's data directory, or --ca-cert DIR/tls/ca.pem)"
             } else {
                 ""
             };

@@ -61,16 +61,25 @@ pub fn print(credentials: &Credentials, format: Format) -> anyhow::Result<()> {
                 writeln!(out, "  Unseal key {}: {}", i + 1, key.expose())?;
             }
             writeln!(out)?;
-            writeln!(out, "  Key threshold:  {k} of {n} keys unseal the hub")?;
+            writeln!(
+                out,
+                "  Key threshold:  {k} of {n} {} the hub",
+                crate::plural(n as u64, "key unseals", "keys unseal")
+            )?;
             writeln!(
                 out,
                 "  Operator token: {}",
                 credentials.operator_token.expose()
             )?;
             writeln!(out)?;
+            let times = if k == 1 {
+                "once".to_owned()
+            } else {
+                format!("{k} times")
+            };
             writeln!(
                 out,
-                "After every restart the hub is sealed: run `lockstep vault unseal` {k} time(s), one key each."
+                "After every restart the hub is sealed: run `lockstep vault unseal` {times}, one key each (or pipe the keys in, one per line)."
             )?;
         }
     }

@@ -15,6 +15,11 @@ mod serve;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// `one` for a count of 1, `many` otherwise: "1 entry", "3 entries".
+pub(crate) fn plural<'a>(count: u64, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     lockstep_server::tls::install_crypto_provider();

@@ -104,10 +104,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ca.display()
         ));
     }
+    say(&egress_line(&config.connectors.egress));
     if hub.is_sealed() {
         say(&format!(
             "The hub is sealed: unseal it in a browser at https://{local}/ or with \
-             `lockstep vault unseal --addr https://{local}`."
+             `{}`.",
+            unseal_hint(local, &config.data, tls_files.ca.is_some())
         ));
     }
     say(&format!("Lockstep is listening on https://{local}"));
@@ -119,6 +121,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stop_workers.store(true, std::sync::atomic::Ordering::Relaxed);
     store_close(&hub).await;
     Ok(())
+}
+
+/// The egress policy in force, in one line, with how to reach this machine when it may not.
+fn egress_line(policy: &lockstep_app::connectors::EgressPolicy) -> String {
+    use std::net::{IpAddr, Ipv4Addr};
+    let local = [
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(192, 168, 0, 1),
+    ]
+    .into_iter()
+    .any(|ip| policy.allows_ip(IpAddr::V4(ip)));
+    let hint = if local {
+        ""
+    } else {
+        " (use --egress-allow loopback,private to reach this machine or your network)"
+    };
+    format!("Connections may reach: {}{hint}", policy.describe())
+}
+
+/// The `lockstep vault unseal` command line that works as printed: it names the data directory
+/// (where the client finds the self-signed CA) unless that is the default.
+fn unseal_hint(local: std::net::SocketAddr, data: &Path, self_signed: bool) -> String {
+    let mut hint = format!("lockstep vault unseal --addr https://{local}");
+    if self_signed && data != Path::new(crate::client::DEFAULT_DATA) {
+        let data = std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf());
+        let text = data.to_string_lossy();
+        let quoted = shlex::try_quote(&text).unwrap_or(std::borrow::Cow::Borrowed(&text));
+        hint.push_str(&format!(" --data {quoted}"));
+    }
+    hint
 }
 
 /// Starts the scheduler and `workers` run executors on this hub.
@@ -149,15 +182,17 @@ pub async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
     if args.runner.workers == 0 {
         bail!("--workers must be at least 1 for a worker process");
     }
+    let connectors = crate::config::connectors_context(&args.runner)?;
     let store = open_store(&store_config).await?;
     let Some(hub) = Hub::open(store, Arc::new(SystemClock)).await? else {
         bail!("this store is not initialized: start `lockstep serve --database …` first");
     };
     let hub = Arc::new(hub.with_options(lockstep_app::HubOptions {
-        connectors: crate::config::connectors_context(&args.runner)?,
+        connectors: connectors.clone(),
         run_lease: time::Duration::seconds(i64::from(args.runner.run_lease)),
         ..lockstep_app::HubOptions::default()
     }));
+    say(&egress_line(&connectors.egress));
     say("The worker is sealed: enter unseal key shares, one per line.");
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut lines = tokio::io::AsyncBufReadExt::lines(stdin);
@@ -179,8 +214,9 @@ pub async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
         }
     }
     say(&format!(
-        "Lockstep worker unsealed; executing runs with {} worker(s).",
-        args.runner.workers
+        "Lockstep worker unsealed; executing runs with {} {}.",
+        args.runner.workers,
+        crate::plural(u64::from(args.runner.workers), "worker", "workers")
     ));
     tracing::info!(workers = args.runner.workers, "worker started");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -324,6 +324,13 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
         .collect();
     assert_eq!(keys.len(), 3, "{printed}");
     assert!(printed.contains("lso_"), "{printed}");
+    // The egress policy in force, with how to reach a database on this machine.
+    assert!(
+        printed.contains(
+            "Connections may reach: public addresses only (use --egress-allow loopback,private to reach this machine or your network)"
+        ),
+        "{printed}"
+    );
     let http = client(&data);
     assert_eq!(
         get(&http, &server, "/healthz", None).await.1["sealed"],
@@ -333,7 +340,19 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
     drop(server);
 
     // The second start is sealed, prints no keys, and keeps the certificate.
-    let server = serve(&data, None);
+    let server = serve_with(
+        &data,
+        &["--egress-allow", "loopback"],
+        "warn",
+        Stdio::inherit(),
+    );
+    assert!(
+        server
+            .stdout
+            .contains(&"Connections may reach: this machine (loopback)".to_owned()),
+        "{:#?}",
+        server.stdout
+    );
     assert!(
         server
             .stdout
@@ -941,6 +960,29 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
         );
     }
 
+    // A deleted organization leaves its ledger behind; it does not fail the verification.
+    let operator = init["operator_token"].as_str().unwrap();
+    let (status, brief) = post(
+        &http,
+        &server,
+        "/api/v1/sys/organizations",
+        Some(operator),
+        json!({"name": "Brief", "admin_email": "bo@brief.io"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{brief}");
+    let brief_id = brief["id"].as_str().unwrap().to_owned();
+    let deleted = http
+        .delete(format!(
+            "{}/api/v1/sys/organizations/{brief_id}",
+            server.addr
+        ))
+        .bearer_auth(operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+
     // The stored ledger, verified offline straight from the store, and tampered in the store.
     drop(server);
     let stored = |dir: &Path| {
@@ -952,6 +994,62 @@ async fn exported_ledger_verifies_and_any_tampering_is_located() {
     };
     let (ok, stdout, stderr) = stored(&data);
     assert!(ok, "the stored ledger must verify: {stdout} {stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "organization {brief_id}: deleted; 2 entries and 1 checkpoint verified for structure, signatures included."
+        )),
+        "{stdout}"
+    );
+    // A deleted organization's ledger without a checkpoint (deleted before one was signed) is
+    // still verified for structure, and its tampering still found.
+    let copy_store = |name: &str| {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap();
+            if file.starts_with("lockstep.db") {
+                std::fs::copy(&path, copy.join(file)).unwrap();
+            }
+        }
+        copy
+    };
+    let unsigned = copy_store("unsigned");
+    let store = lockstep_storage::Store::open_sqlite(&unsigned.join("lockstep.db"))
+        .await
+        .unwrap();
+    lockstep_storage::testing::execute(
+        &store,
+        format!("DELETE FROM ledger_checkpoints WHERE organization_id = '{brief_id}'").leak(),
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    let (ok, stdout, stderr) = stored(&unsigned);
+    assert!(
+        ok,
+        "an unsigned deleted ledger must verify: {stdout} {stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "organization {brief_id}: deleted; 2 entries and 0 checkpoints verified for structure."
+        )),
+        "{stdout}"
+    );
+    let store = lockstep_storage::Store::open_sqlite(&unsigned.join("lockstep.db"))
+        .await
+        .unwrap();
+    lockstep_storage::testing::execute(
+        &store,
+        format!("DELETE FROM ledger_entries WHERE organization_id = '{brief_id}' AND idx = 0")
+            .leak(),
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    let (ok, stdout, _) = stored(&unsigned);
+    assert!(!ok, "a tampered deleted ledger verified: {stdout}");
+    assert!(stdout.contains("position 0"), "{stdout}");
     let sql_cases: [(&str, &'static str, &str); 4] = [
         (
             "edit",
@@ -1554,4 +1652,153 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
     ))
     .await
     .unwrap();
+
+/// The sealed hub's printed unseal command works as printed from another directory (it names
+/// the data directory, where the CA is), and several shares piped into it are all entered.
+#[tokio::test]
+async fn the_printed_unseal_command_works_as_printed_with_piped_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub data");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "3",
+            "--key-threshold",
+            "2",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let server = serve(&data, None);
+    let hint = server
+        .stdout
+        .iter()
+        .find(|line| line.contains("lockstep vault unseal"))
+        .unwrap_or_else(|| panic!("no unseal hint in {:#?}", server.stdout));
+    let command = hint.split('`').nth(1).unwrap();
+    let words = shlex::split(command).unwrap();
+    assert_eq!(words[0], "lockstep");
+    assert!(words.contains(&"--data".to_owned()), "{command}");
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    let keys: Vec<&str> = init["unseal_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+
+    // One share at a time: the progress.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |stdin: &str| {
+        let out = Command::new(BIN)
+            .args(&args)
+            .current_dir(elsewhere.path())
+            .env_remove("LOCKSTEP_DATA")
+            .env_remove("LOCKSTEP_CA_CERT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(stdin.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&format!("{}\n", keys[0]));
+    assert!(ok, "the printed command failed: {stdout} {stderr}");
+    assert!(stdout.contains("Sealed: 1 of 2"), "{stdout}");
+    // Shares are entered until the hub opens; a blank line is skipped, the rest is not sent.
+    let (ok, stdout, stderr) = run(&format!("\n{}\n{}\n", keys[1], keys[2]));
+    assert!(ok, "{stdout} {stderr}");
+    assert!(stdout.contains("Entered 1 key share."), "{stdout}");
+    assert!(stdout.contains("Unsealed."), "{stdout}");
+    let http = client(&data);
+    let (status, seal) = get(&http, &server, "/api/v1/sys/seal-status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(seal["sealed"], false);
+
+    // Sealed again, two shares piped at once are both entered and the hub opens.
+    let (ok, _, stderr) = cli(
+        &[
+            "vault",
+            "seal",
+            "--addr",
+            &server.addr,
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+        &[("LOCKSTEP_TOKEN", init["operator_token"].as_str().unwrap())],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&format!("{}\n{}\n", keys[2], keys[0]));
+    assert!(ok, "{stdout} {stderr}");
+    assert!(
+        stdout.contains("Entered 2 key shares.") && stdout.contains("Unsealed."),
+        "{stdout}"
+    );
+    // A refused share is named by its line, and the run fails while still sealed.
+    let (ok, _, stderr) = cli(
+        &[
+            "vault",
+            "seal",
+            "--addr",
+            &server.addr,
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+        &[("LOCKSTEP_TOKEN", init["operator_token"].as_str().unwrap())],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(&format!("lks1-not-a-share\n{}\n", keys[1]));
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains("Share 1 refused"), "{stderr}");
+    assert!(
+        stdout.contains("Entered 1 key share (1 refused)."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Sealed: 1 of 2"), "{stdout}");
+}
+
+/// The one-time printout counts in words: "once", "1 of 1 key unseals", never "time(s)".
+#[test]
+fn the_printout_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("1 of 1 key unseals the hub"), "{stdout}");
+    assert!(
+        stdout.contains("run `lockstep vault unseal` once, one key each"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("(s)"), "{stdout}");
 }

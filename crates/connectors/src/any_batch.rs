@@ -33,12 +33,14 @@ fn kind_name(c: &AnyConnector) -> &'static str {
 
 impl BatchSource for AnyConnector {
     async fn read(&self, spec: ReadSpec) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        let object = spec.object.clone();
         match self {
             AnyConnector::Postgres(c) => c.read(spec).await,
             AnyConnector::Mysql(c) => c.read(spec).await,
             AnyConnector::Files(c) => c.read(spec).await,
             other => Err(cannot("be read", kind_name(other))),
         }
+        .map_err(|err| err.about_object(&object))
     }
 }
 
@@ -46,11 +48,13 @@ impl BatchDestination for AnyConnector {
     type Writer = AnyWriter;
 
     async fn writer(&self, spec: WriteSpec) -> Result<AnyWriter, ConnectorError> {
+        let object = spec.object.clone();
         match self {
-            AnyConnector::Postgres(c) => Ok(AnyWriter::Postgres(c.writer(spec).await?)),
-            AnyConnector::Mysql(c) => Ok(AnyWriter::Mysql(c.writer(spec).await?)),
+            AnyConnector::Postgres(c) => c.writer(spec).await.map(AnyWriter::Postgres),
+            AnyConnector::Mysql(c) => c.writer(spec).await.map(AnyWriter::Mysql),
             other => Err(cannot("be written", kind_name(other))),
         }
+        .map_err(|err| err.about_object(&object))
     }
 }
 

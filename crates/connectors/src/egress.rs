@@ -24,6 +24,11 @@ enum HostRule {
     Suffix(String),
 }
 
+/// The networks the word `loopback` stands for.
+const LOOPBACK: &[&str] = &["127.0.0.0/8", "::1/128"];
+/// The networks the word `private` stands for (RFC 1918 and unique-local).
+const PRIVATE: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+
 /// Which addresses connections may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressPolicy {
@@ -55,15 +60,8 @@ impl EgressPolicy {
             let lower = entry.to_ascii_lowercase();
             match lower.as_str() {
                 "public" => policy.public = true,
-                "loopback" => policy
-                    .networks
-                    .extend(parse_nets(&["127.0.0.0/8", "::1/128"])),
-                "private" => policy.networks.extend(parse_nets(&[
-                    "10.0.0.0/8",
-                    "172.16.0.0/12",
-                    "192.168.0.0/16",
-                    "fc00::/7",
-                ])),
+                "loopback" => policy.networks.extend(parse_nets(LOOPBACK)),
+                "private" => policy.networks.extend(parse_nets(PRIVATE)),
                 _ => {
                     if let Ok(net) = lower.parse::<IpNet>() {
                         policy.networks.push(net);
@@ -89,6 +87,53 @@ impl EgressPolicy {
             return false;
         }
         self.networks.iter().any(|net| net.contains(&ip)) || (self.public && is_public(ip))
+    }
+
+    /// What the policy allows, in words for the operator: "public addresses only",
+    /// "this machine (loopback), private networks and public addresses", "10.1.0.0/16 and
+    /// db.internal", or "nothing".
+    pub fn describe(&self) -> String {
+        let loopback = parse_nets(LOOPBACK);
+        let private = parse_nets(PRIVATE);
+        let has_all =
+            |set: &[IpNet]| !set.is_empty() && set.iter().all(|n| self.networks.contains(n));
+        let mut parts = Vec::new();
+        let with_loopback = has_all(&loopback);
+        let with_private = has_all(&private);
+        if with_loopback {
+            parts.push("this machine (loopback)".to_owned());
+        }
+        if with_private {
+            parts.push("private networks".to_owned());
+        }
+        for net in &self.networks {
+            let named = (with_loopback && loopback.contains(net))
+                || (with_private && private.contains(net));
+            if !named {
+                parts.push(net.to_string());
+            }
+        }
+        for host in &self.hosts {
+            parts.push(match host {
+                HostRule::Exact(name) => name.clone(),
+                HostRule::Suffix(suffix) => format!("*{suffix}"),
+            });
+        }
+        match (parts.is_empty(), self.public) {
+            (true, true) => "public addresses only".to_owned(),
+            (true, false) => "nothing".to_owned(),
+            (false, public) => {
+                if public {
+                    parts.push("public addresses".to_owned());
+                }
+                let last = parts.pop().unwrap_or_default();
+                if parts.is_empty() {
+                    last
+                } else {
+                    format!("{} and {last}", parts.join(", "))
+                }
+            }
+        }
     }
 
     /// Whether the host name is listed by name (its addresses are then allowed, except the
@@ -303,6 +348,25 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn describe_says_what_is_allowed_in_words() {
+        let described = |list: &str| EgressPolicy::parse(list).map(|p| p.describe());
+        assert_eq!(EgressPolicy::default().describe(), "public addresses only");
+        assert_eq!(described(""), Ok("nothing".to_owned()));
+        assert_eq!(
+            described("loopback"),
+            Ok("this machine (loopback)".to_owned())
+        );
+        assert_eq!(
+            described("public,private,loopback"),
+            Ok("this machine (loopback), private networks and public addresses".to_owned())
+        );
+        assert_eq!(
+            described("10.1.0.0/16, db.internal, *.corp.example"),
+            Ok("10.1.0.0/16, db.internal and *.corp.example".to_owned())
+        );
     }
 
     #[test]

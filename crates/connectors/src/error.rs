@@ -70,6 +70,21 @@ impl ConnectorError {
         }
     }
 
+    /// Names `object` in a "not found" failure that does not name it yet: which table, file or
+    /// endpoint is missing is what a user needs to act (an object's name is no secret).
+    pub fn about_object(self, object: &str) -> ConnectorError {
+        match self {
+            ConnectorError::Failed {
+                kind: FailureKind::NotFound,
+                message,
+            } if !message.contains(object) => ConnectorError::Failed {
+                kind: FailureKind::NotFound,
+                message: format!("{object}: {message}"),
+            },
+            other => other,
+        }
+    }
+
     /// The failure kind (`None` for a configuration error).
     pub fn kind(&self) -> Option<FailureKind> {
         match self {

@@ -150,5 +150,6 @@ impl Connector for AnyConnector {
             AnyConnector::Files(c) => c.sample(object, limit).await,
             AnyConnector::Rest(c) => c.sample(object, limit).await,
         }
+        .map_err(|err| err.about_object(object))
     }
 }

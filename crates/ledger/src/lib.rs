@@ -37,4 +37,4 @@ pub mod verify;
 pub use checkpoint::{Checkpoint, SigningKey, VerifyingKey};
 pub use error::LedgerError;
 pub use merkle::Hash;
-pub use verify::{ExportedLedger, Finding, VerifiedLedger, verify_export};
+pub use verify::{ExportedLedger, Finding, VerifiedLedger, verify_export, verify_structure};

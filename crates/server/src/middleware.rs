@@ -175,7 +175,11 @@ pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
             "too-large",
             "The request body is too large",
         )
-        .detail(format!("At most {} KiB.", limit / 1024));
+        .detail(if upload {
+            format!("Files are limited to {} MiB.", lockstep_app::MAX_UPLOAD_MIB)
+        } else {
+            format!("At most {} MiB.", DEFAULT >> 20)
+        });
         return if request.uri().path().starts_with("/api/") {
             problem.into_response()
         } else {

@@ -100,6 +100,11 @@ impl From<AppError> for ApiError {
                 "Your role does not allow this",
             )
             .detail(format!("This needs the {needs} role.")),
+            AppError::TotpEnrolmentRequired => {
+                ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet").detail(
+                    "your organization requires TOTP: enrol it first (POST /api/v1/me/totp)",
+                )
+            }
             AppError::NotAllowedYet(what) => {
                 ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet")
                     .detail(what)

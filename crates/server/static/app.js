@@ -84,9 +84,43 @@
     if (event.target.matches("select[data-show-group]")) showGroups(event.target);
   });
 
+  // Password forms check in the page what the hub checks again: <input data-same-as="password">
+  // must equal that field, and a password the strength meter's answer refuses (too short, too
+  // long, too common: <p data-password-refused>) stops the form with that reason.
+  function checkSame(input) {
+    var other = input.form && input.form.elements.namedItem(input.getAttribute("data-same-as"));
+    if (!other) return;
+    var differs = input.value !== "" && input.value !== other.value;
+    input.setCustomValidity(differs ? "The two passwords differ." : "");
+  }
+  document.addEventListener("input", function (event) {
+    var form = event.target.form;
+    if (form) form.querySelectorAll("input[data-same-as]").forEach(checkSame);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var meter = event.detail && event.detail.target;
+    if (!meter || meter.id !== "strength") return;
+    var form = meter.closest("form");
+    var password = form && form.elements.namedItem("password");
+    if (!password || typeof password.setCustomValidity !== "function") return;
+    var refused = meter.querySelector("[data-password-refused]");
+    password.setCustomValidity(refused ? refused.textContent.trim() : "");
+  });
+
+  // ?notice=created says what the last change did; once shown it is dropped from the address,
+  // so a reload or a later action does not say it again.
+  function dropNotice() {
+    var params = new URLSearchParams(window.location.search);
+    if (!params.has("notice")) return;
+    params.delete("notice");
+    var query = params.toString();
+    history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
+  }
+
   window.addEventListener("hashchange", takeFragmentToken);
   document.addEventListener("DOMContentLoaded", function () {
     takeFragmentToken();
+    dropNotice();
     document.querySelectorAll("select[data-show-group]").forEach(showGroups);
     follow();
   });

@@ -108,6 +108,17 @@ async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     assert_eq!(sent[0].to, "ada@acme.io");
     assert_eq!(sent[1].to, "ed@acme.io");
     assert!(sent[1].body.contains(inv.token.expose()));
+    // Every mail names the organization, and an invitation who sent it.
+    assert!(sent[0].subject.contains("Acme"), "{}", sent[0].subject);
+    assert!(sent[0].body.contains("Acme"), "{}", sent[0].body);
+    assert_eq!(sent[1].subject, "Ada invited you to Acme on Lockstep");
+    assert!(
+        sent[1]
+            .body
+            .starts_with("Ada invited you to join Acme on Lockstep as an Editor."),
+        "{}",
+        sent[1].body
+    );
     // Weak passwords and bad names change nothing; the invitation still works afterwards.
     for (password, name) in [("short", "Ed"), ("password123", "Ed"), (PASSWORD, "")] {
         let err = w
@@ -418,6 +429,13 @@ async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: Te
     assert_eq!(w.mail.messages().len(), mails);
 
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    let mail = w.mail.messages().pop().unwrap();
+    assert_eq!(mail.subject, "Reset your Lockstep password for Acme");
+    assert!(
+        mail.body.contains("your Lockstep account in Acme"),
+        "{}",
+        mail.body
+    );
     let link = reset_token(&w.mail);
     let weak = w.hub.complete_password_reset(&link, &pw("123"), None).await;
     assert!(matches!(weak, Err(AppError::Invalid { .. })), "{weak:?}");
@@ -461,6 +479,13 @@ async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: Te
         .await
         .unwrap();
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    let mail = w.mail.messages().pop().unwrap();
+    assert_eq!(mail.subject, "Reset your Lockstep password for Acme");
+    assert!(
+        mail.body.contains("your Lockstep account in Acme"),
+        "{}",
+        mail.body
+    );
     let link = reset_token(&w.mail);
     let no_code = w
         .hub
@@ -559,7 +584,7 @@ async fn required_totp_confines_members_to_enrolment(t: TestStore) {
     assert!(admin.member.must_enrol_totp);
     assert!(matches!(
         w.hub.list_users(&admin).await,
-        Err(AppError::NotAllowedYet(_))
+        Err(AppError::TotpEnrolmentRequired)
     ));
     assert!(w.hub.me(&admin).await.unwrap().must_enrol_totp);
     let secret =

@@ -2,8 +2,9 @@
 
 use crate::args::AuditCommand;
 use crate::client::ApiClient;
+use crate::plural;
 use anyhow::Context;
-use lockstep_ledger::{ExportedLedger, Finding, verify_export};
+use lockstep_ledger::{ExportedLedger, Finding, VerifiedLedger, verify_export, verify_structure};
 use std::io::Write;
 
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
@@ -28,10 +29,12 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", output.display()))?;
             file.write_all(&json)?;
             file.sync_all()?;
+            let (entries, checkpoints) =
+                (ledger.entries.len() as u64, ledger.checkpoints.len() as u64);
             println!(
-                "Exported {} entries and {} checkpoint(s) to {}.",
-                ledger.entries.len(),
-                ledger.checkpoints.len(),
+                "Exported {entries} {} and {checkpoints} {} to {}.",
+                plural(entries, "entry", "entries"),
+                plural(checkpoints, "checkpoint", "checkpoints"),
                 output.display()
             );
             Ok(())
@@ -49,21 +52,23 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                     let ledger: ExportedLedger = serde_json::from_str(&text).map_err(|e| {
                         anyhow::anyhow!("{} is not a ledger export: {e}", export.display())
                     })?;
-                    vec![ledger]
+                    vec![(ledger, Standing::Exported)]
                 }
                 None => stored_ledgers(data, database, organization).await?,
             };
             let mut failed = 0;
-            for ledger in &ledgers {
-                match verify_export(ledger) {
-                    Ok(verified) => println!(
-                        "OK: {}: {} entries; {} checkpoint(s) verified up to size {}; {} entries after the latest checkpoint.",
-                        ledger.origin,
-                        verified.size,
-                        verified.checkpoints,
-                        verified.checked_size,
-                        verified.unchecked_tail
-                    ),
+            for (ledger, standing) in &ledgers {
+                let verified = match standing {
+                    Standing::Exported | Standing::Live { checkpointed: true } => {
+                        verify_export(ledger)
+                    }
+                    Standing::Live {
+                        checkpointed: false,
+                    }
+                    | Standing::Deleted => verify_structure(ledger),
+                };
+                match verified {
+                    Ok(verified) => println!("OK: {}", report(ledger, *standing, &verified)),
                     Err(findings) => {
                         failed += 1;
                         for finding in &findings {
@@ -73,10 +78,66 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 }
             }
             if failed > 0 {
-                anyhow::bail!("{failed} of {} ledger(s) do not verify", ledgers.len());
+                anyhow::bail!(
+                    "{failed} of {} {} {} not verify",
+                    ledgers.len(),
+                    plural(ledgers.len() as u64, "ledger", "ledgers"),
+                    if failed == 1 { "does" } else { "do" }
+                );
             }
             Ok(())
         }
+    }
+}
+
+/// What is known about a ledger's organization, which decides how far it can be verified.
+#[derive(Clone, Copy, Debug)]
+enum Standing {
+    /// From an export file: always checkpointed and signed.
+    Exported,
+    /// A live organization's stored ledger, with or without a signed checkpoint yet.
+    Live { checkpointed: bool },
+    /// A deleted organization: its ledger stays, its key may be gone.
+    Deleted,
+}
+
+fn report(ledger: &ExportedLedger, standing: Standing, verified: &VerifiedLedger) -> String {
+    let organization = ledger
+        .origin
+        .strip_prefix("lockstep/audit/")
+        .unwrap_or(&ledger.origin);
+    let signed = lockstep_ledger::VerifyingKey::parse_vkey(&ledger.vkey).is_ok();
+    match standing {
+        Standing::Deleted => format!(
+            "organization {organization}: deleted; {} {} and {} {} verified for structure{}.",
+            verified.size,
+            plural(verified.size, "entry", "entries"),
+            verified.checkpoints,
+            plural(verified.checkpoints as u64, "checkpoint", "checkpoints"),
+            if signed && verified.checkpoints > 0 {
+                ", signatures included"
+            } else {
+                ""
+            }
+        ),
+        Standing::Live {
+            checkpointed: false,
+        } => format!(
+            "organization {organization}: no checkpoint signed yet; {} {} verified for structure.",
+            verified.size,
+            plural(verified.size, "entry", "entries"),
+        ),
+        Standing::Exported | Standing::Live { checkpointed: true } => format!(
+            "{}: {} {}; {} {} verified up to size {}; {} {} after the latest checkpoint.",
+            ledger.origin,
+            verified.size,
+            plural(verified.size, "entry", "entries"),
+            verified.checkpoints,
+            plural(verified.checkpoints as u64, "checkpoint", "checkpoints"),
+            verified.checked_size,
+            verified.unchecked_tail,
+            plural(verified.unchecked_tail, "entry", "entries"),
+        ),
     }
 }
 
@@ -85,7 +146,7 @@ async fn stored_ledgers(
     data: Option<std::path::PathBuf>,
     database: Option<String>,
     organization: Option<String>,
-) -> anyhow::Result<Vec<ExportedLedger>> {
+) -> anyhow::Result<Vec<(ExportedLedger, Standing)>> {
     let data = data.unwrap_or_else(|| std::path::PathBuf::from("./lockstep-data"));
     let store = match database {
         Some(url) => lockstep_storage::Store::connect(&url)
@@ -114,7 +175,20 @@ async fn stored_ledgers(
     };
     let mut ledgers = Vec::with_capacity(orgs.len());
     for org in orgs {
-        ledgers.push(lockstep_app::stored_ledger(&store, org).await?);
+        let ledger = lockstep_app::stored_ledger(&store, org).await?;
+        let mut conn = store.read().await?;
+        let exists = lockstep_storage::organizations::get(&mut conn, org)
+            .await?
+            .is_some();
+        drop(conn);
+        let standing = if exists {
+            Standing::Live {
+                checkpointed: !ledger.checkpoints.is_empty(),
+            }
+        } else {
+            Standing::Deleted
+        };
+        ledgers.push((ledger, standing));
     }
     store.close().await;
     if ledgers.is_empty() {

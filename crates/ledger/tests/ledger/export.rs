@@ -393,3 +393,49 @@ fn json_round_trip_uses_base64() {
     bad["entries"][0] = "not base64!".into();
     assert!(serde_json::from_value::<ExportedLedger>(bad).is_err());
 }
+
+/// A deleted organization's ledger keeps no verifier key when it was never checkpointed; its
+/// structure still verifies, and a change in it is still located.
+#[test]
+fn structure_verifies_without_a_verifier_key() {
+    use lockstep_ledger::verify_structure;
+    let mut unkeyed = ledger(6, &[]);
+    unkeyed.vkey = String::new();
+    assert_eq!(
+        verify_export(&unkeyed),
+        Err(vec![Finding::BadVerifierKey]),
+        "a signed verification needs the key"
+    );
+    let verified = verify_structure(&unkeyed).unwrap();
+    assert_eq!((verified.size, verified.checkpoints), (6, 0));
+
+    // Checkpoints without a readable key are still checked against the entries.
+    let mut checkpointed = ledger(20, &[5, 12]);
+    checkpointed.vkey = String::new();
+    let verified = verify_structure(&checkpointed).unwrap();
+    assert_eq!((verified.checkpoints, verified.checked_size), (2, 12));
+    checkpointed.entries[7] = br#"{"event":"record.deleted","seq":7}"#.to_vec();
+    assert_eq!(
+        verify_structure(&checkpointed),
+        Err(vec![
+            Finding::RunningRootMismatch { first_bad_entry: 7 },
+            Finding::RootMismatch {
+                checkpoint: 1,
+                size: 12,
+                first_bad_entry: Some(7)
+            },
+        ])
+    );
+    unkeyed.entries.swap(1, 3);
+    assert_eq!(
+        verify_structure(&unkeyed),
+        Err(vec![Finding::RunningRootMismatch { first_bad_entry: 1 }])
+    );
+    // With the key, the signatures are checked as well.
+    let mut forged = ledger(20, &[5]);
+    forged.checkpoints[0] = forged.checkpoints[0].replace("\n5\n", "\n6\n");
+    assert_eq!(
+        verify_structure(&forged),
+        Err(vec![Finding::BadSignature { checkpoint: 0 }])
+    );
+}

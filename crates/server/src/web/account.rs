@@ -45,6 +45,7 @@ struct Profile {
     email: String,
     role: &'static str,
     organization_id: String,
+    organization: String,
     totp_enabled: bool,
     must_enrol_totp: bool,
 }
@@ -137,6 +138,7 @@ fn profile(me: AccountView) -> Profile {
         email: me.email,
         role: role_label(me.role),
         organization_id: me.organization_id.to_string(),
+        organization: me.organization_name,
         totp_enabled: me.totp_enabled,
         must_enrol_totp: me.must_enrol_totp,
     }

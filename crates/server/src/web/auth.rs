@@ -215,13 +215,26 @@ async fn logout(
 struct AcceptPage {
     shell: Shell,
     display_name: String,
+    /// The invitation code sent with a refused form, put back as a hidden field so the next
+    /// try needs no new link (never in a URL; empty when the code itself was refused).
+    token: String,
     errors: FormErrors,
+}
+
+/// The code to put back into a re-rendered form: the one sent, unless it is what was wrong.
+fn carried_token(sent: &str, errors: &FormErrors) -> String {
+    if errors.get("token").is_some() {
+        String::new()
+    } else {
+        sent.trim().to_owned()
+    }
 }
 
 async fn accept_page(anon: AnonCsrf) -> Response {
     let page = AcceptPage {
         shell: anon.shell("Accept your invitation"),
         display_name: String::new(),
+        token: String::new(),
         errors: FormErrors::none(),
     };
     anon.attach(render(&page))
@@ -243,6 +256,7 @@ async fn accept(
         let page = AcceptPage {
             shell: anon.shell("Accept your invitation"),
             display_name: form.display_name.clone(),
+            token: carried_token(&form.token, &errors),
             errors,
         };
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
@@ -307,12 +321,15 @@ async fn forgot(
 #[template(path = "auth/reset.html")]
 struct ResetPage {
     shell: Shell,
+    /// As [`AcceptPage::token`], for the reset code.
+    token: String,
     errors: FormErrors,
 }
 
 async fn reset_page(anon: AnonCsrf) -> Response {
     let page = ResetPage {
         shell: anon.shell("Choose a new password"),
+        token: String::new(),
         errors: FormErrors::none(),
     };
     anon.attach(render(&page))
@@ -333,6 +350,7 @@ async fn reset(
     let show = |errors: FormErrors| {
         let page = ResetPage {
             shell: anon.shell("Choose a new password"),
+            token: carried_token(&form.token, &errors),
             errors,
         };
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)

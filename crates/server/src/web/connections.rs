@@ -498,7 +498,7 @@ impl TestView {
 }
 
 #[derive(Template)]
-#[template(path = "connections/test_result.html")]
+#[template(path = "connections/test_fragment.html")]
 struct TestFragment {
     test: Option<TestView>,
 }

@@ -12,6 +12,8 @@ use lockstep_policy::{Action, Decision, Resource, Subject, decide};
 /// The signed-in member as the navigation shows them.
 #[derive(Debug, Clone)]
 pub(crate) struct MemberNav {
+    /// The member's organization's name, in the header of every page.
+    pub organization: String,
     pub display_name: String,
     pub email: String,
     pub role: Role,
@@ -227,7 +229,7 @@ impl FormErrors {
                 FormErrors::none().field(field, capitalize(&message))
             }
             None => FormErrors::general(match &err.detail {
-                Some(detail) => format!("{}. {detail}", err.title),
+                Some(detail) => format!("{}. {}", err.title, capitalize(detail)),
                 None => format!("{}.", err.title),
             }),
         }
@@ -251,6 +253,9 @@ pub(crate) enum WebError {
     Sealed,
     /// The form's CSRF token was missing or wrong.
     Csrf,
+    /// The organization requires TOTP and this member has not enrolled: the account page,
+    /// where they can.
+    EnrolTotp,
     Page(ApiError),
 }
 
@@ -259,6 +264,7 @@ impl From<AppError> for WebError {
         match err {
             AppError::Unauthenticated => WebError::SignIn,
             AppError::Sealed => WebError::Sealed,
+            AppError::TotpEnrolmentRequired => WebError::EnrolTotp,
             other => WebError::Page(ApiError::from(other)),
         }
     }
@@ -306,6 +312,7 @@ impl IntoResponse for WebError {
             WebError::SignIn => return see_other("/login"),
             WebError::OperatorSignIn => return see_other("/operator"),
             WebError::Sealed => return see_other("/"),
+            WebError::EnrolTotp => return see_other("/account#must-enrol-totp"),
             WebError::Csrf => ApiError::new(StatusCode::FORBIDDEN, "csrf", "This form has expired")
                 .detail("Go back, reload the page and send the form again."),
             WebError::Page(err) => err,

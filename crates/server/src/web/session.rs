@@ -217,6 +217,7 @@ impl SignedIn {
         Ok(SignedIn {
             csrf: cookie(headers, CSRF_COOKIE).unwrap_or_default(),
             nav: MemberNav {
+                organization: account.organization_name,
                 display_name: account.display_name,
                 email: account.email,
                 role: account.role,

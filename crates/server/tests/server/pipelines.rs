@@ -528,3 +528,158 @@ async fn csv_upload_appended_to_postgres_and_a_queued_run_cancelled() {
         .await;
     assert_eq!(refused.status, 409);
 }
+
+/// PATCH changes only the fields sent, like a connection's: the rest of the stored definition
+/// stays, `null` resets a field, and the merged result is checked like a new one.
+#[tokio::test]
+async fn patching_a_pipeline_keeps_the_fields_not_sent() {
+    let mut e = env("loopback").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "BOM exports", "kind": "files"})),
+        )
+        .await;
+    let files = created.json()["id"].as_str().unwrap().to_owned();
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/api/v1/connections/{files}/files/bom.csv"))
+        .header("authorization", format!("Bearer {}", e.admin))
+        .body(axum::body::Body::from("PartNo,Qty\nP-100,2\n"))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(e.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    e.admin(
+        Method::POST,
+        &format!("/api/v1/connections/{files}/discover"),
+        None,
+    )
+    .await;
+    let dst = postgres_connection(&mut e, "ERP").await;
+    let target = unique("patched");
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({"name": "bom", "source": {"connection_id": files, "object": "uploads/bom.csv"},
+                "destination": {"connection_id": dst, "object": format!("public.{target}")},
+                "mappings": [{"source": "PartNo", "destination": "item_code"}, {"source": "Qty", "destination": "quantity"}],
+                "rules": [{"kind": "export", "expression": "item_code.lowerAscii()", "target": "item_code"}],
+                "mode": "append", "schedule": "0 3 * * *"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let before = created.json();
+    let id = before["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/pipelines/{id}");
+
+    // One field: the mappings change, everything else stays.
+    let patched = e
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"mappings": [{"source": "PartNo", "destination": "item_code"}]})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let after = patched.json();
+    assert_eq!(after["mappings"].as_array().unwrap().len(), 1);
+    for field in ["name", "source", "destination", "rules", "mode", "schedule"] {
+        assert_eq!(after[field], before[field], "{field} changed");
+    }
+    // The name alone.
+    let patched = e
+        .admin(Method::PATCH, &path, Some(json!({"name": "bom nightly"})))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.json()["name"], "bom nightly");
+    assert_eq!(patched.json()["rules"], before["rules"]);
+    // `null` resets a field to its default.
+    let patched = e
+        .admin(Method::PATCH, &path, Some(json!({"schedule": null})))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert!(patched.json().get("schedule").is_none(), "{}", patched.body);
+    assert_eq!(patched.json()["mode"], "append");
+    // An invalid merged definition is refused, naming the field, and nothing changes.
+    let refused = e
+        .admin(Method::PATCH, &path, Some(json!({"mode": "sideways"})))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let refused = e
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"rules": [{"kind": "export", "expression": "item_code.(", "target": "item_code"}]})),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("rules"), "{}", refused.body);
+    let now = e.admin(Method::GET, &path, None).await.json();
+    assert_eq!(now["rules"], before["rules"]);
+    assert_eq!(now["mode"], "append");
+    assert_eq!(now["mappings"].as_array().unwrap().len(), 1);
+}
+
+/// A table dropped after discovery: the sample's and the run's errors name it (an object's
+/// name is no secret), so the user knows what is missing.
+#[tokio::test]
+async fn a_missing_table_is_named_in_the_sample_and_run_errors() {
+    let source = unique("gone");
+    let target = unique("gone_dst");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id int PRIMARY KEY, name text); INSERT INTO public.{source} VALUES (1, 'a')"
+    ))
+    .await
+    .unwrap();
+    let mut e = env("loopback").await;
+    let conn = postgres_connection(&mut e, "Warehouse").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({"name": "gone", "source": {"connection_id": conn, "object": format!("public.{source}")},
+                "destination": {"connection_id": conn, "object": format!("public.{target}")},
+                "mappings": [{"source": "id", "destination": "id"}, {"source": "name", "destination": "name"}],
+                "mode": "full_refresh"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+    db.batch_execute(&format!("DROP TABLE public.{source}"))
+        .await
+        .unwrap();
+
+    let sample = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/connections/{conn}/objects/public.{source}/sample?limit=5"),
+            None,
+        )
+        .await;
+    assert_eq!(sample.status, 502, "{}", sample.body);
+    assert_eq!(sample.json()["failure"], "not_found");
+    assert!(
+        sample.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("public.{source}")),
+        "{}",
+        sample.body
+    );
+
+    let _worker = worker(&e);
+    let done = run(&mut e, &pipeline).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("public.{source}")),
+        "{done}"
+    );
+}

@@ -49,6 +49,25 @@ async fn the_account_page_shows_the_profile_and_the_required_totp_notice() {
     let page = admin.get("/account").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let me = env.admin(Method::GET, "/api/v1/me", None).await.json();
+    assert_eq!(me["organization_name"], "alpha");
+    // The organization's name: in the header of every page and in the profile.
+    assert!(
+        page.body
+            .contains("<span class=\"org\" title=\"Your organization\">alpha</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<dt>Organization</dt><dd>alpha "),
+        "{}",
+        page.body
+    );
+    let other = admin.get("/connections").await;
+    assert!(
+        other
+            .body
+            .contains("title=\"Your organization\">alpha</span>")
+    );
     for shown in [
         "Ada",
         "admin@alpha.io",
@@ -82,6 +101,26 @@ async fn the_account_page_shows_the_profile_and_the_required_totp_notice() {
         page.body
     );
     assert!(page.body.contains("requires two-factor sign-in"));
+    // Every other page sends the member to the enrolment, not to a 403 naming an API call;
+    // the start page too (it led back to the 403).
+    for path in ["/connections", "/pipelines", "/users", "/"] {
+        let mut page = viewer.get(path).await;
+        for _ in 0..3 {
+            if page.status != 303 || page.location() == Some("/account#must-enrol-totp") {
+                break;
+            }
+            let next = page.location().unwrap().to_owned();
+            page = viewer.get(&next).await;
+        }
+        assert_eq!(
+            (page.status.as_u16(), page.location()),
+            (303, Some("/account#must-enrol-totp")),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let page = viewer.get("/account").await;
+    assert!(!page.body.contains("POST /api/v1/me/totp"), "{}", page.body);
 }
 
 #[tokio::test]

@@ -29,6 +29,12 @@ async fn the_sealed_hub_shows_the_unseal_page_and_counts_good_shares_only() {
     let page = browser.post("/unseal", &[("key", "not-a-share")]).await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("id=\"key-error\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains("The unseal key share was refused. The unseal key is malformed"),
+        "a sentence starts with a capital: {}",
+        page.body
+    );
     assert!(!page.body.contains("not-a-share"));
     assert_eq!(f.hub.seal_status().progress, 0);
 
@@ -54,7 +60,15 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
     let mut browser = Browser::new(&f.app);
     let page = browser.get("/operator/organizations").await;
     assert_eq!(page.location(), Some("/operator"));
-    browser.get("/operator").await;
+    let page = browser.get("/operator").await;
+    // `serve` prints the token at first start; `vault init` when initializing apart.
+    assert!(
+        page.body.contains(
+            "Printed once at first start by <code>lockstep serve</code>, or by <code>lockstep vault init</code>."
+        ),
+        "{}",
+        page.body
+    );
     let page = browser.post("/operator", &[("token", "lso_wrong")]).await;
     assert_eq!(page.status, 401);
     assert!(page.body.contains("id=\"token-error\""));
@@ -110,12 +124,21 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
         .await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("password_again-error"));
-    assert!(!page.body.contains(PASSWORD) && !page.body.contains(&token_part));
+    assert!(!page.body.contains(PASSWORD));
+    // The code survives a mismatch and a refused password: the answer to the POST carries it
+    // back in a hidden field (the page never puts it into a URL), and the name typed stays.
+    assert!(
+        page.body.contains("data-same-as=\"password\""),
+        "checked in the page too"
+    );
+    let carried = hidden_token(&page.body).expect("the invitation code was not kept");
+    assert_eq!(carried, token_part);
+    assert!(page.body.contains("value=\"Ada\""));
     let page = ada
         .post(
             "/accept-invitation",
             &[
-                ("token", token_part.as_str()),
+                ("token", carried.as_str()),
                 ("display_name", "Ada"),
                 ("password", "password1"),
                 ("password_again", "password1"),
@@ -124,11 +147,26 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
         .await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("too common"), "{}", page.body);
+    let carried = hidden_token(&page.body).expect("the invitation code was not kept");
+    // A wrong code is not carried back: it is asked for again.
     let page = ada
         .post(
             "/accept-invitation",
             &[
-                ("token", token_part.as_str()),
+                ("token", "lsi_not-an-invitation"),
+                ("display_name", "Ada"),
+                ("password", PASSWORD),
+                ("password_again", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(hidden_token(&page.body).is_none() && page.body.contains("id=\"token-error\""));
+    let page = ada
+        .post(
+            "/accept-invitation",
+            &[
+                ("token", carried.as_str()),
                 ("display_name", "Ada"),
                 ("password", PASSWORD),
                 ("password_again", PASSWORD),
@@ -155,6 +193,13 @@ async fn the_operator_signs_in_with_the_token_creates_and_deletes_organizations_
         .get(&format!("/operator/organizations/{id}/delete"))
         .await;
     assert_eq!(page.status, 200);
+    // The page says what is kept: the ledger, ids and keyed hashes only.
+    assert!(
+        page.body.contains("ids and keyed hashes only")
+            && page.body.contains("lockstep audit verify"),
+        "{}",
+        page.body
+    );
     let page = browser
         .post(
             &format!("/operator/organizations/{id}/delete"),
@@ -446,12 +491,19 @@ async fn a_password_is_reset_from_the_mailed_link_once() {
         .await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("password_again-error"));
-    assert!(!page.body.contains(&token) && !page.body.contains(new_password));
+    assert!(!page.body.contains(new_password));
+    // The code is kept for the next try, in a hidden field of this answer (never in a URL).
+    let carried = hidden_token(&page.body).expect("the reset code was not kept");
+    assert_eq!(carried, token);
+    assert!(
+        !page.body.contains("id=\"token\""),
+        "the code field is asked again"
+    );
     let page = browser
         .post(
             "/reset-password",
             &[
-                ("token", token.as_str()),
+                ("token", carried.as_str()),
                 ("password", new_password),
                 ("password_again", new_password),
             ],
@@ -509,4 +561,12 @@ async fn password_feedback_for_an_overlong_password_names_the_limit() {
         page.body.contains("value=\"0\""),
         "scored 0 without estimating"
     );
+}
+
+/// The value of a re-rendered form's hidden `token` field.
+fn hidden_token(body: &str) -> Option<String> {
+    let marker = "<input type=\"hidden\" name=\"token\" value=\"";
+    let at = body.find(marker)? + marker.len();
+    let rest = &body[at..];
+    Some(rest[..rest.find('"')?].to_owned())
 }

@@ -221,11 +221,25 @@ async fn an_administrator_creates_tests_discovers_and_edits_without_seeing_the_s
     assert_eq!(tested.status, 200, "{}", tested.body);
     assert!(tested.body.contains("<strong>Connected</strong>"));
     assert!(tested.body.contains("<h1>"));
+    assert!(
+        !tested.body.contains("Created."),
+        "the banner stays after Test"
+    );
     bodies.push(tested.body);
     let fragment = admin.hx_post(&format!("/connections/{id}/test"), &[]).await;
     assert_eq!(fragment.status, 200, "{}", fragment.body);
     assert!(fragment.body.contains("<strong>Connected</strong>"));
     assert!(!fragment.body.contains("<html"), "{}", fragment.body);
+    // The page's "Created." banner is cleared by the answer (an out-of-band swap of the
+    // notice area every page has).
+    assert!(
+        fragment
+            .body
+            .contains("<div id=\"page-notice\" hx-swap-oob=\"true\"></div>"),
+        "{}",
+        fragment.body
+    );
+    assert!(details_has_notice_area(&mut admin, &format!("/connections/{id}")).await);
     bodies.push(fragment.body);
 
     // Discover, then the details list the table's fields.
@@ -456,7 +470,9 @@ async fn roles_see_and_do_what_the_policy_allows() {
     assert!(
         refused
             .body
-            .contains("pipelines read from or write to this connection")
+            .contains("The change was refused. Pipelines read from or write to this connection"),
+        "{}",
+        refused.body
     );
     assert!(refused.body.contains("<h1>Warehouse"));
     let gone = env
@@ -893,4 +909,69 @@ async fn an_administrator_uploads_discovers_and_deletes_a_file() {
     assert!(uploaded(&mut env, &id).await.is_empty());
     let page = admin.get(&details).await;
     assert!(page.body.contains("No file uploaded."));
+}
+
+/// Whether the page has the notice area that htmx answers clear.
+async fn details_has_notice_area(browser: &mut Browser, path: &str) -> bool {
+    browser
+        .get(path)
+        .await
+        .body
+        .contains("<div id=\"page-notice\">")
+}
+
+/// A connection whose discovery found nothing says so once, not "Nothing discovered yet" as well;
+/// an upload too large for the hub gets a page that says the same limit as the form.
+#[tokio::test]
+async fn discovery_of_nothing_says_so_once_and_the_size_limit_reads_the_same() {
+    let (mut env, mut admin, _, _) = web_env("loopback").await;
+    let created = env
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "Empty drop", "kind": "files"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let page = admin.get(&format!("/connections/{id}")).await;
+    assert!(
+        page.body.contains("Nothing discovered yet."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("up to 32 MiB"), "{}", page.body);
+    let discovered = admin
+        .post(&format!("/connections/{id}/discover"), &[])
+        .await;
+    assert_eq!(discovered.status, 303, "{}", discovered.body);
+    let page = admin.get(discovered.location().unwrap()).await;
+    assert!(page.body.contains("no objects were found"), "{}", page.body);
+    assert!(
+        !page.body.contains("Nothing discovered yet"),
+        "{}",
+        page.body
+    );
+
+    // A declared body over the limit is refused before it is read, in the form's words.
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/connections/{id}/files"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .header(
+            "content-length",
+            (lockstep_app::MAX_UPLOAD_BYTES + (1 << 20)).to_string(),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(env.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("Files are limited to 32 MiB."), "{body}");
+    assert!(!body.contains("KiB"), "{body}");
 }

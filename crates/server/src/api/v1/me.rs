@@ -19,6 +19,8 @@ pub(crate) struct Me {
     display_name: String,
     role: Role,
     organization_id: OrganizationId,
+    /// The organization's name.
+    organization_name: String,
     totp_enabled: bool,
     /// The organization requires TOTP and you have not enrolled: enrol before anything else.
     must_enrol_totp: bool,
@@ -38,6 +40,7 @@ pub(crate) async fn me(
         display_name: me.display_name,
         role: me.role,
         organization_id: me.organization_id,
+        organization_name: me.organization_name,
         totp_enabled: me.totp_enabled,
         must_enrol_totp: me.must_enrol_totp,
     }))

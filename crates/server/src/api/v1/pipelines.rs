@@ -21,10 +21,14 @@ pub(crate) struct CreatePipeline {
     spec: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A partial change: only the fields sent change. Each top-level specification field sent
+/// replaces the stored one as a whole (`mappings` is the whole new list); `null` resets a field
+/// to its default (`"schedule": null` removes the schedule). The result is checked like a new
+/// pipeline's.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct PatchPipeline {
     name: Option<String>,
-    /// The whole new specification (when any of its fields is sent, all are).
+    /// Any of the specification's top-level fields.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     spec: serde_json::Map<String, serde_json::Value>,
@@ -187,7 +191,8 @@ pub(crate) async fn get(
     ))
 }
 
-/// Change a pipeline's name and/or specification (Administrators and Editors).
+/// Change some of a pipeline's fields (Administrators and Editors): absent fields keep their
+/// stored value; see `PatchPipeline`.
 #[utoipa::path(patch, path = "/api/v1/pipelines/{id}", tag = "pipelines",
     params(("id" = String, Path)),
     request_body = PatchPipeline,
@@ -200,14 +205,43 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchPipeline>,
 ) -> Result<Json<PipelineBody>, ApiError> {
-    let spec = (!body.spec.is_empty()).then_some(serde_json::Value::Object(body.spec));
+    let id = pipeline_id(&id)?;
+    let spec = if body.spec.is_empty() {
+        None
+    } else {
+        let stored = state.hub.get_pipeline(&caller, id).await?;
+        Some(merge_spec(&stored.spec, body.spec)?)
+    };
     Ok(Json(
         state
             .hub
-            .update_pipeline(&caller, pipeline_id(&id)?, body.name.as_deref(), spec)
+            .update_pipeline(&caller, id, body.name.as_deref(), spec)
             .await?
             .into(),
     ))
+}
+
+/// The stored specification with the given top-level fields merged over it (RFC 7396 at the
+/// top level: a field sent replaces the stored one, `null` removes it).
+fn merge_spec(
+    stored: &lockstep_app::engine::PipelineSpec,
+    changes: serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    let Ok(serde_json::Value::Object(mut merged)) = serde_json::to_value(stored) else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The stored pipeline could not be read",
+        ));
+    };
+    for (field, value) in changes {
+        if value.is_null() {
+            merged.remove(&field);
+        } else {
+            merged.insert(field, value);
+        }
+    }
+    Ok(serde_json::Value::Object(merged))
 }
 
 /// Delete a pipeline with its runs (Administrators and Editors).

@@ -87,12 +87,7 @@ pub(super) async fn upload(
     let id = connection_id(&id)?;
     // A body that is not multipart has no token this handler can check.
     let mut form = form.map_err(|_| WebError::Csrf)?;
-    let too_large = || {
-        format!(
-            "Files are limited to {} MiB.",
-            lockstep_app::MAX_UPLOAD_BYTES >> 20
-        )
-    };
+    let too_large = || format!("Files are limited to {} MiB.", lockstep_app::MAX_UPLOAD_MIB);
     let csrf = match sent_csrf(&headers, &mut form).await {
         Ok(csrf) => csrf,
         // A token field too large to read is no token.
