@@ -33,6 +33,7 @@ pub use ledger::{KEY_NAME as LEDGER_KEY_NAME, origin as ledger_origin, stored_le
 pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
 pub use lockstep_connectors as connectors;
 pub use lockstep_engine as engine;
+pub use lockstep_engine::RejectionKind;
 pub use lockstep_ledger::ExportedLedger;
 pub use lockstep_storage::audit::Search as AuditSearch;
 pub use lockstep_storage::pipelines::RunState;
@@ -40,5 +41,4 @@ pub use lockstep_storage::settings::OrganizationSettings;
 pub use lockstep_vault::{SealStatus, UnsealKey};
 pub use members::{InvitationCreated, SettingsUpdate, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
-pub use lockstep_engine::RejectionKind;
 pub use pipelines::{LEASE as RUN_LEASE, PipelineView, RunErrorView, RunView};

@@ -1519,7 +1519,12 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let init = init_one_share(&data);
-    let server = serve_with(&data, &["--egress-allow", "loopback"], "warn", Stdio::inherit());
+    let server = serve_with(
+        &data,
+        &["--egress-allow", "loopback"],
+        "warn",
+        Stdio::inherit(),
+    );
     let http = client(&data);
     unseal_with_an_administrator(&http, &server, &init).await;
     let token = admin_session(&http, &server).await;
@@ -1561,7 +1566,10 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
     let l = int_list(100);
     for (rule, reason) in [
         (format!("{} > 0", vec!["1"; 6000].join("+")), "is too long"),
-        (format!("{} > 0", vec!["1"; 1500].join("+")), "is too complex"),
+        (
+            format!("{} > 0", vec!["1"; 1500].join("+")),
+            "is too complex",
+        ),
         (
             format!("{l}.all(a, {l}.all(b, {l}.all(c, {l}.all(d, a + b + c + d >= 0))))"),
             "may cost too much",
@@ -1571,14 +1579,17 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
             "may cost too much",
         ),
     ] {
-        let (status, problem) =
-            post(&http, &server, "/api/v1/pipelines", Some(&token), pipeline(rule)).await;
+        let (status, problem) = post(
+            &http,
+            &server,
+            "/api/v1/pipelines",
+            Some(&token),
+            pipeline(rule),
+        )
+        .await;
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["field"], "rules[0].expression", "{problem}");
-        assert!(
-            problem.to_string().contains(reason),
-            "{reason}: {problem}"
-        );
+        assert!(problem.to_string().contains(reason), "{reason}: {problem}");
         let (status, _) = get(&http, &server, "/healthz", None).await;
         assert_eq!(status, 200);
     }
@@ -1604,8 +1615,19 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
     )
     .await;
     assert_eq!(status, 202, "{started}");
-    let run_path = format!("/api/v1/pipelines/{id}/runs/{}", started["id"].as_str().unwrap());
-    wait_for(&http, &server, &token, &run_path, &["running"], Duration::from_secs(30)).await;
+    let run_path = format!(
+        "/api/v1/pipelines/{id}/runs/{}",
+        started["id"].as_str().unwrap()
+    );
+    wait_for(
+        &http,
+        &server,
+        &token,
+        &run_path,
+        &["running"],
+        Duration::from_secs(30),
+    )
+    .await;
 
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
@@ -1625,7 +1647,10 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, run) = get(&http, &server, &run_path, Some(&token)).await;
-    assert_eq!(run["state"], "running", "the rule ran while we measured: {run}");
+    assert_eq!(
+        run["state"], "running",
+        "the rule ran while we measured: {run}"
+    );
     assert!(
         slowest < Duration::from_secs(1),
         "/healthz and a sign-in took {slowest:?} while the rule ran"
@@ -1633,7 +1658,14 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
 
     // Cancelling stops the rule in the middle of its work.
     let cancelled_at = Instant::now();
-    let (status, _) = post(&http, &server, &format!("{run_path}/cancel"), Some(&token), json!({})).await;
+    let (status, _) = post(
+        &http,
+        &server,
+        &format!("{run_path}/cancel"),
+        Some(&token),
+        json!({}),
+    )
+    .await;
     assert!(status == 202 || status == 200, "{status}");
     let run = wait_for(
         &http,
@@ -1652,6 +1684,7 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
     ))
     .await
     .unwrap();
+}
 
 /// The sealed hub's printed unseal command works as printed from another directory (it names
 /// the data directory, where the CA is), and several shares piped into it are all entered.

@@ -197,7 +197,8 @@ const CHECK_EVERY: u64 = 256;
 impl Budget {
     fn start(&self, interrupt: Option<&Arc<AtomicBool>>) {
         self.steps_left.set(MAX_STEPS);
-        self.deadline.set(Instant::now().checked_add(MAX_RECORD_TIME));
+        self.deadline
+            .set(Instant::now().checked_add(MAX_RECORD_TIME));
         self.exceeded.set(None);
         *self.interrupt.borrow_mut() = interrupt.cloned();
     }
@@ -217,7 +218,7 @@ impl Budget {
         let left = self.steps_left.get();
         let problem = if left == 0 {
             Some("it took more than 1,000,000 steps on one record")
-        } else if left % CHECK_EVERY == 0 {
+        } else if left.is_multiple_of(CHECK_EVERY) {
             if self
                 .interrupt
                 .borrow()
@@ -815,7 +816,10 @@ mod tests {
     /// The hostile expressions of the security test, and their kin: each is refused with a
     /// reason, and none overflows the stack.
     fn hostile() -> Vec<String> {
-        let list: String = (0..100).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let list: String = (0..100)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let l = format!("[{list}]");
         vec![
             format!("{} > 0", chain("1", "+", 6000)),
@@ -832,9 +836,7 @@ mod tests {
             format!("{}true", "!".repeat(8000)),
             format!("{}1 > 0", "-".repeat(8000)),
             format!("{}x{}", "{'a': ".repeat(3000), "}".repeat(3000)),
-            format!(
-                "{l}.all(a, {l}.all(b, {l}.all(c, {l}.all(d, a + b + c + d >= 0))))"
-            ),
+            format!("{l}.all(a, {l}.all(b, {l}.all(c, {l}.all(d, a + b + c + d >= 0))))"),
             format!("{l}.map(a, {l}.map(b, {l}.map(c, [a, b, c]))).size() > 0"),
             format!("x.split('').all(a, x.split('').all(b, x.split('').all(c, a == b)))"),
             "x".repeat(MAX_SOURCE_BYTES + 1),
@@ -858,17 +860,25 @@ mod tests {
         ];
         for (source, refusal) in hostile().iter().zip(refusals) {
             let reason = refusal.unwrap_or_else(|| panic!("accepted: {}", &source[..60]));
-            assert!(
-                expected.iter().any(|e| reason.starts_with(e)),
-                "{reason}"
-            );
+            assert!(expected.iter().any(|e| reason.starts_with(e)), "{reason}");
         }
-        assert!(compile(&hostile()[14]).unwrap_err().starts_with("may cost too much"));
-        assert!(compile(&hostile()[1]).unwrap_err().starts_with("is too long"));
+        assert!(
+            compile(&hostile()[14])
+                .unwrap_err()
+                .starts_with("may cost too much")
+        );
+        assert!(
+            compile(&hostile()[1])
+                .unwrap_err()
+                .starts_with("is too long")
+        );
         let e = compile(&format!("{} > 0", chain("1", "+", 1000))).unwrap_err();
         assert_eq!(e, "is too complex: 1000 operators, at most 256");
         let e = compile(&format!("{} > 0", chain("1", "+", 100))).err();
-        assert_eq!(e.as_deref(), Some("is nested too deeply: 101 levels, at most 64"));
+        assert_eq!(
+            e.as_deref(),
+            Some("is nested too deeply: 101 levels, at most 64")
+        );
     }
 
     #[test]
@@ -891,7 +901,11 @@ mod tests {
             let context = Context::with_env(env());
             for source in [sum, parens, methods, nested_all, wide] {
                 let compiled = compile(&source).unwrap_or_else(|e| panic!("{e}: {source}"));
-                assert_eq!(compiled.execute(&context, None), Ok(Value::Bool(true)), "{source}");
+                assert_eq!(
+                    compiled.execute(&context, None),
+                    Ok(Value::Bool(true)),
+                    "{source}"
+                );
             }
         });
     }
@@ -912,7 +926,11 @@ mod tests {
         ] {
             let compiled = compile(source).unwrap();
             assert!(compiled.has_loops(), "{source}");
-            assert_eq!(compiled.execute(&context, None), Ok(Value::Bool(true)), "{source}");
+            assert_eq!(
+                compiled.execute(&context, None),
+                Ok(Value::Bool(true)),
+                "{source}"
+            );
         }
         // outside an evaluation the budget is empty: a step fails closed
         assert!(BUDGET.with(Budget::take_step).is_err());
@@ -925,14 +943,20 @@ mod tests {
         let interrupt = Arc::new(AtomicBool::new(true));
         // the flag is read every 256 steps: a short loop finishes
         assert!(compiled.execute(&context, Some(&interrupt)).is_ok());
-        let list: String = (0..300).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let list: String = (0..300)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let long = compile(&format!("[{list}].all(x, x >= 0)")).unwrap();
         assert_eq!(
             long.execute(&context, Some(&interrupt)),
             Err(EvalError::Limit("the run was stopped"))
         );
         interrupt.store(false, Ordering::Relaxed);
-        assert_eq!(long.execute(&context, Some(&interrupt)), Ok(Value::Bool(true)));
+        assert_eq!(
+            long.execute(&context, Some(&interrupt)),
+            Ok(Value::Bool(true))
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! with Arrow builders; unchanged columns are reused, and filtered when records drop out.
 
 use crate::convert::{self, Cell, ColumnBuilder, ColumnView};
+use crate::expr::EvalError;
 use crate::expr::{self, Compiled};
 use crate::run::EngineError;
-use crate::expr::EvalError;
 use crate::spec::{Level, Mode, OnNull, PipelineSpec, RuleKind, SpecError, VALUE_VARIABLE};
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, FieldRef, Schema, SchemaRef};

@@ -8,14 +8,14 @@ use crate::plan::{Applied, Plan, Rejected};
 use crate::spec::{Mode, PipelineSpec, SpecError};
 use arrow_array::RecordBatch;
 use futures_util::StreamExt as _;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 use lockstep_connectors::ConnectorError;
 use lockstep_connectors::batch::{
     BatchDestination, BatchSource, BatchStream, BatchWriter, CursorSpec, DEFAULT_BATCH_ROWS,
     ReadSpec, WriteSpec, field_meta,
 };
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]

@@ -235,8 +235,9 @@ impl PipelineSpec {
                 .collect()
         };
         let type_of = |field: &str, c: &Compiled, scope: &Scope| -> Result<Type, SpecError> {
-            infer(&c.written, scope)
-                .map_err(|(id, reason)| SpecError::new(field, format!("{}{reason}", c.position(id))))
+            infer(&c.written, scope).map_err(|(id, reason)| {
+                SpecError::new(field, format!("{}{reason}", c.position(id)))
+            })
         };
         let boolean = |field: &str, c: &Compiled, scope: &Scope, what: &str| {
             let t = type_of(field, c, scope)?;
@@ -265,7 +266,12 @@ impl PipelineSpec {
         };
 
         if let Some(filter) = &compiled.filter {
-            boolean("filter", filter, &scope_of(&fields), "true keeps the record")?;
+            boolean(
+                "filter",
+                filter,
+                &scope_of(&fields),
+                "true keeps the record",
+            )?;
         }
         let rules = || self.rules.iter().zip(&compiled.rules).enumerate();
         for (i, (rule, c)) in rules() {

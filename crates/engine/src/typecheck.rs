@@ -200,11 +200,7 @@ fn infer_in(
     })
 }
 
-fn entry(
-    e: &EntryExpr,
-    scope: &Scope,
-    locals: &mut Vec<(String, Type)>,
-) -> Result<(), TypeError> {
+fn entry(e: &EntryExpr, scope: &Scope, locals: &mut Vec<(String, Type)>) -> Result<(), TypeError> {
     match e {
         EntryExpr::StructField(field) => infer_in(&field.value, scope, locals).map(|_| ()),
         EntryExpr::MapEntry(entry) => {
@@ -365,7 +361,10 @@ fn call_type(function: &str, target: Option<Type>, args: &[Type]) -> Result<Type
                 && t.known()
                 && t != T::String
             {
-                return Err(format!("'{function}' applies to a string, not {}", t.name()));
+                return Err(format!(
+                    "'{function}' applies to a string, not {}",
+                    t.name()
+                ));
             }
             T::Bool
         }
@@ -433,13 +432,28 @@ mod tests {
     fn operators_without_an_overload_are_named() {
         for (source, reason) in [
             ("full_name > 5", "'>' does not apply to a string and an int"),
-            ("credit_limit + 'x'", "'+' does not apply to a double and a string"),
+            (
+                "credit_limit + 'x'",
+                "'+' does not apply to a double and a string",
+            ),
             ("qty + 1.0", "'+' does not apply to an int and a double"),
             ("!qty", "'!' does not apply to an int"),
-            ("qty && active", "'&&' needs booleans on both sides, not an int"),
-            ("full_name == 5", "'==' compares a string with an int: they are never equal"),
-            ("qty.x == 1", "'.x' selects a field, but the value is an int"),
-            ("[1].all(x, x > 0) && qty.contains('a')", "'contains' applies to a string, not an int"),
+            (
+                "qty && active",
+                "'&&' needs booleans on both sides, not an int",
+            ),
+            (
+                "full_name == 5",
+                "'==' compares a string with an int: they are never equal",
+            ),
+            (
+                "qty.x == 1",
+                "'.x' selects a field, but the value is an int",
+            ),
+            (
+                "[1].all(x, x > 0) && qty.contains('a')",
+                "'contains' applies to a string, not an int",
+            ),
         ] {
             assert_eq!(type_of(source), Err(reason.to_owned()), "{source}");
         }

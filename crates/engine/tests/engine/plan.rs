@@ -191,7 +191,11 @@ fn evaluation_failures_reject_with_a_reason_free_of_values() {
     let applied = plan.apply(&b).unwrap();
     // every record fails the first rule (apple and pear are no keys, null is a null key)
     assert_eq!(applied.batch.num_rows(), 0);
-    for r in applied.rejected.iter().filter(|r| !r.values["name"].is_null()) {
+    for r in applied
+        .rejected
+        .iter()
+        .filter(|r| !r.values["name"].is_null())
+    {
         assert_eq!(r.rule, "rules[0]");
         assert_eq!(r.kind, RejectionKind::Error, "{}", r.reason);
         assert!(
@@ -305,10 +309,7 @@ fn casts_convert_and_reject_what_does_not_convert() {
     assert_eq!(r[0]["qty"], 10);
     assert_eq!(r[1]["qty"], serde_json::Value::Null);
     assert_eq!(applied.rejected.len(), 2);
-    assert_eq!(
-        applied.rejected[1].reason,
-        "cannot cast 'qty' to integer"
-    );
+    assert_eq!(applied.rejected[1].reason, "cannot cast 'qty' to integer");
     assert_eq!(applied.rejected[1].values["qty"], "abc");
 }
 

@@ -528,7 +528,10 @@ async fn refresh_with(
     rules: serde_json::Value,
     threshold: Option<f64>,
     observer: &Observer,
-) -> (Result<lockstep_engine::RunOutcome, EngineError>, VecDestination) {
+) -> (
+    Result<lockstep_engine::RunOutcome, EngineError>,
+    VecDestination,
+) {
     let schema = orders_schema();
     let source = VecSource::new(
         Arc::clone(&schema),
@@ -573,7 +576,10 @@ async fn a_run_that_rejects_more_than_its_threshold_fails_and_keeps_the_destinat
     match result {
         Err(e @ EngineError::TooManyRejected { .. }) => {
             let text = e.to_string();
-            assert!(text.starts_with("1 of 4 records read were rejected (25.0%)"), "{text}");
+            assert!(
+                text.starts_with("1 of 4 records read were rejected (25.0%)"),
+                "{text}"
+            );
             assert!(text.ends_with("nothing was written"), "{text}");
         }
         other => panic!("{other:?}"),
@@ -582,7 +588,10 @@ async fn a_run_that_rejects_more_than_its_threshold_fails_and_keeps_the_destinat
     assert_eq!(destination.committed.load(Ordering::SeqCst), 0);
     assert_eq!(destination.aborted.load(Ordering::SeqCst), 1);
     // the rejected record is still reported, so the person sees why
-    assert_eq!(observer.rejected.lock().unwrap()[0].reason, "no negative prices");
+    assert_eq!(
+        observer.rejected.lock().unwrap()[0].reason,
+        "no negative prices"
+    );
 
     // a rule that rejects every record never empties the destination, whatever the threshold
     let observer = Observer::default();
@@ -593,7 +602,14 @@ async fn a_run_that_rejects_more_than_its_threshold_fails_and_keeps_the_destinat
     )
     .await;
     assert!(
-        matches!(result, Err(EngineError::TooManyRejected { rejected: 4, read: 4, .. })),
+        matches!(
+            result,
+            Err(EngineError::TooManyRejected {
+                rejected: 4,
+                read: 4,
+                ..
+            })
+        ),
         "{result:?}"
     );
     assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [99]);
@@ -613,7 +629,10 @@ async fn a_run_that_rejects_more_than_its_threshold_fails_and_keeps_the_destinat
     )
     .await;
     assert_eq!(result.unwrap().records_rejected, 1);
-    assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [1, 3, 4]);
+    assert_eq!(
+        ids(&destination.table.lock().unwrap(), "order_id"),
+        [1, 3, 4]
+    );
 }
 
 #[test]

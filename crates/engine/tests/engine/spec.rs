@@ -410,12 +410,20 @@ fn rules_are_type_checked_against_the_discovered_fields() {
     );
     let e = refused(json!({"filter": "active + 1"}));
     assert_eq!(e.field, "filter");
-    assert!(e.reason.starts_with("at line 1, column 8: '+' does not apply to a bool"), "{}", e.reason);
+    assert!(
+        e.reason
+            .starts_with("at line 1, column 8: '+' does not apply to a bool"),
+        "{}",
+        e.reason
+    );
     // an import rule gives what its target holds
     let e = refused(json!({"rules": [
         {"kind": "import", "expression": "full_name.size() > 3", "target": "id"}
     ]}));
-    assert_eq!(e.reason, "gives a bool, which cannot be stored in 'id' (integer)");
+    assert_eq!(
+        e.reason,
+        "gives a bool, which cannot be stored in 'id' (integer)"
+    );
     // a transform too, against the cast
     let e = refused(json!({"mappings": [
         {"source": "id", "destination": "id", "transform": "value > 1", "cast": "float"}

@@ -352,7 +352,8 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     }
     let done = done.expect("the run did not end within 30 s");
     assert!(
-        done.body.contains(r#"data-state="succeeded_with_rejections""#),
+        done.body
+            .contains(r#"data-state="succeeded_with_rejections""#),
         "{}",
         done.body
     );
@@ -383,7 +384,11 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     assert!(!finished.body.contains("Cancel run"));
     let viewed = viewer.get(&run_path).await;
     assert_eq!(viewed.status, 200);
-    assert!(viewed.body.contains(r#"data-state="succeeded_with_rejections""#));
+    assert!(
+        viewed
+            .body
+            .contains(r#"data-state="succeeded_with_rejections""#)
+    );
     assert!(!viewed.body.contains("REJ-7f3a"));
     assert!(viewed.body.contains("Your role cannot read the values"));
     let history = viewer.get(&format!("/pipelines/{id}")).await;

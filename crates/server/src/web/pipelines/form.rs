@@ -266,7 +266,11 @@ impl PipelineForm {
         }
         optional(&mut spec, "cursor", &self.cursor);
         optional(&mut spec, "schedule", &self.schedule);
-        let threshold = self.max_rejected_percent.trim().trim_end_matches('%').trim();
+        let threshold = self
+            .max_rejected_percent
+            .trim()
+            .trim_end_matches('%')
+            .trim();
         if !threshold.is_empty() {
             // Text that is no number is sent as one out of range, so the refusal lands next to
             // the field with the API's own words.
