@@ -465,6 +465,7 @@ async fn fill_connection_tables(
             connection_id: id,
             user_id: user,
             verifier_ciphertext: vec![6; 40],
+            binding_hash: [8; 32],
             expires_at: T0,
             created_at: T0,
         },
