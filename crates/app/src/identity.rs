@@ -138,7 +138,7 @@ impl Hub {
                 .await?;
                 return Err(AppError::Unauthenticated);
             }
-            if now - session.last_seen_at > Duration::seconds(30) {
+            if policy.activity_due(session.last_seen_at, now) {
                 sessions::touch(&mut conn, session.id, now).await?;
             }
             let credential = Credential::Session {

@@ -429,6 +429,12 @@ fn bad_command_lines_get_readable_errors() {
     );
     assert!(!ok);
     assert!(!stderr.contains("hunter2"), "{stderr}");
+    let (ok, _, stderr) = cli(&["serve", "--session-idle-timeout", "30"], "", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--session-idle-timeout must be at least 60 seconds"),
+        "{stderr}"
+    );
 }
 
 /// Sign-in over real HTTPS: the `__Host-` cookie, CSRF on cookie-authenticated writes, sign-out,
