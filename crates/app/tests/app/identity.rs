@@ -156,6 +156,34 @@ async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     assert!(matches!(err, Err(AppError::NotFound(_))), "{err:?}");
 }
 
+lockstep_storage::on_both_stores!(invitations_refuse_addresses_the_mailer_would_refuse);
+async fn invitations_refuse_addresses_the_mailer_would_refuse(t: TestStore) {
+    let w = world(t).await;
+    let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
+    let mails = w.mail.messages().len();
+    for address in [
+        "\"><script>alert(1)</script>@example.com",
+        "a>b@x.example",
+        "x@[127.0.0.1]",
+    ] {
+        let refused = w.hub.invite_user(&admin, address, Role::Viewer).await;
+        match &refused {
+            Err(AppError::Invalid { field, reason }) => {
+                assert_eq!(*field, "email");
+                assert!(!reason.contains(address), "the reason echoes the address");
+            }
+            other => panic!("{address:?}: {other:?}"),
+        }
+    }
+    assert_eq!(w.mail.messages().len(), mails, "an invitation was mailed");
+    // What is accepted is mailed (the memory mailer refuses what lettre cannot parse).
+    w.hub
+        .invite_user(&admin, "o'brien+hub@mail.example.ie", Role::Viewer)
+        .await
+        .unwrap();
+    assert_eq!(w.mail.messages().len(), mails + 1);
+}
+
 lockstep_storage::on_both_stores!(lockout_after_five_failures_with_one_answer_for_every_failure);
 async fn lockout_after_five_failures_with_one_answer_for_every_failure(t: TestStore) {
     let w = world(t).await;
