@@ -666,6 +666,26 @@ async fn the_egress_policy_and_the_files_directory_refuse_what_they_must() {
         assert_eq!(refused.status, 422, "{config}");
         assert_eq!(refused.json()["field"], field);
     }
+    // An API key sent as `Host` (or another header that routes or frames the request) could
+    // reach another virtual host behind an allowed address: refused when saved, changing nothing.
+    let before = snapshot(&e.store.store).await.unwrap();
+    for header in ["Host", "x-forwarded-host", "Transfer-Encoding"] {
+        let refused = e
+            .admin(
+                Method::POST,
+                "/api/v1/connections",
+                Some(json!({"name": "api", "kind": "rest",
+                    "config": {"base_url": "https://api.example.com/", "objects": [{"name": "items", "path": "items"}],
+                        "auth": {"kind": "api_key", "in": "header", "name": header}},
+                    "secrets": {"api_key": "k-canary-7f3a"}})),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{header}: {}", refused.body);
+        assert_eq!(refused.json()["field"], "config.auth.name");
+        assert!(!refused.body.contains("k-canary-7f3a"));
+    }
+    assert_eq!(snapshot(&e.store.store).await.unwrap(), before);
+
     // Without --files-root, a sqlite connection says so when tested.
     let created = e
         .admin(
