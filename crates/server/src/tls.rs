@@ -68,11 +68,15 @@ pub fn ensure_self_signed(dir: &Path) -> Result<TlsFiles, TlsError> {
         ca: Some(dir.join("ca.pem")),
     };
     let now = time::OffsetDateTime::now_utc();
-    if files.cert.exists()
-        && files.key.exists()
-        && expires_at(&files.cert).is_some_and(|at| at > now + RENEW_BEFORE)
-    {
+    let existed = files.cert.exists() && files.key.exists();
+    if existed && expires_at(&files.cert).is_some_and(|at| at > now + RENEW_BEFORE) {
         return Ok(files);
+    }
+    if existed {
+        tracing::warn!(
+            "the self-signed certificate ends within 30 days (or cannot be read): a new one and a \
+             new CA are made; clients need the new tls/ca.pem"
+        );
     }
     create_dir_private(dir)?;
 
