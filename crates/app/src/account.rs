@@ -99,12 +99,15 @@ impl Hub {
         })
     }
 
-    /// Changes the password (the current one is needed) and ends the caller's other sessions.
+    /// Changes the password (the current one is needed) and ends the caller's other sessions;
+    /// with `revoke_api_tokens` (what the API and the pages offer by default) every API token of
+    /// the caller is revoked too.
     pub async fn change_password(
         &self,
         caller: &Caller,
         current: &Password,
         new: &Password,
+        revoke_api_tokens: bool,
     ) -> Result<(), AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let user = self.own_user(caller).await?;
@@ -132,16 +135,25 @@ impl Hub {
         .await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, caller.session_id())
             .await?;
-        let event = Event::new(
+        let mut event = Event::new(
             Actor::User(user.id),
             "user.password_changed",
             "user",
             user.id,
         )
         .change("password", FieldChange::secret());
+        if revoke_api_tokens {
+            let revoked = self
+                .revoke_all_api_tokens(&mut tx, user.organization_id, user.id, Actor::User(user.id))
+                .await?;
+            event = event.change(
+                "api_tokens_revoked",
+                FieldChange::value(None::<u64>, Some(revoked)),
+            );
+        }
         self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        tracing::info!(user = %user.id, "password changed; other sessions ended");
+        tracing::info!(user = %user.id, revoke_api_tokens, "password changed; other sessions ended");
         Ok(())
     }
 
@@ -175,18 +187,37 @@ impl Hub {
         Ok(())
     }
 
-    /// "Sign out everywhere": ends every session of the caller, this one included.
-    pub async fn end_all_sessions(&self, caller: &Caller) -> Result<u64, AppError> {
+    /// "Sign out everywhere": ends every session of the caller, this one included, and with
+    /// `revoke_api_tokens` (the default the API and the pages offer) every API token too.
+    pub async fn end_all_sessions(
+        &self,
+        caller: &Caller,
+        revoke_api_tokens: bool,
+    ) -> Result<u64, AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let mut tx = self.store.write().await?;
         let ended =
             sessions::delete_for_user(&mut tx, caller.organization(), caller.user(), None).await?;
-        let event = Event::new(
+        let mut event = Event::new(
             Actor::User(caller.user()),
             "user.signed_out_everywhere",
             "user",
             caller.user(),
         );
+        if revoke_api_tokens {
+            let revoked = self
+                .revoke_all_api_tokens(
+                    &mut tx,
+                    caller.organization(),
+                    caller.user(),
+                    Actor::User(caller.user()),
+                )
+                .await?;
+            event = event.change(
+                "api_tokens_revoked",
+                FieldChange::value(None::<u64>, Some(revoked)),
+            );
+        }
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(ended)
@@ -419,6 +450,29 @@ impl Hub {
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
+    }
+}
+
+impl Hub {
+    /// Revokes every API token of `user` on the caller's transaction, recording
+    /// `api_token.revoked` for each, as revoking one by one does. Answers how many.
+    pub(crate) async fn revoke_all_api_tokens(
+        &self,
+        tx: &mut lockstep_storage::Connection,
+        org: OrganizationId,
+        user: UserId,
+        actor: Actor,
+    ) -> Result<u64, AppError> {
+        let tokens = api_tokens::list_for_user(tx, org, user).await?;
+        let mut revoked = 0;
+        for token in tokens {
+            if api_tokens::delete(tx, org, user, token.id).await? {
+                revoked += 1;
+                let event = Event::new(actor.clone(), "api_token.revoked", "api_token", token.id);
+                self.record(tx, org, event).await?;
+            }
+        }
+        Ok(revoked)
     }
 }
 

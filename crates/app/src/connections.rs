@@ -9,6 +9,7 @@
 use crate::audit::{Actor, Event, FieldChange};
 use crate::identity::Caller;
 use crate::{AppError, Hub};
+use lockstep_auth::{SecretToken, hashes_equal};
 use lockstep_connectors::rest::RestAuth;
 use lockstep_connectors::{
     AnyConnector, ConnectionConfig, ConnectionKind, Connector, FailureKind, ObjectMeta, Record,
@@ -107,10 +108,14 @@ pub struct Discovery {
 }
 
 /// Where an Administrator's browser goes to approve an OAuth connection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OAuthStart {
     pub authorize_url: String,
     pub expires_at: OffsetDateTime,
+    /// A random value for the starting browser only (a `__Host-` cookie): the callback must
+    /// bring it back, so a state alone — leaked, or a victim lured to an attacker's code — does
+    /// not complete the authorization. Only its hash is stored.
+    pub binding: SecretToken,
 }
 
 /// The end of the provider's round trip.
@@ -120,12 +125,20 @@ pub struct OAuthConnected {
     pub connection: ConnectionId,
 }
 
-/// The callback's query as the provider sent it.
-#[derive(Debug, Default)]
+/// The callback's query as the provider sent it, and the binding value from the browser's
+/// cookie ([`OAuthStart::binding`]).
+#[derive(Default)]
 pub struct OAuthCallback {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+    pub binding: Option<SecretToken>,
+}
+
+impl std::fmt::Debug for OAuthCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OAuthCallback(..)")
+    }
 }
 
 /// A connection's or pipeline's name: 1 to 100 characters, no control characters.
@@ -932,7 +945,8 @@ impl Hub {
     }
 
     /// Starts the OAuth authorization code flow (Administrators): answers the provider's
-    /// authorization URL, with a single-use state and a PKCE challenge, valid 10 minutes.
+    /// authorization URL, with a single-use state and a PKCE challenge, valid 10 minutes, and
+    /// the binding value the starting browser must bring back to the callback.
     pub async fn oauth_start(
         &self,
         caller: &Caller,
@@ -979,6 +993,7 @@ impl Hub {
                 pkce.verifier.expose().as_bytes(),
             )
             .await?;
+        let binding = SecretToken::generate("lsb", &mut rand::rng());
         let now = self.clock.now();
         let pending = connections::PendingAuthorization {
             state_hash,
@@ -986,6 +1001,7 @@ impl Hub {
             connection_id: id,
             user_id: caller.user(),
             verifier_ciphertext,
+            binding_hash: binding.hash(),
             expires_at: now + AUTHORIZATION_VALIDITY,
             created_at: now,
         };
@@ -1003,11 +1019,14 @@ impl Hub {
         Ok(OAuthStart {
             authorize_url: url.to_string(),
             expires_at: pending.expires_at,
+            binding,
         })
     }
 
     /// The provider's redirect back: the state (single use, 10 minutes) identifies the
-    /// authorization, the code is exchanged with the PKCE verifier, the tokens are sealed.
+    /// authorization, which completes only in the browser that started it (the binding value,
+    /// compared in constant time); the code is exchanged with the PKCE verifier, the tokens are
+    /// sealed. A callback without the right binding uses the state up and stores nothing.
     pub async fn oauth_callback(
         &self,
         callback: OAuthCallback,
@@ -1029,6 +1048,19 @@ impl Hub {
         let actor = Actor::User(pending.user_id);
         let failed = |event: Event| event.failed();
         let event = Event::new(actor, "connection.oauth_connected", "connection", id);
+        let bound = callback
+            .binding
+            .as_ref()
+            .is_some_and(|b| hashes_equal(&b.hash(), &pending.binding_hash));
+        if !bound {
+            self.record_in_own_tx(org, failed(event)).await?;
+            tracing::warn!(connection = %id, organization = %org,
+                "OAuth callback without the starting browser's binding refused");
+            return Err(AppError::Refused(
+                "this browser did not start the authorization: start again from the connection, \
+                 and finish in the same browser",
+            ));
+        }
         if pending.expires_at < now {
             self.record_in_own_tx(org, failed(event)).await?;
             return Err(AppError::Refused(

@@ -138,7 +138,7 @@ impl Hub {
                 .await?;
                 return Err(AppError::Unauthenticated);
             }
-            if now - session.last_seen_at > Duration::seconds(30) {
+            if policy.activity_due(session.last_seen_at, now) {
                 sessions::touch(&mut conn, session.id, now).await?;
             }
             let credential = Credential::Session {
@@ -340,15 +340,25 @@ impl Hub {
         })
     }
 
-    /// Ends the caller's session on the server (an API token is not a session: nothing to end).
+    /// Signs the caller's credential out on the server: a session ends, an API token is revoked
+    /// (it no longer works, as after revoking it from the account).
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
-        if let Some(id) = caller.session_id() {
-            let mut tx = self.store.write().await?;
-            sessions::delete(&mut tx, caller.organization(), caller.user(), id).await?;
-            let event = Event::new(Actor::User(caller.user()), "session.ended", "session", id);
-            self.record(&mut tx, caller.organization(), event).await?;
-            tx.commit().await.map_err(StoreError::from)?;
-        }
+        let (org, user) = (caller.organization(), caller.user());
+        let mut tx = self.store.write().await?;
+        let event = match caller.credential {
+            Credential::Session { id, .. } => {
+                sessions::delete(&mut tx, org, user, id).await?;
+                Event::new(Actor::User(user), "session.ended", "session", id)
+            }
+            Credential::ApiToken(id) => {
+                if !api_tokens::delete(&mut tx, org, user, id).await? {
+                    return Err(AppError::Unauthenticated);
+                }
+                Event::new(Actor::User(user), "api_token.revoked", "api_token", id)
+            }
+        };
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 
@@ -492,7 +502,8 @@ impl Hub {
     }
 
     /// Completes a password reset: the token is single-use and expires; an account with TOTP
-    /// still needs a code; every session of the user ends.
+    /// still needs a code; every session and every API token of the user ends (whoever held
+    /// the account before the reset holds nothing that still works).
     pub async fn complete_password_reset(
         &self,
         token: &str,
@@ -532,11 +543,18 @@ impl Hub {
             .await?;
         users::set_login_failures(&mut tx, user.organization_id, user.id, 0, None, now).await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, None).await?;
+        let revoked = self
+            .revoke_all_api_tokens(&mut tx, user.organization_id, user.id, Actor::Anonymous)
+            .await?;
         let event = Event::new(Actor::Anonymous, "user.password_reset", "user", user.id)
-            .change("password", FieldChange::secret());
+            .change("password", FieldChange::secret())
+            .change(
+                "api_tokens_revoked",
+                FieldChange::value(None::<u64>, Some(revoked)),
+            );
         self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        tracing::info!(user = %user.id, "password reset completed; sessions ended");
+        tracing::info!(user = %user.id, "password reset completed; sessions and API tokens ended");
         Ok(())
     }
 

@@ -22,6 +22,19 @@ impl Default for SessionPolicy {
 }
 
 impl SessionPolicy {
+    /// A session's last activity is written at most this often (a write per request would
+    /// serialize every request on the store), so it may lag by up to this much.
+    pub const ACTIVITY_INTERVAL: Duration = Duration::seconds(30);
+    /// The shortest idle timeout: twice [`Self::ACTIVITY_INTERVAL`], so a member active more
+    /// often than every half idle timeout is never signed out for the lag. (At 30 s or less a
+    /// session in use expires between two recorded activities.)
+    pub const MIN_IDLE_TIMEOUT: Duration = Duration::seconds(60);
+
+    /// Whether the activity seen at `now` should be written (the last written is `last_seen_at`).
+    pub fn activity_due(&self, last_seen_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        now - last_seen_at > Self::ACTIVITY_INTERVAL
+    }
+
     /// When the session expires: `min(last_seen_at + idle_timeout, created_at + max_lifetime)`.
     pub fn expires_at(
         &self,
@@ -48,6 +61,24 @@ impl SessionPolicy {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn at_the_shortest_idle_timeout_a_session_used_every_half_timeout_lives() {
+        let policy = SessionPolicy {
+            idle_timeout: SessionPolicy::MIN_IDLE_TIMEOUT,
+            max_lifetime: Duration::hours(1),
+        };
+        let created = datetime!(2026-11-22 09:00 UTC);
+        let mut last_seen = created;
+        let mut now = created;
+        for _ in 0..100 {
+            now += policy.idle_timeout / 2 - Duration::milliseconds(1);
+            assert!(policy.is_valid(created, last_seen, now), "expired at {now}");
+            if policy.activity_due(last_seen, now) {
+                last_seen = now;
+            }
+        }
+    }
 
     #[test]
     fn idle_timeout_applies_early_in_a_session() {

@@ -115,7 +115,8 @@ pub struct ServeArgs {
     /// The hub's address as users reach it, for links in mails (default: https://LISTEN).
     #[arg(long, env = "LOCKSTEP_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// A session ends after this many seconds without a request.
+    /// A session ends after this many seconds without a request (at least 60: activity is
+    /// recorded every 30 seconds).
     #[arg(long, env = "LOCKSTEP_SESSION_IDLE_TIMEOUT", default_value_t = 1800)]
     pub session_idle_timeout: u32,
     /// A session ends this many seconds after sign-in, whatever happens.

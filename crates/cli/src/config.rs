@@ -95,10 +95,18 @@ impl ServeConfig {
                 None => format!("https://{}", args.listen),
             },
             sessions: {
-                if args.session_idle_timeout == 0 || args.session_max_lifetime == 0 {
+                let min_idle = lockstep_app::SessionPolicy::MIN_IDLE_TIMEOUT;
+                if i64::from(args.session_idle_timeout) < min_idle.whole_seconds() {
                     bail!(
-                        "--session-idle-timeout and --session-max-lifetime must be at least 1 second"
+                        "--session-idle-timeout must be at least {} seconds: a session's activity \
+                         is recorded every {} seconds, so a shorter timeout would sign out members \
+                         who are using the hub",
+                        min_idle.whole_seconds(),
+                        lockstep_app::SessionPolicy::ACTIVITY_INTERVAL.whole_seconds()
                     );
+                }
+                if args.session_max_lifetime == 0 {
+                    bail!("--session-max-lifetime must be at least 1 second");
                 }
                 lockstep_app::SessionPolicy {
                     idle_timeout: time::Duration::seconds(i64::from(args.session_idle_timeout)),
@@ -225,6 +233,23 @@ mod tests {
             !err.contains("hunter2"),
             "the message echoes a password: {err}"
         );
+    }
+
+    #[test]
+    fn an_idle_timeout_shorter_than_twice_the_activity_interval_is_refused() {
+        for short in ["0", "30", "59"] {
+            let err = parse(&["--session-idle-timeout", short])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("--session-idle-timeout must be at least 60 seconds"),
+                "{short}: {err}"
+            );
+        }
+        let config =
+            parse(&["--session-idle-timeout", "60"]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(config.sessions.idle_timeout, time::Duration::seconds(60));
     }
 
     #[test]

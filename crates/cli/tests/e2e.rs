@@ -337,6 +337,14 @@ async fn first_start_of_an_empty_data_directory_initializes_prints_once_and_serv
         false
     );
     let cert = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    // The data directory and the store in it are the operator's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(data.clone()), 0o700);
+        assert_eq!(mode(data.join("lockstep.db")), 0o600);
+    }
     drop(server);
 
     // The second start is sealed, prints no keys, and keeps the certificate.
@@ -421,6 +429,12 @@ fn bad_command_lines_get_readable_errors() {
     );
     assert!(!ok);
     assert!(!stderr.contains("hunter2"), "{stderr}");
+    let (ok, _, stderr) = cli(&["serve", "--session-idle-timeout", "30"], "", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--session-idle-timeout must be at least 60 seconds"),
+        "{stderr}"
+    );
 }
 
 /// Sign-in over real HTTPS: the `__Host-` cookie, CSRF on cookie-authenticated writes, sign-out,

@@ -61,8 +61,11 @@ impl fmt::Debug for OrganizationName {
     }
 }
 
-/// An e-mail address, checked for shape only (one `@`, a non-empty local part, a domain with a
-/// dot), at most 254 characters. Stored lower-cased in its domain part.
+/// An e-mail address the hub can also mail: an unquoted local part of RFC 5322 `atext` (UTF-8
+/// allowed, RFC 6531), `@`, a domain name of at least two labels (no IP literal), at most 254
+/// characters. Checked with the `email_address` crate, the validator lettre's mailer uses, with
+/// its permissive parts turned off (display text, domain literals, quoted local parts), so an
+/// address accepted here is one the mailer takes. Stored lower-cased in its domain part.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EmailAddress(String);
 
@@ -82,11 +85,14 @@ impl EmailAddress {
             return Err(ParseError::InvalidEmail);
         }
         let (local, domain) = value.rsplit_once('@').ok_or(ParseError::InvalidEmail)?;
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..");
-        if local.is_empty() || local.contains('@') || !domain_ok {
+        let options = email_address::Options {
+            minimum_sub_domains: 2,
+            allow_domain_literal: false,
+            allow_display_text: false,
+        };
+        if local.starts_with('"')
+            || email_address::EmailAddress::parse_with_options(value, options).is_err()
+        {
             return Err(ParseError::InvalidEmail);
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
@@ -149,8 +155,39 @@ mod tests {
             "ada@.com",
             "a da@x.io",
             "ada@x..io",
+            // What the mailer would refuse: markup, brackets, IP literals, quoting.
+            "\"><script>alert(1)</script>@example.com",
+            "a>b@x.example",
+            "a<b@x.example",
+            "x@[127.0.0.1]",
+            "x@[IPv6:::1]",
+            "\"quoted\"@example.com",
+            "Ada <ada@example.com>",
+            "ada@-example.com",
+            "ada@example.com-",
+            "a..b@example.com",
+            ".ada@example.com",
+            "ada.@example.com",
+            "a(b)@example.com",
+            "a,b@example.com",
+            "a;b@example.com",
+            "a\\b@example.com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn ordinary_addresses_are_accepted() {
+        for good in [
+            "ada@example.com",
+            "ada.lovelace+hub@mail.example.co.uk",
+            "o'brien@example.ie",
+            "x_y-z@sub-domain.example",
+            "1234@123.example",
+            "jürgen@müller.example",
+        ] {
+            assert!(EmailAddress::parse(good).is_ok(), "{good:?} was refused");
         }
     }
 

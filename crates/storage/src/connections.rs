@@ -375,6 +375,9 @@ pub struct PendingAuthorization {
     pub connection_id: ConnectionId,
     pub user_id: UserId,
     pub verifier_ciphertext: Vec<u8>,
+    /// SHA-256 of the value the starting browser was given in a cookie: the callback must
+    /// bring it back.
+    pub binding_hash: [u8; 32],
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
@@ -385,13 +388,15 @@ pub async fn insert_authorization(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO oauth_authorizations (state_hash, organization_id, connection_id, user_id, \
-         verifier_ciphertext, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         verifier_ciphertext, binding_hash, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(a.state_hash.to_vec())
     .bind(a.organization_id.to_string())
     .bind(a.connection_id.to_string())
     .bind(a.user_id.to_string())
     .bind(a.verifier_ciphertext.clone())
+    .bind(a.binding_hash.to_vec())
     .bind(to_millis(a.expires_at))
     .bind(to_millis(a.created_at))
     .execute(conn)
@@ -406,7 +411,7 @@ pub async fn take_authorization(
 ) -> Result<Option<PendingAuthorization>, StoreError> {
     let row = sqlx::query(
         "SELECT state_hash, organization_id, connection_id, user_id, verifier_ciphertext, \
-         expires_at, created_at FROM oauth_authorizations WHERE state_hash = $1",
+         binding_hash, expires_at, created_at FROM oauth_authorizations WHERE state_hash = $1",
     )
     .bind(state_hash.to_vec())
     .fetch_optional(&mut *conn)
@@ -421,6 +426,7 @@ pub async fn take_authorization(
     let org: String = row.try_get("organization_id")?;
     let connection: String = row.try_get("connection_id")?;
     let user: String = row.try_get("user_id")?;
+    let binding: Vec<u8> = row.try_get("binding_hash")?;
     Ok(Some(PendingAuthorization {
         state_hash: *state_hash,
         organization_id: org
@@ -431,6 +437,9 @@ pub async fn take_authorization(
             .map_err(|_| StoreError::Corrupt("connection id"))?,
         user_id: user.parse().map_err(|_| StoreError::Corrupt("user id"))?,
         verifier_ciphertext: row.try_get("verifier_ciphertext")?,
+        binding_hash: binding
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("authorization binding hash"))?,
         expires_at: from_millis(row.try_get("expires_at")?)?,
         created_at: from_millis(row.try_get("created_at")?)?,
     }))

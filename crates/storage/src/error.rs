@@ -16,6 +16,9 @@ pub enum StoreError {
     /// A stored value does not have the shape the code expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The embedded store's file could not be created or restricted to its owner.
+    #[error("cannot create the store file or restrict it to its owner")]
+    File(#[source] std::io::Error),
     /// The database URL names no supported backend.
     #[error("unsupported database URL: use postgres://… or sqlite://…")]
     UnsupportedUrl,

@@ -29,9 +29,39 @@ pub struct Store {
 /// A write transaction. Dropped without `commit`, it rolls back.
 pub type Transaction = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Creates the file at `path` readable and writable by its owner only, or narrows an existing
+/// one (and its `-wal` and `-shm` files) to that.
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        let mut files = vec![path.to_owned()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files.iter().filter(|f| f.exists()) {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating if missing) the embedded SQLite store at `path` and migrates it.
+    /// Opens (creating if missing) the embedded SQLite store at `path` and migrates it. The file
+    /// is its owner's alone (`0600`, also when it existed with wider permissions); SQLite gives
+    /// its `-wal` and `-shm` files the same permissions.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        restrict_to_owner(path).map_err(StoreError::File)?;
         let path = path.to_str().ok_or(StoreError::UnsupportedUrl)?;
         Store::connect(&format!("sqlite://{path}?mode=rwc")).await
     }

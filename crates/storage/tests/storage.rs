@@ -240,6 +240,41 @@ async fn an_unreachable_database_is_an_error_not_an_empty_store() {
     assert!(matches!(err, Err(StoreError::UnsupportedUrl)), "{err:?}");
 }
 
+/// The embedded store holds everything (ciphertext, hashes, the audit log): its file and
+/// SQLite's `-wal` and `-shm` files are the owner's alone, whatever the umask, and a file
+/// made before with wider permissions is narrowed.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_store_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lockstep.db");
+    let store = lockstep_storage::Store::open_sqlite(&path).await.unwrap();
+    let mut conn = store.write().await.unwrap();
+    operator::insert_token(&mut conn, "op1", &[5; 32], T0)
+        .await
+        .unwrap();
+    conn.commit().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("lockstep.db{suffix}"));
+        assert!(file.exists(), "{suffix}");
+        assert_eq!(mode(&file), 0o600, "lockstep.db{suffix}");
+    }
+    store.close().await;
+
+    let older = dir.path().join("older.db");
+    std::fs::write(&older, b"").unwrap();
+    std::fs::set_permissions(&older, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = lockstep_storage::Store::open_sqlite(&older).await.unwrap();
+    assert_eq!(mode(&older), 0o600);
+    store.close().await;
+}
+
 /// One row in each identity table for the organization, so deletion is checked against all.
 async fn fill_identity_tables(
     conn: &mut lockstep_storage::Connection,
@@ -465,6 +500,7 @@ async fn fill_connection_tables(
             connection_id: id,
             user_id: user,
             verifier_ciphertext: vec![6; 40],
+            binding_hash: [8; 32],
             expires_at: T0,
             created_at: T0,
         },

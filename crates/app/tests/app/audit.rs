@@ -98,7 +98,7 @@ async fn each_object_keeps_exactly_its_last_n_events_in_order(t: TestStore) {
 lockstep_storage::on_both_stores!(secrets_are_recorded_as_changed_without_values);
 async fn secrets_are_recorded_as_changed_without_values(t: TestStore) {
     let (hub, admin, editor) = setup(&t).await;
-    hub.change_password(&editor, &pw(PASSWORD), &pw("a brand new passphrase"))
+    hub.change_password(&editor, &pw(PASSWORD), &pw("a brand new passphrase"), true)
         .await
         .unwrap();
     let events = hub

@@ -156,6 +156,34 @@ async fn an_invitation_makes_an_administrator_once(t: TestStore) {
     assert!(matches!(err, Err(AppError::NotFound(_))), "{err:?}");
 }
 
+lockstep_storage::on_both_stores!(invitations_refuse_addresses_the_mailer_would_refuse);
+async fn invitations_refuse_addresses_the_mailer_would_refuse(t: TestStore) {
+    let w = world(t).await;
+    let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
+    let mails = w.mail.messages().len();
+    for address in [
+        "\"><script>alert(1)</script>@example.com",
+        "a>b@x.example",
+        "x@[127.0.0.1]",
+    ] {
+        let refused = w.hub.invite_user(&admin, address, Role::Viewer).await;
+        match &refused {
+            Err(AppError::Invalid { field, reason }) => {
+                assert_eq!(*field, "email");
+                assert!(!reason.contains(address), "the reason echoes the address");
+            }
+            other => panic!("{address:?}: {other:?}"),
+        }
+    }
+    assert_eq!(w.mail.messages().len(), mails, "an invitation was mailed");
+    // What is accepted is mailed (the memory mailer refuses what lettre cannot parse).
+    w.hub
+        .invite_user(&admin, "o'brien+hub@mail.example.ie", Role::Viewer)
+        .await
+        .unwrap();
+    assert_eq!(w.mail.messages().len(), mails + 1);
+}
+
 lockstep_storage::on_both_stores!(lockout_after_five_failures_with_one_answer_for_every_failure);
 async fn lockout_after_five_failures_with_one_answer_for_every_failure(t: TestStore) {
     let w = world(t).await;
@@ -261,7 +289,12 @@ async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestSt
     // A password change ends the other sessions, keeps this one, and needs the current password.
     let wrong = w
         .hub
-        .change_password(&admin, &pw("not my password"), &pw("a new long passphrase"))
+        .change_password(
+            &admin,
+            &pw("not my password"),
+            &pw("a new long passphrase"),
+            true,
+        )
         .await;
     assert!(
         matches!(
@@ -274,7 +307,7 @@ async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestSt
         "{wrong:?}"
     );
     w.hub
-        .change_password(&admin, &pw(PASSWORD), &pw("a new long passphrase"))
+        .change_password(&admin, &pw(PASSWORD), &pw("a new long passphrase"), true)
         .await
         .unwrap();
     assert!(w.hub.authenticate(&other_admin_token).await.is_err());
@@ -307,7 +340,7 @@ async fn logout_password_change_deactivation_and_deletion_end_sessions(t: TestSt
     assert!(w.hub.authenticate(&vi_token).await.is_err());
 
     // "Sign out everywhere" ends them all, this one included.
-    w.hub.end_all_sessions(&admin).await.unwrap();
+    w.hub.end_all_sessions(&admin, true).await.unwrap();
     assert!(w.hub.authenticate(&admin_token).await.is_err());
 
     // The last Administrator stays.
@@ -563,6 +596,121 @@ async fn api_tokens_act_as_their_user_and_stop_when_the_role_changes(t: TestStor
     assert!(
         w.hub.authenticate(short.token.expose()).await.is_err(),
         "an expired token still works"
+    );
+}
+
+/// Whether `token` still authenticates.
+async fn works(w: &World, token: &lockstep_app::NewApiToken) -> bool {
+    w.hub.authenticate(token.token.expose()).await.is_ok()
+}
+
+/// The actions recorded on API token `token`, oldest first.
+async fn token_events(w: &World, admin: &Caller, token: &lockstep_app::NewApiToken) -> Vec<String> {
+    let mut actions: Vec<String> = w
+        .hub
+        .object_events(admin, "api_token", &token.view.id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    actions.reverse();
+    actions
+}
+
+lockstep_storage::on_both_stores!(account_recovery_revokes_api_tokens);
+async fn account_recovery_revokes_api_tokens(t: TestStore) {
+    let w = world(t).await;
+    let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
+
+    // Signing out with an API token revokes that token, and only that one.
+    let signed_out = w.hub.create_api_token(&admin, "ci", 30).await.unwrap();
+    let other = w.hub.create_api_token(&admin, "nightly", 30).await.unwrap();
+    let via_token = w.hub.authenticate(signed_out.token.expose()).await.unwrap();
+    w.hub.logout(&via_token).await.unwrap();
+    assert!(
+        !works(&w, &signed_out).await,
+        "a signed-out token still works"
+    );
+    assert!(works(&w, &other).await);
+    assert_eq!(
+        token_events(&w, &admin, &signed_out).await,
+        ["api_token.created", "api_token.revoked"]
+    );
+
+    // A password change and "sign out everywhere" keep the tokens only when asked to.
+    let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
+    w.hub
+        .change_password(
+            &admin,
+            &pw(PASSWORD),
+            &pw("a second long passphrase"),
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(works(&w, &other).await);
+    w.hub
+        .change_password(
+            &admin,
+            &pw("a second long passphrase"),
+            &pw("a third long passphrase"),
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(!works(&w, &other).await, "a password change kept a token");
+    assert_eq!(
+        token_events(&w, &admin, &other).await,
+        ["api_token.created", "api_token.revoked"]
+    );
+    let changed = w
+        .hub
+        .object_events(&admin, "user", &admin.user().to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "user.password_changed")
+        .unwrap();
+    assert_eq!(
+        changed.changes.get("api_tokens_revoked"),
+        Some(&lockstep_app::FieldChange::Value {
+            before: None,
+            after: Some("1".to_owned())
+        })
+    );
+
+    let kept = w.hub.create_api_token(&admin, "kept", 30).await.unwrap();
+    w.hub.end_all_sessions(&admin, false).await.unwrap();
+    assert!(works(&w, &kept).await);
+    let (_, admin) = sign_in(&w, &w.admin_email, "a third long passphrase")
+        .await
+        .unwrap();
+    w.hub.end_all_sessions(&admin, true).await.unwrap();
+    assert!(
+        !works(&w, &kept).await,
+        "signing out everywhere kept a token"
+    );
+
+    // A password reset revokes every token, whatever anyone asked.
+    let (_, admin) = sign_in(&w, &w.admin_email, "a third long passphrase")
+        .await
+        .unwrap();
+    let first = w.hub.create_api_token(&admin, "one", 30).await.unwrap();
+    let second = w.hub.create_api_token(&admin, "two", 30).await.unwrap();
+    w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    w.hub
+        .complete_password_reset(&reset_token(&w.mail), &pw("a fourth long passphrase"), None)
+        .await
+        .unwrap();
+    assert!(!works(&w, &first).await && !works(&w, &second).await);
+    let (_, admin) = sign_in(&w, &w.admin_email, "a fourth long passphrase")
+        .await
+        .unwrap();
+    assert!(w.hub.list_api_tokens(&admin).await.unwrap().is_empty());
+    assert_eq!(
+        token_events(&w, &admin, &second).await,
+        ["api_token.created", "api_token.revoked"]
     );
 }
 

@@ -109,7 +109,8 @@ pub enum RestAuth {
     #[default]
     None,
     /// An API key in a header (`X-Api-Key`, or `Authorization` to send it as is) or a query
-    /// parameter. Secret: `api_key`.
+    /// parameter. Secret: `api_key`. A header's name must be an HTTP token and not one that
+    /// frames, routes or proxies the request ([`REFUSED_API_KEY_HEADERS`]).
     ApiKey {
         #[serde(rename = "in")]
         location: ApiKeyLocation,
@@ -149,6 +150,55 @@ impl RestAuth {
             }
         }
     }
+}
+
+/// Header names an API key may not take, compared without regard to case: they frame the request
+/// (`Content-Length`, `Transfer-Encoding`), are hop-by-hop (RFC 9110 §7.6.1), or choose where
+/// the request goes (`Host`, and what reverse proxies route by: `Forwarded`, `X-Forwarded-*`,
+/// `X-Real-IP`, `X-Original-URL`, `X-Rewrite-URL`) or what it does (`X-HTTP-Method-Override`).
+/// A key sent as one of them could reach another virtual host behind an allowed address.
+/// `Authorization` stays allowed (a key sent as is), and so does `Cookie` (it neither frames nor
+/// routes, and the client keeps no cookies of its own).
+pub const REFUSED_API_KEY_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "via",
+    "max-forwards",
+    "forwarded",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The header an API key is sent in: a valid HTTP header name (RFC 9110 token) that is none of
+/// [`REFUSED_API_KEY_HEADERS`] and no `X-Forwarded-*`. The error names `config.auth.name`.
+pub fn api_key_header(name: &str) -> Result<http::HeaderName, ConnectorError> {
+    const FIELD: &str = "config.auth.name";
+    // `HeaderName` accepts exactly the RFC 9110 token characters (and folds case).
+    let header = http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| ConnectorError::config(FIELD, "is not a valid HTTP header name"))?;
+    let lower = header.as_str();
+    if REFUSED_API_KEY_HEADERS.contains(&lower) || lower.starts_with("x-forwarded-") {
+        return Err(ConnectorError::config(
+            FIELD,
+            "names a header that frames, routes or proxies the request; use another \
+             (X-Api-Key, or Authorization)",
+        ));
+    }
+    Ok(header)
 }
 
 /// Every secret a `rest` connection may be given through the API.
@@ -202,8 +252,11 @@ impl RestConfig {
         }
         match &self.auth {
             RestAuth::None => {}
-            RestAuth::ApiKey { name, .. } => {
+            RestAuth::ApiKey { name, location } => {
                 check_non_empty("config.auth.name", name)?;
+                if *location == ApiKeyLocation::Header {
+                    api_key_header(name)?;
+                }
                 if secrets.get("api_key").is_none() {
                     return Err(ConnectorError::config(
                         "secrets.api_key",

@@ -14,7 +14,10 @@
 mod config;
 mod link;
 
-pub use config::{ApiKeyLocation, Pagination, RestAuth, RestConfig, RestObject, SECRET_FIELDS};
+pub use config::{
+    ApiKeyLocation, Pagination, REFUSED_API_KEY_HEADERS, RestAuth, RestConfig, RestObject,
+    SECRET_FIELDS, api_key_header,
+};
 
 use crate::files::infer::{Inference, Source};
 use crate::{
@@ -163,12 +166,9 @@ impl<'a> Session<'a> {
                 })?;
                 match location {
                     ApiKeyLocation::Header => {
-                        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                            ConnectorError::config(
-                                "config.auth.name",
-                                "not a valid HTTP header name",
-                            )
-                        })?;
+                        // Checked again here: a configuration stored before the check existed
+                        // must not send a key as `Host`.
+                        let name = config::api_key_header(name)?;
                         let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
                             ConnectorError::config(
                                 "secrets.api_key",

@@ -437,6 +437,92 @@ async fn api_keys_in_a_header_or_the_query() {
     }
 }
 
+#[test]
+fn api_keys_are_refused_in_headers_that_frame_route_or_proxy_the_request() {
+    let config = |name: &str| RestConfig {
+        base_url: "https://api.example.com/v1/".to_owned(),
+        objects: vec![object("it", "it", "", Pagination::None)],
+        auth: RestAuth::ApiKey {
+            location: ApiKeyLocation::Header,
+            name: name.to_owned(),
+        },
+    };
+    let with_key = secrets(&[("api_key", API_KEY)]);
+    for refused in [
+        "Host",
+        "host",
+        "HOST",
+        "Content-Length",
+        "transfer-encoding",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Forwarded",
+        "X-Forwarded-Host",
+        "x-forwarded-for",
+        "X-Real-IP",
+        // Not tokens: a space, a colon (HTTP/2 pseudo-headers), a line break, non-ASCII.
+        "X Api Key",
+        ":authority",
+        "X-Api-Key\r\nHost: internal",
+        "X-Schlüssel",
+    ] {
+        let err = config(refused)
+            .validate(&with_key)
+            .expect_err(&format!("{refused:?} was accepted"));
+        match &err {
+            ConnectorError::Config { field, reason } => {
+                assert_eq!(field, "config.auth.name", "{refused:?}");
+                assert!(!reason.contains(refused), "the reason echoes the name");
+            }
+            other => panic!("{refused:?}: {other:?}"),
+        }
+    }
+    for allowed in [
+        "X-Api-Key",
+        "Authorization",
+        "authorization",
+        "Cookie",
+        "Api-Key",
+    ] {
+        config(allowed)
+            .validate(&with_key)
+            .unwrap_or_else(|e| panic!("{allowed:?} was refused: {e:?}"));
+    }
+    // A query parameter may be called anything.
+    let mut query = config("host");
+    query.auth = RestAuth::ApiKey {
+        location: ApiKeyLocation::Query,
+        name: "host".to_owned(),
+    };
+    query.validate(&with_key).unwrap();
+}
+
+#[tokio::test]
+async fn a_stored_configuration_with_a_host_header_key_sends_nothing() {
+    let (addr, hits) = api().await;
+    // As if stored before the check existed: built without `validate`.
+    let config = RestConfig {
+        base_url: format!("http://{addr}/v1"),
+        objects: vec![object("target", "target", "", Pagination::None)],
+        auth: RestAuth::ApiKey {
+            location: ApiKeyLocation::Header,
+            name: "Host".to_owned(),
+        },
+    };
+    let connector = RestConnector::new(config, secrets(&[("api_key", API_KEY)]), loopback());
+    let err = connector.sample("target", 10).await.expect_err("sent");
+    assert!(
+        matches!(&err, ConnectorError::Config { field, .. } if field == "config.auth.name"),
+        "{err:?}"
+    );
+    assert_eq!(hits.target.load(Ordering::SeqCst), 0, "a request was sent");
+}
+
 #[tokio::test]
 async fn no_key_in_messages_when_the_request_fails() {
     // Nothing listens there: the error that reqwest reports carries the URL with the key.

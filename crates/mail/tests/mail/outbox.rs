@@ -196,3 +196,66 @@ fn every_error_message_is_free_of_personal_data() {
         assert_no_secrets(&text);
     }
 }
+
+/// The hub and its mailer agree on addresses: every address `EmailAddress` (the one parser
+/// invitations and accounts use) accepts is one the mailer renders and writes, and the ones the
+/// mailer refuses are refused there first.
+#[tokio::test]
+async fn every_address_the_hub_accepts_is_one_it_can_mail() {
+    let data = tempfile::tempdir().unwrap();
+    let mailer = OutboxMailer::new(data.path().join("outbox"), FROM).unwrap();
+    let corpus = [
+        "ada@example.com",
+        "Ada.Lovelace+hub@Mail.Example.co.uk",
+        "o'brien@example.ie",
+        "x_y-z@sub-domain.example",
+        "a!#$%&*/=?^`{|}~@example.com",
+        "jürgen@müller.example",
+        "\"><script>alert(1)</script>@example.com",
+        "a>b@x.example",
+        "a<b@x.example",
+        "x@[127.0.0.1]",
+        "x@[IPv6:::1]",
+        "\"quoted\"@example.com",
+        "\"a b\"@example.com",
+        "Ada <ada@example.com>",
+        "a..b@example.com",
+        "ada.@example.com",
+        "a(b)@example.com",
+        "a,b@example.com",
+        "a:b@example.com",
+        "a\\b@example.com",
+        "ada@-example.com",
+        "ada@example",
+        "ada@localhost",
+        "a@b@example.com",
+    ];
+    let mut accepted = 0;
+    for address in corpus {
+        let Ok(email) = lockstep_domain::EmailAddress::parse(address) else {
+            continue;
+        };
+        accepted += 1;
+        let message = Message {
+            to: email.as_str().to_owned(),
+            subject: "Invitation".to_owned(),
+            body: "Hello".to_owned(),
+        };
+        let sent = mailer.send(message).await;
+        assert!(
+            sent.is_ok(),
+            "the hub accepts {address:?} but cannot mail it: {sent:?}"
+        );
+    }
+    assert_eq!(accepted, 6, "the corpus's good addresses were refused");
+    for refused in [
+        "\"><script>alert(1)</script>@example.com",
+        "a>b@x.example",
+        "x@[127.0.0.1]",
+    ] {
+        assert!(
+            lockstep_domain::EmailAddress::parse(refused).is_err(),
+            "{refused:?}"
+        );
+    }
+}

@@ -159,6 +159,8 @@ struct PasswordForm {
     current_password: String,
     password: String,
     password_again: String,
+    /// A checkbox, checked on the page: present ("on") when it stays checked.
+    revoke_api_tokens: Option<String>,
 }
 
 async fn change_password(
@@ -174,7 +176,12 @@ async fn change_password(
         let new = Password::new(form.password);
         match state
             .hub
-            .change_password(&signed.caller, &current, &new)
+            .change_password(
+                &signed.caller,
+                &current,
+                &new,
+                form.revoke_api_tokens.is_some(),
+            )
             .await
         {
             Ok(()) => return Ok(see_other("/account?notice=password")),
@@ -369,12 +376,22 @@ fn signed_out() -> Response {
     response
 }
 
-/// "Sign out everywhere": the use case ends every session of the member, this one included.
+#[derive(Deserialize)]
+struct SignOutEverywhereForm {
+    /// A checkbox, checked on the page: present ("on") when it stays checked.
+    revoke_api_tokens: Option<String>,
+}
+
+/// "Sign out everywhere": the use case ends every session of the member, this one included, and
+/// revokes their API tokens when the box stays checked.
 async fn end_all_sessions(
     State(state): State<AppState>,
-    Posted(signed, Empty {}): Posted<Empty>,
+    Posted(signed, form): Posted<SignOutEverywhereForm>,
 ) -> Result<Response, WebError> {
-    state.hub.end_all_sessions(&signed.caller).await?;
+    state
+        .hub
+        .end_all_sessions(&signed.caller, form.revoke_api_tokens.is_some())
+        .await?;
     Ok(signed_out())
 }
 

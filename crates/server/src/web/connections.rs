@@ -792,8 +792,9 @@ struct ContinuePage {
     authorize_url: String,
 }
 
-/// "Connect": starts the authorization and sends the browser on to the provider with a page
-/// (a redirect answering a form post would be blocked by the CSP's `form-action 'self'`).
+/// "Connect": starts the authorization, gives this browser the cookie that binds it, and sends
+/// the browser on to the provider with a page (a redirect answering a form post would be
+/// blocked by the CSP's `form-action 'self'`).
 async fn oauth_connect(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -802,12 +803,22 @@ async fn oauth_connect(
     let id = connection_id(&id)?;
     match state.hub.oauth_start(&signed.caller, id).await {
         Ok(started) => {
+            let max_age = (started.expires_at - time::OffsetDateTime::now_utc())
+                .whole_seconds()
+                .max(0);
             let page = ContinuePage {
                 shell: signed.shell("Continue to the provider", "connections"),
                 id: id.to_string(),
                 authorize_url: started.authorize_url,
             };
-            Ok(render(&page))
+            let mut response = render(&page);
+            // Binds the authorization to this browser: the callback needs the cookie back.
+            if let Some(cookie) = super::oauth_cookie(started.binding.expose(), max_age) {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, cookie);
+            }
+            Ok(response)
         }
         Err(err) => details_with_error(&state, &signed, id, err).await,
     }

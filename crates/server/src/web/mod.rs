@@ -30,6 +30,25 @@ pub(crate) fn csrf_cookie(token: &str, max_age: i64) -> Option<axum::http::Heade
     session::set_cookie(session::CSRF_COOKIE, token, Some(max_age))
 }
 
+/// The `__Host-` cookie binding an OAuth authorization to the browser that started it. It is
+/// `SameSite=Lax`, unlike every other cookie: the provider's redirect back is a cross-site
+/// top-level GET, which carries Lax cookies and leaves Strict ones out.
+pub(crate) const OAUTH_COOKIE: &str = "__Host-lockstep_oauth";
+
+/// The `Set-Cookie` value that gives the starting browser its OAuth binding value (an empty
+/// value with `max_age` 0 deletes it).
+pub(crate) fn oauth_cookie(value: &str, max_age: i64) -> Option<axum::http::HeaderValue> {
+    axum::http::HeaderValue::from_str(&format!(
+        "{OAUTH_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}"
+    ))
+    .ok()
+}
+
+/// The OAuth binding value the browser brought back, if any.
+pub(crate) fn oauth_binding(headers: &axum::http::HeaderMap) -> Option<String> {
+    session::cookie(headers, OAUTH_COOKIE)
+}
+
 /// Paths of pages served while the hub is sealed (the unseal page and its assets).
 pub(crate) fn served_while_sealed(path: &str) -> bool {
     path == "/" || path == "/unseal" || path.starts_with("/static/")

@@ -666,6 +666,26 @@ async fn the_egress_policy_and_the_files_directory_refuse_what_they_must() {
         assert_eq!(refused.status, 422, "{config}");
         assert_eq!(refused.json()["field"], field);
     }
+    // An API key sent as `Host` (or another header that routes or frames the request) could
+    // reach another virtual host behind an allowed address: refused when saved, changing nothing.
+    let before = snapshot(&e.store.store).await.unwrap();
+    for header in ["Host", "x-forwarded-host", "Transfer-Encoding"] {
+        let refused = e
+            .admin(
+                Method::POST,
+                "/api/v1/connections",
+                Some(json!({"name": "api", "kind": "rest",
+                    "config": {"base_url": "https://api.example.com/", "objects": [{"name": "items", "path": "items"}],
+                        "auth": {"kind": "api_key", "in": "header", "name": header}},
+                    "secrets": {"api_key": "k-canary-7f3a"}})),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{header}: {}", refused.body);
+        assert_eq!(refused.json()["field"], "config.auth.name");
+        assert!(!refused.body.contains("k-canary-7f3a"));
+    }
+    assert_eq!(snapshot(&e.store.store).await.unwrap(), before);
+
     // Without --files-root, a sqlite connection says so when tested.
     let created = e
         .admin(
@@ -752,8 +772,68 @@ async fn uploaded_files_are_discovered_and_sampled_and_kept_encrypted() {
     assert!(!e.logs.text().contains(CANARY));
 }
 
-/// The authorization code flow with PKCE against a real authorization server, then its API
-/// paged with the tokens; refresh before expiry; disconnect revokes at the provider.
+/// Starts the OAuth flow through the API; answers the authorization URL and the binding
+/// cookie's `name=value` (checked: `__Host-`, Secure, HttpOnly, SameSite=Lax, Path=/).
+async fn oauth_start(e: &mut Env, id: &str) -> (String, String) {
+    let started = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/oauth/start"),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let set = started
+        .headers
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-lockstep_oauth="))
+        .expect("no binding cookie")
+        .to_owned();
+    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let pair = set.split(';').next().unwrap().to_owned();
+    assert!(pair.len() > "__Host-lockstep_oauth=".len() + 30, "{set}");
+    (
+        started.json()["authorize_url"].as_str().unwrap().to_owned(),
+        pair,
+    )
+}
+
+/// The provider's redirect back, from a browser holding `cookie` (`name=value`) or none.
+async fn oauth_callback(app: &Router, path: &str, cookie: Option<&str>) -> Answer {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder().uri(path);
+    if let Some(cookie) = cookie {
+        let cookie = if cookie.contains('=') {
+            cookie.to_owned()
+        } else {
+            format!("__Host-lockstep_oauth={cookie}")
+        };
+        request = request.header(axum::http::header::COOKIE, cookie);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The authorization code flow with PKCE against a real authorization server, bound to the
+/// browser that started it, then its API paged with the tokens; refresh before expiry;
+/// disconnect revokes at the provider.
 #[tokio::test]
 async fn oauth_authorization_code_with_refresh_and_revocation() {
     let redirect = format!("{PUBLIC_URL}/api/v1/oauth/callback");
@@ -801,35 +881,79 @@ async fn oauth_authorization_code_with_refresh_and_revocation() {
         tested.body
     );
 
-    let started = e
+    // A state alone connects nothing: without the starting browser's cookie, or with another
+    // one, the callback is refused, the state is used up and nothing is stored.
+    let (authorize_url, _) = oauth_start(&mut e, &id).await;
+    assert!(authorize_url.contains("code_challenge_method=S256"));
+    let back = peer.approve(&authorize_url, &redirect).await.unwrap();
+    let callback = format!("/api/v1/oauth/callback?{}", back.query().unwrap());
+    let before = snapshot(&e.store.store).await.unwrap();
+    let cookieless = oauth_callback(&e.app, &callback, None).await;
+    assert_eq!(cookieless.status, 400, "{}", cookieless.body);
+    assert!(
+        cookieless.body.contains("did not start the authorization"),
+        "{}",
+        cookieless.body
+    );
+    let (other_url, other_cookie) = oauth_start(&mut e, &id).await;
+    let later = oauth_callback(&e.app, &callback, Some(&other_cookie)).await;
+    assert_eq!(later.status, 400, "a refused state was usable again");
+    let not_connected = e
+        .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(not_connected.json()["oauth"]["connected"], false);
+    let back = peer.approve(&other_url, &redirect).await.unwrap();
+    let other_callback = format!("/api/v1/oauth/callback?{}", back.query().unwrap());
+    let wrong = oauth_callback(&e.app, &other_callback, Some("lsb_not-the-right-one")).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    let rows = snapshot(&e.store.store).await.unwrap();
+    let secret_rows = |rows: &[String]| {
+        rows.iter()
+            .filter(|r| r.contains("oauth_access_token") || r.contains("oauth_refresh_token"))
+            .count()
+    };
+    assert_eq!(secret_rows(&rows), 0, "tokens were stored");
+    assert_eq!(secret_rows(&before), 0);
+    let refused = e
         .admin(
-            Method::POST,
-            &format!("/api/v1/connections/{id}/oauth/start"),
+            Method::GET,
+            &format!("/api/v1/audit/events?object_id={id}&action=connection.oauth_connected"),
             None,
         )
         .await;
-    assert_eq!(started.status, 200, "{}", started.body);
-    let authorize_url = started.json()["authorize_url"].as_str().unwrap().to_owned();
-    assert!(authorize_url.contains("code_challenge_method=S256"));
+    let refused = refused.json()["events"].as_array().unwrap().clone();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused.iter().all(|ev| ev["outcome"] == "failure"),
+        "{refused:?}"
+    );
+
+    // The browser that started it, with its cookie, completes it.
+    let (authorize_url, cookie) = oauth_start(&mut e, &id).await;
     let back = peer.approve(&authorize_url, &redirect).await.unwrap();
     let callback = format!("/api/v1/oauth/callback?{}", back.query().unwrap());
 
     // A forged state does nothing.
-    let forged = call(
+    let forged = oauth_callback(
         &e.app,
-        Method::GET,
         "/api/v1/oauth/callback?state=forged&code=abc",
-        None,
-        None,
+        Some(&cookie),
     )
     .await;
     assert_eq!(forged.status, 400);
 
-    let done = call(&e.app, Method::GET, &callback, None, None).await;
+    let done = oauth_callback(&e.app, &callback, Some(&cookie)).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.content_type().starts_with("text/html"));
+    let cleared = done
+        .headers
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with("__Host-lockstep_oauth=;") && v.contains("Max-Age=0"));
+    assert!(cleared, "the binding cookie is not deleted");
     // The state is single-use.
-    let replay = call(&e.app, Method::GET, &callback, None, None).await;
+    let replay = oauth_callback(&e.app, &callback, Some(&cookie)).await;
     assert_eq!(replay.status, 400);
 
     let one = e

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+mod account;
 mod connections;
 mod matrix;
 mod pipelines;

@@ -134,12 +134,19 @@ impl Browser {
             let text = value.to_str().unwrap();
             let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
             let (name, value) = pair.split_once('=').unwrap();
+            // SameSite=Lax only for the OAuth binding, which must come back on the provider's
+            // cross-site redirect.
+            let same_site = if name == "__Host-lockstep_oauth" {
+                "SameSite=Lax"
+            } else {
+                "SameSite=Strict"
+            };
             assert!(
                 name.starts_with("__Host-")
                     && attributes.contains("Secure")
                     && attributes.contains("HttpOnly")
-                    && attributes.contains("SameSite=Strict"),
-                "a cookie without the __Host- prefix, Secure, HttpOnly and SameSite=Strict: {text}"
+                    && attributes.contains(same_site),
+                "a cookie without the __Host- prefix, Secure, HttpOnly and {same_site}: {text}"
             );
             if value.is_empty() || attributes.contains("Max-Age=0") {
                 self.cookies.remove(name);

@@ -549,3 +549,80 @@ async fn a_wrong_code_shows_the_pending_key_again_from_the_store_not_from_the_fo
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"recovery-codes\""));
 }
+
+#[tokio::test]
+async fn the_account_page_offers_to_revoke_api_tokens_checked_by_default() {
+    let (env, mut admin, _, _) = web_env("loopback").await;
+    let kept = api_token(&env.hub).await;
+    let page = admin.get("/account").await;
+    for checkbox in ["password-revoke-tokens", "everywhere-revoke-tokens"] {
+        let input = between(&page.body, &format!("id=\"{checkbox}\""), ">").unwrap();
+        assert!(
+            input.contains("name=\"revoke_api_tokens\"") && input.contains("checked"),
+            "{checkbox}: {input}"
+        );
+    }
+
+    // Unchecked: the token stays; checked (as the page comes): it is revoked.
+    let page = admin
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", NEW_PASSWORD),
+                ("password_again", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(env.hub.authenticate(&kept).await.is_ok());
+    admin.get("/account").await;
+    let page = admin
+        .post(
+            "/account/password",
+            &[
+                ("current_password", NEW_PASSWORD),
+                ("password", PASSWORD),
+                ("password_again", PASSWORD),
+                ("revoke_api_tokens", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        env.hub.authenticate(&kept).await.is_err(),
+        "a password change with the box checked kept an API token"
+    );
+
+    let kept = api_token(&env.hub).await;
+    admin.get("/account").await;
+    let page = admin.post("/account/sessions/end-all", &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(env.hub.authenticate(&kept).await.is_ok());
+    let mut admin = Browser::signed_in(&env.app, "admin@alpha.io").await;
+    admin.get("/account").await;
+    let page = admin
+        .post("/account/sessions/end-all", &[("revoke_api_tokens", "on")])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        env.hub.authenticate(&kept).await.is_err(),
+        "signing out everywhere with the box checked kept an API token"
+    );
+}
+
+/// A new API token of admin@alpha.io (signed in with [`PASSWORD`] for it).
+async fn api_token(hub: &lockstep_app::Hub) -> String {
+    let pw = lockstep_app::Password::new(PASSWORD.to_owned());
+    let session = hub.login("admin@alpha.io", &pw, None).await.unwrap();
+    let caller = hub
+        .authenticate(session.session_token.expose())
+        .await
+        .unwrap();
+    hub.create_api_token(&caller, "kept", 30)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_owned()
+}

@@ -612,11 +612,17 @@ async fn oauth_connect_and_disconnect_through_the_pages() {
     bodies.push(connect.body.clone());
 
     // The provider sends the browser back; a browser asking for HTML goes to the page.
+    // The page gave this browser the cookie that binds the authorization to it.
+    let binding = admin
+        .cookie("__Host-lockstep_oauth")
+        .expect("no OAuth binding cookie")
+        .to_owned();
     let back = peer.approve(&authorize_url, &redirect).await.unwrap();
     let callback = |query: &str| {
         Request::builder()
             .uri(format!("/api/v1/oauth/callback?{query}"))
             .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header(header::COOKIE, format!("__Host-lockstep_oauth={binding}"))
             .body(Body::empty())
             .unwrap()
     };

@@ -142,7 +142,8 @@ pub(crate) async fn login(
     ))
 }
 
-/// Sign out: ends the session on the server and clears the cookie.
+/// Sign out: ends the session on the server and clears the cookie; called with an API token,
+/// revokes that token.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn logout(

@@ -411,7 +411,9 @@ pub(crate) struct OAuthStarted {
 }
 
 /// Start connecting with OAuth 2.0 (authorization code with PKCE; Administrators): open the
-/// answered URL in a browser; the provider sends it back to `/api/v1/oauth/callback`.
+/// answered URL in the browser that made this call; the provider sends it back to
+/// `/api/v1/oauth/callback`, which completes only with the `__Host-lockstep_oauth` cookie this
+/// answer sets (so a leaked state alone connects nothing).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/oauth/start", tag = "connections",
     params(("id" = String, Path)),
     responses((status = 200, body = OAuthStarted),
@@ -421,12 +423,21 @@ pub(crate) async fn oauth_start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> Result<Json<OAuthStarted>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = state.hub.oauth_start(&caller, connection_id(&id)?).await?;
-    Ok(Json(OAuthStarted {
+    let mut response = Json(OAuthStarted {
         authorize_url: started.authorize_url,
         expires_at: started.expires_at,
-    }))
+    })
+    .into_response();
+    let max_age = (started.expires_at - OffsetDateTime::now_utc())
+        .whole_seconds()
+        .max(0);
+    // The value is a generated token (base64url), always a valid header value.
+    if let Some(cookie) = crate::web::oauth_cookie(started.binding.expose(), max_age) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -465,7 +476,8 @@ pub(crate) struct CallbackQuery {
 super::auth::opaque_debug!(CallbackQuery);
 
 /// The OAuth provider's redirect back to the hub (opened by the Administrator's browser; the
-/// single-use state is the credential). Answers a short HTML page; for a browser that asks for
+/// single-use state and the `__Host-lockstep_oauth` cookie set when the flow started are the
+/// credential, and the cookie is deleted). Answers a short HTML page; for a browser that asks for
 /// HTML (`Accept: text/html`) it links on to the connection's page, and app.js follows the link.
 #[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections",
     params(CallbackQuery),
@@ -487,8 +499,22 @@ pub(crate) async fn oauth_callback(
             state: query.state,
             code: query.code,
             error: query.error,
+            binding: crate::web::oauth_binding(&headers)
+                .map(|value| lockstep_app::SecretToken::from_text(&value)),
         })
         .await;
+    let mut response = callback_page(browser, result);
+    if let Some(clear) = crate::web::oauth_cookie("", 0) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// The callback's answer: a page for a person.
+fn callback_page(
+    browser: bool,
+    result: Result<lockstep_app::OAuthConnected, lockstep_app::AppError>,
+) -> Response {
     if browser && let Ok(done) = &result {
         // Not a 303: the provider's cross-site redirect chain would make the browser leave out
         // the SameSite=Strict session cookie on the connection's page. A link followed by

@@ -5,7 +5,7 @@ use crate::AppState;
 use crate::extract::{ApiJson, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use lockstep_app::Password;
 use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
@@ -51,11 +51,21 @@ pub(crate) async fn me(
 pub(crate) struct PasswordChange {
     current_password: String,
     new_password: String,
+    /// Revoke every API token of yours too (default `true`): whoever learnt the old password
+    /// may have made one.
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    revoke_api_tokens: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 opaque_debug!(PasswordChange);
 
-/// Change your password (needs the current one); your other sessions end.
+/// Change your password (needs the current one); your other sessions end, and your API tokens
+/// are revoked unless `revoke_api_tokens` is `false`.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "account",
     request_body = PasswordChange,
     responses((status = 204), (status = 422, body = ApiError, content_type = "application/problem+json")))]
@@ -66,7 +76,10 @@ pub(crate) async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     let current = Password::new(body.current_password);
     let new = Password::new(body.new_password);
-    state.hub.change_password(&caller, &current, &new).await?;
+    state
+        .hub
+        .change_password(&caller, &current, &new, body.revoke_api_tokens)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,13 +123,30 @@ pub(crate) async fn list_sessions(
     }))
 }
 
-/// Sign out everywhere: ends all your sessions, this one included.
-#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "account", responses((status = 204)))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignOutEverywhere {
+    /// Revoke every API token of yours too (default `true`).
+    revoke_api_tokens: Option<bool>,
+}
+
+/// Sign out everywhere: ends all your sessions, this one included, and revokes your API tokens
+/// unless `revoke_api_tokens=false`.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "account",
+    params(SignOutEverywhere),
+    responses((status = 204), (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn end_all_sessions(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    query: Result<Query<SignOutEverywhere>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    state.hub.end_all_sessions(&caller).await?;
+    let Query(query) =
+        query.map_err(|_| ApiError::invalid("revoke_api_tokens", "must be true or false"))?;
+    state
+        .hub
+        .end_all_sessions(&caller, query.revoke_api_tokens.unwrap_or(true))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
