@@ -196,6 +196,15 @@ impl FormErrors {
             .map(|(_, m)| m.as_str())
     }
 
+    /// The field errors for the summary at the top of a long form: the id of the input (the
+    /// API's field with `[`, `]` and `.` as `-`), the field in words, and the message.
+    pub fn summary(&self) -> Vec<(String, String, String)> {
+        self.fields
+            .iter()
+            .map(|(field, message)| (input_id(field), field_in_words(field), message.clone()))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.general.is_none()
     }
@@ -322,6 +331,29 @@ impl IntoResponse for WebError {
 }
 
 /// The error page for an API error (status, title, detail).
+/// The id of the input for the API's `field`: `rules[1].expression` → `rules-1-expression`.
+fn input_id(field: &str) -> String {
+    field.replace("].", "-").replace(['[', '.'], "-").replace(']', "")
+}
+
+/// `rules[1].expression` → "Rule 2: expression"; `source.object` → "source object".
+fn field_in_words(field: &str) -> String {
+    for (list, noun) in [("rules[", "Rule"), ("mappings[", "Mapping")] {
+        if let Some(rest) = field.strip_prefix(list)
+            && let Some((index, part)) = rest.split_once("].")
+            && let Ok(i) = index.parse::<usize>()
+        {
+            return format!("{noun} {}: {}", i + 1, part.replace('_', " "));
+        }
+    }
+    let words = field.replace(['.', '_'], " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 pub(crate) fn error_page(err: &ApiError) -> Response {
     let shell = Shell {
         title: err.title.clone(),

@@ -435,3 +435,69 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
     .await
     .unwrap();
 }
+
+/// Without JavaScript, "Add mapping", "Add rule" and "Remove" are plain submits that show the
+/// form again with the row added or removed, keep everything typed, and save nothing.
+#[tokio::test]
+async fn row_buttons_work_without_javascript() {
+    let (mut e, _admin, mut editor, _viewer) = web_env("loopback").await;
+    let before = pipelines_of(&mut e).await.len();
+    let typed = [
+        ("name", "typed by hand"),
+        ("source.connection_id", ""),
+        ("source.object", ""),
+        ("destination.connection_id", ""),
+        ("destination.object", ""),
+        ("mappings[0].source", "id"),
+        ("mappings[0].destination", "item_id"),
+        ("rules[0].kind", "validation"),
+        ("rules[0].expression", "id > 0"),
+        ("rules[0].message", "first rule"),
+        ("rules[1].kind", "validation"),
+        ("rules[1].expression", "id < 100"),
+        ("rules[1].message", "second rule"),
+        ("mode", "full_refresh"),
+    ];
+    let send = |action: &'static str| {
+        let mut list: Vec<(&str, &str)> = typed.to_vec();
+        list.push(("row_action", action));
+        list
+    };
+
+    let added = editor.post("/pipelines", &send("add:rules")).await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert!(added.body.contains(r#"id="rules-2-expression""#), "a third rule row");
+    assert!(added.body.contains("typed by hand") && added.body.contains("second rule"));
+
+    let added = editor.post("/pipelines", &send("add:mappings")).await;
+    assert_eq!(added.status, 200);
+    assert!(added.body.contains(r#"id="mappings-1-destination""#), "a second mapping row");
+    assert!(added.body.contains("item_id"));
+
+    let removed = editor.post("/pipelines", &send("remove:rules:0")).await;
+    assert_eq!(removed.status, 200);
+    assert!(!removed.body.contains("first rule"), "the first rule is gone");
+    assert!(removed.body.contains("second rule"));
+    assert!(!removed.body.contains(r#"id="rules-1-expression""#), "one rule row is left");
+
+    let removed = editor.post("/pipelines", &send("remove:mappings:0")).await;
+    assert_eq!(removed.status, 200);
+    assert!(!removed.body.contains("item_id"));
+
+    // the buttons are submit buttons that skip the browser's validation
+    let form = editor.get("/pipelines/new").await;
+    assert!(form.body.contains(
+        r#"<button type="submit" name="row_action" value="add:rules" formnovalidate"#
+    ));
+    // Saving what cannot be saved shows a summary at the top that links to the field.
+    let refused = editor.post("/pipelines", &typed).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let summary = &refused.body[refused.body.find(r#"id="error-summary""#).expect("a summary")..];
+    let link = &summary[summary.find("<a href=\"#").unwrap() + 10..];
+    let anchor = &link[..link.find('"').unwrap()];
+    assert!(
+        refused.body.contains(&format!(r#"id="{anchor}""#)),
+        "the summary links to #{anchor}, an input of the form"
+    );
+    assert_eq!(pipelines_of(&mut e).await.len(), before, "nothing was saved");
+}

@@ -623,6 +623,45 @@ fn reload(pairs: &[(String, String)]) -> bool {
     pairs.iter().any(|(n, _)| n == "reload")
 }
 
+/// The form as a row button without JavaScript asks for it (`row_action` = `add:rules`,
+/// `remove:mappings:2`): a row added or removed, to be shown again without saving. `None` when
+/// the form was sent to be saved.
+fn with_row_action(pairs: &[(String, String)]) -> Option<PipelineForm> {
+    let action = pairs
+        .iter()
+        .find(|(n, _)| n == "row_action")
+        .map(|(_, v)| v.as_str())?;
+    let mut parts = action.split(':');
+    let (verb, list, index) = (parts.next()?, parts.next()?, parts.next());
+    if list != "mappings" && list != "rules" {
+        return None;
+    }
+    let kept: Vec<(String, String)> = match (verb, index) {
+        ("remove", Some(index)) => {
+            let prefix = format!("{list}[{index}].");
+            pairs
+                .iter()
+                .filter(|(n, _)| !n.starts_with(&prefix))
+                .cloned()
+                .collect()
+        }
+        ("add", None) => pairs.to_vec(),
+        _ => return None,
+    };
+    let mut form = PipelineForm::from_pairs(&kept);
+    if verb == "add" {
+        if list == "mappings" {
+            form.mappings.push(MappingRow::default());
+        } else {
+            form.rules.push(RuleRow {
+                kind: "validation".to_owned(),
+                ..RuleRow::default()
+            });
+        }
+    }
+    Some(form)
+}
+
 /// A save that failed or a reload: the form again with everything typed.
 async fn form_again(
     state: &AppState,
@@ -649,6 +688,9 @@ pub(super) async fn create(
     State(state): State<AppState>,
     Posted(signed, pairs): Posted<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
+    if let Some(form) = with_row_action(&pairs) {
+        return form_again(&state, &signed, form, None, &Target::New).await;
+    }
     let form = PipelineForm::from_pairs(&pairs);
     if reload(&pairs) {
         return form_again(&state, &signed, form, None, &Target::New).await;
@@ -673,6 +715,9 @@ pub(super) async fn update(
 ) -> Result<Response, WebError> {
     let id = pipeline_id(&id)?;
     let target = Target::Edit(id.to_string());
+    if let Some(form) = with_row_action(&pairs) {
+        return form_again(&state, &signed, form, None, &target).await;
+    }
     let form = PipelineForm::from_pairs(&pairs);
     if reload(&pairs) {
         return form_again(&state, &signed, form, None, &target).await;
