@@ -210,7 +210,7 @@ pub fn check_file_name(name: &str) -> Result<(), String> {
     } else if name.chars().any(|c| c.is_control() || invisible(c)) {
         "must not hold control or invisible formatting characters"
     } else if Format::of(name).is_none() {
-        return Err(format!("must end in {EXTENSIONS}"));
+        return Err(format!("must be a file name ending in {EXTENSIONS}"));
     } else {
         return Ok(());
     };

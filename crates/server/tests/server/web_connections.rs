@@ -874,6 +874,35 @@ async fn an_administrator_uploads_discovers_and_deletes_a_file() {
         "Files are limited to 32 MiB."
     );
     drop(big);
+    // A file that cannot be read: what is wrong, at the file input.
+    let page = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[csrf, ("file", Some("broken.csv"), b"a,b\n1,\"open\n2,3\n")],
+    )
+    .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(
+        error_next_to(&page, "upload-file"),
+        "This file cannot be read: broken.csv: line 2: unclosed quote (the quoted field that \
+         starts there never ends)."
+    );
+    assert!(uploaded(&mut env, &id).await.is_empty());
+
+    // Any letters and spaces in a name.
+    let done = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[csrf, ("file", Some("Stückliste Montage.csv"), b"Teil;Menge\nA-1;2\n")],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(uploaded(&mut env, &id).await, ["Stückliste Montage.csv"]);
+    let delete = format!("{files}/St%C3%BCckliste%20Montage.csv/delete");
+    let deleted = admin.post(&delete, &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
     assert!(uploaded(&mut env, &id).await.is_empty());
 
     // The upload (a path in the file name is dropped), then discovery reads its fields.
