@@ -199,11 +199,10 @@ fn used_secret(config: &ConnectionConfig, field: &str) -> bool {
 }
 
 fn upload_name(name: &str) -> Result<String, AppError> {
-    lockstep_connectors::files::check_file_name(name)
-        .map_err(|reason| AppError::Invalid {
-            field: "name",
-            reason,
-        })?;
+    lockstep_connectors::files::check_file_name(name).map_err(|reason| AppError::Invalid {
+        field: "name",
+        reason,
+    })?;
     Ok(name.to_owned())
 }
 

@@ -112,8 +112,7 @@ impl FilesConfig {
         }
         for (name, options) in &self.csv.files {
             let field = |what: &str| format!("config.csv.files[{name:?}]{what}");
-            if super::check_file_name(name.strip_prefix(super::UPLOADS).unwrap_or(name)).is_err()
-            {
+            if super::check_file_name(name.strip_prefix(super::UPLOADS).unwrap_or(name)).is_err() {
                 return Err(ConnectorError::config(
                     field(""),
                     "must be a file's name as discovery lists it (no folders)",

@@ -220,7 +220,11 @@ pub fn check_file_name(name: &str) -> Result<(), String> {
 /// Checks an uploaded file before it is stored: its name, and that it can be read from start
 /// to end as the connection would read it (encoding, CSV quoting and field counts, JSON syntax).
 /// Values are not typed. The error names the file and the problem, never its content.
-pub fn check_upload(config: &FilesConfig, name: &str, contents: &[u8]) -> Result<(), ConnectorError> {
+pub fn check_upload(
+    config: &FilesConfig,
+    name: &str,
+    contents: &[u8],
+) -> Result<(), ConnectorError> {
     check_file_name(name).map_err(|why| ConnectorError::config("name", why))?;
     let object = format!("{UPLOADS}{name}");
     let format = Format::of(name).unwrap_or(Format::Csv);
@@ -610,7 +614,11 @@ fn json_syntax(name: &str, err: &serde_json::Error) -> ConnectorError {
     )
 }
 
-fn read_json<R: Read>(name: &str, text: text::Text<R>, max: usize) -> Result<Sample, ConnectorError> {
+fn read_json<R: Read>(
+    name: &str,
+    text: text::Text<R>,
+    max: usize,
+) -> Result<Sample, ConnectorError> {
     let layout = text.layout();
     let mut bytes = Vec::new();
     let mut input = text.reader;

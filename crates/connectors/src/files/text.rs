@@ -166,15 +166,19 @@ fn detect(first: &[u8], whole: bool) -> Result<&'static Encoding, &'static str> 
         return Ok(encoding);
     }
     if first.starts_with(b"PK\x03\x04") {
-        return Err("not a text file: a ZIP archive, such as an Excel workbook (.xlsx); \
-                    save it as CSV");
+        return Err(
+            "not a text file: a ZIP archive, such as an Excel workbook (.xlsx); \
+                    save it as CSV",
+        );
     }
     if first.starts_with(b"\xD0\xCF\x11\xE0") {
         return Err("not a text file: an Excel 97-2003 workbook (.xls); save it as CSV");
     }
     if first.contains(&0) {
-        return Err("not a text file (it holds NUL bytes); a UTF-16 file without a byte order \
-                    mark needs its encoding set (csv.files)");
+        return Err(
+            "not a text file (it holds NUL bytes); a UTF-16 file without a byte order \
+                    mark needs its encoding set (csv.files)",
+        );
     }
     if looks_utf8(first, whole) {
         Ok(UTF_8)
@@ -492,16 +496,25 @@ mod tests {
             .chain("a\tb\n1\tÄ\n".encode_utf16().flat_map(u16::to_le_bytes))
             .collect();
         let (text, encoding, delimiter) = read_all(&le);
-        assert_eq!((text.as_str(), encoding, delimiter), ("a\tb\n1\tÄ\n", "UTF-16LE", b'\t'));
+        assert_eq!(
+            (text.as_str(), encoding, delimiter),
+            ("a\tb\n1\tÄ\n", "UTF-16LE", b'\t')
+        );
         let be: Vec<u8> = [0xFE, 0xFF]
             .into_iter()
             .chain("a|b\n1|€\n".encode_utf16().flat_map(u16::to_be_bytes))
             .collect();
         let (text, encoding, delimiter) = read_all(&be);
-        assert_eq!((text.as_str(), encoding, delimiter), ("a|b\n1|€\n", "UTF-16BE", b'|'));
+        assert_eq!(
+            (text.as_str(), encoding, delimiter),
+            ("a|b\n1|€\n", "UTF-16BE", b'|')
+        );
         for binary in [&b"PK\x03\x04rest"[..], b"\xD0\xCF\x11\xE0", b"a,b\n\0\0"] {
             let err = open("f.csv", binary, &auto()).err().unwrap();
-            assert!(err.to_string().starts_with("f.csv: not a text file"), "{err}");
+            assert!(
+                err.to_string().starts_with("f.csv: not a text file"),
+                "{err}"
+            );
         }
     }
 
@@ -515,7 +528,10 @@ mod tests {
         let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
         let message = problem(&err).unwrap().to_string();
         let line = SNIFF_BYTES / 4 + 11;
-        assert!(message.starts_with(&format!("line {line}: not UTF-8")), "{message}");
+        assert!(
+            message.starts_with(&format!("line {line}: not UTF-8")),
+            "{message}"
+        );
     }
 
     #[test]

@@ -415,7 +415,11 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
     // Excel's "CSV UTF-8": a byte order mark, semicolons and CRLF.
     std::fs::write(
         data.join("excel.csv"),
-        [b"\xEF\xBB\xBF".as_slice(), "Teil;Menge\r\nÄ-1;3\r\nÖ-2;4\r\n".as_bytes()].concat(),
+        [
+            b"\xEF\xBB\xBF".as_slice(),
+            "Teil;Menge\r\nÄ-1;3\r\nÖ-2;4\r\n".as_bytes(),
+        ]
+        .concat(),
     )
     .unwrap();
     std::fs::write(
@@ -424,7 +428,11 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
     )
     .unwrap();
     // A workbook saved under a .csv name.
-    std::fs::write(data.join("workbook.csv"), b"PK\x03\x04\x14\x00\x06\x00\x08\x00").unwrap();
+    std::fs::write(
+        data.join("workbook.csv"),
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00",
+    )
+    .unwrap();
     write(&data, "broken.json", &format!("[{{\"a\": {CANARY}}}]"));
     let root = FilesRoot::new(dir.path()).unwrap();
     let files = connector(Some(root), Some("data"), Vec::new());
@@ -447,7 +455,9 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
     let error = |name: &str| object(&objects, name).error.clone();
     assert_eq!(
         error("unclosed.csv").as_deref(),
-        Some("unclosed.csv: line 3: unclosed quote (the quoted field that starts there never ends)")
+        Some(
+            "unclosed.csv: line 3: unclosed quote (the quoted field that starts there never ends)"
+        )
     );
     let workbook = error("workbook.csv").unwrap();
     assert!(
@@ -455,7 +465,10 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
         "{workbook}"
     );
     let broken = error("broken.json").unwrap();
-    assert!(broken.starts_with("broken.json: malformed JSON at line 1"), "{broken}");
+    assert!(
+        broken.starts_with("broken.json: malformed JSON at line 1"),
+        "{broken}"
+    );
     for bad in ["unclosed.csv", "workbook.csv", "broken.json"] {
         let bad = object(&objects, bad);
         assert!(bad.fields.is_empty() && bad.layout.is_none());
@@ -467,7 +480,10 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
     assert_eq!(good.layout, layout("UTF-8", ","));
     assert_eq!(
         types(good),
-        [("id", FieldType::Integer, false), ("name", FieldType::String, false)]
+        [
+            ("id", FieldType::Integer, false),
+            ("name", FieldType::String, false)
+        ]
     );
     let latin1 = object(&objects, "latin1.csv");
     assert_eq!(latin1.layout, layout("windows-1252", ";"));
@@ -483,14 +499,20 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
     assert_eq!(excel.layout, layout("UTF-8", ";"));
     assert_eq!(
         types(excel),
-        [("Teil", FieldType::String, false), ("Menge", FieldType::Integer, false)],
+        [
+            ("Teil", FieldType::String, false),
+            ("Menge", FieldType::Integer, false)
+        ],
         "the byte order mark is not part of the first name"
     );
     let utf16 = object(&objects, "utf16.csv");
     assert_eq!(utf16.layout, layout("UTF-16LE", "\t"));
     assert_eq!(
         types(utf16),
-        [("Teil", FieldType::String, false), ("Menge", FieldType::Integer, false)]
+        [
+            ("Teil", FieldType::String, false),
+            ("Menge", FieldType::Integer, false)
+        ]
     );
 
     let rows = files.sample("latin1.csv", 10).await.unwrap();
@@ -500,9 +522,15 @@ async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
     );
     assert!(has_value(&rows, "Rohr 90° Stück"));
     let rows = files.sample("excel.csv", 10).await.unwrap();
-    assert_eq!(Value::Object(rows[0].clone()), json!({"Teil": "Ä-1", "Menge": 3}));
+    assert_eq!(
+        Value::Object(rows[0].clone()),
+        json!({"Teil": "Ä-1", "Menge": 3})
+    );
     let rows = files.sample("utf16.csv", 10).await.unwrap();
-    assert_eq!(Value::Object(rows[0].clone()), json!({"Teil": "Ž-1", "Menge": 5}));
+    assert_eq!(
+        Value::Object(rows[0].clone()),
+        json!({"Teil": "Ž-1", "Menge": 5})
+    );
     let err = files.sample("unclosed.csv", 10).await.unwrap_err();
     assert_eq!(err.kind(), Some(FailureKind::Protocol));
     assert!(err.to_string().contains("line 3: unclosed quote"), "{err}");
@@ -538,16 +566,21 @@ async fn encoding_and_delimiter_can_be_set_per_file() {
         },
     };
     config.validate(&Secrets::new()).unwrap();
-    let files = FilesConnector::new(
-        config,
-        uploads,
-        Context::new(EgressPolicy::default(), None),
-    );
+    let files = FilesConnector::new(config, uploads, Context::new(EgressPolicy::default(), None));
     let objects = files.discover().await.unwrap();
-    assert_eq!(object(&objects, "uploads/set.csv").layout, layout("windows-1252", ","));
-    assert_eq!(object(&objects, "uploads/detected.csv").layout, layout("UTF-8", ";"));
+    assert_eq!(
+        object(&objects, "uploads/set.csv").layout,
+        layout("windows-1252", ",")
+    );
+    assert_eq!(
+        object(&objects, "uploads/detected.csv").layout,
+        layout("UTF-8", ";")
+    );
     let set = files.sample("uploads/set.csv", 10).await.unwrap();
-    assert_eq!(Value::Object(set[0].clone()), json!({"name;age": "MÃ¼ller;36"}));
+    assert_eq!(
+        Value::Object(set[0].clone()),
+        json!({"name;age": "MÃ¼ller;36"})
+    );
     let detected = files.sample("uploads/detected.csv", 10).await.unwrap();
     assert_eq!(
         Value::Object(detected[0].clone()),
@@ -575,8 +608,7 @@ async fn encoding_and_delimiter_can_be_set_per_file() {
         (json!({"encoding": "utf-7"}), "config.csv.encoding"),
         (json!({"delimiter": ""}), "config.csv.delimiter"),
     ] {
-        let config: FilesConfig =
-            serde_json::from_value(json!({ "csv": options })).unwrap();
+        let config: FilesConfig = serde_json::from_value(json!({ "csv": options })).unwrap();
         match config.validate(&Secrets::new()).unwrap_err() {
             lockstep_connectors::ConnectorError::Config { field: got, .. } => {
                 assert_eq!(got, field, "{options}");

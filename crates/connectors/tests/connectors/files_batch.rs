@@ -375,9 +375,8 @@ async fn fields_project_and_cursors_are_refused() {
 #[tokio::test]
 async fn a_semicolon_windows_1252_export_with_a_byte_order_mark_is_read_as_discovered() {
     // A UTF-8 byte order mark before Windows-1252 text, semicolons, a quoted semicolon, CRLF.
-    let (text, _, lossy) = encoding_rs::WINDOWS_1252.encode(
-        "Teil;Menge;Bezeichnung\r\nA-1;2;Rohr 90° Stück\r\nB-2;10;\"Flansch; DN50\"\r\n",
-    );
+    let (text, _, lossy) = encoding_rs::WINDOWS_1252
+        .encode("Teil;Menge;Bezeichnung\r\nA-1;2;Rohr 90° Stück\r\nB-2;10;\"Flansch; DN50\"\r\n");
     assert!(!lossy);
     let upload = UploadedFile {
         name: "Stückliste Montage.csv".to_owned(),
@@ -393,7 +392,11 @@ async fn a_semicolon_windows_1252_export_with_a_byte_order_mark_is_read_as_disco
     let batch = &batches[0];
     assert_eq!(batch.num_rows(), 2);
     assert_eq!(
-        batch.column(1).as_primitive::<Int64Type>().values().to_vec(),
+        batch
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec(),
         [2, 10]
     );
     let described = batch.column(2).as_string::<i32>();
@@ -411,13 +414,18 @@ async fn a_real_cad_export_is_read_in_batches() {
     let (schema, batches) = read_all(&c, spec("ACV0158450_sw.csv", 50)).await.unwrap();
     assert_eq!(schema.fields().len(), 7);
     // 159 lines: the title row names the fields, the rest are records.
-    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 158);
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        158
+    );
     let degrees = batches.iter().any(|b| {
         let described = b.column(5).as_string::<i32>();
         (0..b.num_rows()).any(|i| described.value(i).contains("SR 90° FNPT"))
     });
     assert!(degrees, "the degree sign of Windows-1252 is read");
-    let err = read_all(&c, spec("ACV0121010_sw.csv", 50)).await.unwrap_err();
+    let err = read_all(&c, spec("ACV0121010_sw.csv", 50))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(FailureKind::Protocol));
     assert!(err.to_string().contains("line 170"), "{err}");
 }

@@ -895,7 +895,14 @@ async fn an_administrator_uploads_discovers_and_deletes_a_file() {
         &env,
         &admin,
         &files,
-        &[csrf, ("file", Some("Stückliste Montage.csv"), b"Teil;Menge\nA-1;2\n")],
+        &[
+            csrf,
+            (
+                "file",
+                Some("Stückliste Montage.csv"),
+                b"Teil;Menge\nA-1;2\n",
+            ),
+        ],
     )
     .await;
     assert_eq!(done.status, 303, "{}", done.body);

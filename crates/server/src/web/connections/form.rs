@@ -122,7 +122,9 @@ impl FormState {
     pub fn from_config(kind: ConnectionKind, config: &Value) -> FormState {
         let mut values = BTreeMap::new();
         // Settings of single files are edited as one JSON object.
-        let files = config.pointer("/csv/files").filter(|_| kind == ConnectionKind::Files);
+        let files = config
+            .pointer("/csv/files")
+            .filter(|_| kind == ConnectionKind::Files);
         if let Some(files) = files {
             values.insert(
                 format!("{}.config.csv.files", kind.as_str()),
