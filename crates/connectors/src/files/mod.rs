@@ -480,21 +480,21 @@ fn read_format<R: Read>(
 }
 
 fn csv_error(name: &str, err: &csv::Error) -> ConnectorError {
-    let at = |pos: &Option<csv::Position>| {
+    let line = |pos: &Option<csv::Position>| {
         pos.as_ref()
-            .map(|p| format!(" at line {} (record {})", p.line(), p.record()))
+            .map(|p| format!("line {}: ", p.line()))
             .unwrap_or_default()
     };
     let message = match err.kind() {
         csv::ErrorKind::Io(io) => return io_error(name, io),
-        csv::ErrorKind::Utf8 { pos, .. } => format!("{name}: not valid UTF-8{}", at(pos)),
+        csv::ErrorKind::Utf8 { pos, .. } => format!("{name}: {}not valid UTF-8", line(pos)),
         csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
         } => format!(
-            "{name}: malformed CSV{}: {len} fields where the first line has {expected_len}",
-            at(pos)
+            "{name}: {}{len} fields where the first line has {expected_len}",
+            line(pos)
         ),
         _ => format!("{name}: malformed CSV"),
     };

@@ -57,6 +57,14 @@ pub(super) struct Env {
 const PUBLIC_URL: &str = "https://hub.test:8443";
 
 pub(super) async fn env(egress: &str) -> Env {
+    env_with_files(egress, None).await
+}
+
+/// [`env`] with the operator's files directory (`--files-root`) at `files_root`.
+pub(super) async fn env_with_files(
+    egress: &str,
+    files_root: Option<lockstep_app::connectors::FilesRoot>,
+) -> Env {
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -70,7 +78,7 @@ pub(super) async fn env(egress: &str) -> Env {
     let (hub, creds) = Hub::initialize(store.store.clone(), clock.clone(), 1, 1)
         .await
         .unwrap();
-    let mut connectors = Context::new(EgressPolicy::parse(egress).unwrap(), None);
+    let mut connectors = Context::new(EgressPolicy::parse(egress).unwrap(), files_root);
     connectors.timeout = std::time::Duration::from_secs(10);
     let hub = Arc::new(hub.with_options(HubOptions {
         password_permits: 2,
@@ -1183,7 +1191,7 @@ async fn uploads_are_checked_and_may_be_named_in_any_script() {
         (
             "ragged.csv",
             format!("a,b\n1,2\n3,{CANARY},4\n").into_bytes(),
-            "ragged.csv: malformed CSV at line 3",
+            "ragged.csv: line 3: 3 fields where the first line has 2",
         ),
         (
             "broken.json",
