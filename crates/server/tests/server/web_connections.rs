@@ -1043,6 +1043,7 @@ async fn a_file_that_cannot_be_read_is_shown_with_its_error_beside_the_others() 
     let details = format!("/connections/{id}");
 
     // Discovery answers every file; the one with ragged lines carries its error.
+    admin.get(&details).await;
     let discovered = admin.post(&format!("{details}/discover"), &[]).await;
     assert_eq!(discovered.status, 303, "{}", discovered.body);
     let page = admin.get(&details).await;
