@@ -402,6 +402,75 @@ impl<R> QuoteCheck<R> {
     }
 }
 
+impl<R> QuoteCheck<R> {
+    /// One byte that may change the state: a quote, the delimiter or a line break.
+    fn step(&mut self, b: u8) -> Option<u8> {
+        if std::mem::take(&mut self.after_cr) && b == b'\n' {
+            return None;
+        }
+        let end_of_field = b == self.delimiter || b == b'\n' || b == b'\r';
+        let quoted = self.state == Quoting::Quoted;
+        self.state = match self.state {
+            Quoting::FieldStart | Quoting::Unquoted if end_of_field => Quoting::FieldStart,
+            Quoting::FieldStart if b == b'"' => {
+                self.opened_at = self.line;
+                Quoting::Quoted
+            }
+            Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
+            Quoting::Quoted if b == b'"' => Quoting::QuoteInQuoted,
+            Quoting::Quoted => Quoting::Quoted,
+            Quoting::QuoteInQuoted if b == b'"' => Quoting::Quoted,
+            Quoting::QuoteInQuoted if end_of_field => Quoting::FieldStart,
+            Quoting::QuoteInQuoted => Quoting::Unquoted,
+        };
+        let out = if b == b'\r' && !quoted {
+            self.after_cr = true;
+            b'\n'
+        } else {
+            b
+        };
+        if out == b'\n' {
+            self.line += 1;
+        }
+        Some(out)
+    }
+
+    /// Checks and rewrites `data` in place; answers how many bytes are kept at its start.
+    fn scan(&mut self, data: &mut [u8]) -> usize {
+        let delimiter = self.delimiter;
+        let (mut read, mut kept) = (0, 0);
+        while read < data.len() {
+            // A run of bytes that changes nothing but a field's start is moved as it is.
+            let ordinary = |b: &u8| !matches!(*b, b'"' | b'\n' | b'\r') && *b != delimiter;
+            let run = data
+                .get(read..)
+                .map_or(0, |rest| rest.iter().take_while(|b| ordinary(b)).count());
+            if run > 0 {
+                self.after_cr = false;
+                self.state = match self.state {
+                    Quoting::Quoted => Quoting::Quoted,
+                    _ => Quoting::Unquoted,
+                };
+                if kept != read {
+                    data.copy_within(read..read + run, kept);
+                }
+                read += run;
+                kept += run;
+                continue;
+            }
+            let Some(&b) = data.get(read) else { break };
+            read += 1;
+            if let Some(out) = self.step(b) {
+                if let Some(slot) = data.get_mut(kept) {
+                    *slot = out;
+                }
+                kept += 1;
+            }
+        }
+        kept
+    }
+}
+
 impl<R: Read> Read for QuoteCheck<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
@@ -414,41 +483,7 @@ impl<R: Read> Read for QuoteCheck<R> {
                 }
                 return Ok(0);
             }
-            let mut kept = 0;
-            for i in 0..n {
-                let Some(&b) = buf.get(i) else { break };
-                if std::mem::take(&mut self.after_cr) && b == b'\n' {
-                    continue;
-                }
-                let end_of_field = b == self.delimiter || b == b'\n' || b == b'\r';
-                let quoted = matches!(self.state, Quoting::Quoted);
-                self.state = match self.state {
-                    Quoting::FieldStart | Quoting::Unquoted if end_of_field => Quoting::FieldStart,
-                    Quoting::FieldStart if b == b'"' => {
-                        self.opened_at = self.line;
-                        Quoting::Quoted
-                    }
-                    Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
-                    Quoting::Quoted if b == b'"' => Quoting::QuoteInQuoted,
-                    Quoting::Quoted => Quoting::Quoted,
-                    Quoting::QuoteInQuoted if b == b'"' => Quoting::Quoted,
-                    Quoting::QuoteInQuoted if end_of_field => Quoting::FieldStart,
-                    Quoting::QuoteInQuoted => Quoting::Unquoted,
-                };
-                let out = if b == b'\r' && !quoted {
-                    self.after_cr = true;
-                    b'\n'
-                } else {
-                    b
-                };
-                if out == b'\n' {
-                    self.line += 1;
-                }
-                if let Some(slot) = buf.get_mut(kept) {
-                    *slot = out;
-                }
-                kept += 1;
-            }
+            let kept = self.scan(buf.get_mut(..n).unwrap_or_default());
             // A read of only a dropped `\n` gives nothing: read on rather than end.
             if kept > 0 {
                 return Ok(kept);
