@@ -199,24 +199,10 @@ fn used_secret(config: &ConnectionConfig, field: &str) -> bool {
 }
 
 fn upload_name(name: &str) -> Result<String, AppError> {
-    let lower = name.to_ascii_lowercase();
-    let valid = !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        && [".csv", ".json", ".jsonl", ".ndjson"]
-            .iter()
-            .any(|ext| lower.ends_with(ext));
-    if !valid {
-        return Err(AppError::Invalid {
-            field: "name",
-            reason: "must be a plain file name (letters, digits, '.', '-', '_') ending in .csv, \
-                     .json, .jsonl or .ndjson"
-                .to_owned(),
-        });
-    }
+    lockstep_connectors::files::check_file_name(name).map_err(|reason| AppError::Invalid {
+        field: "name",
+        reason,
+    })?;
     Ok(name.to_owned())
 }
 
@@ -874,6 +860,24 @@ impl Hub {
                 field: "body",
                 reason: format!("files are limited to {MAX_UPLOAD_MIB} MiB"),
             });
+        }
+        // A file that cannot be read is refused with what is wrong, and nothing is stored.
+        if let ConnectionConfig::Files(config) = self.open_config(&stored).await? {
+            let (name, contents) = (name.clone(), contents.to_vec());
+            tokio::task::spawn_blocking(move || {
+                lockstep_connectors::files::check_upload(&config, &name, &contents)
+            })
+            .await
+            .map_err(|_| AppError::Refused("the file could not be checked"))?
+            .map_err(|err| AppError::Invalid {
+                field: "file",
+                reason: match err {
+                    lockstep_connectors::ConnectorError::Config { field, reason } => {
+                        format!("{field} {reason}")
+                    }
+                    lockstep_connectors::ConnectorError::Failed { message, .. } => message,
+                },
+            })?;
         }
         let org = stored.organization_id;
         let now = self.clock.now();

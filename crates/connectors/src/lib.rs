@@ -33,7 +33,7 @@ mod tls;
 pub use config::{ConnectionConfig, ConnectionKind};
 pub use egress::EgressPolicy;
 pub use error::{ConnectorError, FailureKind};
-pub use meta::{FieldMeta, FieldType, ObjectKind, ObjectMeta, Record};
+pub use meta::{FieldMeta, FieldType, FileLayout, ObjectKind, ObjectMeta, Record};
 pub use paths::FilesRoot;
 pub use secret::{Secret, Secrets, UploadedFile};
 pub use tls::TlsMode;

@@ -59,4 +59,22 @@ pub struct ObjectMeta {
     pub name: String,
     pub kind: ObjectKind,
     pub fields: Vec<FieldMeta>,
+    /// Files: how the file was read (its encoding and, for CSV, its delimiter), as set or
+    /// detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<FileLayout>,
+    /// Files: why this file could not be discovered (it has no fields then), naming the line and
+    /// the problem, never a value. The other files are discovered all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How a file's text was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLayout {
+    /// The encoding's name (`UTF-8`, `UTF-16LE`, `windows-1252`, …).
+    pub encoding: String,
+    /// The CSV delimiter (`,` `;` a tab or `|`, or the one set); `None` for JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
 }

@@ -17,9 +17,15 @@
 //! naming the file, the line (the record in a JSON array) and the field — never the value. A
 //! field that appears only after the window is not part of the schema and is left out.
 //!
+//! The file's text is decoded as discovery decodes it (`text.rs`: the encoding and the CSV
+//! delimiter set for the file, or detected from its first bytes), so a `;`-separated
+//! Windows-1252 export with a byte order mark reads as it was discovered.
+//!
 //! Files have no order to resume from: a read with a cursor is a configuration error.
 
+use super::config::FileSettings;
 use super::infer::{self, INFER_RECORDS, Inference, Source};
+use super::text;
 use super::{
     Capped, FileObject, Format, Location, MAX_READ, Reader, csv_error, field_names, io_error,
     json_syntax,
@@ -121,6 +127,7 @@ fn stream_file(
     }
 }
 
+/// Reads the file's text as discovery does (the same encoding and delimiter, set or detected).
 fn stream_format<R: Read>(
     reader: &Reader,
     object: &FileObject,
@@ -130,10 +137,12 @@ fn stream_format<R: Read>(
     tx: &Batches,
 ) -> Result<(), ConnectorError> {
     let name = object.name.as_str();
+    let settings = reader.settings(object);
+    let text = text::open(name, input, &settings)?;
     match object.format {
-        Format::Csv => stream_csv(reader, name, input, spec, ready, tx),
-        Format::JsonLines => stream_json_lines(name, input, spec, ready, tx),
-        Format::Json => stream_json(name, input, spec, ready, tx),
+        Format::Csv => stream_csv(name, text, &settings, spec, ready, tx),
+        Format::JsonLines => stream_json_lines(name, text.reader, spec, ready, tx),
+        Format::Json => stream_json(name, text.reader, spec, ready, tx),
     }
 }
 
@@ -329,19 +338,15 @@ fn internal(name: &str) -> ConnectorError {
 }
 
 fn stream_csv<R: Read>(
-    reader: &Reader,
     name: &str,
-    input: R,
+    text: text::Text<R>,
+    settings: &FileSettings,
     spec: &ReadSpec,
     ready: &mut Option<Ready>,
     tx: &Batches,
 ) -> Result<(), ConnectorError> {
-    let config = &reader.config;
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(config.delimiter())
-        .has_headers(config.csv.header)
-        .from_reader(input);
-    let header = if config.csv.header {
+    let (mut csv, _) = text.csv(settings);
+    let header = if settings.header {
         Some(csv.headers().map_err(|err| csv_error(name, &err))?.clone())
     } else {
         None

@@ -2,24 +2,31 @@
 //! directory, and files uploaded to the connection.
 //!
 //! Objects are the files directly in `config.directory` (named by their file name; symbolic links,
-//! folders and other files are not listed) and the uploaded files (named `uploads/<name>`). The
-//! extension says the format: `.csv`; `.json` (a top-level array of objects); `.jsonl` or
-//! `.ndjson` (one object a line). Fields are inferred from the first 1000 records.
+//! folders, other files and names that are not plain file names are not listed) and the uploaded
+//! files (named `uploads/<name>`). The extension says the format: `.csv`; `.json` (a top-level
+//! array of objects); `.jsonl` or `.ndjson` (one object a line). Each file's encoding and CSV
+//! delimiter are set per file or detected per file (`text.rs`). Fields are inferred from the first
+//! 1000 records.
 //!
-//! Files are read through [`crate::FilesRoot`] every time (never by joining unchecked names), at
-//! most [`MAX_READ`] bytes of each. Errors name the file and the line or record, never its
-//! content.
+//! Each file is discovered on its own: a file that cannot be read is listed with its error and
+//! no fields, and the others are discovered all the same. Files are read through
+//! [`crate::FilesRoot`] every time (never by joining unchecked names), at most [`MAX_READ`] bytes
+//! of each. Errors name the file and the line or record, never its content.
 
 mod batch;
 mod config;
 pub(crate) mod infer;
+mod text;
+mod upload;
 
-pub use config::{CsvOptions, FilesConfig, SECRET_FIELDS};
+pub use config::{CsvOptions, FileOptions, FilesConfig, SECRET_FIELDS};
+pub use upload::{check_file_name, check_upload};
 
 use crate::{
-    Connector, ConnectorError, Context, FailureKind, FilesRoot, ObjectKind, ObjectMeta, Record,
-    UploadedFile,
+    Connector, ConnectorError, Context, FailureKind, FileLayout, FilesRoot, ObjectKind, ObjectMeta,
+    Record, UploadedFile,
 };
+use config::FileSettings;
 use infer::{INFER_RECORDS, Inference, Source};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -88,20 +95,29 @@ impl Connector for FilesConnector {
         .await
     }
 
+    /// Every file, each read on its own: one that cannot be read carries its error.
     async fn discover(&self) -> Result<Vec<ObjectMeta>, ConnectorError> {
         self.blocking(|reader| {
-            reader
+            Ok(reader
                 .objects()?
                 .iter()
                 .map(|object| {
-                    let sample = reader.read(object, INFER_RECORDS)?;
-                    Ok(ObjectMeta {
+                    let (fields, layout, error) = match reader.read(object, INFER_RECORDS) {
+                        Ok(sample) => (sample.fields, Some(sample.layout), None),
+                        Err(err) => {
+                            tracing::debug!(kind = ?err.kind(), "a file could not be discovered");
+                            (Vec::new(), None, Some(err.to_string()))
+                        }
+                    };
+                    ObjectMeta {
                         name: object.name.clone(),
                         kind: ObjectKind::File,
-                        fields: sample.fields,
-                    })
+                        fields,
+                        layout,
+                        error,
+                    }
                 })
-                .collect()
+                .collect())
         })
         .await
     }
@@ -168,6 +184,7 @@ struct FileObject {
 struct Sample {
     fields: Vec<crate::FieldMeta>,
     records: Vec<Record>,
+    layout: FileLayout,
 }
 
 impl Reader {
@@ -210,11 +227,11 @@ impl Reader {
         for entry in std::fs::read_dir(&dir).map_err(|_| cannot_list())? {
             let entry = entry.map_err(|_| cannot_list())?;
             // Names that cannot be named safely again (not UTF-8, backslashes, control
-            // characters) are not listed.
+            // characters, hidden files) are not listed.
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if name.contains('\\') || name.chars().any(char::is_control) {
+            if check_file_name(&name).is_err() {
                 continue;
             }
             let Some(format) = Format::of(&name) else {
@@ -240,12 +257,7 @@ impl Reader {
         let mut seen = std::collections::HashSet::new();
         self.uploads.iter().enumerate().filter_map(move |(i, upload)| {
             let name = upload.name.as_str();
-            let plain = !name.is_empty()
-                && name != "."
-                && name != ".."
-                && !name.contains(['/', '\\'])
-                && !name.chars().any(char::is_control);
-            let format = Format::of(name).filter(|_| plain);
+            let format = Format::of(name).filter(|_| check_file_name(name).is_ok());
             if format.is_none() {
                 tracing::warn!(upload = i, "an uploaded file is skipped: not a plain .csv, .json, .jsonl or .ndjson name");
             }
@@ -267,6 +279,7 @@ impl Reader {
     /// Reads up to `max` records of a discovered object, and infers its fields from the first
     /// [`INFER_RECORDS`].
     fn read(&self, object: &FileObject, max: usize) -> Result<Sample, ConnectorError> {
+        let settings = self.settings(object);
         match object.location {
             Location::Upload(i) => {
                 let contents = self
@@ -274,7 +287,7 @@ impl Reader {
                     .get(i)
                     .map(|u| u.contents.as_slice())
                     .unwrap_or_default();
-                read_format(&object.name, object.format, contents, &self.config, max)
+                read_format(&object.name, object.format, contents, &settings, max)
             }
             Location::Directory => {
                 let path = self.file_path(&object.name)?;
@@ -284,9 +297,18 @@ impl Reader {
                         format!("{}: cannot be opened", object.name),
                     )
                 })?;
-                read_format(&object.name, object.format, file, &self.config, max)
+                read_format(&object.name, object.format, file, &settings, max)
             }
         }
+    }
+
+    /// How `object` is read: its own settings, the connection's, or detection.
+    fn settings(&self, object: &FileObject) -> FileSettings {
+        let upload = match object.location {
+            Location::Upload(i) => self.uploads.get(i).map(|u| u.name.as_str()),
+            Location::Directory => None,
+        };
+        self.config.settings(&object.name, upload)
     }
 
     /// A discovered file of the folder, resolved again through the files directory.
@@ -368,6 +390,8 @@ fn too_large(name: &str) -> ConnectorError {
 fn io_error(name: &str, err: &std::io::Error) -> ConnectorError {
     if err.get_ref().is_some_and(|inner| inner.is::<TooLarge>()) {
         too_large(name)
+    } else if let Some(problem) = text::problem(err) {
+        ConnectorError::failed(FailureKind::Protocol, format!("{name}: {problem}"))
     } else {
         ConnectorError::failed(
             FailureKind::Other,
@@ -380,33 +404,33 @@ fn read_format<R: Read>(
     name: &str,
     format: Format,
     input: R,
-    config: &FilesConfig,
+    settings: &FileSettings,
     max: usize,
 ) -> Result<Sample, ConnectorError> {
-    let input = Capped::new(input);
+    let text = text::open(name, Capped::new(input), settings)?;
     match format {
-        Format::Csv => read_csv(name, input, config, max),
-        Format::Json => read_json(name, input, max),
-        Format::JsonLines => read_json_lines(name, input, max),
+        Format::Csv => read_csv(name, text, settings, max),
+        Format::Json => read_json(name, text, max),
+        Format::JsonLines => read_json_lines(name, text, max),
     }
 }
 
 fn csv_error(name: &str, err: &csv::Error) -> ConnectorError {
-    let at = |pos: &Option<csv::Position>| {
+    let line = |pos: &Option<csv::Position>| {
         pos.as_ref()
-            .map(|p| format!(" at line {} (record {})", p.line(), p.record()))
+            .map(|p| format!("line {}: ", p.line()))
             .unwrap_or_default()
     };
     let message = match err.kind() {
         csv::ErrorKind::Io(io) => return io_error(name, io),
-        csv::ErrorKind::Utf8 { pos, .. } => format!("{name}: not valid UTF-8{}", at(pos)),
+        csv::ErrorKind::Utf8 { pos, .. } => format!("{name}: {}not valid UTF-8", line(pos)),
         csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
         } => format!(
-            "{name}: malformed CSV{}: {len} fields where {expected_len} were expected",
-            at(pos)
+            "{name}: {}{len} fields where the first line has {expected_len}",
+            line(pos)
         ),
         _ => format!("{name}: malformed CSV"),
     };
@@ -437,15 +461,12 @@ fn field_names(header: Option<&csv::StringRecord>, width: usize) -> Vec<String> 
 
 fn read_csv<R: Read>(
     name: &str,
-    input: R,
-    config: &FilesConfig,
+    text: text::Text<R>,
+    settings: &FileSettings,
     max: usize,
 ) -> Result<Sample, ConnectorError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(config.delimiter())
-        .has_headers(config.csv.header)
-        .from_reader(input);
-    let header = if config.csv.header {
+    let (mut reader, layout) = text.csv(settings);
+    let header = if settings.header {
         Some(
             reader
                 .headers()
@@ -490,11 +511,15 @@ fn read_csv<R: Read>(
                 .collect::<Record>()
         })
         .collect();
-    Ok(Sample { fields, records })
+    Ok(Sample {
+        fields,
+        records,
+        layout,
+    })
 }
 
 /// The records' fields from the first [`INFER_RECORDS`] JSON records.
-fn json_sample(records: Vec<Record>, max: usize) -> Sample {
+fn json_sample(records: Vec<Record>, max: usize, layout: FileLayout) -> Sample {
     let mut inference = Inference::new(Source::Json);
     for record in records.iter().take(INFER_RECORDS) {
         inference.observe_json(record);
@@ -504,6 +529,7 @@ fn json_sample(records: Vec<Record>, max: usize) -> Sample {
     Sample {
         fields: inference.finish(&[]),
         records,
+        layout,
     }
 }
 
@@ -524,8 +550,14 @@ fn json_syntax(name: &str, err: &serde_json::Error) -> ConnectorError {
     )
 }
 
-fn read_json<R: Read>(name: &str, mut input: R, max: usize) -> Result<Sample, ConnectorError> {
+fn read_json<R: Read>(
+    name: &str,
+    text: text::Text<R>,
+    max: usize,
+) -> Result<Sample, ConnectorError> {
+    let layout = text.layout();
     let mut bytes = Vec::new();
+    let mut input = text.reader;
     input
         .read_to_end(&mut bytes)
         .map_err(|err| io_error(name, &err))?;
@@ -549,11 +581,16 @@ fn read_json<R: Read>(name: &str, mut input: R, max: usize) -> Result<Sample, Co
             }
         }
     }
-    Ok(json_sample(records, max))
+    Ok(json_sample(records, max, layout))
 }
 
-fn read_json_lines<R: Read>(name: &str, input: R, max: usize) -> Result<Sample, ConnectorError> {
-    let mut input = BufReader::new(input);
+fn read_json_lines<R: Read>(
+    name: &str,
+    text: text::Text<R>,
+    max: usize,
+) -> Result<Sample, ConnectorError> {
+    let layout = text.layout();
+    let mut input = BufReader::new(text.reader);
     let keep = max.max(INFER_RECORDS);
     let mut records = Vec::new();
     let mut line = Vec::new();
@@ -593,7 +630,7 @@ fn read_json_lines<R: Read>(name: &str, input: R, max: usize) -> Result<Sample, 
             }
         }
     }
-    Ok(json_sample(records, max))
+    Ok(json_sample(records, max, layout))
 }
 
 #[cfg(test)]
@@ -602,13 +639,11 @@ mod tests {
     use super::*;
     use crate::FieldType;
 
-    fn config(header: bool, delimiter: &str) -> FilesConfig {
-        FilesConfig {
-            directory: None,
-            csv: CsvOptions {
-                delimiter: delimiter.to_owned(),
-                header,
-            },
+    fn config(header: bool, delimiter: &str) -> FileSettings {
+        FileSettings {
+            delimiter: delimiter.bytes().next(),
+            header,
+            encoding: None,
         }
     }
 

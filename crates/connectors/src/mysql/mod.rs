@@ -236,6 +236,8 @@ impl MysqlConnector {
                     name: table,
                     kind,
                     fields: vec![field],
+                    layout: None,
+                    error: None,
                 }),
             }
         }

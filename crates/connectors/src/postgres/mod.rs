@@ -428,6 +428,8 @@ impl Connector for PostgresConnector {
                     name: format!("{}.{}", column.schema, column.table),
                     kind: column.kind,
                     fields: Vec::new(),
+                    layout: None,
+                    error: None,
                 });
                 current = Some(key);
             }

@@ -94,6 +94,8 @@ impl Connector for RestConnector {
                 name: object.name.clone(),
                 kind: ObjectKind::Endpoint,
                 fields: inference.finish(&object.primary_key),
+                layout: None,
+                error: None,
             });
         }
         Ok(objects)

@@ -124,7 +124,13 @@ impl SqliteConnector {
                     })
                 })
                 .collect::<Result<Vec<_>, ConnectorError>>()?;
-            objects.push(ObjectMeta { name, kind, fields });
+            objects.push(ObjectMeta {
+                name,
+                kind,
+                fields,
+                layout: None,
+                error: None,
+            });
         }
         Ok(objects)
     }

@@ -1,9 +1,9 @@
 //! The `files` connector's tests.
 
-use lockstep_connectors::files::{CsvOptions, FilesConfig, FilesConnector};
+use lockstep_connectors::files::{CsvOptions, FileOptions, FilesConfig, FilesConnector};
 use lockstep_connectors::{
-    Connector, Context, EgressPolicy, FailureKind, FieldType, FilesRoot, ObjectKind, ObjectMeta,
-    UploadedFile,
+    Connector, Context, EgressPolicy, FailureKind, FieldType, FileLayout, FilesRoot, ObjectKind,
+    ObjectMeta, Secrets, UploadedFile,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -246,15 +246,21 @@ async fn uploads_only() {
     let objects = files.discover().await.unwrap();
     let names: Vec<_> = objects.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["uploads/people.csv"]);
-    // The default delimiter is a comma: one column.
-    assert_eq!(types(&objects[0]), [("name;age", FieldType::String, false)]);
+    // The delimiter is detected.
+    assert_eq!(
+        types(&objects[0]),
+        [
+            ("name", FieldType::String, false),
+            ("age", FieldType::Integer, false)
+        ]
+    );
 
     let semicolons = FilesConnector::new(
         FilesConfig {
             directory: None,
             csv: CsvOptions {
-                delimiter: ";".to_owned(),
-                header: true,
+                delimiter: Some(";".to_owned()),
+                ..CsvOptions::default()
             },
         },
         vec![upload("people.csv", "name;age\nAda;36\nAlan;41\n")],
@@ -275,8 +281,9 @@ async fn csv_without_a_header() {
         FilesConfig {
             directory: None,
             csv: CsvOptions {
-                delimiter: "\t".to_owned(),
+                delimiter: Some("\t".to_owned()),
                 header: false,
+                ..CsvOptions::default()
             },
         },
         vec![upload("t.csv", "1\tone\n2\ttwo\n")],
@@ -297,6 +304,14 @@ async fn csv_without_a_header() {
     );
 }
 
+/// The error discovery gives the only file of `files`, which is listed all the same.
+async fn discovery_error(files: &FilesConnector) -> String {
+    let objects = files.discover().await.unwrap();
+    assert_eq!(objects.len(), 1);
+    assert!(objects[0].fields.is_empty());
+    objects[0].error.clone().unwrap()
+}
+
 #[tokio::test]
 async fn malformed_files_are_named_without_their_content() {
     const CANARY: &str = "CANARY-7f3a9c";
@@ -306,15 +321,14 @@ async fn malformed_files_are_named_without_their_content() {
     write(&data, "bad.csv", &format!("a,b\n1,2\n3,{CANARY},oops\n"));
     let root = FilesRoot::new(dir.path()).unwrap();
     let files = connector(Some(root.clone()), Some("data"), Vec::new());
-    let err = files.discover().await.unwrap_err();
-    let message = err.to_string();
-    assert_eq!(err.kind(), Some(FailureKind::Protocol), "{message}");
+    let message = discovery_error(&files).await;
     assert!(
         message.contains("bad.csv") && message.contains("line 3"),
         "{message}"
     );
     assert!(!message.contains(CANARY), "{message}");
     let err = files.sample("bad.csv", 1).await.unwrap_err();
+    assert_eq!(err.kind(), Some(FailureKind::Protocol), "{err}");
     assert!(!err.to_string().contains(CANARY));
 
     std::fs::remove_file(data.join("bad.csv")).unwrap();
@@ -323,14 +337,14 @@ async fn malformed_files_are_named_without_their_content() {
         "bad.json",
         &format!("[{{\"a\": 1}},\n {{\"a\": {CANARY}}}]"),
     );
-    let err = files.discover().await.unwrap_err();
-    let message = err.to_string();
-    assert_eq!(err.kind(), Some(FailureKind::Protocol), "{message}");
+    let message = discovery_error(&files).await;
     assert!(
         message.contains("bad.json") && message.contains("line 2"),
         "{message}"
     );
     assert!(!message.contains(CANARY), "{message}");
+    let err = files.sample("bad.json", 1).await.unwrap_err();
+    assert_eq!(err.kind(), Some(FailureKind::Protocol), "{err}");
 
     std::fs::remove_file(data.join("bad.json")).unwrap();
     write(
@@ -338,9 +352,7 @@ async fn malformed_files_are_named_without_their_content() {
         "bad.jsonl",
         &format!("{{\"a\": 1}}\n{{\"a\": \"{CANARY}\"\n"),
     );
-    let err = files.discover().await.unwrap_err();
-    let message = err.to_string();
-    assert_eq!(err.kind(), Some(FailureKind::Protocol), "{message}");
+    let message = discovery_error(&files).await;
     assert!(
         message.contains("bad.jsonl") && message.contains("line 2"),
         "{message}"
@@ -349,9 +361,351 @@ async fn malformed_files_are_named_without_their_content() {
 
     std::fs::remove_file(data.join("bad.jsonl")).unwrap();
     write(&data, "object.json", "{\"a\": [1]}");
-    let err = files.discover().await.unwrap_err();
+    let message = discovery_error(&files).await;
+    assert!(message.contains("array"), "{message}");
+}
+
+/// `text` in Windows-1252, as Excel saves "CSV" on a Western European Windows.
+fn windows_1252(text: &str) -> Vec<u8> {
+    let (bytes, _, lossy) = encoding_rs::WINDOWS_1252.encode(text);
+    assert!(!lossy);
+    bytes.into_owned()
+}
+
+fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect()
+}
+
+fn layout(encoding: &str, delimiter: &str) -> Option<FileLayout> {
+    Some(FileLayout {
+        encoding: encoding.to_owned(),
+        delimiter: Some(delimiter.to_owned()),
+    })
+}
+
+/// Any cell of `rows` is `value`.
+fn has_value(rows: &[lockstep_connectors::Record], value: &str) -> bool {
+    rows.iter()
+        .any(|r| r.values().any(|v| v.as_str() == Some(value)))
+}
+
+#[tokio::test]
+async fn each_file_is_discovered_on_its_own_with_its_encoding_and_delimiter() {
+    const CANARY: &str = "CANARY-5d1e08";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write(&data, "good.csv", "id,name\n1,Ada\n");
+    // A quote opened on line 3 and never closed (the CSV parser alone would take the rest of
+    // the file as that one field).
+    write(
+        &data,
+        "unclosed.csv",
+        &format!("id,name\n1,Ada\n2,\"{CANARY}\n3,Alan\n4,Grace\n"),
+    );
+    // Windows-1252 with semicolons (Latin-1 text).
+    std::fs::write(
+        data.join("latin1.csv"),
+        windows_1252("Teil;Menge;Bezeichnung\nA-1;2;Rohr 90° Stück\nB-2;10;\"Flansch; DN50\"\n"),
+    )
+    .unwrap();
+    // Excel's "CSV UTF-8": a byte order mark, semicolons and CRLF.
+    std::fs::write(
+        data.join("excel.csv"),
+        [
+            b"\xEF\xBB\xBF".as_slice(),
+            "Teil;Menge\r\nÄ-1;3\r\nÖ-2;4\r\n".as_bytes(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("utf16.csv"),
+        utf16le_with_bom("Teil\tMenge\r\nŽ-1\t5\r\n"),
+    )
+    .unwrap();
+    // A workbook saved under a .csv name.
+    std::fs::write(
+        data.join("workbook.csv"),
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00",
+    )
+    .unwrap();
+    write(&data, "broken.json", &format!("[{{\"a\": {CANARY}}}]"));
+    let root = FilesRoot::new(dir.path()).unwrap();
+    let files = connector(Some(root), Some("data"), Vec::new());
+
+    let objects = files.discover().await.unwrap();
+    let names: Vec<_> = objects.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "broken.json",
+            "excel.csv",
+            "good.csv",
+            "latin1.csv",
+            "unclosed.csv",
+            "utf16.csv",
+            "workbook.csv"
+        ],
+        "every file is listed"
+    );
+    let error = |name: &str| object(&objects, name).error.clone();
+    assert_eq!(
+        error("unclosed.csv").as_deref(),
+        Some(
+            "unclosed.csv: line 3: unclosed quote (the quoted field that starts there never ends)"
+        )
+    );
+    let workbook = error("workbook.csv").unwrap();
+    assert!(
+        workbook.starts_with("workbook.csv: not a text file") && workbook.contains("xlsx"),
+        "{workbook}"
+    );
+    let broken = error("broken.json").unwrap();
+    assert!(
+        broken.starts_with("broken.json: malformed JSON at line 1"),
+        "{broken}"
+    );
+    for bad in ["unclosed.csv", "workbook.csv", "broken.json"] {
+        let bad = object(&objects, bad);
+        assert!(bad.fields.is_empty() && bad.layout.is_none());
+        assert!(!bad.error.as_ref().unwrap().contains(CANARY));
+    }
+
+    let good = object(&objects, "good.csv");
+    assert_eq!(good.error, None);
+    assert_eq!(good.layout, layout("UTF-8", ","));
+    assert_eq!(
+        types(good),
+        [
+            ("id", FieldType::Integer, false),
+            ("name", FieldType::String, false)
+        ]
+    );
+    let latin1 = object(&objects, "latin1.csv");
+    assert_eq!(latin1.layout, layout("windows-1252", ";"));
+    assert_eq!(
+        types(latin1),
+        [
+            ("Teil", FieldType::String, false),
+            ("Menge", FieldType::Integer, false),
+            ("Bezeichnung", FieldType::String, false)
+        ]
+    );
+    let excel = object(&objects, "excel.csv");
+    assert_eq!(excel.layout, layout("UTF-8", ";"));
+    assert_eq!(
+        types(excel),
+        [
+            ("Teil", FieldType::String, false),
+            ("Menge", FieldType::Integer, false)
+        ],
+        "the byte order mark is not part of the first name"
+    );
+    let utf16 = object(&objects, "utf16.csv");
+    assert_eq!(utf16.layout, layout("UTF-16LE", "\t"));
+    assert_eq!(
+        types(utf16),
+        [
+            ("Teil", FieldType::String, false),
+            ("Menge", FieldType::Integer, false)
+        ]
+    );
+
+    let rows = files.sample("latin1.csv", 10).await.unwrap();
+    assert_eq!(
+        Value::Object(rows[1].clone()),
+        json!({"Teil": "B-2", "Menge": 10, "Bezeichnung": "Flansch; DN50"})
+    );
+    assert!(has_value(&rows, "Rohr 90° Stück"));
+    let rows = files.sample("excel.csv", 10).await.unwrap();
+    assert_eq!(
+        Value::Object(rows[0].clone()),
+        json!({"Teil": "Ä-1", "Menge": 3})
+    );
+    let rows = files.sample("utf16.csv", 10).await.unwrap();
+    assert_eq!(
+        Value::Object(rows[0].clone()),
+        json!({"Teil": "Ž-1", "Menge": 5})
+    );
+    let err = files.sample("unclosed.csv", 10).await.unwrap_err();
     assert_eq!(err.kind(), Some(FailureKind::Protocol));
-    assert!(err.to_string().contains("array"), "{err}");
+    assert!(err.to_string().contains("line 3: unclosed quote"), "{err}");
+}
+
+#[tokio::test]
+async fn encoding_and_delimiter_can_be_set_per_file() {
+    // "Müller" in UTF-8: read as Windows-1252 when the file says so.
+    let bytes = b"name;age\nM\xC3\xBCller;36\n";
+    let uploads = vec![
+        UploadedFile {
+            name: "set.csv".to_owned(),
+            contents: Zeroizing::new(bytes.to_vec()),
+        },
+        UploadedFile {
+            name: "detected.csv".to_owned(),
+            contents: Zeroizing::new(bytes.to_vec()),
+        },
+    ];
+    let config = FilesConfig {
+        directory: None,
+        csv: CsvOptions {
+            files: [(
+                "set.csv".to_owned(),
+                FileOptions {
+                    encoding: Some("windows-1252".to_owned()),
+                    delimiter: Some(",".to_owned()),
+                    header: None,
+                },
+            )]
+            .into(),
+            ..CsvOptions::default()
+        },
+    };
+    config.validate(&Secrets::new()).unwrap();
+    let files = FilesConnector::new(config, uploads, Context::new(EgressPolicy::default(), None));
+    let objects = files.discover().await.unwrap();
+    assert_eq!(
+        object(&objects, "uploads/set.csv").layout,
+        layout("windows-1252", ",")
+    );
+    assert_eq!(
+        object(&objects, "uploads/detected.csv").layout,
+        layout("UTF-8", ";")
+    );
+    let set = files.sample("uploads/set.csv", 10).await.unwrap();
+    assert_eq!(
+        Value::Object(set[0].clone()),
+        json!({"name;age": "MÃ¼ller;36"})
+    );
+    let detected = files.sample("uploads/detected.csv", 10).await.unwrap();
+    assert_eq!(
+        Value::Object(detected[0].clone()),
+        json!({"name": "Müller", "age": 36})
+    );
+
+    // Settings are checked, naming the field.
+    for (options, field) in [
+        (
+            json!({"files": {"a.csv": {"encoding": "klingon"}}}),
+            r#"config.csv.files["a.csv"].encoding"#,
+        ),
+        (
+            json!({"files": {"a.csv": {"delimiter": ";;"}}}),
+            r#"config.csv.files["a.csv"].delimiter"#,
+        ),
+        (
+            json!({"files": {"a.csv": {"delimiter": "\""}}}),
+            r#"config.csv.files["a.csv"].delimiter"#,
+        ),
+        (
+            json!({"files": {"../a.csv": {"delimiter": ";"}}}),
+            r#"config.csv.files["../a.csv"]"#,
+        ),
+        (json!({"encoding": "utf-7"}), "config.csv.encoding"),
+        (json!({"delimiter": ""}), "config.csv.delimiter"),
+    ] {
+        let config: FilesConfig = serde_json::from_value(json!({ "csv": options })).unwrap();
+        match config.validate(&Secrets::new()).unwrap_err() {
+            lockstep_connectors::ConnectorError::Config { field: got, .. } => {
+                assert_eq!(got, field, "{options}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+}
+
+/// Real exports of CAD tools (`shared/testdata/bom`, read where they are).
+fn bom_exports() -> FilesRoot {
+    FilesRoot::new(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/bom"))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn real_cad_exports_are_discovered_file_by_file() {
+    let files = connector(Some(bom_exports()), Some("solidworks"), Vec::new());
+    let objects = files.discover().await.unwrap();
+    let names: Vec<_> = objects.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "3180-UNV2-000_sw.csv",
+            "6890-DVT0161720-02_sw.csv",
+            "ACV0121010_sw.csv",
+            "ACV0158450_sw.csv"
+        ],
+        "workbooks (.xlsx, .xls) are not CSV files"
+    );
+    // This export has descriptions with an unquoted comma from line 170 on.
+    let bad = object(&objects, "ACV0121010_sw.csv");
+    assert_eq!(
+        bad.error.as_deref(),
+        Some("ACV0121010_sw.csv: line 170: 8 fields where the first line has 7")
+    );
+    for name in [
+        "3180-UNV2-000_sw.csv",
+        "6890-DVT0161720-02_sw.csv",
+        "ACV0158450_sw.csv",
+    ] {
+        let good = object(&objects, name);
+        assert_eq!(good.error, None, "{name}");
+        assert_eq!(good.layout, layout("windows-1252", ","), "{name}");
+        assert!(good.fields.len() >= 5, "{name}");
+    }
+    let rows = files.sample("ACV0158450_sw.csv", 100).await.unwrap();
+    assert!(
+        rows.iter().any(|r| r
+            .values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains("SR 90° FNPT")))),
+        "the degree sign of Windows-1252 is read"
+    );
+
+    let kicad = connector(Some(bom_exports()), Some("kicad"), Vec::new());
+    let objects = kicad.discover().await.unwrap();
+    let board = object(&objects, "open-source-rover_Control_Boards.csv");
+    assert_eq!(board.layout, layout("UTF-8", ","));
+    assert_eq!(
+        types(board)[..2],
+        [
+            ("Reference", FieldType::String, false),
+            ("Quantity", FieldType::Integer, false)
+        ]
+    );
+}
+
+#[test]
+fn upload_names_may_hold_any_letter_but_never_a_path() {
+    use lockstep_connectors::files::check_file_name;
+    for good in [
+        "Stückliste Montage.csv",
+        "Перечень (v2).csv",
+        "部品表.jsonl",
+        "bom_2024-05.json",
+        "a.b.NDJSON",
+    ] {
+        assert_eq!(check_file_name(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "",
+        "a/b.csv",
+        "a\\b.csv",
+        "..csv",
+        "x..csv",
+        ".hidden.csv",
+        " lead.csv",
+        "trail.csv ",
+        "line\nbreak.csv",
+        "tab\t.csv",
+        "rtl\u{202E}vsc.csv",
+        "notes.txt",
+        "noextension",
+    ] {
+        assert!(check_file_name(bad).is_err(), "{bad:?}");
+    }
+    assert!(check_file_name(&format!("{}.csv", "ü".repeat(126))).is_err());
 }
 
 fn write(dir: &Path, name: &str, contents: &str) {

@@ -371,3 +371,61 @@ async fn fields_project_and_cursors_are_refused() {
     let err = c.read(spec("missing.csv", 10)).await.err().unwrap();
     assert_eq!(err.kind(), Some(FailureKind::NotFound));
 }
+
+#[tokio::test]
+async fn a_semicolon_windows_1252_export_with_a_byte_order_mark_is_read_as_discovered() {
+    // A UTF-8 byte order mark before Windows-1252 text, semicolons, a quoted semicolon, CRLF.
+    let (text, _, lossy) = encoding_rs::WINDOWS_1252
+        .encode("Teil;Menge;Bezeichnung\r\nA-1;2;Rohr 90° Stück\r\nB-2;10;\"Flansch; DN50\"\r\n");
+    assert!(!lossy);
+    let upload = UploadedFile {
+        name: "Stückliste Montage.csv".to_owned(),
+        contents: Zeroizing::new([b"\xEF\xBB\xBF".as_slice(), &text].concat()),
+    };
+    let c = connector(None, None, vec![upload]);
+    let (schema, batches) = read_all(&c, spec("uploads/Stückliste Montage.csv", 100))
+        .await
+        .unwrap();
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["Teil", "Menge", "Bezeichnung"]);
+    assert_eq!(schema.field(1).data_type(), &DataType::Int64);
+    let batch = &batches[0];
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(
+        batch
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec(),
+        [2, 10]
+    );
+    let described = batch.column(2).as_string::<i32>();
+    assert_eq!(described.value(0), "Rohr 90° Stück");
+    assert_eq!(described.value(1), "Flansch; DN50");
+}
+
+#[tokio::test]
+async fn a_real_cad_export_is_read_in_batches() {
+    let root = FilesRoot::new(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/bom"),
+    )
+    .unwrap();
+    let c = connector(Some(root), Some("solidworks"), Vec::new());
+    let (schema, batches) = read_all(&c, spec("ACV0158450_sw.csv", 50)).await.unwrap();
+    assert_eq!(schema.fields().len(), 7);
+    // 159 lines: the title row names the fields, the rest are records.
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        158
+    );
+    let degrees = batches.iter().any(|b| {
+        let described = b.column(5).as_string::<i32>();
+        (0..b.num_rows()).any(|i| described.value(i).contains("SR 90° FNPT"))
+    });
+    assert!(degrees, "the degree sign of Windows-1252 is read");
+    let err = read_all(&c, spec("ACV0121010_sw.csv", 50))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(FailureKind::Protocol));
+    assert!(err.to_string().contains("line 170"), "{err}");
+}

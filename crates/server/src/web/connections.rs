@@ -445,6 +445,19 @@ struct ObjectRow {
     kind: String,
     fields: Vec<FieldRow>,
     sample: String,
+    /// Files: how it was read ("windows-1252, delimiter ;").
+    layout: Option<String>,
+    /// Files: why it could not be discovered.
+    error: Option<String>,
+}
+
+/// A file's encoding and delimiter in words.
+fn layout_words(layout: &lockstep_app::connectors::FileLayout) -> String {
+    match layout.delimiter.as_deref() {
+        Some("\t") => format!("{}, delimiter tab", layout.encoding),
+        Some(d) => format!("{}, delimiter {d}", layout.encoding),
+        None => layout.encoding.clone(),
+    }
 }
 
 struct UploadRow {
@@ -614,6 +627,8 @@ async fn details_page(
         .into_iter()
         .map(|o| ObjectRow {
             sample: format!("/connections/{id}/objects/{}/sample", path_segment(&o.name)),
+            layout: o.layout.as_ref().map(layout_words),
+            error: o.error,
             name: o.name,
             kind: serde_word(o.kind),
             fields: o

@@ -57,6 +57,14 @@ pub(super) struct Env {
 const PUBLIC_URL: &str = "https://hub.test:8443";
 
 pub(super) async fn env(egress: &str) -> Env {
+    env_with_files(egress, None).await
+}
+
+/// [`env`] with the operator's files directory (`--files-root`) at `files_root`.
+pub(super) async fn env_with_files(
+    egress: &str,
+    files_root: Option<lockstep_app::connectors::FilesRoot>,
+) -> Env {
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -70,7 +78,7 @@ pub(super) async fn env(egress: &str) -> Env {
     let (hub, creds) = Hub::initialize(store.store.clone(), clock.clone(), 1, 1)
         .await
         .unwrap();
-    let mut connectors = Context::new(EgressPolicy::parse(egress).unwrap(), None);
+    let mut connectors = Context::new(EgressPolicy::parse(egress).unwrap(), files_root);
     connectors.timeout = std::time::Duration::from_secs(10);
     let hub = Arc::new(hub.with_options(HubOptions {
         password_permits: 2,
@@ -1117,4 +1125,134 @@ async fn oauth_client_credentials_reach_a_protected_api() {
     e.assert_never_shown("CANARY-cc-91aa").await;
     e.assert_never_shown(&peer.cc_client_secret).await;
     let _ = &e.hub;
+}
+
+/// PUTs `contents` as the file `name` (percent-encoded) of connection `id`: the status, the
+/// content type and the JSON body.
+async fn put_file(e: &Env, id: &str, name: &str, contents: &[u8]) -> (u16, String, Value) {
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/api/v1/connections/{id}/files/{name}"))
+        .header("authorization", format!("Bearer {}", e.admin))
+        .body(axum::body::Body::from(contents.to_vec()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(e.app.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        content_type,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn uploads_are_checked_and_may_be_named_in_any_script() {
+    const CANARY: &str = "CANARY-upload-3b9e";
+    let mut e = env("loopback").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "Uploads", "kind": "files"})),
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+
+    // A `;`-separated Windows-1252 export under a name with an umlaut and a space.
+    let export = b"Teil;Menge;Bezeichnung\r\nA-1;2;Rohr 90\xB0 St\xFCck\r\n";
+    let (status, _, body) = put_file(&e, &id, "St%C3%BCckliste%20Montage.csv", export).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["name"], "Stückliste Montage.csv");
+
+    // Files that cannot be read: refused with what is wrong, never their content; nothing
+    // stored.
+    for (name, contents, problem) in [
+        (
+            "broken.csv",
+            format!("a,b\n1,\"{CANARY}\n2,3\n").into_bytes(),
+            "broken.csv: line 2: unclosed quote",
+        ),
+        (
+            "workbook.csv",
+            b"PK\x03\x04\x14\x00\x06\x00\x08\x00".to_vec(),
+            "workbook.csv: not a text file",
+        ),
+        (
+            "ragged.csv",
+            format!("a,b\n1,2\n3,{CANARY},4\n").into_bytes(),
+            "ragged.csv: line 3: 3 fields where the first line has 2",
+        ),
+        (
+            "broken.json",
+            format!("[{{\"a\": {CANARY}}}]").into_bytes(),
+            "broken.json: malformed JSON at line 1",
+        ),
+        ("empty.csv", Vec::new(), "empty.csv: the file is empty"),
+    ] {
+        let (status, content_type, body) = put_file(&e, &id, name, &contents).await;
+        assert_eq!(status, 422, "{name}: {body}");
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(body["field"], "file", "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(problem), "{name}: {detail}");
+        assert!(!detail.contains(CANARY), "{detail}");
+    }
+    // Names that are paths or hide characters.
+    for name in [
+        "..%2Fx.csv",
+        "a%5Cb.csv",
+        "line%0Abreak.csv",
+        ".hidden.csv",
+        "rtl%E2%80%AEvsc.csv",
+        "notes.txt",
+    ] {
+        let (status, _, body) = put_file(&e, &id, name, b"a\n1\n").await;
+        assert_eq!(status, 422, "{name}: {body}");
+        assert_eq!(body["field"], "name", "{name}: {body}");
+    }
+    let view = e
+        .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    let stored: Vec<_> = view.json()["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored, ["Stückliste Montage.csv"]);
+    assert!(!e.logs.text().contains(CANARY));
+
+    let found = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/discover"),
+            None,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let object = &found.json()["objects"][0];
+    assert_eq!(object["name"], "uploads/Stückliste Montage.csv");
+    assert_eq!(
+        object["layout"],
+        json!({"encoding": "windows-1252", "delimiter": ";"})
+    );
+    assert!(object.get("error").is_none(), "{object}");
+    let fields: Vec<_> = object["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["Teil", "Menge", "Bezeichnung"]);
 }

@@ -874,6 +874,42 @@ async fn an_administrator_uploads_discovers_and_deletes_a_file() {
         "Files are limited to 32 MiB."
     );
     drop(big);
+    // A file that cannot be read: what is wrong, at the file input.
+    let page = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[csrf, ("file", Some("broken.csv"), b"a,b\n1,\"open\n2,3\n")],
+    )
+    .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(
+        error_next_to(&page, "upload-file"),
+        "This file cannot be read: broken.csv: line 2: unclosed quote (the quoted field that \
+         starts there never ends)."
+    );
+    assert!(uploaded(&mut env, &id).await.is_empty());
+
+    // Any letters and spaces in a name.
+    let done = post_multipart(
+        &env,
+        &admin,
+        &files,
+        &[
+            csrf,
+            (
+                "file",
+                Some("Stückliste Montage.csv"),
+                b"Teil;Menge\nA-1;2\n",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(uploaded(&mut env, &id).await, ["Stückliste Montage.csv"]);
+    let delete = format!("{files}/St%C3%BCckliste%20Montage.csv/delete");
+    let deleted = admin.post(&delete, &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
     assert!(uploaded(&mut env, &id).await.is_empty());
 
     // The upload (a path in the file name is dropped), then discovery reads its fields.
@@ -980,4 +1016,102 @@ async fn discovery_of_nothing_says_so_once_and_the_size_limit_reads_the_same() {
     let body = String::from_utf8_lossy(&body);
     assert!(body.contains("Files are limited to 32 MiB."), "{body}");
     assert!(!body.contains("KiB"), "{body}");
+}
+
+/// Real CAD exports (`shared/testdata/bom`, read where they are) as the files directory.
+fn bom_exports() -> lockstep_app::connectors::FilesRoot {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/bom");
+    lockstep_app::connectors::FilesRoot::new(&dir).unwrap()
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_read_is_shown_with_its_error_beside_the_others() {
+    let mut env = super::connections::env_with_files("loopback", Some(bom_exports())).await;
+    let mut admin = Browser::signed_in(&env.app, "admin@alpha.io").await;
+    let created = env
+        .admin(
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"name": "CAD exports", "kind": "files", "config": {
+                "directory": "solidworks",
+                "csv": {"files": {"ACV0158450_sw.csv": {"encoding": "windows-1252"}}}
+            }})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let details = format!("/connections/{id}");
+
+    // Discovery answers every file; the one with ragged lines carries its error.
+    admin.get(&details).await;
+    let discovered = admin.post(&format!("{details}/discover"), &[]).await;
+    assert_eq!(discovered.status, 303, "{}", discovered.body);
+    let page = admin.get(&details).await;
+    assert!(
+        page.body.contains(
+            "<p class=\"alert\">This file could not be read: ACV0121010_sw.csv: line 170: 8 \
+             fields where the first line has 7</p>"
+        ),
+        "{}",
+        page.body
+    );
+    for name in [
+        "3180-UNV2-000_sw.csv",
+        "6890-DVT0161720-02_sw.csv",
+        "ACV0158450_sw.csv",
+    ] {
+        assert!(page.body.contains(name), "{name}");
+    }
+    assert_eq!(
+        page.body
+            .matches("Read as windows-1252, delimiter ,.")
+            .count(),
+        3,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("PART NUMBER") || page.body.contains("column_7"));
+
+    // The edit form keeps the settings of single files.
+    let edit = admin.get(&format!("{details}/edit")).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    assert!(edit.body.contains("ACV0158450_sw.csv"), "{}", edit.body);
+    let saved = admin
+        .post(
+            &format!("{details}/edit"),
+            &[
+                ("name", "CAD exports"),
+                ("kind", "files"),
+                ("files.config.directory", "solidworks"),
+                ("files.config.csv.delimiter", ""),
+                ("files.config.csv.header", "on"),
+                ("files.config.csv.encoding", ""),
+                (
+                    "files.config.csv.files",
+                    r#"{"ACV0121010_sw.csv": {"delimiter": ";"}}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let stored = api_connections(&mut env).await;
+    assert_eq!(
+        stored[0]["config"]["csv"]["files"],
+        json!({"ACV0121010_sw.csv": {"delimiter": ";"}})
+    );
+    let refused = admin
+        .post(
+            &format!("{details}/edit"),
+            &[
+                ("name", "CAD exports"),
+                ("kind", "files"),
+                ("files.config.directory", "solidworks"),
+                (
+                    "files.config.csv.files",
+                    r#"{"a.csv": {"encoding": "klingon"}}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
 }

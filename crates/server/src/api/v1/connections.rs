@@ -310,7 +310,8 @@ pub(crate) async fn test(
     }))
 }
 
-/// Discovered objects and fields.
+/// Discovered objects and fields. A file also says how it was read (`layout`: `encoding`, and
+/// `delimiter` for CSV) or, when it cannot be read, why (`error`, naming the line; no fields).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ObjectList {
     #[schema(value_type = Vec<Object>)]

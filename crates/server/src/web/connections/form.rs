@@ -121,7 +121,20 @@ impl FormState {
     /// The values of a stored configuration (for the edit form).
     pub fn from_config(kind: ConnectionKind, config: &Value) -> FormState {
         let mut values = BTreeMap::new();
+        // Settings of single files are edited as one JSON object.
+        let files = config
+            .pointer("/csv/files")
+            .filter(|_| kind == ConnectionKind::Files);
+        if let Some(files) = files {
+            values.insert(
+                format!("{}.config.csv.files", kind.as_str()),
+                serde_json::to_string_pretty(files).unwrap_or_default(),
+            );
+        }
         for (path, value) in flatten(config, "config") {
+            if files.is_some() && path.starts_with("config.csv.files.") {
+                continue;
+            }
             let text = match value {
                 Value::Bool(true) => "on".to_owned(),
                 Value::Bool(false) | Value::Null => continue,
@@ -424,8 +437,13 @@ impl Builder<'_> {
                     "config.csv.delimiter",
                     "CSV delimiter",
                     Widget::Text,
-                    Some("One character; empty for a comma."),
-                    ",",
+                    Some(
+                        "One character for every file; empty to detect each file's own (comma, \
+                         semicolon, tab or |). Each file's encoding is detected too (UTF-8, \
+                         UTF-16 with a byte order mark, else Windows-1252); config.csv.files sets \
+                         them per file through the API.",
+                    ),
+                    "",
                 );
                 self.push(
                     "config.csv.header",
@@ -433,6 +451,24 @@ impl Builder<'_> {
                     Widget::Checkbox,
                     None,
                     "on",
+                );
+                self.text(
+                    "config.csv.encoding",
+                    "Encoding",
+                    Some(
+                        "For every file, e.g. windows-1252 or utf-8; empty to detect each file's \
+                         own.",
+                    ),
+                );
+                self.push(
+                    "config.csv.files",
+                    "Settings of single files",
+                    Widget::Textarea,
+                    Some(
+                        "Optional, as JSON by file name: {\"Stückliste.csv\": {\"encoding\": \
+                         \"windows-1252\", \"delimiter\": \";\", \"header\": true}}.",
+                    ),
+                    "",
                 );
             }
             ConnectionKind::Rest => self.rest(redirect_uri),

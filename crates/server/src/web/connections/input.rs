@@ -135,6 +135,25 @@ impl Reader<'_> {
         }
     }
 
+    /// A JSON object (settings by name); left out when empty.
+    fn json_object(&mut self, map: &mut Map<String, Value>, key: &str, api: &str) {
+        let text = self.text(api);
+        if text.is_empty() {
+            return;
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(object)) => {
+                map.insert(key.to_owned(), Value::Object(object));
+            }
+            _ => self.errors.push((
+                api.to_owned(),
+                "Enter a JSON object, e.g. {\"name.csv\": {\"encoding\": \"windows-1252\", \
+                 \"delimiter\": \";\"}}."
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// A list: items separated by commas and/or white space; left out when empty.
     fn list(&self, map: &mut Map<String, Value>, key: &str, api: &str) {
         let items: Vec<Value> = self
@@ -194,6 +213,8 @@ pub(crate) fn build(kind: ConnectionKind, sub: &Submitted) -> Built {
                 "header".to_owned(),
                 Value::Bool(r.checked("config.csv.header")),
             );
+            r.opt(&mut csv, "encoding", "config.csv.encoding");
+            r.json_object(&mut csv, "files", "config.csv.files");
             c.insert("csv".to_owned(), Value::Object(csv));
             &[]
         }

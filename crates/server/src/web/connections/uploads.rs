@@ -117,6 +117,7 @@ pub(super) async fn upload(
                 "name" if name.is_empty() => "Choose a file to upload.".to_owned(),
                 "name" => format!("The file name {reason}."),
                 "body" => too_large(),
+                "file" => format!("This file cannot be read: {reason}."),
                 _ => format!("{field}: {reason}."),
             };
             let status = StatusCode::UNPROCESSABLE_ENTITY;
