@@ -333,7 +333,10 @@ impl IntoResponse for WebError {
 /// The error page for an API error (status, title, detail).
 /// The id of the input for the API's `field`: `rules[1].expression` → `rules-1-expression`.
 fn input_id(field: &str) -> String {
-    field.replace("].", "-").replace(['[', '.'], "-").replace(']', "")
+    field
+        .replace("].", "-")
+        .replace(['[', '.'], "-")
+        .replace(']', "")
 }
 
 /// `rules[1].expression` → "Rule 2: expression"; `source.object` → "source object".

@@ -466,19 +466,31 @@ async fn row_buttons_work_without_javascript() {
 
     let added = editor.post("/pipelines", &send("add:rules")).await;
     assert_eq!(added.status, 200, "{}", added.body);
-    assert!(added.body.contains(r#"id="rules-2-expression""#), "a third rule row");
+    assert!(
+        added.body.contains(r#"id="rules-2-expression""#),
+        "a third rule row"
+    );
     assert!(added.body.contains("typed by hand") && added.body.contains("second rule"));
 
     let added = editor.post("/pipelines", &send("add:mappings")).await;
     assert_eq!(added.status, 200);
-    assert!(added.body.contains(r#"id="mappings-1-destination""#), "a second mapping row");
+    assert!(
+        added.body.contains(r#"id="mappings-1-destination""#),
+        "a second mapping row"
+    );
     assert!(added.body.contains("item_id"));
 
     let removed = editor.post("/pipelines", &send("remove:rules:0")).await;
     assert_eq!(removed.status, 200);
-    assert!(!removed.body.contains("first rule"), "the first rule is gone");
+    assert!(
+        !removed.body.contains("first rule"),
+        "the first rule is gone"
+    );
     assert!(removed.body.contains("second rule"));
-    assert!(!removed.body.contains(r#"id="rules-1-expression""#), "one rule row is left");
+    assert!(
+        !removed.body.contains(r#"id="rules-1-expression""#),
+        "one rule row is left"
+    );
 
     let removed = editor.post("/pipelines", &send("remove:mappings:0")).await;
     assert_eq!(removed.status, 200);
@@ -486,18 +498,27 @@ async fn row_buttons_work_without_javascript() {
 
     // the buttons are submit buttons that skip the browser's validation
     let form = editor.get("/pipelines/new").await;
-    assert!(form.body.contains(
-        r#"<button type="submit" name="row_action" value="add:rules" formnovalidate"#
-    ));
+    assert!(
+        form.body.contains(
+            r#"<button type="submit" name="row_action" value="add:rules" formnovalidate"#
+        )
+    );
     // Saving what cannot be saved shows a summary at the top that links to the field.
     let refused = editor.post("/pipelines", &typed).await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    let summary = &refused.body[refused.body.find(r#"id="error-summary""#).expect("a summary")..];
+    let summary = &refused.body[refused
+        .body
+        .find(r#"id="error-summary""#)
+        .expect("a summary")..];
     let link = &summary[summary.find("<a href=\"#").unwrap() + 10..];
     let anchor = &link[..link.find('"').unwrap()];
     assert!(
         refused.body.contains(&format!(r#"id="{anchor}""#)),
         "the summary links to #{anchor}, an input of the form"
     );
-    assert_eq!(pipelines_of(&mut e).await.len(), before, "nothing was saved");
+    assert_eq!(
+        pipelines_of(&mut e).await.len(),
+        before,
+        "nothing was saved"
+    );
 }
