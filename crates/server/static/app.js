@@ -95,7 +95,13 @@
   }
   document.addEventListener("input", function (event) {
     var form = event.target.form;
-    if (form) form.querySelectorAll("input[data-same-as]").forEach(checkSame);
+    if (!form) return;
+    form.querySelectorAll("input[data-same-as]").forEach(checkSame);
+    // A changed password is not refused for what the meter said of the one before: the
+    // meter's next answer decides (and the hub checks again on submit).
+    if (event.target.name === "password" && typeof event.target.setCustomValidity === "function") {
+      event.target.setCustomValidity("");
+    }
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     var meter = event.detail && event.detail.target;
