@@ -770,7 +770,11 @@ async fn other_modes_hold_nothing_back_and_count_warnings_per_rule() {
         .await
         .unwrap();
     assert_eq!(
-        (outcome.records_read, outcome.records_written, outcome.records_rejected),
+        (
+            outcome.records_read,
+            outcome.records_written,
+            outcome.records_rejected
+        ),
         (5, 3, 1)
     );
     assert_eq!((outcome.skipped, outcome.held_back), (1, 0));
