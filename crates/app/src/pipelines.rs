@@ -624,15 +624,19 @@ impl Hub {
             if !colleague && user != caller.user() {
                 continue;
             }
-            if !names.contains_key(&user) {
-                let name = match self.display_name_of(caller.organization(), user).await {
-                    Ok(name) => Some(name),
-                    Err(AppError::NotFound(_)) => None,
-                    Err(err) => return Err(err),
-                };
-                names.insert(user, name);
-            }
-            run.requested_by_name = names.get(&user).cloned().flatten();
+            let name = match names.get(&user) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = match self.display_name_of(caller.organization(), user).await {
+                        Ok(name) => Some(name),
+                        Err(AppError::NotFound(_)) => None,
+                        Err(err) => return Err(err),
+                    };
+                    names.insert(user, name.clone());
+                    name
+                }
+            };
+            run.requested_by_name = name;
         }
         Ok(runs)
     }
