@@ -3,7 +3,7 @@
 -- with their counts (JSON object: rule label such as "rules[3]" -> count; labels and numbers
 -- only, never a message or a value). Rejected records carry their rule and kind in clear, so a
 -- run's rejections can be counted per rule without opening them.
--- Keep in step with migrations/sqlite/0009_run_counts.sql.
+-- Keep in step with migrations/postgres/0010_run_counts.sql.
 ALTER TABLE runs ADD COLUMN records_skipped BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN records_held_back BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN warning_counts TEXT;
