@@ -464,6 +464,8 @@ async fn row_buttons_work_without_javascript() {
         list
     };
 
+    // the form's page gives the CSRF token the posts carry
+    assert_eq!(editor.get("/pipelines/new").await.status, 200);
     let added = editor.post("/pipelines", &send("add:rules")).await;
     assert_eq!(added.status, 200, "{}", added.body);
     assert!(
