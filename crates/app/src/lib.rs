@@ -41,4 +41,7 @@ pub use lockstep_storage::settings::OrganizationSettings;
 pub use lockstep_vault::{SealStatus, UnsealKey};
 pub use members::{InvitationCreated, SettingsUpdate, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
-pub use pipelines::{LEASE as RUN_LEASE, PipelineView, RunErrorView, RunView};
+pub use pipelines::{
+    EXPORT_LIMIT as RUN_ERRORS_EXPORT_LIMIT, LEASE as RUN_LEASE, PipelineView, RejectionGroup,
+    RunErrorView, RunView,
+};

@@ -17,6 +17,7 @@ use lockstep_engine::{EngineError, PipelineSpec, Rejected, RunInput, RunObserver
 use lockstep_policy::Action;
 use lockstep_storage::pipelines::{self, Counts, RunState, StoredPipeline, StoredRun};
 use lockstep_storage::{StoreError, connections};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use time::{Duration, OffsetDateTime};
@@ -56,6 +57,15 @@ pub struct RunView {
     pub records_written: u64,
     pub records_rejected: u64,
     pub warnings: u64,
+    /// Records the filter skipped.
+    pub records_skipped: u64,
+    /// Incremental runs: records read after the first rejected cursor, not written this run.
+    pub records_held_back: u64,
+    /// Failed warning-level rules: rule label (`rules[3]`) → count.
+    pub warning_counts: BTreeMap<String, u64>,
+    /// Who started it, by display name: set for manual runs when the caller may see the
+    /// member's name (see [`Hub::name_runs`]).
+    pub requested_by_name: Option<String>,
     pub message: Option<String>,
     pub cancel_requested: bool,
     pub attempts: u32,
@@ -96,6 +106,10 @@ fn run_view(r: StoredRun) -> RunView {
         records_written: r.records_written,
         records_rejected: r.records_rejected,
         warnings: r.warnings,
+        records_skipped: r.records_skipped,
+        records_held_back: r.records_held_back,
+        warning_counts: r.warning_counts,
+        requested_by_name: None,
         message: r.message,
         cancel_requested: r.cancel_requested,
         attempts: r.attempts,
@@ -122,12 +136,49 @@ pub struct RunErrorView {
     /// A rule's verdict (`rule`) or a failure to evaluate or convert (`error`).
     #[serde(default = "rule_kind")]
     pub kind: lockstep_engine::RejectionKind,
+    /// The fields the rule, mapping or filter refers to (empty for records rejected before
+    /// this was kept).
+    #[serde(default)]
+    pub fields: Vec<String>,
     pub values: serde_json::Map<String, serde_json::Value>,
 }
 
 fn rule_kind() -> lockstep_engine::RejectionKind {
     lockstep_engine::RejectionKind::Rule
 }
+
+/// How a rejection kind is stored in clear next to the sealed record.
+fn kind_name(kind: lockstep_engine::RejectionKind) -> &'static str {
+    match kind {
+        lockstep_engine::RejectionKind::Rule => "rule",
+        lockstep_engine::RejectionKind::Error => "error",
+    }
+}
+
+fn kind_from_name(name: &str) -> lockstep_engine::RejectionKind {
+    if name == "error" {
+        lockstep_engine::RejectionKind::Error
+    } else {
+        lockstep_engine::RejectionKind::Rule
+    }
+}
+
+/// A run's rejected records of one rule and kind, counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectionGroup {
+    /// `rules[2]`, `mappings[1]`, `filter` (empty for records rejected before this was kept).
+    pub rule: String,
+    pub kind: lockstep_engine::RejectionKind,
+    /// The reason of the group's first record: a validation rule's own message, or what could
+    /// not be evaluated or converted (never a record value).
+    pub reason: String,
+    /// The fields the rule refers to.
+    pub fields: Vec<String>,
+    pub count: u64,
+}
+
+/// Rejected records exported at most (the CSV download).
+pub const EXPORT_LIMIT: u32 = 1_000_000;
 
 fn spec_error(err: lockstep_engine::SpecError) -> AppError {
     AppError::InvalidConfig {
@@ -278,7 +329,11 @@ impl Hub {
         Ok((spec, source_id, destination_id))
     }
 
-    async fn pipeline_view(&self, p: StoredPipeline) -> Result<PipelineView, AppError> {
+    async fn pipeline_view(
+        &self,
+        caller: &Caller,
+        p: StoredPipeline,
+    ) -> Result<PipelineView, AppError> {
         let spec = self.open_spec(&p).await?;
         let mut conn = self.store.read().await?;
         let last_run = pipelines::list_runs(&mut conn, p.organization_id, p.id, 1)
@@ -286,6 +341,11 @@ impl Hub {
             .into_iter()
             .next()
             .map(run_view);
+        drop(conn);
+        let last_run = match last_run {
+            Some(run) => self.name_runs(caller, vec![run]).await?.pop(),
+            None => None,
+        };
         Ok(PipelineView {
             id: p.id,
             name: p.name,
@@ -350,7 +410,7 @@ impl Hub {
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(pipeline = %id, organization = %org, by = %caller.user(), "pipeline created");
-        self.pipeline_view(stored).await
+        self.pipeline_view(caller, stored).await
     }
 
     /// The time zone in which the organization's schedules are read: every member who may
@@ -367,7 +427,7 @@ impl Hub {
         drop(conn);
         let mut views = Vec::with_capacity(list.len());
         for p in list {
-            views.push(self.pipeline_view(p).await?);
+            views.push(self.pipeline_view(caller, p).await?);
         }
         Ok(views)
     }
@@ -380,7 +440,7 @@ impl Hub {
         let p = self
             .visible_pipeline(caller, Action::ListPipelines, id)
             .await?;
-        self.pipeline_view(p).await
+        self.pipeline_view(caller, p).await
     }
 
     /// Replaces a pipeline's name and/or specification (Administrators and Editors). A changed
@@ -447,7 +507,7 @@ impl Hub {
         pipelines::update(&mut tx, &updated).await?;
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.pipeline_view(updated).await
+        self.pipeline_view(caller, updated).await
     }
 
     /// Deletes a pipeline with its runs and their errors (Administrators and Editors). A running
@@ -495,6 +555,9 @@ impl Hub {
             records_written: 0,
             records_rejected: 0,
             warnings: 0,
+            records_skipped: 0,
+            records_held_back: 0,
+            warning_counts: BTreeMap::new(),
             message: None,
             cancel_requested: false,
             lease_owner: None,
@@ -518,7 +581,8 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         self.work_available.notify_waiters();
         tracing::info!(run = %run.id, pipeline = %id, by = %caller.user(), "run queued");
-        Ok(run_view(run))
+        let mut views = self.name_runs(caller, vec![run_view(run)]).await?;
+        views.pop().ok_or(AppError::NotFound("run"))
     }
 
     pub async fn list_runs(
@@ -531,13 +595,50 @@ impl Hub {
             .visible_pipeline(caller, Action::ListPipelines, id)
             .await?;
         let mut conn = self.store.read().await?;
-        Ok(
+        let runs: Vec<RunView> =
             pipelines::list_runs(&mut conn, stored.organization_id, id, limit.clamp(1, 500))
                 .await?
                 .into_iter()
                 .map(run_view)
-                .collect(),
-        )
+                .collect();
+        drop(conn);
+        self.name_runs(caller, runs).await
+    }
+
+    /// Fills in who started each manual run, by display name, for the member who started it and
+    /// for Editors and Administrators (who run pipelines with them); Viewers see no name. A
+    /// member deleted since has no name.
+    pub(crate) async fn name_runs(
+        &self,
+        caller: &Caller,
+        mut runs: Vec<RunView>,
+    ) -> Result<Vec<RunView>, AppError> {
+        let colleague = self
+            .authorize_in_organization(caller, Action::RunPipelines)
+            .is_ok();
+        let mut names: HashMap<UserId, Option<String>> = HashMap::new();
+        for run in &mut runs {
+            let Some(user) = run.requested_by else {
+                continue;
+            };
+            if !colleague && user != caller.user() {
+                continue;
+            }
+            let name = match names.get(&user) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = match self.display_name_of(caller.organization(), user).await {
+                        Ok(name) => Some(name),
+                        Err(AppError::NotFound(_)) => None,
+                        Err(err) => return Err(err),
+                    };
+                    names.insert(user, name.clone());
+                    name
+                }
+            };
+            run.requested_by_name = name;
+        }
+        Ok(runs)
     }
 
     pub async fn get_run(
@@ -550,10 +651,13 @@ impl Hub {
             .visible_pipeline(caller, Action::ListPipelines, pipeline)
             .await?;
         let mut conn = self.store.read().await?;
-        pipelines::get_run(&mut conn, stored.organization_id, pipeline, run)
+        let view = pipelines::get_run(&mut conn, stored.organization_id, pipeline, run)
             .await?
             .map(run_view)
-            .ok_or(AppError::NotFound("run"))
+            .ok_or(AppError::NotFound("run"))?;
+        drop(conn);
+        let mut views = self.name_runs(caller, vec![view]).await?;
+        views.pop().ok_or(AppError::NotFound("run"))
     }
 
     /// Cancels a run: a queued run ends at once, a running one at its next batch (its writes are
@@ -583,7 +687,7 @@ impl Hub {
                 run,
                 None,
                 RunState::Cancelled,
-                Counts::default(),
+                &Counts::default(),
                 Some("cancelled before it started"),
                 now,
             )
@@ -600,18 +704,110 @@ impl Hub {
         self.get_run(caller, pipeline, run).await
     }
 
-    /// A run's rejected records (Administrators and Editors; audited: they hold record values).
+    /// A run's rejected records, all of them or those of one `(kind, rule)` group, in the order
+    /// they were read (Administrators and Editors; audited: they hold record values).
     pub async fn run_errors(
         &self,
         caller: &Caller,
         pipeline: PipelineId,
         run: RunId,
+        group: Option<(lockstep_engine::RejectionKind, &str)>,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<RunErrorView>, AppError> {
-        let stored = self
-            .visible_pipeline(caller, Action::ReadRunErrors, pipeline)
+        let org = self
+            .run_of(caller, Action::ReadRunErrors, pipeline, run)
             .await?;
+        let views = self
+            .open_run_errors(org, run, group, limit.clamp(1, 1000), offset)
+            .await?;
+        let event = Event::new(Actor::User(caller.user()), "run_errors.read", "run", run).change(
+            "records",
+            FieldChange::value(None::<String>, Some(views.len())),
+        );
+        self.record_read(caller, event).await?;
+        Ok(views)
+    }
+
+    /// Every rejected record of a run, for a download (Administrators and Editors; audited as
+    /// `run_errors.exported` with the number of records). At most [`EXPORT_LIMIT`].
+    pub async fn export_run_errors(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+    ) -> Result<Vec<RunErrorView>, AppError> {
+        const PAGE: u32 = 1000;
+        let org = self
+            .run_of(caller, Action::ReadRunErrors, pipeline, run)
+            .await?;
+        let mut views = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self.open_run_errors(org, run, None, PAGE, offset).await?;
+            let last = page.len() < PAGE as usize;
+            views.extend(page);
+            offset += PAGE;
+            if last || offset >= EXPORT_LIMIT {
+                break;
+            }
+        }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "run_errors.exported",
+            "run",
+            run,
+        )
+        .change(
+            "records",
+            FieldChange::value(None::<String>, Some(views.len())),
+        );
+        self.record_read(caller, event).await?;
+        Ok(views)
+    }
+
+    /// A run's rejected records counted per rule and kind, with each group's reason and the
+    /// fields its rule refers to (every member who sees the run: no record value is shown),
+    /// rule verdicts before errors.
+    pub async fn run_error_groups(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+    ) -> Result<Vec<RejectionGroup>, AppError> {
+        let org = self
+            .run_of(caller, Action::ListPipelines, pipeline, run)
+            .await?;
+        let mut conn = self.store.read().await?;
+        let rows = pipelines::run_error_groups(&mut conn, org, run).await?;
+        drop(conn);
+        let mut groups: Vec<RejectionGroup> = Vec::with_capacity(rows.len());
+        for (kind, rule, count, id, ciphertext) in rows {
+            let kind = kind_from_name(&kind);
+            if groups.iter().any(|g| g.kind == kind && g.rule == rule) {
+                continue;
+            }
+            let view = self.open_run_error(org, id, 0, &ciphertext).await?;
+            groups.push(RejectionGroup {
+                rule,
+                kind,
+                reason: view.reason,
+                fields: view.fields,
+                count,
+            });
+        }
+        Ok(groups)
+    }
+
+    /// The organization of a run the caller may act on with `action`.
+    async fn run_of(
+        &self,
+        caller: &Caller,
+        action: Action,
+        pipeline: PipelineId,
+        run: RunId,
+    ) -> Result<OrganizationId, AppError> {
+        let stored = self.visible_pipeline(caller, action, pipeline).await?;
         let org = stored.organization_id;
         let mut conn = self.store.read().await?;
         if pipelines::get_run(&mut conn, org, pipeline, run)
@@ -620,25 +816,43 @@ impl Hub {
         {
             return Err(AppError::NotFound("run"));
         }
-        let rows = pipelines::run_errors(&mut conn, org, run, limit.clamp(1, 1000), offset).await?;
+        Ok(org)
+    }
+
+    async fn open_run_errors(
+        &self,
+        org: OrganizationId,
+        run: RunId,
+        group: Option<(lockstep_engine::RejectionKind, &str)>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<RunErrorView>, AppError> {
+        let mut conn = self.store.read().await?;
+        let group = group.map(|(kind, rule)| (kind_name(kind), rule));
+        let rows = pipelines::run_errors(&mut conn, org, run, group, limit, offset).await?;
         drop(conn);
         let mut views = Vec::with_capacity(rows.len());
         for (id, position, ciphertext) in rows {
-            let json = self
-                .open_field(org, "run_error", &id, "record", &ciphertext)
-                .await?;
-            let mut view: RunErrorView = serde_json::from_slice(&json)
-                .map_err(|_| AppError::Store(StoreError::Corrupt("run error")))?;
-            view.id = id;
-            view.position = position;
-            views.push(view);
+            views.push(self.open_run_error(org, id, position, &ciphertext).await?);
         }
-        let event = Event::new(Actor::User(caller.user()), "run_errors.read", "run", run).change(
-            "records",
-            FieldChange::value(None::<String>, Some(views.len())),
-        );
-        self.record_read(caller, event).await?;
         Ok(views)
+    }
+
+    async fn open_run_error(
+        &self,
+        org: OrganizationId,
+        id: String,
+        position: u64,
+        ciphertext: &[u8],
+    ) -> Result<RunErrorView, AppError> {
+        let json = self
+            .open_field(org, "run_error", &id, "record", ciphertext)
+            .await?;
+        let mut view: RunErrorView = serde_json::from_slice(&json)
+            .map_err(|_| AppError::Store(StoreError::Corrupt("run error")))?;
+        view.id = id;
+        view.position = position;
+        Ok(view)
     }
 
     /// Deletes per-record errors older than `retention`; answers how many went.
@@ -683,6 +897,9 @@ impl Hub {
                 records_written: 0,
                 records_rejected: 0,
                 warnings: 0,
+                records_skipped: 0,
+                records_held_back: 0,
+                warning_counts: BTreeMap::new(),
                 message: None,
                 cancel_requested: false,
                 lease_owner: None,
@@ -793,7 +1010,7 @@ impl Hub {
         }
         let mut tx = self.store.write().await?;
         let ended =
-            pipelines::finish_run(&mut tx, run.id, Some(owner), state, counts, message, now)
+            pipelines::finish_run(&mut tx, run.id, Some(owner), state, &counts, message, now)
                 .await?;
         if !ended {
             // The lease was lost (another worker took the run over): leave it to that worker.
@@ -966,6 +1183,9 @@ impl Hub {
                     written: outcome.records_written,
                     rejected: outcome.records_rejected,
                     warnings: outcome.warnings,
+                    skipped: outcome.skipped,
+                    held_back: outcome.held_back,
+                    warning_counts: outcome.warnings_by_rule.clone(),
                 };
                 self.finish(&run, owner, RunState::Succeeded, counts, None, cursor)
                     .await
@@ -1031,7 +1251,7 @@ impl Observer {
             read: self.read.load(Ordering::Relaxed),
             written: self.written.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
-            warnings: 0,
+            ..Counts::default()
         }
     }
 }
@@ -1055,6 +1275,7 @@ impl RunObserver for Observer {
                     reason: record.reason,
                     rule: record.rule,
                     kind: record.kind,
+                    fields: record.fields,
                     values: record.values,
                 };
                 let json = serde_json::to_vec(&view)
@@ -1064,15 +1285,19 @@ impl RunObserver for Observer {
                     .seal_field(self.org, "run_error", &id, "record", &json)
                     .await?;
                 let position = self.position.fetch_add(1, Ordering::Relaxed);
-                sealed.push((id, position, ciphertext));
+                sealed.push((id, position, view.rule, kind_name(view.kind), ciphertext));
             }
             let now = self.hub.clock.now();
             let mut tx = self.hub.store.write().await?;
-            for (id, position, ciphertext) in &sealed {
-                pipelines::insert_run_error(
-                    &mut tx, self.org, self.run, id, *position, ciphertext, now,
-                )
-                .await?;
+            for (id, position, rule, kind, ciphertext) in &sealed {
+                let error = pipelines::NewRunError {
+                    id,
+                    position: *position,
+                    rule,
+                    kind,
+                    ciphertext,
+                };
+                pipelines::insert_run_error(&mut tx, self.org, self.run, error, now).await?;
             }
             tx.commit().await.map_err(StoreError::from)?;
             Ok::<(), AppError>(())

@@ -20,7 +20,7 @@ use cel::context::VariableResolver;
 use cel::{Context, ExecutionError, Value};
 use lockstep_connectors::FieldType;
 use lockstep_connectors::batch::{arrow_type, field_meta, field_type_name, keys};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -33,6 +33,8 @@ pub struct Applied {
     pub rejected: Vec<Rejected>,
     /// How many warning-level validation rules failed (a record may count more than once).
     pub warnings: u64,
+    /// `warnings` per rule (`rules[3]` → count), for the rules that failed at least once.
+    pub warnings_by_rule: BTreeMap<String, u64>,
     /// How many records the filter skipped.
     pub skipped: u64,
     /// For each row of `batch`, the index of the input row it came from.
@@ -58,6 +60,9 @@ pub struct Rejected {
     pub rule: String,
     /// A rule's verdict, or a failure to evaluate or convert.
     pub kind: RejectionKind,
+    /// The fields the rule, mapping or filter refers to (the offending fields, shown first),
+    /// in the order the expression names them.
+    pub fields: Vec<String>,
     /// The source record, as JSON in the connectors' `Record` conventions (decimals as strings,
     /// timestamps RFC 3339, binary base64).
     pub values: serde_json::Map<String, serde_json::Value>,
@@ -80,22 +85,25 @@ struct Reason {
     rule: String,
     kind: RejectionKind,
     text: String,
+    fields: Vec<String>,
 }
 
 impl Reason {
-    fn rule(rule: &str, text: String) -> Reason {
+    fn rule(rule: &str, fields: &[String], text: String) -> Reason {
         Reason {
             rule: rule.to_owned(),
             kind: RejectionKind::Rule,
             text,
+            fields: fields.to_vec(),
         }
     }
 
-    fn error(rule: &str, text: String) -> Reason {
+    fn error(rule: &str, fields: &[String], text: String) -> Reason {
         Reason {
             rule: rule.to_owned(),
             kind: RejectionKind::Error,
             text,
+            fields: fields.to_vec(),
         }
     }
 }
@@ -119,6 +127,8 @@ enum Outcome {
 struct Bound {
     compiled: Compiled,
     vars: Vec<(String, Var)>,
+    /// The field names the expression refers to (a transform's `value` is not one).
+    fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -160,6 +170,8 @@ struct Output {
     transform: Option<Bound>,
     cast: Option<FieldType>,
     field: FieldRef,
+    /// The source field, then the fields its transform refers to.
+    fields: Vec<String>,
 }
 
 impl Output {
@@ -238,7 +250,16 @@ fn bind(compiled: Compiled, names: &[(String, usize, FieldType)], with_value: bo
             vars.push((v.clone(), Var::Slot(*slot, *t)));
         }
     }
-    Bound { compiled, vars }
+    let fields = vars
+        .iter()
+        .filter(|(_, var)| matches!(var, Var::Slot(..)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    Bound {
+        compiled,
+        vars,
+        fields,
+    }
 }
 
 impl Plan {
@@ -344,6 +365,7 @@ impl Plan {
                     transform: None,
                     cast: None,
                     field: Arc::clone(field),
+                    fields: vec![field.name().clone()],
                 });
             }
         } else {
@@ -367,6 +389,12 @@ impl Plan {
                     (None, Some(_)) => built_field(base, &m.destination),
                     (None, None) => base.as_ref().clone().with_name(&m.destination),
                 };
+                let mut fields = vec![m.source.clone()];
+                for f in transform.iter().flat_map(|t| &t.fields) {
+                    if !fields.contains(f) {
+                        fields.push(f.clone());
+                    }
+                }
                 outputs.push(Output {
                     label: format!("mappings[{i}]"),
                     slot,
@@ -375,6 +403,7 @@ impl Plan {
                     transform,
                     cast: m.cast,
                     field: Arc::new(field),
+                    fields,
                 });
             }
         }
@@ -607,6 +636,7 @@ impl Plan {
                 batch,
                 rejected: Vec::new(),
                 warnings: 0,
+                warnings_by_rule: BTreeMap::new(),
                 skipped: 0,
                 accepted_rows: (0..n).collect(),
             });
@@ -633,6 +663,7 @@ impl Plan {
                         row,
                         Reason::error(
                             "filter",
+                            &filter.fields,
                             format!(
                                 "the filter's result is a {}, not a boolean",
                                 expr::type_name(&other)
@@ -643,6 +674,7 @@ impl Plan {
                         row,
                         Reason::error(
                             "filter",
+                            &filter.fields,
                             format!(
                                 "the filter could not be evaluated: {}",
                                 expr::describe_execution_error(&e, &filter.compiled.source)
@@ -683,10 +715,11 @@ impl Plan {
                         Outcome::Gone | Outcome::Value(Value::Bool(true)) => return,
                         Outcome::OnNull if rule.null_passes => return,
                         Outcome::Value(Value::Bool(false) | Value::Null) | Outcome::OnNull => {
-                            Reason::rule(label, rule.what.clone())
+                            Reason::rule(label, &rule.expr.fields, rule.what.clone())
                         }
                         Outcome::Value(other) => Reason::error(
                             label,
+                            &rule.expr.fields,
                             format!(
                                 "'{}': the result is a {}, not a boolean",
                                 rule.what,
@@ -695,6 +728,7 @@ impl Plan {
                         ),
                         Outcome::Failed(e) => Reason::error(
                             label,
+                            &rule.expr.fields,
                             format!(
                                 "'{}' could not be evaluated: {}",
                                 rule.what,
@@ -709,6 +743,9 @@ impl Plan {
                 },
             )?;
             rows.warnings += warnings;
+            if warnings > 0 {
+                *rows.warnings_by_rule.entry(label.clone()).or_default() += warnings;
+            }
             rows.reject_all(fail);
         }
 
@@ -775,6 +812,7 @@ impl Plan {
             batch: out_batch,
             rejected,
             warnings: rows.warnings,
+            warnings_by_rule: std::mem::take(&mut rows.warnings_by_rule),
             skipped: rows.skipped,
             accepted_rows,
         })
@@ -802,6 +840,7 @@ impl Plan {
             reason: reason.text,
             rule: reason.rule,
             kind: reason.kind,
+            fields: reason.fields,
             values,
         }
     }
@@ -904,7 +943,7 @@ impl Plan {
                 ),
             };
             builder.append_null();
-            fail.push((row, Reason::error(label, problem)));
+            fail.push((row, Reason::error(label, &rule.expr.fields, problem)));
         })?;
         rows.reject_all(fail);
         Ok(builder.finish())
@@ -957,7 +996,7 @@ impl Plan {
                         ),
                     };
                     builder.append_null();
-                    fail.push((row, Reason::error(label, problem)));
+                    fail.push((row, Reason::error(label, &o.fields, problem)));
                 })?;
             }
             None => {
@@ -979,6 +1018,7 @@ impl Plan {
                             row,
                             Reason::error(
                                 &o.label,
+                                &o.fields,
                                 format!("cannot cast '{}' to {dest_type}", o.source_name),
                             ),
                         ));
@@ -1042,6 +1082,7 @@ struct RowStates {
     rejected: Vec<(usize, Reason)>,
     skipped: u64,
     warnings: u64,
+    warnings_by_rule: BTreeMap<String, u64>,
 }
 
 impl RowStates {
@@ -1051,6 +1092,7 @@ impl RowStates {
             rejected: Vec::new(),
             skipped: 0,
             warnings: 0,
+            warnings_by_rule: BTreeMap::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use lockstep_connectors::batch::{
     BatchDestination, BatchSource, BatchStream, BatchWriter, CursorSpec, DEFAULT_BATCH_ROWS,
     ReadSpec, WriteSpec, field_meta,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -81,8 +82,14 @@ pub struct RunOutcome {
     pub records_rejected: u64,
     /// Failed warning-level validation rules.
     pub warnings: u64,
+    /// `warnings` per rule (`rules[3]` → count), for the rules that failed at least once.
+    pub warnings_by_rule: BTreeMap<String, u64>,
     /// Records the filter skipped.
     pub skipped: u64,
+    /// Incremental pipelines: records read but neither written, rejected nor skipped — those at
+    /// or after the first rejected record's cursor, read again next run. 0 for other modes, so
+    /// `records_read = records_written + records_rejected + skipped + held_back` always holds.
+    pub held_back: u64,
     /// Incremental pipelines: the cursor to store once committed — the greatest cursor value
     /// written, or the input cursor when nothing was written. `None` for other modes.
     pub new_cursor: Option<serde_json::Value>,
@@ -181,12 +188,25 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
             "the destination counted the committed records differently"
         );
     }
+    // Incremental runs stop writing at the first rejected cursor: what was read after it (and
+    // its accepted peers) is held back for the next run. Other modes write every record that
+    // was neither rejected nor skipped.
+    let held_back = if incremental {
+        totals
+            .read
+            .saturating_sub(totals.written)
+            .saturating_sub(totals.rejected)
+            .saturating_sub(totals.skipped)
+    } else {
+        0
+    };
     tracing::debug!(
         read = totals.read,
         written = totals.written,
         rejected = totals.rejected,
         warnings = totals.warnings,
         skipped = totals.skipped,
+        held_back,
         "run committed"
     );
     Ok(RunOutcome {
@@ -194,7 +214,9 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
         records_written: totals.written,
         records_rejected: totals.rejected,
         warnings: totals.warnings,
+        warnings_by_rule: totals.warnings_by_rule,
         skipped: totals.skipped,
+        held_back,
         new_cursor: if incremental {
             totals.last_cursor.or(input.cursor)
         } else {
@@ -209,6 +231,7 @@ struct Totals {
     written: u64,
     rejected: u64,
     warnings: u64,
+    warnings_by_rule: BTreeMap<String, u64>,
     skipped: u64,
     last_cursor: Option<serde_json::Value>,
 }
@@ -292,6 +315,9 @@ async fn drive<W: BatchWriter, O: RunObserver>(
         let offset = totals.read;
         totals.read += count(batch.num_rows());
         totals.warnings += applied.warnings;
+        for (rule, n) in &applied.warnings_by_rule {
+            *totals.warnings_by_rule.entry(rule.clone()).or_default() += n;
+        }
         totals.skipped += applied.skipped;
         totals.rejected += count(applied.rejected.len());
         let first_rejected = applied.rejected.iter().map(|r| r.row).min();

@@ -11,6 +11,7 @@ mod api;
 mod extract;
 mod middleware;
 pub mod problem;
+mod rejected_csv;
 pub mod tls;
 mod web;
 

@@ -4,6 +4,7 @@
 use crate::{Backend, StoreError, from_millis, to_millis};
 use lockstep_domain::{ConnectionId, OrganizationId, PipelineId, RunId, UserId};
 use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +280,13 @@ pub struct StoredRun {
     pub records_written: u64,
     pub records_rejected: u64,
     pub warnings: u64,
+    /// Records the filter skipped.
+    pub records_skipped: u64,
+    /// Incremental runs: records read but not written this run (at or after the first rejected
+    /// record's cursor); they are read again next run.
+    pub records_held_back: u64,
+    /// Failed warning-level rules: rule label (`rules[3]`) → count.
+    pub warning_counts: BTreeMap<String, u64>,
     /// Why it failed, in the hub's own words (never a record value).
     pub message: Option<String>,
     pub cancel_requested: bool,
@@ -292,8 +300,8 @@ pub struct StoredRun {
 }
 
 const RUN_COLUMNS: &str = "id, organization_id, pipeline_id, state, trigger, requested_by, \
-     scheduled_for, records_read, records_written, records_rejected, warnings, message, \
-     cancel_requested, lease_owner, lease_expires_at, attempts, created_at, started_at, \
+     scheduled_for, records_read, records_written, records_rejected, warnings, records_skipped, \
+     records_held_back, warning_counts, message, cancel_requested, lease_owner, lease_expires_at, attempts, created_at, started_at, \
      finished_at, updated_at";
 
 fn count(row: &sqlx::any::AnyRow, column: &str) -> Result<u64, StoreError> {
@@ -304,6 +312,15 @@ fn count(row: &sqlx::any::AnyRow, column: &str) -> Result<u64, StoreError> {
 fn opt_time(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     let ms: Option<i64> = row.try_get(column)?;
     ms.map(from_millis).transpose()
+}
+
+fn warning_counts_from(text: Option<String>) -> Result<BTreeMap<String, u64>, StoreError> {
+    match text {
+        None => Ok(BTreeMap::new()),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("run warning counts"))
+        }
+    }
 }
 
 fn run_from_row(row: &sqlx::any::AnyRow) -> Result<StoredRun, StoreError> {
@@ -323,6 +340,9 @@ fn run_from_row(row: &sqlx::any::AnyRow) -> Result<StoredRun, StoreError> {
         records_written: count(row, "records_written")?,
         records_rejected: count(row, "records_rejected")?,
         warnings: count(row, "warnings")?,
+        records_skipped: count(row, "records_skipped")?,
+        records_held_back: count(row, "records_held_back")?,
+        warning_counts: warning_counts_from(row.try_get("warning_counts")?)?,
         message: row.try_get("message")?,
         cancel_requested: cancel != 0,
         lease_owner: row.try_get("lease_owner")?,
@@ -460,12 +480,16 @@ pub async fn lease_next_run(
 }
 
 /// Progress counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub read: u64,
     pub written: u64,
     pub rejected: u64,
     pub warnings: u64,
+    pub skipped: u64,
+    pub held_back: u64,
+    /// Failed warning-level rules: rule label → count.
+    pub warning_counts: BTreeMap<String, u64>,
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -514,21 +538,30 @@ pub async fn finish_run(
     id: RunId,
     owner: Option<&str>,
     state: RunState,
-    counts: Counts,
+    counts: &Counts,
     message: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let owned = if owner.is_some() {
-        " AND lease_owner = $9"
+        " AND lease_owner = $12"
     } else {
         ""
     };
     let sql = format!(
         "UPDATE runs SET state = $1, records_read = $2, records_written = $3, \
          records_rejected = $4, warnings = $5, message = $6, finished_at = $7, updated_at = $7, \
-         lease_owner = NULL, lease_expires_at = NULL \
+         lease_owner = NULL, lease_expires_at = NULL, records_skipped = $9, \
+         records_held_back = $10, warning_counts = $11 \
          WHERE id = $8 AND state IN ('queued', 'running'){owned}"
     );
+    let warning_counts = if counts.warning_counts.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(&counts.warning_counts)
+                .map_err(|_| StoreError::Corrupt("run warning counts"))?,
+        )
+    };
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(state.as_str())
         .bind(to_i64(counts.read))
@@ -537,7 +570,10 @@ pub async fn finish_run(
         .bind(to_i64(counts.warnings))
         .bind(message.map(str::to_owned))
         .bind(to_millis(now))
-        .bind(id.to_string());
+        .bind(id.to_string())
+        .bind(to_i64(counts.skipped))
+        .bind(to_i64(counts.held_back))
+        .bind(warning_counts);
     if let Some(owner) = owner {
         query = query.bind(owner.to_owned());
     }
@@ -564,46 +600,95 @@ pub async fn request_cancel(
     Ok(done.rows_affected() > 0)
 }
 
+/// A rejected record to store: what rejected it in clear (`rule` such as `rules[2]`, `kind`
+/// `rule` or `error`: no value), the record itself as ciphertext.
+#[derive(Clone, Copy, Debug)]
+pub struct NewRunError<'a> {
+    pub id: &'a str,
+    pub position: u64,
+    pub rule: &'a str,
+    pub kind: &'a str,
+    pub ciphertext: &'a [u8],
+}
+
 pub async fn insert_run_error(
     conn: &mut AnyConnection,
     org: OrganizationId,
     run: RunId,
-    id: &str,
-    position: u64,
-    ciphertext: &[u8],
+    error: NewRunError<'_>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO run_errors (id, organization_id, run_id, position, ciphertext, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO run_errors (id, organization_id, run_id, position, ciphertext, created_at, \
+         rule, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(id.to_owned())
+    .bind(error.id.to_owned())
     .bind(org.to_string())
     .bind(run.to_string())
-    .bind(to_i64(position))
-    .bind(ciphertext.to_vec())
+    .bind(to_i64(error.position))
+    .bind(error.ciphertext.to_vec())
     .bind(to_millis(now))
+    .bind(error.rule.to_owned())
+    .bind(error.kind.to_owned())
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// A run's per-record errors in order: `(id, position, ciphertext)`.
+/// A run's rejected records counted per `(kind, rule)`, with the first record of each (for
+/// its reason): `(kind, rule, count, first id, first ciphertext)`, ordered by kind and rule.
+pub async fn run_error_groups(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    run: RunId,
+) -> Result<Vec<(String, String, u64, String, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT e.kind, e.rule, g.n, e.id, e.ciphertext FROM run_errors e JOIN \
+         (SELECT kind, rule, COUNT(*) AS n, MIN(position) AS first FROM run_errors \
+          WHERE organization_id = $1 AND run_id = $2 GROUP BY kind, rule) g \
+         ON e.kind = g.kind AND e.rule = g.rule AND e.position = g.first \
+         WHERE e.organization_id = $1 AND e.run_id = $2 ORDER BY e.kind DESC, e.rule",
+    )
+    .bind(org.to_string())
+    .bind(run.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("kind")?,
+                row.try_get("rule")?,
+                count(row, "n")?,
+                row.try_get("id")?,
+                row.try_get("ciphertext")?,
+            ))
+        })
+        .collect()
+}
+
+/// A run's per-record errors in order: `(id, position, ciphertext)`; only those of one
+/// `(kind, rule)` when `group` is given.
 pub async fn run_errors(
     conn: &mut AnyConnection,
     org: OrganizationId,
     run: RunId,
+    group: Option<(&str, &str)>,
     limit: u32,
     offset: u32,
 ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+    let (kind, rule) = group.unwrap_or(("", ""));
     let rows = sqlx::query(
         "SELECT id, position, ciphertext FROM run_errors WHERE organization_id = $1 \
-         AND run_id = $2 ORDER BY position LIMIT $3 OFFSET $4",
+         AND run_id = $2 AND ($5 = 0 OR (kind = $6 AND rule = $7)) \
+         ORDER BY position LIMIT $3 OFFSET $4",
     )
     .bind(org.to_string())
     .bind(run.to_string())
     .bind(i64::from(limit))
     .bind(i64::from(offset))
+    .bind(i64::from(group.is_some()))
+    .bind(kind.to_owned())
+    .bind(rule.to_owned())
     .fetch_all(conn)
     .await?;
     rows.iter()

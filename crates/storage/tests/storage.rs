@@ -468,6 +468,9 @@ async fn fill_connection_tables(
             records_written: 0,
             records_rejected: 0,
             warnings: 0,
+            records_skipped: 0,
+            records_held_back: 0,
+            warning_counts: Default::default(),
             message: None,
             cancel_requested: false,
             lease_owner: None,
@@ -485,9 +488,13 @@ async fn fill_connection_tables(
         conn,
         org,
         run,
-        &Uuid::now_v7().to_string(),
-        0,
-        &[9; 40],
+        lockstep_storage::pipelines::NewRunError {
+            id: &Uuid::now_v7().to_string(),
+            position: 0,
+            rule: "rules[0]",
+            kind: "rule",
+            ciphertext: &[9; 40],
+        },
         T0,
     )
     .await

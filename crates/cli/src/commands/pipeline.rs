@@ -30,6 +30,10 @@ struct Run {
     records_written: u64,
     records_rejected: u64,
     #[serde(default)]
+    records_skipped: u64,
+    #[serde(default)]
+    records_held_back: u64,
+    #[serde(default)]
     rate: Option<f64>,
     #[serde(default)]
     message: Option<String>,
@@ -128,8 +132,18 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&run)?);
             } else {
+                let mut also = String::new();
+                if run.records_skipped > 0 {
+                    also.push_str(&format!(", {} filtered out", run.records_skipped));
+                }
+                if run.records_held_back > 0 {
+                    also.push_str(&format!(
+                        ", {} held back for the next run",
+                        run.records_held_back
+                    ));
+                }
                 println!(
-                    "Run {} of {:?} {}: {} read, {} written, {} rejected in {:.1} s.",
+                    "Run {} of {:?} {}: {} read, {} written, {} rejected{also} in {:.1} s.",
                     run.id,
                     pipeline.name,
                     run.state,

@@ -702,3 +702,89 @@ async fn cancelling_interrupts_a_rule_in_the_middle_of_a_record() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(ids(&destination.table.lock().unwrap(), "order_id"), [99]);
 }
+
+#[tokio::test]
+async fn incremental_counts_add_up_with_the_records_held_back() {
+    let schema = orders_schema();
+    // id 3 is rejected at cursor 20: 4 shares its cursor, 5 and 6 come after it; 6 is
+    // skipped by the filter, 7 is rejected again later
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 10, 1.0), (2, 20, 1.0), (3, 20, -1.0)]),
+            orders(&schema, &[(4, 20, 1.0), (5, 30, 1.0), (6, 30, 1000.0)]),
+            orders(&schema, &[(7, 40, -2.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    let mut spec = incremental_spec();
+    spec.filter = Some("price < 500.0".to_owned());
+    let outcome = execute(
+        &source,
+        &destination,
+        RunInput {
+            spec: &spec,
+            cursor: None,
+            batch_rows: 3,
+        },
+        &Observer::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&destination.table.lock().unwrap(), "id"), [1]);
+    assert_eq!(outcome.records_read, 7);
+    assert_eq!(outcome.records_written, 1);
+    assert_eq!(outcome.records_rejected, 2);
+    assert_eq!(outcome.skipped, 1);
+    // 2 (a peer of the rejected cursor), 4 and 5: read again next run
+    assert_eq!(outcome.held_back, 3);
+    assert_eq!(
+        outcome.records_read,
+        outcome.records_written + outcome.records_rejected + outcome.skipped + outcome.held_back
+    );
+}
+
+#[tokio::test]
+async fn other_modes_hold_nothing_back_and_count_warnings_per_rule() {
+    let schema = orders_schema();
+    let source = VecSource::new(
+        Arc::clone(&schema),
+        vec![
+            orders(&schema, &[(1, 1, 10.0), (2, 2, -1.0), (3, 3, 700.0)]),
+            orders(&schema, &[(4, 4, 600.0), (5, 5, 5.0)]),
+        ],
+    );
+    let destination = VecDestination::default();
+    let spec = spec_with(json!({
+        "mode": "append",
+        "filter": "id != 5",
+        "rules": [
+            {"kind": "validation", "expression": "price >= 0.0", "message": "no negative prices"},
+            {"kind": "validation", "expression": "price < 500.0", "level": "warning",
+             "message": "unusually high price"}
+        ],
+        "max_rejected_percent": 100
+    }));
+    let observer = Observer::default();
+    let outcome = execute(&source, &destination, input(&spec), &observer)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            outcome.records_read,
+            outcome.records_written,
+            outcome.records_rejected
+        ),
+        (5, 3, 1)
+    );
+    assert_eq!((outcome.skipped, outcome.held_back), (1, 0));
+    assert_eq!(outcome.warnings, 2);
+    assert_eq!(
+        outcome.warnings_by_rule.into_iter().collect::<Vec<_>>(),
+        [("rules[1]".to_owned(), 2)]
+    );
+    // the rejected record names the fields its rule refers to
+    let rejected = observer.rejected.lock().unwrap();
+    assert_eq!(rejected[0].rule, "rules[0]");
+    assert_eq!(rejected[0].fields, ["price"]);
+}

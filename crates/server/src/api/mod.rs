@@ -105,4 +105,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::pipelines::get_run))
         .routes(routes!(v1::pipelines::cancel_run))
         .routes(routes!(v1::pipelines::run_errors))
+        .routes(routes!(v1::pipelines::run_errors_csv))
 }

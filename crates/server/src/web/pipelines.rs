@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use form::{PipelineForm, create, edit_form, fields_fragment, new_form, objects_fragment, update};
-use lockstep_app::{AppError, PipelineView, RunErrorView, RunView};
+use lockstep_app::{AppError, PipelineView, RejectionGroup, RejectionKind, RunErrorView, RunView};
 use lockstep_domain::{PipelineId, Role, RunId};
 use lockstep_policy::Action;
 use serde::Deserialize;
@@ -36,10 +36,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/pipelines/{id}/runs/{run}", get(run_page))
         .route("/pipelines/{id}/runs/{run}/progress", get(progress))
         .route("/pipelines/{id}/runs/{run}/cancel", post(cancel))
+        .route("/pipelines/{id}/runs/{run}/rejected.csv", get(rejected_csv))
 }
 
-/// Rejected records shown on a run's page (the API pages through all of them).
-const ERRORS_SHOWN: u32 = 100;
+/// Rejected records per page of a run's page.
+const ERRORS_SHOWN: u32 = 50;
 /// Runs shown on a pipeline's page.
 const RUNS_SHOWN: u32 = 50;
 /// The answer that stops htmx polling.
@@ -100,10 +101,13 @@ struct RunInfo {
     /// The state in words (`succeeded with rejections`).
     state_label: String,
     finished: bool,
-    trigger: String,
+    /// Who started it: a name, `schedule`, or `a member` for those who may not see names.
+    started_by: String,
     read: u64,
     written: u64,
     rejected: u64,
+    skipped: u64,
+    held_back: u64,
     warnings: u64,
     rate: Option<String>,
     message: Option<String>,
@@ -125,10 +129,18 @@ impl RunInfo {
             state: r.state_name(),
             state_label: r.state_name().replace('_', " "),
             finished: r.state.is_finished(),
-            trigger: r.trigger.clone(),
+            started_by: if r.trigger == "schedule" {
+                "schedule".to_owned()
+            } else {
+                r.requested_by_name
+                    .clone()
+                    .unwrap_or_else(|| "a member".to_owned())
+            },
             read: r.records_read,
             written: r.records_written,
             rejected: r.records_rejected,
+            skipped: r.records_skipped,
+            held_back: r.records_held_back,
             warnings: r.warnings,
             rate: r.rate().map(|rate| format!("{rate:.1} records/s")),
             message: r.message.clone(),
@@ -312,11 +324,15 @@ async fn run_now(
 // ---------------------------------------------------------------------------------------------
 // A run.
 
-/// A rejected record as the run's page shows it (escaped by the template).
+/// A rejected record as the run's page shows it (escaped by the template): the fields its rule
+/// refers to first.
 struct RejectedRow {
+    position: u64,
     key: String,
     reason: String,
-    values: Vec<(String, String)>,
+    rule: String,
+    offending: Vec<(String, String)>,
+    others: Vec<(String, String)>,
 }
 
 fn shown(value: &Value) -> String {
@@ -338,16 +354,69 @@ impl RejectedRow {
                 .join(", "),
             other => shown(other),
         };
+        let offending = e
+            .fields
+            .iter()
+            .filter_map(|f| e.values.get(f).map(|v| (f.clone(), shown(v))))
+            .collect();
+        let others = e
+            .values
+            .iter()
+            .filter(|(k, _)| !e.fields.contains(k))
+            .map(|(k, v)| (k.clone(), shown(v)))
+            .collect();
         RejectedRow {
+            position: e.position + 1,
             key,
             reason: e.reason,
-            values: e
-                .values
-                .iter()
-                .map(|(k, v)| (k.clone(), shown(v)))
-                .collect(),
+            rule: e.rule,
+            offending,
+            others,
         }
     }
+}
+
+/// A group of rejected records (or of warnings) as the run's page shows it.
+struct GroupRow {
+    reason: String,
+    rule: String,
+    fields: String,
+    count: u64,
+    /// The link that shows only this group's records (`None` for warnings).
+    link: Option<String>,
+    selected: bool,
+}
+
+/// `?kind=rule&rule=rules[2]&page=2`: which rejected records the run's page shows.
+#[derive(Deserialize, Default)]
+struct RunQuery {
+    notice: Option<String>,
+    kind: Option<String>,
+    rule: Option<String>,
+    page: Option<u32>,
+}
+
+fn query_value(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .map(|s| s.trim_start_matches("v=").to_owned())
+        .unwrap_or_default()
+}
+
+/// What a validation rule says when it fails: its message, or else its expression.
+fn rule_text(view: &PipelineView, label: &str) -> String {
+    label
+        .strip_prefix("rules[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| view.spec.rules.get(i))
+        .map_or_else(
+            || label.to_owned(),
+            |rule| {
+                rule.message
+                    .clone()
+                    .unwrap_or_else(|| format!("the rule '{}' is false", rule.expression))
+            },
+        )
 }
 
 #[derive(Template)]
@@ -358,9 +427,21 @@ struct RunPage {
     pipeline_name: String,
     run: RunInfo,
     can_run: bool,
+    /// Rejections by a rule's verdict, per rule, with counts.
+    verdicts: Vec<GroupRow>,
+    /// Records that could not be evaluated or converted, per rule, with counts.
+    failures: Vec<GroupRow>,
+    /// Failed warning rules with counts (nothing was rejected for them).
+    warnings: Vec<GroupRow>,
     /// `None`: the member's role cannot read rejected records.
     rejected: Option<Vec<RejectedRow>>,
-    errors_shown: u32,
+    /// Which records are listed: `None` for all, else the group's reason.
+    showing: Option<String>,
+    page: u32,
+    pages: u32,
+    /// Links to the previous and next page.
+    previous: Option<String>,
+    next: Option<String>,
     /// The progress area was asked for by polling (it then links to the final results).
     polled: bool,
 }
@@ -377,16 +458,79 @@ async fn run_page(
     State(state): State<AppState>,
     signed: SignedIn,
     Path((id, run)): Path<(String, String)>,
-    Query(query): Query<NoticeQuery>,
+    Query(query): Query<RunQuery>,
 ) -> Result<Response, WebError> {
     let (pipeline, run) = (pipeline_id(&id)?, run_id(&run)?);
     let view = state.hub.get_pipeline(&signed.caller, pipeline).await?;
     let current = state.hub.get_run(&signed.caller, pipeline, run).await?;
+    let base = format!("/pipelines/{pipeline}/runs/{run}");
+    let groups = if current.records_rejected > 0 {
+        state
+            .hub
+            .run_error_groups(&signed.caller, pipeline, run)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let selected: Option<&RejectionGroup> = match (&query.kind, &query.rule) {
+        (Some(kind), Some(rule)) => groups
+            .iter()
+            .find(|g| g.rule == *rule && snake(&g.kind) == *kind),
+        _ => None,
+    };
+    let group_row = |g: &RejectionGroup| GroupRow {
+        reason: g.reason.clone(),
+        rule: g.rule.clone(),
+        fields: g.fields.join(", "),
+        count: g.count,
+        link: Some(format!(
+            "{base}?kind={}&rule={}#rejected",
+            snake(&g.kind),
+            query_value(&g.rule)
+        )),
+        selected: selected.is_some_and(|s| s == g),
+    };
+    let verdicts = groups
+        .iter()
+        .filter(|g| g.kind == RejectionKind::Rule)
+        .map(group_row)
+        .collect();
+    let failures = groups
+        .iter()
+        .filter(|g| g.kind == RejectionKind::Error)
+        .map(group_row)
+        .collect();
+    let warnings = current
+        .warning_counts
+        .iter()
+        .map(|(rule, count)| GroupRow {
+            reason: rule_text(&view, rule),
+            rule: rule.clone(),
+            fields: String::new(),
+            count: *count,
+            link: None,
+            selected: false,
+        })
+        .collect();
+
+    let total = selected.map_or(current.records_rejected, |g| g.count);
+    let pages = u32::try_from(total.div_ceil(u64::from(ERRORS_SHOWN)))
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
     let rejected = if signed.nav.can(Action::ReadRunErrors) {
         Some(if current.records_rejected > 0 {
+            let filter = selected.map(|g| (g.kind, g.rule.as_str()));
             state
                 .hub
-                .run_errors(&signed.caller, pipeline, run, ERRORS_SHOWN, 0)
+                .run_errors(
+                    &signed.caller,
+                    pipeline,
+                    run,
+                    filter,
+                    ERRORS_SHOWN,
+                    (page - 1).saturating_mul(ERRORS_SHOWN),
+                )
                 .await?
                 .into_iter()
                 .map(RejectedRow::new)
@@ -397,20 +541,52 @@ async fn run_page(
     } else {
         None
     };
-    let notice = query.text();
+    let page_link = |p: u32| {
+        let group = selected.map_or(String::new(), |g| {
+            format!("kind={}&rule={}&", snake(&g.kind), query_value(&g.rule))
+        });
+        format!("{base}?{group}page={p}#rejected")
+    };
+    let notice = NoticeQuery {
+        notice: query.notice.clone(),
+    };
     let page = RunPage {
         shell: signed
             .shell(format!("Run of {}", view.name), "pipelines")
-            .with_notice(notice),
+            .with_notice(notice.text()),
         pipeline_id: view.id.to_string(),
-        pipeline_name: view.name,
+        pipeline_name: view.name.clone(),
         run: RunInfo::new(&current),
         can_run: signed.nav.can(Action::RunPipelines),
+        verdicts,
+        failures,
+        warnings,
         rejected,
-        errors_shown: ERRORS_SHOWN,
+        showing: selected.map(|g| g.reason.clone()),
+        page,
+        pages,
+        previous: (page > 1).then(|| page_link(page - 1)),
+        next: (page < pages).then(|| page_link(page + 1)),
         polled: false,
     };
     Ok(render(&page))
+}
+
+/// `GET …/rejected.csv`: every rejected record of the run (Editors and Administrators; the
+/// read is audited).
+async fn rejected_csv(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let (pipeline, run) = (pipeline_id(&id)?, run_id(&run)?);
+    let errors = state
+        .hub
+        .export_run_errors(&signed.caller, pipeline, run)
+        .await?;
+    let body = crate::rejected_csv::build(&errors)
+        .map_err(|_| AppError::Refused("the CSV could not be written"))?;
+    Ok(crate::rejected_csv::response(&run.to_string(), body))
 }
 
 /// `GET …/progress` (htmx polling): the progress area; once the run has ended, status 286

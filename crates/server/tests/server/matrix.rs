@@ -198,7 +198,7 @@ fn class(method: &Method, path: &str) -> Class {
         }
         p if p.starts_with("/api/v1/connections") => Class::Role(Role::Administrator),
         p if p.starts_with("/api/v1/pipelines") && *method == Method::GET => {
-            if p.ends_with("/errors") {
+            if p.ends_with("/errors") || p.ends_with("/errors.csv") {
                 Class::Role(Role::Editor)
             } else {
                 Class::Role(Role::Viewer)

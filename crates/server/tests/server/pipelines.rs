@@ -385,6 +385,13 @@ async fn incremental_upsert_into_mariadb_never_passes_a_failed_record() {
     let first = run(&mut e, &pipeline).await;
     assert_eq!(first["state"], "succeeded_with_rejections", "{first}");
     assert_eq!(first["records_rejected"], 1);
+    // The counts add up: 4 read = 2 written + 1 rejected + 0 filtered out + 1 held back (4 comes
+    // after the rejected cursor and is read again next run).
+    assert_eq!(first["records_read"], 4);
+    assert_eq!(first["records_written"], 2);
+    assert_eq!(first["records_skipped"], 0);
+    assert_eq!(first["records_held_back"], 1, "{first}");
+    assert_eq!(first["started_by"], "Someone");
     // Record 3 failed: the cursor stays before it, so 4 is not written yet either.
     assert_eq!(
         rows(pool.clone(), target.clone()).await,
@@ -682,4 +689,181 @@ async fn a_missing_table_is_named_in_the_sample_and_run_errors() {
             .contains(&format!("public.{source}")),
         "{done}"
     );
+}
+
+#[tokio::test]
+async fn rejected_records_grouped_by_reason_with_their_fields_warnings_counts_and_a_csv() {
+    let source = unique("rej_src");
+    let target = unique("rej_dst");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL, qty text NOT NULL);
+         INSERT INTO public.{source} VALUES
+            (1, 'ok', 10.00, '5'),
+            (2, '=HYPERLINK(\"http://evil.example\")', -1.00, '1'),
+            (3, 'negative', -2.00, '2'),
+            (4, 'big', 5000.00, '3'),
+            (5, 'lots', 4.00, 'many'),
+            (6, 'skip me', 1.00, '1');"
+    ))
+    .await
+    .unwrap();
+    let mut e = env("loopback").await;
+    let _worker = worker(&e);
+    let src = postgres_connection(&mut e, "Shop").await;
+    let dst = postgres_connection(&mut e, "Warehouse").await;
+    let editor = e.editor.clone();
+    let viewer = e.viewer.clone();
+    let created = e
+        .call(
+            Method::POST,
+            "/api/v1/pipelines",
+            &editor,
+            Some(json!({"name": "stock", "source": {"connection_id": src, "object": format!("public.{source}")},
+                "destination": {"connection_id": dst, "object": format!("public.{target}")},
+                "mappings": [
+                    {"source": "id", "destination": "id"},
+                    {"source": "name", "destination": "name"},
+                    {"source": "price", "destination": "price"},
+                    {"source": "qty", "destination": "qty", "cast": "integer"}
+                ],
+                "rules": [
+                    {"kind": "validation", "expression": "price >= 0.0", "message": "price must not be negative"},
+                    {"kind": "validation", "expression": "price < 1000.0", "level": "warning", "message": "unusually high price"}
+                ],
+                "filter": "id != 6",
+                "mode": "full_refresh", "max_rejected_percent": 80})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+
+    let done = run(&mut e, &pipeline).await;
+    assert_eq!(done["state"], "succeeded_with_rejections", "{done}");
+    // 6 read = 2 written + 3 rejected + 1 filtered out + 0 held back
+    assert_eq!(done["records_read"], 6);
+    assert_eq!(done["records_written"], 2);
+    assert_eq!(done["records_rejected"], 3);
+    assert_eq!(done["records_skipped"], 1);
+    assert_eq!(done["records_held_back"], 0);
+    // the warning rule's failures are counted per rule; its record was written
+    assert_eq!(done["warnings"], 1);
+    assert_eq!(done["warnings_by_rule"], json!({"rules[1]": 1}));
+    assert_eq!(done["started_by"], "Someone");
+    let run_id = done["id"].as_str().unwrap().to_owned();
+    let listed = e
+        .call(
+            Method::GET,
+            &format!("/api/v1/pipelines/{pipeline}/runs"),
+            &viewer,
+            None,
+        )
+        .await;
+    // Viewers see the counts, not who started it
+    assert_eq!(listed.json()["runs"][0]["records_skipped"], 1);
+    assert!(listed.json()["runs"][0].get("started_by").is_none());
+
+    // Each rejected record names the fields its rule refers to; errors are apart from verdicts.
+    let errors = e
+        .call(
+            Method::GET,
+            &format!("/api/v1/pipelines/{pipeline}/runs/{run_id}/errors"),
+            &editor,
+            None,
+        )
+        .await;
+    assert_eq!(errors.status, 200, "{}", errors.body);
+    let errors = errors.json()["errors"].clone();
+    let summary: Vec<(Value, Value, Value, Value)> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].clone(),
+                r["rule"].clone(),
+                r["kind"].clone(),
+                r["fields"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                json!({"id": 2}),
+                json!("rules[0]"),
+                json!("rule"),
+                json!(["price"])
+            ),
+            (
+                json!({"id": 3}),
+                json!("rules[0]"),
+                json!("rule"),
+                json!(["price"])
+            ),
+            (
+                json!({"id": 5}),
+                json!("mappings[3]"),
+                json!("error"),
+                json!(["qty"])
+            ),
+        ]
+    );
+    assert_eq!(errors[2]["reason"], "cannot cast 'qty' to integer");
+
+    // The CSV download: Editors only, an attachment, values as text, formulas neutralised.
+    let csv_path = format!("/api/v1/pipelines/{pipeline}/runs/{run_id}/errors.csv");
+    assert_eq!(
+        e.call(Method::GET, &csv_path, &viewer, None).await.status,
+        403
+    );
+    let csv = e.call(Method::GET, &csv_path, &editor, None).await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines[0], "rule,kind,reason,key,fields,id,name,price,qty");
+    assert_eq!(
+        lines[1],
+        r#"rules[0],rule,price must not be negative,id=2,price,2,"'=HYPERLINK(""http://evil.example"")",'-1.00,1"#
+    );
+    assert_eq!(
+        lines[3],
+        "mappings[3],error,cannot cast 'qty' to integer,id=5,qty,5,lots,4.00,many"
+    );
+    assert_eq!(lines.len(), 4);
+    let events = e
+        .admin(
+            Method::GET,
+            "/api/v1/audit/events?object_kind=run&limit=50",
+            None,
+        )
+        .await;
+    assert!(
+        events.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(
+                |ev| ev["action"] == "run_errors.exported" && ev["object"]["id"] == run_id.as_str()
+            ),
+        "{}",
+        events.body
+    );
+    db.batch_execute(&format!(
+        "DROP TABLE public.{source}; DROP TABLE IF EXISTS public.{target}"
+    ))
+    .await
+    .unwrap();
 }

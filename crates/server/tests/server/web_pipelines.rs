@@ -464,6 +464,8 @@ async fn row_buttons_work_without_javascript() {
         list
     };
 
+    // the form's page gives the CSRF token the posts carry
+    assert_eq!(editor.get("/pipelines/new").await.status, 200);
     let added = editor.post("/pipelines", &send("add:rules")).await;
     assert_eq!(added.status, 200, "{}", added.body);
     assert!(
@@ -521,4 +523,179 @@ async fn row_buttons_work_without_javascript() {
         before,
         "nothing was saved"
     );
+}
+
+#[tokio::test]
+async fn a_run_page_groups_rejected_records_by_reason_pages_them_and_counts_add_up() {
+    let source = unique("web_rej_src");
+    let target = unique("web_rej_dst");
+    let db = pg().await;
+    // 1..=60 negative prices (rejected by the rule), 61 a quantity that is no integer (an
+    // error), 62 a high price (a warning, written), 63 filtered out, 64 fine.
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL, qty text NOT NULL);
+         INSERT INTO public.{source} SELECT i, 'neg ' || i, -i, '1' FROM generate_series(1, 60) i;
+         INSERT INTO public.{source} VALUES (61, 'lots', 4.00, 'many'), (62, 'big', 5000.00, '2'),
+             (63, 'skip me', 1.00, '1'), (64, 'fine', 1.00, '1');"
+    ))
+    .await
+    .unwrap();
+    let (mut e, _admin, mut editor, mut viewer) = web_env("loopback").await;
+    let src = postgres_connection(&mut e, "Shop").await;
+    let dst = postgres_connection(&mut e, "Warehouse").await;
+    let token = e.editor.clone();
+    let created = e
+        .call(
+            Method::POST,
+            "/api/v1/pipelines",
+            &token,
+            Some(json!({"name": "stock", "source": {"connection_id": src, "object": format!("public.{source}")},
+                "destination": {"connection_id": dst, "object": format!("public.{target}")},
+                "mappings": [
+                    {"source": "id", "destination": "id"},
+                    {"source": "name", "destination": "name"},
+                    {"source": "price", "destination": "price"},
+                    {"source": "qty", "destination": "qty", "cast": "integer"}
+                ],
+                "rules": [
+                    {"kind": "validation", "expression": "price >= 0.0", "message": "price must not be negative"},
+                    {"kind": "validation", "expression": "price < 1000.0", "level": "warning", "message": "unusually high price"}
+                ],
+                "filter": "id != 63",
+                "mode": "full_refresh", "max_rejected_percent": 100})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let _worker = worker(&e);
+    assert_eq!(editor.get(&format!("/pipelines/{id}")).await.status, 200);
+    let started = editor.post(&format!("/pipelines/{id}/run"), &[]).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let run_path = started
+        .location()
+        .unwrap()
+        .trim_end_matches("?notice=started")
+        .to_owned();
+    let mut ended = false;
+    for _ in 0..300 {
+        if editor
+            .get(&format!("{run_path}/progress"))
+            .await
+            .status
+            .as_u16()
+            == 286
+        {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the run did not end within 30 s");
+
+    let page = editor.get(&run_path).await;
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    // read 64 = written 2 + rejected 61 + filtered out 1 (+ nothing held back)
+    assert_eq!(text_of(body, "run-read"), "64");
+    assert_eq!(text_of(body, "run-written"), "2");
+    assert_eq!(text_of(body, "run-rejected"), "61");
+    assert_eq!(text_of(body, "run-skipped"), "1");
+    assert_eq!(text_of(body, "run-warnings"), "1");
+    assert!(!body.contains("run-held-back"));
+    assert!(
+        body.contains("<dt>Started by</dt><dd>Someone</dd>"),
+        "{body}"
+    );
+    // grouped by the rule's message with a count; the error apart; the warning visible
+    let verdicts =
+        &body[body.find("Rules that said no").unwrap()..body.find("<h3>Errors</h3>").unwrap()];
+    assert!(
+        verdicts.contains(">price must not be negative</a></td>\n    <td>60</td>"),
+        "{verdicts}"
+    );
+    let errors =
+        &body[body.find("<h3>Errors</h3>").unwrap()..body.find("<h3>Warnings</h3>").unwrap()];
+    assert!(
+        errors.contains(">cannot cast &#39;qty&#39; to integer</a></td>\n    <td>1</td>"),
+        "{errors}"
+    );
+    assert!(!errors.contains("price must not be negative"));
+    let warnings =
+        &body[body.find("<h3>Warnings</h3>").unwrap()..body.find("id=\"rejected\"").unwrap()];
+    assert!(
+        warnings.contains("<td>unusually high price</td>\n    <td>1</td>"),
+        "{warnings}"
+    );
+    // a page of 50 records, the offending field first, and a link to the next page
+    assert!(body.contains("Page 1 of 2."));
+    assert!(body.contains(r#"rel="next""#));
+    assert!(body.contains("<th scope=\"col\">Offending fields</th>"));
+    assert!(
+        body.contains(r#"<dt class="mono">price</dt><dd class="mono"><strong>-1.00</strong></dd>"#),
+        "{body}"
+    );
+    assert!(body.contains("rejected.csv"));
+    let second = editor.get(&format!("{run_path}?page=2")).await;
+    assert!(second.body.contains("Page 2 of 2."));
+    assert!(second.body.contains("id = 61"));
+    // one group only
+    let only = editor
+        .get(&format!("{run_path}?kind=error&rule=mappings%5B3%5D"))
+        .await;
+    assert!(only.body.contains("Page 1 of 1."), "{}", only.body);
+    assert!(only.body.contains("id = 61"));
+    assert!(!only.body.contains("id = 1,") && !only.body.contains("id = 1<"));
+
+    // the CSV download, for Editors only
+    let csv = editor.get(&format!("{run_path}/rejected.csv")).await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(csv.body.lines().count(), 62);
+    assert_eq!(
+        viewer.get(&format!("{run_path}/rejected.csv")).await.status,
+        403
+    );
+    // Viewers see the reasons and counts, not the records, the download or who started it
+    let viewed = viewer.get(&run_path).await;
+    assert!(viewed.body.contains("price must not be negative"));
+    assert!(!viewed.body.contains("rejected.csv"));
+    assert!(!viewed.body.contains("neg 1"));
+    assert!(viewed.body.contains("<dt>Started by</dt><dd>a member</dd>"));
+
+    // A run over the threshold fails: the run list says why and who started it.
+    let patched = e
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/pipelines/{id}"),
+            &token,
+            Some(json!({"max_rejected_percent": 10})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(editor.get(&format!("/pipelines/{id}")).await.status, 200);
+    let again = editor.post(&format!("/pipelines/{id}/run"), &[]).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let mut list = String::new();
+    for _ in 0..300 {
+        list = editor.get(&format!("/pipelines/{id}")).await.body;
+        if list.contains("state-failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        list.contains("61 of 64 records read were rejected (95.3%), more than the pipeline allows (10%): nothing was written"),
+        "{list}"
+    );
+    assert!(list.contains("<td>Someone</td>"), "{list}");
+    db.batch_execute(&format!(
+        "DROP TABLE public.{source}; DROP TABLE IF EXISTS public.{target};"
+    ))
+    .await
+    .unwrap();
 }

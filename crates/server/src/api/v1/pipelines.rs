@@ -44,10 +44,25 @@ pub(crate) struct RunBody {
     trigger: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     requested_by: Option<UserId>,
+    /// Who started it: `schedule` for scheduled runs, else the member's display name (for the
+    /// member and for Editors and Administrators; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_by: Option<String>,
+    /// `records_read = records_written + records_rejected + records_skipped +
+    /// records_held_back` once a run has succeeded.
     records_read: u64,
     records_written: u64,
     records_rejected: u64,
+    /// Records the filter skipped.
+    records_skipped: u64,
+    /// Incremental runs: records read at or after the first rejected record's cursor and not
+    /// written; the next run reads them again.
+    records_held_back: u64,
+    /// Failed warning-level validation rules (a record may count more than once).
     warnings: u64,
+    /// `warnings` per rule: `{"rules[3]": 12}`.
+    #[schema(value_type = Object)]
+    warnings_by_rule: std::collections::BTreeMap<String, u64>,
     /// Records read per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     rate: Option<f64>,
@@ -77,12 +92,20 @@ impl From<RunView> for RunBody {
             id: r.id,
             pipeline_id: r.pipeline_id,
             state: r.state_name().to_owned(),
+            started_by: if r.trigger == "schedule" {
+                Some("schedule".to_owned())
+            } else {
+                r.requested_by_name
+            },
             trigger: r.trigger,
             requested_by: r.requested_by,
             records_read: r.records_read,
             records_written: r.records_written,
             records_rejected: r.records_rejected,
+            records_skipped: r.records_skipped,
+            records_held_back: r.records_held_back,
             warnings: r.warnings,
+            warnings_by_rule: r.warning_counts,
             rate,
             message: r.message,
             cancel_requested: r.cancel_requested,
@@ -372,6 +395,8 @@ pub(crate) struct RunErrorBody {
     /// `rule` (a validation rule said no) or `error` (an evaluation or conversion failed).
     #[schema(value_type = String)]
     kind: lockstep_app::RejectionKind,
+    /// The fields the rule, mapping or filter refers to: the offending fields.
+    fields: Vec<String>,
     #[schema(value_type = Object)]
     values: serde_json::Map<String, serde_json::Value>,
 }
@@ -388,6 +413,7 @@ impl From<RunErrorView> for RunErrorBody {
             reason: e.reason,
             rule: e.rule,
             kind: e.kind,
+            fields: e.fields,
             values: e.values,
         }
     }
@@ -411,6 +437,7 @@ pub(crate) async fn run_errors(
             &caller,
             pipeline_id(&id)?,
             run_id(&run)?,
+            None,
             page.limit.unwrap_or(50),
             page.offset.unwrap_or(0),
         )
@@ -418,4 +445,30 @@ pub(crate) async fn run_errors(
     Ok(Json(RunErrorList {
         errors: errors.into_iter().map(RunErrorBody::from).collect(),
     }))
+}
+
+/// A run's rejected records as CSV, every one of them (Administrators and Editors; audited as
+/// `run_errors.exported`), in the order they were read: rule, kind, reason, key, the offending fields, then the
+/// source fields as text. Cells that a spreadsheet would read as a formula start with `'`.
+#[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors.csv", tag = "pipelines",
+    params(("id" = String, Path), ("run" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn run_errors_csv(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let run = run_id(&run)?;
+    let errors = state
+        .hub
+        .export_run_errors(&caller, pipeline_id(&id)?, run)
+        .await?;
+    let body = crate::rejected_csv::build(&errors).map_err(|_| {
+        ApiError::from(lockstep_app::AppError::Refused(
+            "the CSV could not be written",
+        ))
+    })?;
+    Ok(crate::rejected_csv::response(&run.to_string(), body))
 }
