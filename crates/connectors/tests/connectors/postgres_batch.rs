@@ -1242,7 +1242,7 @@ async fn unknown_objects_and_fields_are_refused() {
         let c = server.connector(&database);
         for bad in [
             "public.missing",
-            "a",
+            "missing",
             "x\"; DROP TABLE a; --",
             "public.a\"; DROP TABLE a; --",
             "pg_catalog.pg_authid",
@@ -1251,6 +1251,9 @@ async fn unknown_objects_and_fields_are_refused() {
             let err = c.read(read_spec(bad, 10)).await.err().unwrap();
             assert_eq!(err.kind(), Some(FailureKind::NotFound), "{bad}: {err}");
         }
+        // A name without a schema is in public, for reads as for writes.
+        let (_, batches) = read_all(&c, read_spec("a", 10)).await;
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
         let err = c
             .read(ReadSpec {
                 fields: Some(vec!["id".to_owned(), "nope".to_owned()]),
