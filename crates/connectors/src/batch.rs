@@ -84,7 +84,9 @@ pub enum WriteMode {
 /// What to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteSpec {
-    /// The destination object (`schema.table` or `table`); created from `schema` if missing.
+    /// The destination object as its kind names objects ([`crate::object_name`]: `schema.table`,
+    /// `database.table` or `table` in the connection's default); created from `schema` if
+    /// missing.
     pub object: String,
     /// The batches' schema, with the metadata of [`keys`] on each field.
     pub schema: SchemaRef,

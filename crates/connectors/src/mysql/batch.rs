@@ -219,7 +219,15 @@ fn cursor_value(field: &FieldMeta, cursor: &CursorSpec) -> Result<Option<Value>,
             _ => None,
         }
         .filter(|f| f.is_finite())
-        .map(Value::Double)
+        .map(|f| {
+            if crate::batch::single_precision(&field.native, "mysql") {
+                // Compared as the FLOAT column's own value: 24.3 is not above the stored 24.3.
+                #[allow(clippy::cast_possible_truncation)]
+                Value::Float(f as f32)
+            } else {
+                Value::Double(f)
+            }
+        })
         .ok_or_else(|| bad("a number"))?,
         FieldType::Decimal => {
             let text = match after {

@@ -1189,3 +1189,41 @@ async fn a_database_qualified_destination_lands_in_that_database() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_float_cursor_does_not_read_its_last_record_again() {
+    with_database(|database| async move {
+        let server = server();
+        let mut admin = server.admin(Some(&database)).await;
+        admin
+            .query_drop(
+                "CREATE TABLE readings (id INT PRIMARY KEY, r FLOAT NOT NULL); \
+                 INSERT INTO readings VALUES (1, 24.3), (2, 25.1)",
+            )
+            .await
+            .unwrap();
+        let c = server.connector(&database);
+        // The cursor a run keeps is the value as shown (24.3, from a Float32).
+        let after = ReadSpec {
+            cursor: Some(CursorSpec {
+                field: "r".to_owned(),
+                after: Some(json!(24.3)),
+            }),
+            ..spec("readings", 10)
+        };
+        let (_, batches) = read_all(&c, after).await;
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("id")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(ids, [2]);
+        admin.disconnect().await.unwrap();
+    })
+    .await;
+}
