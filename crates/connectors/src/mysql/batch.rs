@@ -221,7 +221,7 @@ fn cursor_value(field: &FieldMeta, cursor: &CursorSpec) -> Result<Option<Value>,
         .filter(|f| f.is_finite())
         .map(|f| {
             if crate::batch::single_precision(&field.native, "mysql") {
-                // Compared as the FLOAT column's own value: 24.3 is not above the stored 24.3.
+                // Compared as the FLOAT column's own value: 0.1 is not above the stored 0.1.
                 #[allow(clippy::cast_possible_truncation)]
                 Value::Float(f as f32)
             } else {

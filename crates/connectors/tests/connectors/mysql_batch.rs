@@ -1198,16 +1198,17 @@ async fn a_float_cursor_does_not_read_its_last_record_again() {
         admin
             .query_drop(
                 "CREATE TABLE readings (id INT PRIMARY KEY, r FLOAT NOT NULL); \
-                 INSERT INTO readings VALUES (1, 24.3), (2, 25.1)",
+                 INSERT INTO readings VALUES (1, 0.1), (2, 0.2)",
             )
             .await
             .unwrap();
         let c = server.connector(&database);
-        // The cursor a run keeps is the value as shown (24.3, from a Float32).
+        // The cursor a run keeps is the value as shown (0.1, from a Float32), whose FLOAT is
+        // 0.100000001490116… as a double: still not above it.
         let after = ReadSpec {
             cursor: Some(CursorSpec {
                 field: "r".to_owned(),
-                after: Some(json!(24.3)),
+                after: Some(json!(0.1)),
             }),
             ..spec("readings", 10)
         };
