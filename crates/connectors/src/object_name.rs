@@ -238,7 +238,10 @@ mod tests {
             for kind in [ConnectionKind::Mysql, ConnectionKind::Postgres] {
                 let shown = ObjectName::display(kind, Some(namespace), name);
                 let parsed = ObjectName::parse(kind, &shown, "other").unwrap();
-                assert_eq!((parsed.namespace.as_str(), parsed.name.as_str()), (namespace, name));
+                assert_eq!(
+                    (parsed.namespace.as_str(), parsed.name.as_str()),
+                    (namespace, name)
+                );
                 let short = ObjectName::display(kind, None, name);
                 let parsed = ObjectName::parse(kind, &short, "app").unwrap();
                 assert_eq!(parsed.name, name);

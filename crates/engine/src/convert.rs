@@ -983,7 +983,10 @@ mod tests {
         let view = ColumnView::new(&array, FieldType::Float);
         assert_eq!(cell_to_json(&view.cell(0)), serde_json::json!(24.3));
         assert_eq!(view.cell(1), Cell::Null);
-        assert_eq!(to_text(view.cell(0), TextKind::Plain).as_deref(), Ok("24.3"));
+        assert_eq!(
+            to_text(view.cell(0), TextKind::Plain).as_deref(),
+            Ok("24.3")
+        );
     }
 
     #[test]

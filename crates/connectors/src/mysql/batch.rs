@@ -109,12 +109,7 @@ impl MysqlConnector {
     ) -> Result<ReadPlan, ConnectorError> {
         // Only a name the catalog lists is read; the identifiers quoted are the catalog's.
         let name = self.object_name(&spec.object)?;
-        let Some(meta) = self
-            .catalog(conn, Some(&name))
-            .await?
-            .into_iter()
-            .next()
-        else {
+        let Some(meta) = self.catalog(conn, Some(&name)).await?.into_iter().next() else {
             return Err(ConnectorError::failed(
                 FailureKind::NotFound,
                 "there is no such table or view among the discovered objects",

@@ -31,8 +31,8 @@ mod writer;
 pub use config::{MysqlConfig, SECRET_FIELDS};
 pub use writer::MysqlWriter;
 
-use crate::postgres::{describe_tls_error, find_rustls_error, tcp_error};
 use crate::object_name::ObjectName;
+use crate::postgres::{describe_tls_error, find_rustls_error, tcp_error};
 use crate::{
     ConnectionKind, Connector, ConnectorError, Context, FailureKind, FieldMeta, FieldType,
     ObjectKind, ObjectMeta, Record, Secret, Secrets, TlsMode,

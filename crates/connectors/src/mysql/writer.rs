@@ -698,7 +698,10 @@ fn plan_columns(spec: &WriteSpec) -> Result<Vec<Column>, ConnectorError> {
             return Err(unsupported(field.name()));
         }
         let meta = field_meta(field);
-        let source = field.metadata().get(keys::SOURCE).map_or("", String::as_str);
+        let source = field
+            .metadata()
+            .get(keys::SOURCE)
+            .map_or("", String::as_str);
         columns.push(Column {
             single: *field.data_type() == DataType::Float32
                 || single_precision(&meta.native, source),

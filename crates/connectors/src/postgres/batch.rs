@@ -492,7 +492,10 @@ fn staging_name(table: &str) -> String {
 /// or a single-precision source type), text its declared length (`char(2)` → `character(2)`,
 /// `varchar(40)` → `character varying(40)`, else `text`).
 fn mapped_type(field: &Field, field_type: FieldType, native: &str) -> String {
-    let source = field.metadata().get(keys::SOURCE).map_or("", String::as_str);
+    let source = field
+        .metadata()
+        .get(keys::SOURCE)
+        .map_or("", String::as_str);
     match field_type {
         FieldType::Boolean => "boolean".to_owned(),
         FieldType::Integer => "bigint".to_owned(),

@@ -67,7 +67,11 @@ async fn pipe<S: BatchSource, D: BatchDestination>(
 /// The `real`/`float` field `r` of the first row, as the batch holds it.
 fn first_r(schema: &SchemaRef, batches: &[RecordBatch]) -> f32 {
     let field = schema.field_with_name("r").unwrap();
-    assert_eq!(field.data_type(), &DataType::Float32, "a real stays Float32");
+    assert_eq!(
+        field.data_type(),
+        &DataType::Float32,
+        "a real stays Float32"
+    );
     batches[0]
         .column_by_name("r")
         .unwrap()

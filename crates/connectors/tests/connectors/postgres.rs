@@ -205,7 +205,10 @@ async fn discovers_and_samples_exact_values() {
                 ("shop.items", ObjectKind::Table),
                 ("shop.named", ObjectKind::View),
                 // A name holding a dot is quoted, so that it reads back as one table.
-                ("shop.\"we\"\"ird; DROP TABLE shop.items; --\"", ObjectKind::Table),
+                (
+                    "shop.\"we\"\"ird; DROP TABLE shop.items; --\"",
+                    ObjectKind::Table
+                ),
             ]
         );
         use FieldType as T;

@@ -196,7 +196,10 @@ async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
 }
 
 /// Column name, type, NOT NULL of a table, in order.
-pub(super) async fn columns(client: &tokio_postgres::Client, table: &str) -> Vec<(String, String, bool)> {
+pub(super) async fn columns(
+    client: &tokio_postgres::Client,
+    table: &str,
+) -> Vec<(String, String, bool)> {
     client
         .query(
             "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull
@@ -1410,7 +1413,9 @@ async fn object_names_are_qualified_by_schema() {
         }
         assert_eq!(count(&admin, dotted).await, 2);
         assert_eq!(
-            primary_key(&admin, dotted).await.map(|(_, columns)| columns),
+            primary_key(&admin, dotted)
+                .await
+                .map(|(_, columns)| columns),
             Some(vec!["id".to_owned()])
         );
         let names: Vec<String> = c
