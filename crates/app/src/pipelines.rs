@@ -12,6 +12,7 @@ use crate::connections::check_name;
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_connectors::ConnectionKind;
+use lockstep_connectors::object_name::ObjectName;
 use lockstep_domain::{ConnectionId, OrganizationId, PipelineId, RunId, UserId};
 use lockstep_engine::{EngineError, PipelineSpec, Rejected, RunInput, RunObserver};
 use lockstep_policy::Action;
@@ -306,8 +307,9 @@ impl Hub {
                 reason: "pipelines read from postgres, mysql and files connections".to_owned(),
             });
         }
+        let destination_kind = kind(&destination)?;
         if !matches!(
-            kind(&destination)?,
+            destination_kind,
             ConnectionKind::Postgres | ConnectionKind::Mysql
         ) {
             return Err(AppError::InvalidConfig {
@@ -315,6 +317,16 @@ impl Hub {
                 reason: "pipelines write to postgres and mysql connections".to_owned(),
             });
         }
+        // The destination's name as its kind reads it (`database.table`, `schema.table`).
+        ObjectName::parse(destination_kind, &spec.destination.object, "default").map_err(
+            |err| match AppError::from(err) {
+                AppError::InvalidConfig { reason, .. } => AppError::InvalidConfig {
+                    field: "destination.object".to_owned(),
+                    reason,
+                },
+                other => other,
+            },
+        )?;
         let discovered = self.stored_objects_of(&source).await?;
         let object = discovered
             .iter()

@@ -12,7 +12,7 @@
 //! | --- | --- |
 //! | boolean | Boolean |
 //! | integer | Int64 |
-//! | float | Float64 |
+//! | float | Float64; Float32 for single precision (PostgreSQL `real`, MySQL `float`), see [`source_arrow_type`] |
 //! | decimal | Decimal128(p, s) when the precision is known and ≤ 38, else Utf8 (exact text) |
 //! | string, json, other | Utf8 |
 //! | binary | Binary |
@@ -84,7 +84,9 @@ pub enum WriteMode {
 /// What to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteSpec {
-    /// The destination object (`schema.table` or `table`); created from `schema` if missing.
+    /// The destination object as its kind names objects ([`crate::object_name`]: `schema.table`,
+    /// `database.table` or `table` in the connection's default); created from `schema` if
+    /// missing.
     pub object: String,
     /// The batches' schema, with the metadata of [`keys`] on each field.
     pub schema: SchemaRef,
@@ -145,6 +147,71 @@ pub fn arrow_type(field_type: FieldType, native: &str) -> DataType {
     }
 }
 
+/// The Arrow type a source of kind `source` answers for a field: [`arrow_type`], except that a
+/// single-precision float stays Float32 (a `real` 24.3 is not widened to 24.299999237060547).
+pub fn source_arrow_type(meta: &FieldMeta, source: crate::ConnectionKind) -> DataType {
+    if meta.field_type == FieldType::Float && single_precision(&meta.native, source.as_str()) {
+        DataType::Float32
+    } else {
+        arrow_type(meta.field_type, &meta.native)
+    }
+}
+
+/// Whether a float's native type (of the connection kind `source`, as in [`keys::SOURCE`]) is
+/// single precision: PostgreSQL `real` (`float4`), MySQL `float` (`float(7,4)`, `float unsigned`;
+/// MySQL shows a `float(p)` beyond 24 bits as `double`).
+pub fn single_precision(native: &str, source: &str) -> bool {
+    let native = native.trim().to_ascii_lowercase();
+    match source {
+        "postgres" => matches!(native.as_str(), "real" | "float4"),
+        "mysql" => {
+            native == "float" || native.starts_with("float(") || native.starts_with("float ")
+        }
+        _ => false,
+    }
+}
+
+/// An f32 as the f64 of its shortest decimal text (24.3, not 24.299999237060547): how a
+/// single-precision value is widened for display, for rules and for a double-precision column.
+pub fn widen_f32(v: f32) -> f64 {
+    v.to_string().parse::<f64>().unwrap_or(f64::from(v))
+}
+
+/// A text field's declared type, portable across kinds (from its native type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextType {
+    /// Fixed length, in characters (`char(2)`, `character(2)`).
+    Char(u32),
+    /// Up to a length, in characters (`varchar(40)`, `character varying(40)`).
+    Varchar(u32),
+    /// Unbounded or long text (`text`, `longtext`, `varchar` without a length, anything else).
+    Text,
+}
+
+/// The [`TextType`] of a native type name of PostgreSQL or MySQL.
+pub fn text_type(native: &str) -> TextType {
+    let native = native.trim().to_ascii_lowercase();
+    let (base, length) = match native.split_once('(') {
+        Some((base, rest)) => {
+            let Some((inner, after)) = rest.split_once(')') else {
+                return TextType::Text;
+            };
+            // An array of text is no text; a character set after the length changes nothing.
+            if !(after.is_empty() || after.starts_with(' ')) {
+                return TextType::Text;
+            }
+            (base.trim(), inner.trim().parse::<u32>().ok())
+        }
+        None => (native.as_str(), None),
+    };
+    match (base, length) {
+        ("char" | "character" | "bpchar", Some(n)) if n > 0 => TextType::Char(n),
+        ("char" | "character" | "bpchar", None) => TextType::Char(1),
+        ("varchar" | "character varying", Some(n)) if n > 0 => TextType::Varchar(n),
+        _ => TextType::Text,
+    }
+}
+
 /// `numeric(12,2)` / `decimal(10, 3)` → `(12, 2)` when the precision fits Decimal128 (≤ 38).
 pub fn decimal_precision(native: &str) -> Option<(u8, i8)> {
     let open = native.find('(')?;
@@ -173,7 +240,7 @@ pub fn arrow_field(meta: &FieldMeta, source: crate::ConnectionKind) -> Field {
     }
     Field::new(
         meta.name.clone(),
-        arrow_type(meta.field_type, &meta.native),
+        source_arrow_type(meta, source),
         meta.nullable,
     )
     .with_metadata(metadata)
@@ -271,6 +338,53 @@ mod tests {
         assert_eq!(decimal_precision("numeric"), None);
         assert_eq!(decimal_precision("numeric(60,2)"), None);
         assert_eq!(arrow_type(FieldType::Decimal, "numeric"), DataType::Utf8);
+    }
+
+    #[test]
+    fn single_precision_floats_stay_float32() {
+        let float = |native: &str| FieldMeta {
+            name: "x".into(),
+            field_type: FieldType::Float,
+            native: native.into(),
+            nullable: true,
+            primary_key: false,
+        };
+        let pg = crate::ConnectionKind::Postgres;
+        let my = crate::ConnectionKind::Mysql;
+        assert_eq!(source_arrow_type(&float("real"), pg), DataType::Float32);
+        assert_eq!(
+            source_arrow_type(&float("double precision"), pg),
+            DataType::Float64
+        );
+        assert_eq!(source_arrow_type(&float("float"), my), DataType::Float32);
+        assert_eq!(
+            source_arrow_type(&float("float(7,4) unsigned"), my),
+            DataType::Float32
+        );
+        assert_eq!(source_arrow_type(&float("double"), my), DataType::Float64);
+        assert_eq!(
+            source_arrow_type(&float("float"), crate::ConnectionKind::Files),
+            DataType::Float64
+        );
+        assert_eq!(widen_f32(24.3), 24.3_f64);
+        assert_eq!(widen_f32(0.1), 0.1_f64);
+        assert!(widen_f32(f32::NAN).is_nan());
+        assert_eq!(widen_f32(f32::INFINITY), f64::INFINITY);
+    }
+
+    #[test]
+    fn text_types_keep_their_length() {
+        assert_eq!(text_type("character(2)"), TextType::Char(2));
+        assert_eq!(text_type("char(2)"), TextType::Char(2));
+        assert_eq!(text_type("character"), TextType::Char(1));
+        assert_eq!(text_type("character varying(40)"), TextType::Varchar(40));
+        assert_eq!(text_type("VARCHAR(40)"), TextType::Varchar(40));
+        assert_eq!(text_type("character varying"), TextType::Text);
+        assert_eq!(text_type("text"), TextType::Text);
+        assert_eq!(text_type("longtext"), TextType::Text);
+        assert_eq!(text_type("varchar(x)"), TextType::Text);
+        assert_eq!(text_type("\"char\""), TextType::Text);
+        assert_eq!(text_type("character varying(40)[]"), TextType::Text);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod files;
 mod meta;
 pub mod mysql;
 pub mod oauth;
+pub mod object_name;
 mod paths;
 pub mod postgres;
 pub mod rest;

@@ -54,8 +54,10 @@ pub struct FieldMeta {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
-    /// How pipelines and samples name it: `schema.table` for databases with schemas, the table
-    /// name for MySQL/SQLite, the relative path for files, the configured name for REST objects.
+    /// How pipelines and samples name it: `schema.table` for PostgreSQL, the table name for
+    /// MySQL (`database.table` names one of another database) and SQLite, a part holding a dot
+    /// quoted the kind's way (see [`crate::object_name`]); the relative path for files, the
+    /// configured name for REST objects.
     pub name: String,
     pub kind: ObjectKind,
     pub fields: Vec<FieldMeta>,

@@ -231,7 +231,10 @@ fn other_cell(array: &dyn Array, row: usize) -> Cell<'_> {
             let v = array.as_primitive::<UInt64Type>().value(row);
             i64::try_from(v).map_or(Cell::UInt(v), Cell::Int)
         }
-        DataType::Float32 => Cell::Float(f64::from(array.as_primitive::<Float32Type>().value(row))),
+        // Through the shortest text: a `real` 24.3 is 24.3 in rules and JSON, not 24.299999237060547.
+        DataType::Float32 => Cell::Float(lockstep_connectors::batch::widen_f32(
+            array.as_primitive::<Float32Type>().value(row),
+        )),
         DataType::Date64 => Cell::Timestamp {
             micros: array
                 .as_primitive::<Date64Type>()
@@ -972,6 +975,18 @@ mod tests {
         assert_eq!(to_decimal(Cell::Int(10), 4, 2), Ok(1000));
         assert_eq!(to_int(Cell::Str("12.0".into())), Ok(12));
         assert_eq!(to_int(Cell::Str("12.5".into())), Err(Unconvertible));
+    }
+
+    #[test]
+    fn single_precision_floats_show_as_written() {
+        let array: ArrayRef = Arc::new(arrow_array::Float32Array::from(vec![Some(24.3), None]));
+        let view = ColumnView::new(&array, FieldType::Float);
+        assert_eq!(cell_to_json(&view.cell(0)), serde_json::json!(24.3));
+        assert_eq!(view.cell(1), Cell::Null);
+        assert_eq!(
+            to_text(view.cell(0), TextKind::Plain).as_deref(),
+            Ok("24.3")
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! Values, by discovered type (the table in [`crate::batch`]):
 //! * `tinyint(1)` / `bit(1)` → Boolean; other values than 0 and 1 are an error.
 //! * integers → Int64; an unsigned `bigint` beyond 2^63 − 1 is an error naming the field.
-//! * `float` → Float64 through its shortest decimal text (0.1 stays 0.1); `double` → Float64.
+//! * `float` → Float32 (24.3 stays 24.3); `double` → Float64.
 //! * `decimal(p,s)` → Decimal128(p, s) parsed exactly from the text MySQL sends (Utf8 when p > 38).
 //! * `date` → Date32, `datetime` → Timestamp(µs), `timestamp` → Timestamp(µs, UTC) (the session
 //!   time zone is UTC). Zero dates (`0000-00-00`) are an error naming the field.
@@ -25,7 +25,7 @@ use crate::batch::{BatchSource, BatchStream, CursorSpec, ReadSpec, arrow_field};
 use crate::{ConnectionKind, ConnectorError, FailureKind, FieldMeta, FieldType};
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, FixedSizeBinaryBuilder,
-    Float64Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
+    Float32Builder, Float64Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
     TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
@@ -108,12 +108,8 @@ impl MysqlConnector {
         spec: &ReadSpec,
     ) -> Result<ReadPlan, ConnectorError> {
         // Only a name the catalog lists is read; the identifiers quoted are the catalog's.
-        let Some(meta) = self
-            .catalog(conn, Some(&spec.object))
-            .await?
-            .into_iter()
-            .next()
-        else {
+        let name = self.object_name(&spec.object)?;
+        let Some(meta) = self.catalog(conn, Some(&name)).await?.into_iter().next() else {
             return Err(ConnectorError::failed(
                 FailureKind::NotFound,
                 "there is no such table or view among the discovered objects",
@@ -125,7 +121,7 @@ impl MysqlConnector {
             .map(|f| quote(&f.name))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut sql = format!("SELECT {select_list} FROM {}", quote(&meta.name));
+        let mut sql = format!("SELECT {select_list} FROM {}", name.mysql_sql());
         let mut params = Vec::new();
         if let Some(cursor) = &spec.cursor {
             let field = meta
@@ -218,7 +214,15 @@ fn cursor_value(field: &FieldMeta, cursor: &CursorSpec) -> Result<Option<Value>,
             _ => None,
         }
         .filter(|f| f.is_finite())
-        .map(Value::Double)
+        .map(|f| {
+            if crate::batch::single_precision(&field.native, "mysql") {
+                // Compared as the FLOAT column's own value: 0.1 is not above the stored 0.1.
+                #[allow(clippy::cast_possible_truncation)]
+                Value::Float(f as f32)
+            } else {
+                Value::Double(f)
+            }
+        })
         .ok_or_else(|| bad("a number"))?,
         FieldType::Decimal => {
             let text = match after {
@@ -453,6 +457,7 @@ fn value_error(object: &str, field: &FieldMeta, why: &str) -> ConnectorError {
 enum ColumnBuilder {
     Boolean(BooleanBuilder),
     Int64(Int64Builder),
+    Float32(Float32Builder),
     Float64(Float64Builder),
     Decimal(Decimal128Builder, u8, i8),
     Utf8(StringBuilder),
@@ -464,12 +469,13 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    /// For the Arrow types [`crate::batch::arrow_type`] answers.
+    /// For the Arrow types [`crate::batch::source_arrow_type`] answers.
     fn new(data_type: &DataType, capacity: usize) -> Option<ColumnBuilder> {
         use arrow_schema::TimeUnit;
         Some(match data_type {
             DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
             DataType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
+            DataType::Float32 => ColumnBuilder::Float32(Float32Builder::with_capacity(capacity)),
             DataType::Float64 => ColumnBuilder::Float64(Float64Builder::with_capacity(capacity)),
             DataType::Decimal128(p, s) => ColumnBuilder::Decimal(
                 Decimal128Builder::with_capacity(capacity)
@@ -500,6 +506,7 @@ impl ColumnBuilder {
         match self {
             ColumnBuilder::Boolean(b) => ArrayBuilder::finish(b),
             ColumnBuilder::Int64(b) => ArrayBuilder::finish(b),
+            ColumnBuilder::Float32(b) => ArrayBuilder::finish(b),
             ColumnBuilder::Float64(b) => ArrayBuilder::finish(b),
             ColumnBuilder::Decimal(b, _, _) => ArrayBuilder::finish(b),
             ColumnBuilder::Utf8(b) => ArrayBuilder::finish(b),
@@ -517,6 +524,7 @@ impl ColumnBuilder {
             match self {
                 ColumnBuilder::Boolean(b) => b.append_null(),
                 ColumnBuilder::Int64(b) => b.append_null(),
+                ColumnBuilder::Float32(b) => b.append_null(),
                 ColumnBuilder::Float64(b) => b.append_null(),
                 ColumnBuilder::Decimal(b, _, _) => b.append_null(),
                 ColumnBuilder::Utf8(b) => b.append_null(),
@@ -531,6 +539,7 @@ impl ColumnBuilder {
         match self {
             ColumnBuilder::Boolean(b) => b.append_value(to_bool(&value)?),
             ColumnBuilder::Int64(b) => b.append_value(to_i64(&value, field)?),
+            ColumnBuilder::Float32(b) => b.append_value(to_f32(&value)?),
             ColumnBuilder::Float64(b) => b.append_value(to_f64(&value)?),
             ColumnBuilder::Decimal(b, p, s) => {
                 let v = match &value {
@@ -611,7 +620,7 @@ fn to_f64(value: &Value) -> Result<f64, &'static str> {
     match value {
         Value::Double(v) => Ok(*v),
         // The shortest text that reads back as the same f32: 0.1, not 0.10000000149011612.
-        Value::Float(v) => Ok(v.to_string().parse::<f64>().unwrap_or(f64::from(*v))),
+        Value::Float(v) => Ok(crate::batch::widen_f32(*v)),
         #[allow(clippy::cast_precision_loss)]
         Value::Int(v) => Ok(*v as f64),
         #[allow(clippy::cast_precision_loss)]
@@ -619,6 +628,23 @@ fn to_f64(value: &Value) -> Result<f64, &'static str> {
         Value::Bytes(bytes) => std::str::from_utf8(bytes)
             .ok()
             .and_then(|text| text.parse::<f64>().ok())
+            .ok_or("a value that is not a number"),
+        _ => Err("a value that is not a number"),
+    }
+}
+
+/// A `float` column's value (MySQL sends FLOAT as 4 bytes in the binary protocol).
+fn to_f32(value: &Value) -> Result<f32, &'static str> {
+    match value {
+        Value::Float(v) => Ok(*v),
+        // Through the shortest text: the f32 that prints the same.
+        Value::Double(v) => v
+            .to_string()
+            .parse::<f32>()
+            .map_err(|_| "a value that is not a number"),
+        Value::Bytes(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse::<f32>().ok())
             .ok_or("a value that is not a number"),
         _ => Err("a value that is not a number"),
     }

@@ -19,8 +19,9 @@
 //! mysql_async builds its rustls configuration with the process's default crypto provider; when
 //! none is installed yet, the connector installs rustls's `ring` provider before a TLS connection.
 //!
-//! Tables and views are named by their table name in `config.database`. Samples read only objects
-//! the catalog lists, with identifiers quoted and the limit bound as a parameter. The session
+//! Tables and views are named by their table name in `config.database`, and `database.table` in
+//! another database (see [`crate::object_name`]). Samples read only objects the catalog lists,
+//! with identifiers quoted and the limit bound as a parameter. The session
 //! time zone is UTC, so `timestamp` values are instants (RFC 3339 with `Z`).
 
 mod batch;
@@ -30,10 +31,11 @@ mod writer;
 pub use config::{MysqlConfig, SECRET_FIELDS};
 pub use writer::MysqlWriter;
 
+use crate::object_name::ObjectName;
 use crate::postgres::{describe_tls_error, find_rustls_error, tcp_error};
 use crate::{
-    Connector, ConnectorError, Context, FailureKind, FieldMeta, FieldType, ObjectKind, ObjectMeta,
-    Record, Secret, Secrets, TlsMode,
+    ConnectionKind, Connector, ConnectorError, Context, FailureKind, FieldMeta, FieldType,
+    ObjectKind, ObjectMeta, Record, Secret, Secrets, TlsMode,
 };
 use base64::Engine as _;
 use mysql_async::consts::ColumnType;
@@ -178,15 +180,37 @@ impl MysqlConnector {
         let _ = tokio::time::timeout(self.ctx.timeout, conn.disconnect()).await;
     }
 
-    /// The tables and views of the database with their columns, or only the one named exactly
-    /// `object`, sorted by name.
+    /// The object `text` names: a table of the connection's database, or `database.table`.
+    pub(crate) fn object_name(&self, text: &str) -> Result<ObjectName, ConnectorError> {
+        ObjectName::parse(ConnectionKind::Mysql, text, &self.config.database)
+    }
+
+    /// One of MySQL's own databases, other than the one the connection is configured for.
+    pub(crate) fn foreign_system_database(&self, database: &str) -> bool {
+        database != self.config.database
+            && ["mysql", "information_schema", "performance_schema", "sys"]
+                .iter()
+                .any(|system| database.eq_ignore_ascii_case(system))
+    }
+
+    /// The tables and views of the connection's database with their columns, or only the one
+    /// named exactly `object` (in its database), sorted by name. Names are as
+    /// [`ObjectName::display`] writes them.
     async fn catalog(
         &self,
         conn: &mut Conn,
-        object: Option<&str>,
+        object: Option<&ObjectName>,
     ) -> Result<Vec<ObjectMeta>, ConnectorError> {
-        let rows: Vec<Row> = self.timed(conn.exec(CATALOG_SQL, (object, object))).await?;
-        let json_columns = self.mariadb_json_columns(conn).await;
+        let database = object.map_or(self.config.database.as_str(), |o| o.namespace.as_str());
+        if self.foreign_system_database(database) {
+            // MySQL's own tables are not a connection's objects (as PostgreSQL's catalogs).
+            return Ok(Vec::new());
+        }
+        let object = object.map(|o| o.name.as_str());
+        let rows: Vec<Row> = self
+            .timed(conn.exec(CATALOG_SQL, (database, object, object)))
+            .await?;
+        let json_columns = self.mariadb_json_columns(conn, database).await;
         let mut columns = Vec::with_capacity(rows.len());
         for row in rows {
             let (table, table_type, name, data_type, column_type, nullable, key, position): (
@@ -228,27 +252,38 @@ impl MysqlConnector {
             columns.push((table, kind, position, field));
         }
         columns.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
-        let mut objects: Vec<ObjectMeta> = Vec::new();
+        let namespace = (database != self.config.database).then_some(database);
+        let mut objects: Vec<(String, ObjectMeta)> = Vec::new();
         for (table, kind, _, field) in columns {
             match objects.last_mut() {
-                Some(last) if last.name == table => last.fields.push(field),
-                _ => objects.push(ObjectMeta {
-                    name: table,
-                    kind,
-                    fields: vec![field],
-                    layout: None,
-                    error: None,
-                }),
+                Some((last, meta)) if *last == table => meta.fields.push(field),
+                _ => {
+                    let name = ObjectName::display(ConnectionKind::Mysql, namespace, &table);
+                    objects.push((
+                        table,
+                        ObjectMeta {
+                            name,
+                            kind,
+                            fields: vec![field],
+                            layout: None,
+                            error: None,
+                        },
+                    ));
+                }
             }
         }
-        Ok(objects)
+        Ok(objects.into_iter().map(|(_, meta)| meta).collect())
     }
 
     /// MariaDB's `json` is `longtext` with a `json_valid` check named after the column: those
     /// columns, as (table, column). MySQL has a real `json` type (and no `TABLE_NAME` in
     /// `CHECK_CONSTRAINTS`, so the query fails there and nothing is found).
-    async fn mariadb_json_columns(&self, conn: &mut Conn) -> HashSet<(String, String)> {
-        let rows: Vec<Row> = match self.timed(conn.query(JSON_CHECKS_SQL)).await {
+    async fn mariadb_json_columns(
+        &self,
+        conn: &mut Conn,
+        database: &str,
+    ) -> HashSet<(String, String)> {
+        let rows: Vec<Row> = match self.timed(conn.exec(JSON_CHECKS_SQL, (database,))).await {
             Ok(rows) => rows,
             Err(_) => return HashSet::new(),
         };
@@ -266,7 +301,8 @@ impl MysqlConnector {
         limit: usize,
     ) -> Result<Vec<Record>, ConnectorError> {
         // Only a name the catalog lists is read; the identifiers quoted are the catalog's.
-        let Some(meta) = self.catalog(conn, Some(object)).await?.into_iter().next() else {
+        let name = self.object_name(object)?;
+        let Some(meta) = self.catalog(conn, Some(&name)).await?.into_iter().next() else {
             return Err(ConnectorError::failed(
                 FailureKind::NotFound,
                 "there is no such table or view among the discovered objects",
@@ -278,7 +314,7 @@ impl MysqlConnector {
             .map(|f| quote(&f.name))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT {select_list} FROM {} LIMIT ?", quote(&meta.name));
+        let sql = format!("SELECT {select_list} FROM {} LIMIT ?", name.mysql_sql());
         let limit = u64::try_from(limit.clamp(1, crate::MAX_SAMPLE)).unwrap_or(1);
         let rows: Vec<Row> = self.timed(conn.exec(sql, (limit,))).await?;
         Ok(rows
@@ -301,27 +337,27 @@ impl MysqlConnector {
     }
 }
 
-/// Every column of the current database's tables and views (`?`: one table, or NULL for all).
+/// Every column of the tables and views of database `?` (then `?`: one table, or NULL for all).
 const CATALOG_SQL: &str = r"
 SELECT c.TABLE_NAME, t.TABLE_TYPE, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE,
        c.COLUMN_KEY, c.ORDINAL_POSITION
 FROM information_schema.COLUMNS c
 JOIN information_schema.TABLES t
   ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
-WHERE c.TABLE_SCHEMA = DATABASE() AND (? IS NULL OR c.TABLE_NAME = ?)
+WHERE c.TABLE_SCHEMA = ? AND (? IS NULL OR c.TABLE_NAME = ?)
 ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION
 ";
 
-/// MariaDB's check constraints (for its `json` alias).
+/// MariaDB's check constraints in database `?` (for its `json` alias).
 const JSON_CHECKS_SQL: &str = r"
 SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE
 FROM information_schema.CHECK_CONSTRAINTS
-WHERE CONSTRAINT_SCHEMA = DATABASE()
+WHERE CONSTRAINT_SCHEMA = ?
 ";
 
 /// A quoted MySQL identifier: backticks around it, inner backticks doubled.
 fn quote(identifier: &str) -> String {
-    format!("`{}`", identifier.replace('`', "``"))
+    crate::object_name::mysql_quote(identifier)
 }
 
 /// The portable type for `DATA_TYPE` (and `COLUMN_TYPE` for `tinyint(1)` and `bit(1)`, the usual

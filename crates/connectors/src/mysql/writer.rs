@@ -5,6 +5,10 @@
 //! bound, never interpolated: at most 1000 rows and 65,535 placeholders a statement, and at most
 //! half of `max_allowed_packet` (4 MiB at most) of values.
 //!
+//! The object is `table` (in the connection's database) or `database.table`
+//! ([`crate::object_name`]); staging tables live in the table's database, and every statement
+//! names both parts, quoted.
+//!
 //! Modes:
 //! * `Append`: inserts into the table inside the transaction; `COMMIT` makes them visible.
 //! * `Upsert { key }`: `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c)` (the form MySQL 8 and
@@ -34,9 +38,10 @@
 //! | --- | --- |
 //! | boolean | TINYINT(1) |
 //! | integer | BIGINT (BIGINT UNSIGNED for UInt64; SMALLINT/INT when the native type says so) |
-//! | float | DOUBLE |
+//! | float | FLOAT for Float32 or a single-precision native type (PostgreSQL `real`); else DOUBLE |
 //! | decimal | DECIMAL(p,s) from Decimal128(p,s) or a native `numeric(p,s)`; else DECIMAL(65,30) |
-//! | string, other | LONGTEXT; VARCHAR(255) utf8mb4_bin in a key (TEXT cannot be a key) |
+//! | string | as declared: CHAR(n), VARCHAR(n) (a TEXT type when the row would pass 65,535 bytes); other text LONGTEXT; VARCHAR(≤ 255) utf8mb4_bin in a key (TEXT cannot be a key) |
+//! | other | LONGTEXT; VARCHAR(255) utf8mb4_bin in a key |
 //! | binary | LONGBLOB; VARBINARY(255) in a key |
 //! | date / time | DATE / TIME(6) |
 //! | timestamp | DATETIME(6) |
@@ -51,7 +56,11 @@
 
 use super::batch::{format_decimal, is_decimal_text};
 use super::{MysqlConnector, map_error, quote, sqlstate};
-use crate::batch::{BatchDestination, BatchWriter, WriteMode, WriteSpec, field_meta, keys};
+use crate::batch::{
+    BatchDestination, BatchWriter, TextType, WriteMode, WriteSpec, field_meta, keys,
+    single_precision, text_type,
+};
+use crate::object_name::ObjectName;
 use crate::{ConnectorError, FailureKind, FieldMeta, FieldType, ObjectKind};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -171,15 +180,18 @@ struct Column {
     data_type: DataType,
     /// The field came from MySQL: its native COLUMN_TYPE may be reused.
     from_mysql: bool,
+    /// A single-precision float (Float32, or a `real` of the source): FLOAT, not DOUBLE.
+    single: bool,
     /// DECIMAL(p, s) of the destination column, to refuse values it would round.
     decimal: Option<(u32, u32)>,
 }
 
-/// The staging table, and the old table's name while it is swapped out (Replace of a table).
+/// The staging table, and the old table's name while it is swapped out (Replace of a table),
+/// both in the table's database.
 #[derive(Debug, Clone)]
 struct Staging {
-    name: String,
-    old: Option<String>,
+    name: ObjectName,
+    old: Option<ObjectName>,
 }
 
 /// Writes batches into one table; see the module documentation.
@@ -188,7 +200,7 @@ pub struct MysqlWriter {
     /// `None` once committed or aborted.
     conn: Option<Conn>,
     link: Link,
-    table: String,
+    table: ObjectName,
     staging: Option<Staging>,
     lock: String,
     columns: Vec<Column>,
@@ -205,7 +217,19 @@ impl BatchDestination for MysqlConnector {
     type Writer = MysqlWriter;
 
     async fn writer(&self, spec: WriteSpec) -> Result<MysqlWriter, ConnectorError> {
-        check_name("object", &spec.object)?;
+        let table = self.object_name(&spec.object)?;
+        if self.foreign_system_database(&table.namespace) {
+            return Err(ConnectorError::config(
+                "object",
+                "Lockstep does not write to MySQL's own databases",
+            ));
+        }
+        if table.name.contains(STAGING_MARKER) {
+            return Err(ConnectorError::config(
+                "object",
+                "names containing __lockstep_ belong to Lockstep's staging tables",
+            ));
+        }
         let columns = plan_columns(&spec)?;
         let key = key_fields(&spec, &columns)?;
         let conn = self.connect().await?;
@@ -217,7 +241,7 @@ impl BatchDestination for MysqlConnector {
                 endpoint: self.endpoint(),
                 timeout: self.ctx.timeout,
             },
-            table: spec.object.clone(),
+            table,
             staging: None,
             lock: format!("lockstep_{token}"),
             columns,
@@ -278,11 +302,11 @@ impl MysqlWriter {
         if target.as_ref().is_some_and(|t| t.kind == ObjectKind::View) {
             return Err(ConnectorError::config(
                 "object",
-                format!("{table} is a view; Lockstep writes to tables"),
+                format!("{} is a view; Lockstep writes to tables", spec.object),
             ));
         }
-        let prefix: String = table.chars().take(STAGING_PREFIX_CHARS).collect();
-        let staging_name = format!("{prefix}{STAGING_MARKER}{token}");
+        let prefix: String = table.name.chars().take(STAGING_PREFIX_CHARS).collect();
+        let staging_name = table.sibling(format!("{prefix}{STAGING_MARKER}{token}"));
         let insert_into = match (&spec.mode, &target) {
             (WriteMode::Replace, Some(target)) => {
                 let same_columns = same_names(
@@ -294,8 +318,8 @@ impl MysqlWriter {
                         conn,
                         &format!(
                             "CREATE TABLE {} LIKE {}",
-                            quote(&staging_name),
-                            quote(&target.name)
+                            staging_name.mysql_sql(),
+                            table.mysql_sql()
                         ),
                     )
                     .await?;
@@ -306,7 +330,7 @@ impl MysqlWriter {
                 }
                 self.staging = Some(Staging {
                     name: staging_name.clone(),
-                    old: Some(format!("{prefix}{STAGING_MARKER}{token}_old")),
+                    old: Some(table.sibling(format!("{prefix}{STAGING_MARKER}{token}_old"))),
                 });
                 staging_name
             }
@@ -319,15 +343,18 @@ impl MysqlWriter {
                     {
                         return Err(ConnectorError::config(
                             "schema",
-                            format!("the table {table} has no column {}", column.meta.name),
+                            format!(
+                                "the table {} has no column {}",
+                                spec.object, column.meta.name
+                            ),
                         ));
                     }
                 }
                 if let WriteMode::Upsert { key } = &spec.mode {
-                    check_unique_key(&link, conn, &target.name, key).await?;
+                    check_unique_key(&link, conn, &table, &spec.object, key).await?;
                 }
                 destination_decimals(&mut self.columns, &target.fields);
-                target.name.clone()
+                table.clone()
             }
             (_, None) => {
                 let create = create_table_sql(&staging_name, &mut self.columns, key)?;
@@ -343,7 +370,7 @@ impl MysqlWriter {
         let names: Vec<String> = self.columns.iter().map(|c| quote(&c.meta.name)).collect();
         self.insert_prefix = format!(
             "INSERT INTO {} ({}) VALUES ",
-            quote(&insert_into),
+            insert_into.mysql_sql(),
             names.join(", ")
         );
         if let WriteMode::Upsert { key } = &spec.mode {
@@ -420,16 +447,16 @@ impl MysqlWriter {
                     conn,
                     &format!(
                         "RENAME TABLE {} TO {}, {} TO {}",
-                        quote(&table),
-                        quote(old),
-                        quote(&staging.name),
-                        quote(&table)
+                        table.mysql_sql(),
+                        old.mysql_sql(),
+                        staging.name.mysql_sql(),
+                        table.mysql_sql()
                     ),
                 )
                 .await?;
                 // The swap is done; an old table left behind is dropped by the next writer.
                 if link
-                    .query(conn, &format!("DROP TABLE {}", quote(old)))
+                    .query(conn, &format!("DROP TABLE {}", old.mysql_sql()))
                     .await
                     .is_err()
                 {
@@ -441,7 +468,11 @@ impl MysqlWriter {
             None => {
                 link.query(
                     conn,
-                    &format!("RENAME TABLE {} TO {}", quote(&staging.name), quote(&table)),
+                    &format!(
+                        "RENAME TABLE {} TO {}",
+                        staging.name.mysql_sql(),
+                        table.mysql_sql()
+                    ),
                 )
                 .await?;
             }
@@ -563,7 +594,7 @@ async fn cleanup(link: &Link, conn: &mut Conn, staging: Option<&Staging>) {
     if let Some(staging) = staging {
         for name in std::iter::once(&staging.name).chain(staging.old.as_ref()) {
             let _ = link
-                .query(conn, &format!("DROP TABLE IF EXISTS {}", quote(name)))
+                .query(conn, &format!("DROP TABLE IF EXISTS {}", name.mysql_sql()))
                 .await;
         }
     }
@@ -580,15 +611,15 @@ async fn close(link: &Link, mut conn: Conn, lock: &str) {
 async fn drop_stale_staging(
     link: &Link,
     conn: &mut Conn,
-    table: &str,
+    table: &ObjectName,
 ) -> Result<(), ConnectorError> {
-    let prefix: String = table.chars().take(STAGING_PREFIX_CHARS).collect();
+    let prefix: String = table.name.chars().take(STAGING_PREFIX_CHARS).collect();
     let pattern = format!("{}{}%", like_escape(&prefix), like_escape(STAGING_MARKER));
     let names: Vec<String> = link
         .timed(conn.exec(
             "SELECT TABLE_NAME FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?",
-            (pattern,),
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?",
+            (table.namespace.as_str(), pattern),
         ))
         .await?;
     for name in names {
@@ -600,7 +631,8 @@ async fn drop_stale_staging(
             .await?;
         if matches!(holder, Some(None)) {
             tracing::info!("MySQL: dropping a staging table left by an interrupted writer");
-            link.query(conn, &format!("DROP TABLE IF EXISTS {}", quote(&name)))
+            let stale = table.sibling(name);
+            link.query(conn, &format!("DROP TABLE IF EXISTS {}", stale.mysql_sql()))
                 .await?;
         }
     }
@@ -630,20 +662,13 @@ fn like_escape(text: &str) -> String {
     out
 }
 
-/// A table or column name MySQL accepts: 1 to 64 characters, no control characters, no trailing
-/// space.
+/// A column name MySQL accepts: 1 to 64 characters, no control characters, no trailing space.
 fn check_name(field: &str, name: &str) -> Result<(), ConnectorError> {
     let chars = name.chars().count();
     if chars == 0 || chars > 64 || name.ends_with(' ') || name.chars().any(char::is_control) {
         return Err(ConnectorError::config(
             field,
             "a MySQL name has 1 to 64 characters, no control characters and no trailing space",
-        ));
-    }
-    if field == "object" && name.contains(STAGING_MARKER) {
-        return Err(ConnectorError::config(
-            field,
-            "names containing __lockstep_ belong to Lockstep's staging tables",
         ));
     }
     Ok(())
@@ -672,13 +697,17 @@ fn plan_columns(spec: &WriteSpec) -> Result<Vec<Column>, ConnectorError> {
         if !writable(field.data_type()) {
             return Err(unsupported(field.name()));
         }
+        let meta = field_meta(field);
+        let source = field
+            .metadata()
+            .get(keys::SOURCE)
+            .map_or("", String::as_str);
         columns.push(Column {
-            meta: field_meta(field),
+            single: *field.data_type() == DataType::Float32
+                || single_precision(&meta.native, source),
+            meta,
             data_type: field.data_type().clone(),
-            from_mysql: field
-                .metadata()
-                .get(keys::SOURCE)
-                .is_some_and(|s| s == "mysql"),
+            from_mysql: source == "mysql",
             decimal: None,
         });
     }
@@ -770,15 +799,16 @@ fn destination_decimals(columns: &mut [Column], destination: &[FieldMeta]) {
 async fn check_unique_key(
     link: &Link,
     conn: &mut Conn,
-    table: &str,
+    table: &ObjectName,
+    shown: &str,
     key: &[String],
 ) -> Result<(), ConnectorError> {
     let rows: Vec<(String, i64, Option<String>)> = link
         .timed(conn.exec(
             "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
              ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-            (table,),
+            (table.namespace.as_str(), table.name.as_str()),
         ))
         .await?;
     let mut indexes: Vec<(String, Vec<String>)> = Vec::new();
@@ -804,7 +834,7 @@ async fn check_unique_key(
         Err(ConnectorError::config(
             "mode.key",
             format!(
-                "the table {table} has no primary key or unique index on exactly {}",
+                "the table {shown} has no primary key or unique index on exactly {}",
                 key.join(", ")
             ),
         ))
@@ -813,14 +843,18 @@ async fn check_unique_key(
 
 /// `CREATE TABLE` for the schema; notes each column's DECIMAL(p, s).
 fn create_table_sql(
-    name: &str,
+    name: &ObjectName,
     columns: &mut [Column],
     key: &[String],
 ) -> Result<String, ConnectorError> {
+    let mut types = Vec::with_capacity(columns.len());
+    for column in columns.iter() {
+        types.push(column_type(column, key.contains(&column.meta.name))?);
+    }
+    fit_row_size(&mut types);
     let mut definitions = Vec::with_capacity(columns.len() + 1);
-    for column in columns.iter_mut() {
+    for (column, sql_type) in columns.iter_mut().zip(types) {
         let in_key = key.contains(&column.meta.name);
-        let sql_type = column_type(column, in_key)?;
         column.decimal = decimal_spec(&sql_type);
         let null = if column.meta.nullable && !in_key {
             "NULL"
@@ -835,7 +869,7 @@ fn create_table_sql(
     }
     Ok(format!(
         "CREATE TABLE {} ({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        quote(name),
+        name.mysql_sql(),
         definitions.join(", ")
     ))
 }
@@ -879,9 +913,11 @@ fn column_type(column: &Column, in_key: bool) -> Result<String, ConnectorError> 
             "integer" | "int" | "int4" => "INT".to_owned(),
             _ => "BIGINT".to_owned(),
         },
+        FieldType::Float if column.single => "FLOAT".to_owned(),
         FieldType::Float => "DOUBLE".to_owned(),
         FieldType::Decimal => decimal_type(column),
-        FieldType::String | FieldType::Other | FieldType::Json => if in_key {
+        FieldType::String => text_column(text_type(&meta.native), in_key),
+        FieldType::Other | FieldType::Json => if in_key {
             "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
         } else {
             "LONGTEXT"
@@ -893,6 +929,80 @@ fn column_type(column: &Column, in_key: bool) -> Result<String, ConnectorError> 
         FieldType::Timestamp | FieldType::TimestampTz => "DATETIME(6)".to_owned(),
         FieldType::Uuid => "CHAR(36)".to_owned(),
     })
+}
+
+/// A text column of the declared type: CHAR(n) and VARCHAR(n) as declared (CHAR up to 255),
+/// other text LONGTEXT; in a key a binary-collated VARCHAR of at most 255 characters (TEXT cannot
+/// be a key, and a key holds at most 3072 bytes).
+fn text_column(declared: TextType, in_key: bool) -> String {
+    const KEY_COLLATION: &str = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+    match (declared, in_key) {
+        (TextType::Char(n), false) if n <= 255 => format!("CHAR({n})"),
+        (TextType::Char(n), true) if n <= 255 => format!("CHAR({n}) {KEY_COLLATION}"),
+        (TextType::Char(n) | TextType::Varchar(n), false) => {
+            if n <= MAX_VARCHAR_CHARS {
+                format!("VARCHAR({n})")
+            } else {
+                long_text(n)
+            }
+        }
+        (TextType::Char(n) | TextType::Varchar(n), true) => {
+            format!("VARCHAR({}) {KEY_COLLATION}", n.min(255))
+        }
+        (TextType::Text, false) => "LONGTEXT".to_owned(),
+        (TextType::Text, true) => format!("VARCHAR(255) {KEY_COLLATION}"),
+    }
+}
+
+/// The most characters of a utf8mb4 VARCHAR (65,535 bytes a row, 4 bytes a character).
+const MAX_VARCHAR_CHARS: u32 = 16_383;
+
+/// The smallest TEXT type that holds `n` characters of utf8mb4.
+fn long_text(n: u32) -> String {
+    let bytes = u64::from(n) * 4;
+    if bytes <= 65_535 {
+        "TEXT"
+    } else if bytes <= 16_777_215 {
+        "MEDIUMTEXT"
+    } else {
+        "LONGTEXT"
+    }
+    .to_owned()
+}
+
+/// MySQL refuses a table whose row can exceed 65,535 bytes, counting each VARCHAR(n) at 4n + 2
+/// (utf8mb4): while the row is too large, the longest VARCHAR becomes the TEXT type that holds it
+/// (stored off the row). Other columns are counted at 32 bytes, more than any of them takes.
+fn fit_row_size(types: &mut [String]) {
+    const ROW_BYTES: u64 = 65_535;
+    let varchar = |t: &str| -> Option<u32> {
+        let rest = t.strip_prefix("VARCHAR(")?;
+        rest.get(..rest.find(')')?)?.parse().ok()
+    };
+    let row_bytes = |types: &[String]| -> u64 {
+        types
+            .iter()
+            .map(|t| match varchar(t) {
+                Some(n) => u64::from(n) * 4 + 2,
+                None => match t.strip_prefix("CHAR(").and_then(|r| r.split(')').next()) {
+                    Some(n) => n.parse::<u64>().map_or(32, |n| n * 4),
+                    None => 32,
+                },
+            })
+            .sum()
+    };
+    while row_bytes(types) > ROW_BYTES {
+        // Key columns (binary-collated) stay: they are at most 255 characters.
+        let longest = types
+            .iter_mut()
+            .filter(|t| !t.contains("utf8mb4_bin"))
+            .filter_map(|t| varchar(t).map(|n| (n, t)))
+            .max_by_key(|(n, _)| *n);
+        match longest {
+            Some((n, t)) => *t = long_text(n),
+            None => break,
+        }
+    }
 }
 
 /// DECIMAL(p, s) for a decimal field: Decimal128's, else a native `numeric(p,s)`'s when MySQL can

@@ -27,7 +27,8 @@ use super::copy_in::{self, Encoding, Unwritable};
 use super::copy_out::COPY_HEADER;
 use super::{PostgresConnector, map_error, quote};
 use crate::batch::{
-    BatchDestination, BatchWriter, RecordBatch, SchemaRef, WriteMode, WriteSpec, field_meta, keys,
+    BatchDestination, BatchWriter, RecordBatch, SchemaRef, TextType, WriteMode, WriteSpec,
+    field_meta, keys, single_precision, text_type,
 };
 use crate::{ConnectorError, FailureKind, FieldType};
 use arrow_schema::{DataType, Field};
@@ -41,6 +42,9 @@ use tokio_postgres::{Client, CopyInSink};
 type Chunk = Cursor<Vec<u8>>;
 
 const CHUNK_BYTES: usize = 1 << 20;
+
+/// The longest `character(n)` / `character varying(n)` PostgreSQL declares.
+const MAX_CHAR_LENGTH: u32 = 10_485_760;
 
 /// An open bulk write (see the module documentation). `Debug` shows the object and the count.
 pub struct PostgresWriter {
@@ -484,23 +488,22 @@ fn staging_name(table: &str) -> String {
     )
 }
 
-/// `schema.table` or `table` (schema `public`).
-fn split_object(object: &str) -> Result<(String, String), ConnectorError> {
-    let (schema, table) = object.split_once('.').unwrap_or(("public", object));
-    if schema.is_empty() || table.is_empty() {
-        return Err(ConnectorError::config(
-            "object",
-            "must be schema.table or table",
-        ));
-    }
-    Ok((schema.to_owned(), table.to_owned()))
-}
-
-/// The usual PostgreSQL type for a portable type.
+/// The usual PostgreSQL type for a portable type: floats keep their width (`real` for Float32
+/// or a single-precision source type), text its declared length (`char(2)` → `character(2)`,
+/// `varchar(40)` → `character varying(40)`, else `text`).
 fn mapped_type(field: &Field, field_type: FieldType, native: &str) -> String {
+    let source = field
+        .metadata()
+        .get(keys::SOURCE)
+        .map_or("", String::as_str);
     match field_type {
         FieldType::Boolean => "boolean".to_owned(),
         FieldType::Integer => "bigint".to_owned(),
+        FieldType::Float
+            if *field.data_type() == DataType::Float32 || single_precision(native, source) =>
+        {
+            "real".to_owned()
+        }
         FieldType::Float => "double precision".to_owned(),
         FieldType::Decimal => match field.data_type() {
             DataType::Decimal128(p, s) => format!("numeric({p},{s})"),
@@ -509,7 +512,12 @@ fn mapped_type(field: &Field, field_type: FieldType, native: &str) -> String {
                 None => "numeric".to_owned(),
             },
         },
-        FieldType::String | FieldType::Other => "text".to_owned(),
+        FieldType::String => match text_type(native) {
+            TextType::Char(n) if n <= MAX_CHAR_LENGTH => format!("character({n})"),
+            TextType::Varchar(n) if n <= MAX_CHAR_LENGTH => format!("character varying({n})"),
+            _ => "text".to_owned(),
+        },
+        FieldType::Other => "text".to_owned(),
         FieldType::Binary => "bytea".to_owned(),
         FieldType::Date => "date".to_owned(),
         FieldType::Time => "time".to_owned(),
@@ -638,7 +646,8 @@ impl BatchDestination for PostgresConnector {
     type Writer = PostgresWriter;
 
     async fn writer(&self, spec: WriteSpec) -> Result<PostgresWriter, ConnectorError> {
-        let (schema_name, table_name) = split_object(&spec.object)?;
+        let name = self.object_name(&spec.object)?;
+        let (schema_name, table_name) = (name.namespace, name.name);
         let fields: Vec<&Field> = spec.schema.fields().iter().map(AsRef::as_ref).collect();
         if fields.is_empty() {
             return Err(ConnectorError::config("schema", "has no field"));
@@ -1296,15 +1305,6 @@ mod tests {
 
     #[test]
     fn objects_and_staging_names() {
-        assert_eq!(
-            split_object("shop.items").ok(),
-            Some(("shop".to_owned(), "items".to_owned()))
-        );
-        assert_eq!(
-            split_object("items").ok(),
-            Some(("public".to_owned(), "items".to_owned()))
-        );
-        assert!(split_object(".x").is_err());
         let long = "ä".repeat(40);
         let name = staging_name(&long);
         assert!(name.len() <= 63, "{name}");

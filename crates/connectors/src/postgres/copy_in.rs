@@ -431,7 +431,8 @@ impl Bound<'_> {
                 if *four {
                     fixed(out, v.to_be_bytes());
                 } else {
-                    fixed(out, f64::from(v).to_be_bytes());
+                    // 24.3 as a double is 24.3, not 24.299999237060547.
+                    fixed(out, crate::batch::widen_f32(v).to_be_bytes());
                 }
             }
             Bound::Float64(values, four) => {

@@ -11,11 +11,11 @@
 //! size of the table.
 
 use super::{Column, PostgresConnector, map_error, numeric, quote};
-use crate::batch::{BatchSource, BatchStream, ReadSpec, SchemaRef, arrow_field};
+use crate::batch::{BatchSource, BatchStream, ReadSpec, SchemaRef, arrow_field, widen_f32};
 use crate::{ConnectionKind, ConnectorError, FailureKind};
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, FixedSizeBinaryBuilder,
-    Float64Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
+    Float32Builder, Float64Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
     TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
@@ -225,7 +225,9 @@ enum Decoder {
     Int2(Int64Builder),
     Int4(Int64Builder),
     Int8(Int64Builder),
-    Float4(Float64Builder),
+    Float4(Float32Builder),
+    /// A `real` held as Float64 (a domain over `real`): widened through its shortest text.
+    Float4Wide(Float64Builder),
     Float8(Float64Builder),
     Decimal {
         builder: Decimal128Builder,
@@ -281,7 +283,8 @@ impl Decoder {
             ("int2", DataType::Int64) => Decoder::Int2(Int64Builder::new()),
             ("int4", DataType::Int64) => Decoder::Int4(Int64Builder::new()),
             ("int8", DataType::Int64) => Decoder::Int8(Int64Builder::new()),
-            ("float4", DataType::Float64) => Decoder::Float4(Float64Builder::new()),
+            ("float4", DataType::Float32) => Decoder::Float4(Float32Builder::new()),
+            ("float4", DataType::Float64) => Decoder::Float4Wide(Float64Builder::new()),
             ("float8", DataType::Float64) => Decoder::Float8(Float64Builder::new()),
             ("numeric", DataType::Decimal128(precision, scale)) => Decoder::Decimal {
                 builder: decimal_builder(*precision, *scale)?,
@@ -333,7 +336,8 @@ impl Decoder {
             Decoder::Int2(b) => b.append_value(i64::from(i16::from_be_bytes(array(v)?))),
             Decoder::Int4(b) => b.append_value(i64::from(i32::from_be_bytes(array(v)?))),
             Decoder::Int8(b) => b.append_value(i64::from_be_bytes(array(v)?)),
-            Decoder::Float4(b) => b.append_value(f64::from(f32::from_be_bytes(array(v)?))),
+            Decoder::Float4(b) => b.append_value(f32::from_be_bytes(array(v)?)),
+            Decoder::Float4Wide(b) => b.append_value(widen_f32(f32::from_be_bytes(array(v)?))),
             Decoder::Float8(b) => b.append_value(f64::from_be_bytes(array(v)?)),
             Decoder::Decimal { builder, scale, .. } => {
                 let value = numeric::to_i128(v, *scale).map_err(|err| match err {
@@ -396,7 +400,8 @@ impl Decoder {
         match self {
             Decoder::Bool(b) => b.append_null(),
             Decoder::Int2(b) | Decoder::Int4(b) | Decoder::Int8(b) => b.append_null(),
-            Decoder::Float4(b) | Decoder::Float8(b) => b.append_null(),
+            Decoder::Float4(b) => b.append_null(),
+            Decoder::Float4Wide(b) | Decoder::Float8(b) => b.append_null(),
             Decoder::Decimal { builder, .. } => builder.append_null(),
             Decoder::NumericText(b, _) | Decoder::Text(b) | Decoder::Jsonb(b) => b.append_null(),
             Decoder::Bytea(b) => b.append_null(),
@@ -418,7 +423,8 @@ impl Decoder {
             Decoder::Int2(b) | Decoder::Int4(b) | Decoder::Int8(b) => {
                 Arc::new(take(b, Int64Builder::with_capacity(rows)).finish())
             }
-            Decoder::Float4(b) | Decoder::Float8(b) => {
+            Decoder::Float4(b) => Arc::new(take(b, Float32Builder::with_capacity(rows)).finish()),
+            Decoder::Float4Wide(b) | Decoder::Float8(b) => {
                 Arc::new(take(b, Float64Builder::with_capacity(rows)).finish())
             }
             Decoder::Decimal {

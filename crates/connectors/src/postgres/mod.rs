@@ -17,8 +17,9 @@
 //! TLS is used. Queries are not cancelled on the server when they time out here: the connection
 //! is dropped, which the server notices at its next write.
 //!
-//! Tables and views are named `schema.table`. Samples read only objects the catalog lists, with
-//! every identifier quoted and the limit bound as a parameter.
+//! Tables and views are named `schema.table` (see [`crate::object_name`]; `table` alone is in
+//! `config.schema`, else `public`). Samples read only objects the catalog lists, with every
+//! identifier quoted and the limit bound as a parameter.
 
 mod batch;
 mod config;
@@ -33,9 +34,10 @@ pub use config::{PostgresConfig, SECRET_FIELDS};
 pub(crate) use tls::{describe_tls_error, find_io_error, find_rustls_error};
 pub(crate) use value::{float_value, float4_value, int_value};
 
+use crate::object_name::ObjectName;
 use crate::{
-    Connector, ConnectorError, Context, FailureKind, FieldMeta, ObjectKind, ObjectMeta, Record,
-    Secret, Secrets, TlsMode,
+    ConnectionKind, Connector, ConnectorError, Context, FailureKind, FieldMeta, ObjectKind,
+    ObjectMeta, Record, Secret, Secrets, TlsMode,
 };
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
@@ -157,6 +159,13 @@ impl PostgresConnector {
         }
     }
 
+    /// The object `text` names: `schema.table`, or `table` in the connection's schema
+    /// (`config.schema`, else `public`).
+    pub(crate) fn object_name(&self, text: &str) -> Result<ObjectName, ConnectorError> {
+        let default = self.config.schema.as_deref().unwrap_or("public");
+        ObjectName::parse(ConnectionKind::Postgres, text, default)
+    }
+
     /// The catalog's columns of every table and view (or of the one named `object`), in
     /// schema, table and column order.
     async fn catalog(
@@ -164,8 +173,11 @@ impl PostgresConnector {
         client: &Client,
         object: Option<&str>,
     ) -> Result<Vec<Column>, ConnectorError> {
+        let name = object.map(|o| self.object_name(o)).transpose()?;
+        let schema = name.as_ref().map(|n| n.namespace.as_str());
+        let table = name.as_ref().map(|n| n.name.as_str());
         let rows = self
-            .timed(client.query(CATALOG_SQL, &[&self.config.schema, &object]))
+            .timed(client.query(CATALOG_SQL, &[&self.config.schema, &schema, &table]))
             .await?;
         rows.iter().map(Column::from_row).collect()
     }
@@ -227,7 +239,7 @@ impl Column {
 }
 
 /// Tables (ordinary, partitioned, foreign) and views (plain, materialized) outside the system
-/// schemas; `$1` limits to one schema, `$2` to one object by its `schema.table` name.
+/// schemas; `$1` limits to one schema, `$2` and `$3` to one object by its schema and name.
 const CATALOG_SQL: &str = r"
 SELECT n.nspname::text,
        c.relname::text,
@@ -248,13 +260,13 @@ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
   AND n.nspname <> 'information_schema'
   AND n.nspname NOT LIKE 'pg\_%'
   AND ($1::text IS NULL OR n.nspname = $1::text)
-  AND ($2::text IS NULL OR n.nspname || '.' || c.relname = $2::text)
+  AND ($2::text IS NULL OR (n.nspname = $2::text AND c.relname = $3::text))
 ORDER BY n.nspname, c.relname, a.attnum
 ";
 
 /// A quoted PostgreSQL identifier: `"` around it, inner `"` doubled.
 fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
+    crate::object_name::postgres_quote(identifier)
 }
 
 /// The first address of `addrs` that accepts a TCP connection.
@@ -425,7 +437,11 @@ impl Connector for PostgresConnector {
             let key = (column.schema.clone(), column.table.clone());
             if current.as_ref() != Some(&key) {
                 objects.push(ObjectMeta {
-                    name: format!("{}.{}", column.schema, column.table),
+                    name: ObjectName::display(
+                        ConnectionKind::Postgres,
+                        Some(&column.schema),
+                        &column.table,
+                    ),
                     kind: column.kind,
                     fields: Vec::new(),
                     layout: None,

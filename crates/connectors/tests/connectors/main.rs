@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod cross_kind;
 mod files;
 mod files_batch;
 mod mysql;

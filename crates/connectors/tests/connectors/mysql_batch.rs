@@ -19,7 +19,7 @@ use lockstep_connectors::batch::{
 };
 use lockstep_connectors::mysql::{MysqlConfig, MysqlConnector};
 use lockstep_connectors::{
-    ConnectorError, Context, EgressPolicy, FailureKind, Secret, Secrets, TlsMode,
+    Connector, ConnectorError, Context, EgressPolicy, FailureKind, Secret, Secrets, TlsMode,
 };
 use mysql_async::prelude::Queryable;
 use serde_json::json;
@@ -28,14 +28,14 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Server {
+pub(super) struct Server {
     host: String,
     port: u16,
     user: String,
     password: Option<String>,
 }
 
-fn server() -> Server {
+pub(super) fn server() -> Server {
     let url = std::env::var("LOCKSTEP_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
     let url = url::Url::parse(&url).unwrap();
@@ -62,7 +62,7 @@ fn server() -> Server {
 }
 
 impl Server {
-    async fn admin(&self, database: Option<&str>) -> mysql_async::Conn {
+    pub(super) async fn admin(&self, database: Option<&str>) -> mysql_async::Conn {
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
             .tcp_port(self.port)
@@ -74,7 +74,7 @@ impl Server {
         mysql_async::Conn::new(opts).await.unwrap()
     }
 
-    fn connector(&self, database: &str) -> MysqlConnector {
+    pub(super) fn connector(&self, database: &str) -> MysqlConnector {
         let config = MysqlConfig {
             host: self.host.clone(),
             port: self.port,
@@ -97,7 +97,7 @@ impl Server {
 }
 
 /// Runs `body` with a fresh database (its name), dropped afterwards even when `body` panics.
-async fn with_database<F, Fut>(body: F)
+pub(super) async fn with_database<F, Fut>(body: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
@@ -173,7 +173,7 @@ async fn staging_tables(conn: &mut mysql_async::Conn) -> Vec<String> {
 }
 
 /// (name, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY) of each column.
-async fn columns(
+pub(super) async fn columns(
     conn: &mut mysql_async::Conn,
     table: &str,
 ) -> Vec<(String, String, String, String)> {
@@ -1036,6 +1036,194 @@ async fn a_postgres_shaped_batch_makes_sensible_columns() {
             .unwrap()
             .unwrap();
         assert_eq!(minus_half, "-0.500000000000000000000000000000");
+        admin.disconnect().await.unwrap();
+    })
+    .await;
+}
+
+/// Reads `from` and writes what it answered to `to`, as a pipeline run does.
+async fn pipe<S: BatchSource, D: BatchDestination>(
+    source: &S,
+    from: &str,
+    destination: &D,
+    to: &str,
+    mode: WriteMode,
+) -> u64 {
+    let (schema, stream) = source.read(spec(from, 1000)).await.unwrap();
+    let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+    let mut writer = destination
+        .writer(WriteSpec {
+            object: to.to_owned(),
+            schema,
+            mode,
+        })
+        .await
+        .unwrap();
+    for batch in &batches {
+        writer.write(batch).await.unwrap();
+    }
+    writer.commit().await.unwrap()
+}
+
+/// The tables of `database`.
+async fn tables(conn: &mut mysql_async::Conn, database: &str) -> Vec<String> {
+    conn.exec(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+         ORDER BY TABLE_NAME",
+        (database,),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_database_qualified_destination_lands_in_that_database() {
+    with_database(|home| async move {
+        with_database(|other| async move {
+            let server = server();
+            let mut admin = server.admin(Some(&home)).await;
+            admin
+                .query_drop(
+                    "CREATE TABLE kunden (id BIGINT PRIMARY KEY, name VARCHAR(40) NOT NULL) \
+                     DEFAULT CHARSET = utf8mb4; \
+                     INSERT INTO kunden VALUES (1, 'Anna'), (2, 'Jörg'), (3, 'Zoë')",
+                )
+                .await
+                .unwrap();
+            // The connection's database is `home`; the destination names `other`.
+            let c = server.connector(&home);
+            let target = format!("{other}.kunden_aktiv");
+            for mode in [WriteMode::Replace, WriteMode::Replace] {
+                assert_eq!(pipe(&c, "kunden", &c, &target, mode).await, 3);
+            }
+            let key = WriteMode::Upsert {
+                key: vec!["id".to_owned()],
+            };
+            assert_eq!(pipe(&c, "kunden", &c, &target, key).await, 3);
+            admin
+                .query_drop("INSERT INTO kunden VALUES (4, 'Ida')")
+                .await
+                .unwrap();
+            let _ = c
+                .writer(WriteSpec {
+                    object: target.clone(),
+                    schema: c.read(spec("kunden", 10)).await.unwrap().0,
+                    mode: WriteMode::Append,
+                })
+                .await
+                .unwrap()
+                .commit()
+                .await
+                .unwrap();
+
+            // The table is in `other`, by its own name, with the key; nothing is left in `home`
+            // (no table named with the dot, no staging table) or beside it in `other`.
+            assert_eq!(tables(&mut admin, &other).await, ["kunden_aktiv"]);
+            assert_eq!(tables(&mut admin, &home).await, ["kunden"]);
+            let key_column: Vec<String> = admin
+                .exec(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'kunden_aktiv' AND COLUMN_KEY = 'PRI'",
+                    (&other,),
+                )
+                .await
+                .unwrap();
+            assert_eq!(key_column, ["id"]);
+            let names: Vec<String> = admin
+                .query(format!(
+                    "SELECT name FROM `{other}`.kunden_aktiv ORDER BY id"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(names, ["Anna", "Jörg", "Zoë"]);
+
+            // Read back by the same name: reads, samples and writes agree on it.
+            let (_, batches) = read_all(&c, spec(&target, 10)).await;
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+            assert_eq!(c.sample(&target, 10).await.unwrap().len(), 3);
+
+            // A name holding a dot is quoted; discovery names it so.
+            let dotted = format!("`{other}`.`kunden.alt`");
+            assert_eq!(
+                pipe(&c, "kunden", &c, &dotted, WriteMode::Replace).await,
+                4
+            );
+            assert_eq!(
+                tables(&mut admin, &other).await,
+                ["kunden.alt", "kunden_aktiv"]
+            );
+            let there = server.connector(&other);
+            let discovered: Vec<String> = there
+                .discover()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.name)
+                .collect();
+            assert_eq!(discovered, ["`kunden.alt`", "kunden_aktiv"]);
+            assert_eq!(there.sample("`kunden.alt`", 10).await.unwrap().len(), 4);
+
+            // A name that is not database.table, and MySQL's own databases, are refused.
+            for bad in ["a.b.c", "`unclosed", ".t", "mysql.lockstep_probe"] {
+                let err = c
+                    .writer(WriteSpec {
+                        object: bad.to_owned(),
+                        schema: c.read(spec("kunden", 10)).await.unwrap().0,
+                        mode: WriteMode::Append,
+                    })
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(&err, ConnectorError::Config { field, .. } if field == "object"),
+                    "{bad}: {err}"
+                );
+            }
+            let system: Vec<String> = admin
+                .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME = 'lockstep_probe'")
+                .await
+                .unwrap();
+            assert!(system.is_empty());
+            admin.disconnect().await.unwrap();
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_float_cursor_does_not_read_its_last_record_again() {
+    with_database(|database| async move {
+        let server = server();
+        let mut admin = server.admin(Some(&database)).await;
+        admin
+            .query_drop(
+                "CREATE TABLE readings (id INT PRIMARY KEY, r FLOAT NOT NULL); \
+                 INSERT INTO readings VALUES (1, 0.1), (2, 0.2)",
+            )
+            .await
+            .unwrap();
+        let c = server.connector(&database);
+        // The cursor a run keeps is the value as shown (0.1, from a Float32), whose FLOAT is
+        // 0.100000001490116… as a double: still not above it.
+        let after = ReadSpec {
+            cursor: Some(CursorSpec {
+                field: "r".to_owned(),
+                after: Some(json!(0.1)),
+            }),
+            ..spec("readings", 10)
+        };
+        let (_, batches) = read_all(&c, after).await;
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("id")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(ids, [2]);
         admin.disconnect().await.unwrap();
     })
     .await;

@@ -204,7 +204,11 @@ async fn discovers_and_samples_exact_values() {
                 ("public.plain", ObjectKind::Table),
                 ("shop.items", ObjectKind::Table),
                 ("shop.named", ObjectKind::View),
-                ("shop.we\"ird; DROP TABLE shop.items; --", ObjectKind::Table),
+                // A name holding a dot is quoted, so that it reads back as one table.
+                (
+                    "shop.\"we\"\"ird; DROP TABLE shop.items; --\"",
+                    ObjectKind::Table
+                ),
             ]
         );
         use FieldType as T;
@@ -298,7 +302,7 @@ async fn discovers_and_samples_exact_values() {
             json!([{"id": 1, "name": "Grüße 😀", "price": "12345678901234.123456"}])
         );
         let weird = c
-            .sample("shop.we\"ird; DROP TABLE shop.items; --", 10)
+            .sample("shop.\"we\"\"ird; DROP TABLE shop.items; --\"", 10)
             .await
             .unwrap();
         assert_eq!(weird, [json!({"v": 7}).as_object().unwrap().clone()]);
@@ -306,7 +310,7 @@ async fn discovers_and_samples_exact_values() {
         // Only discovered names are read; anything else is refused before any SQL uses it.
         for bad in [
             "x\"; DROP TABLE t; --",
-            "shop.items\"; DROP TABLE shop.items; --",
+            "shop.\"items\"\"; DROP TABLE shop.items; --\"",
             "items",
             "shop.missing",
             "pg_catalog.pg_authid",
@@ -318,6 +322,15 @@ async fn discovers_and_samples_exact_values() {
                 "{bad}"
             );
         }
+        // A name that is not schema.table (three parts here) is refused as such.
+        let err = c
+            .sample("shop.items\"; DROP TABLE shop.items; --", 10)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::Config { field, .. } if field == "object"),
+            "{err}"
+        );
         assert_eq!(
             c.sample("shop.items", 10).await.unwrap().len(),
             2,
@@ -340,7 +353,7 @@ async fn discovers_and_samples_exact_values() {
             [
                 "shop.items",
                 "shop.named",
-                "shop.we\"ird; DROP TABLE shop.items; --"
+                "shop.\"we\"\"ird; DROP TABLE shop.items; --\""
             ]
         );
         assert_eq!(

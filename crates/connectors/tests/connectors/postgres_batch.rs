@@ -12,7 +12,7 @@ use lockstep_connectors::batch::{
 };
 use lockstep_connectors::postgres::{PostgresConfig, PostgresConnector};
 use lockstep_connectors::{
-    ConnectorError, Context, EgressPolicy, FailureKind, Secret, Secrets, TlsMode,
+    Connector, ConnectorError, Context, EgressPolicy, FailureKind, Secret, Secrets, TlsMode,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -21,14 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::NoTls;
 
-struct Server {
+pub(super) struct Server {
     host: String,
     port: u16,
     user: String,
     password: Option<String>,
 }
 
-fn server() -> Server {
+pub(super) fn server() -> Server {
     let url = std::env::var("LOCKSTEP_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let url = url::Url::parse(&url).unwrap();
@@ -55,7 +55,7 @@ fn server() -> Server {
 }
 
 impl Server {
-    async fn admin(&self, database: &str) -> tokio_postgres::Client {
+    pub(super) async fn admin(&self, database: &str) -> tokio_postgres::Client {
         let mut config = tokio_postgres::Config::new();
         config
             .host(&self.host)
@@ -70,11 +70,20 @@ impl Server {
         client
     }
 
-    fn connector(&self, database: &str) -> PostgresConnector {
+    pub(super) fn connector(&self, database: &str) -> PostgresConnector {
         self.connector_with_timeout(database, Duration::from_secs(30))
     }
 
     fn connector_with_timeout(&self, database: &str, timeout: Duration) -> PostgresConnector {
+        self.connector_with(database, None, timeout)
+    }
+
+    fn connector_with(
+        &self,
+        database: &str,
+        schema: Option<&str>,
+        timeout: Duration,
+    ) -> PostgresConnector {
         let config = PostgresConfig {
             host: self.host.clone(),
             port: self.port,
@@ -83,7 +92,7 @@ impl Server {
             tls: TlsMode::Disable,
             ca_certificate: None,
             client_certificate: None,
-            schema: None,
+            schema: schema.map(str::to_owned),
         };
         let mut secrets = Secrets::new();
         if let Some(password) = &self.password {
@@ -129,7 +138,7 @@ where
     }
 }
 
-async fn with_database<F, Fut>(body: F)
+pub(super) async fn with_database<F, Fut>(body: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
@@ -187,7 +196,10 @@ async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
 }
 
 /// Column name, type, NOT NULL of a table, in order.
-async fn columns(client: &tokio_postgres::Client, table: &str) -> Vec<(String, String, bool)> {
+pub(super) async fn columns(
+    client: &tokio_postgres::Client,
+    table: &str,
+) -> Vec<(String, String, bool)> {
     client
         .query(
             "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull
@@ -1242,7 +1254,7 @@ async fn unknown_objects_and_fields_are_refused() {
         let c = server.connector(&database);
         for bad in [
             "public.missing",
-            "a",
+            "missing",
             "x\"; DROP TABLE a; --",
             "public.a\"; DROP TABLE a; --",
             "pg_catalog.pg_authid",
@@ -1251,6 +1263,9 @@ async fn unknown_objects_and_fields_are_refused() {
             let err = c.read(read_spec(bad, 10)).await.err().unwrap();
             assert_eq!(err.kind(), Some(FailureKind::NotFound), "{bad}: {err}");
         }
+        // A name without a schema is in public, for reads as for writes.
+        let (_, batches) = read_all(&c, read_spec("a", 10)).await;
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
         let err = c
             .read(ReadSpec {
                 fields: Some(vec!["id".to_owned(), "nope".to_owned()]),
@@ -1359,6 +1374,88 @@ async fn reads_stream_in_bounded_batches() {
             .unwrap()
             .get(0);
         assert!(same);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn object_names_are_qualified_by_schema() {
+    with_database(|database| async move {
+        let server = server();
+        let admin = server.admin(&database).await;
+        admin
+            .batch_execute(
+                r#"CREATE SCHEMA shop; CREATE SCHEMA "odd.schema";
+                   CREATE TABLE public.src (id bigint PRIMARY KEY, name text NOT NULL);
+                   INSERT INTO public.src VALUES (1, 'a'), (2, 'b');"#,
+            )
+            .await
+            .unwrap();
+        let c = server.connector(&database);
+        let key = || WriteMode::Upsert {
+            key: vec!["id".to_owned()],
+        };
+
+        // schema.table, and a name without a schema in public, for reads as for writes.
+        assert_eq!(
+            copy(&c, "src", &c, "shop.items", WriteMode::Replace, 10)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(count(&admin, "shop.items").await, 2);
+
+        // Quoted parts: a schema and a table whose names hold dots, through every mode (the
+        // staging table of a replace and the temporary table of an upsert included).
+        let dotted = r#""odd.schema"."x.y""#;
+        for mode in [WriteMode::Replace, WriteMode::Replace, key()] {
+            assert_eq!(copy(&c, "src", &c, dotted, mode, 10).await.unwrap(), 2);
+        }
+        assert_eq!(count(&admin, dotted).await, 2);
+        assert_eq!(
+            primary_key(&admin, dotted)
+                .await
+                .map(|(_, columns)| columns),
+            Some(vec!["id".to_owned()])
+        );
+        let names: Vec<String> = c
+            .discover()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        assert_eq!(names, [dotted, "public.src", "shop.items"]);
+        let (_, batches) = read_all(&c, read_spec(dotted, 10)).await;
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+
+        // Without a schema, a connection limited to one writes into that one.
+        let in_shop = server.connector_with(&database, Some("shop"), Duration::from_secs(30));
+        assert_eq!(
+            copy(&c, "public.src", &in_shop, "fresh", WriteMode::Append, 10)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(count(&admin, "shop.fresh").await, 2);
+        let in_public: Option<String> = admin
+            .query_one("SELECT to_regclass('public.fresh')::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(in_public, None);
+        assert_eq!(leftovers(&admin).await, 0);
+
+        // Names that are not schema.table are refused, naming the field.
+        for bad in ["a.b.c", "\"unclosed", "x.", "\"\".t"] {
+            let err = copy(&c, "src", &c, bad, WriteMode::Append, 10)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConnectorError::Config { field, .. } if field == "object"),
+                "{bad}: {err}"
+            );
+        }
     })
     .await;
 }

@@ -77,6 +77,24 @@ pub(super) async fn postgres_connection(e: &mut Env, name: &str) -> String {
     .await
 }
 
+/// A MySQL connection to the test server's database.
+pub(super) async fn mysql_connection(e: &mut Env, name: &str) -> String {
+    let (host, port, database, user, password) = mysql_parts();
+    let secrets = if password.is_empty() {
+        json!({})
+    } else {
+        json!({"password": password})
+    };
+    connection(
+        e,
+        name,
+        "mysql",
+        json!({"host": host, "port": port, "database": database, "user": user, "tls": "disable"}),
+        secrets,
+    )
+    .await
+}
+
 /// Runs the pipeline through the API (as an Editor) and waits for the run to end.
 async fn run(e: &mut Env, pipeline: &str) -> Value {
     let editor = e.editor.clone();
@@ -154,6 +172,18 @@ async fn postgres_to_postgres_full_refresh_with_renames_a_rule_and_rejected_reco
         "{}",
         bad.body
     );
+    // A destination name its kind cannot read (PostgreSQL: schema.table) is refused on save.
+    let bad = e
+        .call(
+            Method::POST,
+            "/api/v1/pipelines",
+            &editor,
+            Some(json!({"name": "parts", "source": {"connection_id": src, "object": format!("public.{source}")},
+                "destination": {"connection_id": dst, "object": "public.a.b"}, "mode": "full_refresh"})),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["field"], "destination.object");
     let viewer = e.viewer.clone();
     let denied = e
         .call(
@@ -332,20 +362,8 @@ async fn incremental_upsert_into_mariadb_never_passes_a_failed_record() {
     let mut e = env("loopback").await;
     let _worker = worker(&e);
     let src = postgres_connection(&mut e, "Orders").await;
+    let dst = mysql_connection(&mut e, "Shop").await;
     let (host, port, database, user, password) = mysql_parts();
-    let secrets = if password.is_empty() {
-        json!({})
-    } else {
-        json!({"password": password})
-    };
-    let dst = connection(
-        &mut e,
-        "Shop",
-        "mysql",
-        json!({"host": host, "port": port, "database": database, "user": user, "tls": "disable"}),
-        secrets,
-    )
-    .await;
     let editor = e.editor.clone();
     let created = e
         .call(

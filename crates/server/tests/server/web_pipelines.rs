@@ -3,7 +3,7 @@
 //! PostgreSQL, rejected records for Editors only, and what Viewers cannot do.
 
 use super::connections::Env;
-use super::pipelines::{pg, postgres_connection, unique, worker};
+use super::pipelines::{mysql_connection, pg, postgres_connection, unique, worker};
 use super::web::web_env;
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -152,6 +152,25 @@ async fn editors_define_pipelines_from_discovery_run_them_and_read_rejected_reco
         suggested
             .body
             .contains(r#"value="public.new_one" list="destination-objects""#)
+    );
+    // The hint shows how the destination's kind names a table.
+    assert!(
+        suggested.body.contains("Named schema.table")
+            && suggested.body.contains("<code>public.items</code>"),
+        "{}",
+        suggested.body
+    );
+    let shop = mysql_connection(&mut e, "Shop").await;
+    let mysql_hint = editor
+        .get(&format!(
+            "/pipelines/form/objects?connection={shop}&role=destination"
+        ))
+        .await;
+    assert!(
+        mysql_hint.body.contains("Named database.table")
+            && mysql_hint.body.contains("<code>shop.items</code>"),
+        "{}",
+        mysql_hint.body
     );
     assert!(
         suggested

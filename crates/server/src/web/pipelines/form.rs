@@ -411,6 +411,21 @@ impl FormView {
         choices
     }
 
+    /// How the chosen destination's kind names an object, for the hint: (form, example).
+    fn destination_name(&self) -> (&'static str, &'static str) {
+        self.destinations
+            .iter()
+            .find(|c| c.id == self.form.destination_connection)
+            .and_then(|c| ConnectionKind::parse(c.kind))
+            .map_or(
+                (
+                    "schema.table for PostgreSQL, database.table for MySQL",
+                    "public.items",
+                ),
+                lockstep_app::connectors::object_name::name_form,
+            )
+    }
+
     fn field_types(&self) -> [&'static str; 12] {
         FIELD_TYPES
     }
