@@ -840,6 +840,10 @@ mod tests {
             format!("{l}.map(a, {l}.map(b, {l}.map(c, [a, b, c]))).size() > 0"),
             format!("x.split('').all(a, x.split('').all(b, x.split('').all(c, a == b)))"),
             "x".repeat(MAX_SOURCE_BYTES + 1),
+            // just under the operator count: the parser sees them, the depth check refuses
+            format!("{} > 0", chain("1", "+", MAX_OPERATORS - 1)),
+            format!("{} > 0", chain("1", "*", MAX_OPERATORS - 1)),
+            format!("a{} == 1", ".b".repeat(MAX_OPERATORS - 2)),
         ]
     }
 
@@ -898,8 +902,11 @@ mod tests {
                 "[{}].size() > 0",
                 vec![chain("1", "+", 8); MAX_OPERATORS / 9].join(", ")
             );
+            // prefix operators as many as allowed (the parser folds them)
+            let nots = format!("{}true", "!".repeat(MAX_OPERATORS));
+            let minuses = format!("{}1 < 0", "-".repeat(MAX_OPERATORS - 1));
             let context = Context::with_env(env());
-            for source in [sum, parens, methods, nested_all, wide] {
+            for source in [sum, parens, methods, nested_all, wide, nots, minuses] {
                 let compiled = compile(&source).unwrap_or_else(|e| panic!("{e}: {source}"));
                 assert_eq!(
                     compiled.execute(&context, None),
