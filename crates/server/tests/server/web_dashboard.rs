@@ -100,18 +100,15 @@ async fn members_of_every_role_start_on_a_dashboard_of_their_own_organizations_r
     let conn = postgres_connection(&mut e, "Parts").await;
     let admin = e.admin.clone();
     let editor_token = e.editor.clone();
-    let lenient = pipeline(
-        &mut e,
-        &admin,
-        spec(
-            "Prices lenient",
-            &conn,
-            &source,
-            &unique("dash_a"),
-            Some(50),
-        ),
-    )
-    .await;
+    let mut scheduled = spec(
+        "Prices lenient",
+        &conn,
+        &source,
+        &unique("dash_a"),
+        Some(50),
+    );
+    scheduled["schedule"] = json!("0 3 * * *");
+    let lenient = pipeline(&mut e, &admin, scheduled).await;
     let strict = pipeline(
         &mut e,
         &admin,
@@ -214,6 +211,16 @@ async fn members_of_every_role_start_on_a_dashboard_of_their_own_organizations_r
             [body.find("<h3>Failed runs</h3>").unwrap()..body.find("id=\"recent-runs\"").unwrap()];
         assert!(failures.contains(&reason), "{failures}");
         assert!(failures.contains("Prices strict") && !failures.contains("Prices lenient"));
+        // Pipelines by their next scheduled run: only those on a schedule.
+        let next = &body[body.find("id=\"next-runs\"").unwrap()..];
+        assert!(
+            next.contains(&format!(
+                r#"<a href="/pipelines/{lenient}">Prices lenient</a>"#
+            )) && next.contains("03:00 UTC")
+                && next.contains("0 3 * * *"),
+            "{next}"
+        );
+        assert!(!next.contains("Prices strict"));
         // Never the other organization's.
         assert!(
             !body.contains("Beta ledger")
