@@ -1334,3 +1334,34 @@ impl Hub {
         Ok(self.stored_objects(stored).await?.objects)
     }
 }
+
+impl Hub {
+    /// The organization's runs across its pipelines, newest first: those created within
+    /// `within` of now (every run when `None`), at most `limit` (1 to 1,000). Everybody who
+    /// may read pipelines may read them (the start page's recent runs and failures).
+    pub async fn recent_runs(
+        &self,
+        caller: &Caller,
+        within: Option<Duration>,
+        limit: u32,
+    ) -> Result<Vec<RunView>, AppError> {
+        self.authorize_in_organization(caller, Action::ListPipelines)?;
+        let since = match within {
+            Some(within) => self.clock.now() - within,
+            None => OffsetDateTime::UNIX_EPOCH,
+        };
+        let mut conn = self.store.read().await?;
+        let runs: Vec<RunView> = pipelines::recent_runs(
+            &mut conn,
+            caller.organization(),
+            since,
+            limit.clamp(1, 1000),
+        )
+        .await?
+        .into_iter()
+        .map(run_view)
+        .collect();
+        drop(conn);
+        self.name_runs(caller, runs).await
+    }
+}

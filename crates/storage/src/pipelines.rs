@@ -713,3 +713,23 @@ pub async fn delete_run_errors_before(
         .await?;
     Ok(done.rows_affected())
 }
+
+/// The organization's runs created at or after `since`, across its pipelines, newest first.
+pub async fn recent_runs(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    since: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<StoredRun>, StoreError> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE organization_id = $1 AND created_at >= $2 \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org.to_string())
+        .bind(to_millis(since))
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(run_from_row).collect()
+}

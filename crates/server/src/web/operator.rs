@@ -36,7 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-/// `/`: the unseal page while sealed; otherwise where the visitor works (pipelines for a
+/// `/`: the unseal page while sealed; otherwise where the visitor works (the dashboard for a
 /// member, organizations for the operator), or the sign-in page.
 async fn start(
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ async fn start(
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
         && state.hub.authenticate(&token).await.is_ok()
     {
-        return see_other("/pipelines");
+        return see_other("/dashboard");
     }
     if cookie(&headers, OPERATOR_COOKIE).is_some() {
         let mut parts = axum::http::Request::new(()).into_parts().0;

@@ -2,8 +2,9 @@
 //! the definition with its runs) and runs (live progress over htmx polling, cancel, and the
 //! rejected records for Editors and Administrators).
 //!
-//! The form is in [`form`].
+//! The form is in [`form`]; the start page, built from pipelines and runs, in [`dashboard`].
 
+mod dashboard;
 mod form;
 
 use super::page::{NoticeQuery, Shell, WebError, render, render_status, see_other, when};
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/dashboard", get(dashboard::dashboard))
         .route("/pipelines", get(list).post(create))
         .route("/pipelines/new", get(new_form))
         .route("/pipelines/form/objects", get(objects_fragment))

@@ -45,6 +45,8 @@ pub(super) struct Env {
     pub(super) hub: Arc<Hub>,
     pub(super) app: Router,
     pub(super) clock: Arc<ManualClock>,
+    /// The operator, to make further organizations.
+    pub(super) operator: lockstep_app::Operator,
     pub(super) admin: String,
     pub(super) editor: String,
     pub(super) viewer: String,
@@ -129,6 +131,7 @@ pub(super) async fn env_with_files(
         hub,
         app,
         clock,
+        operator: op,
         admin,
         editor,
         viewer,

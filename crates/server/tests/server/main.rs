@@ -25,6 +25,7 @@ mod web;
 mod web_account;
 mod web_auth;
 mod web_connections;
+mod web_dashboard;
 mod web_pipelines;
 mod web_users;
 

@@ -281,7 +281,7 @@ async fn sign_in_asks_for_the_totp_code_and_sign_out_clears_the_site() {
     assert!(browser.cookie("__Host-lockstep_session").is_some());
     assert!(browser.cookie("__Host-lockstep_totp").is_none());
     let page = browser.get("/").await;
-    assert_eq!(page.location(), Some("/pipelines"));
+    assert_eq!(page.location(), Some("/dashboard"));
     let page = browser.get("/pipelines").await;
     assert_eq!(page.status, 200);
     let session = browser
