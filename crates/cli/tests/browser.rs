@@ -625,6 +625,12 @@ async fn pipeline_story(
         .unwrap()
         .get(0);
     assert_eq!(rows, 499, "500 rows read, part 13 rejected");
+    // The start page shows the run, amber for its rejected record.
+    ui.go("/").await;
+    assert_eq!(ui.path().await, "/dashboard");
+    ui.wait("main .badge.state-succeeded_with_rejections").await;
+    ui.wait_text("main", "Parts to the warehouse").await;
+    ui.shot("11b-dashboard").await;
     ui.go(&pipeline_page).await;
     ui.shot("12-pipeline").await;
 
