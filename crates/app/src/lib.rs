@@ -39,7 +39,7 @@ pub use lockstep_storage::audit::Search as AuditSearch;
 pub use lockstep_storage::pipelines::RunState;
 pub use lockstep_storage::settings::OrganizationSettings;
 pub use lockstep_vault::{SealStatus, UnsealKey};
-pub use members::{InvitationCreated, SettingsUpdate, UserUpdate, UserView};
+pub use members::{InvitationCreated, InvitationView, SettingsUpdate, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
 pub use pipelines::{
     EXPORT_LIMIT as RUN_ERRORS_EXPORT_LIMIT, LEASE as RUN_LEASE, PipelineView, RejectionGroup,

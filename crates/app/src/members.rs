@@ -1,5 +1,5 @@
-//! Administrators manage their organization: invitations, users (role, deactivation, deletion)
-//! and settings. Every use case asks the policy first; another organization's objects are 404.
+//! Administrators manage their organization: invitations (sent, listed, resent, revoked), users
+//! (role, deactivation, second-factor reset, deletion) and settings. Every use case asks the policy first; another organization's objects are 404.
 
 use crate::audit::{Actor, Event, FieldChange};
 use crate::identity::Caller;
@@ -49,6 +49,50 @@ pub struct SettingsUpdate {
 pub struct InvitationCreated {
     pub id: InvitationId,
     pub token: SecretToken,
+    /// A pending invitation for the same address was replaced (its token stopped working).
+    pub replaced: bool,
+}
+
+/// A pending (not yet accepted) invitation, as Administrators see it.
+#[derive(Debug, Clone)]
+pub struct InvitationView {
+    pub id: InvitationId,
+    pub email: String,
+    pub role: Role,
+    /// Who sent it; `None` for the operator's invitation of the first Administrator.
+    pub invited_by: Option<UserId>,
+    /// Their display name, when they are still a member.
+    pub invited_by_name: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The invitation mail: it names who invited to which organization (a mail without them reads
+/// like phishing), the role, and carries the token in the link's fragment.
+fn invitation_mail(
+    public_url: &str,
+    to: &EmailAddress,
+    inviter: &str,
+    organization: &str,
+    role: Role,
+    token: &SecretToken,
+) -> Message {
+    Message {
+        to: to.as_str().to_owned(),
+        subject: format!("{inviter} invited you to {organization} on Lockstep"),
+        body: format!(
+            "{inviter} invited you to join {organization} on Lockstep as {}.\n\n\
+             Open {}/accept-invitation#{} within 7 days to choose your password.\n\n\
+             If you do not know {inviter} or {organization}, ignore this message.\n",
+            match role {
+                Role::Administrator => "an Administrator",
+                Role::Editor => "an Editor",
+                Role::Viewer => "a Viewer",
+            },
+            public_url.trim_end_matches('/'),
+            token.expose()
+        ),
+    }
 }
 
 impl Hub {
@@ -82,7 +126,25 @@ impl Hub {
         {
             return Err(AppError::Conflict("user with this e-mail address"));
         }
+        let pending = invitations::list_pending(&mut conn, org).await?;
         drop(conn);
+        // A second invitation for the same address replaces the first: the old token stops
+        // working, so only the newest mail can be used.
+        let mut replaced = Vec::new();
+        for old in pending {
+            let address = self
+                .open_text(
+                    org,
+                    "invitation",
+                    &old.id.to_string(),
+                    "email",
+                    &old.email_ciphertext,
+                )
+                .await?;
+            if address.to_lowercase() == email.as_str().to_lowercase() {
+                replaced.push(old.id);
+            }
+        }
         let now = self.clock.now();
         let id = InvitationId::from_uuid(Uuid::now_v7());
         let token = SecretToken::generate("lsi", &mut rand::rng());
@@ -100,6 +162,18 @@ impl Hub {
         let organization = self.organization_name(org).await?;
         let inviter = self.display_name_of(org, caller.user()).await?;
         let mut tx = self.store.write().await?;
+        for old in &replaced {
+            if invitations::delete_pending(&mut tx, org, *old).await? {
+                let event = Event::new(
+                    Actor::User(caller.user()),
+                    "invitation.replaced",
+                    "invitation",
+                    *old,
+                )
+                .change("replaced_by", FieldChange::value(None::<String>, Some(id)));
+                self.record(&mut tx, org, event).await?;
+            }
+        }
         invitations::insert(
             &mut tx,
             &NewInvitation {
@@ -108,6 +182,7 @@ impl Hub {
                 token_hash: token.hash(),
                 email_ciphertext,
                 role: role.as_str().to_owned(),
+                invited_by: Some(caller.user()),
                 expires_at: now + INVITATION_VALIDITY,
                 created_at: now,
             },
@@ -122,25 +197,185 @@ impl Hub {
         .change("role", FieldChange::value(None::<String>, Some(role)));
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.send_mail(Message {
-            to: email.as_str().to_owned(),
-            subject: format!("{inviter} invited you to {organization} on Lockstep"),
-            body: format!(
-                "{inviter} invited you to join {organization} on Lockstep as {}.\n\n\
-                 Open {}/accept-invitation#{} within 7 days to choose your password.\n\n\
-                 If you do not know {inviter} or {organization}, ignore this message.\n",
-                match role {
-                    Role::Administrator => "an Administrator",
-                    Role::Editor => "an Editor",
-                    Role::Viewer => "a Viewer",
-                },
-                self.options.public_url.trim_end_matches('/'),
-                token.expose()
-            ),
-        })
+        self.send_mail(invitation_mail(
+            &self.options.public_url,
+            &email,
+            &inviter,
+            &organization,
+            role,
+            &token,
+        ))
         .await;
-        tracing::info!(invitation = %id, organization = %org, by = %caller.user(), "user invited");
-        Ok(InvitationCreated { id, token })
+        tracing::info!(invitation = %id, organization = %org, by = %caller.user(), replaced = replaced.len(), "user invited");
+        Ok(InvitationCreated {
+            id,
+            token,
+            replaced: !replaced.is_empty(),
+        })
+    }
+
+    /// The organization's pending invitations (Administrators). Their e-mail addresses are
+    /// personal data: the read is audited like the user list.
+    pub async fn list_invitations(&self, caller: &Caller) -> Result<Vec<InvitationView>, AppError> {
+        let org = caller.organization();
+        self.authorize_org(caller, Action::ListUsers, org)?;
+        let mut conn = self.store.read().await?;
+        let pending = invitations::list_pending(&mut conn, org).await?;
+        let members = users::list(&mut conn, org).await?;
+        drop(conn);
+        let mut views = Vec::with_capacity(pending.len());
+        for invitation in pending {
+            let inviter = members
+                .iter()
+                .find(|m| Some(m.id) == invitation.invited_by)
+                .cloned();
+            let invited_by_name = match inviter {
+                Some(user) => Some(self.open_profile(&user).await?.1),
+                None => None,
+            };
+            views.push(self.invitation_view(invitation, invited_by_name).await?);
+        }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "invitations.listed",
+            "organization",
+            org,
+        );
+        self.record_read(caller, event).await?;
+        Ok(views)
+    }
+
+    async fn invitation_view(
+        &self,
+        invitation: invitations::PendingInvitation,
+        invited_by_name: Option<String>,
+    ) -> Result<InvitationView, AppError> {
+        let email = self
+            .open_text(
+                invitation.organization_id,
+                "invitation",
+                &invitation.id.to_string(),
+                "email",
+                &invitation.email_ciphertext,
+            )
+            .await?;
+        let role = invitation
+            .role
+            .parse()
+            .map_err(|_| AppError::Refused("the invitation holds no valid role"))?;
+        Ok(InvitationView {
+            id: invitation.id,
+            email,
+            role,
+            invited_by: invitation.invited_by,
+            invited_by_name,
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+        })
+    }
+
+    /// A pending invitation of the caller's organization: looked up first (another
+    /// organization's is "not found", like an unknown id), then the role decides.
+    async fn pending_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<invitations::PendingInvitation, AppError> {
+        let mut conn = self.store.read().await?;
+        let invitation = invitations::get_pending(&mut conn, caller.organization(), id)
+            .await?
+            .ok_or(AppError::NotFound("invitation"))?;
+        drop(conn);
+        self.authorize_org(caller, Action::InviteUser, invitation.organization_id)?;
+        Ok(invitation)
+    }
+
+    /// Sends a pending invitation again with a new token (the old one stops working) and a new
+    /// 7-day validity; the new token is answered once, like a new invitation's.
+    pub async fn resend_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<InvitationCreated, AppError> {
+        let invitation = self.pending_invitation(caller, id).await?;
+        let org = invitation.organization_id;
+        let view = self.invitation_view(invitation, None).await?;
+        let email = EmailAddress::parse(&view.email)
+            .map_err(|_| AppError::Refused("the invitation holds no valid e-mail address"))?;
+        let organization = self.organization_name(org).await?;
+        let inviter = self.display_name_of(org, caller.user()).await?;
+        let token = SecretToken::generate("lsi", &mut rand::rng());
+        let mut tx = self.store.write().await?;
+        let expires_at = self.clock.now() + INVITATION_VALIDITY;
+        if !invitations::renew(&mut tx, org, id, &token.hash(), expires_at).await? {
+            return Err(AppError::NotFound("invitation"));
+        }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "invitation.resent",
+            "invitation",
+            id,
+        )
+        .change("token", FieldChange::secret());
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.send_mail(invitation_mail(
+            &self.options.public_url,
+            &email,
+            &inviter,
+            &organization,
+            view.role,
+            &token,
+        ))
+        .await;
+        tracing::info!(invitation = %id, by = %caller.user(), "invitation resent");
+        Ok(InvitationCreated {
+            id,
+            token,
+            replaced: false,
+        })
+    }
+
+    /// Revokes a pending invitation: its token then fails like an unknown one.
+    pub async fn revoke_invitation(&self, caller: &Caller, id: InvitationId) -> Result<(), AppError> {
+        let invitation = self.pending_invitation(caller, id).await?;
+        let org = invitation.organization_id;
+        let mut tx = self.store.write().await?;
+        if !invitations::delete_pending(&mut tx, org, id).await? {
+            return Err(AppError::NotFound("invitation"));
+        }
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "invitation.revoked",
+            "invitation",
+            id,
+        );
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(invitation = %id, by = %caller.user(), "invitation revoked");
+        Ok(())
+    }
+
+    /// Resets a member's second factor (Administrators): removes their TOTP secret and recovery
+    /// codes and ends their sessions, so they sign in again with their password alone (and must
+    /// enrol again where the organization requires TOTP).
+    pub async fn reset_user_totp(&self, caller: &Caller, id: UserId) -> Result<(), AppError> {
+        let user = self.member_user(caller, Action::UpdateUser, id).await?;
+        let org = user.organization_id;
+        let mut tx = self.store.write().await?;
+        users::set_totp_secret(&mut tx, org, id, None, self.clock.now()).await?;
+        users::replace_recovery_codes(&mut tx, org, id, &[]).await?;
+        sessions::delete_for_user(&mut tx, org, id, None).await?;
+        let event = Event::new(Actor::User(caller.user()), "user.totp_reset", "user", id)
+            .change("totp_secret", FieldChange::secret())
+            .change(
+                "totp_enabled",
+                FieldChange::value(Some(user.totp_enabled), Some(false)),
+            );
+        self.record(&mut tx, org, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(user = %id, by = %caller.user(), "second factor reset");
+        Ok(())
     }
 
     async fn user_view(&self, user: StoredUser) -> Result<UserView, AppError> {

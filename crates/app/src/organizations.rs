@@ -90,6 +90,7 @@ impl Hub {
                 token_hash: token.hash(),
                 email_ciphertext,
                 role: "administrator".to_owned(),
+                invited_by: None,
                 expires_at: now + INVITATION_VALIDITY,
                 created_at: now,
             },

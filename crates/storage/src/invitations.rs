@@ -2,7 +2,7 @@
 //! ciphertext under the organization's key: the store alone reveals neither.
 
 use crate::{StoreError, to_millis};
-use lockstep_domain::{InvitationId, OrganizationId};
+use lockstep_domain::{InvitationId, OrganizationId, UserId};
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
@@ -13,6 +13,8 @@ pub struct NewInvitation {
     pub token_hash: [u8; 32],
     pub email_ciphertext: Vec<u8>,
     pub role: String,
+    /// The Administrator who sent it; `None` for the operator's first invitation.
+    pub invited_by: Option<UserId>,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
@@ -20,13 +22,14 @@ pub struct NewInvitation {
 pub async fn insert(conn: &mut AnyConnection, inv: &NewInvitation) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO invitations (id, organization_id, token_hash, email_ciphertext, role, \
-         expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         invited_by, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(inv.id.to_string())
     .bind(inv.organization_id.to_string())
     .bind(inv.token_hash.to_vec())
     .bind(inv.email_ciphertext.clone())
     .bind(inv.role.clone())
+    .bind(inv.invited_by.map(|u| u.to_string()))
     .bind(to_millis(inv.expires_at))
     .bind(to_millis(inv.created_at))
     .execute(conn)
@@ -87,6 +90,116 @@ pub async fn mark_accepted(
     )
     .bind(id.to_string())
     .bind(to_millis(at))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An invitation not yet accepted, as Administrators see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingInvitation {
+    pub id: InvitationId,
+    pub organization_id: OrganizationId,
+    pub email_ciphertext: Vec<u8>,
+    pub role: String,
+    pub invited_by: Option<UserId>,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+const PENDING_COLUMNS: &str =
+    "id, organization_id, email_ciphertext, role, invited_by, expires_at, created_at";
+
+fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingInvitation, StoreError> {
+    use sqlx::Row;
+    let id: String = row.try_get("id")?;
+    let org: String = row.try_get("organization_id")?;
+    let invited_by: Option<String> = row.try_get("invited_by")?;
+    Ok(PendingInvitation {
+        id: id
+            .parse()
+            .map_err(|_| StoreError::Corrupt("invitation id"))?,
+        organization_id: org
+            .parse()
+            .map_err(|_| StoreError::Corrupt("organization id"))?,
+        email_ciphertext: row.try_get("email_ciphertext")?,
+        role: row.try_get("role")?,
+        invited_by: invited_by
+            .map(|u| u.parse().map_err(|_| StoreError::Corrupt("user id")))
+            .transpose()?,
+        expires_at: crate::from_millis(row.try_get("expires_at")?)?,
+        created_at: crate::from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+/// The organization's invitations not yet accepted (expired ones included), oldest first.
+pub async fn list_pending(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+) -> Result<Vec<PendingInvitation>, StoreError> {
+    let sql = format!(
+        "SELECT {PENDING_COLUMNS} FROM invitations WHERE organization_id = $1 \
+         AND accepted_at IS NULL ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org.to_string())
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(pending_from_row).collect()
+}
+
+/// One invitation of the organization not yet accepted.
+pub async fn get_pending(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: InvitationId,
+) -> Result<Option<PendingInvitation>, StoreError> {
+    let sql = format!(
+        "SELECT {PENDING_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2 \
+         AND accepted_at IS NULL"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(pending_from_row).transpose()
+}
+
+/// Gives a pending invitation a new token (the old one stops working) and a new expiry; `false`
+/// when it is gone or was accepted meanwhile.
+pub async fn renew(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: InvitationId,
+    token_hash: &[u8; 32],
+    expires_at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE invitations SET token_hash = $3, expires_at = $4 \
+         WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL",
+    )
+    .bind(org.to_string())
+    .bind(id.to_string())
+    .bind(token_hash.to_vec())
+    .bind(to_millis(expires_at))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a pending invitation (revoked or replaced): its token then matches nothing. `false`
+/// when it is gone or was accepted meanwhile.
+pub async fn delete_pending(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: InvitationId,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM invitations WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL",
+    )
+    .bind(org.to_string())
+    .bind(id.to_string())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

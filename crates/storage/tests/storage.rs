@@ -131,6 +131,7 @@ async fn deleting_an_organization_leaves_none_of_its_rows(t: TestStore) {
                 .unwrap(),
             email_ciphertext: vec![1, 2, 3],
             role: "administrator".into(),
+            invited_by: None,
             expires_at: T0,
             created_at: T0,
         };

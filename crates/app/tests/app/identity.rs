@@ -755,3 +755,169 @@ impl NowForTest for ManualClock {
         lockstep_app::Clock::now(self)
     }
 }
+
+lockstep_storage::on_both_stores!(
+    administrators_list_resend_revoke_and_replace_pending_invitations
+);
+async fn administrators_list_resend_revoke_and_replace_pending_invitations(t: TestStore) {
+    let w = world(t).await;
+    let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
+    let first = w
+        .hub
+        .invite_user(&admin, "vi@acme.io", Role::Viewer)
+        .await
+        .unwrap();
+    assert!(!first.replaced);
+    let other = w
+        .hub
+        .invite_user(&admin, "ed@acme.io", Role::Editor)
+        .await
+        .unwrap();
+
+    // A second invitation for the same address replaces the first and says so.
+    let second = w
+        .hub
+        .invite_user(&admin, "VI@acme.io", Role::Editor)
+        .await
+        .unwrap();
+    assert!(second.replaced);
+    let old = w
+        .hub
+        .accept_invitation(first.token.expose(), &pw(PASSWORD), "Vi")
+        .await;
+    assert!(matches!(old, Err(AppError::NotFound(_))), "{old:?}");
+
+    // The list shows what is pending, with who sent it; reading it is audited.
+    let list = w.hub.list_invitations(&admin).await.unwrap();
+    let rows: Vec<_> = list
+        .iter()
+        .map(|i| (i.id, i.email.as_str(), i.role, i.invited_by_name.as_deref()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (other.id, "ed@acme.io", Role::Editor, Some("Ada")),
+            (second.id, "VI@acme.io", Role::Editor, Some("Ada")),
+        ]
+    );
+    assert_eq!(list[0].invited_by, Some(admin.user()));
+    assert_eq!(list[0].expires_at, list[0].created_at + Duration::days(7));
+    let listed = w
+        .hub
+        .object_events(&admin, "organization", &admin.organization().to_string())
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|e| e.action == "invitations.listed"));
+
+    // Resending mails a new token, renews the validity, and the old token stops working.
+    w.clock.advance(Duration::days(6));
+    let before = w.mail.messages().len();
+    let resent = w.hub.resend_invitation(&admin, other.id).await.unwrap();
+    let sent = w.mail.messages();
+    assert_eq!(sent.len(), before + 1);
+    let mail = sent.last().unwrap();
+    assert_eq!(mail.to, "ed@acme.io");
+    assert_eq!(mail.subject, "Ada invited you to Acme on Lockstep");
+    assert!(mail.body.contains(resent.token.expose()));
+    assert_ne!(resent.token.expose(), other.token.expose());
+    let stale = w
+        .hub
+        .accept_invitation(other.token.expose(), &pw(PASSWORD), "Ed")
+        .await;
+    assert!(matches!(stale, Err(AppError::NotFound(_))), "{stale:?}");
+    w.clock.advance(Duration::days(2));
+    w.hub
+        .accept_invitation(resent.token.expose(), &pw(PASSWORD), "Ed")
+        .await
+        .unwrap();
+
+    // Revoked: its token then fails like an unknown one, and it is no longer listed.
+    w.hub.revoke_invitation(&admin, second.id).await.unwrap();
+    let revoked = w
+        .hub
+        .accept_invitation(second.token.expose(), &pw(PASSWORD), "Vi")
+        .await;
+    assert!(matches!(revoked, Err(AppError::NotFound(_))), "{revoked:?}");
+    assert!(w.hub.list_invitations(&admin).await.unwrap().is_empty());
+    let again = w.hub.revoke_invitation(&admin, second.id).await;
+    assert!(matches!(again, Err(AppError::NotFound(_))), "{again:?}");
+    let events = w
+        .hub
+        .object_events(&admin, "invitation", &second.id.to_string())
+        .await
+        .unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["invitation.revoked", "invitation.created"]);
+    assert_eq!(events[0].actor_id, Some(admin.user().to_string()));
+
+    // Others may not: 403 for an Editor, and nothing changed.
+    let (_, ed) = sign_in(&w, "ed@acme.io", PASSWORD).await.unwrap();
+    let pending = w
+        .hub
+        .invite_user(&admin, "late@acme.io", Role::Viewer)
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.hub.list_invitations(&ed).await,
+        Err(AppError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        w.hub.revoke_invitation(&ed, pending.id).await,
+        Err(AppError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        w.hub.resend_invitation(&ed, pending.id).await,
+        Err(AppError::Forbidden { .. })
+    ));
+    w.hub
+        .accept_invitation(pending.token.expose(), &pw(PASSWORD), "Late")
+        .await
+        .unwrap();
+}
+
+lockstep_storage::on_both_stores!(an_administrator_resets_a_members_second_factor);
+async fn an_administrator_resets_a_members_second_factor(t: TestStore) {
+    let w = world(t).await;
+    let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
+    let (ed_token, ed) = add_member(&w, &admin, "ed@acme.io", Role::Editor).await;
+    let enrolment = w.hub.start_totp(&ed).await.unwrap();
+    let secret = TotpSecret::from_otpauth_uri(&enrolment.otpauth_uri).unwrap();
+    let code = secret.code_at(w.clock.now_for_test()).unwrap();
+    w.hub.confirm_totp(&ed, &code).await.unwrap();
+    assert!(matches!(
+        w.hub.login("ed@acme.io", &pw(PASSWORD), None).await,
+        Err(AppError::TotpRequired)
+    ));
+    w.hub
+        .update_organization_settings(
+            &admin,
+            SettingsUpdate {
+                require_totp: Some(true),
+                ..SettingsUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Only Administrators.
+    assert!(matches!(
+        w.hub.reset_user_totp(&ed, ed.user()).await,
+        Err(AppError::Forbidden { .. })
+    ));
+    w.hub.reset_user_totp(&admin, ed.user()).await.unwrap();
+
+    // Their sessions ended; TOTP and recovery codes are gone; they must enrol again.
+    assert!(w.hub.authenticate(&ed_token).await.is_err());
+    // The password alone signs in now (no code is asked), confined to enrolment.
+    let (_, ed) = sign_in(&w, "ed@acme.io", PASSWORD).await.unwrap();
+    assert!(ed.member.must_enrol_totp);
+    assert!(!w.hub.get_user(&admin, ed.user()).await.unwrap().totp_enabled);
+
+    let events = w
+        .hub
+        .object_events(&admin, "user", &ed.user().to_string())
+        .await
+        .unwrap();
+    let reset = events.iter().find(|e| e.action == "user.totp_reset").unwrap();
+    assert_eq!(reset.actor_id, Some(admin.user().to_string()));
+}

@@ -63,7 +63,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::me::confirm_totp))
         .routes(routes!(v1::me::create_token, v1::me::list_tokens))
         .routes(routes!(v1::me::revoke_token))
-        .routes(routes!(v1::users::invite))
+        .routes(routes!(v1::users::invite, v1::users::list_invitations))
+        .routes(routes!(v1::users::resend_invitation))
+        .routes(routes!(v1::users::revoke_invitation))
+        .routes(routes!(v1::users::reset_totp))
         .routes(routes!(v1::users::list))
         .routes(routes!(
             v1::users::get,

@@ -117,6 +117,10 @@ pub(crate) fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "signed-out-all" => "Every other session was signed out.",
         "session-ended" => "The session was signed out.",
         "revoked" => "The token was revoked.",
+        "invitation-revoked" => "The invitation was revoked: its link no longer works.",
+        "totp-reset" => {
+            "The second factor was reset: they were signed out and must enrol again to use one."
+        }
         "discovered" => "Discovery finished.",
         "connected" => "Connected: the provider granted access.",
         "disconnected" => "Disconnected: the tokens were revoked and deleted.",

@@ -1,4 +1,5 @@
-//! Pages of Administrators: users (invite, change a role, deactivate or reactivate, delete) and
+//! Pages of Administrators: users (invite, list, resend and revoke pending invitations, change a
+//! role, deactivate or reactivate, reset the second factor, delete) and
 //! the organization's settings (with the rotation of its data key). The use cases are the API's
 //! (`api/v1/users.rs`); they refuse every other role.
 
@@ -13,14 +14,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lockstep_app::{AppError, SettingsUpdate, UserUpdate, UserView};
-use lockstep_domain::{Role, UserId};
+use lockstep_app::{AppError, InvitationView, SettingsUpdate, UserUpdate, UserView};
+use lockstep_domain::{InvitationId, Role, UserId};
 use serde::Deserialize;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", get(users))
         .route("/users/invitations", post(invite))
+        .route("/users/invitations/{id}/resend", post(resend_invitation))
+        .route("/users/invitations/{id}/revoke", post(revoke_invitation))
+        .route("/users/{id}/totp/reset", post(reset_totp))
         .route("/users/{id}", get(user))
         .route("/users/{id}/role", post(change_role))
         .route("/users/{id}/active", post(change_active))
@@ -63,6 +67,39 @@ impl From<UserView> for UserRow {
     }
 }
 
+/// A pending invitation as the users page shows it.
+struct InvitationRow {
+    id: String,
+    email: String,
+    role: Role,
+    invited_by: String,
+    created: String,
+    expires: String,
+}
+
+impl InvitationRow {
+    fn role_label(&self) -> &'static str {
+        role_label(self.role)
+    }
+}
+
+impl From<InvitationView> for InvitationRow {
+    fn from(v: InvitationView) -> Self {
+        InvitationRow {
+            id: v.id.to_string(),
+            email: v.email,
+            role: v.role,
+            invited_by: match (v.invited_by_name, v.invited_by) {
+                (Some(name), _) => name,
+                (None, Some(_)) => "a former member".to_owned(),
+                (None, None) => "the operator".to_owned(),
+            },
+            created: when(v.created_at),
+            expires: when(v.expires_at),
+        }
+    }
+}
+
 /// A role of the select of the invitation and of the user page.
 struct RoleOption {
     value: &'static str,
@@ -101,12 +138,15 @@ fn parse_user_id(id: &str) -> Result<UserId, WebError> {
 struct UsersPage {
     shell: Shell,
     users: Vec<UserRow>,
+    invitations: Vec<InvitationRow>,
     roles: Vec<RoleOption>,
     errors: FormErrors,
     email: String,
     role: String,
     /// Just invited: the address and the invitation link, shown this once.
     invited: Option<(String, String)>,
+    /// The new invitation replaced a pending one for the same address.
+    replaced: bool,
 }
 
 async fn users_page(
@@ -115,14 +155,17 @@ async fn users_page(
     notice: Option<&'static str>,
 ) -> Result<UsersPage, WebError> {
     let users = state.hub.list_users(&signed.caller).await?;
+    let invitations = state.hub.list_invitations(&signed.caller).await?;
     Ok(UsersPage {
         shell: signed.shell("Users", "users").with_notice(notice),
         users: users.into_iter().map(UserRow::from).collect(),
+        invitations: invitations.into_iter().map(InvitationRow::from).collect(),
         roles: role_options(),
         errors: FormErrors::none(),
         email: String::new(),
         role: Role::Editor.as_str().to_owned(),
         invited: None,
+        replaced: false,
     })
 }
 
@@ -166,6 +209,7 @@ async fn invite(
                 form.email.trim().to_owned(),
                 format!("/accept-invitation#{}", created.token.expose()),
             ));
+            page.replaced = created.replaced;
             StatusCode::CREATED
         }
         Err(errors) => {
@@ -176,6 +220,58 @@ async fn invite(
         }
     };
     Ok(render_status(status, &page))
+}
+
+fn parse_invitation_id(id: &str) -> Result<InvitationId, WebError> {
+    id.parse().map_err(|_| WebError::not_found("invitation"))
+}
+
+/// Sends a pending invitation again with a new link (the old one stops working) and shows the
+/// new link this once, like a new invitation's.
+async fn resend_invitation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, Empty {}): Posted<Empty>,
+) -> Result<Response, WebError> {
+    let id = parse_invitation_id(&id)?;
+    let resent = state.hub.resend_invitation(&signed.caller, id).await?;
+    let mut page = users_page(&state, &signed, None).await?;
+    let email = page
+        .invitations
+        .iter()
+        .find(|i| i.id == id.to_string())
+        .map(|i| i.email.clone())
+        .unwrap_or_default();
+    page.invited = Some((
+        email,
+        format!("/accept-invitation#{}", resent.token.expose()),
+    ));
+    Ok(render(&page))
+}
+
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, Empty {}): Posted<Empty>,
+) -> Result<Response, WebError> {
+    let id = parse_invitation_id(&id)?;
+    state.hub.revoke_invitation(&signed.caller, id).await?;
+    Ok(see_other("/users?notice=invitation-revoked"))
+}
+
+/// Resets a member's second factor: their TOTP and recovery codes go, their sessions end.
+async fn reset_totp(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, Empty {}): Posted<Empty>,
+) -> Result<Response, WebError> {
+    let id = parse_user_id(&id)?;
+    state.hub.reset_user_totp(&signed.caller, id).await?;
+    if id == signed.caller.user() {
+        // Their own sessions ended with it.
+        return Ok(see_other("/login"));
+    }
+    Ok(see_other("/users?notice=totp-reset"))
 }
 
 #[derive(Template)]

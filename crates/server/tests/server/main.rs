@@ -21,6 +21,7 @@ mod account;
 mod connections;
 mod matrix;
 mod pipelines;
+mod users;
 mod web;
 mod web_account;
 mod web_auth;

@@ -36,6 +36,8 @@ struct Member {
     /// A pipeline of the member's organization and a (queued) run of it.
     pipeline_id: String,
     run_id: String,
+    /// A pending invitation of the member's organization (shared by its members).
+    invitation_id: String,
 }
 
 struct Org {
@@ -81,6 +83,7 @@ async fn member(
         connection_id: String::new(),
         pipeline_id: String::new(),
         run_id: String::new(),
+        invitation_id: String::new(),
     }
 }
 
@@ -161,10 +164,15 @@ async fn org(hub: &Hub, op: &lockstep_app::Operator, name: &str) -> Org {
         .await
         .unwrap();
     let run = hub.start_run(&admin_caller, pipeline.id).await.unwrap();
+    let invitation = hub
+        .invite_user(&admin_caller, &format!("pending@{name}.io"), Role::Viewer)
+        .await
+        .unwrap();
     let with_connection = |m: Member| Member {
         connection_id: connection.id.to_string(),
         pipeline_id: pipeline.id.to_string(),
         run_id: run.id.to_string(),
+        invitation_id: invitation.id.to_string(),
         ..m
     };
     Org {
@@ -225,6 +233,8 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         &owner.session_id
     } else if template.starts_with("/api/v1/me/tokens/") {
         &owner.api_token_id
+    } else if template.starts_with("/api/v1/users/invitations/") {
+        &owner.invitation_id
     } else if template.starts_with("/api/v1/users/")
         || template.starts_with("/api/v1/audit/objects/")
     {

@@ -330,6 +330,7 @@ async fn forms_without_the_csrf_token_are_refused() {
             vec![("email", "forged@alpha.io"), ("role", "administrator")],
         ),
         (format!("/users/{admin_id}/role"), vec![("role", "viewer")]),
+        (format!("/users/{admin_id}/totp/reset"), vec![]),
         (
             "/settings".to_owned(),
             vec![("audit_depth", "3"), ("time_zone", "Europe/Paris")],
@@ -540,4 +541,118 @@ async fn the_audit_page_lists_searches_and_verifies_the_ledger() {
         page.body.contains(note.lines().next().unwrap()),
         "the origin is not shown"
     );
+}
+
+#[tokio::test]
+async fn pending_invitations_are_listed_resent_revoked_and_replaced_on_the_users_page() {
+    let (mut env, mut admin, _, _) = web_env("loopback").await;
+    admin.get("/users").await;
+    let first = admin
+        .post(
+            "/users/invitations",
+            &[("email", "pending@alpha.io"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert!(!first.body.contains("was replaced"));
+    let first_link = attribute_after(&first, "id=\"invitation-link\"", "href");
+    let second = admin
+        .post(
+            "/users/invitations",
+            &[("email", "pending@alpha.io"), ("role", "editor")],
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert!(
+        second.body.contains("it was replaced, and its link no longer works"),
+        "{}",
+        second.body
+    );
+
+    // The users page lists it once, with who invited and its buttons.
+    let page = admin.get("/users").await;
+    assert_eq!(page.body.matches("<td>pending@alpha.io</td>").count(), 1);
+    let answer = env
+        .admin(Method::GET, "/api/v1/users/invitations", None)
+        .await;
+    let id = answer.json()["invitations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(page.body.contains(&format!("/users/invitations/{id}/resend")));
+    assert!(page.body.contains(&format!("/users/invitations/{id}/revoke")));
+    assert!(page.body.contains("Resend") && page.body.contains("Revoke"));
+
+    // Resend shows a new link; the first link (replaced) never works.
+    let resent = admin
+        .post(&format!("/users/invitations/{id}/resend"), &[])
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let link = attribute_after(&resent, "id=\"invitation-link\"", "href");
+    assert_ne!(link, first_link);
+    let mut newcomer = Browser::new(&env.app);
+    newcomer.get("/accept-invitation").await;
+    let (_, old_token) = first_link.split_once('#').unwrap();
+    let refused = newcomer
+        .post(
+            "/accept-invitation",
+            &[
+                ("token", old_token),
+                ("display_name", "Pat"),
+                ("password", PASSWORD),
+                ("password_again", PASSWORD),
+            ],
+        )
+        .await;
+    assert_ne!(refused.status, 303, "a replaced link still works");
+
+    // Revoke: gone from the list.
+    let revoked = admin
+        .post(&format!("/users/invitations/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let page = admin.get(revoked.location().unwrap()).await;
+    assert!(page.body.contains("The invitation was revoked"));
+    assert!(!page.body.contains("<td>pending@alpha.io</td>"));
+    let answer = env
+        .admin(Method::GET, "/api/v1/users/invitations", None)
+        .await;
+    assert!(answer.json()["invitations"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_administrator_resets_a_members_second_factor_on_the_users_page() {
+    let (mut env, mut admin, mut editor, _) = web_env("loopback").await;
+    let editor_id = api_user(&mut env, "editor@alpha.io").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The editor enrols TOTP (through the use cases, as the account page does).
+    let caller = env.hub.authenticate(&env.editor.clone()).await.unwrap();
+    let enrolment = env.hub.start_totp(&caller).await.unwrap();
+    let secret = lockstep_auth::TotpSecret::from_otpauth_uri(&enrolment.otpauth_uri).unwrap();
+    let code = secret.code_at(lockstep_app::Clock::now(&*env.clock)).unwrap();
+    env.hub.confirm_totp(&caller, &code).await.unwrap();
+    assert_eq!(api_user(&mut env, "editor@alpha.io").await["totp_enabled"], true);
+
+    let page = admin.get("/users").await;
+    let action = format!("/users/{editor_id}/totp/reset");
+    assert!(page.body.contains(&action), "{}", page.body);
+    assert!(page.body.contains("Reset second factor"));
+
+    // Not for the editor: 403, nothing changed.
+    use_session_csrf(&mut editor);
+    let denied = editor.post(&action, &[]).await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert_eq!(api_user(&mut env, "editor@alpha.io").await["totp_enabled"], true);
+
+    let reset = admin.post(&action, &[]).await;
+    assert_eq!(reset.status, 303, "{}", reset.body);
+    let page = admin.get(reset.location().unwrap()).await;
+    assert!(page.body.contains("The second factor was reset"), "{}", page.body);
+    assert_eq!(api_user(&mut env, "editor@alpha.io").await["totp_enabled"], false);
+    // The editor was signed out.
+    let signed_out = editor.get("/account").await;
+    assert_eq!(signed_out.status, 303);
+    assert!(signed_out.location().unwrap().starts_with("/login"));
 }

@@ -23,6 +23,8 @@ pub(crate) struct Invited {
     id: InvitationId,
     /// Also mailed to the address; shown this once.
     invitation_token: String,
+    /// A pending invitation for the same address was replaced (its token stopped working).
+    replaced: bool,
 }
 
 super::auth::opaque_debug!(Invite, Invited);
@@ -49,8 +51,96 @@ pub(crate) async fn invite(
         Json(Invited {
             id: created.id,
             invitation_token: created.token.expose().to_owned(),
+            replaced: created.replaced,
         }),
     ))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct InvitationBody {
+    id: InvitationId,
+    email: String,
+    role: Role,
+    /// The Administrator who sent it; `null` for the operator's invitation of the first one.
+    invited_by: Option<UserId>,
+    /// Their display name while they are a member.
+    invited_by_name: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct InvitationList {
+    invitations: Vec<InvitationBody>,
+}
+
+/// Pending invitations (Administrators); reading their addresses is audited.
+#[utoipa::path(get, path = "/api/v1/users/invitations", tag = "users",
+    responses((status = 200, body = InvitationList), (status = 403, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn list_invitations(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<InvitationList>, ApiError> {
+    let list = state.hub.list_invitations(&caller).await?;
+    Ok(Json(InvitationList {
+        invitations: list
+            .into_iter()
+            .map(|v| InvitationBody {
+                id: v.id,
+                email: v.email,
+                role: v.role,
+                invited_by: v.invited_by,
+                invited_by_name: v.invited_by_name,
+                created_at: v.created_at,
+                expires_at: v.expires_at,
+            })
+            .collect(),
+    }))
+}
+
+fn invitation_id(id: &str) -> Result<InvitationId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::invalid("id", "is not an invitation id"))
+}
+
+/// Send a pending invitation again with a new token; the old token stops working (Administrators).
+#[utoipa::path(post, path = "/api/v1/users/invitations/{id}/resend", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Invited), (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn resend_invitation(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Invited>, ApiError> {
+    let resent = state
+        .hub
+        .resend_invitation(&caller, invitation_id(&id)?)
+        .await?;
+    Ok(Json(Invited {
+        id: resent.id,
+        invitation_token: resent.token.expose().to_owned(),
+        replaced: false,
+    }))
+}
+
+/// Revoke a pending invitation: its token then fails like an unknown one (Administrators).
+#[utoipa::path(delete, path = "/api/v1/users/invitations/{id}", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn revoke_invitation(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hub
+        .revoke_invitation(&caller, invitation_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -160,6 +250,21 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.hub.delete_user(&caller, user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reset a member's second factor: their TOTP and recovery codes are removed and their sessions
+/// end (Administrators; audited).
+#[utoipa::path(post, path = "/api/v1/users/{id}/totp/reset", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn reset_totp(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.hub.reset_user_totp(&caller, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
