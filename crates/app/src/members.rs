@@ -337,7 +337,11 @@ impl Hub {
     }
 
     /// Revokes a pending invitation: its token then fails like an unknown one.
-    pub async fn revoke_invitation(&self, caller: &Caller, id: InvitationId) -> Result<(), AppError> {
+    pub async fn revoke_invitation(
+        &self,
+        caller: &Caller,
+        id: InvitationId,
+    ) -> Result<(), AppError> {
         let invitation = self.pending_invitation(caller, id).await?;
         let org = invitation.organization_id;
         let mut tx = self.store.write().await?;

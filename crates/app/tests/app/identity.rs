@@ -911,13 +911,22 @@ async fn an_administrator_resets_a_members_second_factor(t: TestStore) {
     // The password alone signs in now (no code is asked), confined to enrolment.
     let (_, ed) = sign_in(&w, "ed@acme.io", PASSWORD).await.unwrap();
     assert!(ed.member.must_enrol_totp);
-    assert!(!w.hub.get_user(&admin, ed.user()).await.unwrap().totp_enabled);
+    assert!(
+        !w.hub
+            .get_user(&admin, ed.user())
+            .await
+            .unwrap()
+            .totp_enabled
+    );
 
     let events = w
         .hub
         .object_events(&admin, "user", &ed.user().to_string())
         .await
         .unwrap();
-    let reset = events.iter().find(|e| e.action == "user.totp_reset").unwrap();
+    let reset = events
+        .iter()
+        .find(|e| e.action == "user.totp_reset")
+        .unwrap();
     assert_eq!(reset.actor_id, Some(admin.user().to_string()));
 }

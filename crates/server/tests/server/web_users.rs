@@ -564,7 +564,9 @@ async fn pending_invitations_are_listed_resent_revoked_and_replaced_on_the_users
         .await;
     assert_eq!(second.status, 201, "{}", second.body);
     assert!(
-        second.body.contains("it was replaced, and its link no longer works"),
+        second
+            .body
+            .contains("it was replaced, and its link no longer works"),
         "{}",
         second.body
     );
@@ -579,8 +581,14 @@ async fn pending_invitations_are_listed_resent_revoked_and_replaced_on_the_users
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(page.body.contains(&format!("/users/invitations/{id}/resend")));
-    assert!(page.body.contains(&format!("/users/invitations/{id}/revoke")));
+    assert!(
+        page.body
+            .contains(&format!("/users/invitations/{id}/resend"))
+    );
+    assert!(
+        page.body
+            .contains(&format!("/users/invitations/{id}/revoke"))
+    );
     assert!(page.body.contains("Resend") && page.body.contains("Revoke"));
 
     // Resend shows a new link; the first link (replaced) never works.
@@ -631,9 +639,14 @@ async fn an_administrator_resets_a_members_second_factor_on_the_users_page() {
     let caller = env.hub.authenticate(&env.editor.clone()).await.unwrap();
     let enrolment = env.hub.start_totp(&caller).await.unwrap();
     let secret = lockstep_auth::TotpSecret::from_otpauth_uri(&enrolment.otpauth_uri).unwrap();
-    let code = secret.code_at(lockstep_app::Clock::now(&*env.clock)).unwrap();
+    let code = secret
+        .code_at(lockstep_app::Clock::now(&*env.clock))
+        .unwrap();
     env.hub.confirm_totp(&caller, &code).await.unwrap();
-    assert_eq!(api_user(&mut env, "editor@alpha.io").await["totp_enabled"], true);
+    assert_eq!(
+        api_user(&mut env, "editor@alpha.io").await["totp_enabled"],
+        true
+    );
 
     let page = admin.get("/users").await;
     let action = format!("/users/{editor_id}/totp/reset");
@@ -644,13 +657,23 @@ async fn an_administrator_resets_a_members_second_factor_on_the_users_page() {
     use_session_csrf(&mut editor);
     let denied = editor.post(&action, &[]).await;
     assert_eq!(denied.status, 403, "{}", denied.body);
-    assert_eq!(api_user(&mut env, "editor@alpha.io").await["totp_enabled"], true);
+    assert_eq!(
+        api_user(&mut env, "editor@alpha.io").await["totp_enabled"],
+        true
+    );
 
     let reset = admin.post(&action, &[]).await;
     assert_eq!(reset.status, 303, "{}", reset.body);
     let page = admin.get(reset.location().unwrap()).await;
-    assert!(page.body.contains("The second factor was reset"), "{}", page.body);
-    assert_eq!(api_user(&mut env, "editor@alpha.io").await["totp_enabled"], false);
+    assert!(
+        page.body.contains("The second factor was reset"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        api_user(&mut env, "editor@alpha.io").await["totp_enabled"],
+        false
+    );
     // The editor was signed out.
     let signed_out = editor.get("/account").await;
     assert_eq!(signed_out.status, 303);
