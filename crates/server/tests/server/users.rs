@@ -25,7 +25,7 @@ async fn accept(env: &Env, token: &str, name: &str) -> StatusCode {
     call(
         &env.app,
         Method::POST,
-        "/api/v1/auth/accept-invitation",
+        "/api/v1/auth/invitations/accept",
         None,
         Some(&body),
     )
@@ -49,6 +49,7 @@ async fn invitations_are_listed_resent_revoked_and_replaced_through_the_api() {
     let second = invite(&mut env, "vi@alpha.io").await;
     assert_eq!(second["replaced"], true);
     let unknown = accept(&env, "lsi_unknown", "Nobody").await;
+    assert_eq!(unknown, StatusCode::NOT_FOUND);
     assert_eq!(
         accept(&env, first["invitation_token"].as_str().unwrap(), "Vi").await,
         unknown,
