@@ -274,20 +274,26 @@ impl PipelineSpec {
             )?;
         }
         let rules = || self.rules.iter().zip(&compiled.rules).enumerate();
-        for (i, (rule, c)) in rules() {
-            if rule.kind != RuleKind::Import {
-                continue;
+        // Import and export rules, in order, each over the fields before it; a target keeps
+        // the type it is given, or its field's, or becomes a string.
+        let set_rules = |kind: RuleKind, fields: &mut HashMap<String, FieldType>| {
+            for (i, (rule, c)) in rules() {
+                if rule.kind != kind {
+                    continue;
+                }
+                let path = format!("rules[{i}].expression");
+                let t = type_of(&path, c, &scope_of(fields))?;
+                let target = rule.target.clone().unwrap_or_default();
+                let target_type = rule
+                    .field_type
+                    .or_else(|| fields.get(&target).copied())
+                    .unwrap_or(FieldType::String);
+                stores(&path, t, &target, target_type)?;
+                fields.insert(target, target_type);
             }
-            let path = format!("rules[{i}].expression");
-            let t = type_of(&path, c, &scope_of(&fields))?;
-            let target = rule.target.clone().unwrap_or_default();
-            let target_type = rule
-                .field_type
-                .or_else(|| fields.get(&target).copied())
-                .unwrap_or(FieldType::String);
-            stores(&path, t, &target, target_type)?;
-            fields.insert(target, target_type);
-        }
+            Ok::<(), SpecError>(())
+        };
+        set_rules(RuleKind::Import, &mut fields)?;
         let after_import = scope_of(&fields);
         for (i, (rule, c)) in rules() {
             if rule.kind == RuleKind::Validation {
@@ -316,20 +322,7 @@ impl PipelineSpec {
             }
             destination.insert(m.destination.clone(), target_type);
         }
-        for (i, (rule, c)) in rules() {
-            if rule.kind != RuleKind::Export {
-                continue;
-            }
-            let path = format!("rules[{i}].expression");
-            let t = type_of(&path, c, &scope_of(&destination))?;
-            let target = rule.target.clone().unwrap_or_default();
-            let target_type = rule
-                .field_type
-                .or_else(|| destination.get(&target).copied())
-                .unwrap_or(FieldType::String);
-            stores(&path, t, &target, target_type)?;
-            destination.insert(target, target_type);
-        }
+        set_rules(RuleKind::Export, &mut destination)?;
         Ok(())
     }
 
