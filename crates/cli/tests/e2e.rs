@@ -1533,9 +1533,11 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let init = init_one_share(&data);
+    // Two runs at once: were rules evaluated on the runtime's threads (one per core here), the
+    // two would hold both of them and nothing else would be answered.
     let server = serve_with(
         &data,
-        &["--egress-allow", "loopback"],
+        &["--egress-allow", "loopback", "--workers", "2"],
         "warn",
         Stdio::inherit(),
     );
@@ -1608,40 +1610,50 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
         assert_eq!(status, 200);
     }
 
-    // The costliest allowed: 80 × 80 iterations a record (an estimated 84,000 steps).
+    // The costliest allowed: 80 × 80 iterations a record (an estimated 84,000 steps), in two
+    // pipelines to two tables, run at once.
     let l = int_list(80);
-    let (status, created) = post(
-        &http,
-        &server,
-        "/api/v1/pipelines",
-        Some(&token),
-        pipeline(format!("{l}.all(a, {l}.all(b, a + b + id >= 0))")),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().unwrap();
-    let (status, started) = post(
-        &http,
-        &server,
-        &format!("/api/v1/pipelines/{id}/runs"),
-        Some(&token),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 202, "{started}");
-    let run_path = format!(
-        "/api/v1/pipelines/{id}/runs/{}",
-        started["id"].as_str().unwrap()
-    );
-    wait_for(
-        &http,
-        &server,
-        &token,
-        &run_path,
-        &["running"],
-        Duration::from_secs(30),
-    )
-    .await;
+    let costly = pipeline(format!("{l}.all(a, {l}.all(b, a + b + id >= 0))"));
+    let mut twin = costly.clone();
+    twin["name"] = json!("cost twin");
+    twin["destination"]["object"] = json!(format!("public.{target}_2"));
+    let mut run_paths = Vec::new();
+    for definition in [costly, twin] {
+        let (status, created) = post(
+            &http,
+            &server,
+            "/api/v1/pipelines",
+            Some(&token),
+            definition,
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let (status, started) = post(
+            &http,
+            &server,
+            &format!("/api/v1/pipelines/{id}/runs"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 202, "{started}");
+        run_paths.push(format!(
+            "/api/v1/pipelines/{id}/runs/{}",
+            started["id"].as_str().unwrap()
+        ));
+    }
+    for run_path in &run_paths {
+        wait_for(
+            &http,
+            &server,
+            &token,
+            run_path,
+            &["running"],
+            Duration::from_secs(30),
+        )
+        .await;
+    }
 
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
@@ -1660,41 +1672,46 @@ async fn the_costliest_allowed_rule_never_stalls_the_hub() {
         slowest = slowest.max(started.elapsed());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, run) = get(&http, &server, &run_path, Some(&token)).await;
-    assert_eq!(
-        run["state"], "running",
-        "the rule ran while we measured: {run}"
-    );
+    for run_path in &run_paths {
+        let (_, run) = get(&http, &server, run_path, Some(&token)).await;
+        assert_eq!(
+            run["state"], "running",
+            "both rules ran while we measured: {run}"
+        );
+    }
     assert!(
         slowest < Duration::from_secs(1),
         "/healthz and a sign-in took {slowest:?} while the rule ran"
     );
 
-    // Cancelling stops the rule in the middle of its work.
-    let cancelled_at = Instant::now();
-    let (status, _) = post(
-        &http,
-        &server,
-        &format!("{run_path}/cancel"),
-        Some(&token),
-        json!({}),
-    )
-    .await;
-    assert!(status == 202 || status == 200, "{status}");
-    let run = wait_for(
-        &http,
-        &server,
-        &token,
-        &run_path,
-        &["cancelled", "failed", "succeeded"],
-        Duration::from_secs(10),
-    )
-    .await;
-    assert_eq!(run["state"], "cancelled", "{run}");
-    assert!(cancelled_at.elapsed() < Duration::from_secs(5));
-    assert_eq!(run["records_written"], 0, "{run}");
+    // Cancelling stops each rule in the middle of its work.
+    for run_path in &run_paths {
+        let cancelled_at = Instant::now();
+        let (status, _) = post(
+            &http,
+            &server,
+            &format!("{run_path}/cancel"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+        assert!(status == 202 || status == 200, "{status}");
+        let run = wait_for(
+            &http,
+            &server,
+            &token,
+            run_path,
+            &["cancelled", "failed", "succeeded"],
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(run["state"], "cancelled", "{run}");
+        assert!(cancelled_at.elapsed() < Duration::from_secs(5));
+        assert_eq!(run["records_written"], 0, "{run}");
+    }
     db.batch_execute(&format!(
-        "DROP TABLE public.{source}; DROP TABLE IF EXISTS public.{target}"
+        "DROP TABLE public.{source}; DROP TABLE IF EXISTS public.{target}; \
+         DROP TABLE IF EXISTS public.{target}_2"
     ))
     .await
     .unwrap();
