@@ -14,7 +14,7 @@ use crate::{AppError, Hub};
 use lockstep_connectors::ConnectionKind;
 use lockstep_connectors::object_name::ObjectName;
 use lockstep_domain::{ConnectionId, OrganizationId, PipelineId, RunId, UserId};
-use lockstep_engine::{EngineError, PipelineSpec, Rejected, RunInput, RunObserver};
+use lockstep_engine::{EngineError, PipelineSpec, Progress, Rejected, RunInput, RunObserver};
 use lockstep_policy::Action;
 use lockstep_storage::pipelines::{self, Counts, RunState, StoredPipeline, StoredRun};
 use lockstep_storage::{StoreError, connections};
@@ -1100,9 +1100,7 @@ impl Hub {
             hub: Arc::clone(&self),
             run: run.id,
             org,
-            read: AtomicU64::new(0),
-            written: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
+            progress: std::sync::Mutex::new(Progress::default()),
             position: AtomicU64::new(0),
             cancel: AtomicBool::new(false),
         });
@@ -1204,10 +1202,7 @@ impl Hub {
             }
             Err(AppError::Refused("cancelled")) => {
                 // Nothing was committed.
-                let counts = Counts {
-                    written: 0,
-                    ..counts
-                };
+                let counts = uncommitted(counts);
                 self.finish(
                     &run,
                     owner,
@@ -1220,10 +1215,7 @@ impl Hub {
             }
             Err(err) => {
                 // Nothing was committed: every mode writes all or nothing.
-                let counts = Counts {
-                    written: 0,
-                    ..counts
-                };
+                let counts = uncommitted(counts);
                 let message = match &err {
                     AppError::Connector { message, .. } => message.clone(),
                     AppError::InvalidConfig { field, reason } => format!("{field}: {reason}"),
@@ -1233,6 +1225,19 @@ impl Hub {
                     .await
             }
         }
+    }
+}
+
+/// The counts of a run that committed nothing: whatever was not rejected or skipped was held
+/// back, so the counts still add up.
+fn uncommitted(counts: Counts) -> Counts {
+    Counts {
+        written: 0,
+        held_back: counts
+            .read
+            .saturating_sub(counts.rejected)
+            .saturating_sub(counts.skipped),
+        ..counts
     }
 }
 
@@ -1250,29 +1255,37 @@ struct Observer {
     hub: Arc<Hub>,
     run: RunId,
     org: OrganizationId,
-    read: AtomicU64,
-    written: AtomicU64,
-    rejected: AtomicU64,
+    /// The last running totals the engine reported.
+    progress: std::sync::Mutex<Progress>,
     position: AtomicU64,
     cancel: AtomicBool,
 }
 
 impl Observer {
+    /// The running totals; records not yet decided count as held back until the run ends.
     fn counts(&self) -> Counts {
+        let p = *self
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Counts {
-            read: self.read.load(Ordering::Relaxed),
-            written: self.written.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
+            read: p.read,
+            written: p.written,
+            rejected: p.rejected,
+            warnings: p.warnings,
+            skipped: p.skipped,
+            held_back: p.pending,
             ..Counts::default()
         }
     }
 }
 
 impl RunObserver for Observer {
-    async fn progress(&self, read: u64, written: u64, rejected: u64) {
-        self.read.store(read, Ordering::Relaxed);
-        self.written.store(written, Ordering::Relaxed);
-        self.rejected.store(rejected, Ordering::Relaxed);
+    async fn progress(&self, progress: Progress) {
+        *self
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = progress;
     }
 
     async fn rejected(&self, rejected: Vec<Rejected>) -> Result<(), EngineError> {

@@ -86,21 +86,30 @@ fn chromedriver() -> Driver {
     }
 }
 
-/// A headless Chromium window of 1280×900 with a fresh profile.
-async fn chromium(driver: &Driver, profile: &Path) -> Client {
+/// A headless Chromium window of 1280×900 with a fresh profile; with `javascript` false, pages
+/// run no script at all (WebDriver's own commands still work).
+async fn chromium(driver: &Driver, profile: &Path, javascript: bool) -> Client {
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--disable-quic".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--disable-extensions".to_owned(),
+        "--window-size=1280,900".to_owned(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false".to_owned());
+    }
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-extensions",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
+        json!({ "binary": CHROMIUM, "args": args }),
     );
     // The hub's certificate is its own self-signed one, as on a fresh installation.
     caps.insert("acceptInsecureCerts".to_owned(), json!(true));
@@ -238,6 +247,20 @@ impl Ui {
             .await
             .unwrap()
             .unwrap_or_default()
+    }
+
+    /// What a form control holds now.
+    async fn value(&self, css: &str) -> String {
+        self.wait(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
     async fn has(&self, css: &str) -> bool {
@@ -397,16 +420,24 @@ async fn the_daily_work_in_a_real_browser() {
     let driver = chromedriver();
     let profile = tempfile::tempdir().unwrap();
     let ui = Ui {
-        client: chromium(&driver, profile.path()).await,
+        client: chromium(&driver, profile.path(), true).await,
         base: server.addr.clone(),
         shots: screenshots(),
     };
-    let outcome = tokio::time::timeout(Duration::from_secs(600), story(&ui, &init)).await;
+    // A second window, with JavaScript off, as the README promises the pages work without it.
+    let plain_profile = tempfile::tempdir().unwrap();
+    let plain = Ui {
+        client: chromium(&driver, plain_profile.path(), false).await,
+        base: server.addr.clone(),
+        shots: screenshots(),
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(600), story(&ui, &plain, &init)).await;
     let _ = ui.client.clone().close().await;
+    let _ = plain.client.clone().close().await;
     outcome.expect("the story took longer than 10 minutes");
 }
 
-async fn story(ui: &Ui, init: &Value) {
+async fn story(ui: &Ui, plain: &Ui, init: &Value) {
     // The operator unseals: share by share, with progress.
     ui.go("/").await;
     ui.wait("form[action='/unseal']").await;
@@ -478,12 +509,12 @@ async fn story(ui: &Ui, init: &Value) {
     assert!(ui.body().await.contains("Ada Lovelace"));
 
     let _ = secret;
-    rest_of_story(ui, &recovery).await;
+    rest_of_story(ui, plain, &recovery).await;
 }
 
 /// From a signed-in Administrator with TOTP on: connection, pipeline, run, invitations, roles,
 /// audit.
-async fn rest_of_story(ui: &Ui, recovery: &str) {
+async fn rest_of_story(ui: &Ui, plain: &Ui, recovery: &str) {
     let db = pg_client().await;
     let suffix = uuid::Uuid::now_v7().simple().to_string();
     let source = format!("browser_src_{}", &suffix[20..]);
@@ -538,12 +569,92 @@ async fn rest_of_story(ui: &Ui, recovery: &str) {
         "the password came back"
     );
 
-    pipeline_story(ui, recovery, &connection_page, &source, &target, &canary).await;
+    pipeline_story(
+        ui,
+        plain,
+        recovery,
+        &connection_page,
+        &source,
+        &target,
+        &canary,
+    )
+    .await;
     db.batch_execute(&format!(
         "DROP TABLE IF EXISTS {source}; DROP TABLE IF EXISTS {target};"
     ))
     .await
     .unwrap();
+}
+
+/// The Editor writes a pipeline in a browser that runs no script: objects and fields are loaded,
+/// mapping and rule rows added and removed, all by plain form submits the hub answers with the
+/// form again.
+async fn without_javascript(plain: &Ui, connection_id: &str, source: &str) {
+    plain.sign_in("ed@acme.test", None).await;
+    plain.go("/pipelines/new").await;
+    plain.fill("#name", "Parts, typed without JavaScript").await;
+    plain.select("#source-connection_id", connection_id).await;
+    plain.submit("#pipeline-form button[name=reload]").await;
+    let object = format!("public.{source}");
+    plain.select("#source-object", &object).await;
+    plain.submit("#pipeline-form button[name=reload]").await;
+    // The hub filled the mapping table from the source's fields.
+    let rows = plain.count("#mappings-body tr").await;
+    assert_eq!(rows, 3, "id, name, amount: {}", plain.body().await);
+    plain
+        .submit("#pipeline-form button[value='add:mappings']")
+        .await;
+    assert_eq!(plain.count("#mappings-body tr").await, rows + 1);
+    plain
+        .submit(&format!(
+            "#pipeline-form button[value='remove:mappings:{rows}']"
+        ))
+        .await;
+    assert_eq!(plain.count("#mappings-body tr").await, rows);
+    assert_eq!(
+        plain.value("#name").await,
+        "Parts, typed without JavaScript"
+    );
+    plain
+        .submit("#pipeline-form button[value='add:rules']")
+        .await;
+    plain.select("#rules-0-kind", "validation").await;
+    plain.fill("#rules-0-expression", "amount > 0.0").await;
+    plain
+        .fill("#rules-0-message", "an amount is positive")
+        .await;
+    plain
+        .submit("#pipeline-form button[value='add:rules']")
+        .await;
+    assert!(plain.has("#rules-1-expression").await);
+    plain
+        .submit("#pipeline-form button[value='remove:rules:1']")
+        .await;
+    assert!(!plain.has("#rules-1-expression").await);
+    assert_eq!(plain.value("#rules-0-expression").await, "amount > 0.0");
+    plain
+        .select("#destination-connection_id", connection_id)
+        .await;
+    plain.submit("#pipeline-form button[name=reload]").await;
+    plain
+        .fill("#destination-object", "public.typed_without_javascript")
+        .await;
+    plain.select("#mode", "full_refresh").await;
+    plain.fill("#key", "id").await;
+    plain.shot("14b-pipeline-form-without-javascript").await;
+    plain
+        .submit("#pipeline-form button[type=submit]:not([name])")
+        .await;
+    // No script ran: the notice is still in the address (app.js would have dropped it).
+    let path = plain.path().await;
+    assert!(
+        path.starts_with("/pipelines/") && path.contains("?notice="),
+        "{path}: {}",
+        plain.body().await
+    );
+    plain.wait_text("#page-notice", "Created.").await;
+    plain.wait_text("main", "amount > 0.0").await;
+    plain.sign_out().await;
 }
 
 /// `path` without the `?notice=…` that app.js drops from the address once shown.
@@ -558,6 +669,7 @@ fn without_notice(path: &str) -> String {
 /// invitations, the other roles and the audit.
 async fn pipeline_story(
     ui: &Ui,
+    plain: &Ui,
     recovery: &str,
     connection_page: &str,
     source: &str,
@@ -617,6 +729,39 @@ async fn pipeline_story(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     ui.wait_text("main", "part 13 is held back").await;
+    // Rejections grouped by the rule's message, with their count, and the record itself: its
+    // key, and the field the rule refers to first.
+    ui.wait_text(
+        "#rejections tbody tr td:nth-child(1)",
+        "part 13 is held back",
+    )
+    .await;
+    assert_eq!(ui.text("#rejections tbody tr td:nth-child(2)").await, "1");
+    let rejected = ui
+        .client
+        .find_all(Locator::Css("#rejected tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rejected.len(),
+        1,
+        "one rejected record: {}",
+        ui.body().await
+    );
+    assert_eq!(ui.text("#rejected tbody tr td.mono").await, "id = 13");
+    assert_eq!(
+        ui.text("#rejected tbody tr td:nth-child(4) dt").await,
+        "id",
+        "the field the rule refers to comes first"
+    );
+    assert_eq!(ui.text("#rejected tbody tr td:nth-child(4) dd").await, "13");
+    assert!(
+        ui.has("#rejected a[href$='/rejected.csv']").await,
+        "an Administrator can download the rejected records"
+    );
+    assert_eq!(ui.text("#run-read").await, "500");
+    assert_eq!(ui.text("#run-written").await, "499");
+    assert_eq!(ui.text("#run-rejected").await, "1");
     ui.shot("11-run-finished").await;
     let rows: i64 = pg_client()
         .await
@@ -660,6 +805,7 @@ async fn pipeline_story(
     assert!(!ui.has("a[href$='/edit']").await);
     ui.shot("14-connection-as-editor").await;
     ui.sign_out().await;
+    without_javascript(plain, connection_id, source).await;
 
     // The Viewer reads the pipeline but cannot edit or run it.
     ui.accept(&links[1], "Vi").await;

@@ -44,7 +44,7 @@ pub mod spec;
 mod typecheck;
 
 pub use plan::{Applied, Plan, Rejected, RejectionKind};
-pub use run::{EngineError, RunInput, RunObserver, RunOutcome, execute};
+pub use run::{EngineError, Progress, RunInput, RunObserver, RunOutcome, execute};
 pub use spec::{
     DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull, PipelineSpec, Rule,
     RuleKind, SpecError,

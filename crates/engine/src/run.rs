@@ -95,10 +95,27 @@ pub struct RunOutcome {
     pub new_cursor: Option<serde_json::Value>,
 }
 
+/// A run's running totals after a batch. While a run is going, `pending` counts the records
+/// read but not yet decided: an incremental run keeps records that share the last cursor value
+/// (or follow a rejected record) until it knows whether they are written or held back. So
+/// `read = written + rejected + skipped + pending` holds after every batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub read: u64,
+    pub written: u64,
+    pub rejected: u64,
+    /// Records the filter skipped.
+    pub skipped: u64,
+    /// Records read but not yet written, rejected or skipped (incremental runs only).
+    pub pending: u64,
+    /// Failed warning rules (the records were written).
+    pub warnings: u64,
+}
+
 /// Who watches a run: progress, rejected records, cancellation.
 pub trait RunObserver: Send + Sync {
-    /// After each batch: running totals (for the progress bar).
-    fn progress(&self, read: u64, written: u64, rejected: u64) -> impl Future<Output = ()> + Send;
+    /// After each batch: running totals (for the progress bar and the run page).
+    fn progress(&self, progress: Progress) -> impl Future<Output = ()> + Send;
 
     /// Rejected records to keep as per-record errors (`row` counts from the start of the run).
     fn rejected(
@@ -236,6 +253,20 @@ struct Totals {
     last_cursor: Option<serde_json::Value>,
 }
 
+impl Totals {
+    fn progress(&self) -> Progress {
+        let decided = self.written + self.rejected + self.skipped;
+        Progress {
+            read: self.read,
+            written: self.written,
+            rejected: self.rejected,
+            skipped: self.skipped,
+            pending: self.read.saturating_sub(decided),
+            warnings: self.warnings,
+        }
+    }
+}
+
 /// `part` in percent of `whole` (100 when `whole` is 0).
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -343,9 +374,7 @@ async fn drive<W: BatchWriter, O: RunObserver>(
                 .collect();
             observer.rejected(rejected).await?;
         }
-        observer
-            .progress(totals.read, totals.written, totals.rejected)
-            .await;
+        observer.progress(totals.progress()).await;
     }
     if incremental {
         cursor.flush(writer, &mut totals).await?;

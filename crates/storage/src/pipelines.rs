@@ -508,7 +508,8 @@ pub async fn heartbeat(
 ) -> Result<Option<bool>, StoreError> {
     let done = sqlx::query(
         "UPDATE runs SET lease_expires_at = $1, records_read = $2, records_written = $3, \
-         records_rejected = $4, warnings = $5, updated_at = $6 \
+         records_rejected = $4, warnings = $5, updated_at = $6, records_skipped = $9, \
+         records_held_back = $10 \
          WHERE id = $7 AND lease_owner = $8 AND state = 'running'",
     )
     .bind(to_millis(lease_until))
@@ -519,6 +520,8 @@ pub async fn heartbeat(
     .bind(to_millis(now))
     .bind(id.to_string())
     .bind(owner.to_owned())
+    .bind(to_i64(counts.skipped))
+    .bind(to_i64(counts.held_back))
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {

@@ -433,58 +433,8 @@ async fn fill_connection_tables(
         .unwrap();
     let mut state_hash = [5u8; 32];
     state_hash[..16].copy_from_slice(Uuid::now_v7().as_bytes());
-    let pipeline = lockstep_domain::PipelineId::from_uuid(Uuid::now_v7());
-    lockstep_storage::pipelines::insert(
-        conn,
-        &lockstep_storage::pipelines::StoredPipeline {
-            id: pipeline,
-            organization_id: org,
-            name: "import".into(),
-            source_connection_id: id,
-            destination_connection_id: id,
-            mode: "append".into(),
-            spec_ciphertext: vec![7; 40],
-            schedule: Some("* * * * *".into()),
-            next_run_at: Some(T0),
-            cursor_ciphertext: Some(vec![8; 40]),
-            created_by: Some(user),
-            created_at: T0,
-            updated_at: T0,
-        },
-    )
-    .await
-    .unwrap();
-    let run = lockstep_domain::RunId::from_uuid(Uuid::now_v7());
-    lockstep_storage::pipelines::insert_run(
-        conn,
-        &lockstep_storage::pipelines::StoredRun {
-            id: run,
-            organization_id: org,
-            pipeline_id: pipeline,
-            state: lockstep_storage::pipelines::RunState::Queued,
-            trigger: "manual".into(),
-            requested_by: Some(user),
-            scheduled_for: None,
-            records_read: 0,
-            records_written: 0,
-            records_rejected: 0,
-            warnings: 0,
-            records_skipped: 0,
-            records_held_back: 0,
-            warning_counts: Default::default(),
-            message: None,
-            cancel_requested: false,
-            lease_owner: None,
-            lease_expires_at: None,
-            attempts: 0,
-            created_at: T0,
-            started_at: None,
-            finished_at: None,
-            updated_at: T0,
-        },
-    )
-    .await
-    .unwrap();
+    let pipeline = insert_pipeline(conn, org, id, user).await;
+    let run = insert_run(conn, org, pipeline, user, T0).await;
     lockstep_storage::pipelines::insert_run_error(
         conn,
         org,
@@ -515,4 +465,119 @@ async fn fill_connection_tables(
     )
     .await
     .unwrap();
+}
+
+async fn insert_pipeline(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    connection: lockstep_domain::ConnectionId,
+    user: lockstep_domain::UserId,
+) -> lockstep_domain::PipelineId {
+    let pipeline = lockstep_domain::PipelineId::from_uuid(Uuid::now_v7());
+    lockstep_storage::pipelines::insert(
+        conn,
+        &lockstep_storage::pipelines::StoredPipeline {
+            id: pipeline,
+            organization_id: org,
+            name: format!("import {pipeline}"),
+            source_connection_id: connection,
+            destination_connection_id: connection,
+            mode: "append".into(),
+            spec_ciphertext: vec![7; 40],
+            schedule: Some("* * * * *".into()),
+            next_run_at: Some(T0),
+            cursor_ciphertext: Some(vec![8; 40]),
+            created_by: Some(user),
+            created_at: T0,
+            updated_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    pipeline
+}
+
+async fn insert_run(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    pipeline: lockstep_domain::PipelineId,
+    user: lockstep_domain::UserId,
+    at: OffsetDateTime,
+) -> lockstep_domain::RunId {
+    let run = lockstep_domain::RunId::from_uuid(Uuid::now_v7());
+    lockstep_storage::pipelines::insert_run(
+        conn,
+        &lockstep_storage::pipelines::StoredRun {
+            id: run,
+            organization_id: org,
+            pipeline_id: pipeline,
+            state: lockstep_storage::pipelines::RunState::Queued,
+            trigger: "manual".into(),
+            requested_by: Some(user),
+            scheduled_for: None,
+            records_read: 0,
+            records_written: 0,
+            records_rejected: 0,
+            warnings: 0,
+            records_skipped: 0,
+            records_held_back: 0,
+            warning_counts: Default::default(),
+            message: None,
+            cancel_requested: false,
+            lease_owner: None,
+            lease_expires_at: None,
+            attempts: 0,
+            created_at: at,
+            started_at: None,
+            finished_at: None,
+            updated_at: at,
+        },
+    )
+    .await
+    .unwrap();
+    run
+}
+
+on_both_stores!(recent_runs_are_the_organizations_own_newest_first);
+async fn recent_runs_are_the_organizations_own_newest_first(t: TestStore) {
+    use lockstep_storage::pipelines::recent_runs;
+    let mut conn = t.store.read().await.unwrap();
+    let (acme, globex) = (org(1, "Acme"), org(2, "Globex"));
+    let mut pipelines = Vec::new();
+    for o in [&acme, &globex] {
+        organizations::insert(&mut conn, o).await.unwrap();
+        let user = fill_identity_tables(&mut conn, o.id).await;
+        fill_connection_tables(&mut conn, o.id, user).await;
+        let connection = lockstep_storage::connections::list(&mut conn, o.id)
+            .await
+            .unwrap()[0]
+            .id;
+        pipelines.push((
+            o.id,
+            insert_pipeline(&mut conn, o.id, connection, user).await,
+            user,
+        ));
+    }
+    let minutes = |n: i64| T0 + time::Duration::minutes(n);
+    let (a, a_pipeline, a_user) = pipelines[0];
+    let (b, b_pipeline, b_user) = pipelines[1];
+    let mut acme_runs = Vec::new();
+    for n in 1..=3 {
+        acme_runs.push(insert_run(&mut conn, a, a_pipeline, a_user, minutes(n)).await);
+    }
+    let newest_of_globex = insert_run(&mut conn, b, b_pipeline, b_user, minutes(9)).await;
+
+    let ids = |runs: Vec<lockstep_storage::pipelines::StoredRun>| {
+        runs.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    // since 1½ minutes after T0: the two newest of Acme's, newest first; never Globex's
+    let got = recent_runs(&mut conn, a, minutes(1) + time::Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(got), [acme_runs[2], acme_runs[1]]);
+    let got = recent_runs(&mut conn, a, T0, 2).await.unwrap();
+    assert_eq!(ids(got), [acme_runs[2], acme_runs[1]]);
+    let got = recent_runs(&mut conn, b, T0, 10).await.unwrap();
+    // Globex: the run made by fill_connection_tables at T0, and the newest one
+    assert_eq!(ids(got)[0], newest_of_globex);
 }
