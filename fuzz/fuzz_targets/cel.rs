@@ -1,5 +1,6 @@
 //! A CEL expression, as an Editor writes it into a pipeline: the first byte picks where it goes
-//! (filter, validation rule, import rule, mapping transform, export rule), the rest is its text.
+//! (filter, validation rule, import rule, mapping transform or cast, export rule) and the type
+//! its result is converted to, the rest is its text.
 //! The pipeline is checked as the hub checks it when it is saved (the limits, the type check
 //! against the source's fields), then planned and applied to a batch of records with nulls, as a
 //! run does.
@@ -74,13 +75,32 @@ static BATCH: LazyLock<Option<RecordBatch>> = LazyLock::new(|| {
     RecordBatch::try_new(schema, columns).ok()
 });
 
-fn spec(place: u8, expression: &str) -> Option<PipelineSpec> {
+/// The types a rule's result or a mapping's cast can be converted to.
+const TYPES: [&str; 13] = [
+    "string",
+    "integer",
+    "float",
+    "decimal",
+    "boolean",
+    "date",
+    "time",
+    "timestamp",
+    "timestamp_tz",
+    "uuid",
+    "json",
+    "binary",
+    "other",
+];
+
+fn spec(pick: u8, expression: &str) -> Option<PipelineSpec> {
+    let place = pick % 5;
+    let field_type = TYPES[usize::from(pick / 5) % TYPES.len()];
     let mut spec = serde_json::json!({
         "source": { "connection_id": "source", "object": "public.items" },
         "destination": { "connection_id": "destination", "object": "public.copy" },
         "mode": "append",
     });
-    match place % 5 {
+    match place {
         0 => spec["filter"] = expression.into(),
         1 => {
             spec["rules"] = serde_json::json!([
@@ -89,18 +109,18 @@ fn spec(place: u8, expression: &str) -> Option<PipelineSpec> {
         }
         2 => {
             spec["rules"] = serde_json::json!([
-                { "kind": "import", "expression": expression, "target": "derived" }
+                { "kind": "import", "expression": expression, "target": "derived", "type": field_type }
             ])
         }
         3 => {
             spec["mappings"] = serde_json::json!([
                 { "source": "id", "destination": "id" },
-                { "source": "name", "destination": "label", "transform": expression },
+                { "source": "name", "destination": "label", "transform": expression, "cast": field_type },
             ])
         }
         _ => {
             spec["rules"] = serde_json::json!([
-                { "kind": "export", "expression": expression, "target": "price", "type": "decimal" }
+                { "kind": "export", "expression": expression, "target": "price", "type": field_type }
             ])
         }
     }
