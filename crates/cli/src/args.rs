@@ -164,6 +164,9 @@ pub struct RunnerArgs {
     /// taken over after this.
     #[arg(long, env = "LOCKSTEP_RUN_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(3..=3600))]
     pub run_lease: u32,
+    /// Do not confine the process's file-system access with Landlock (for debugging only).
+    #[arg(long, env = "LOCKSTEP_NO_CONFINE")]
+    pub no_confine: bool,
 }
 
 /// `lockstep worker`: executes runs leased from a PostgreSQL store shared with `lockstep serve`.

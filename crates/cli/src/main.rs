@@ -8,6 +8,7 @@ mod args;
 mod client;
 mod commands;
 mod config;
+mod confine;
 mod credentials;
 mod logs;
 mod serve;
@@ -23,6 +24,21 @@ pub(crate) fn plural<'a>(count: u64, one: &'a str, many: &'a str) -> &'a str {
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     lockstep_server::tls::install_crypto_provider();
+    // Before the runtime starts its threads: only threads created after it are confined.
+    let confined = match &cli.command {
+        args::Command::Serve(args) => serve::create_private_dir(&args.data).map(|()| {
+            confine::confine(&confine::Allowed::serve(args), args.runner.no_confine);
+        }),
+        args::Command::Worker(args) => {
+            confine::confine(&confine::Allowed::worker(args), args.runner.no_confine);
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    if let Err(err) = confined {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

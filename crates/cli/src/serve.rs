@@ -14,6 +14,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::from_args(&args)?;
     create_private_dir(&config.data)?;
     let _log_guard = crate::logs::init(&config.log_dir)?;
+    log_confinement();
     tokio::spawn(crate::logs::retention_task(
         config.log_dir.clone(),
         config.log_retention_days,
@@ -123,6 +124,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says, on the terminal and in the log, how `main` confined the process.
+fn log_confinement() {
+    if let Some(line) = crate::confine::outcome() {
+        say(line);
+        tracing::info!(confinement = line, "file-system access");
+    }
+}
+
 /// The egress policy in force, in one line, with how to reach this machine when it may not.
 fn egress_line(policy: &lockstep_app::connectors::EgressPolicy) -> String {
     use std::net::{IpAddr, Ipv4Addr};
@@ -175,6 +184,7 @@ fn start_runners(
 /// another worker when its lease ends).
 pub async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
     crate::logs::init_stderr()?;
+    log_confinement();
     let store_config = store_config(Path::new("."), Some(&args.database))?;
     if !matches!(store_config, StoreConfig::Postgres(_)) {
         bail!("--database must be a postgres:// URL: workers share runs through PostgreSQL");
@@ -302,7 +312,7 @@ async fn store_close(hub: &Hub) {
     hub.store().close().await;
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     #[cfg(unix)]

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "e2e/confinement.rs"]
+mod confinement;
 mod support;
 
 use support::{BIN, Server, cli, pg_client, serve_with};

@@ -470,6 +470,48 @@ impl<'c> AsyncHttpClient<'c> for EgressHttp<'_> {
     }
 }
 
+/// What a token request makes of the authorization server's answer `status` and `body`,
+/// without HTTP (for the fuzz targets): the same parsing and checks as [`client_credentials`].
+#[cfg(feature = "fuzzing")]
+pub fn token_response(
+    status: u16,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<TokenSet, ConnectorError> {
+    use futures_util::FutureExt as _;
+
+    /// Answers every request with the same response.
+    struct Canned(HttpResponse);
+
+    impl<'c> AsyncHttpClient<'c> for Canned {
+        type Error = ConnectorError;
+        type Future =
+            Pin<Box<dyn Future<Output = Result<HttpResponse, ConnectorError>> + Send + 'c>>;
+
+        fn call(&'c self, _request: HttpRequest) -> Self::Future {
+            Box::pin(std::future::ready(Ok(self.0.clone())))
+        }
+    }
+
+    let status = http::StatusCode::from_u16(status)
+        .map_err(|_| ConnectorError::failed(FailureKind::Protocol, "not an HTTP status"))?;
+    let mut response = http::Response::new(body.to_vec());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let http = Canned(response);
+    let client = token_client("https://as.invalid/token", "fuzz", None)?;
+    let answer = client
+        .exchange_client_credentials()
+        .request_async(&http)
+        .now_or_never()
+        .ok_or_else(|| ConnectorError::failed(FailureKind::Other, "the parse did not finish"))?
+        .map_err(|err| token_error(err, Some(status)))?;
+    token_set(&answer, now, None)
+}
+
 /// What a failed HTTP exchange means, from the error's kind and its sources (never its
 /// `Display`, which holds the URL).
 fn http_failure(err: &reqwest::Error) -> ConnectorError {

@@ -26,11 +26,23 @@ impl Drop for Server {
 /// Starts `lockstep serve` on a random port with `extra` arguments and log level `log`, and
 /// waits until it says where it listens. Its standard output keeps being drained afterwards.
 pub fn serve_with(data: &Path, extra: &[&str], log: &str, stderr: Stdio) -> Server {
+    serve_with_env(data, extra, log, stderr, &[])
+}
+
+/// [`serve_with`], with these environment variables set for the hub.
+pub fn serve_with_env(
+    data: &Path,
+    extra: &[&str],
+    log: &str,
+    stderr: Stdio,
+    env: &[(&str, &Path)],
+) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(extra)
         .env("LOCKSTEP_LOG", log)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

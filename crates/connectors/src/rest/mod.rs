@@ -340,25 +340,7 @@ impl<'a> Session<'a> {
         page: &Url,
         target: &str,
     ) -> Result<Url, ConnectorError> {
-        let url = page.join(target).map_err(|_| {
-            ConnectorError::failed(
-                FailureKind::Protocol,
-                format!(
-                    "{}: the API's next-page link is not a valid URL",
-                    object.name
-                ),
-            )
-        })?;
-        if url.origin() != self.base.origin() {
-            return Err(ConnectorError::failed(
-                FailureKind::Policy,
-                format!(
-                    "{}: the API's next-page link leaves base_url's scheme, host and port",
-                    object.name
-                ),
-            ));
-        }
-        Ok(url)
+        next_page_url(&object.name, &self.base, page, target)
     }
 
     /// One GET, checked against the egress policy, with the credentials.
@@ -501,6 +483,64 @@ fn with_params(url: &Url, params: &[(&String, String)]) -> Url {
         }
     }
     url
+}
+
+/// A `Link` next target of `object`, resolved against the page's URL; refused off `base`'s
+/// origin.
+fn next_page_url(
+    object: &str,
+    base: &Url,
+    page: &Url,
+    target: &str,
+) -> Result<Url, ConnectorError> {
+    let url = page.join(target).map_err(|_| {
+        ConnectorError::failed(
+            FailureKind::Protocol,
+            format!("{object}: the API's next-page link is not a valid URL"),
+        )
+    })?;
+    if url.origin() != base.origin() {
+        return Err(ConnectorError::failed(
+            FailureKind::Policy,
+            format!("{object}: the API's next-page link leaves base_url's scheme, host and port"),
+        ));
+    }
+    Ok(url)
+}
+
+/// What the paginated read makes of one page's answer, without HTTP (for the fuzz targets):
+/// the `Link` header values and the body as received from `page`, the records at the object's
+/// `records` pointer with their inferred fields, the cursor at `next_cursor` and the next
+/// page's URL (kept on `page`'s origin). Answers the number of records and fields.
+#[cfg(feature = "fuzzing")]
+pub fn read_page(
+    page: &Url,
+    links: &[&str],
+    body: &[u8],
+    records: &str,
+    next_cursor: &str,
+) -> Result<(usize, usize), ConnectorError> {
+    let object = RestObject {
+        name: "fuzz".to_owned(),
+        path: String::new(),
+        records: records.to_owned(),
+        pagination: Pagination::LinkHeader,
+        primary_key: Vec::new(),
+    };
+    if let Some(target) = link::next_link(links.iter().copied()) {
+        let _ = next_page_url(&object.name, page, page, &target);
+    }
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|_| ConnectorError::failed(FailureKind::Protocol, "not JSON"))?;
+    if let Some(cursor) = cursor(&body, next_cursor) {
+        let _ = with_params(page, &[(&"cursor".to_owned(), cursor)]);
+    }
+    let found = page_records(&object, &body)?;
+    let mut inference = Inference::new(Source::Json);
+    for record in &found {
+        inference.observe_json(record);
+    }
+    Ok((found.len(), inference.finish(&object.primary_key).len()))
 }
 
 /// The records of one page: the array at the object's pointer, each an object.
