@@ -21,6 +21,8 @@ pub struct AccountView {
     pub organization_id: OrganizationId,
     /// The organization's name, shown in the page header and on the account page.
     pub organization_name: String,
+    /// The organization's time zone (pages show times in it).
+    pub time_zone: crate::TimeZone,
     pub email: String,
     pub display_name: String,
     pub role: Role,
@@ -91,6 +93,7 @@ impl Hub {
             id: user.id,
             organization_id: user.organization_id,
             organization_name: self.organization_name(user.organization_id).await?,
+            time_zone: self.organization_time_zone(user.organization_id).await?,
             email,
             display_name,
             role: user.role,

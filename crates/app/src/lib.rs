@@ -7,6 +7,7 @@
 
 mod account;
 mod audit;
+mod audit_names;
 mod clock;
 mod connections;
 mod error;
@@ -17,9 +18,11 @@ mod members;
 mod organizations;
 mod personal;
 mod pipelines;
+mod time_zone;
 
 pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
 pub use audit::{AuditEvent, FieldChange};
+pub use audit_names::{AUDIT_ACTIONS, AuditNames};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connections::{
     ConnectionDetails, ConnectionUpdate, ConnectionView, Discovery, MAX_UPLOAD_BYTES,
@@ -45,3 +48,4 @@ pub use pipelines::{
     EXPORT_LIMIT as RUN_ERRORS_EXPORT_LIMIT, LEASE as RUN_LEASE, PipelineView, RejectionGroup,
     RunErrorView, RunView,
 };
+pub use time_zone::TimeZone;

@@ -598,7 +598,7 @@ impl Hub {
             });
         }
         if let Some(zone) = &update.time_zone {
-            crate::pipelines::parse_time_zone(zone)?;
+            crate::TimeZone::parse(zone)?;
         }
         let mut tx = self.store.write().await?;
         let before = settings::get(&mut tx, org).await?;

@@ -188,14 +188,6 @@ fn spec_error(err: lockstep_engine::SpecError) -> AppError {
     }
 }
 
-/// An IANA time zone name (`Europe/Berlin`, `UTC`).
-pub(crate) fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, AppError> {
-    name.parse().map_err(|_| AppError::Invalid {
-        field: "time_zone",
-        reason: "must be an IANA time zone name such as Europe/Berlin or UTC".to_owned(),
-    })
-}
-
 /// When a cron expression fires next after `after`, read in the time zone `zone` (so
 /// `0 2 * * *` is 02:00 local time, across daylight-saving changes).
 fn next_fire(
@@ -208,7 +200,7 @@ fn next_fire(
         field: "schedule".to_owned(),
         reason: reason.to_owned(),
     };
-    let zone = parse_time_zone(zone)?;
+    let zone = crate::TimeZone::parse(zone)?.tz();
     let cron = croner::Cron::from_str(schedule).map_err(|_| invalid("is not a cron expression"))?;
     let start = chrono::DateTime::<chrono::Utc>::from_timestamp(after.unix_timestamp(), 0)
         .ok_or_else(|| invalid("cannot be evaluated"))?
@@ -217,16 +209,6 @@ fn next_fire(
         .find_next_occurrence(&start, false)
         .map_err(|_| invalid("never fires"))?;
     OffsetDateTime::from_unix_timestamp(next.timestamp()).map_err(|_| invalid("fires out of range"))
-}
-
-impl Hub {
-    /// The organization's time zone name.
-    async fn time_zone(&self, org: OrganizationId) -> Result<String, AppError> {
-        let mut conn = self.store.read().await?;
-        Ok(lockstep_storage::settings::get(&mut conn, org)
-            .await?
-            .time_zone)
-    }
 }
 
 impl Hub {

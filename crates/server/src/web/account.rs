@@ -91,6 +91,7 @@ struct AccountPage {
 impl AccountPage {
     async fn load(state: &AppState, signed: &SignedIn) -> Result<AccountPage, WebError> {
         let me = state.hub.me(&signed.caller).await?;
+        let zone = signed.nav.time_zone;
         let sessions = state
             .hub
             .list_sessions(&signed.caller)
@@ -98,9 +99,9 @@ impl AccountPage {
             .into_iter()
             .map(|s| SessionRow {
                 id: s.id.to_string(),
-                created: when(s.created_at),
-                last_seen: when(s.last_seen_at),
-                expires: when(s.expires_at),
+                created: when(zone, s.created_at),
+                last_seen: when(zone, s.last_seen_at),
+                expires: when(zone, s.expires_at),
                 current: s.current,
             })
             .collect();
@@ -112,9 +113,9 @@ impl AccountPage {
             .map(|t| TokenRow {
                 id: t.id.to_string(),
                 name: t.name,
-                created: when(t.created_at),
-                expires: when(t.expires_at),
-                last_used: t.last_used_at.map(when),
+                created: when(zone, t.created_at),
+                expires: when(zone, t.expires_at),
+                last_used: t.last_used_at.map(|t| when(zone, t)),
             })
             .collect();
         Ok(AccountPage {
@@ -449,7 +450,9 @@ async fn create_token(
         }
         Err(Ok(errors)) => {
             let mut page = AccountPage::load(&state, &signed).await?;
-            page.token_errors = errors;
+            page.token_errors = errors
+                .anchored("name", "token-name")
+                .anchored("expires_in_days", "token-days");
             page.token_name = form.name;
             page.token_days = form.expires_in_days;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))

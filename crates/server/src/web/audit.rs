@@ -2,6 +2,11 @@
 //! object's last events) and the status of the long-term ledger, whose latest checkpoint is
 //! verified here against the hub's verifier key. The use cases are the API's
 //! (`api/v1/audit.rs`); they refuse every other role.
+//!
+//! Events show people, connections and pipelines by name (ids only on hover), times in the
+//! organization's time zone; the search picks a member and an action from lists.
+
+mod names;
 
 use super::page::{FormErrors, Shell, WebError, render, render_status, when};
 use super::session::SignedIn;
@@ -14,9 +19,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use base64::Engine as _;
-use lockstep_app::{AppError, AuditEvent, AuditSearch, FieldChange};
+use lockstep_app::{AppError, AuditEvent, AuditSearch, FieldChange, TimeZone};
 use lockstep_domain::OrganizationId;
 use lockstep_ledger::{Checkpoint, VerifyingKey};
+use names::{Names, PickOption, Shown, action_options, kind_words, member_options};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -32,25 +38,25 @@ pub(crate) fn routes() -> Router<AppState> {
 const LIMITS: [u32; 5] = [25, 50, 100, 200, 500];
 const DEFAULT_LIMIT: u32 = 100;
 
-/// One changed field as the API renders it: a value's before and after, or only "changed" for
-/// a secret.
+/// One changed field as the API renders it: a value's before and after (a name where the value
+/// is the id of a member, connection or pipeline), or only "changed" for a secret.
 struct ChangeRow {
     field: String,
     secret: bool,
-    before: String,
-    after: String,
+    before: Shown,
+    after: Shown,
 }
 
 struct EventRow {
     at: String,
     at_rfc3339: String,
-    actor_kind: String,
-    actor_id: Option<String>,
-    /// `/audit?actor=…` (the actor's id only).
-    actor_href: Option<String>,
+    /// Who acted: a member by name (leading to their events), the operator, the scheduler.
+    actor: Shown,
     action: String,
+    /// The object's kind in words.
     object_kind: String,
-    object_id: String,
+    /// The object: its name where it has one, leading to its own page.
+    object: Shown,
     /// `/audit/objects/{kind}/{id}`.
     object_href: String,
     success: bool,
@@ -58,42 +64,37 @@ struct EventRow {
     changes: Vec<ChangeRow>,
 }
 
-fn event_row(e: AuditEvent) -> EventRow {
-    let changes = e
+fn event_row(e: AuditEvent, names: &Names, zone: TimeZone) -> EventRow {
+    let changes: Vec<ChangeRow> = e
         .changes
         .into_iter()
         .map(|(field, change)| match change {
             FieldChange::Secret { .. } => ChangeRow {
                 field,
                 secret: true,
-                before: String::new(),
-                after: String::new(),
+                before: Shown::text(""),
+                after: Shown::text(""),
             },
             FieldChange::Value { before, after } => ChangeRow {
                 field,
                 secret: false,
-                before: before.unwrap_or_else(|| "—".to_owned()),
-                after: after.unwrap_or_else(|| "—".to_owned()),
+                before: names.value(before),
+                after: names.value(after),
             },
         })
         .collect();
     EventRow {
-        at: when(e.at),
+        at: when(zone, e.at),
         at_rfc3339: e.at.format(&Rfc3339).unwrap_or_default(),
-        actor_href: e
-            .actor_id
-            .as_deref()
-            .map(|id| format!("/audit?{}", encode_query(&[("actor", id)]))),
-        actor_kind: e.actor_kind,
-        actor_id: e.actor_id,
+        actor: names.actor(&e.actor_kind, e.actor_id.as_deref()),
+        object: names.object(&e.object_kind, &e.object_id, &changes),
         object_href: format!(
             "/audit/objects/{}/{}",
             path_segment(&e.object_kind),
             path_segment(&e.object_id)
         ),
         action: e.action,
-        object_kind: e.object_kind,
-        object_id: e.object_id,
+        object_kind: kind_words(&e.object_kind).to_owned(),
         success: e.outcome == "success",
         outcome: e.outcome,
         changes,
@@ -140,8 +141,8 @@ fn filled(value: &Option<String>) -> Option<String> {
 }
 
 /// A time of the form: RFC 3339 (as the API takes it), or the `datetime-local` input's
-/// `2026-11-22T14:03` (with or without seconds), read as UTC.
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
+/// `2026-11-22T14:03` (with or without seconds), read in the organization's time zone.
+fn parse_time(text: &str, zone: TimeZone) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(t);
     }
@@ -150,12 +151,12 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
     time::PrimitiveDateTime::parse(text, &minutes)
         .or_else(|_| time::PrimitiveDateTime::parse(text, &seconds))
         .ok()
-        .map(time::PrimitiveDateTime::assume_utc)
+        .and_then(|local| zone.from_local(local))
 }
 
-/// A time as the `datetime-local` input shows it (UTC).
-fn local_input(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+/// A time as the `datetime-local` input shows it (in the organization's time zone).
+fn local_input(t: OffsetDateTime, zone: TimeZone) -> String {
+    let t = zone.local(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         t.year(),
@@ -205,17 +206,21 @@ impl Filters {
 
 /// Reads the form into the use case's search, exactly as the API's search handler maps its
 /// query; a field that cannot be read goes back next to that field.
-fn read_search(form: &SearchForm) -> (Filters, Result<AuditSearch, FormErrors>) {
+fn read_search(form: &SearchForm, zone: TimeZone) -> (Filters, Result<AuditSearch, FormErrors>) {
     let mut errors = FormErrors::none();
     let mut time_field = |name: &str, value: &Option<String>| -> (String, Option<OffsetDateTime>) {
         match filled(value) {
             None => (String::new(), None),
-            Some(text) => match parse_time(&text) {
-                Some(t) => (local_input(t), Some(t)),
+            Some(text) => match parse_time(&text, zone) {
+                Some(t) => (local_input(t, zone), Some(t)),
                 None => {
                     errors = std::mem::take(&mut errors).field(
                         name,
-                        "Enter a date and time such as 2026-11-22T14:03 (UTC).",
+                        format!(
+                            "Enter a date and time such as 2026-11-22T14:03 ({}) that the clocks \
+                             show there.",
+                            zone.name()
+                        ),
                     );
                     (text, None)
                 }
@@ -350,6 +355,10 @@ struct SearchPage {
     shell: Shell,
     filters: Filters,
     limits: Vec<LimitOption>,
+    members: Vec<PickOption>,
+    actions: Vec<PickOption>,
+    /// The organization's time zone, in which the form's times are read.
+    time_zone: &'static str,
     errors: FormErrors,
     events: Vec<EventRow>,
     /// Whether a filter is set (the empty state says so).
@@ -367,7 +376,8 @@ async fn search(
     let Query(form) = query.map_err(|_| {
         WebError::bad_request("Use actor, object_kind, object_id, action, from, to and limit.")
     })?;
-    let (filters, search) = read_search(&form);
+    let zone = signed.nav.time_zone;
+    let (filters, search) = read_search(&form, zone);
     let (events, errors, paging) = match search {
         Ok(search) => {
             let (limit, offset) = (search.limit, search.offset);
@@ -398,8 +408,13 @@ async fn search(
         ),
         None => (None, None),
     };
+    let audit_names = state.hub.audit_names(&signed.caller).await?;
+    let names = Names::new(audit_names.clone(), signed.nav.organization.clone());
     let page = SearchPage {
         shell: signed.shell("Audit", "audit"),
+        members: member_options(&audit_names, &filters.actor),
+        actions: action_options(&filters.action),
+        time_zone: zone.name(),
         limits: LIMITS
             .into_iter()
             .map(|value| LimitOption {
@@ -414,7 +429,10 @@ async fn search(
             && filters.from.is_empty()
             && filters.to.is_empty()),
         filters,
-        events: events.into_iter().map(event_row).collect(),
+        events: events
+            .into_iter()
+            .map(|e| event_row(e, &names, zone))
+            .collect(),
         newer,
         older,
         ledger: ledger_card(&state, &signed).await?,
@@ -432,10 +450,10 @@ async fn search(
 #[template(path = "audit/object.html")]
 struct ObjectPage {
     shell: Shell,
+    /// The object's kind in words.
     kind: String,
-    id: String,
-    /// `/users/{id}` when the object is a user.
-    user_href: Option<String>,
+    /// The object, by name where it has one.
+    object: Shown,
     events: Vec<EventRow>,
 }
 
@@ -445,12 +463,36 @@ async fn object_events(
     Path((kind, id)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     let events = state.hub.object_events(&signed.caller, &kind, &id).await?;
+    let names = Names::new(
+        state.hub.audit_names(&signed.caller).await?,
+        signed.nav.organization.clone(),
+    );
+    let zone = signed.nav.time_zone;
+    let rows: Vec<EventRow> = events
+        .into_iter()
+        .map(|e| event_row(e, &names, zone))
+        .collect();
+    let no_changes = Vec::new();
+    let object = names.object(
+        &kind,
+        &id,
+        rows.iter()
+            .map(|r| &r.changes)
+            .find(|c| c.iter().any(|c| c.field == "pipeline"))
+            .unwrap_or(&no_changes),
+    );
     let page = ObjectPage {
-        shell: signed.shell(format!("Events of {kind} {id}"), "audit"),
-        user_href: (kind == "user").then(|| format!("/users/{}", path_segment(&id))),
-        kind,
-        id,
-        events: events.into_iter().map(event_row).collect(),
+        shell: signed.shell(
+            format!(
+                "Events of {} {}",
+                kind_words(&kind).to_lowercase(),
+                object.text
+            ),
+            "audit",
+        ),
+        kind: kind_words(&kind).to_owned(),
+        object,
+        events: rows,
     };
     Ok(render(&page))
 }
@@ -493,20 +535,28 @@ mod tests {
     }
 
     #[test]
-    fn form_times_are_rfc3339_or_the_datetime_input_in_utc() {
-        let t = parse_time("2026-11-22T14:03").unwrap();
-        assert_eq!(local_input(t), "2026-11-22T14:03:00");
+    fn form_times_are_rfc3339_or_the_datetime_input_in_the_organizations_zone() {
+        let utc = TimeZone::UTC;
+        let t = parse_time("2026-11-22T14:03", utc).unwrap();
+        assert_eq!(local_input(t, utc), "2026-11-22T14:03:00");
         assert_eq!(
-            parse_time("2026-11-22T14:03:09").map(local_input).unwrap(),
+            parse_time("2026-11-22T14:03:09", utc)
+                .map(|t| local_input(t, utc))
+                .unwrap(),
             "2026-11-22T14:03:09"
         );
         assert_eq!(
-            parse_time("2026-11-22T15:03:00+01:00")
-                .map(local_input)
+            parse_time("2026-11-22T15:03:00+01:00", utc)
+                .map(|t| local_input(t, utc))
                 .unwrap(),
             "2026-11-22T14:03:00"
         );
-        assert!(parse_time("yesterday").is_none());
+        let berlin = TimeZone::parse("Europe/Berlin").unwrap();
+        let t = parse_time("2026-11-22T15:03", berlin).unwrap();
+        assert_eq!(local_input(t, utc), "2026-11-22T14:03:00");
+        assert_eq!(local_input(t, berlin), "2026-11-22T15:03:00");
+        assert!(parse_time("2026-03-29T02:30", berlin).is_none(), "skipped");
+        assert!(parse_time("yesterday", utc).is_none());
         assert_eq!(path_segment("a b/ü"), "a%20b%2F%C3%BC");
     }
 }

@@ -164,6 +164,22 @@ impl FormPage {
     fn is_kind(&self, value: &str) -> bool {
         self.kind == value
     }
+
+    /// The errors for the summary at the top: the name's and the kind's, then each control's,
+    /// linking to the control's own id (`postgres-config-port`: the kind shown).
+    fn summary(&self) -> Vec<(String, String, String)> {
+        let mut lines = self.errors.summary();
+        lines.extend(
+            self.items
+                .iter()
+                .filter_map(|item| item.control.as_ref())
+                .filter_map(|c| {
+                    let message = c.error.as_ref()?;
+                    Some((c.id.clone(), c.label.to_owned(), message.clone()))
+                }),
+        );
+        lines
+    }
 }
 
 struct FormInput<'a> {
@@ -557,6 +573,7 @@ fn admin_view(
     id: ConnectionId,
     kind: ConnectionKind,
     details: lockstep_app::ConnectionDetails,
+    zone: lockstep_app::TimeZone,
 ) -> AdminView {
     let config = form::flatten(&details.config, "")
         .into_iter()
@@ -595,7 +612,7 @@ fn admin_view(
             .collect(),
         oauth: details.oauth.map(|o| OAuthView {
             connected: o.connected,
-            expires: o.expires_at.map(when),
+            expires: o.expires_at.map(|t| when(zone, t)),
         }),
         uploads: (kind == ConnectionKind::Files).then(|| {
             details
@@ -605,12 +622,12 @@ fn admin_view(
                     delete: format!("/connections/{id}/files/{}/delete", path_segment(&u.name)),
                     name: u.name,
                     size: u.size,
-                    created: when(u.created_at),
+                    created: when(zone, u.created_at),
                 })
                 .collect()
         }),
-        created: when(details.created_at),
-        updated: when(details.updated_at),
+        created: when(zone, details.created_at),
+        updated: when(zone, details.updated_at),
     }
 }
 
@@ -650,10 +667,12 @@ async fn details_page(
             .with_notice(notice),
         id: id.to_string(),
         kind: kind_label(view.kind),
-        admin: view.details.map(|d| admin_view(id, view.kind, d)),
+        admin: view
+            .details
+            .map(|d| admin_view(id, view.kind, d, signed.nav.time_zone)),
         name: view.name,
         objects,
-        discovered: found.discovered_at.map(when),
+        discovered: found.discovered_at.map(|t| when(signed.nav.time_zone, t)),
         can_sample: signed.nav.can(Action::SampleRecords),
         test: None,
         alert: None,

@@ -5,7 +5,7 @@ use crate::problem::ApiError;
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use lockstep_app::AppError;
+use lockstep_app::{AppError, TimeZone};
 use lockstep_domain::Role;
 use lockstep_policy::{Action, Decision, Resource, Subject, decide};
 
@@ -18,6 +18,8 @@ pub(crate) struct MemberNav {
     pub email: String,
     pub role: Role,
     pub member: lockstep_policy::Member,
+    /// The organization's time zone: every time a page shows is in it.
+    pub time_zone: TimeZone,
 }
 
 impl MemberNav {
@@ -183,6 +185,8 @@ pub(crate) fn see_other(path: &str) -> Response {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FormErrors {
     fields: Vec<(String, String)>,
+    /// Inputs whose id is not the field's name (`expires_in_days` is `token-days`).
+    anchors: Vec<(String, String)>,
     /// A message about the whole form (shown at its top).
     pub general: Option<String>,
 }
@@ -201,12 +205,26 @@ impl FormErrors {
     }
 
     /// The field errors for the summary at the top of a long form: the id of the input (the
-    /// API's field with `[`, `]` and `.` as `-`), the field in words, and the message.
+    /// API's field with `[`, `]` and `.` as `-`, or the one given with [`FormErrors::anchored`]),
+    /// the field in words, and the message.
     pub fn summary(&self) -> Vec<(String, String, String)> {
         self.fields
             .iter()
-            .map(|(field, message)| (input_id(field), field_in_words(field), message.clone()))
+            .map(|(field, message)| {
+                let id = self
+                    .anchors
+                    .iter()
+                    .find(|(f, _)| f == field)
+                    .map_or_else(|| input_id(field), |(_, id)| id.clone());
+                (id, field_in_words(field), message.clone())
+            })
             .collect()
+    }
+
+    /// Says that the input of `field` has the id `id` (for the summary's links).
+    pub fn anchored(mut self, field: &str, id: &str) -> FormErrors {
+        self.anchors.push((field.to_owned(), id.to_owned()));
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -221,6 +239,7 @@ impl FormErrors {
     pub fn general(message: impl Into<String>) -> FormErrors {
         FormErrors {
             fields: Vec::new(),
+            anchors: Vec::new(),
             general: Some(message.into()),
         }
     }
@@ -399,15 +418,43 @@ pub(crate) fn not_found_page() -> Response {
     ))
 }
 
-/// A time for people: `2026-11-22 14:03 UTC`.
-pub(crate) fn when(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+/// A time for people, in the organization's time zone and naming it:
+/// `2026-12-06 22:04 Europe/Berlin`, `2026-11-22 14:03 UTC`. Every time a page prints goes
+/// through here.
+pub(crate) fn when(zone: TimeZone, t: time::OffsetDateTime) -> String {
+    let t = zone.local(t);
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        "{:04}-{:02}-{:02} {:02}:{:02} {}",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
-        t.minute()
+        t.minute(),
+        zone.name()
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_show_in_the_zone_and_name_it() {
+        let t = datetime!(2026-12-06 21:04:59 UTC);
+        assert_eq!(when(TimeZone::UTC, t), "2026-12-06 21:04 UTC");
+        let berlin = TimeZone::parse("Europe/Berlin").unwrap();
+        assert_eq!(when(berlin, t), "2026-12-06 22:04 Europe/Berlin");
+    }
+
+    #[test]
+    fn the_summary_links_to_the_inputs_id() {
+        let errors = FormErrors::none()
+            .field("rules[1].expression", "Bad.")
+            .field("expires_in_days", "Too many.")
+            .anchored("expires_in_days", "token-days");
+        let ids: Vec<String> = errors.summary().into_iter().map(|(id, _, _)| id).collect();
+        assert_eq!(ids, ["rules-1-expression", "token-days"]);
+    }
 }

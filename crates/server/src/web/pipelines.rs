@@ -17,7 +17,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use form::{PipelineForm, create, edit_form, fields_fragment, new_form, objects_fragment, update};
-use lockstep_app::{AppError, PipelineView, RejectionGroup, RejectionKind, RunErrorView, RunView};
+use lockstep_app::{
+    AppError, PipelineView, RejectionGroup, RejectionKind, RunErrorView, RunView, TimeZone,
+};
 use lockstep_domain::{PipelineId, Role, RunId};
 use lockstep_policy::Action;
 use serde::Deserialize;
@@ -105,6 +107,8 @@ struct RunInfo {
     finished: bool,
     /// Who started it: a name, `schedule`, or `a member` for those who may not see names.
     started_by: String,
+    /// The id of the member who started it, shown on hover next to their name.
+    started_by_id: Option<String>,
     read: u64,
     written: u64,
     rejected: u64,
@@ -122,7 +126,7 @@ struct RunInfo {
 }
 
 impl RunInfo {
-    fn new(r: &RunView) -> RunInfo {
+    fn new(r: &RunView, zone: TimeZone) -> RunInfo {
         let duration = r
             .started_at
             .map(|start| (r.finished_at.unwrap_or(r.updated_at) - start).as_seconds_f64());
@@ -138,6 +142,11 @@ impl RunInfo {
                     .clone()
                     .unwrap_or_else(|| "a member".to_owned())
             },
+            started_by_id: r
+                .requested_by_name
+                .as_ref()
+                .and(r.requested_by)
+                .map(|id| id.to_string()),
             read: r.records_read,
             written: r.records_written,
             rejected: r.records_rejected,
@@ -148,9 +157,9 @@ impl RunInfo {
             message: r.message.clone(),
             cancel_requested: r.cancel_requested,
             attempts: r.attempts,
-            created: when(r.created_at),
-            started: r.started_at.map(when),
-            ended: r.finished_at.map(when),
+            created: when(zone, r.created_at),
+            started: r.started_at.map(|t| when(zone, t)),
+            ended: r.finished_at.map(|t| when(zone, t)),
             duration: duration.map(seconds),
         }
     }
@@ -184,7 +193,7 @@ struct PipelineInfo {
 }
 
 impl PipelineInfo {
-    fn new(p: &PipelineView, names: &BTreeMap<String, String>) -> PipelineInfo {
+    fn new(p: &PipelineView, names: &BTreeMap<String, String>, zone: TimeZone) -> PipelineInfo {
         let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
         PipelineInfo {
             id: p.id.to_string(),
@@ -195,8 +204,8 @@ impl PipelineInfo {
             destination_object: p.spec.destination.object.clone(),
             mode: mode_label(&snake(&p.spec.mode)).to_owned(),
             schedule: p.spec.schedule.clone(),
-            next_run: p.next_run_at.map(when),
-            last_run: p.last_run.as_ref().map(RunInfo::new),
+            next_run: p.next_run_at.map(|t| when(zone, t)),
+            last_run: p.last_run.as_ref().map(|r| RunInfo::new(r, zone)),
         }
     }
 }
@@ -234,7 +243,10 @@ async fn list(
         shell: signed
             .shell("Pipelines", "pipelines")
             .with_notice(query.text()),
-        pipelines: views.iter().map(|p| PipelineInfo::new(p, &names)).collect(),
+        pipelines: views
+            .iter()
+            .map(|p| PipelineInfo::new(p, &names, signed.nav.time_zone))
+            .collect(),
         can_edit: signed.nav.can_edit(),
     };
     Ok(render(&page))
@@ -268,9 +280,12 @@ async fn show_page(
         shell: signed
             .shell(view.name.clone(), "pipelines")
             .with_notice(notice),
-        pipeline: PipelineInfo::new(&view, &names),
+        pipeline: PipelineInfo::new(&view, &names, signed.nav.time_zone),
         form: PipelineForm::from_view(&view),
-        runs: runs.iter().map(RunInfo::new).collect(),
+        runs: runs
+            .iter()
+            .map(|r| RunInfo::new(r, signed.nav.time_zone))
+            .collect(),
         can_edit: signed.nav.can_edit(),
         can_run: signed.nav.can(Action::RunPipelines),
         alert,
@@ -558,7 +573,7 @@ async fn run_page(
             .with_notice(notice.text()),
         pipeline_id: view.id.to_string(),
         pipeline_name: view.name.clone(),
-        run: RunInfo::new(&current),
+        run: RunInfo::new(&current, signed.nav.time_zone),
         can_run: signed.nav.can(Action::RunPipelines),
         verdicts,
         failures,
@@ -602,7 +617,7 @@ async fn progress(
     let current = state.hub.get_run(&signed.caller, pipeline, run).await?;
     let fragment = ProgressFragment {
         pipeline_id: pipeline.to_string(),
-        run: RunInfo::new(&current),
+        run: RunInfo::new(&current, signed.nav.time_zone),
         polled: true,
     };
     if !fragment.run.finished {

@@ -222,6 +222,7 @@ impl SignedIn {
                 email: account.email,
                 role: account.role,
                 member: caller.member,
+                time_zone: account.time_zone,
             },
             caller,
         })

@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lockstep_app::{AppError, InvitationView, SettingsUpdate, UserUpdate, UserView};
+use lockstep_app::{AppError, InvitationView, SettingsUpdate, TimeZone, UserUpdate, UserView};
 use lockstep_domain::{InvitationId, Role, UserId};
 use serde::Deserialize;
 
@@ -53,8 +53,8 @@ impl UserRow {
     }
 }
 
-impl From<UserView> for UserRow {
-    fn from(v: UserView) -> Self {
+impl UserRow {
+    fn new(v: UserView, zone: TimeZone) -> Self {
         UserRow {
             id: v.id.to_string(),
             display_name: v.display_name,
@@ -62,7 +62,7 @@ impl From<UserView> for UserRow {
             role: v.role,
             active: v.active,
             totp_enabled: v.totp_enabled,
-            created: when(v.created_at),
+            created: when(zone, v.created_at),
         }
     }
 }
@@ -83,8 +83,8 @@ impl InvitationRow {
     }
 }
 
-impl From<InvitationView> for InvitationRow {
-    fn from(v: InvitationView) -> Self {
+impl InvitationRow {
+    fn new(v: InvitationView, zone: TimeZone) -> Self {
         InvitationRow {
             id: v.id.to_string(),
             email: v.email,
@@ -94,8 +94,8 @@ impl From<InvitationView> for InvitationRow {
                 (None, Some(_)) => "a former member".to_owned(),
                 (None, None) => "the operator".to_owned(),
             },
-            created: when(v.created_at),
-            expires: when(v.expires_at),
+            created: when(zone, v.created_at),
+            expires: when(zone, v.expires_at),
         }
     }
 }
@@ -158,8 +158,14 @@ async fn users_page(
     let invitations = state.hub.list_invitations(&signed.caller).await?;
     Ok(UsersPage {
         shell: signed.shell("Users", "users").with_notice(notice),
-        users: users.into_iter().map(UserRow::from).collect(),
-        invitations: invitations.into_iter().map(InvitationRow::from).collect(),
+        users: users
+            .into_iter()
+            .map(|u| UserRow::new(u, signed.nav.time_zone))
+            .collect(),
+        invitations: invitations
+            .into_iter()
+            .map(|i| InvitationRow::new(i, signed.nav.time_zone))
+            .collect(),
         roles: role_options(),
         errors: FormErrors::none(),
         email: String::new(),
@@ -292,7 +298,10 @@ async fn user_page(
     errors: FormErrors,
     notice: Option<&'static str>,
 ) -> Result<Response, WebError> {
-    let user = UserRow::from(state.hub.get_user(&signed.caller, id).await?);
+    let user = UserRow::new(
+        state.hub.get_user(&signed.caller, id).await?,
+        signed.nav.time_zone,
+    );
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {

@@ -24,9 +24,11 @@ mod pipelines;
 mod users;
 mod web;
 mod web_account;
+mod web_audit;
 mod web_auth;
 mod web_connections;
 mod web_dashboard;
+mod web_forms;
 mod web_pipelines;
 mod web_users;
 

@@ -178,3 +178,30 @@ pub(super) async fn web_env(egress: &str) -> (Env, Browser, Browser, Browser) {
     let viewer = Browser::signed_in(&env.app, "viewer@alpha.io").await;
     (env, admin, editor, viewer)
 }
+
+/// Whether `needle` shows on the page as text (outside of tags and their attributes).
+pub(super) fn shows_as_text(page: &Page, needle: &str) -> bool {
+    page.body.match_indices(needle).any(|(at, _)| {
+        let before = &page.body[..at];
+        match (before.rfind('<'), before.rfind('>')) {
+            (Some(open), Some(close)) => close > open,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    })
+}
+
+/// The anchors the error summary at the top of a form links to (`#id` without the `#`).
+pub(super) fn summary_anchors(page: &Page) -> Vec<String> {
+    let at = page
+        .body
+        .find(r#"id="error-summary""#)
+        .unwrap_or_else(|| panic!("no error summary: {}", page.body));
+    let summary = &page.body[at..];
+    let summary = &summary[..summary.find("</div>").unwrap()];
+    summary
+        .split("<a href=\"#")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}

@@ -622,7 +622,7 @@ async fn a_run_page_groups_rejected_records_by_reason_pages_them_and_counts_add_
     assert_eq!(text_of(body, "run-warnings"), "1");
     assert!(!body.contains("run-held-back"));
     assert!(
-        body.contains("<dt>Started by</dt><dd>Someone</dd>"),
+        body.contains("<dt>Started by</dt><dd title=\"") && body.contains("\">Someone</dd>"),
         "{body}"
     );
     // grouped by the rule's message with a count; the error apart; the warning visible
@@ -711,7 +711,7 @@ async fn a_run_page_groups_rejected_records_by_reason_pages_them_and_counts_add_
         list.contains("61 of 64 records read were rejected (95.3%), more than the pipeline allows (10%): nothing was written"),
         "{list}"
     );
-    assert!(list.contains("<td>Someone</td>"), "{list}");
+    assert!(list.contains("\">Someone</td>"), "{list}");
     db.batch_execute(&format!(
         "DROP TABLE public.{source}; DROP TABLE IF EXISTS public.{target};"
     ))

@@ -80,7 +80,7 @@ pub(super) async fn dashboard(
                 .cloned()
                 .unwrap_or_else(|| pipeline_id.clone()),
             pipeline_id,
-            run: RunInfo::new(r),
+            run: RunInfo::new(r, signed.nav.time_zone),
         }
     };
     let recent = state
@@ -131,7 +131,7 @@ pub(super) async fn dashboard(
                 id: p.id.to_string(),
                 name: p.name.clone(),
                 schedule: p.spec.schedule.clone().unwrap_or_default(),
-                next_run: when(next),
+                next_run: when(signed.nav.time_zone, next),
             })
             .collect(),
     };
