@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod conformance;
 mod support;
 
 use support::{BIN, Server, cli, pg_client, serve_with};

@@ -144,7 +144,7 @@ pub(crate) fn check_non_empty(field: &str, value: &str) -> Result<(), ConnectorE
     if value.trim().is_empty() {
         return Err(ConnectorError::config(field, "must not be empty"));
     }
-    if value.len() > 1024 || value.chars().any(char::is_control) {
+    if value.chars().count() > 1024 || value.chars().any(char::is_control) {
         return Err(ConnectorError::config(
             field,
             "must be at most 1024 characters, without control characters",

@@ -5,11 +5,11 @@
 //! read samples. Secrets go in and never come out: no response carries one.
 
 use crate::AppState;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lockstep_app::connectors::{ConnectionKind, ObjectMeta, Record, Secret};
@@ -19,20 +19,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateConnection {
     name: String,
     /// `postgres`, `mysql`, `sqlite`, `files` or `rest`.
     kind: String,
     /// The kind's settings (see the README); never secrets.
-    #[schema(value_type = Object)]
     #[serde(default = "empty_object")]
     config: serde_json::Value,
     /// Secret fields by name (`password`, `client_key`, `api_key`, `client_secret`): stored
     /// encrypted, never shown again.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
     secrets: BTreeMap<String, String>,
 }
 
@@ -40,21 +38,53 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchConnection {
     name: Option<String>,
     /// The whole new configuration (replaces the old one).
-    #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
     /// Secrets to set; `null` removes one. Secrets not named are kept.
-    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     secrets: Option<BTreeMap<String, Option<String>>>,
     /// The kind cannot change; sent only to be checked.
     kind: Option<String>,
 }
 
 super::auth::opaque_debug!(CreateConnection, PatchConnection);
+
+impl utoipa::PartialSchema for CreateConnection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::bodies::new_connection()
+    }
+}
+
+impl utoipa::ToSchema for CreateConnection {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        super::bodies::connection_schemas(out);
+    }
+}
+
+impl utoipa::PartialSchema for PatchConnection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::bodies::connection_patch()
+    }
+}
+
+impl utoipa::ToSchema for PatchConnection {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        super::bodies::connection_schemas(out);
+    }
+}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct OAuthBody {
@@ -215,7 +245,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
     let view = state
         .hub
@@ -229,13 +259,14 @@ pub(crate) async fn get(
 #[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections",
     params(("id" = String, Path)),
     request_body = PatchConnection,
-    responses((status = 200, body = ConnectionBody),
+    responses((status = 409, description = "Another connection has this name", body = ApiError, content_type = "application/problem+json"),
+        (status = 200, body = ConnectionBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchConnection>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
     let id = connection_id(&id)?;
@@ -265,11 +296,12 @@ pub(crate) async fn update(
 /// (Administrators).
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
     params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+    responses((status = 409, description = "Pipelines use the connection", body = ApiError, content_type = "application/problem+json"),
+        (status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub
@@ -297,7 +329,7 @@ pub(crate) struct TestResult {
 pub(crate) async fn test(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TestResult>, ApiError> {
     let outcome = state
         .hub
@@ -329,7 +361,7 @@ pub(crate) struct ObjectList {
 pub(crate) async fn discover(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ObjectList>, ApiError> {
     let found = state
         .hub
@@ -348,7 +380,7 @@ pub(crate) async fn discover(
 pub(crate) async fn objects(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ObjectList>, ApiError> {
     let found = state
         .hub
@@ -361,9 +393,11 @@ pub(crate) async fn objects(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SampleQuery {
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
@@ -384,8 +418,8 @@ pub(crate) struct Sample {
 pub(crate) async fn sample(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, name)): Path<(String, String)>,
-    Query(query): Query<SampleQuery>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<SampleQuery>,
 ) -> Result<Json<Sample>, ApiError> {
     let records = state
         .hub
@@ -423,7 +457,7 @@ pub(crate) struct OAuthStarted {
 pub(crate) async fn oauth_start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let started = state.hub.oauth_start(&caller, connection_id(&id)?).await?;
     let mut response = Json(OAuthStarted {
@@ -458,7 +492,7 @@ pub(crate) struct Disconnected {
 pub(crate) async fn oauth_disconnect(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Disconnected>, ApiError> {
     let revoked = state
         .hub
@@ -467,7 +501,8 @@ pub(crate) async fn oauth_disconnect(
     Ok(Json(Disconnected { revoked }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
@@ -481,14 +516,17 @@ super::auth::opaque_debug!(CallbackQuery);
 /// credential, and the cookie is deleted). Answers a short HTML page; for a browser that asks for
 /// HTML (`Accept: text/html`) it links on to the connection's page, and app.js follows the link.
 #[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections",
+    security(()),
     params(CallbackQuery),
     responses((status = 200, description = "Connected", content_type = "text/html"),
         (status = 400, description = "Not connected", content_type = "text/html")))]
 pub(crate) async fn oauth_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    // A query that cannot be read is treated like one without a state: the page says so.
+    let query = query.map(|Query(q)| q).unwrap_or_default();
     let browser = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -588,14 +626,15 @@ fn escape(text: &str) -> String {
 #[utoipa::path(put, path = "/api/v1/connections/{id}/files/{name}", tag = "connections",
     params(("id" = String, Path), ("name" = String, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = UploadBody),
+    responses((status = 409, description = "Not a files connection, or the file was refused", body = ApiError, content_type = "application/problem+json"),
+        (status = 201, body = UploadBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 413, body = ApiError, content_type = "application/problem+json"),
         (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<UploadBody>), ApiError> {
     let view = state
@@ -612,7 +651,7 @@ pub(crate) async fn upload(
 pub(crate) async fn delete_file(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub

@@ -1,10 +1,10 @@
 //! `/api/v1/sys/*`: the operator's routes — seal status, unseal, seal, organizations.
 
 use crate::AppState;
-use crate::extract::{ApiJson, OperatorAuth};
+use crate::extract::{ApiJson, ApiPath, OperatorAuth};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use lockstep_app::{SealStatus, UnsealKey};
 use lockstep_domain::OrganizationId;
@@ -34,6 +34,7 @@ impl From<SealStatus> for SealStatusBody {
 
 /// Is the hub sealed, and how far is unsealing?
 #[utoipa::path(get, path = "/api/v1/sys/seal-status", tag = "system",
+    security(()),
     responses((status = 200, body = SealStatusBody)))]
 pub(crate) async fn seal_status(State(state): State<AppState>) -> Json<SealStatusBody> {
     Json(state.hub.seal_status().into())
@@ -58,6 +59,7 @@ impl std::fmt::Debug for UnsealRequest {
 
 /// Enter one unseal key share. A wrong or corrupted share is refused and does not count.
 #[utoipa::path(post, path = "/api/v1/sys/unseal", tag = "system",
+    security(()),
     request_body = UnsealRequest,
     responses(
         (status = 200, body = SealStatusBody),
@@ -100,8 +102,15 @@ pub(crate) async fn seal(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateOrganizationRequest {
+    /// 1 to 100 characters, no control characters, no white space around.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
     /// Receives the invitation to become the organization's first Administrator.
+    #[schema(format = "email", max_length = 254)]
     admin_email: String,
 }
 
@@ -192,7 +201,7 @@ pub(crate) async fn list_organizations(
 pub(crate) async fn delete_organization(
     State(state): State<AppState>,
     OperatorAuth(operator): OperatorAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: OrganizationId = id
         .parse()

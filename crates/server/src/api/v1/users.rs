@@ -1,10 +1,10 @@
 //! `/api/v1/users*` and `/api/v1/organization/settings`: Administrators manage their organization.
 
 use crate::AppState;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiPath, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use lockstep_app::{UserUpdate, UserView};
 use lockstep_domain::{InvitationId, Role, UserId};
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Invite {
+    #[schema(format = "email", max_length = 254)]
     email: String,
     role: Role,
 }
@@ -113,7 +114,7 @@ fn invitation_id(id: &str) -> Result<InvitationId, ApiError> {
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Invited>, ApiError> {
     let resent = state
         .hub
@@ -134,7 +135,7 @@ pub(crate) async fn resend_invitation(
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub
@@ -199,7 +200,7 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserBody>, ApiError> {
     Ok(Json(
         state.hub.get_user(&caller, user_id(&id)?).await?.into(),
@@ -223,7 +224,7 @@ pub(crate) struct UserPatch {
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<UserBody>, ApiError> {
     let update = UserUpdate {
@@ -247,7 +248,7 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.hub.delete_user(&caller, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -262,7 +263,7 @@ pub(crate) async fn delete(
 pub(crate) async fn reset_totp(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.hub.reset_user_totp(&caller, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -295,6 +296,8 @@ impl From<lockstep_app::OrganizationSettings> for Settings {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsPatch {
     require_totp: Option<bool>,
+    /// 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     audit_depth: Option<u32>,
     long_term_audit: Option<bool>,
     time_zone: Option<String>,
