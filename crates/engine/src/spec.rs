@@ -67,8 +67,10 @@ pub const DEFAULT_MAX_REJECTED_PERCENT: f64 = 5.0;
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     /// The connection's id.
+    #[schema(format = Uuid)]
     pub connection_id: String,
     /// The object as discovery names it (`schema.table`, a file's path, …).
+    #[schema(min_length = 1)]
     pub object: String,
 }
 

@@ -240,7 +240,7 @@ pub(crate) async fn list(
 
 /// One connection (every role; details for Administrators).
 #[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConnectionBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
@@ -257,7 +257,7 @@ pub(crate) async fn get(
 /// Change a connection's name, configuration or secrets (Administrators). Without `secrets`, the
 /// stored secrets are kept.
 #[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     request_body = PatchConnection,
     responses((status = 409, description = "Another connection has this name", body = ApiError, content_type = "application/problem+json"),
         (status = 200, body = ConnectionBody),
@@ -295,7 +295,7 @@ pub(crate) async fn update(
 /// Delete a connection with its secrets, metadata and files; OAuth tokens are revoked first
 /// (Administrators).
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 409, description = "Pipelines use the connection", body = ApiError, content_type = "application/problem+json"),
         (status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
@@ -324,7 +324,7 @@ pub(crate) struct TestResult {
 /// Test a connection: connect and check the credentials (Administrators). A failed connection is
 /// a 200 answer with `ok: false` saying what failed.
 #[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TestResult), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn test(
     State(state): State<AppState>,
@@ -354,7 +354,7 @@ pub(crate) struct ObjectList {
 
 /// Discover the connection's objects and fields and store them as its metadata (Administrators).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/discover", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ObjectList),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 502, description = "The connection failed", body = ApiError, content_type = "application/problem+json")))]
@@ -375,7 +375,7 @@ pub(crate) async fn discover(
 
 /// The discovered objects and fields (every role).
 #[utoipa::path(get, path = "/api/v1/connections/{id}/objects", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ObjectList), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn objects(
     State(state): State<AppState>,
@@ -410,7 +410,7 @@ pub(crate) struct Sample {
 
 /// A sample of an object's records (Administrators and Editors; audited).
 #[utoipa::path(get, path = "/api/v1/connections/{id}/objects/{name}/sample", tag = "connections",
-    params(("id" = String, Path), ("name" = String, Path), SampleQuery),
+    params(("id" = uuid::Uuid, Path), ("name" = String, Path), SampleQuery),
     responses((status = 200, body = Sample),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
@@ -450,7 +450,7 @@ pub(crate) struct OAuthStarted {
 /// `/api/v1/oauth/callback`, which completes only with the `__Host-lockstep_oauth` cookie this
 /// answer sets (so a leaked state alone connects nothing).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/oauth/start", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OAuthStarted),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
@@ -485,7 +485,7 @@ pub(crate) struct Disconnected {
 /// Disconnect OAuth: revoke the tokens at the provider where it offers revocation, and delete
 /// them here (Administrators).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/oauth/disconnect", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Disconnected),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
@@ -519,7 +519,9 @@ super::auth::opaque_debug!(CallbackQuery);
     security(()),
     params(CallbackQuery),
     responses((status = 200, description = "Connected", content_type = "text/html"),
-        (status = 400, description = "Not connected", content_type = "text/html")))]
+        (status = 404, description = "Not connected: the connection is gone", content_type = "text/html"),
+        (status = 409, description = "Not connected: no state, or it is unknown, used, expired or not this browser's, or the provider did not grant access", content_type = "text/html"),
+        (status = 502, description = "Not connected: the token exchange failed", content_type = "text/html")))]
 pub(crate) async fn oauth_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -582,10 +584,12 @@ fn callback_page(
                 done.connection
             ),
         ),
+        // The problem's own status: 409 for a state that is unknown, used, expired or not this
+        // browser's and for a provider's refusal, 502 when the token exchange failed.
         Err(err) => {
             let problem = ApiError::from(err);
             (
-                StatusCode::BAD_REQUEST,
+                problem.status,
                 "Not connected",
                 problem.detail.unwrap_or(problem.title),
             )
@@ -624,7 +628,7 @@ fn escape(text: &str) -> String {
 /// Upload a CSV, JSON or JSON Lines file to a `files` connection (Administrators; at most
 /// 32 MiB; kept encrypted). The body is the file; a file of the same name is replaced.
 #[utoipa::path(put, path = "/api/v1/connections/{id}/files/{name}", tag = "connections",
-    params(("id" = String, Path), ("name" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("name" = String, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 409, description = "Not a files connection, or the file was refused", body = ApiError, content_type = "application/problem+json"),
         (status = 201, body = UploadBody),
@@ -646,7 +650,7 @@ pub(crate) async fn upload(
 
 /// Delete an uploaded file (Administrators).
 #[utoipa::path(delete, path = "/api/v1/connections/{id}/files/{name}", tag = "connections",
-    params(("id" = String, Path), ("name" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("name" = String, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete_file(
     State(state): State<AppState>,

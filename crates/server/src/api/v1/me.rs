@@ -154,7 +154,7 @@ pub(crate) async fn end_all_sessions(
 
 /// End one of your sessions.
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "account",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn end_session(
     State(state): State<AppState>,
@@ -318,7 +318,7 @@ pub(crate) async fn list_tokens(
 
 /// Revoke one of your API tokens.
 #[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "account",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,

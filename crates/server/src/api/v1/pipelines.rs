@@ -230,7 +230,7 @@ pub(crate) async fn list(
 
 /// One pipeline (every role).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = PipelineBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
@@ -249,7 +249,7 @@ pub(crate) async fn get(
 /// Change some of a pipeline's fields (Administrators and Editors): absent fields keep their
 /// stored value; see `PatchPipeline`.
 #[utoipa::path(patch, path = "/api/v1/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     request_body = PatchPipeline,
     responses((status = 409, description = "Another pipeline has this name", body = ApiError, content_type = "application/problem+json"),
         (status = 200, body = PipelineBody),
@@ -302,7 +302,7 @@ fn merge_spec(
 
 /// Delete a pipeline with its runs (Administrators and Editors).
 #[utoipa::path(delete, path = "/api/v1/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
@@ -325,7 +325,7 @@ pub(crate) struct RunStarted {
 
 /// Start a run (Administrators and Editors); answers its id. One run of a pipeline at a time.
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/runs", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 202, body = RunStarted),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
@@ -360,7 +360,7 @@ pub(crate) struct RunList {
 
 /// A pipeline's runs, newest first (every role).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs", tag = "pipelines",
-    params(("id" = String, Path), Page),
+    params(("id" = uuid::Uuid, Path), Page),
     responses((status = 200, body = RunList), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn list_runs(
     State(state): State<AppState>,
@@ -379,7 +379,7 @@ pub(crate) async fn list_runs(
 
 /// One run: state, progress and timings (every role).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
     responses((status = 200, body = RunBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get_run(
     State(state): State<AppState>,
@@ -398,7 +398,7 @@ pub(crate) async fn get_run(
 /// Cancel a run (Administrators and Editors): a queued run ends at once, a running one at its
 /// next batch, and its writes are rolled back.
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/runs/{run}/cancel", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
     responses((status = 200, body = RunBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
@@ -455,7 +455,7 @@ impl From<RunErrorView> for RunErrorBody {
 
 /// A run's rejected records with the reason (Administrators and Editors; audited).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path), Page),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path), Page),
     responses((status = 200, body = RunErrorList),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
@@ -485,7 +485,7 @@ pub(crate) async fn run_errors(
 /// `run_errors.exported`), in the order they were read: rule, kind, reason, key, the offending fields, then the
 /// source fields as text. Cells that a spreadsheet would read as a formula start with `'`.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors.csv", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]

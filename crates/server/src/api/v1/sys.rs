@@ -41,13 +41,51 @@ pub(crate) async fn seal_status(State(state): State<AppState>) -> Json<SealStatu
 }
 
 /// One unseal key share, or `{"reset": true}` to discard the shares entered so far.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UnsealRequest {
     key: Option<String>,
     #[serde(default)]
     reset: bool,
 }
+
+impl utoipa::PartialSchema for UnsealRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AnyOfBuilder, ObjectBuilder, SchemaType, Type,
+        };
+        let key = || ObjectBuilder::new().schema_type(Type::String);
+        let share = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("share"))
+            .description(Some("One unseal key share."))
+            .property("key", key())
+            .property("reset", ObjectBuilder::new().schema_type(Type::Boolean))
+            .required("key")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let reset = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("reset"))
+            .description(Some(
+                "Discard the shares entered so far (a `key` sent is ignored).",
+            ))
+            .property(
+                "key",
+                ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+            )
+            .property(
+                "reset",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            )
+            .required("reset")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        AnyOfBuilder::new().item(share).item(reset).into()
+    }
+}
+
+impl utoipa::ToSchema for UnsealRequest {}
 
 impl std::fmt::Debug for UnsealRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -192,7 +230,7 @@ pub(crate) async fn list_organizations(
 /// Delete an organization with everything it owns; its key material is destroyed.
 #[utoipa::path(delete, path = "/api/v1/sys/organizations/{id}", tag = "organizations",
     security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Organization id")),
+    params(("id" = uuid::Uuid, Path, description = "Organization id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, body = ApiError, content_type = "application/problem+json"),

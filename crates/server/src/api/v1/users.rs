@@ -108,7 +108,7 @@ fn invitation_id(id: &str) -> Result<InvitationId, ApiError> {
 
 /// Send a pending invitation again with a new token; the old token stops working (Administrators).
 #[utoipa::path(post, path = "/api/v1/users/invitations/{id}/resend", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Invited), (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn resend_invitation(
@@ -129,7 +129,7 @@ pub(crate) async fn resend_invitation(
 
 /// Revoke a pending invitation: its token then fails like an unknown one (Administrators).
 #[utoipa::path(delete, path = "/api/v1/users/invitations/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn revoke_invitation(
@@ -195,7 +195,7 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
 
 /// One user (Administrators).
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = UserBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
@@ -217,7 +217,7 @@ pub(crate) struct UserPatch {
 
 /// Change a user's role, deactivate or reactivate them (Administrators).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     request_body = UserPatch,
     responses((status = 200, body = UserBody), (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "Would leave no active Administrator", body = ApiError, content_type = "application/problem+json")))]
@@ -242,7 +242,7 @@ pub(crate) async fn update(
 
 /// Delete a user with their sessions and tokens (Administrators).
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
@@ -257,7 +257,7 @@ pub(crate) async fn delete(
 /// Reset a member's second factor: their TOTP and recovery codes are removed and their sessions
 /// end (Administrators; audited).
 #[utoipa::path(post, path = "/api/v1/users/{id}/totp/reset", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn reset_totp(
