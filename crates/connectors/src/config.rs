@@ -223,3 +223,17 @@ pub(crate) fn check_http_url(field: &str, value: &str) -> Result<url::Url, Conne
     }
     Ok(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_non_empty;
+
+    #[test]
+    fn text_settings_are_limited_in_characters_as_the_message_says() {
+        let accented = "é".repeat(1024);
+        assert!(check_non_empty("config.user", &accented).is_ok());
+        assert!(check_non_empty("config.user", &"é".repeat(1025)).is_err());
+        assert!(check_non_empty("config.user", " ").is_err());
+        assert!(check_non_empty("config.user", "a\u{7}b").is_err());
+    }
+}
