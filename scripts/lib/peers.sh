@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Test peers that are programs of their own: the OIDC authorization server in tests/peers/oidc
-# (npm oidc-provider, run with Node.js by the Rust tests themselves).
+# (npm oidc-provider, run with Node.js by the Rust tests themselves), the browser, and
+# schemathesis (run against the API by crates/cli/tests/conformance).
 # Sourced by scripts/test (after services.sh, whose svc_apt_install it uses when present).
 
 PEERS_OIDC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/peers/oidc"
@@ -52,4 +53,31 @@ ensure_browser() {
   svc_apt_install chromium chromium-driver
   [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] \
     || peers_die "chromium and chromedriver are still missing after apt-get install"
+}
+
+# schemathesis (PyPI), the property-based API tester that crates/cli/tests/conformance runs
+# against the OpenAPI document: installed with pip into its own virtual environment under
+# ~/.cache/lockstep (Debian's python3-venv when venv is missing), reinstalled when the pinned
+# version changes. Exports LOCKSTEP_TEST_SCHEMATHESIS, the program's path.
+SCHEMATHESIS_VERSION="4.32.5"
+ensure_schemathesis() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/lockstep/schemathesis-venv"
+  local program="$venv/bin/schemathesis"
+  if [ -x "$program" ] && "$program" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
+    export LOCKSTEP_TEST_SCHEMATHESIS="$program"
+    return 0
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    svc_apt_install python3
+  fi
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    svc_apt_install python3-venv
+  fi
+  peers_log "schemathesis: installing $SCHEMATHESIS_VERSION into $venv ..."
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2 || peers_die "python3 -m venv $venv failed"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2 \
+    || peers_die "pip install schemathesis==$SCHEMATHESIS_VERSION failed"
+  "$program" --version >/dev/null 2>&1 || peers_die "schemathesis does not start after installing it"
+  export LOCKSTEP_TEST_SCHEMATHESIS="$program"
 }

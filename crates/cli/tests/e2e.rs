@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 #[path = "e2e/confinement.rs"]
 mod confinement;
+mod conformance;
 mod support;
 
 use support::{BIN, Server, cli, pg_client, serve_with};

@@ -144,7 +144,7 @@ pub(crate) fn check_non_empty(field: &str, value: &str) -> Result<(), ConnectorE
     if value.trim().is_empty() {
         return Err(ConnectorError::config(field, "must not be empty"));
     }
-    if value.len() > 1024 || value.chars().any(char::is_control) {
+    if value.chars().count() > 1024 || value.chars().any(char::is_control) {
         return Err(ConnectorError::config(
             field,
             "must be at most 1024 characters, without control characters",
@@ -222,4 +222,18 @@ pub(crate) fn check_http_url(field: &str, value: &str) -> Result<url::Url, Conne
         ));
     }
     Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_non_empty;
+
+    #[test]
+    fn text_settings_are_limited_in_characters_as_the_message_says() {
+        let accented = "é".repeat(1024);
+        assert!(check_non_empty("config.user", &accented).is_ok());
+        assert!(check_non_empty("config.user", &"é".repeat(1025)).is_err());
+        assert!(check_non_empty("config.user", " ").is_err());
+        assert!(check_non_empty("config.user", "a\u{7}b").is_err());
+    }
 }

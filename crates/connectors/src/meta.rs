@@ -18,7 +18,7 @@ pub enum ObjectKind {
 }
 
 /// A field's type, portable across connectors. `native` in [`FieldMeta`] keeps the system's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     Boolean,

@@ -24,7 +24,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 ///    mapping names are not copied;
 /// 5. export rules (on destination field names, in the order written): each transforms or adds
 ///    the destination field named by its `target`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     /// Where records are read.
@@ -63,17 +63,19 @@ pub struct PipelineSpec {
 pub const DEFAULT_MAX_REJECTED_PERCENT: f64 = 5.0;
 
 /// An object of a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     /// The connection's id.
+    #[schema(format = Uuid)]
     pub connection_id: String,
     /// The object as discovery names it (`schema.table`, a file's path, …).
+    #[schema(min_length = 1)]
     pub object: String,
 }
 
 /// One destination field and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// The source field (or a field an import rule adds).
@@ -91,7 +93,7 @@ pub struct Mapping {
 }
 
 /// A rule records go through.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// When it runs and what it does.
@@ -120,7 +122,7 @@ pub struct Rule {
 }
 
 /// What a validation rule says when it fails on a null field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnNull {
     /// The rule is false (its message is the record's reason).
@@ -131,7 +133,7 @@ pub enum OnNull {
 }
 
 /// When a rule runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// Before mapping, on source field names: derives or transforms a value.
@@ -143,7 +145,7 @@ pub enum RuleKind {
 }
 
 /// How serious a failed validation rule is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// The record is written; the warning is counted (also when the rule cannot be evaluated).
@@ -154,7 +156,7 @@ pub enum Level {
 }
 
 /// How a run changes the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The destination object is replaced by the records read, atomically.

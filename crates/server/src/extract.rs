@@ -43,6 +43,13 @@ fn json_problem(rejection: &JsonRejection) -> ApiError {
             "The request body does not have the expected fields",
         )
         .detail(serde_detail(&err.body_text())),
+        JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "The request body is too large",
+            )
+        }
         JsonRejection::JsonSyntaxError(_) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed-json",
@@ -53,6 +60,73 @@ fn json_problem(rejection: &JsonRejection) -> ApiError {
             "bad-request",
             "The request body could not be read",
         ),
+    }
+}
+
+/// Path parameters. A segment that cannot be read (not UTF-8 once percent-decoded) is a 422
+/// problem naming the path, like a malformed id.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(path_problem(&rejection)),
+        }
+    }
+}
+
+fn path_problem(rejection: &axum::extract::rejection::PathRejection) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    let axum::extract::rejection::PathRejection::FailedToDeserializePathParams(err) = rejection
+    else {
+        return ApiError::invalid("path", "the path cannot be read");
+    };
+    match err.kind() {
+        ErrorKind::InvalidUtf8InPathParam { key } => {
+            ApiError::invalid(key, "is not valid UTF-8 once percent-decoded")
+        }
+        ErrorKind::ParseErrorAtKey {
+            key, expected_type, ..
+        } => ApiError::invalid(key, format!("must be a {expected_type}")),
+        _ => ApiError::invalid(
+            "path",
+            "a path segment is not one of the values the operation lists",
+        ),
+    }
+}
+
+/// Query parameters. An unknown parameter or a value of the wrong type is a 422 problem that
+/// names the parameter (never its value).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                let detail = serde_detail(
+                    text.strip_prefix("Failed to deserialize query string: ")
+                        .unwrap_or(&text),
+                );
+                Err(ApiError::invalid("query", detail))
+            }
+        }
     }
 }
 

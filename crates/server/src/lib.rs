@@ -56,7 +56,7 @@ pub fn router_with(hub: Arc<Hub>, options: RouterOptions) -> Router {
         auth_limiter: Arc::new(middleware::auth_limiter(options.auth_requests_per_minute)),
         web: Arc::new(web::WebState::default()),
     };
-    let (api, openapi) = api::routes().split_for_parts();
+    let (api, openapi) = api::router_and_document();
     let openapi = Arc::new(openapi);
     Router::new()
         .merge(api)
@@ -102,5 +102,5 @@ async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::routes().into_openapi()
+    api::router_and_document().1
 }

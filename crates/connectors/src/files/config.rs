@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 /// `kind: "files"`: CSV (`.csv`), JSON (`.json`, an array of objects) and JSON Lines (`.jsonl`,
 /// `.ndjson`) files in a folder inside the operator's files directory, and files uploaded through
 /// the API (kept encrypted). No secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
     /// A folder relative to the files directory; `None` for a connection of uploaded files only.
@@ -19,7 +19,7 @@ pub struct FilesConfig {
 /// How CSV files are read. Without settings, each file's encoding and delimiter are detected on
 /// their own (see `files::text`); the settings here apply to every file, and `files` overrides
 /// them for one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvOptions {
     /// One ASCII character; `None` to detect it per file (`,` `;` tab or `|`).
@@ -40,7 +40,7 @@ pub struct CsvOptions {
 }
 
 /// The settings of one file; those not set come from [`CsvOptions`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]

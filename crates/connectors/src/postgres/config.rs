@@ -4,24 +4,40 @@ use crate::{ConnectorError, Secrets};
 use serde::{Deserialize, Serialize};
 
 /// `kind: "postgres"`. Secrets: `password` and/or `client_key` (PEM, with `client_certificate`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
+    #[schema(pattern = r"^[A-Za-z0-9._:-]{1,253}$")]
     pub host: String,
     #[serde(default = "default_port")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub database: String,
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub user: String,
     #[serde(default)]
     pub tls: TlsMode,
     /// PEM certificate(s) to trust instead of the system's roots (`verify-full`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"-----BEGIN CERTIFICATE-----")]
     pub ca_certificate: Option<String>,
     /// PEM client certificate; its key is the secret `client_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"-----BEGIN CERTIFICATE-----")]
     pub client_certificate: Option<String>,
     /// Discover only this schema (default: every schema but the system's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub schema: Option<String>,
 }
 

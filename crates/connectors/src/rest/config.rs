@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// (basic), `client_secret` (both OAuth 2.0 kinds; optional for a public client using the
 /// authorization code with PKCE). OAuth tokens are kept as the internal secrets
 /// `oauth_access_token` and `oauth_refresh_token`, which no request can set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestConfig {
     /// `https://api.example.com/v2/` — object paths are relative to it.
@@ -16,7 +16,7 @@ pub struct RestConfig {
     pub auth: RestAuth,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestObject {
     /// How pipelines and samples name it (`customers`).
@@ -35,7 +35,7 @@ pub struct RestObject {
 }
 
 /// How to get the next page.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Pagination {
     /// One request answers everything.
@@ -95,7 +95,7 @@ fn first_page() -> u32 {
 }
 
 /// Where an API key goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiKeyLocation {
     Header,
@@ -103,7 +103,7 @@ pub enum ApiKeyLocation {
 }
 
 /// How the hub authenticates to the API.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RestAuth {
     #[default]

@@ -3,7 +3,7 @@ use crate::{ConnectorError, Secrets};
 use serde::{Deserialize, Serialize};
 
 /// `kind: "sqlite"`: a database file inside the operator's files directory. No secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteConfig {
     /// Relative to the files directory (`--files-root`).

@@ -2,6 +2,7 @@
 //! router cannot drift apart.
 
 mod health;
+mod responses;
 mod v1;
 
 use crate::AppState;
@@ -16,7 +17,10 @@ use utoipa_axum::routes;
         description = "Lockstep, the self-hosted data synchronization hub. Errors are `application/problem+json`.",
         license(name = "AGPL-3.0-only")
     ),
-    components(schemas(crate::problem::ApiError)),
+    components(schemas(crate::problem::ApiError, v1::audit::AuditedKind)),
+    // Members' operations are the default; public ones say `security(())`, the operator's
+    // `security(("operator_token" = []))`.
+    security(("session_or_api_token" = [])),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -38,7 +42,15 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-pub(crate) fn routes() -> OpenApiRouter<AppState> {
+/// The API's router and its OpenAPI document, with each operation's common error answers
+/// (added once every route is in: see `responses`).
+pub(crate) fn router_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = routes().split_for_parts();
+    utoipa::Modify::modify(&responses::CommonResponses, &mut document);
+    (router, document)
+}
+
+fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(v1::sys::seal_status))

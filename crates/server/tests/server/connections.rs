@@ -900,7 +900,7 @@ async fn oauth_authorization_code_with_refresh_and_revocation() {
     let callback = format!("/api/v1/oauth/callback?{}", back.query().unwrap());
     let before = snapshot(&e.store.store).await.unwrap();
     let cookieless = oauth_callback(&e.app, &callback, None).await;
-    assert_eq!(cookieless.status, 400, "{}", cookieless.body);
+    assert_eq!(cookieless.status, 409, "{}", cookieless.body);
     assert!(
         cookieless.body.contains("did not start the authorization"),
         "{}",
@@ -908,7 +908,7 @@ async fn oauth_authorization_code_with_refresh_and_revocation() {
     );
     let (other_url, other_cookie) = oauth_start(&mut e, &id).await;
     let later = oauth_callback(&e.app, &callback, Some(&other_cookie)).await;
-    assert_eq!(later.status, 400, "a refused state was usable again");
+    assert_eq!(later.status, 409, "a refused state was usable again");
     let not_connected = e
         .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)
         .await;
@@ -916,7 +916,7 @@ async fn oauth_authorization_code_with_refresh_and_revocation() {
     let back = peer.approve(&other_url, &redirect).await.unwrap();
     let other_callback = format!("/api/v1/oauth/callback?{}", back.query().unwrap());
     let wrong = oauth_callback(&e.app, &other_callback, Some("lsb_not-the-right-one")).await;
-    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert_eq!(wrong.status, 409, "{}", wrong.body);
     let rows = snapshot(&e.store.store).await.unwrap();
     let secret_rows = |rows: &[String]| {
         rows.iter()
@@ -951,7 +951,7 @@ async fn oauth_authorization_code_with_refresh_and_revocation() {
         Some(&cookie),
     )
     .await;
-    assert_eq!(forged.status, 400);
+    assert_eq!(forged.status, 409);
 
     let done = oauth_callback(&e.app, &callback, Some(&cookie)).await;
     assert_eq!(done.status, 200, "{}", done.body);
@@ -965,7 +965,7 @@ async fn oauth_authorization_code_with_refresh_and_revocation() {
     assert!(cleared, "the binding cookie is not deleted");
     // The state is single-use.
     let replay = oauth_callback(&e.app, &callback, Some(&cookie)).await;
-    assert_eq!(replay.status, 400);
+    assert_eq!(replay.status, 409);
 
     let one = e
         .admin(Method::GET, &format!("/api/v1/connections/{id}"), None)

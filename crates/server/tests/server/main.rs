@@ -503,3 +503,124 @@ async fn the_openapi_document_describes_the_routes() {
         assert!(doc["paths"][path].is_object(), "{path} is not documented");
     }
 }
+
+/// The document says what each operation takes and answers: a parameter is in the path exactly
+/// when the path names it; every operation that needs a token documents 401, members' operations
+/// outside their own account 403, JSON bodies 400/413/415/422, everything but health and unseal
+/// 503; every problem answer is the shared `Problem` response; pipelines and connections have real
+/// request schemas; audit objects list every kind events are written for.
+#[test]
+fn the_openapi_document_is_exact() {
+    let doc = serde_json::to_value(lockstep_server::openapi()).unwrap();
+    let problem = json!({"$ref": "#/components/responses/Problem"});
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let at = format!("{method} {path}");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let place = if path.contains(&format!("{{{name}}}")) {
+                    "path"
+                } else {
+                    "query"
+                };
+                assert_eq!(p["in"], place, "{at}: parameter {name}");
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let has = |status: &str| responses.contains_key(status);
+            let public = op["security"] == json!([{}]);
+            let operator = op["security"] == json!([{"operator_token": []}]);
+            assert!(public || has("401"), "{at}: 401");
+            if !public
+                && !operator
+                && !path.starts_with("/api/v1/me")
+                && !path.starts_with("/api/v1/auth/")
+            {
+                assert!(has("403"), "{at}: 403");
+            }
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+            {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(has(status), "{at}: {status}");
+                }
+            }
+            let sealed_allowed = ["/healthz", "/api/v1/sys/seal-status", "/api/v1/sys/unseal"];
+            assert_eq!(
+                !sealed_allowed.contains(&path.as_str()),
+                has("503"),
+                "{at}: 503"
+            );
+            for (status, response) in responses {
+                if response
+                    .get("content")
+                    .is_some_and(|c| c.get("application/problem+json").is_some())
+                {
+                    panic!("{at}: {status} is not the shared Problem response");
+                }
+                if status.starts_with('4') && response.get("$ref").is_some() {
+                    assert_eq!(response["$ref"], problem["$ref"], "{at}: {status}");
+                }
+            }
+        }
+    }
+    assert!(operations >= 60, "only {operations} operations");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["AuditedKind"]["enum"],
+        json!([
+            "user",
+            "session",
+            "api_token",
+            "invitation",
+            "organization",
+            "connection",
+            "pipeline",
+            "run"
+        ])
+    );
+    let body = |path: &str, method: &str| {
+        let schema =
+            &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        match schema["$ref"].as_str() {
+            Some(name) => schemas[name.trim_start_matches("#/components/schemas/")].clone(),
+            None => schema.clone(),
+        }
+    };
+    let pipeline = body("/api/v1/pipelines", "post");
+    for field in ["name", "source", "destination", "mode"] {
+        assert!(
+            pipeline["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(field)),
+            "{field}"
+        );
+    }
+    assert!(pipeline["properties"]["rules"].is_object());
+    let connection = body("/api/v1/connections", "post");
+    let kinds: Vec<&Value> = connection["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["properties"]["kind"]["enum"][0])
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            &json!("postgres"),
+            &json!("mysql"),
+            &json!("sqlite"),
+            &json!("files"),
+            &json!("rest")
+        ]
+    );
+    assert_eq!(
+        connection["oneOf"][0]["properties"]["config"]["$ref"],
+        "#/components/schemas/PostgresConfig"
+    );
+    assert!(schemas["PostgresConfig"]["properties"]["host"].is_object());
+    assert!(schemas["PipelineSpec"]["properties"]["source"].is_object());
+}

@@ -668,7 +668,7 @@ async fn oauth_connect_and_disconnect_through_the_pages() {
         .oneshot(callback(back.query().unwrap()))
         .await
         .unwrap();
-    assert_eq!(replay.status(), 400);
+    assert_eq!(replay.status(), 409);
     let body = axum::body::to_bytes(replay.into_body(), 1 << 20)
         .await
         .unwrap();

@@ -1,10 +1,10 @@
 //! `/api/v1/audit/*`: Administrators read their organization's audit events.
 
 use crate::AppState;
-use crate::extract::Authenticated;
+use crate::extract::{ApiPath, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use lockstep_app::{AuditEvent, AuditSearch, FieldChange};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,23 +61,52 @@ fn body(e: AuditEvent) -> EventBody {
     }
 }
 
-/// An object's last events, newest first (Administrators).
+/// The kinds of object that audit events are about.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AuditedKind {
+    User,
+    Session,
+    ApiToken,
+    Invitation,
+    Organization,
+    Connection,
+    Pipeline,
+    Run,
+}
+
+impl AuditedKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditedKind::User => "user",
+            AuditedKind::Session => "session",
+            AuditedKind::ApiToken => "api_token",
+            AuditedKind::Invitation => "invitation",
+            AuditedKind::Organization => "organization",
+            AuditedKind::Connection => "connection",
+            AuditedKind::Pipeline => "pipeline",
+            AuditedKind::Run => "run",
+        }
+    }
+}
+
+/// An object's last events, newest first (Administrators). An object without events is 404.
 #[utoipa::path(get, path = "/api/v1/audit/objects/{kind}/{id}", tag = "audit",
-    params(("kind" = String, Path, description = "user, session, api_token, invitation, organization"), ("id" = String, Path)),
-    responses((status = 200, body = EventList), (status = 403, body = ApiError, content_type = "application/problem+json"),
-        (status = 404, body = ApiError, content_type = "application/problem+json")))]
+    params(("kind" = AuditedKind, Path), ("id" = String, Path)),
+    responses((status = 200, body = EventList)))]
 pub(crate) async fn object_events(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((kind, id)): Path<(String, String)>,
+    ApiPath((kind, id)): ApiPath<(AuditedKind, String)>,
 ) -> Result<Json<EventList>, ApiError> {
-    let events = state.hub.object_events(&caller, &kind, &id).await?;
+    let events = state.hub.object_events(&caller, kind.as_str(), &id).await?;
     Ok(Json(EventList {
         events: events.into_iter().map(body).collect(),
     }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SearchQuery {
     /// The acting user's (or operator token's) id.
@@ -91,7 +120,8 @@ pub(crate) struct SearchQuery {
     /// RFC 3339, exclusive.
     #[serde(default, with = "time::serde::rfc3339::option")]
     to: Option<OffsetDateTime>,
-    /// 1..=500, default 100.
+    /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -165,6 +195,7 @@ pub(crate) async fn checkpoint(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InclusionQuery {
     /// The entry's position (0-based).
@@ -204,6 +235,7 @@ pub(crate) async fn inclusion(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConsistencyQuery {
     /// The older tree size.

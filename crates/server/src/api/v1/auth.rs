@@ -29,7 +29,14 @@ pub(crate) use opaque_debug;
 #[serde(deny_unknown_fields)]
 pub(crate) struct AcceptInvitation {
     token: String,
+    /// 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    /// 1 to 100 characters, without control characters.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     display_name: String,
 }
 
@@ -67,6 +74,8 @@ pub(crate) struct ResetRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResetCompletion {
     token: String,
+    /// 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
     totp: Option<String>,
 }
@@ -82,6 +91,7 @@ opaque_debug!(
 /// Accept an invitation: set a password and a display name. The first user of an organization
 /// (the operator's invitation) is its Administrator.
 #[utoipa::path(post, path = "/api/v1/auth/invitations/accept", tag = "auth",
+    security(()),
     request_body = AcceptInvitation,
     responses(
         (status = 201, body = Accepted),
@@ -102,6 +112,7 @@ pub(crate) async fn accept_invitation(
 
 /// Sign in. Also sets the session as a `__Host-` cookie (Secure, HttpOnly, SameSite=Strict).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    security(()),
     request_body = Login,
     responses(
         (status = 200, body = LoginAnswer),
@@ -171,6 +182,7 @@ pub(crate) async fn logout(
 /// Ask for a password reset link by e-mail. Always answers 202, whether or not the address has
 /// an account.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
+    security(()),
     request_body = ResetRequest,
     responses((status = 202, description = "If the address has an account, a link is on its way")))]
 pub(crate) async fn request_password_reset(
@@ -184,6 +196,7 @@ pub(crate) async fn request_password_reset(
 /// Set a new password with the link's token. Single use, valid 30 minutes; ends every session;
 /// an account with TOTP needs a code too.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/complete", tag = "auth",
+    security(()),
     request_body = ResetCompletion,
     responses(
         (status = 204),

@@ -5,11 +5,11 @@
 //! read samples. Secrets go in and never come out: no response carries one.
 
 use crate::AppState;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lockstep_app::connectors::{ConnectionKind, ObjectMeta, Record, Secret};
@@ -19,20 +19,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateConnection {
     name: String,
     /// `postgres`, `mysql`, `sqlite`, `files` or `rest`.
     kind: String,
     /// The kind's settings (see the README); never secrets.
-    #[schema(value_type = Object)]
     #[serde(default = "empty_object")]
     config: serde_json::Value,
     /// Secret fields by name (`password`, `client_key`, `api_key`, `client_secret`): stored
     /// encrypted, never shown again.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
     secrets: BTreeMap<String, String>,
 }
 
@@ -40,21 +38,53 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchConnection {
     name: Option<String>,
     /// The whole new configuration (replaces the old one).
-    #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
     /// Secrets to set; `null` removes one. Secrets not named are kept.
-    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     secrets: Option<BTreeMap<String, Option<String>>>,
     /// The kind cannot change; sent only to be checked.
     kind: Option<String>,
 }
 
 super::auth::opaque_debug!(CreateConnection, PatchConnection);
+
+impl utoipa::PartialSchema for CreateConnection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::bodies::new_connection()
+    }
+}
+
+impl utoipa::ToSchema for CreateConnection {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        super::bodies::connection_schemas(out);
+    }
+}
+
+impl utoipa::PartialSchema for PatchConnection {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::bodies::connection_patch()
+    }
+}
+
+impl utoipa::ToSchema for PatchConnection {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        super::bodies::connection_schemas(out);
+    }
+}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct OAuthBody {
@@ -210,12 +240,12 @@ pub(crate) async fn list(
 
 /// One connection (every role; details for Administrators).
 #[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConnectionBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
     let view = state
         .hub
@@ -227,15 +257,16 @@ pub(crate) async fn get(
 /// Change a connection's name, configuration or secrets (Administrators). Without `secrets`, the
 /// stored secrets are kept.
 #[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     request_body = PatchConnection,
-    responses((status = 200, body = ConnectionBody),
+    responses((status = 409, description = "Another connection has this name", body = ApiError, content_type = "application/problem+json"),
+        (status = 200, body = ConnectionBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchConnection>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
     let id = connection_id(&id)?;
@@ -264,12 +295,13 @@ pub(crate) async fn update(
 /// Delete a connection with its secrets, metadata and files; OAuth tokens are revoked first
 /// (Administrators).
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 409, description = "Pipelines use the connection", body = ApiError, content_type = "application/problem+json"),
+        (status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub
@@ -292,12 +324,12 @@ pub(crate) struct TestResult {
 /// Test a connection: connect and check the credentials (Administrators). A failed connection is
 /// a 200 answer with `ok: false` saying what failed.
 #[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TestResult), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn test(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TestResult>, ApiError> {
     let outcome = state
         .hub
@@ -322,14 +354,14 @@ pub(crate) struct ObjectList {
 
 /// Discover the connection's objects and fields and store them as its metadata (Administrators).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/discover", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ObjectList),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 502, description = "The connection failed", body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn discover(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ObjectList>, ApiError> {
     let found = state
         .hub
@@ -343,12 +375,12 @@ pub(crate) async fn discover(
 
 /// The discovered objects and fields (every role).
 #[utoipa::path(get, path = "/api/v1/connections/{id}/objects", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ObjectList), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn objects(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ObjectList>, ApiError> {
     let found = state
         .hub
@@ -361,9 +393,11 @@ pub(crate) async fn objects(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SampleQuery {
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
@@ -376,7 +410,7 @@ pub(crate) struct Sample {
 
 /// A sample of an object's records (Administrators and Editors; audited).
 #[utoipa::path(get, path = "/api/v1/connections/{id}/objects/{name}/sample", tag = "connections",
-    params(("id" = String, Path), ("name" = String, Path), SampleQuery),
+    params(("id" = uuid::Uuid, Path), ("name" = String, Path), SampleQuery),
     responses((status = 200, body = Sample),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
@@ -384,8 +418,8 @@ pub(crate) struct Sample {
 pub(crate) async fn sample(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, name)): Path<(String, String)>,
-    Query(query): Query<SampleQuery>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<SampleQuery>,
 ) -> Result<Json<Sample>, ApiError> {
     let records = state
         .hub
@@ -416,14 +450,14 @@ pub(crate) struct OAuthStarted {
 /// `/api/v1/oauth/callback`, which completes only with the `__Host-lockstep_oauth` cookie this
 /// answer sets (so a leaked state alone connects nothing).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/oauth/start", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = OAuthStarted),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn oauth_start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let started = state.hub.oauth_start(&caller, connection_id(&id)?).await?;
     let mut response = Json(OAuthStarted {
@@ -451,14 +485,14 @@ pub(crate) struct Disconnected {
 /// Disconnect OAuth: revoke the tokens at the provider where it offers revocation, and delete
 /// them here (Administrators).
 #[utoipa::path(post, path = "/api/v1/connections/{id}/oauth/disconnect", tag = "connections",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Disconnected),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn oauth_disconnect(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Disconnected>, ApiError> {
     let revoked = state
         .hub
@@ -467,7 +501,8 @@ pub(crate) async fn oauth_disconnect(
     Ok(Json(Disconnected { revoked }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
@@ -481,14 +516,19 @@ super::auth::opaque_debug!(CallbackQuery);
 /// credential, and the cookie is deleted). Answers a short HTML page; for a browser that asks for
 /// HTML (`Accept: text/html`) it links on to the connection's page, and app.js follows the link.
 #[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections",
+    security(()),
     params(CallbackQuery),
     responses((status = 200, description = "Connected", content_type = "text/html"),
-        (status = 400, description = "Not connected", content_type = "text/html")))]
+        (status = 404, description = "Not connected: the connection is gone", content_type = "text/html"),
+        (status = 409, description = "Not connected: no state, or it is unknown, used, expired or not this browser's, or the provider did not grant access", content_type = "text/html"),
+        (status = 502, description = "Not connected: the token exchange failed", content_type = "text/html")))]
 pub(crate) async fn oauth_callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    // A query that cannot be read is treated like one without a state: the page says so.
+    let query = query.map(|Query(q)| q).unwrap_or_default();
     let browser = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -544,10 +584,12 @@ fn callback_page(
                 done.connection
             ),
         ),
+        // The problem's own status: 409 for a state that is unknown, used, expired or not this
+        // browser's and for a provider's refusal, 502 when the token exchange failed.
         Err(err) => {
             let problem = ApiError::from(err);
             (
-                StatusCode::BAD_REQUEST,
+                problem.status,
                 "Not connected",
                 problem.detail.unwrap_or(problem.title),
             )
@@ -586,16 +628,17 @@ fn escape(text: &str) -> String {
 /// Upload a CSV, JSON or JSON Lines file to a `files` connection (Administrators; at most
 /// 32 MiB; kept encrypted). The body is the file; a file of the same name is replaced.
 #[utoipa::path(put, path = "/api/v1/connections/{id}/files/{name}", tag = "connections",
-    params(("id" = String, Path), ("name" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("name" = String, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = UploadBody),
+    responses((status = 409, description = "Not a files connection, or the file was refused", body = ApiError, content_type = "application/problem+json"),
+        (status = 201, body = UploadBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 413, body = ApiError, content_type = "application/problem+json"),
         (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<UploadBody>), ApiError> {
     let view = state
@@ -607,12 +650,12 @@ pub(crate) async fn upload(
 
 /// Delete an uploaded file (Administrators).
 #[utoipa::path(delete, path = "/api/v1/connections/{id}/files/{name}", tag = "connections",
-    params(("id" = String, Path), ("name" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("name" = String, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete_file(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub

@@ -2,10 +2,10 @@
 
 use super::auth::opaque_debug;
 use crate::AppState;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiPath, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use lockstep_app::Password;
 use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
@@ -50,6 +50,8 @@ pub(crate) async fn me(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordChange {
     current_password: String,
+    /// 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
     /// Revoke every API token of yours too (default `true`): whoever learnt the old password
     /// may have made one.
@@ -152,12 +154,12 @@ pub(crate) async fn end_all_sessions(
 
 /// End one of your sessions.
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "account",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn end_session(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: SessionId = id
         .parse()
@@ -203,7 +205,8 @@ pub(crate) async fn start_totp(
 /// Confirm TOTP enrolment with a first code; answers the recovery codes once.
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "account",
     request_body = TotpCode,
-    responses((status = 200, body = RecoveryCodesBody), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+    responses((status = 409, description = "No TOTP enrolment was started, or TOTP is on already", body = ApiError, content_type = "application/problem+json"),
+        (status = 200, body = RecoveryCodesBody), (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn confirm_totp(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -231,8 +234,14 @@ pub(crate) async fn remove_totp(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewToken {
+    /// 1 to 100 characters, without control characters.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     /// 1 to 365 days.
+    #[schema(minimum = 1, maximum = 365)]
     expires_in_days: i64,
 }
 
@@ -309,12 +318,12 @@ pub(crate) async fn list_tokens(
 
 /// Revoke one of your API tokens.
 #[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "account",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: ApiTokenId = id
         .parse()

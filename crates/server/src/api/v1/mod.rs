@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+mod bodies;
 pub(crate) mod connections;
 pub(crate) mod me;
 pub(crate) mod pipelines;

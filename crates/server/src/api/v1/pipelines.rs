@@ -1,10 +1,10 @@
 //! `/api/v1/pipelines*`: pipelines, their runs and the runs' per-record errors.
 
 use crate::AppState;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use lockstep_app::{PipelineView, RunErrorView, RunView};
 use lockstep_domain::{PipelineId, RunId, UserId};
@@ -12,12 +12,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// A pipeline definition: `name` plus the specification (`source`, `destination`, `mappings`,
-/// `rules`, `filter`, `mode`, `key`, `cursor`, `schedule`).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `rules`, `filter`, `mode`, `key`, `cursor`, `schedule`, `max_rejected_percent`).
+#[derive(Debug, Deserialize)]
 pub(crate) struct CreatePipeline {
     name: String,
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     spec: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -25,13 +24,46 @@ pub(crate) struct CreatePipeline {
 /// replaces the stored one as a whole (`mappings` is the whole new list); `null` resets a field
 /// to its default (`"schedule": null` removes the schedule). The result is checked like a new
 /// pipeline's.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct PatchPipeline {
     name: Option<String>,
     /// Any of the specification's top-level fields.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     spec: serde_json::Map<String, serde_json::Value>,
+}
+
+impl utoipa::PartialSchema for CreatePipeline {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::bodies::new_pipeline()
+    }
+}
+
+impl utoipa::ToSchema for CreatePipeline {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        super::bodies::pipeline_schemas(out);
+    }
+}
+
+impl utoipa::PartialSchema for PatchPipeline {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::bodies::pipeline_patch()
+    }
+}
+
+impl utoipa::ToSchema for PatchPipeline {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        super::bodies::pipeline_schemas(out);
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -198,12 +230,12 @@ pub(crate) async fn list(
 
 /// One pipeline (every role).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = PipelineBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PipelineBody>, ApiError> {
     Ok(Json(
         state
@@ -217,15 +249,16 @@ pub(crate) async fn get(
 /// Change some of a pipeline's fields (Administrators and Editors): absent fields keep their
 /// stored value; see `PatchPipeline`.
 #[utoipa::path(patch, path = "/api/v1/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     request_body = PatchPipeline,
-    responses((status = 200, body = PipelineBody),
+    responses((status = 409, description = "Another pipeline has this name", body = ApiError, content_type = "application/problem+json"),
+        (status = 200, body = PipelineBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchPipeline>,
 ) -> Result<Json<PipelineBody>, ApiError> {
     let id = pipeline_id(&id)?;
@@ -269,12 +302,12 @@ fn merge_spec(
 
 /// Delete a pipeline with its runs (Administrators and Editors).
 #[utoipa::path(delete, path = "/api/v1/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub
@@ -292,14 +325,14 @@ pub(crate) struct RunStarted {
 
 /// Start a run (Administrators and Editors); answers its id. One run of a pipeline at a time.
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/runs", tag = "pipelines",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 202, body = RunStarted),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn start_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
     let run = state.hub.start_run(&caller, pipeline_id(&id)?).await?;
     Ok((
@@ -312,6 +345,7 @@ pub(crate) async fn start_run(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Page {
     /// 1 to 500 (runs) or 1 to 1000 (errors); default 50.
@@ -326,13 +360,13 @@ pub(crate) struct RunList {
 
 /// A pipeline's runs, newest first (every role).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs", tag = "pipelines",
-    params(("id" = String, Path), Page),
+    params(("id" = uuid::Uuid, Path), Page),
     responses((status = 200, body = RunList), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn list_runs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    Query(page): Query<Page>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<RunList>, ApiError> {
     let runs = state
         .hub
@@ -345,12 +379,12 @@ pub(crate) async fn list_runs(
 
 /// One run: state, progress and timings (every role).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
     responses((status = 200, body = RunBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, run)): Path<(String, String)>,
+    ApiPath((id, run)): ApiPath<(String, String)>,
 ) -> Result<Json<RunBody>, ApiError> {
     Ok(Json(
         state
@@ -364,14 +398,14 @@ pub(crate) async fn get_run(
 /// Cancel a run (Administrators and Editors): a queued run ends at once, a running one at its
 /// next batch, and its writes are rolled back.
 #[utoipa::path(post, path = "/api/v1/pipelines/{id}/runs/{run}/cancel", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
     responses((status = 200, body = RunBody),
         (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn cancel_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, run)): Path<(String, String)>,
+    ApiPath((id, run)): ApiPath<(String, String)>,
 ) -> Result<Json<RunBody>, ApiError> {
     Ok(Json(
         state
@@ -421,15 +455,15 @@ impl From<RunErrorView> for RunErrorBody {
 
 /// A run's rejected records with the reason (Administrators and Editors; audited).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path), Page),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path), Page),
     responses((status = 200, body = RunErrorList),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn run_errors(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, run)): Path<(String, String)>,
-    Query(page): Query<Page>,
+    ApiPath((id, run)): ApiPath<(String, String)>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<RunErrorList>, ApiError> {
     let errors = state
         .hub
@@ -451,14 +485,14 @@ pub(crate) async fn run_errors(
 /// `run_errors.exported`), in the order they were read: rule, kind, reason, key, the offending fields, then the
 /// source fields as text. Cells that a spreadsheet would read as a formula start with `'`.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors.csv", tag = "pipelines",
-    params(("id" = String, Path), ("run" = String, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn run_errors_csv(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((id, run)): Path<(String, String)>,
+    ApiPath((id, run)): ApiPath<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
     let run = run_id(&run)?;
     let errors = state

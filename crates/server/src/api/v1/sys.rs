@@ -1,10 +1,10 @@
 //! `/api/v1/sys/*`: the operator's routes — seal status, unseal, seal, organizations.
 
 use crate::AppState;
-use crate::extract::{ApiJson, OperatorAuth};
+use crate::extract::{ApiJson, ApiPath, OperatorAuth};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use lockstep_app::{SealStatus, UnsealKey};
 use lockstep_domain::OrganizationId;
@@ -34,19 +34,58 @@ impl From<SealStatus> for SealStatusBody {
 
 /// Is the hub sealed, and how far is unsealing?
 #[utoipa::path(get, path = "/api/v1/sys/seal-status", tag = "system",
+    security(()),
     responses((status = 200, body = SealStatusBody)))]
 pub(crate) async fn seal_status(State(state): State<AppState>) -> Json<SealStatusBody> {
     Json(state.hub.seal_status().into())
 }
 
 /// One unseal key share, or `{"reset": true}` to discard the shares entered so far.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UnsealRequest {
     key: Option<String>,
     #[serde(default)]
     reset: bool,
 }
+
+impl utoipa::PartialSchema for UnsealRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AnyOfBuilder, ObjectBuilder, SchemaType, Type,
+        };
+        let key = || ObjectBuilder::new().schema_type(Type::String);
+        let share = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("share"))
+            .description(Some("One unseal key share."))
+            .property("key", key())
+            .property("reset", ObjectBuilder::new().schema_type(Type::Boolean))
+            .required("key")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let reset = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("reset"))
+            .description(Some(
+                "Discard the shares entered so far (a `key` sent is ignored).",
+            ))
+            .property(
+                "key",
+                ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+            )
+            .property(
+                "reset",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            )
+            .required("reset")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        AnyOfBuilder::new().item(share).item(reset).into()
+    }
+}
+
+impl utoipa::ToSchema for UnsealRequest {}
 
 impl std::fmt::Debug for UnsealRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +97,7 @@ impl std::fmt::Debug for UnsealRequest {
 
 /// Enter one unseal key share. A wrong or corrupted share is refused and does not count.
 #[utoipa::path(post, path = "/api/v1/sys/unseal", tag = "system",
+    security(()),
     request_body = UnsealRequest,
     responses(
         (status = 200, body = SealStatusBody),
@@ -100,8 +140,15 @@ pub(crate) async fn seal(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateOrganizationRequest {
+    /// 1 to 100 characters, no control characters, no white space around.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     name: String,
     /// Receives the invitation to become the organization's first Administrator.
+    #[schema(format = "email", max_length = 254)]
     admin_email: String,
 }
 
@@ -183,7 +230,7 @@ pub(crate) async fn list_organizations(
 /// Delete an organization with everything it owns; its key material is destroyed.
 #[utoipa::path(delete, path = "/api/v1/sys/organizations/{id}", tag = "organizations",
     security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Organization id")),
+    params(("id" = uuid::Uuid, Path, description = "Organization id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, body = ApiError, content_type = "application/problem+json"),
@@ -192,7 +239,7 @@ pub(crate) async fn list_organizations(
 pub(crate) async fn delete_organization(
     State(state): State<AppState>,
     OperatorAuth(operator): OperatorAuth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: OrganizationId = id
         .parse()

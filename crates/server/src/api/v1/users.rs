@@ -1,10 +1,10 @@
 //! `/api/v1/users*` and `/api/v1/organization/settings`: Administrators manage their organization.
 
 use crate::AppState;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, ApiPath, Authenticated};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use lockstep_app::{UserUpdate, UserView};
 use lockstep_domain::{InvitationId, Role, UserId};
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Invite {
+    #[schema(format = "email", max_length = 254)]
     email: String,
     role: Role,
 }
@@ -107,13 +108,13 @@ fn invitation_id(id: &str) -> Result<InvitationId, ApiError> {
 
 /// Send a pending invitation again with a new token; the old token stops working (Administrators).
 #[utoipa::path(post, path = "/api/v1/users/invitations/{id}/resend", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Invited), (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Invited>, ApiError> {
     let resent = state
         .hub
@@ -128,13 +129,13 @@ pub(crate) async fn resend_invitation(
 
 /// Revoke a pending invitation: its token then fails like an unknown one (Administrators).
 #[utoipa::path(delete, path = "/api/v1/users/invitations/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .hub
@@ -194,12 +195,12 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
 
 /// One user (Administrators).
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = UserBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserBody>, ApiError> {
     Ok(Json(
         state.hub.get_user(&caller, user_id(&id)?).await?.into(),
@@ -216,14 +217,14 @@ pub(crate) struct UserPatch {
 
 /// Change a user's role, deactivate or reactivate them (Administrators).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     request_body = UserPatch,
     responses((status = 200, body = UserBody), (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "Would leave no active Administrator", body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<UserBody>, ApiError> {
     let update = UserUpdate {
@@ -241,13 +242,13 @@ pub(crate) async fn update(
 
 /// Delete a user with their sessions and tokens (Administrators).
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json"),
         (status = 409, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.hub.delete_user(&caller, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -256,13 +257,13 @@ pub(crate) async fn delete(
 /// Reset a member's second factor: their TOTP and recovery codes are removed and their sessions
 /// end (Administrators; audited).
 #[utoipa::path(post, path = "/api/v1/users/{id}/totp/reset", tag = "users",
-    params(("id" = String, Path)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn reset_totp(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.hub.reset_user_totp(&caller, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -295,6 +296,8 @@ impl From<lockstep_app::OrganizationSettings> for Settings {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsPatch {
     require_totp: Option<bool>,
+    /// 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     audit_depth: Option<u32>,
     long_term_audit: Option<bool>,
     time_zone: Option<String>,
