@@ -14,11 +14,15 @@ mod hub;
 mod identity;
 mod ledger;
 mod members;
+mod names;
 mod organizations;
 mod personal;
 mod pipelines;
 
-pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
+pub use account::{
+    AccountView, ApiTokenView, DEFAULT_API_TOKEN_DAYS, MAX_API_TOKEN_DAYS, NewApiToken,
+    SessionView, TokenExpiry, TotpEnrolment,
+};
 pub use audit::{AuditEvent, FieldChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connections::{
