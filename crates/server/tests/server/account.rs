@@ -211,7 +211,7 @@ async fn a_pipeline(e: &mut Env) -> String {
         .admin(
             Method::POST,
             "/api/v1/pipelines",
-            Some(json!({"name": "bom", "source": {"connection_id": files, "object": "uploads/bom.csv"},
+            Some(json!({"name": "Nightly canary sync", "source": {"connection_id": files, "object": "uploads/bom.csv"},
                 "destination": {"connection_id": dst, "object": "public.scoped_token_never_written"},
                 "mappings": [{"source": "PartNo", "destination": "item_code"}],
                 "mode": "append"})),
@@ -325,7 +325,19 @@ async fn a_run_token_starts_and_cancels_runs_but_edits_no_pipeline() {
             None,
         )
         .await;
-    assert_eq!(kept.json()["name"], "bom", "{}", kept.body);
+    assert_eq!(kept.json()["name"], "Nightly canary sync", "{}", kept.body);
+    // The pipeline's and the connections' names are sealed at rest.
+    let rows = lockstep_storage::testing::snapshot(&env.store.store)
+        .await
+        .unwrap()
+        .join("\n");
+    for name in ["Nightly canary sync", "BOM exports"] {
+        let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !rows.contains(name) && !rows.to_lowercase().contains(&hex),
+            "{name} is stored in clear"
+        );
+    }
 }
 
 #[tokio::test]
