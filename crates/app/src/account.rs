@@ -7,8 +7,9 @@ use lockstep_auth::{
     Password, PasswordHash, RecoveryCodes, SecretToken, TotpSecret, check_password_policy,
     generate_recovery_codes,
 };
-use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
+use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, TokenScope, UserId};
 use lockstep_policy::{Action, Resource};
+use lockstep_storage::names::NamedTable;
 use lockstep_storage::users::StoredUser;
 use lockstep_storage::{StoreError, api_tokens, sessions, users};
 use time::{Duration, OffsetDateTime};
@@ -49,9 +50,52 @@ pub struct TotpEnrolment {
 pub struct ApiTokenView {
     pub id: ApiTokenId,
     pub name: String,
+    pub scope: TokenScope,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// How long a new API token lives when its maker does not say.
+pub const DEFAULT_API_TOKEN_DAYS: i64 = 90;
+/// The longest an API token may live.
+pub const MAX_API_TOKEN_DAYS: i64 = 365;
+
+/// When a new API token expires, chosen by its maker: a number of days from now, or a moment
+/// (at most [`MAX_API_TOKEN_DAYS`] ahead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenExpiry {
+    Days(i64),
+    At(OffsetDateTime),
+}
+
+impl Default for TokenExpiry {
+    fn default() -> Self {
+        TokenExpiry::Days(DEFAULT_API_TOKEN_DAYS)
+    }
+}
+
+impl TokenExpiry {
+    fn resolve(self, now: OffsetDateTime) -> Result<OffsetDateTime, AppError> {
+        match self {
+            TokenExpiry::Days(days) if (1..=MAX_API_TOKEN_DAYS).contains(&days) => {
+                Ok(now + Duration::days(days))
+            }
+            TokenExpiry::Days(_) => Err(AppError::Invalid {
+                field: "expires_in_days",
+                reason: format!("must be between 1 and {MAX_API_TOKEN_DAYS}"),
+            }),
+            TokenExpiry::At(at) if at > now && at <= now + Duration::days(MAX_API_TOKEN_DAYS) => {
+                Ok(at)
+            }
+            TokenExpiry::At(_) => Err(AppError::Invalid {
+                field: "expires_at",
+                reason: format!(
+                    "must be in the future and at most {MAX_API_TOKEN_DAYS} days ahead"
+                ),
+            }),
+        }
+    }
 }
 
 /// A new API token: the token is shown once.
@@ -65,17 +109,17 @@ impl Hub {
     /// Asks the policy about the caller's own account; credential changes also need a session
     /// (an API token cannot mint tokens or change the password).
     pub(crate) fn authorize_own(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
-        self.authorize(
-            caller,
-            action,
-            &Resource::owned_by(caller.organization(), caller.user()),
-        )?;
+        // Said before the scope check: no API token changes credentials, whatever its scope.
         if action == Action::ManageOwnCredentials && caller.session_id().is_none() {
             return Err(AppError::NotAllowedYet(
                 "API tokens cannot change credentials: sign in with a password",
             ));
         }
-        Ok(())
+        self.authorize(
+            caller,
+            action,
+            &Resource::owned_by(caller.organization(), caller.user()),
+        )
     }
 
     async fn own_user(&self, caller: &Caller) -> Result<StoredUser, AppError> {
@@ -371,13 +415,14 @@ impl Hub {
         Ok(())
     }
 
-    /// Makes an API token for automation, valid `expires_in_days` (1..=365), acting with the
-    /// user's current role; it stops working if that role changes.
+    /// Makes an API token for automation, limited to `scope` and to the user's current role (it
+    /// stops working if that role changes), valid until `expiry` (at most a year).
     pub async fn create_api_token(
         &self,
         caller: &Caller,
         name: &str,
-        expires_in_days: i64,
+        scope: TokenScope,
+        expiry: TokenExpiry,
     ) -> Result<NewApiToken, AppError> {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let name = name.trim();
@@ -387,23 +432,29 @@ impl Hub {
                 reason: "must be 1 to 100 characters without control characters".to_owned(),
             });
         }
-        if !(1..=365).contains(&expires_in_days) {
-            return Err(AppError::Invalid {
-                field: "expires_in_days",
-                reason: "must be between 1 and 365".to_owned(),
-            });
-        }
         let now = self.clock.now();
+        let expires_at = expiry.resolve(now)?;
         let token = SecretToken::generate("lst", &mut rand::rng());
+        let id = ApiTokenId::from_uuid(Uuid::now_v7());
+        let sealed_name = self
+            .seal_name(
+                caller.organization(),
+                NamedTable::ApiTokens,
+                &id.to_string(),
+                name,
+            )
+            .await?;
         let stored = api_tokens::StoredApiToken {
-            id: ApiTokenId::from_uuid(Uuid::now_v7()),
+            id,
             organization_id: caller.organization(),
             user_id: caller.user(),
-            name: name.to_owned(),
+            name: sealed_name.column,
+            name_ciphertext: Some(sealed_name.ciphertext),
             token_hash: token.hash(),
             role: caller.member.role,
+            scope,
             created_at: now,
-            expires_at: now + Duration::days(expires_in_days),
+            expires_at,
             last_used_at: None,
         };
         let mut tx = self.store.write().await?;
@@ -414,9 +465,10 @@ impl Hub {
             "api_token",
             stored.id,
         )
+        .change("name", FieldChange::value(None::<String>, Some(name)))
         .change(
-            "name",
-            FieldChange::value(None::<String>, Some(&stored.name)),
+            "scope",
+            FieldChange::value(None::<String>, Some(stored.scope.as_str())),
         )
         .change(
             "expires_at",
@@ -425,7 +477,7 @@ impl Hub {
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(NewApiToken {
-            view: token_view(stored),
+            view: self.token_view(stored).await?,
             token,
         })
     }
@@ -435,7 +487,12 @@ impl Hub {
         let mut conn = self.store.read().await?;
         let list =
             api_tokens::list_for_user(&mut conn, caller.organization(), caller.user()).await?;
-        Ok(list.into_iter().map(token_view).collect())
+        drop(conn);
+        let mut views = Vec::with_capacity(list.len());
+        for token in list {
+            views.push(self.token_view(token).await?);
+        }
+        Ok(views)
     }
 
     pub async fn revoke_api_token(&self, caller: &Caller, id: ApiTokenId) -> Result<(), AppError> {
@@ -479,12 +536,24 @@ impl Hub {
     }
 }
 
-fn token_view(t: api_tokens::StoredApiToken) -> ApiTokenView {
-    ApiTokenView {
-        id: t.id,
-        name: t.name,
-        created_at: t.created_at,
-        expires_at: t.expires_at,
-        last_used_at: t.last_used_at,
+impl Hub {
+    async fn token_view(&self, t: api_tokens::StoredApiToken) -> Result<ApiTokenView, AppError> {
+        let name = self
+            .open_name(
+                t.organization_id,
+                NamedTable::ApiTokens,
+                &t.id.to_string(),
+                &t.name,
+                t.name_ciphertext.as_deref(),
+            )
+            .await?;
+        Ok(ApiTokenView {
+            id: t.id,
+            name,
+            scope: t.scope,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+        })
     }
 }

@@ -18,6 +18,7 @@ use lockstep_connectors::{
 use lockstep_domain::{ConnectionId, OrganizationId, UploadId};
 use lockstep_policy::Action;
 use lockstep_storage::connections::{self, StoredConnection, StoredUpload};
+use lockstep_storage::names::NamedTable;
 use lockstep_storage::{Connection, StoreError};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
@@ -283,11 +284,41 @@ impl Hub {
         .await
     }
 
+    /// A connection's name, in clear.
+    async fn connection_name(&self, stored: &StoredConnection) -> Result<String, AppError> {
+        self.open_name(
+            stored.organization_id,
+            NamedTable::Connections,
+            &stored.id.to_string(),
+            &stored.name,
+            stored.name_ciphertext.as_deref(),
+        )
+        .await
+    }
+
+    /// Seals `name` for connection `id`, refusing a name another connection holds in clear.
+    async fn seal_connection_name(
+        &self,
+        org: OrganizationId,
+        id: ConnectionId,
+        name: &str,
+    ) -> Result<crate::names::StoredName, AppError> {
+        self.seal_unique_name(
+            org,
+            NamedTable::Connections,
+            &id.to_string(),
+            name,
+            "connection with this name",
+        )
+        .await
+    }
+
     async fn view(
         &self,
         caller: &Caller,
         stored: StoredConnection,
     ) -> Result<ConnectionView, AppError> {
+        let name = self.connection_name(&stored).await?;
         let kind = ConnectionKind::parse(&stored.kind)
             .ok_or(AppError::Store(StoreError::Corrupt("connection kind")))?;
         let sees_config = self
@@ -334,7 +365,7 @@ impl Hub {
         };
         Ok(ConnectionView {
             id: stored.id,
-            name: stored.name,
+            name,
             kind,
             details,
         })
@@ -380,10 +411,12 @@ impl Hub {
                 sealed.push((*field, self.seal_secret(org, id, field, value).await?));
             }
         }
+        let sealed_name = self.seal_connection_name(org, id, &name).await?;
         let stored = StoredConnection {
             id,
             organization_id: org,
-            name: name.clone(),
+            name: sealed_name.column,
+            name_ciphertext: Some(sealed_name.ciphertext),
             kind: kind.as_str().to_owned(),
             config_ciphertext,
             oauth_connected: false,
@@ -428,6 +461,9 @@ impl Hub {
         for stored in list {
             views.push(self.view(caller, stored).await?);
         }
+        views.sort_by(|a, b| {
+            (a.name.as_str(), a.id.to_string()).cmp(&(b.name.as_str(), b.id.to_string()))
+        });
         Ok(views)
     }
 
@@ -461,9 +497,10 @@ impl Hub {
             Some(value) => ConnectionConfig::parse(kind, value)?,
             None => old_config.clone(),
         };
+        let old_name = self.connection_name(&stored).await?;
         let name = match &update.name {
             Some(name) => check_name(name)?,
-            None => stored.name.clone(),
+            None => old_name.clone(),
         };
         let mut conn = self.store.read().await?;
         let mut secrets = self.open_secrets(&mut conn, &stored).await?;
@@ -506,7 +543,9 @@ impl Hub {
         let old_json = old_config.to_json().to_string();
         let new_json = new_config.to_json().to_string();
         let mut updated = stored.clone();
-        updated.name = name.clone();
+        let sealed_name = self.seal_connection_name(org, id, &name).await?;
+        updated.name = sealed_name.column;
+        updated.name_ciphertext = Some(sealed_name.ciphertext);
         updated.updated_at = now;
         if new_json != old_json {
             updated.config_ciphertext = self
@@ -533,8 +572,8 @@ impl Hub {
             "connection",
             id,
         );
-        if name != stored.name {
-            event = event.change("name", FieldChange::value(Some(&stored.name), Some(&name)));
+        if name != old_name {
+            event = event.change("name", FieldChange::value(Some(&old_name), Some(&name)));
         }
         if new_json != old_json {
             event = event.change(
@@ -605,7 +644,7 @@ impl Hub {
         )
         .change(
             "name",
-            FieldChange::value(Some(&stored.name), None::<String>),
+            FieldChange::value(Some(self.connection_name(&stored).await?), None::<String>),
         );
         let mut tx = self.store.write().await?;
         if !connections::delete(&mut tx, org, id).await? {

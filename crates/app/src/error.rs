@@ -1,7 +1,7 @@
 //! The use cases' errors: stable kinds the server maps to HTTP statuses. Messages name the
 //! problem, never a secret, an e-mail address or a name.
 
-use lockstep_domain::Role;
+use lockstep_domain::{Role, TokenScope};
 use lockstep_storage::StoreError;
 use lockstep_vault::VaultError;
 use thiserror::Error;
@@ -26,6 +26,13 @@ pub enum AppError {
     /// The caller may see the object but their role does not allow the action.
     #[error("this needs the {needs} role")]
     Forbidden { needs: Role },
+    /// The caller's role allows the action, but the API token they call with has too narrow a
+    /// scope.
+    #[error("this API token's scope is {scope}; this needs a token with the {needs} scope")]
+    ScopeTooNarrow {
+        scope: TokenScope,
+        needs: TokenScope,
+    },
     /// The caller must first do something else (use a session instead of a token, start an
     /// enrolment before confirming it).
     #[error("{0}")]
@@ -95,6 +102,9 @@ impl From<lockstep_policy::Denial> for AppError {
         match denial {
             lockstep_policy::Denial::NotVisible => AppError::NotFound("object"),
             lockstep_policy::Denial::Forbidden { needs } => AppError::Forbidden { needs },
+            lockstep_policy::Denial::ScopeTooNarrow { scope, needs } => {
+                AppError::ScopeTooNarrow { scope, needs }
+            }
             lockstep_policy::Denial::TotpEnrolmentRequired => AppError::TotpEnrolmentRequired,
         }
     }

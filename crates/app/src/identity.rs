@@ -113,8 +113,9 @@ fn password_invalid(err: lockstep_auth::PasswordRejected) -> AppError {
 
 impl Hub {
     /// Resolves a bearer token (session `lss_…` or API token `lst_…`) to the member behind it.
-    /// Expired sessions are deleted; deactivated users and tokens whose role no longer matches
-    /// their user's are refused.
+    /// Expired sessions are deleted; expired API tokens, deactivated users and tokens whose role
+    /// no longer matches their user's are refused like unknown ones. An API token's caller carries
+    /// the token's scope, which the policy holds it to.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AppError> {
         if self.vault.is_sealed() {
             return Err(AppError::Sealed);
@@ -122,7 +123,7 @@ impl Hub {
         let token = SecretToken::from_text(token);
         let now = self.clock.now();
         let mut conn = self.store.read().await?;
-        let (org, user_id, credential, token_role) = if token.expose().starts_with("lss_") {
+        let (org, user_id, credential, token) = if token.expose().starts_with("lss_") {
             let Some(session) = sessions::find_by_token_hash(&mut conn, &token.hash()).await?
             else {
                 return Err(AppError::Unauthenticated);
@@ -158,7 +159,7 @@ impl Hub {
                 api.organization_id,
                 api.user_id,
                 Credential::ApiToken(api.id),
-                Some(api.role),
+                Some((api.role, api.scope)),
             )
         } else {
             return Err(AppError::Unauthenticated);
@@ -166,7 +167,7 @@ impl Hub {
         let Some(user) = users::get(&mut conn, org, user_id).await? else {
             return Err(AppError::Unauthenticated);
         };
-        if user.status != UserStatus::Active || token_role.is_some_and(|r| r != user.role) {
+        if user.status != UserStatus::Active || token.is_some_and(|(role, _)| role != user.role) {
             return Err(AppError::Unauthenticated);
         }
         let require_totp = settings::get(&mut conn, org).await?.require_totp;
@@ -176,6 +177,7 @@ impl Hub {
                 organization: org,
                 role: user.role,
                 must_enrol_totp: require_totp && !user.totp_enabled,
+                token_scope: token.map(|(_, scope)| scope),
             },
             credential,
         })

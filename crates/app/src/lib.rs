@@ -15,12 +15,16 @@ mod hub;
 mod identity;
 mod ledger;
 mod members;
+mod names;
 mod organizations;
 mod personal;
 mod pipelines;
 mod time_zone;
 
-pub use account::{AccountView, ApiTokenView, NewApiToken, SessionView, TotpEnrolment};
+pub use account::{
+    AccountView, ApiTokenView, DEFAULT_API_TOKEN_DAYS, MAX_API_TOKEN_DAYS, NewApiToken,
+    SessionView, TokenExpiry, TotpEnrolment,
+};
 pub use audit::{AuditEvent, FieldChange};
 pub use audit_names::{AUDIT_ACTIONS, AuditNames};
 pub use clock::{Clock, ManualClock, SystemClock};

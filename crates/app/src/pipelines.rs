@@ -342,7 +342,7 @@ impl Hub {
         };
         Ok(PipelineView {
             id: p.id,
-            name: p.name,
+            name: self.pipeline_name(&p).await?,
             spec,
             next_run_at: p.next_run_at,
             created_at: p.created_at,
@@ -376,10 +376,12 @@ impl Hub {
             .as_deref()
             .map(|s| next_fire(s, now, &zone))
             .transpose()?;
+        let sealed_name = self.seal_pipeline_name(org, id, &name).await?;
         let stored = StoredPipeline {
             id,
             organization_id: org,
-            name: name.clone(),
+            name: sealed_name.column,
+            name_ciphertext: Some(sealed_name.ciphertext),
             source_connection_id: source,
             destination_connection_id: destination,
             mode: mode_name(&spec).to_owned(),
@@ -423,6 +425,9 @@ impl Hub {
         for p in list {
             views.push(self.pipeline_view(caller, p).await?);
         }
+        views.sort_by(|a, b| {
+            (a.name.as_str(), a.id.to_string()).cmp(&(b.name.as_str(), b.id.to_string()))
+        });
         Ok(views)
     }
 
@@ -460,10 +465,13 @@ impl Hub {
         );
         if let Some(name) = name {
             let name = check_name(name)?;
-            if name != stored.name {
-                event = event.change("name", FieldChange::value(Some(&stored.name), Some(&name)));
+            let old_name = self.pipeline_name(&stored).await?;
+            if name != old_name {
+                event = event.change("name", FieldChange::value(Some(&old_name), Some(&name)));
             }
-            updated.name = name;
+            let sealed_name = self.seal_pipeline_name(org, id, &name).await?;
+            updated.name = sealed_name.column;
+            updated.name_ciphertext = Some(sealed_name.ciphertext);
         }
         let now = self.clock.now();
         if let Some(spec) = spec {
@@ -519,7 +527,7 @@ impl Hub {
         )
         .change(
             "name",
-            FieldChange::value(Some(&stored.name), None::<String>),
+            FieldChange::value(Some(self.pipeline_name(&stored).await?), None::<String>),
         );
         let mut tx = self.store.write().await?;
         if !pipelines::delete(&mut tx, org, id).await? {

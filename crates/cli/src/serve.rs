@@ -341,13 +341,17 @@ fn dev_warning() {
     );
 }
 
-/// Signs a checkpoint of every audit ledger that grew, every minute (nothing while sealed).
+/// Signs a checkpoint of every audit ledger that grew, and seals the names a store written
+/// before names were sealed still holds in clear, every minute (nothing while sealed).
 async fn checkpoint_task(hub: Arc<Hub>) {
     let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every_minute.tick().await;
         if let Err(err) = hub.checkpoint_ledgers().await {
             tracing::warn!(error = %err, "ledger checkpoints failed");
+        }
+        if let Err(err) = hub.seal_clear_names().await {
+            tracing::warn!(error = %err, "names stored in clear could not be sealed");
         }
     }
 }

@@ -690,7 +690,7 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
         &server,
         "/api/v1/me/tokens",
         Some(&session),
-        json!({"name": "canary-ci", "expires_in_days": 3}),
+        json!({"name": "canary-ci", "scope": "manage", "expires_in_days": 3}),
     )
     .await;
     assert_eq!(status, 201);

@@ -6,6 +6,7 @@
 pub mod ids;
 pub mod organization;
 pub mod role;
+pub mod scope;
 
 pub use ids::{
     ApiTokenId, ConnectionId, InvitationId, OrganizationId, PipelineId, RunId, SessionId, UploadId,
@@ -13,3 +14,4 @@ pub use ids::{
 };
 pub use organization::{EmailAddress, OrganizationName, ParseError};
 pub use role::Role;
+pub use scope::TokenScope;

@@ -4,8 +4,11 @@
 //!
 //! Tenant isolation is the first rule: anything of another organization is [`Denial::NotVisible`],
 //! which the server answers exactly like a missing object (404), so its existence does not leak.
+//!
+//! A member calling with an API token is held to the token's [`TokenScope`] as well as to their
+//! role: the action must be allowed by both, so a token never does more than its owner may now.
 
-use lockstep_domain::{OrganizationId, Role, UserId};
+use lockstep_domain::{OrganizationId, Role, TokenScope, UserId};
 
 /// A signed-in member of an organization, as the policy needs to know them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +19,9 @@ pub struct Member {
     /// The organization requires TOTP and this member has not enrolled yet: until they do, they may
     /// only look at their own account and manage their own credentials.
     pub must_enrol_totp: bool,
+    /// The scope of the API token the member calls with; `None` for a signed-in session, which
+    /// may do everything the role allows.
+    pub token_scope: Option<TokenScope>,
 }
 
 /// Who asks.
@@ -92,6 +98,32 @@ impl Action {
             | Action::ManageConnections => Role::Administrator,
         }
     }
+
+    /// The narrowest API token scope that covers this action: reading is `read`, starting and
+    /// cancelling runs is `run`, any other change is `manage`.
+    pub fn minimum_scope(self) -> TokenScope {
+        match self {
+            Action::ReadOwnAccount
+            | Action::ListUsers
+            | Action::ReadUser
+            | Action::ReadSettings
+            | Action::ReadAudit
+            | Action::ListConnections
+            | Action::ReadConnectionConfig
+            | Action::ReadConnectionObjects
+            | Action::SampleRecords
+            | Action::ListPipelines
+            | Action::ReadRunErrors => TokenScope::Read,
+            Action::RunPipelines => TokenScope::Run,
+            Action::ManageOwnCredentials
+            | Action::InviteUser
+            | Action::UpdateUser
+            | Action::DeleteUser
+            | Action::UpdateSettings
+            | Action::ManageConnections
+            | Action::ManagePipelines => TokenScope::Manage,
+        }
+    }
 }
 
 /// What it is done to: an object of an organization, owned by a user or by the organization.
@@ -128,6 +160,11 @@ pub enum Denial {
     NotVisible,
     /// Visible, but the member's role does not allow this action.
     Forbidden { needs: Role },
+    /// The role allows it, but the API token the member calls with has too narrow a scope.
+    ScopeTooNarrow {
+        scope: TokenScope,
+        needs: TokenScope,
+    },
     /// The organization requires TOTP and the member must enrol first.
     TotpEnrolmentRequired,
 }
@@ -156,20 +193,30 @@ pub fn decide(subject: &Subject, action: Action, resource: &Resource) -> Decisio
     }
     if action.is_own_account() {
         // Another member's sessions, tokens and credentials are private to them.
-        return if resource.owner == Some(member.user) {
-            Decision::Allow
-        } else {
-            Decision::Deny(Denial::NotVisible)
-        };
+        if resource.owner != Some(member.user) {
+            return Decision::Deny(Denial::NotVisible);
+        }
+        return within_scope(member, action);
     }
     if member.must_enrol_totp {
         return Decision::Deny(Denial::TotpEnrolmentRequired);
     }
     let needs = action.minimum_role();
-    if member.role >= needs {
-        Decision::Allow
-    } else {
-        Decision::Deny(Denial::Forbidden { needs })
+    if member.role < needs {
+        return Decision::Deny(Denial::Forbidden { needs });
+    }
+    within_scope(member, action)
+}
+
+/// The scope check, after the role (or ownership) allowed the action: the two intersect.
+fn within_scope(member: &Member, action: Action) -> Decision {
+    match member.token_scope {
+        None => Decision::Allow,
+        Some(scope) if scope >= action.minimum_scope() => Decision::Allow,
+        Some(scope) => Decision::Deny(Denial::ScopeTooNarrow {
+            scope,
+            needs: action.minimum_scope(),
+        }),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The policy as a table: every action x role x own/foreign organization.
 
 use super::*;
-use lockstep_domain::{OrganizationId, Role, UserId};
+use lockstep_domain::{OrganizationId, Role, TokenScope, UserId};
 use uuid_free::id;
 
 mod uuid_free {
@@ -43,7 +43,15 @@ fn member(role: Role) -> Member {
         organization: id::<OrganizationId>(10),
         role,
         must_enrol_totp: false,
+        token_scope: None,
     }
+}
+
+fn with_token(role: Role, scope: TokenScope) -> Subject {
+    Subject::Member(Member {
+        token_scope: Some(scope),
+        ..member(role)
+    })
 }
 
 #[test]
@@ -193,5 +201,112 @@ fn pipelines_by_role() {
     }
     for role in Role::ALL {
         assert!(allowed(role, Action::ListPipelines));
+    }
+}
+
+#[test]
+fn a_read_token_only_reads() {
+    let org = Resource::organization(id::<OrganizationId>(10));
+    let subject = with_token(Role::Administrator, TokenScope::Read);
+    for action in [
+        Action::ListUsers,
+        Action::ReadUser,
+        Action::ReadSettings,
+        Action::ReadAudit,
+        Action::ListConnections,
+        Action::ReadConnectionConfig,
+        Action::ReadConnectionObjects,
+        Action::SampleRecords,
+        Action::ListPipelines,
+        Action::ReadRunErrors,
+    ] {
+        assert!(decide(&subject, action, &org).is_allowed(), "{action:?}");
+    }
+    for (action, needs) in [
+        (Action::RunPipelines, TokenScope::Run),
+        (Action::ManagePipelines, TokenScope::Manage),
+        (Action::ManageConnections, TokenScope::Manage),
+        (Action::InviteUser, TokenScope::Manage),
+        (Action::UpdateUser, TokenScope::Manage),
+        (Action::DeleteUser, TokenScope::Manage),
+        (Action::UpdateSettings, TokenScope::Manage),
+    ] {
+        assert_eq!(
+            decide(&subject, action, &org),
+            Decision::Deny(Denial::ScopeTooNarrow {
+                scope: TokenScope::Read,
+                needs
+            }),
+            "{action:?}"
+        );
+    }
+}
+
+#[test]
+fn a_run_token_starts_runs_but_edits_nothing() {
+    let org = Resource::organization(id::<OrganizationId>(10));
+    let subject = with_token(Role::Editor, TokenScope::Run);
+    assert!(decide(&subject, Action::RunPipelines, &org).is_allowed());
+    assert!(decide(&subject, Action::ListPipelines, &org).is_allowed());
+    assert_eq!(
+        decide(&subject, Action::ManagePipelines, &org),
+        Decision::Deny(Denial::ScopeTooNarrow {
+            scope: TokenScope::Run,
+            needs: TokenScope::Manage
+        })
+    );
+}
+
+#[test]
+fn a_token_never_exceeds_its_owners_role() {
+    // Every scope x role x action: a token is allowed exactly when both the role (as for a
+    // session) and the scope allow; a wide scope never lifts a narrow role.
+    let org = id::<OrganizationId>(10);
+    for role in Role::ALL {
+        for scope in TokenScope::ALL {
+            for action in ALL_ACTIONS {
+                let resource = Resource::owned_by(org, id::<UserId>(1));
+                let by_role = decide(&Subject::Member(member(role)), action, &resource);
+                let by_token = decide(&with_token(role, scope), action, &resource);
+                if !by_role.is_allowed() {
+                    assert_eq!(by_token, by_role, "{role:?} {scope:?} {action:?}");
+                } else {
+                    assert_eq!(
+                        by_token.is_allowed(),
+                        scope >= action.minimum_scope(),
+                        "{role:?} {scope:?} {action:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        decide(
+            &with_token(Role::Viewer, TokenScope::Manage),
+            Action::RunPipelines,
+            &Resource::organization(org)
+        ),
+        Decision::Deny(Denial::Forbidden {
+            needs: Role::Editor
+        })
+    );
+}
+
+#[test]
+fn a_manage_token_may_do_what_the_role_may() {
+    let org = Resource::organization(id::<OrganizationId>(10));
+    for action in ALL_ACTIONS {
+        if action.is_own_account() {
+            continue;
+        }
+        assert_eq!(
+            decide(
+                &with_token(Role::Administrator, TokenScope::Manage),
+                action,
+                &org
+            ),
+            Decision::Allow,
+            "{action:?}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Middleware around every route: security headers, and the sealed gate.
+//! Middleware around every route: security headers, the sealed gate, rate limits and the body
+//! limit.
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -7,8 +8,13 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http_body_util::BodyExt as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 /// The per-address limiter of the sign-in routes.
 pub(crate) type AuthLimiter = DefaultKeyedRateLimiter<IpAddr>;
@@ -147,7 +153,14 @@ pub(crate) async fn request_log(request: Request, next: Next) -> Response {
 /// Request bodies are limited to 1 MiB, except file uploads to connections
 /// (`PUT /api/v1/connections/{id}/files/{name}`, and the page's form
 /// `POST /connections/{id}/files`), limited to the upload size. A declared length over the
-/// limit is refused before the body is read; a body that grows past it fails when read.
+/// limit is refused before the body is read; a body that grows past it (HTTP/2 and chunked
+/// bodies need not declare a length) is refused the same way whichever extractor read it: 413
+/// problem+json, or the error page for pages.
+///
+/// An answer given before the body was read to its end keeps the unread body until the answer
+/// is sent: over HTTP/2, dropping it earlier resets the stream (`CANCEL`) and the client never
+/// sees the answer; dropped after, the server stops the upload with `NO_ERROR` and the client
+/// reads the 413 (or 401, 404…).
 pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
     const DEFAULT: usize = 1024 * 1024;
     let path = request.uri().path();
@@ -164,12 +177,8 @@ pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
     } else {
         DEFAULT
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    let is_api = path.starts_with("/api/");
+    let too_large = move || {
         let problem = ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "too-large",
@@ -180,13 +189,107 @@ pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
         } else {
             format!("At most {} MiB.", DEFAULT >> 20)
         });
-        return if request.uri().path().starts_with("/api/") {
+        if is_api {
             problem.into_response()
         } else {
             crate::web::error_page(&problem)
-        };
-    }
+        }
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let (parts, body) = request.into_parts();
-    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
-    next.run(Request::from_parts(parts, body)).await
+    if declared.is_some_and(|n| n > limit) {
+        return keep_until_sent(too_large(), Some(body));
+    }
+    let parked = Arc::new(Mutex::new(None));
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&exceeded);
+    let body = http_body_util::Limited::new(
+        ParkedBody {
+            body: Some(body),
+            parked: Arc::clone(&parked),
+        },
+        limit,
+    )
+    .map_err(move |err| {
+        if err.is::<http_body_util::LengthLimitError>() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        err
+    });
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::new(body)))
+        .await;
+    // Whichever extractor met the limit answered its own error (400, 422…): say what it was.
+    let failed = response.status().is_client_error() || response.status().is_server_error();
+    let response = if failed && exceeded.load(Ordering::Relaxed) {
+        too_large()
+    } else {
+        response
+    };
+    let unread = parked.lock().ok().and_then(|mut slot| slot.take());
+    keep_until_sent(response, unread)
+}
+
+/// `response`, holding `unread` (a request body not read to its end) until the response's own
+/// body has been sent.
+fn keep_until_sent(response: Response, unread: Option<axum::body::Body>) -> Response {
+    let Some(unread) = unread else {
+        return response;
+    };
+    response.map(|body| {
+        axum::body::Body::new(body.map_frame(move |frame| {
+            let _held = &unread;
+            frame
+        }))
+    })
+}
+
+/// A request body that, dropped before its end, is put in `parked` instead of being dropped,
+/// so [`body_limit`] can keep it until the answer is sent.
+struct ParkedBody {
+    body: Option<axum::body::Body>,
+    parked: Arc<Mutex<Option<axum::body::Body>>>,
+}
+
+impl http_body::Body for ParkedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.body.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.as_ref().map_or_else(
+            || http_body::SizeHint::with_exact(0),
+            http_body::Body::size_hint,
+        )
+    }
+}
+
+impl Drop for ParkedBody {
+    fn drop(&mut self) {
+        if let Some(body) = self.body.take()
+            && !http_body::Body::is_end_stream(&body)
+            && let Ok(mut slot) = self.parked.lock()
+        {
+            *slot = Some(body);
+        }
+    }
 }

@@ -100,6 +100,14 @@ impl From<AppError> for ApiError {
                 "Your role does not allow this",
             )
             .detail(format!("This needs the {needs} role.")),
+            AppError::ScopeTooNarrow { scope, needs } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "token-scope-too-narrow",
+                "Your API token's scope is too narrow for this",
+            )
+            .detail(format!(
+                "This token's scope is {scope}; this needs a token with the {needs} scope."
+            )),
             AppError::TotpEnrolmentRequired => {
                 ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet").detail(
                     "your organization requires TOTP: enrol it first (POST /api/v1/me/totp)",

@@ -1,8 +1,8 @@
-//! API tokens for automation: stored as hashes, named, with an expiry and the role they were
-//! made under (a token stops working when its user's role changes).
+//! API tokens for automation: stored as hashes, named, with a scope, an expiry and the role they
+//! were made under (a token stops working when its user's role changes).
 
 use crate::{StoreError, from_millis, to_millis};
-use lockstep_domain::{ApiTokenId, OrganizationId, Role, UserId};
+use lockstep_domain::{ApiTokenId, OrganizationId, Role, TokenScope, UserId};
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
@@ -11,22 +11,27 @@ pub struct StoredApiToken {
     pub id: ApiTokenId,
     pub organization_id: OrganizationId,
     pub user_id: UserId,
+    /// Empty once names are sealed; in a row written before, the name in clear.
     pub name: String,
+    /// The name sealed under the organization's key.
+    pub name_ciphertext: Option<Vec<u8>>,
     pub token_hash: [u8; 32],
     pub role: Role,
+    pub scope: TokenScope,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
 }
 
-const COLUMNS: &str = "id, organization_id, user_id, name, token_hash, role, created_at, \
-     expires_at, last_used_at";
+const COLUMNS: &str = "id, organization_id, user_id, name, name_ciphertext, token_hash, role, \
+     scope, created_at, expires_at, last_used_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredApiToken, StoreError> {
     let id: String = row.try_get("id")?;
     let org: String = row.try_get("organization_id")?;
     let user: String = row.try_get("user_id")?;
     let role: String = row.try_get("role")?;
+    let scope: String = row.try_get("scope")?;
     let hash: Vec<u8> = row.try_get("token_hash")?;
     let used: Option<i64> = row.try_get("last_used_at")?;
     Ok(StoredApiToken {
@@ -36,12 +41,16 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredApiToken, StoreError> {
             .map_err(|_| StoreError::Corrupt("organization id"))?,
         user_id: user.parse().map_err(|_| StoreError::Corrupt("user id"))?,
         name: row.try_get("name")?,
+        name_ciphertext: row.try_get("name_ciphertext")?,
         token_hash: hash
             .try_into()
             .map_err(|_| StoreError::Corrupt("token hash"))?,
         role: role
             .parse()
             .map_err(|_| StoreError::Corrupt("token role"))?,
+        scope: scope
+            .parse()
+            .map_err(|_| StoreError::Corrupt("token scope"))?,
         created_at: from_millis(row.try_get("created_at")?)?,
         expires_at: from_millis(row.try_get("expires_at")?)?,
         last_used_at: used.map(from_millis).transpose()?,
@@ -50,8 +59,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredApiToken, StoreError> {
 
 pub async fn insert(conn: &mut AnyConnection, t: &StoredApiToken) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_tokens (id, organization_id, user_id, name, token_hash, role, created_at, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_tokens (id, organization_id, user_id, name, token_hash, role, scope, \
+         created_at, expires_at, name_ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(t.id.to_string())
     .bind(t.organization_id.to_string())
@@ -59,8 +68,10 @@ pub async fn insert(conn: &mut AnyConnection, t: &StoredApiToken) -> Result<(), 
     .bind(t.name.clone())
     .bind(t.token_hash.to_vec())
     .bind(t.role.as_str())
+    .bind(t.scope.as_str())
     .bind(to_millis(t.created_at))
     .bind(to_millis(t.expires_at))
+    .bind(t.name_ciphertext.clone())
     .execute(conn)
     .await
     .map_err(StoreError::unique("API token"))?;

@@ -11,7 +11,11 @@ use time::OffsetDateTime;
 pub struct StoredConnection {
     pub id: ConnectionId,
     pub organization_id: OrganizationId,
+    /// The keyed index of the name (unique in the organization), or, in a row written before
+    /// names were sealed (`name_ciphertext` is `None`), the name in clear.
     pub name: String,
+    /// The name sealed under the organization's key.
+    pub name_ciphertext: Option<Vec<u8>>,
     pub kind: String,
     pub config_ciphertext: Vec<u8>,
     /// An OAuth authorization-code connection holds tokens.
@@ -22,8 +26,8 @@ pub struct StoredConnection {
     pub updated_at: OffsetDateTime,
 }
 
-const COLUMNS: &str = "id, organization_id, name, kind, config_ciphertext, oauth_connected, \
-     oauth_expires_at, created_by, created_at, updated_at";
+const COLUMNS: &str = "id, organization_id, name, name_ciphertext, kind, config_ciphertext, \
+     oauth_connected, oauth_expires_at, created_by, created_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredConnection, StoreError> {
     let id: String = row.try_get("id")?;
@@ -39,6 +43,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredConnection, StoreError> {
             .parse()
             .map_err(|_| StoreError::Corrupt("organization id"))?,
         name: row.try_get("name")?,
+        name_ciphertext: row.try_get("name_ciphertext")?,
         kind: row.try_get("kind")?,
         config_ciphertext: row.try_get("config_ciphertext")?,
         oauth_connected: connected != 0,
@@ -54,8 +59,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredConnection, StoreError> {
 pub async fn insert(conn: &mut AnyConnection, c: &StoredConnection) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO connections (id, organization_id, name, kind, config_ciphertext, \
-         oauth_connected, oauth_expires_at, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         oauth_connected, oauth_expires_at, created_by, created_at, updated_at, name_ciphertext) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(c.id.to_string())
     .bind(c.organization_id.to_string())
@@ -67,6 +72,7 @@ pub async fn insert(conn: &mut AnyConnection, c: &StoredConnection) -> Result<()
     .bind(c.created_by.map(|u| u.to_string()))
     .bind(to_millis(c.created_at))
     .bind(to_millis(c.updated_at))
+    .bind(c.name_ciphertext.clone())
     .execute(conn)
     .await
     .map_err(StoreError::unique("connection with this name"))?;
@@ -88,13 +94,12 @@ pub async fn get(
     row.as_ref().map(from_row).transpose()
 }
 
-/// The organization's connections by name.
+/// The organization's connections (in no useful order: names are sealed, the caller sorts).
 pub async fn list(
     conn: &mut AnyConnection,
     org: OrganizationId,
 ) -> Result<Vec<StoredConnection>, StoreError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM connections WHERE organization_id = $1 ORDER BY name, id");
+    let sql = format!("SELECT {COLUMNS} FROM connections WHERE organization_id = $1 ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org.to_string())
         .fetch_all(conn)
@@ -105,14 +110,15 @@ pub async fn list(
 /// Stores a new name and configuration.
 pub async fn update(conn: &mut AnyConnection, c: &StoredConnection) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE connections SET name = $1, config_ciphertext = $2, updated_at = $3 \
-         WHERE organization_id = $4 AND id = $5",
+        "UPDATE connections SET name = $1, config_ciphertext = $2, updated_at = $3, \
+         name_ciphertext = $6 WHERE organization_id = $4 AND id = $5",
     )
     .bind(c.name.clone())
     .bind(c.config_ciphertext.clone())
     .bind(to_millis(c.updated_at))
     .bind(c.organization_id.to_string())
     .bind(c.id.to_string())
+    .bind(c.name_ciphertext.clone())
     .execute(conn)
     .await
     .map_err(StoreError::unique("connection with this name"))?;

@@ -18,6 +18,7 @@ pub mod connections;
 pub mod footprint;
 pub mod invitations;
 pub mod ledger;
+pub mod names;
 pub mod operator;
 pub mod organizations;
 pub mod password_resets;

@@ -11,7 +11,11 @@ use time::OffsetDateTime;
 pub struct StoredPipeline {
     pub id: PipelineId,
     pub organization_id: OrganizationId,
+    /// The keyed index of the name (unique in the organization), or, in a row written before
+    /// names were sealed (`name_ciphertext` is `None`), the name in clear.
     pub name: String,
+    /// The name sealed under the organization's key.
+    pub name_ciphertext: Option<Vec<u8>>,
     pub source_connection_id: ConnectionId,
     pub destination_connection_id: ConnectionId,
     pub mode: String,
@@ -24,7 +28,7 @@ pub struct StoredPipeline {
     pub updated_at: OffsetDateTime,
 }
 
-const PIPELINE_COLUMNS: &str = "id, organization_id, name, source_connection_id, \
+const PIPELINE_COLUMNS: &str = "id, organization_id, name, name_ciphertext, source_connection_id, \
      destination_connection_id, mode, spec_ciphertext, schedule, next_run_at, cursor_ciphertext, \
      created_by, created_at, updated_at";
 
@@ -39,6 +43,7 @@ fn pipeline_from_row(row: &sqlx::any::AnyRow) -> Result<StoredPipeline, StoreErr
         id: parse(row.try_get("id")?, "pipeline id")?,
         organization_id: parse(row.try_get("organization_id")?, "organization id")?,
         name: row.try_get("name")?,
+        name_ciphertext: row.try_get("name_ciphertext")?,
         source_connection_id: parse(row.try_get("source_connection_id")?, "connection id")?,
         destination_connection_id: parse(
             row.try_get("destination_connection_id")?,
@@ -59,8 +64,8 @@ pub async fn insert(conn: &mut AnyConnection, p: &StoredPipeline) -> Result<(), 
     sqlx::query(
         "INSERT INTO pipelines (id, organization_id, name, source_connection_id, \
          destination_connection_id, mode, spec_ciphertext, schedule, next_run_at, \
-         cursor_ciphertext, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         cursor_ciphertext, created_by, created_at, updated_at, name_ciphertext) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(p.id.to_string())
     .bind(p.organization_id.to_string())
@@ -75,6 +80,7 @@ pub async fn insert(conn: &mut AnyConnection, p: &StoredPipeline) -> Result<(), 
     .bind(p.created_by.map(|u| u.to_string()))
     .bind(to_millis(p.created_at))
     .bind(to_millis(p.updated_at))
+    .bind(p.name_ciphertext.clone())
     .execute(conn)
     .await
     .map_err(StoreError::unique("pipeline with this name"))?;
@@ -86,7 +92,7 @@ pub async fn update(conn: &mut AnyConnection, p: &StoredPipeline) -> Result<(), 
     sqlx::query(
         "UPDATE pipelines SET name = $1, source_connection_id = $2, \
          destination_connection_id = $3, mode = $4, spec_ciphertext = $5, schedule = $6, \
-         next_run_at = $7, cursor_ciphertext = $8, updated_at = $9 \
+         next_run_at = $7, cursor_ciphertext = $8, updated_at = $9, name_ciphertext = $12 \
          WHERE organization_id = $10 AND id = $11",
     )
     .bind(p.name.clone())
@@ -100,6 +106,7 @@ pub async fn update(conn: &mut AnyConnection, p: &StoredPipeline) -> Result<(), 
     .bind(to_millis(p.updated_at))
     .bind(p.organization_id.to_string())
     .bind(p.id.to_string())
+    .bind(p.name_ciphertext.clone())
     .execute(conn)
     .await
     .map_err(StoreError::unique("pipeline with this name"))?;
@@ -138,13 +145,13 @@ pub async fn get(
     row.as_ref().map(pipeline_from_row).transpose()
 }
 
+/// The organization's pipelines (in no useful order: names are sealed, the caller sorts).
 pub async fn list(
     conn: &mut AnyConnection,
     org: OrganizationId,
 ) -> Result<Vec<StoredPipeline>, StoreError> {
-    let sql = format!(
-        "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE organization_id = $1 ORDER BY name, id"
-    );
+    let sql =
+        format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE organization_id = $1 ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org.to_string())
         .fetch_all(conn)

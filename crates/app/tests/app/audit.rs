@@ -214,7 +214,16 @@ async fn a_change_whose_event_cannot_be_written_is_not_made(t: TestStore) {
             .await
             .is_err()
     );
-    assert!(hub.create_api_token(&editor, "ci", 1).await.is_err());
+    assert!(
+        hub.create_api_token(
+            &editor,
+            "ci",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(1)
+        )
+        .await
+        .is_err()
+    );
     assert!(
         hub.invite_user(&admin, "vi@acme.io", Role::Viewer)
             .await
@@ -251,9 +260,14 @@ async fn concurrent_changes_all_land_and_the_ledger_still_verifies(t: TestStore)
     for n in 0..24 {
         let hub = Arc::clone(&hub);
         tasks.push(tokio::spawn(async move {
-            hub.create_api_token(&editor, &format!("token {n}"), 1)
-                .await
-                .map(|_| ())
+            hub.create_api_token(
+                &editor,
+                &format!("token {n}"),
+                lockstep_domain::TokenScope::Manage,
+                lockstep_app::TokenExpiry::Days(1),
+            )
+            .await
+            .map(|_| ())
         }));
     }
     for task in tasks {

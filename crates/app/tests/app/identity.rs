@@ -13,17 +13,17 @@ use std::sync::Arc;
 use time::Duration;
 use time::macros::datetime;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(super) const PASSWORD: &str = "correct horse battery staple";
 
-struct World {
-    _t: TestStore,
-    hub: Hub,
+pub(super) struct World {
+    pub(super) _t: TestStore,
+    pub(super) hub: Hub,
     clock: Arc<ManualClock>,
     mail: Arc<MemoryMailer>,
-    admin_email: String,
+    pub(super) admin_email: String,
 }
 
-async fn world(t: TestStore) -> World {
+pub(super) async fn world(t: TestStore) -> World {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-22 09:00 UTC)));
     let mail = Arc::new(MemoryMailer::new());
     let (hub, creds) = Hub::initialize(t.store.clone(), clock.clone(), 1, 1)
@@ -67,7 +67,11 @@ fn pw(text: &str) -> Password {
     Password::new(text.to_owned())
 }
 
-async fn sign_in(w: &World, email: &str, password: &str) -> Result<(String, Caller), AppError> {
+pub(super) async fn sign_in(
+    w: &World,
+    email: &str,
+    password: &str,
+) -> Result<(String, Caller), AppError> {
     let done = w.hub.login(email, &pw(password), None).await?;
     let token = done.session_token.expose().to_owned();
     let caller = w.hub.authenticate(&token).await?;
@@ -551,17 +555,41 @@ async fn api_tokens_act_as_their_user_and_stop_when_the_role_changes(t: TestStor
     let (_, ed) = add_member(&w, &admin, "ed@acme.io", Role::Editor).await;
     for (days, ok) in [(0, false), (366, false), (30, true)] {
         assert_eq!(
-            w.hub.create_api_token(&ed, "ci", days).await.is_ok(),
+            w.hub
+                .create_api_token(
+                    &ed,
+                    "ci",
+                    lockstep_domain::TokenScope::Manage,
+                    lockstep_app::TokenExpiry::Days(days)
+                )
+                .await
+                .is_ok(),
             ok,
             "{days}"
         );
     }
-    let token = w.hub.create_api_token(&ed, "nightly", 1).await.unwrap();
+    let token = w
+        .hub
+        .create_api_token(
+            &ed,
+            "nightly",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(1),
+        )
+        .await
+        .unwrap();
     let via_token = w.hub.authenticate(token.token.expose()).await.unwrap();
     assert_eq!(via_token.user(), ed.user());
     // A token cannot mint tokens or change the password.
     assert!(matches!(
-        w.hub.create_api_token(&via_token, "x", 1).await,
+        w.hub
+            .create_api_token(
+                &via_token,
+                "x",
+                lockstep_domain::TokenScope::Manage,
+                lockstep_app::TokenExpiry::Days(1)
+            )
+            .await,
         Err(AppError::NotAllowedYet(_))
     ));
     let names: Vec<String> = w
@@ -591,7 +619,16 @@ async fn api_tokens_act_as_their_user_and_stop_when_the_role_changes(t: TestStor
     );
 
     let (_, ed) = sign_in(&w, "ed@acme.io", PASSWORD).await.unwrap();
-    let short = w.hub.create_api_token(&ed, "short", 1).await.unwrap();
+    let short = w
+        .hub
+        .create_api_token(
+            &ed,
+            "short",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(1),
+        )
+        .await
+        .unwrap();
     w.clock.advance(Duration::days(1));
     assert!(
         w.hub.authenticate(short.token.expose()).await.is_err(),
@@ -624,8 +661,26 @@ async fn account_recovery_revokes_api_tokens(t: TestStore) {
     let (_, admin) = sign_in(&w, &w.admin_email, PASSWORD).await.unwrap();
 
     // Signing out with an API token revokes that token, and only that one.
-    let signed_out = w.hub.create_api_token(&admin, "ci", 30).await.unwrap();
-    let other = w.hub.create_api_token(&admin, "nightly", 30).await.unwrap();
+    let signed_out = w
+        .hub
+        .create_api_token(
+            &admin,
+            "ci",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(30),
+        )
+        .await
+        .unwrap();
+    let other = w
+        .hub
+        .create_api_token(
+            &admin,
+            "nightly",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(30),
+        )
+        .await
+        .unwrap();
     let via_token = w.hub.authenticate(signed_out.token.expose()).await.unwrap();
     w.hub.logout(&via_token).await.unwrap();
     assert!(
@@ -680,7 +735,16 @@ async fn account_recovery_revokes_api_tokens(t: TestStore) {
         })
     );
 
-    let kept = w.hub.create_api_token(&admin, "kept", 30).await.unwrap();
+    let kept = w
+        .hub
+        .create_api_token(
+            &admin,
+            "kept",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(30),
+        )
+        .await
+        .unwrap();
     w.hub.end_all_sessions(&admin, false).await.unwrap();
     assert!(works(&w, &kept).await);
     let (_, admin) = sign_in(&w, &w.admin_email, "a third long passphrase")
@@ -696,8 +760,26 @@ async fn account_recovery_revokes_api_tokens(t: TestStore) {
     let (_, admin) = sign_in(&w, &w.admin_email, "a third long passphrase")
         .await
         .unwrap();
-    let first = w.hub.create_api_token(&admin, "one", 30).await.unwrap();
-    let second = w.hub.create_api_token(&admin, "two", 30).await.unwrap();
+    let first = w
+        .hub
+        .create_api_token(
+            &admin,
+            "one",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(30),
+        )
+        .await
+        .unwrap();
+    let second = w
+        .hub
+        .create_api_token(
+            &admin,
+            "two",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(30),
+        )
+        .await
+        .unwrap();
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
     w.hub
         .complete_password_reset(&reset_token(&w.mail), &pw("a fourth long passphrase"), None)

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 mod audit;
 mod identity;
+mod names;
 mod schedule;
 
 use lockstep_storage::on_both_stores;

@@ -19,8 +19,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine as _;
-use lockstep_app::{AccountView, AppError, Password};
-use lockstep_domain::{ApiTokenId, SessionId};
+use lockstep_app::{AccountView, AppError, DEFAULT_API_TOKEN_DAYS, Password, TokenExpiry};
+use lockstep_domain::{ApiTokenId, SessionId, TokenScope};
 use serde::Deserialize;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -37,8 +37,29 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 const TITLE: &str = "Your account";
-/// The expiry a new API token gets unless the member picks another (1 to 365 days).
-const DEFAULT_TOKEN_DAYS: &str = "90";
+/// The scope a new API token gets unless the member picks another: the narrowest.
+const DEFAULT_TOKEN_SCOPE: &str = "read";
+
+/// A choice in the scope list.
+struct ScopeOption {
+    value: &'static str,
+    label: &'static str,
+}
+
+const SCOPES: [ScopeOption; 3] = [
+    ScopeOption {
+        value: "read",
+        label: "Read only",
+    },
+    ScopeOption {
+        value: "run",
+        label: "Run pipelines",
+    },
+    ScopeOption {
+        value: "manage",
+        label: "Manage",
+    },
+];
 
 struct Profile {
     display_name: String,
@@ -61,6 +82,7 @@ struct SessionRow {
 struct TokenRow {
     id: String,
     name: String,
+    scope: &'static str,
     created: String,
     expires: String,
     last_used: Option<String>,
@@ -84,7 +106,9 @@ struct AccountPage {
     totp_errors: FormErrors,
     token_errors: FormErrors,
     token_name: String,
+    token_scope: String,
     token_days: String,
+    scopes: &'static [ScopeOption],
     new_token: Option<NewToken>,
 }
 
@@ -113,6 +137,7 @@ impl AccountPage {
             .map(|t| TokenRow {
                 id: t.id.to_string(),
                 name: t.name,
+                scope: scope_label(t.scope),
                 created: when(zone, t.created_at),
                 expires: when(zone, t.expires_at),
                 last_used: t.last_used_at.map(|t| when(zone, t)),
@@ -127,7 +152,9 @@ impl AccountPage {
             totp_errors: FormErrors::none(),
             token_errors: FormErrors::none(),
             token_name: String::new(),
-            token_days: DEFAULT_TOKEN_DAYS.to_owned(),
+            token_scope: DEFAULT_TOKEN_SCOPE.to_owned(),
+            token_days: DEFAULT_API_TOKEN_DAYS.to_string(),
+            scopes: &SCOPES,
             new_token: None,
         })
     }
@@ -415,9 +442,19 @@ async fn end_session(
     Ok(see_other("/account?notice=session-ended"))
 }
 
+fn scope_label(scope: TokenScope) -> &'static str {
+    match scope {
+        TokenScope::Read => "Read only",
+        TokenScope::Run => "Run pipelines",
+        TokenScope::Manage => "Manage",
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenForm {
     name: String,
+    #[serde(default)]
+    scope: String,
     expires_in_days: String,
 }
 
@@ -425,16 +462,22 @@ async fn create_token(
     State(state): State<AppState>,
     Posted(signed, form): Posted<TokenForm>,
 ) -> Result<Response, WebError> {
-    let result = match form.expires_in_days.trim().parse::<i64>() {
-        Ok(days) => state
+    let result = match (
+        form.scope.parse::<TokenScope>(),
+        form.expires_in_days.trim().parse::<i64>(),
+    ) {
+        (Ok(scope), Ok(days)) => state
             .hub
-            .create_api_token(&signed.caller, &form.name, days)
+            .create_api_token(&signed.caller, &form.name, scope, TokenExpiry::Days(days))
             .await
             .map_err(|err| match err {
                 AppError::Invalid { .. } => Ok(FormErrors::from_app(err)),
                 other => Err(other),
             }),
-        Err(_) => Err(Ok(FormErrors::none().field(
+        (Err(_), _) => Err(Ok(
+            FormErrors::none().field("scope", "Choose read only, run pipelines or manage.")
+        )),
+        (_, Err(_)) => Err(Ok(FormErrors::none().field(
             "expires_in_days",
             "Enter a number of days between 1 and 365.",
         ))),
@@ -454,6 +497,7 @@ async fn create_token(
                 .anchored("name", "token-name")
                 .anchored("expires_in_days", "token-days");
             page.token_name = form.name;
+            page.token_scope = form.scope;
             page.token_days = form.expires_in_days;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 mod account;
 mod connections;
+mod http2;
 mod matrix;
 mod pipelines;
 mod users;

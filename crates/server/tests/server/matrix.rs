@@ -74,7 +74,15 @@ async fn member(
         .to_owned();
     let caller = hub.authenticate(&session).await.unwrap();
     let sessions = hub.list_sessions(&caller).await.unwrap();
-    let api = hub.create_api_token(&caller, "ci", 30).await.unwrap();
+    let api = hub
+        .create_api_token(
+            &caller,
+            "ci",
+            lockstep_domain::TokenScope::Manage,
+            lockstep_app::TokenExpiry::Days(30),
+        )
+        .await
+        .unwrap();
     Member {
         token: session,
         user_id: user.to_string(),
@@ -277,7 +285,9 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("POST", "/api/v1/me/totp/confirm") | ("DELETE", "/api/v1/me/totp") => {
             json!({"code": "000000"})
         }
-        ("POST", "/api/v1/me/tokens") => json!({"name": "x", "expires_in_days": 1}),
+        ("POST", "/api/v1/me/tokens") => {
+            json!({"name": "x", "scope": "read", "expires_in_days": 1})
+        }
         ("POST", "/api/v1/connections") => json!({"name": "x", "kind": "files", "config": {}}),
         ("PATCH", "/api/v1/connections") => json!({"name": "renamed"}),
         ("POST", "/api/v1/pipelines") => json!({"name": "x", "mode": "append"}),

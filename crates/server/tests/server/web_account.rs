@@ -388,11 +388,19 @@ async fn totp_enrolment_shows_a_qr_code_then_the_recovery_codes_once_and_guards_
 async fn an_api_token_is_shown_once_works_as_bearer_and_stops_when_revoked() {
     let (mut env, mut admin, _, _) = web_env("loopback").await;
     admin.get("/account").await;
-    for (days, field) in [("0", "token-days-error"), ("many", "token-days-error")] {
+    for (scope, days, field) in [
+        ("read", "0", "token-days-error"),
+        ("read", "many", "token-days-error"),
+        ("admin", "30", "token-scope-error"),
+    ] {
         let page = admin
             .post(
                 "/account/tokens",
-                &[("name", "nightly"), ("expires_in_days", days)],
+                &[
+                    ("name", "nightly"),
+                    ("scope", scope),
+                    ("expires_in_days", days),
+                ],
             )
             .await;
         assert_eq!(page.status, 422, "{}", page.body);
@@ -405,7 +413,7 @@ async fn an_api_token_is_shown_once_works_as_bearer_and_stops_when_revoked() {
     let page = admin
         .post(
             "/account/tokens",
-            &[("name", " "), ("expires_in_days", "30")],
+            &[("name", " "), ("scope", "read"), ("expires_in_days", "30")],
         )
         .await;
     assert_eq!(page.status, 422);
@@ -414,7 +422,11 @@ async fn an_api_token_is_shown_once_works_as_bearer_and_stops_when_revoked() {
     let page = admin
         .post(
             "/account/tokens",
-            &[("name", "nightly export"), ("expires_in_days", "30")],
+            &[
+                ("name", "nightly export"),
+                ("scope", "run"),
+                ("expires_in_days", "30"),
+            ],
         )
         .await;
     assert_eq!(page.status, 201, "{}", page.body);
@@ -427,10 +439,29 @@ async fn an_api_token_is_shown_once_works_as_bearer_and_stops_when_revoked() {
     let me = env.call(Method::GET, "/api/v1/me", &token, None).await;
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.json()["email"], "admin@alpha.io");
+    // Made with the run scope: it cannot change anything else, whatever the admin's role.
+    let create = env
+        .call(
+            Method::POST,
+            "/api/v1/connections",
+            &token,
+            Some(serde_json::json!({"name": "x", "kind": "files"})),
+        )
+        .await;
+    assert_eq!(create.status, 403, "{}", create.body);
+    assert_eq!(
+        create.json()["type"],
+        "urn:lockstep:problem:token-scope-too-narrow"
+    );
 
     let page = admin.get("/account").await;
     assert!(!page.body.contains(&token), "the token was shown again");
     assert!(page.body.contains("<td>nightly export</td>"));
+    assert!(
+        page.body.contains("<td>Run pipelines</td>"),
+        "{}",
+        page.body
+    );
     let id = between(&page.body, "action=\"/account/tokens/", "/revoke\"")
         .unwrap()
         .to_owned();
@@ -619,10 +650,15 @@ async fn api_token(hub: &lockstep_app::Hub) -> String {
         .authenticate(session.session_token.expose())
         .await
         .unwrap();
-    hub.create_api_token(&caller, "kept", 30)
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_owned()
+    hub.create_api_token(
+        &caller,
+        "kept",
+        lockstep_domain::TokenScope::Manage,
+        lockstep_app::TokenExpiry::Days(30),
+    )
+    .await
+    .unwrap()
+    .token
+    .expose()
+    .to_owned()
 }

@@ -7,8 +7,8 @@ use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use lockstep_app::Password;
-use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, UserId};
+use lockstep_app::{Password, TokenExpiry};
+use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, TokenScope, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -240,15 +240,38 @@ pub(crate) struct NewToken {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     name: String,
-    /// 1 to 365 days.
+    /// What the token may do, within your role: `read` (reading only), `run` (reading, and
+    /// starting and cancelling runs) or `manage` (everything your role allows; no API token
+    /// changes credentials).
+    scope: TokenScope,
+    /// Valid for 1 to 365 days; without this or `expires_at`, 90 days.
+    #[serde(default)]
     #[schema(minimum = 1, maximum = 365)]
-    expires_in_days: i64,
+    expires_in_days: Option<i64>,
+    /// Valid until this moment (RFC 3339), at most 365 days ahead; instead of `expires_in_days`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl NewToken {
+    fn expiry(&self) -> Result<TokenExpiry, ApiError> {
+        match (self.expires_in_days, self.expires_at) {
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "expires_at",
+                "give either expires_in_days or expires_at, not both",
+            )),
+            (Some(days), None) => Ok(TokenExpiry::Days(days)),
+            (None, Some(at)) => Ok(TokenExpiry::At(at)),
+            (None, None) => Ok(TokenExpiry::default()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TokenBody {
     id: ApiTokenId,
     name: String,
+    scope: TokenScope,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -276,13 +299,15 @@ fn token_body(v: lockstep_app::ApiTokenView) -> TokenBody {
     TokenBody {
         id: v.id,
         name: v.name,
+        scope: v.scope,
         created_at: v.created_at,
         expires_at: v.expires_at,
         last_used_at: v.last_used_at,
     }
 }
 
-/// Make an API token for automation (shown once).
+/// Make an API token for automation (shown once), limited to a scope and to your current role,
+/// expiring after at most a year (90 days unless you choose).
 #[utoipa::path(post, path = "/api/v1/me/tokens", tag = "account",
     request_body = NewToken,
     responses((status = 201, body = CreatedToken), (status = 422, body = ApiError, content_type = "application/problem+json")))]
@@ -293,7 +318,7 @@ pub(crate) async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let created = state
         .hub
-        .create_api_token(&caller, &body.name, body.expires_in_days)
+        .create_api_token(&caller, &body.name, body.scope, body.expiry()?)
         .await?;
     Ok((
         StatusCode::CREATED,
