@@ -495,7 +495,8 @@ async fn create_token(
             let mut page = AccountPage::load(&state, &signed).await?;
             page.token_errors = errors
                 .anchored("name", "token-name")
-                .anchored("expires_in_days", "token-days");
+                .anchored("expires_in_days", "token-days")
+                .anchored("scope", "token-scope");
             page.token_name = form.name;
             page.token_scope = form.scope;
             page.token_days = form.expires_in_days;

@@ -71,11 +71,19 @@ async fn the_settings_account_and_invitation_forms_have_a_summary() {
     let token = admin
         .post(
             "/account/tokens",
-            &[("name", "nightly"), ("expires_in_days", "0")],
+            &[("name", "nightly"), ("scope", "read"), ("expires_in_days", "0")],
         )
         .await;
     assert_eq!(token.status, 422, "{}", token.body);
     assert_eq!(assert_summary_leads_to_inputs(&token), ["token-days"]);
+    let token = admin
+        .post(
+            "/account/tokens",
+            &[("name", "nightly"), ("scope", "everything"), ("expires_in_days", "30")],
+        )
+        .await;
+    assert_eq!(token.status, 422, "{}", token.body);
+    assert_eq!(assert_summary_leads_to_inputs(&token), ["token-scope"]);
 
     let password = admin
         .post(
