@@ -26,6 +26,17 @@ pub struct ApiError {
     /// `dns`, `policy`, `not_found`, `protocol`, `other`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<&'static str>,
+    /// For an ambiguous sign-in (status 300): the organizations whose account the e-mail
+    /// address and password both fit; sign in again naming one as `organization`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Vec<OrganizationOption>>,
+}
+
+/// An organization offered by an ambiguous sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrganizationOption {
+    pub id: lockstep_domain::OrganizationId,
+    pub name: String,
 }
 
 impl ApiError {
@@ -37,6 +48,7 @@ impl ApiError {
             detail: None,
             field: None,
             failure: None,
+            organizations: None,
         }
     }
 
@@ -88,6 +100,27 @@ impl From<AppError> for ApiError {
             .detail(
                 "The e-mail address or password is wrong, or the account is locked for a while.",
             ),
+            AppError::ChooseOrganization(choices) => {
+                let mut err = ApiError::new(
+                    StatusCode::MULTIPLE_CHOICES,
+                    "choose-organization",
+                    "Choose an organization",
+                )
+                .detail(
+                    "Your e-mail address and password fit accounts in several organizations: \
+                     sign in again with one of these ids as `organization`.",
+                );
+                err.organizations = Some(
+                    choices
+                        .into_iter()
+                        .map(|c| OrganizationOption {
+                            id: c.id,
+                            name: c.name,
+                        })
+                        .collect(),
+                );
+                err
+            }
             AppError::TotpRequired => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "totp-required",
