@@ -13,9 +13,11 @@ use serde::Serialize;
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
-    /// A stable URI naming the kind of problem, e.g. `urn:lockstep:problem:sealed`.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// A stable URI naming the kind of problem, e.g. `urn:lockstep:problem:sealed` (the slug
+    /// is kept, the URI written when serialized: the error stays small).
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    #[schema(value_type = String)]
+    pub kind: &'static str,
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -28,9 +30,15 @@ pub struct ApiError {
     pub failure: Option<&'static str>,
     /// For an ambiguous sign-in (status 300): the organizations whose account the e-mail
     /// address and password both fit; sign in again naming one as `organization`.
+    /// Boxed: rare, and every handler's `Result` carries an `ApiError`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub organizations: Option<Vec<OrganizationOption>>,
+    pub organizations: Option<Box<OrganizationOptions>>,
 }
+
+/// The organizations offered by an ambiguous sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct OrganizationOptions(pub Vec<OrganizationOption>);
 
 /// An organization offered by an ambiguous sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -40,10 +48,10 @@ pub struct OrganizationOption {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &str, title: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, slug: &'static str, title: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            kind: format!("urn:lockstep:problem:{slug}"),
+            kind: slug,
             title: title.into(),
             detail: None,
             field: None,
@@ -110,7 +118,7 @@ impl From<AppError> for ApiError {
                     "Your e-mail address and password fit accounts in several organizations: \
                      sign in again with one of these ids as `organization`.",
                 );
-                err.organizations = Some(
+                err.organizations = Some(Box::new(OrganizationOptions(
                     choices
                         .into_iter()
                         .map(|c| OrganizationOption {
@@ -118,7 +126,7 @@ impl From<AppError> for ApiError {
                             name: c.name,
                         })
                         .collect(),
-                );
+                )));
                 err
             }
             AppError::TotpRequired => ApiError::new(
@@ -187,6 +195,14 @@ impl From<AppError> for ApiError {
             }
         }
     }
+}
+
+/// `urn:lockstep:problem:<slug>`.
+fn problem_type<S: serde::Serializer>(
+    slug: &&'static str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("urn:lockstep:problem:{slug}"))
 }
 
 /// A random id to find an internal error in the log.
