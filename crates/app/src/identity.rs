@@ -215,17 +215,19 @@ impl Hub {
         if self.vault.is_sealed() {
             return Err(AppError::Sealed);
         }
-        // Earlier failures count before this attempt is judged.
-        self.settle_sign_in_failures().await;
         let now = self.clock.now();
-        let mut candidates = match EmailAddress::parse(email) {
-            Ok(email) => {
-                let index = self.email_index(&email)?;
-                let mut conn = self.store.read().await?;
-                users::find_by_email_index(&mut conn, &index, MAX_ACCOUNTS_PER_ADDRESS).await?
-            }
-            Err(_) => Vec::new(),
+        let index = match EmailAddress::parse(email) {
+            Ok(email) => Some(self.email_index(&email)?),
+            Err(_) => None,
         };
+        let mut candidates = self.accounts_of(index.as_deref()).await?;
+        // Earlier failures of these accounts count before this attempt is judged (waiting only
+        // for them: no other address's answer depends on these accounts).
+        let ids: Vec<UserId> = candidates.iter().map(|user| user.id).collect();
+        if self.sign_in_failure_pending(&ids) {
+            self.settle_sign_in_failures().await;
+            candidates = self.accounts_of(index.as_deref()).await?;
+        }
         if let Some(org) = organization {
             candidates.retain(|user| user.organization_id == org);
         }
@@ -316,6 +318,15 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, organization = %user.organization_id, "signed in");
         Ok(success)
+    }
+
+    /// The accounts with this e-mail index (none for an address that did not parse).
+    async fn accounts_of(&self, index: Option<&[u8]>) -> Result<Vec<StoredUser>, AppError> {
+        let Some(index) = index else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.store.read().await?;
+        Ok(users::find_by_email_index(&mut conn, index, MAX_ACCOUNTS_PER_ADDRESS).await?)
     }
 
     /// Counts a failed sign-in on the account, locking it after too many; audited.

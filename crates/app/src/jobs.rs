@@ -67,11 +67,20 @@ impl<T> Queue<T> {
     }
 }
 
+/// The failed sign-ins not yet recorded: queued, and the one being recorded.
+#[derive(Default)]
+struct Failures {
+    queued: VecDeque<SignInFailure>,
+    recording: Option<UserId>,
+}
+
 /// The hub's queued work. Failed sign-ins and mails have queues of their own, so a slow mail
 /// server never holds up a sign-in.
 #[derive(Default)]
 pub(crate) struct Jobs {
-    sign_in_failures: Queue<SignInFailure>,
+    sign_in_failures: Mutex<Failures>,
+    /// Held while failures are being recorded, so a sign-in can wait for them.
+    recording: tokio::sync::Mutex<()>,
     password_resets: Queue<ResetRequest>,
     added: tokio::sync::Notify,
 }
@@ -79,7 +88,15 @@ pub(crate) struct Jobs {
 impl std::fmt::Debug for Jobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Jobs")
-            .field("sign_in_failures", &self.sign_in_failures.len())
+            .field(
+                "sign_in_failures",
+                &self
+                    .sign_in_failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .queued
+                    .len(),
+            )
             .field("password_resets", &self.password_resets.len())
             .finish()
     }
@@ -87,8 +104,23 @@ impl std::fmt::Debug for Jobs {
 
 impl Hub {
     pub(crate) fn queue_sign_in_failure(&self, failure: SignInFailure) {
-        self.jobs.sign_in_failures.push(failure);
+        self.failures().queued.push_back(failure);
         self.jobs.added.notify_one();
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.jobs
+            .sign_in_failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a failed sign-in of one of `users` is queued or being recorded. Only a sign-in
+    /// into those accounts waits for it: another address's answer never depends on them.
+    pub(crate) fn sign_in_failure_pending(&self, users: &[UserId]) -> bool {
+        let failures = self.failures();
+        failures.queued.iter().any(|f| users.contains(&f.user))
+            || failures.recording.is_some_and(|u| users.contains(&u))
     }
 
     pub(crate) fn queue_password_reset(&self, request: ResetRequest) {
@@ -96,12 +128,18 @@ impl Hub {
         self.jobs.added.notify_one();
     }
 
-    /// Records the queued failed sign-ins (and waits for one being recorded): a sign-in calls
-    /// it first, whatever its address, so lockout counts every earlier failure.
+    /// Records the queued failed sign-ins (and waits for those being recorded), so lockout
+    /// counts every earlier failure.
     pub(crate) async fn settle_sign_in_failures(&self) {
-        let queue = &self.jobs.sign_in_failures;
-        let _running = queue.running.lock().await;
-        while let Some(failure) = queue.pop() {
+        let _recording = self.jobs.recording.lock().await;
+        loop {
+            let failure = {
+                let mut failures = self.failures();
+                let next = failures.queued.pop_front();
+                failures.recording = next.as_ref().map(|f| f.user);
+                next
+            };
+            let Some(failure) = failure else { break };
             let user = failure.user;
             if let Err(err) = self.record_failure(failure).await {
                 tracing::error!(user = %user, error = %err, "a failed sign-in could not be recorded");
