@@ -20,6 +20,10 @@ pub enum AppError {
     /// The password was right; the account has TOTP, and no code (or a wrong one) was given.
     #[error("a TOTP code (or a recovery code) is required")]
     TotpRequired,
+    /// The e-mail address and password fit accounts in several organizations: sign in again
+    /// naming one of these (only those whose password matched).
+    #[error("the password fits accounts in several organizations: choose one")]
+    ChooseOrganization(Vec<crate::OrganizationChoice>),
     /// The object does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -81,6 +81,8 @@ pub struct Hub {
     pub(crate) key_wrap_lock: tokio::sync::RwLock<()>,
     /// Wakes idle workers of this process when a run is queued.
     pub(crate) work_available: tokio::sync::Notify,
+    /// Work done after the answer (failed sign-ins, password reset mails).
+    pub(crate) jobs: crate::jobs::Jobs,
 }
 
 impl Hub {
@@ -162,6 +164,7 @@ impl Hub {
             options,
             key_wrap_lock: tokio::sync::RwLock::new(()),
             work_available: tokio::sync::Notify::new(),
+            jobs: crate::jobs::Jobs::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! an invitation, and password reset.
 
 use crate::audit::{Actor, Event, FieldChange};
+use crate::jobs::{JobResult, ResetRequest, SignInFailure};
 use crate::personal::parse_display_name;
 use crate::{AppError, Hub};
 use lockstep_auth::{
@@ -17,6 +18,10 @@ use lockstep_storage::{
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+
+/// At most this many accounts (one per organization) are considered for one address at sign-in
+/// and password reset; each costs one Argon2 check at sign-in.
+pub const MAX_ACCOUNTS_PER_ADDRESS: u32 = 8;
 
 /// How long a password reset link is valid.
 pub const PASSWORD_RESET_VALIDITY: Duration = Duration::minutes(30);
@@ -184,51 +189,113 @@ impl Hub {
     }
 
     /// Signs in. Unknown e-mail, wrong password, deactivated and locked accounts all answer
-    /// [`AppError::LoginFailed`] after the same Argon2 work. After the password, an account with
-    /// TOTP needs a code (or a recovery code) in `totp`.
+    /// [`AppError::LoginFailed`] after the same work. After the password, an account with TOTP
+    /// needs a code (or a recovery code) in `totp`. An address with accounts in several
+    /// organizations whose password fits more than one answers
+    /// [`AppError::ChooseOrganization`]: call [`Hub::login_to`] with one of them.
     pub async fn login(
         &self,
         email: &str,
         password: &Password,
         totp: Option<&str>,
     ) -> Result<LoginSuccess, AppError> {
+        self.login_to(email, password, totp, None).await
+    }
+
+    /// [`Hub::login`] into the account of `organization` when it is given. The password is
+    /// checked against each account of the address (at most [`MAX_ACCOUNTS_PER_ADDRESS`],
+    /// concurrently, each costing the same Argon2 work; an unknown address costs one dummy
+    /// check); a failure on an existing account is recorded after the answer, so a wrong
+    /// password and an unknown address do the same work while the caller waits.
+    pub async fn login_to(
+        &self,
+        email: &str,
+        password: &Password,
+        totp: Option<&str>,
+        organization: Option<OrganizationId>,
+    ) -> Result<LoginSuccess, AppError> {
         if self.vault.is_sealed() {
             return Err(AppError::Sealed);
         }
         let now = self.clock.now();
-        let user = match EmailAddress::parse(email) {
-            Ok(email) => {
-                let index = self.email_index(&email)?;
-                let mut conn = self.store.read().await?;
-                users::find_by_email_index(&mut conn, &index).await?
-            }
+        let index = match EmailAddress::parse(email) {
+            Ok(email) => Some(self.email_index(&email)?),
             Err(_) => None,
         };
-        let Some(user) = user else {
+        let mut candidates = self.accounts_of(index.as_deref()).await?;
+        // Earlier failures of these accounts count before this attempt is judged (waiting only
+        // for them: no other address's answer depends on these accounts).
+        let ids: Vec<UserId> = candidates.iter().map(|user| user.id).collect();
+        if self.sign_in_failure_pending(&ids) {
+            self.settle_sign_in_failures().await;
+            candidates = self.accounts_of(index.as_deref()).await?;
+        }
+        if let Some(org) = organization {
+            candidates.retain(|user| user.organization_id == org);
+        }
+        if candidates.is_empty() {
             // Same work as a real check, so timing does not tell which e-mails exist.
             self.hasher.verify(password, None).await?;
             return Err(AppError::LoginFailed);
-        };
+        }
+        let checks = futures_util::future::join_all(candidates.iter().map(|user| async move {
+            let hash = PasswordHash::from_stored(user.password_hash.clone());
+            self.hasher.verify(password, Some(&hash)).await
+        }))
+        .await;
         let policy = self.options.lockout;
-        let failures = LoginFailures {
+        let failures_of = |user: &StoredUser| LoginFailures {
             count: user.failed_logins,
             locked_until: user.locked_until,
         };
-        let hash = PasswordHash::from_stored(user.password_hash.clone());
-        let password_ok = self.hasher.verify(password, Some(&hash)).await?;
-        if policy.is_locked(&failures, now) || user.status != UserStatus::Active {
-            return Err(AppError::LoginFailed);
+        let usable = |user: &StoredUser| {
+            !policy.is_locked(&failures_of(user), now) && user.status == UserStatus::Active
+        };
+        let mut matched = Vec::new();
+        let mut wrong = Vec::new();
+        for (user, check) in candidates.into_iter().zip(checks) {
+            match (check?, usable(&user)) {
+                (true, true) => matched.push(user),
+                (false, true) => wrong.push(user),
+                // Locked or deactivated: the same answer as a wrong password, nothing counted.
+                (_, false) => {}
+            }
         }
-        if !password_ok {
-            self.record_failure(&user, failures, now).await?;
-            return Err(AppError::LoginFailed);
+        if matched.len() > 1 {
+            // Only someone who knows the password of each learns these organizations.
+            let mut choices = Vec::with_capacity(matched.len());
+            for user in &matched {
+                choices.push(OrganizationChoice {
+                    id: user.organization_id,
+                    name: self.organization_name(user.organization_id).await?,
+                });
+            }
+            return Err(AppError::ChooseOrganization(choices));
         }
+        let Some(user) = matched.pop() else {
+            for user in wrong {
+                self.queue_sign_in_failure(SignInFailure {
+                    organization: user.organization_id,
+                    user: user.id,
+                    failures: failures_of(&user),
+                    at: now,
+                });
+            }
+            return Err(AppError::LoginFailed);
+        };
+        let failures = failures_of(&user);
         if user.totp_enabled {
             let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
                 return Err(AppError::TotpRequired);
             };
             if !self.check_second_factor(&user, code).await? {
-                self.record_failure(&user, failures, now).await?;
+                self.record_failure(SignInFailure {
+                    organization: user.organization_id,
+                    user: user.id,
+                    failures,
+                    at: now,
+                })
+                .await?;
                 return Err(AppError::TotpRequired);
             }
         }
@@ -255,36 +322,46 @@ impl Hub {
         Ok(success)
     }
 
-    async fn record_failure(
-        &self,
-        user: &StoredUser,
-        failures: LoginFailures,
-        now: OffsetDateTime,
-    ) -> Result<(), AppError> {
+    /// The accounts with this e-mail index (none for an address that did not parse).
+    async fn accounts_of(&self, index: Option<&[u8]>) -> Result<Vec<StoredUser>, AppError> {
+        let Some(index) = index else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.store.read().await?;
+        Ok(users::find_by_email_index(&mut conn, index, MAX_ACCOUNTS_PER_ADDRESS).await?)
+    }
+
+    /// Counts a failed sign-in on the account, locking it after too many; audited.
+    pub(crate) async fn record_failure(&self, failure: SignInFailure) -> JobResult {
+        let SignInFailure {
+            organization,
+            user,
+            failures,
+            at: now,
+        } = failure;
         let next = self.options.lockout.after_failure(failures, now);
         let mut tx = self.store.write().await?;
         users::set_login_failures(
             &mut tx,
-            user.organization_id,
-            user.id,
+            organization,
+            user,
             next.count,
             next.locked_until,
             now,
         )
         .await?;
         let locked_now = next.locked_until.is_some() && failures.locked_until != next.locked_until;
-        let mut event =
-            Event::new(Actor::Anonymous, "user.sign_in_failed", "user", user.id).failed();
+        let mut event = Event::new(Actor::Anonymous, "user.sign_in_failed", "user", user).failed();
         if locked_now {
             event = event.change(
                 "locked_until",
                 FieldChange::value(None::<String>, next.locked_until),
             );
         }
-        self.record(&mut tx, user.organization_id, event).await?;
+        self.record(&mut tx, organization, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         if locked_now {
-            tracing::warn!(user = %user.id, "account locked after repeated failed sign-ins");
+            tracing::warn!(user = %user, "account locked after repeated failed sign-ins");
         }
         Ok(())
     }
@@ -447,59 +524,69 @@ impl Hub {
         Ok(id)
     }
 
-    /// Starts a password reset. Always succeeds from the caller's view (no account enumeration);
-    /// for an active account, mails a single-use link valid 30 minutes.
+    /// Starts a password reset. Always succeeds from the caller's view (no account enumeration):
+    /// the request is queued and answered at once, the same way for every address; afterwards
+    /// each active account of the address (one per organization) gets its own single-use link,
+    /// valid 30 minutes, by mail.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), AppError> {
         if self.vault.is_sealed() {
             return Err(AppError::Sealed);
         }
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(());
-        };
+        if let Ok(email) = EmailAddress::parse(email) {
+            self.queue_password_reset(ResetRequest {
+                email,
+                at: self.clock.now(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The queued part of [`Hub::request_password_reset`].
+    pub(crate) async fn send_password_resets(&self, request: ResetRequest) -> JobResult {
+        let ResetRequest { email, at: now } = request;
         let index = self.email_index(&email)?;
         let mut conn = self.store.read().await?;
-        let Some(user) = users::find_by_email_index(&mut conn, &index).await? else {
-            return Ok(());
-        };
-        if user.status != UserStatus::Active {
-            return Ok(());
-        }
-        let now = self.clock.now();
+        let accounts = users::find_by_email_index(&mut conn, &index, MAX_ACCOUNTS_PER_ADDRESS)
+            .await?
+            .into_iter()
+            .filter(|user| user.status == UserStatus::Active);
         drop(conn);
-        let organization = self.organization_name(user.organization_id).await?;
-        let token = SecretToken::generate("lsr", &mut rand::rng());
-        let mut tx = self.store.write().await?;
-        password_resets::insert(
-            &mut tx,
-            &token.hash(),
-            user.organization_id,
-            user.id,
-            now + PASSWORD_RESET_VALIDITY,
-        )
-        .await?;
-        let event = Event::new(
-            Actor::Anonymous,
-            "user.password_reset_requested",
-            "user",
-            user.id,
-        );
-        self.record(&mut tx, user.organization_id, event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        let body = format!(
-            "Someone asked to reset the password of your Lockstep account in {organization}.\n\n\
-             To choose a new password, open this link within 30 minutes (it works once):\n\n\
-             {}/reset-password#{}\n\n\
-             If it was not you, ignore this message: your password stays as it is.\n",
-            self.options.public_url.trim_end_matches('/'),
-            token.expose()
-        );
-        self.send_mail(Message {
-            to: email.as_str().to_owned(),
-            subject: format!("Reset your Lockstep password for {organization}"),
-            body,
-        })
-        .await;
-        tracing::info!(user = %user.id, "password reset requested");
+        for user in accounts {
+            let organization = self.organization_name(user.organization_id).await?;
+            let token = SecretToken::generate("lsr", &mut rand::rng());
+            let mut tx = self.store.write().await?;
+            password_resets::insert(
+                &mut tx,
+                &token.hash(),
+                user.organization_id,
+                user.id,
+                now + PASSWORD_RESET_VALIDITY,
+            )
+            .await?;
+            let event = Event::new(
+                Actor::Anonymous,
+                "user.password_reset_requested",
+                "user",
+                user.id,
+            );
+            self.record(&mut tx, user.organization_id, event).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            let body = format!(
+                "Someone asked to reset the password of your Lockstep account in {organization}.\n\n\
+                 To choose a new password, open this link within 30 minutes (it works once):\n\n\
+                 {}/reset-password#{}\n\n\
+                 If it was not you, ignore this message: your password stays as it is.\n",
+                self.options.public_url.trim_end_matches('/'),
+                token.expose()
+            );
+            self.send_mail(Message {
+                to: email.as_str().to_owned(),
+                subject: format!("Reset your Lockstep password for {organization}"),
+                body,
+            })
+            .await;
+            tracing::info!(user = %user.id, "password reset requested");
+        }
         Ok(())
     }
 
@@ -560,14 +647,43 @@ impl Hub {
         Ok(())
     }
 
-    pub(crate) async fn send_mail(&self, message: Message) {
+    /// Sends a mail and says what became of it (errors are logged by kind, never with the
+    /// address).
+    pub(crate) async fn send_mail(&self, message: Message) -> MailOutcome {
         match &self.options.mailer {
             Some(mailer) => {
-                if let Err(err) = mailer.send(message).await {
+                let sent = mailer.send(message).await;
+                if let Err(err) = &sent {
                     tracing::error!(error = %err, "mail could not be sent");
                 }
+                match (mailer.reaches_recipient(), sent) {
+                    (false, _) => MailOutcome::NoMailServer,
+                    (true, Ok(())) => MailOutcome::Sent,
+                    (true, Err(_)) => MailOutcome::Failed,
+                }
             }
-            None => tracing::warn!("no mailer configured: a mail was dropped"),
+            None => {
+                tracing::warn!("no mailer configured: a mail was dropped");
+                MailOutcome::NoMailServer
+            }
         }
     }
+}
+
+/// What became of a mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The mail server accepted it.
+    Sent,
+    /// The mail server refused it or could not be reached.
+    Failed,
+    /// The hub has no mail server: the mail went to the outbox folder (or nowhere).
+    NoMailServer,
+}
+
+/// An organization the password fits, offered when a sign-in is ambiguous.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganizationChoice {
+    pub id: OrganizationId,
+    pub name: String,
 }

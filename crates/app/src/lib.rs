@@ -13,6 +13,7 @@ mod connections;
 mod error;
 mod hub;
 mod identity;
+mod jobs;
 mod ledger;
 mod members;
 mod names;
@@ -35,7 +36,9 @@ pub use connections::{
 };
 pub use error::AppError;
 pub use hub::{Credentials, Hub, HubOptions, Operator};
-pub use identity::{Caller, Credential, LoginSuccess};
+pub use identity::{
+    Caller, Credential, LoginSuccess, MAX_ACCOUNTS_PER_ADDRESS, MailOutcome, OrganizationChoice,
+};
 pub use ledger::{KEY_NAME as LEDGER_KEY_NAME, origin as ledger_origin, stored_ledger};
 pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
 pub use lockstep_connectors as connectors;

@@ -3,13 +3,14 @@
 
 use crate::audit::{Actor, Event, FieldChange};
 use crate::identity::Caller;
+use crate::identity::MailOutcome;
 use crate::organizations::INVITATION_VALIDITY;
 use crate::{AppError, Hub};
 use lockstep_auth::SecretToken;
 use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, Role, UserId};
 use lockstep_mail::Message;
 use lockstep_policy::{Action, Resource};
-use lockstep_storage::invitations::{self, NewInvitation};
+use lockstep_storage::invitations::{self, MailStatus, NewInvitation};
 use lockstep_storage::settings::{self, OrganizationSettings};
 use lockstep_storage::users::{StoredUser, UserStatus};
 use lockstep_storage::{StoreError, sessions, users};
@@ -45,12 +46,25 @@ pub struct SettingsUpdate {
     pub time_zone: Option<String>,
 }
 
+/// A new (or resent) invitation. Its token belongs to the invited address: show it to the
+/// Administrator only when `mail` is [`MailOutcome::NoMailServer`] (see
+/// [`InvitationCreated::token_for_inviter`]).
 #[derive(Debug)]
 pub struct InvitationCreated {
     pub id: InvitationId,
     pub token: SecretToken,
     /// A pending invitation for the same address was replaced (its token stopped working).
     pub replaced: bool,
+    /// What became of the invitation mail.
+    pub mail: MailOutcome,
+}
+
+impl InvitationCreated {
+    /// The token, for a hub without a mail server only: there the inviting Administrator
+    /// hands the link over; where mail reaches the address, nobody else gets it.
+    pub fn token_for_inviter(&self) -> Option<&SecretToken> {
+        (self.mail == MailOutcome::NoMailServer).then_some(&self.token)
+    }
 }
 
 /// A pending (not yet accepted) invitation, as Administrators see it.
@@ -65,6 +79,9 @@ pub struct InvitationView {
     pub invited_by_name: Option<String>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// What became of its latest mail (`NoMailServer` also for invitations from before this
+    /// was recorded).
+    pub mail: MailOutcome,
 }
 
 /// The invitation mail: it names who invited to which organization (a mail without them reads
@@ -120,7 +137,9 @@ impl Hub {
             reason: e.to_string(),
         })?;
         let mut conn = self.store.read().await?;
-        if users::find_by_email_index(&mut conn, &self.email_index(&email)?)
+        // Addresses are unique per organization: another organization's members (and whether
+        // one exists) are nothing to this one.
+        if users::find_in_organization_by_email_index(&mut conn, org, &self.email_index(&email)?)
             .await?
             .is_some()
         {
@@ -197,20 +216,26 @@ impl Hub {
         .change("role", FieldChange::value(None::<String>, Some(role)));
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.send_mail(invitation_mail(
-            &self.options.public_url,
-            &email,
-            &inviter,
-            &organization,
-            role,
-            &token,
-        ))
-        .await;
-        tracing::info!(invitation = %id, organization = %org, by = %caller.user(), replaced = replaced.len(), "user invited");
+        let mail = self
+            .send_invitation_mail(
+                org,
+                id,
+                invitation_mail(
+                    &self.options.public_url,
+                    &email,
+                    &inviter,
+                    &organization,
+                    role,
+                    &token,
+                ),
+            )
+            .await?;
+        tracing::info!(invitation = %id, organization = %org, by = %caller.user(), replaced = replaced.len(), ?mail, "user invited");
         Ok(InvitationCreated {
             id,
             token,
             replaced: !replaced.is_empty(),
+            mail,
         })
     }
 
@@ -271,7 +296,31 @@ impl Hub {
             invited_by_name,
             created_at: invitation.created_at,
             expires_at: invitation.expires_at,
+            mail: match invitation.mail {
+                Some(MailStatus::Sent) => MailOutcome::Sent,
+                Some(MailStatus::Failed) => MailOutcome::Failed,
+                None => MailOutcome::NoMailServer,
+            },
         })
+    }
+
+    /// Sends an invitation's mail and records what became of it, so the invitations list shows
+    /// a failed one.
+    pub(crate) async fn send_invitation_mail(
+        &self,
+        org: OrganizationId,
+        id: InvitationId,
+        message: Message,
+    ) -> Result<MailOutcome, AppError> {
+        let mail = self.send_mail(message).await;
+        let status = match mail {
+            MailOutcome::Sent => Some(MailStatus::Sent),
+            MailOutcome::Failed => Some(MailStatus::Failed),
+            MailOutcome::NoMailServer => None,
+        };
+        let mut conn = self.store.read().await?;
+        invitations::set_mail_status(&mut conn, org, id, status).await?;
+        Ok(mail)
     }
 
     /// A pending invitation of the caller's organization: looked up first (another
@@ -319,20 +368,26 @@ impl Hub {
         .change("token", FieldChange::secret());
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.send_mail(invitation_mail(
-            &self.options.public_url,
-            &email,
-            &inviter,
-            &organization,
-            view.role,
-            &token,
-        ))
-        .await;
-        tracing::info!(invitation = %id, by = %caller.user(), "invitation resent");
+        let mail = self
+            .send_invitation_mail(
+                org,
+                id,
+                invitation_mail(
+                    &self.options.public_url,
+                    &email,
+                    &inviter,
+                    &organization,
+                    view.role,
+                    &token,
+                ),
+            )
+            .await?;
+        tracing::info!(invitation = %id, by = %caller.user(), ?mail, "invitation resent");
         Ok(InvitationCreated {
             id,
             token,
             replaced: false,
+            mail,
         })
     }
 

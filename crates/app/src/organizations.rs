@@ -104,7 +104,7 @@ impl Hub {
         );
         self.record(&mut tx, org_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.send_mail(lockstep_mail::Message {
+        let message = lockstep_mail::Message {
             to: email.as_str().to_owned(),
             subject: format!("{name_text} on Lockstep is ready"),
             body: format!(
@@ -114,8 +114,15 @@ impl Hub {
                 self.options.public_url.trim_end_matches('/'),
                 token.expose()
             ),
-        })
-        .await;
+        };
+        // The operator is shown the token once whatever became of the mail; the invitations
+        // list shows a failed one.
+        if let Err(err) = self
+            .send_invitation_mail(org_id, invitation_id, message)
+            .await
+        {
+            tracing::error!(organization = %org_id, error = %err, "the invitation mail's outcome could not be recorded");
+        }
         tracing::info!(organization = %org_id, operator_token = operator.token_id(), "organization created");
         Ok(CreatedOrganization {
             id: org_id,

@@ -69,6 +69,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let stop_workers = Arc::new(std::sync::atomic::AtomicBool::new(false));
     start_runners(&hub, config.workers, "serve", &stop_workers);
+    // Failed sign-ins and password reset mails are done after the answer (see `Hub::run_jobs`).
+    tokio::spawn(Arc::clone(&hub).run_jobs(Arc::clone(&stop_workers)));
 
     let tls_files = match &config.tls {
         TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,

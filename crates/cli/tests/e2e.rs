@@ -531,15 +531,8 @@ async fn identity_over_https_cookies_csrf_rate_limit_and_outbox() {
     )
     .await;
     assert_eq!(status, 202);
-    let outbox: Vec<_> = std::fs::read_dir(data.join("outbox"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let reset = outbox
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .find(|m| m.contains("Reset your Lockstep password"))
-        .expect("no reset mail in the outbox");
+    // Mailed after the answer.
+    let reset = outbox_mail(&data, "Reset your Lockstep password").await;
     assert!(reset.contains("/reset-password#lsr_"), "{reset}");
 
     // Sign-in routes are rate-limited per address (8 per minute here; 5 requests were made).
@@ -775,13 +768,11 @@ async fn no_log_line_holds_a_secret_or_personal_data() {
         json!({"email": canaries[0]}),
     )
     .await;
-    let reset_mail = std::fs::read_dir(data.join("outbox"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        // Undo quoted-printable soft line breaks, as a mail client would.
-        .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
-        .find(|m| m.contains("reset-password#"))
-        .unwrap();
+    // Mailed after the answer; quoted-printable soft line breaks undone, as a mail client would.
+    let reset_mail = outbox_mail(&data, "reset-password#")
+        .await
+        .replace("=\r\n", "")
+        .replace("=\n", "");
     let reset = reset_mail
         .split("reset-password#")
         .nth(1)
@@ -1868,4 +1859,21 @@ fn the_printout_counts_in_words() {
         "{stdout}"
     );
     assert!(!stdout.contains("(s)"), "{stdout}");
+}
+
+/// The first mail in `DATA/outbox` containing `needle`, waiting up to 20 s for it (mails that
+/// anonymous requests cause are sent after the answer).
+async fn outbox_mail(data: &std::path::Path, needle: &str) -> String {
+    for _ in 0..200 {
+        let found = std::fs::read_dir(data.join("outbox"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .find(|m| m.replace("=\r\n", "").replace("=\n", "").contains(needle));
+        if let Some(mail) = found {
+            return mail;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail with {needle:?} in the outbox");
 }

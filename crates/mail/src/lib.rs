@@ -33,4 +33,12 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     /// Sends one message. Resolves once the message is handed over (accepted by the relay,
     /// written to disk, stored in memory).
     fn send<'a>(&'a self, message: Message) -> SendFuture<'a>;
+
+    /// Whether a sent message reaches its recipient's mailbox (a mail server), rather than a
+    /// folder on the hub that only its operator reads ([`OutboxMailer`]). Secret links go only
+    /// to their recipient where this is `true`; otherwise the hub may show them once to whoever
+    /// sent them.
+    fn reaches_recipient(&self) -> bool {
+        true
+    }
 }

@@ -61,6 +61,11 @@ impl Mailer for OutboxMailer {
                 .map_err(MailError::Io)
         })
     }
+
+    /// The outbox is a folder on the hub: nobody but the operator reads it.
+    fn reaches_recipient(&self) -> bool {
+        false
+    }
 }
 
 /// `20250131T235959Z-<uuid v7>.eml`.

@@ -13,9 +13,11 @@ use serde::Serialize;
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
-    /// A stable URI naming the kind of problem, e.g. `urn:lockstep:problem:sealed`.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// A stable URI naming the kind of problem, e.g. `urn:lockstep:problem:sealed` (the slug
+    /// is kept, the URI written when serialized: the error stays small).
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    #[schema(value_type = String)]
+    pub kind: &'static str,
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -26,17 +28,35 @@ pub struct ApiError {
     /// `dns`, `policy`, `not_found`, `protocol`, `other`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<&'static str>,
+    /// For an ambiguous sign-in (status 300): the organizations whose account the e-mail
+    /// address and password both fit; sign in again naming one as `organization`.
+    /// Boxed: rare, and every handler's `Result` carries an `ApiError`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Box<OrganizationOptions>>,
+}
+
+/// The organizations offered by an ambiguous sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct OrganizationOptions(pub Vec<OrganizationOption>);
+
+/// An organization offered by an ambiguous sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrganizationOption {
+    pub id: lockstep_domain::OrganizationId,
+    pub name: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &str, title: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, slug: &'static str, title: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            kind: format!("urn:lockstep:problem:{slug}"),
+            kind: slug,
             title: title.into(),
             detail: None,
             field: None,
             failure: None,
+            organizations: None,
         }
     }
 
@@ -88,6 +108,27 @@ impl From<AppError> for ApiError {
             .detail(
                 "The e-mail address or password is wrong, or the account is locked for a while.",
             ),
+            AppError::ChooseOrganization(choices) => {
+                let mut err = ApiError::new(
+                    StatusCode::MULTIPLE_CHOICES,
+                    "choose-organization",
+                    "Choose an organization",
+                )
+                .detail(
+                    "Your e-mail address and password fit accounts in several organizations: \
+                     sign in again with one of these ids as `organization`.",
+                );
+                err.organizations = Some(Box::new(OrganizationOptions(
+                    choices
+                        .into_iter()
+                        .map(|c| OrganizationOption {
+                            id: c.id,
+                            name: c.name,
+                        })
+                        .collect(),
+                )));
+                err
+            }
             AppError::TotpRequired => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "totp-required",
@@ -162,6 +203,14 @@ impl From<AppError> for ApiError {
             }
         }
     }
+}
+
+/// `urn:lockstep:problem:<slug>`.
+fn problem_type<S: serde::Serializer>(
+    slug: &&'static str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("urn:lockstep:problem:{slug}"))
 }
 
 /// A random id to find an internal error in the log.

@@ -105,16 +105,45 @@ pub struct PendingInvitation {
     pub invited_by: Option<UserId>,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// Whether its last mail went out; `None` when the hub has no mail server.
+    pub mail: Option<MailStatus>,
+}
+
+/// What became of an invitation's mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailStatus {
+    /// The mail server accepted it.
+    Sent,
+    /// The mail server refused it or could not be reached.
+    Failed,
+}
+
+impl MailStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            MailStatus::Sent => "sent",
+            MailStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<MailStatus, StoreError> {
+        match text {
+            "sent" => Ok(MailStatus::Sent),
+            "failed" => Ok(MailStatus::Failed),
+            _ => Err(StoreError::Corrupt("invitation mail status")),
+        }
+    }
 }
 
 const PENDING_COLUMNS: &str =
-    "id, organization_id, email_ciphertext, role, invited_by, expires_at, created_at";
+    "id, organization_id, email_ciphertext, role, invited_by, expires_at, created_at, mail_status";
 
 fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingInvitation, StoreError> {
     use sqlx::Row;
     let id: String = row.try_get("id")?;
     let org: String = row.try_get("organization_id")?;
     let invited_by: Option<String> = row.try_get("invited_by")?;
+    let mail: Option<String> = row.try_get("mail_status")?;
     Ok(PendingInvitation {
         id: id
             .parse()
@@ -129,6 +158,7 @@ fn pending_from_row(row: &sqlx::any::AnyRow) -> Result<PendingInvitation, StoreE
             .transpose()?,
         expires_at: crate::from_millis(row.try_get("expires_at")?)?,
         created_at: crate::from_millis(row.try_get("created_at")?)?,
+        mail: mail.as_deref().map(MailStatus::parse).transpose()?,
     })
 }
 
@@ -200,6 +230,26 @@ pub async fn delete_pending(
     )
     .bind(org.to_string())
     .bind(id.to_string())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records what became of a pending invitation's latest mail (`None`: the hub has no mail
+/// server). `false` when it is gone or was accepted meanwhile.
+pub async fn set_mail_status(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: InvitationId,
+    mail: Option<MailStatus>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE invitations SET mail_status = $3 \
+         WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL",
+    )
+    .bind(org.to_string())
+    .bind(id.to_string())
+    .bind(mail.map(MailStatus::as_str))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

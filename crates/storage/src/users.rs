@@ -1,6 +1,6 @@
 //! Users: their encrypted personal data, role, status, password hash, lockout counters, TOTP
 //! state and recovery codes. Every query names the organization, except the sign-in lookup by
-//! e-mail index, which is what tells the organization.
+//! e-mail index, which is what tells the organization(s).
 
 use crate::{StoreError, from_millis, to_millis};
 use lockstep_domain::{OrganizationId, Role, UserId};
@@ -85,7 +85,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredUser, StoreError> {
     })
 }
 
-/// Inserts a new user; an e-mail already in use (anywhere) is a conflict.
+/// Inserts a new user; an e-mail already in use in the same organization is a conflict.
 pub async fn insert(conn: &mut AnyConnection, user: &StoredUser) -> Result<(), StoreError> {
     let at = to_millis(user.created_at);
     sqlx::query(
@@ -108,13 +108,35 @@ pub async fn insert(conn: &mut AnyConnection, user: &StoredUser) -> Result<(), S
     Ok(())
 }
 
-/// The sign-in lookup: the user with this e-mail index, in whatever organization.
+/// The sign-in lookup: the users with this e-mail index, in whatever organization (a person may
+/// be a member of several with one address), oldest first, at most `limit` of them.
 pub async fn find_by_email_index(
     conn: &mut AnyConnection,
     email_index: &[u8],
+    limit: u32,
+) -> Result<Vec<StoredUser>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE email_index = $1 ORDER BY created_at, id LIMIT $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email_index.to_vec())
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The user of this organization with this e-mail index (addresses are unique per
+/// organization).
+pub async fn find_in_organization_by_email_index(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    email_index: &[u8],
 ) -> Result<Option<StoredUser>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_index = $1");
+    let sql =
+        format!("SELECT {COLUMNS} FROM users WHERE organization_id = $1 AND email_index = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org.to_string())
         .bind(email_index.to_vec())
         .fetch_optional(conn)
         .await?;

@@ -585,3 +585,103 @@ async fn recent_runs_are_the_organizations_own_newest_first(t: TestStore) {
     // Globex: the run made by fill_connection_tables at T0, and the newest one
     assert_eq!(ids(got)[0], newest_of_globex);
 }
+
+on_both_stores!(email_addresses_are_unique_per_organization);
+async fn email_addresses_are_unique_per_organization(t: TestStore) {
+    use lockstep_domain::{Role, UserId};
+    use lockstep_storage::users;
+    let mut conn = t.store.read().await.unwrap();
+    let (acme, globex) = (org(1, "Acme"), org(2, "Globex"));
+    let user = |o: &Organization, n: u128| users::StoredUser {
+        id: UserId::from_uuid(Uuid::from_u128(n)),
+        organization_id: o.id,
+        email_index: vec![7; 32],
+        email_ciphertext: vec![1],
+        display_name_ciphertext: vec![2],
+        role: Role::Editor,
+        status: users::UserStatus::Active,
+        password_hash: "$argon2id$x".into(),
+        failed_logins: 0,
+        locked_until: None,
+        totp_secret_ciphertext: None,
+        totp_enabled: false,
+        totp_last_step: None,
+        created_at: T0,
+    };
+    for o in [&acme, &globex] {
+        organizations::insert(&mut conn, o).await.unwrap();
+    }
+    // The same address in two organizations: two accounts.
+    users::insert(&mut conn, &user(&acme, 10)).await.unwrap();
+    users::insert(&mut conn, &user(&globex, 20)).await.unwrap();
+    // Twice in one organization: a conflict.
+    let again = users::insert(&mut conn, &user(&acme, 11)).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict("user"))),
+        "{again:?}"
+    );
+
+    let found = users::find_by_email_index(&mut conn, &[7; 32], 10)
+        .await
+        .unwrap();
+    let orgs: Vec<_> = found.iter().map(|u| u.organization_id).collect();
+    assert_eq!(orgs, vec![acme.id, globex.id]);
+    let bounded = users::find_by_email_index(&mut conn, &[7; 32], 1)
+        .await
+        .unwrap();
+    assert_eq!(bounded.len(), 1);
+    let in_globex = users::find_in_organization_by_email_index(&mut conn, globex.id, &[7; 32])
+        .await
+        .unwrap();
+    assert_eq!(in_globex.map(|u| u.id), Some(user(&globex, 20).id));
+    assert_eq!(
+        users::find_in_organization_by_email_index(&mut conn, acme.id, &[8; 32])
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+on_both_stores!(an_invitation_keeps_what_became_of_its_mail);
+async fn an_invitation_keeps_what_became_of_its_mail(t: TestStore) {
+    let mut conn = t.store.read().await.unwrap();
+    let acme = org(1, "Acme");
+    organizations::insert(&mut conn, &acme).await.unwrap();
+    let inv = invitations::NewInvitation {
+        id: InvitationId::from_uuid(Uuid::now_v7()),
+        organization_id: acme.id,
+        token_hash: [3; 32],
+        email_ciphertext: vec![1, 2, 3],
+        role: "editor".into(),
+        invited_by: None,
+        expires_at: T0,
+        created_at: T0,
+    };
+    invitations::insert(&mut conn, &inv).await.unwrap();
+    async fn mail(
+        conn: &mut lockstep_storage::Connection,
+        org: OrganizationId,
+        id: InvitationId,
+    ) -> Option<invitations::MailStatus> {
+        let pending = invitations::get_pending(conn, org, id).await.unwrap();
+        pending.unwrap().mail
+    }
+    assert_eq!(mail(&mut conn, acme.id, inv.id).await, None);
+    for status in [
+        invitations::MailStatus::Failed,
+        invitations::MailStatus::Sent,
+    ] {
+        assert!(
+            invitations::set_mail_status(&mut conn, acme.id, inv.id, Some(status))
+                .await
+                .unwrap()
+        );
+        assert_eq!(mail(&mut conn, acme.id, inv.id).await, Some(status));
+    }
+    // Another organization's invitation is not touched.
+    assert!(
+        !invitations::set_mail_status(&mut conn, org(2, "Globex").id, inv.id, None)
+            .await
+            .unwrap()
+    );
+}

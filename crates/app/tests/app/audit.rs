@@ -123,6 +123,8 @@ async fn secrets_are_recorded_as_changed_without_values(t: TestStore) {
     let _ = hub
         .login("ed@acme.io", &pw("not the password at all"), None)
         .await;
+    // Recorded after the answer.
+    hub.run_queued_jobs().await;
     let found = hub
         .search_events(
             &admin,

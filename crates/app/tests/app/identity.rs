@@ -463,9 +463,11 @@ async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: Te
         .request_password_reset("nobody@acme.io")
         .await
         .unwrap();
+    w.hub.run_queued_jobs().await;
     assert_eq!(w.mail.messages().len(), mails);
 
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    w.hub.run_queued_jobs().await;
     let mail = w.mail.messages().pop().unwrap();
     assert_eq!(mail.subject, "Reset your Lockstep password for Acme");
     assert!(
@@ -495,6 +497,7 @@ async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: Te
 
     // Expired after 30 minutes.
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    w.hub.run_queued_jobs().await;
     let late = reset_token(&w.mail);
     w.clock
         .advance(Duration::minutes(30) + Duration::seconds(1));
@@ -516,6 +519,7 @@ async fn password_reset_is_single_use_expires_ends_sessions_and_keeps_totp(t: Te
         .await
         .unwrap();
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    w.hub.run_queued_jobs().await;
     let mail = w.mail.messages().pop().unwrap();
     assert_eq!(mail.subject, "Reset your Lockstep password for Acme");
     assert!(
@@ -781,6 +785,7 @@ async fn account_recovery_revokes_api_tokens(t: TestStore) {
         .await
         .unwrap();
     w.hub.request_password_reset(&w.admin_email).await.unwrap();
+    w.hub.run_queued_jobs().await;
     w.hub
         .complete_password_reset(&reset_token(&w.mail), &pw("a fourth long passphrase"), None)
         .await

@@ -15,6 +15,7 @@ use std::sync::Arc;
 mod audit;
 mod identity;
 mod names;
+mod organizations_share_addresses;
 mod schedule;
 
 use lockstep_storage::on_both_stores;

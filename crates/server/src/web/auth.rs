@@ -14,8 +14,9 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use lockstep_app::{AppError, LoginSuccess, Password, SecretToken};
+use lockstep_app::{AppError, LoginSuccess, OrganizationChoice, Password, SecretToken};
 use lockstep_auth::{PasswordStrength, check_password_policy, password_strength};
+use lockstep_domain::OrganizationId;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -23,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/login/totp", get(totp_page).post(login_totp))
+        .route("/login/organization", post(login_organization))
         .route("/logout", post(logout))
         .route("/accept-invitation", get(accept_page).post(accept))
         .route("/forgot-password", get(forgot_page).post(forgot))
@@ -31,9 +33,10 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// Paths of sign-in forms, rate-limited per client address like `/api/v1/auth/*`.
-pub(crate) const RATE_LIMITED: [&str; 6] = [
+pub(crate) const RATE_LIMITED: [&str; 7] = [
     "/login",
     "/login/totp",
+    "/login/organization",
     "/accept-invitation",
     "/forgot-password",
     "/reset-password",
@@ -74,6 +77,14 @@ async fn login(
         Err(AppError::TotpRequired) => {
             let pending = state.web.hold_login(email, password);
             let mut response = totp_view(&anon, &FormErrors::none());
+            if let Some(value) = set_cookie(PENDING_COOKIE, &pending, Some(300)) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        }
+        Err(AppError::ChooseOrganization(choices)) => {
+            let pending = state.web.hold_login(email, password);
+            let mut response = chooser_view(&anon, choices);
             if let Some(value) = set_cookie(PENDING_COOKIE, &pending, Some(300)) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -162,7 +173,12 @@ async fn login_totp(
     let code: String = form.totp.chars().filter(|c| !c.is_whitespace()).collect();
     match state
         .hub
-        .login(&pending.email, &pending.password, Some(&code))
+        .login_to(
+            &pending.email,
+            &pending.password,
+            Some(&code),
+            pending.organization,
+        )
         .await
     {
         Ok(done) => Ok(signed_in(&done)),
@@ -175,6 +191,73 @@ async fn login_totp(
                     "This code is wrong or expired. Enter the current code of your authenticator, or a recovery code.",
                 ),
             ))
+        }
+        Err(AppError::Sealed) => Err(WebError::Sealed),
+        Err(err) => {
+            let page = LoginPage {
+                shell: anon.shell("Sign in"),
+                email: pending.email.clone(),
+                errors: FormErrors::from_app(err),
+            };
+            Ok(render_status(StatusCode::UNAUTHORIZED, &page))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "auth/organization.html")]
+struct ChooserPage {
+    shell: Shell,
+    choices: Vec<OrganizationChoice>,
+}
+
+/// The organizations whose account the address and password both fit (nobody else sees them).
+fn chooser_view(anon: &AnonCsrf, choices: Vec<OrganizationChoice>) -> Response {
+    let page = ChooserPage {
+        shell: anon.shell("Choose an organization"),
+        choices,
+    };
+    anon.attach(render(&page))
+}
+
+#[derive(Deserialize)]
+struct OrganizationForm {
+    organization: String,
+}
+
+/// Continues a held sign-in into the chosen organization's account (its TOTP step next, when
+/// it has one).
+async fn login_organization(
+    State(state): State<AppState>,
+    AnonPosted(anon, form, headers): AnonPosted<OrganizationForm>,
+) -> Result<Response, WebError> {
+    let start_again = |anon: &AnonCsrf, email: String| {
+        let page = LoginPage {
+            shell: anon.shell("Sign in"),
+            email,
+            errors: FormErrors::general("The sign-in took too long. Start again."),
+        };
+        render_status(StatusCode::UNAUTHORIZED, &page)
+    };
+    let Some(value) = cookie(&headers, PENDING_COOKIE) else {
+        return Ok(see_other("/login"));
+    };
+    let Some(mut pending) = state.web.take_login(&value) else {
+        return Ok(start_again(&anon, String::new()));
+    };
+    let Ok(organization) = form.organization.parse::<OrganizationId>() else {
+        return Ok(start_again(&anon, pending.email.clone()));
+    };
+    match state
+        .hub
+        .login_to(&pending.email, &pending.password, None, Some(organization))
+        .await
+    {
+        Ok(done) => Ok(signed_in(&done)),
+        Err(AppError::TotpRequired) => {
+            pending.organization = Some(organization);
+            state.web.put_back_login(&value, pending);
+            Ok(totp_view(&anon, &FormErrors::none()))
         }
         Err(AppError::Sealed) => Err(WebError::Sealed),
         Err(err) => {

@@ -63,6 +63,8 @@ struct OperatorSession {
 pub(crate) struct PendingLogin {
     pub email: String,
     pub password: Password,
+    /// The organization chosen when the address has accounts in several.
+    pub organization: Option<lockstep_domain::OrganizationId>,
     expires: Instant,
     attempts: u8,
 }
@@ -102,7 +104,8 @@ impl WebState {
         }
     }
 
-    /// Keeps a sign-in that needs its TOTP code; answers the cookie value.
+    /// Keeps a sign-in that needs its TOTP code or a choice of organization; answers the cookie
+    /// value.
     pub fn hold_login(&self, email: String, password: Password) -> String {
         let token = new_token("lsp_");
         if let Ok(mut map) = self.pending.lock() {
@@ -112,6 +115,7 @@ impl WebState {
                 PendingLogin {
                     email,
                     password,
+                    organization: None,
                     expires: Instant::now() + PENDING_LOGIN,
                     attempts: 0,
                 },

@@ -14,7 +14,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use lockstep_app::{AppError, InvitationView, SettingsUpdate, TimeZone, UserUpdate, UserView};
+use lockstep_app::{
+    AppError, InvitationCreated, InvitationView, MailOutcome, SettingsUpdate, TimeZone, UserUpdate,
+    UserView,
+};
 use lockstep_domain::{InvitationId, Role, UserId};
 use serde::Deserialize;
 
@@ -75,6 +78,8 @@ struct InvitationRow {
     invited_by: String,
     created: String,
     expires: String,
+    /// Its latest mail could not be sent.
+    mail_failed: bool,
 }
 
 impl InvitationRow {
@@ -96,6 +101,7 @@ impl InvitationRow {
             },
             created: when(zone, v.created_at),
             expires: when(zone, v.expires_at),
+            mail_failed: v.mail == MailOutcome::Failed,
         }
     }
 }
@@ -133,6 +139,34 @@ fn parse_user_id(id: &str) -> Result<UserId, WebError> {
     id.parse().map_err(|_| WebError::not_found("user"))
 }
 
+/// What the page says about an invitation just sent.
+struct Invited {
+    email: String,
+    mail: MailOutcome,
+    /// The invitation link, shown this once — only on a hub without a mail server.
+    link: Option<String>,
+}
+
+impl Invited {
+    fn new(email: String, created: &InvitationCreated) -> Invited {
+        Invited {
+            email,
+            mail: created.mail,
+            link: created
+                .token_for_inviter()
+                .map(|token| format!("/accept-invitation#{}", token.expose())),
+        }
+    }
+
+    fn sent(&self) -> bool {
+        self.mail == MailOutcome::Sent
+    }
+
+    fn failed(&self) -> bool {
+        self.mail == MailOutcome::Failed
+    }
+}
+
 #[derive(Template)]
 #[template(path = "users/list.html")]
 struct UsersPage {
@@ -143,8 +177,8 @@ struct UsersPage {
     errors: FormErrors,
     email: String,
     role: String,
-    /// Just invited: the address and the invitation link, shown this once.
-    invited: Option<(String, String)>,
+    /// Just invited (or resent): the address and what became of the mail.
+    invited: Option<Invited>,
     /// The new invitation replaced a pending one for the same address.
     replaced: bool,
 }
@@ -189,7 +223,8 @@ struct InviteForm {
     role: String,
 }
 
-/// Invites a member. Mail may be off, so the page shows the invitation link this once.
+/// Invites a member. On a hub without a mail server the page shows the invitation link this
+/// once; otherwise only whether the mail went out.
 async fn invite(
     State(state): State<AppState>,
     Posted(signed, form): Posted<InviteForm>,
@@ -211,10 +246,7 @@ async fn invite(
     let mut page = users_page(&state, &signed, None).await?;
     let status = match result {
         Ok(created) => {
-            page.invited = Some((
-                form.email.trim().to_owned(),
-                format!("/accept-invitation#{}", created.token.expose()),
-            ));
+            page.invited = Some(Invited::new(form.email.trim().to_owned(), &created));
             page.replaced = created.replaced;
             StatusCode::CREATED
         }
@@ -248,10 +280,7 @@ async fn resend_invitation(
         .find(|i| i.id == id.to_string())
         .map(|i| i.email.clone())
         .unwrap_or_default();
-    page.invited = Some((
-        email,
-        format!("/accept-invitation#{}", resent.token.expose()),
-    ));
+    page.invited = Some(Invited::new(email, &resent));
     Ok(render(&page))
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 mod account;
+mod addresses;
 mod connections;
 mod http2;
 mod matrix;

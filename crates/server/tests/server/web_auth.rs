@@ -468,6 +468,8 @@ async fn a_password_is_reset_from_the_mailed_link_once() {
         let page = browser.post("/forgot-password", &[("email", email)]).await;
         assert_eq!(page.location(), Some("/login?notice=reset-sent"));
     }
+    // Mailed after the answer.
+    hub.run_queued_jobs().await;
     let messages = mail.messages();
     assert_eq!(messages.len(), before + 1, "one mail, to the account");
     let body = &messages.last().unwrap().body;

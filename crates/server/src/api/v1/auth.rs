@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use lockstep_app::Password;
-use lockstep_domain::UserId;
+use lockstep_domain::{OrganizationId, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -52,6 +52,9 @@ pub(crate) struct Login {
     password: String,
     /// The current TOTP code (or a recovery code), for accounts with TOTP.
     totp: Option<String>,
+    /// Which organization's account, when the address has accounts in several (a sign-in
+    /// without it answers 300 with the organizations the password fits).
+    organization: Option<OrganizationId>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -116,6 +119,7 @@ pub(crate) async fn accept_invitation(
     request_body = Login,
     responses(
         (status = 200, body = LoginAnswer),
+        (status = 300, description = "The address and password fit accounts in several organizations: sign in again naming one (`organizations` lists them)", body = ApiError, content_type = "application/problem+json"),
         (status = 401, description = "Sign-in failed, or a TOTP code is needed", body = ApiError, content_type = "application/problem+json"),
         (status = 429, body = ApiError, content_type = "application/problem+json"),
     ))]
@@ -126,7 +130,12 @@ pub(crate) async fn login(
     let password = Password::new(body.password);
     let done = state
         .hub
-        .login(&body.email, &password, body.totp.as_deref())
+        .login_to(
+            &body.email,
+            &password,
+            body.totp.as_deref(),
+            body.organization,
+        )
         .await?;
     let max_age = (done.expires_at - OffsetDateTime::now_utc())
         .whole_seconds()
@@ -179,8 +188,9 @@ pub(crate) async fn logout(
     Ok((StatusCode::NO_CONTENT, headers))
 }
 
-/// Ask for a password reset link by e-mail. Always answers 202, whether or not the address has
-/// an account.
+/// Ask for a password reset link by e-mail. Always answers 202 at once, whether or not the
+/// address has an account; each account of the address (one per organization) is mailed a link
+/// afterwards.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
     security(()),
     request_body = ResetRequest,

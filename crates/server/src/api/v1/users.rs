@@ -6,7 +6,7 @@ use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use lockstep_app::{UserUpdate, UserView};
+use lockstep_app::{InvitationCreated, MailOutcome, UserUpdate, UserView};
 use lockstep_domain::{InvitationId, Role, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -22,10 +22,61 @@ pub(crate) struct Invite {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Invited {
     id: InvitationId,
-    /// Also mailed to the address; shown this once.
-    invitation_token: String,
+    /// What became of the invitation mail: `sent` (the mail server took it), `failed` (it
+    /// could not be sent: resend later), or `no_mail_server` (this hub has none).
+    mail: MailState,
+    /// Only on a hub without a mail server (`mail` is `no_mail_server`): the token, shown this
+    /// once, for the Administrator to hand over. Where mail reaches the address, only the
+    /// invited address gets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invitation_token: Option<String>,
+    /// Why the token is (or is not) in this answer.
+    note: &'static str,
     /// A pending invitation for the same address was replaced (its token stopped working).
     replaced: bool,
+}
+
+/// What became of an invitation's mail.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MailState {
+    Sent,
+    Failed,
+    NoMailServer,
+}
+
+impl From<MailOutcome> for MailState {
+    fn from(mail: MailOutcome) -> Self {
+        match mail {
+            MailOutcome::Sent => MailState::Sent,
+            MailOutcome::Failed => MailState::Failed,
+            MailOutcome::NoMailServer => MailState::NoMailServer,
+        }
+    }
+}
+
+impl Invited {
+    fn new(created: &InvitationCreated, replaced: bool) -> Invited {
+        Invited {
+            id: created.id,
+            mail: created.mail.into(),
+            invitation_token: created
+                .token_for_inviter()
+                .map(|token| token.expose().to_owned()),
+            note: match created.mail {
+                MailOutcome::Sent => {
+                    "The invitation was mailed to the address; only it gets the link."
+                }
+                MailOutcome::Failed => {
+                    "The invitation mail could not be sent; resend the invitation later."
+                }
+                MailOutcome::NoMailServer => {
+                    "This hub has no mail server: hand the invitation link over yourself."
+                }
+            },
+            replaced,
+        }
+    }
 }
 
 super::auth::opaque_debug!(Invite, Invited);
@@ -49,11 +100,7 @@ pub(crate) async fn invite(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(Invited {
-            id: created.id,
-            invitation_token: created.token.expose().to_owned(),
-            replaced: created.replaced,
-        }),
+        Json(Invited::new(&created, created.replaced)),
     ))
 }
 
@@ -70,6 +117,8 @@ pub(crate) struct InvitationBody {
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
+    /// What became of its latest mail (`failed`: resend it).
+    mail: MailState,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -96,6 +145,7 @@ pub(crate) async fn list_invitations(
                 invited_by_name: v.invited_by_name,
                 created_at: v.created_at,
                 expires_at: v.expires_at,
+                mail: v.mail.into(),
             })
             .collect(),
     }))
@@ -120,11 +170,7 @@ pub(crate) async fn resend_invitation(
         .hub
         .resend_invitation(&caller, invitation_id(&id)?)
         .await?;
-    Ok(Json(Invited {
-        id: resent.id,
-        invitation_token: resent.token.expose().to_owned(),
-        replaced: false,
-    }))
+    Ok(Json(Invited::new(&resent, false)))
 }
 
 /// Revoke a pending invitation: its token then fails like an unknown one (Administrators).
