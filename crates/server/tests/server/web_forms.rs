@@ -71,7 +71,11 @@ async fn the_settings_account_and_invitation_forms_have_a_summary() {
     let token = admin
         .post(
             "/account/tokens",
-            &[("name", "nightly"), ("scope", "read"), ("expires_in_days", "0")],
+            &[
+                ("name", "nightly"),
+                ("scope", "read"),
+                ("expires_in_days", "0"),
+            ],
         )
         .await;
     assert_eq!(token.status, 422, "{}", token.body);
@@ -79,7 +83,11 @@ async fn the_settings_account_and_invitation_forms_have_a_summary() {
     let token = admin
         .post(
             "/account/tokens",
-            &[("name", "nightly"), ("scope", "everything"), ("expires_in_days", "30")],
+            &[
+                ("name", "nightly"),
+                ("scope", "everything"),
+                ("expires_in_days", "30"),
+            ],
         )
         .await;
     assert_eq!(token.status, 422, "{}", token.body);
