@@ -201,7 +201,14 @@ pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let (parts, body) = request.into_parts();
-    if declared.is_some_and(|n| n > limit) {
+    if let Some(declared) = declared.filter(|n| *n > limit) {
+        // An HTTP/1.1 client that sends its whole body before reading (most do, unless they
+        // asked `Expect: 100-continue`) would find the connection closed under it and never
+        // read the answer: take in and throw away a body of a bounded size first.
+        if drains(&parts, declared, limit) {
+            discard(body, limit).await;
+            return too_large();
+        }
         return keep_until_sent(too_large(), Some(body));
     }
     let parked = Arc::new(Mutex::new(None));
@@ -232,6 +239,35 @@ pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
     };
     let unread = parked.lock().ok().and_then(|mut slot| slot.take());
     keep_until_sent(response, unread)
+}
+
+/// At most this much over the limit, an oversized HTTP/1.1 body is read and thrown away so that
+/// the client sees its 413; a longer one gets the answer at once and the connection closes.
+const DRAIN_AT_MOST: usize = 8 * 1024 * 1024;
+/// How long reading an oversized body to throw it away may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether an oversized body of `declared` bytes is read to its end before the 413: HTTP/1.x,
+/// no `Expect: 100-continue` (that client waits and sends nothing), and not far over `limit`.
+fn drains(parts: &axum::http::request::Parts, declared: usize, limit: usize) -> bool {
+    let expects_continue = parts
+        .headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    parts.version <= axum::http::Version::HTTP_11
+        && !expects_continue
+        && declared <= limit.saturating_add(DRAIN_AT_MOST)
+}
+
+/// Reads `body` to its end (at most [`DRAIN_AT_MOST`] bytes over `limit`, for at most
+/// [`DRAIN_TIME`]) and drops what it read.
+async fn discard(body: axum::body::Body, limit: usize) {
+    let mut body = http_body_util::Limited::new(body, limit.saturating_add(DRAIN_AT_MOST));
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
 }
 
 /// `response`, holding `unread` (a request body not read to its end) until the response's own
