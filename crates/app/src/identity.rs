@@ -223,13 +223,6 @@ impl Hub {
             Err(_) => None,
         };
         let mut candidates = self.accounts_of(index.as_deref()).await?;
-        // Earlier failures of these accounts count before this attempt is judged (waiting only
-        // for them: no other address's answer depends on these accounts).
-        let ids: Vec<UserId> = candidates.iter().map(|user| user.id).collect();
-        if self.sign_in_failure_pending(&ids) {
-            self.settle_sign_in_failures().await;
-            candidates = self.accounts_of(index.as_deref()).await?;
-        }
         if let Some(org) = organization {
             candidates.retain(|user| user.organization_id == org);
         }
@@ -244,9 +237,18 @@ impl Hub {
         }))
         .await;
         let policy = self.options.lockout;
-        let failures_of = |user: &StoredUser| LoginFailures {
-            count: user.failed_logins,
-            locked_until: user.locked_until,
+        // The stored failures and those still queued (read after the account, so a failure
+        // recorded in between is never counted twice): lockout counts every earlier failure
+        // without this answer waiting for them, which only an existing account would do.
+        let failures_of = |user: &StoredUser| {
+            let mut failures = LoginFailures {
+                count: user.failed_logins,
+                locked_until: user.locked_until,
+            };
+            for at in self.pending_sign_in_failures(user.id) {
+                failures = policy.after_failure(failures, at);
+            }
+            failures
         };
         let usable = |user: &StoredUser| {
             !policy.is_locked(&failures_of(user), now) && user.status == UserStatus::Active
@@ -277,13 +279,11 @@ impl Hub {
                 self.queue_sign_in_failure(SignInFailure {
                     organization: user.organization_id,
                     user: user.id,
-                    failures: failures_of(&user),
                     at: now,
                 });
             }
             return Err(AppError::LoginFailed);
         };
-        let failures = failures_of(&user);
         if user.totp_enabled {
             let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
                 return Err(AppError::TotpRequired);
@@ -292,12 +292,16 @@ impl Hub {
                 self.record_failure(SignInFailure {
                     organization: user.organization_id,
                     user: user.id,
-                    failures,
                     at: now,
                 })
                 .await?;
                 return Err(AppError::TotpRequired);
             }
+        }
+        // Failures queued before this success are recorded first, so the success clears them
+        // (only someone who knows the password waits for this).
+        if !self.pending_sign_in_failures(user.id).is_empty() {
+            self.settle_sign_in_failures().await;
         }
         let mut tx = self.store.write().await?;
         let cleared = policy.after_success();
@@ -336,11 +340,18 @@ impl Hub {
         let SignInFailure {
             organization,
             user,
-            failures,
             at: now,
         } = failure;
-        let next = self.options.lockout.after_failure(failures, now);
         let mut tx = self.store.write().await?;
+        // Counted on the account as stored now: every failure queued before this one is in it.
+        let Some(stored) = users::get(&mut tx, organization, user).await? else {
+            return Ok(());
+        };
+        let failures = LoginFailures {
+            count: stored.failed_logins,
+            locked_until: stored.locked_until,
+        };
+        let next = self.options.lockout.after_failure(failures, now);
         users::set_login_failures(
             &mut tx,
             organization,

@@ -5,7 +5,6 @@
 //! or by [`Hub::run_queued_jobs`].
 
 use crate::{AppError, Hub};
-use lockstep_auth::LoginFailures;
 use lockstep_domain::{EmailAddress, OrganizationId, UserId};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,12 +14,12 @@ use time::OffsetDateTime;
 /// How long a runner waits after a job is queued before doing it.
 const JOB_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// A failed sign-in to record on an existing account.
+/// A failed sign-in to record on an existing account (counted on the account as it is stored
+/// when it is recorded, so failures queued together all count).
 #[derive(Debug)]
 pub(crate) struct SignInFailure {
     pub organization: OrganizationId,
     pub user: UserId,
-    pub failures: LoginFailures,
     pub at: OffsetDateTime,
 }
 
@@ -74,7 +73,8 @@ impl<T> Queue<T> {
 #[derive(Default)]
 struct Failures {
     queued: VecDeque<SignInFailure>,
-    recording: Option<UserId>,
+    /// The account and time of the failure being recorded.
+    recording: Option<(UserId, OffsetDateTime)>,
 }
 
 /// The hub's queued work. Failed sign-ins and mails have queues of their own, so a slow mail
@@ -118,12 +118,24 @@ impl Hub {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether a failed sign-in of one of `users` is queued or being recorded. Only a sign-in
-    /// into those accounts waits for it: another address's answer never depends on them.
-    pub(crate) fn sign_in_failure_pending(&self, users: &[UserId]) -> bool {
+    /// When the failed sign-ins of `user` that are queued or being recorded happened, oldest
+    /// first. A sign-in counts them with the stored ones instead of waiting for them, so an
+    /// account with a recent failure answers as fast as an address without an account.
+    pub(crate) fn pending_sign_in_failures(&self, user: UserId) -> Vec<OffsetDateTime> {
         let failures = self.failures();
-        failures.queued.iter().any(|f| users.contains(&f.user))
-            || failures.recording.is_some_and(|u| users.contains(&u))
+        failures
+            .recording
+            .filter(|(u, _)| *u == user)
+            .map(|(_, at)| at)
+            .into_iter()
+            .chain(
+                failures
+                    .queued
+                    .iter()
+                    .filter(|f| f.user == user)
+                    .map(|f| f.at),
+            )
+            .collect()
     }
 
     pub(crate) fn queue_password_reset(&self, request: ResetRequest) {
@@ -131,15 +143,14 @@ impl Hub {
         self.jobs.added.notify_one();
     }
 
-    /// Records the queued failed sign-ins (and waits for those being recorded), so lockout
-    /// counts every earlier failure.
+    /// Records the queued failed sign-ins (and waits for those being recorded).
     pub(crate) async fn settle_sign_in_failures(&self) {
         let _recording = self.jobs.recording.lock().await;
         loop {
             let failure = {
                 let mut failures = self.failures();
                 let next = failures.queued.pop_front();
-                failures.recording = next.as_ref().map(|f| f.user);
+                failures.recording = next.as_ref().map(|f| (f.user, f.at));
                 next
             };
             let Some(failure) = failure else { break };
