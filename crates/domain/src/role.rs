@@ -54,12 +54,11 @@ impl FromStr for Role {
     type Err = UnknownRole;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "administrator" => Ok(Role::Administrator),
-            "editor" => Ok(Role::Editor),
-            "viewer" => Ok(Role::Viewer),
-            _ => Err(UnknownRole),
-        }
+        // One spelling per value: the one `as_str` writes.
+        Role::ALL
+            .into_iter()
+            .find(|value| value.as_str() == s)
+            .ok_or(UnknownRole)
     }
 }
 

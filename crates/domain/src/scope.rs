@@ -57,12 +57,11 @@ impl FromStr for TokenScope {
     type Err = UnknownScope;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "read" => Ok(TokenScope::Read),
-            "run" => Ok(TokenScope::Run),
-            "manage" => Ok(TokenScope::Manage),
-            _ => Err(UnknownScope),
-        }
+        // One spelling per value: the one `as_str` writes.
+        TokenScope::ALL
+            .into_iter()
+            .find(|value| value.as_str() == s)
+            .ok_or(UnknownScope)
     }
 }
 
