@@ -45,6 +45,17 @@ pub enum AppError {
     /// account until they do.
     #[error("your organization requires TOTP: enrol it first")]
     TotpEnrolmentRequired,
+    /// The object is shared with the caller to read; only its owner or an Administrator may
+    /// change it.
+    #[error("only the owner or an Administrator may do this")]
+    OwnerOnly,
+    /// The request cannot be carried out as things are: `reason` says why, `rows` lists up to 20
+    /// records in the way (a submit while ticked records have errors).
+    #[error("{reason}")]
+    Blocked {
+        reason: String,
+        rows: Vec<BlockedRow>,
+    },
     /// The object already exists.
     #[error("{0} already exists")]
     Conflict(&'static str),
@@ -105,6 +116,7 @@ impl From<lockstep_policy::Denial> for AppError {
     fn from(denial: lockstep_policy::Denial) -> Self {
         match denial {
             lockstep_policy::Denial::NotVisible => AppError::NotFound("object"),
+            lockstep_policy::Denial::OwnerOnly => AppError::OwnerOnly,
             lockstep_policy::Denial::Forbidden { needs } => AppError::Forbidden { needs },
             lockstep_policy::Denial::ScopeTooNarrow { scope, needs } => {
                 AppError::ScopeTooNarrow { scope, needs }
@@ -125,4 +137,12 @@ impl From<lockstep_connectors::ConnectorError> for AppError {
             }
         }
     }
+}
+
+/// A record that stands in the way of a submit, and its errors (messages name fields and rules,
+/// never values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRow {
+    pub row: u64,
+    pub issues: Vec<String>,
 }

@@ -83,6 +83,9 @@ pub struct Hub {
     pub(crate) work_available: tokio::sync::Notify,
     /// Work done after the answer (failed sign-ins, password reset mails).
     pub(crate) jobs: crate::jobs::Jobs,
+    /// Data sets read in each session (or by each API token): the first read is audited.
+    pub(crate) dataset_reads:
+        std::sync::Mutex<std::collections::HashSet<(lockstep_domain::DatasetId, String)>>,
 }
 
 impl Hub {
@@ -165,6 +168,7 @@ impl Hub {
             key_wrap_lock: tokio::sync::RwLock::new(()),
             work_available: tokio::sync::Notify::new(),
             jobs: crate::jobs::Jobs::default(),
+            dataset_reads: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 

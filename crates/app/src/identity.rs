@@ -422,6 +422,7 @@ impl Hub {
             last_seen_at: now,
         };
         sessions::insert(conn, &session).await?;
+        lockstep_storage::users::set_signed_in(conn, user.id, now).await?;
         Ok(LoginSuccess {
             session_token,
             csrf_token,

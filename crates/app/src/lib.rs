@@ -10,6 +10,7 @@ mod audit;
 mod audit_names;
 mod clock;
 mod connections;
+mod datasets;
 mod error;
 mod hub;
 mod identity;
@@ -34,7 +35,13 @@ pub use connections::{
     MAX_UPLOAD_MIB, NewConnection, OAuthCallback, OAuthConnected, OAuthStart, OAuthStatus,
     TestOutcome, UploadView,
 };
-pub use error::AppError;
+pub use datasets::{
+    CHUNK_ROWS as DATASET_CHUNK_ROWS, Change, DEFAULT_RETENTION_DAYS as DEFAULT_DATASET_RETENTION_DAYS,
+    DatasetCounts, DatasetState, DatasetView, IssueFilter, MAX_PAGE as MAX_DATASET_PAGE,
+    MAX_RETENTION_DAYS as MAX_DATASET_RETENTION_DAYS, ProcessSelection, RecordIssue, RecordOutcome,
+    RecordPage, RecordQuery, RecordStatus, RecordView,
+};
+pub use error::{AppError, BlockedRow};
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{
     Caller, Credential, LoginSuccess, MAX_ACCOUNTS_PER_ADDRESS, MailOutcome, OrganizationChoice,

@@ -44,6 +44,8 @@ pub struct SettingsUpdate {
     pub long_term_audit: Option<bool>,
     /// IANA time zone name; schedules are evaluated in it.
     pub time_zone: Option<String>,
+    /// Days (1..=90) after which an untouched data set is deleted.
+    pub dataset_retention_days: Option<u32>,
 }
 
 /// A new (or resent) invitation. Its token belongs to the invited address: show it to the
@@ -655,6 +657,18 @@ impl Hub {
         if let Some(zone) = &update.time_zone {
             crate::TimeZone::parse(zone)?;
         }
+        if update
+            .dataset_retention_days
+            .is_some_and(|d| !(1..=crate::datasets::MAX_RETENTION_DAYS).contains(&d))
+        {
+            return Err(AppError::Invalid {
+                field: "dataset_retention_days",
+                reason: format!(
+                    "must be between 1 and {}",
+                    crate::datasets::MAX_RETENTION_DAYS
+                ),
+            });
+        }
         let mut tx = self.store.write().await?;
         let before = settings::get(&mut tx, org).await?;
         let after = OrganizationSettings {
@@ -665,6 +679,9 @@ impl Hub {
                 .time_zone
                 .clone()
                 .unwrap_or_else(|| before.time_zone.clone()),
+            dataset_retention_days: update
+                .dataset_retention_days
+                .unwrap_or(before.dataset_retention_days),
         };
         settings::put(&mut tx, org, after.clone(), self.clock.now()).await?;
         let mut event = Event::new(
@@ -689,6 +706,15 @@ impl Hub {
             event = event.change(
                 "time_zone",
                 FieldChange::value(Some(&before.time_zone), Some(&after.time_zone)),
+            );
+        }
+        if before.dataset_retention_days != after.dataset_retention_days {
+            event = event.change(
+                "dataset_retention_days",
+                FieldChange::value(
+                    Some(before.dataset_retention_days),
+                    Some(after.dataset_retention_days),
+                ),
             );
         }
         if before.long_term_audit != after.long_term_audit {

@@ -227,7 +227,7 @@ impl Hub {
         Ok(stored)
     }
 
-    async fn open_spec(&self, p: &StoredPipeline) -> Result<PipelineSpec, AppError> {
+    pub(crate) async fn open_spec(&self, p: &StoredPipeline) -> Result<PipelineSpec, AppError> {
         let json = self
             .open_field(
                 p.organization_id,

@@ -88,6 +88,10 @@ id_type!(
     /// Identifies one run of a pipeline.
     RunId
 );
+id_type!(
+    /// Identifies a data set (records pulled through a pipeline, staged for review).
+    DatasetId
+);
 
 #[cfg(test)]
 mod tests {

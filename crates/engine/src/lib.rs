@@ -39,11 +39,12 @@
 mod convert;
 mod expr;
 pub mod plan;
+pub mod records;
 pub mod run;
 pub mod spec;
 mod typecheck;
 
-pub use plan::{Applied, Plan, Rejected, RejectionKind};
+pub use plan::{Applied, Issue, Plan, Rejected, RejectionKind};
 pub use run::{EngineError, Progress, RunInput, RunObserver, RunOutcome, execute};
 pub use spec::{
     DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull, PipelineSpec, Rule,

@@ -39,6 +39,26 @@ pub struct Applied {
     pub skipped: u64,
     /// For each row of `batch`, the index of the input row it came from.
     pub accepted_rows: Vec<usize>,
+    /// A review plan ([`Plan::for_review`]) only: what is wrong with the records of `batch`,
+    /// in order of `row` (a row of `batch`). Empty for a plan that rejects.
+    pub issues: Vec<Issue>,
+}
+
+/// What is wrong with one field of a record under review: a failed validation rule (at its
+/// level), or a value that could not be computed or converted (an error).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// The record's row in the applied batch's output.
+    pub row: usize,
+    /// The destination field the issue is about (the source field's name when it maps to no
+    /// destination field under its own value), or empty when it names none.
+    pub field: String,
+    /// `warning` or `error`.
+    pub level: Level,
+    /// In words that name the rule and fields, never a value.
+    pub message: String,
+    /// What found it: `rules[2]`, `mappings[1]`, `filter`.
+    pub rule: String,
 }
 
 /// A record that was not written, and why.
@@ -86,6 +106,8 @@ struct Reason {
     kind: RejectionKind,
     text: String,
     fields: Vec<String>,
+    /// The destination field a mapping or export rule failed to compute.
+    target: Option<String>,
 }
 
 impl Reason {
@@ -95,6 +117,7 @@ impl Reason {
             kind: RejectionKind::Rule,
             text,
             fields: fields.to_vec(),
+            target: None,
         }
     }
 
@@ -104,7 +127,13 @@ impl Reason {
             kind: RejectionKind::Error,
             text,
             fields: fields.to_vec(),
+            target: None,
         }
+    }
+
+    fn on(mut self, target: &str) -> Reason {
+        self.target = Some(target.to_owned());
+        self
     }
 }
 
@@ -198,6 +227,9 @@ pub struct Plan {
     cursor_column: Option<usize>,
     /// Set to stop evaluations between two iterations (cancellation).
     interrupt: Arc<AtomicBool>,
+    /// A review plan keeps every record the filter lets through and reports what is wrong with
+    /// it as [`Issue`]s instead of rejecting it.
+    review: bool,
 }
 
 fn spec_error(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
@@ -576,7 +608,53 @@ impl Plan {
             read_fields,
             cursor_column,
             interrupt: Arc::new(AtomicBool::new(false)),
+            review: false,
         })
+    }
+
+    /// A plan for records a person reviews before they are written (a data set): no record is
+    /// rejected — failed validation rules (warnings too) and values that cannot be computed are
+    /// [`Applied::issues`] on their fields, a value that cannot be computed is null — so every
+    /// output field is nullable. Only the filter drops records.
+    pub fn for_review(spec: &PipelineSpec, source_schema: SchemaRef) -> Result<Plan, SpecError> {
+        let mut plan = Plan::new(spec, source_schema)?;
+        plan.review = true;
+        let fields: Vec<Field> = plan
+            .output_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        plan.output_schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            plan.output_schema.metadata().clone(),
+        ));
+        for o in &mut plan.outputs {
+            o.field = Arc::new(o.field.as_ref().clone().with_nullable(true));
+        }
+        for r in &mut plan.exports {
+            r.field = Arc::new(r.field.as_ref().clone().with_nullable(true));
+        }
+        Ok(plan)
+    }
+
+    /// The destination field a source field reaches unchanged (a mapping without transform or
+    /// cast), if any.
+    fn destination_of(&self, source: &str) -> Option<&str> {
+        self.outputs
+            .iter()
+            .find(|o| o.is_plain() && o.source_name == source)
+            .map(|o| o.field.name().as_str())
+    }
+
+    /// The source field a destination field takes unchanged or through a cast only, if any:
+    /// where an edit of that destination field goes.
+    pub fn source_of(&self, destination: &str) -> Option<&str> {
+        self.outputs
+            .iter()
+            .find(|o| o.transform.is_none() && o.field.name() == destination)
+            .filter(|_| !self.exports.iter().any(|r| r.field.name() == destination))
+            .map(|o| o.source_name.as_str())
     }
 
     /// The schema of the batches [`Plan::apply`] answers: destination field names, with the
@@ -639,10 +717,11 @@ impl Plan {
                 warnings_by_rule: BTreeMap::new(),
                 skipped: 0,
                 accepted_rows: (0..n).collect(),
+                issues: Vec::new(),
             });
         }
 
-        let mut rows = RowStates::new(n);
+        let mut rows = RowStates::new(n, self.review);
         let mut slots: Vec<ArrayRef> = columns.to_vec();
 
         if let Some(filter) = &self.filter {
@@ -702,6 +781,7 @@ impl Plan {
 
         for rule in &self.validations {
             let mut fail = Vec::new();
+            let mut warned = Vec::new();
             let mut warnings = 0u64;
             let label = &rule.label;
             self.evaluate(
@@ -737,7 +817,12 @@ impl Plan {
                         ),
                     };
                     match rule.level {
-                        Level::Warning => warnings += 1,
+                        Level::Warning => {
+                            warnings += 1;
+                            if self.review {
+                                warned.push((row, problem));
+                            }
+                        }
                         Level::Error => fail.push((row, problem)),
                     }
                 },
@@ -747,6 +832,8 @@ impl Plan {
                 *rows.warnings_by_rule.entry(label.clone()).or_default() += warnings;
             }
             rows.reject_all(fail);
+            rows.issues
+                .extend(warned.into_iter().map(|(row, r)| (row, Level::Warning, r)));
         }
 
         let mut out: Vec<ArrayRef> = Vec::with_capacity(self.outputs.len());
@@ -808,6 +895,26 @@ impl Plan {
                 .collect()
         };
 
+        let issues = if rows.issues.is_empty() {
+            Vec::new()
+        } else {
+            let mut position = vec![usize::MAX; n];
+            for (out_row, input_row) in accepted_rows.iter().enumerate() {
+                if let Some(p) = position.get_mut(*input_row) {
+                    *p = out_row;
+                }
+            }
+            let mut issues: Vec<Issue> = std::mem::take(&mut rows.issues)
+                .into_iter()
+                .filter_map(|(row, level, reason)| {
+                    let out_row = *position.get(row)?;
+                    (out_row != usize::MAX).then(|| self.issue(out_row, level, reason))
+                })
+                .collect();
+            issues.sort_by_key(|i| i.row);
+            issues
+        };
+
         Ok(Applied {
             batch: out_batch,
             rejected,
@@ -815,7 +922,27 @@ impl Plan {
             warnings_by_rule: std::mem::take(&mut rows.warnings_by_rule),
             skipped: rows.skipped,
             accepted_rows,
+            issues,
         })
+    }
+
+    /// The issue a reason makes on the output record at `row`.
+    fn issue(&self, row: usize, level: Level, reason: Reason) -> Issue {
+        let field = match reason.target {
+            Some(target) => target,
+            None => reason
+                .fields
+                .first()
+                .map(|f| self.destination_of(f).unwrap_or(f).to_owned())
+                .unwrap_or_default(),
+        };
+        Issue {
+            row,
+            field,
+            level,
+            message: reason.text,
+            rule: reason.rule,
+        }
     }
 
     /// The rejected record at `row`: its key and values from the input batch.
@@ -943,7 +1070,7 @@ impl Plan {
                 ),
             };
             builder.append_null();
-            fail.push((row, Reason::error(label, &rule.expr.fields, problem)));
+            fail.push((row, Reason::error(label, &rule.expr.fields, problem).on(target)));
         })?;
         rows.reject_all(fail);
         Ok(builder.finish())
@@ -996,7 +1123,7 @@ impl Plan {
                         ),
                     };
                     builder.append_null();
-                    fail.push((row, Reason::error(label, &o.fields, problem)));
+                    fail.push((row, Reason::error(label, &o.fields, problem).on(dest)));
                 })?;
             }
             None => {
@@ -1020,7 +1147,8 @@ impl Plan {
                                 &o.label,
                                 &o.fields,
                                 format!("cannot cast '{}' to {dest_type}", o.source_name),
-                            ),
+                            )
+                            .on(dest),
                         ));
                     }
                 }
@@ -1080,16 +1208,21 @@ fn make_batch(
 struct RowStates {
     alive: Vec<bool>,
     rejected: Vec<(usize, Reason)>,
+    /// Review plans: what is wrong with each row, which stays alive.
+    review: bool,
+    issues: Vec<(usize, Level, Reason)>,
     skipped: u64,
     warnings: u64,
     warnings_by_rule: BTreeMap<String, u64>,
 }
 
 impl RowStates {
-    fn new(n: usize) -> RowStates {
+    fn new(n: usize, review: bool) -> RowStates {
         RowStates {
             alive: vec![true; n],
             rejected: Vec::new(),
+            review,
+            issues: Vec::new(),
             skipped: 0,
             warnings: 0,
             warnings_by_rule: BTreeMap::new(),
@@ -1106,6 +1239,11 @@ impl RowStates {
     }
 
     fn reject_all(&mut self, rows: Vec<(usize, Reason)>) {
+        if self.review {
+            self.issues
+                .extend(rows.into_iter().map(|(row, r)| (row, Level::Error, r)));
+            return;
+        }
         for (row, reason) in rows {
             if let Some(a) = self.alive.get_mut(row)
                 && *a

@@ -66,6 +66,10 @@ pub enum Action {
     RunPipelines,
     /// Read a run's per-record errors (they hold record values).
     ReadRunErrors,
+    /// Pull a data set through a pipeline (it is the caller's own).
+    PullDatasets,
+    /// List every data set of the organization, whoever owns it (governance).
+    ListAllDatasets,
 }
 
 impl Action {
@@ -81,7 +85,8 @@ impl Action {
             | Action::ManageOwnCredentials
             | Action::ListConnections
             | Action::ReadConnectionObjects
-            | Action::ListPipelines => Role::Viewer,
+            | Action::ListPipelines
+            | Action::PullDatasets => Role::Viewer,
             Action::SampleRecords
             | Action::ManagePipelines
             | Action::RunPipelines
@@ -95,7 +100,8 @@ impl Action {
             | Action::UpdateSettings
             | Action::ReadAudit
             | Action::ReadConnectionConfig
-            | Action::ManageConnections => Role::Administrator,
+            | Action::ManageConnections
+            | Action::ListAllDatasets => Role::Administrator,
         }
     }
 
@@ -113,8 +119,9 @@ impl Action {
             | Action::ReadConnectionObjects
             | Action::SampleRecords
             | Action::ListPipelines
-            | Action::ReadRunErrors => TokenScope::Read,
-            Action::RunPipelines => TokenScope::Run,
+            | Action::ReadRunErrors
+            | Action::ListAllDatasets => TokenScope::Read,
+            Action::RunPipelines | Action::PullDatasets => TokenScope::Run,
             Action::ManageOwnCredentials
             | Action::InviteUser
             | Action::UpdateUser
@@ -158,6 +165,9 @@ pub enum Denial {
     /// The object belongs to another organization (or another user's private object): answer as
     /// if it did not exist.
     NotVisible,
+    /// The object is visible (shared with the caller) but only its owner or an Administrator
+    /// may do this.
+    OwnerOnly,
     /// Visible, but the member's role does not allow this action.
     Forbidden { needs: Role },
     /// The role allows it, but the API token the member calls with has too narrow a scope.
@@ -222,3 +232,142 @@ fn within_scope(member: &Member, action: Action) -> Decision {
 
 #[cfg(test)]
 mod tests;
+
+/// What can be done to one data set. A data set belongs to its owner: it is visible to the owner,
+/// to the members it is shared with and to the organization's Administrators, and to nobody
+/// else (not even as "forbidden": [`Denial::NotVisible`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetAction {
+    /// See it and its records.
+    Read,
+    /// Edit its records, tick and untick them, pull it again (Editors and Administrators; the
+    /// owner, or an Administrator).
+    Edit,
+    /// Write its ticked records to the destination (as `Edit`).
+    Submit,
+    /// Share, unshare, hand over or delete it (any role; the owner, or an Administrator).
+    Manage,
+}
+
+impl DatasetAction {
+    pub fn minimum_role(self) -> Role {
+        match self {
+            DatasetAction::Read | DatasetAction::Manage => Role::Viewer,
+            DatasetAction::Edit | DatasetAction::Submit => Role::Editor,
+        }
+    }
+
+    pub fn minimum_scope(self) -> TokenScope {
+        match self {
+            DatasetAction::Read => TokenScope::Read,
+            DatasetAction::Edit | DatasetAction::Submit | DatasetAction::Manage => TokenScope::Run,
+        }
+    }
+}
+
+/// One data set as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dataset {
+    pub organization: OrganizationId,
+    pub owner: UserId,
+    /// Whether it is shared with the member asking.
+    pub shared_with_caller: bool,
+}
+
+/// May `subject` do `action` to this data set?
+pub fn decide_dataset(subject: &Subject, action: DatasetAction, dataset: &Dataset) -> Decision {
+    let member = match subject {
+        Subject::Operator => return Decision::Deny(Denial::NotVisible),
+        Subject::Member(member) => member,
+    };
+    if member.organization != dataset.organization {
+        return Decision::Deny(Denial::NotVisible);
+    }
+    let owner = member.user == dataset.owner;
+    let administrator = member.role == Role::Administrator;
+    if !(owner || administrator || dataset.shared_with_caller) {
+        return Decision::Deny(Denial::NotVisible);
+    }
+    if member.must_enrol_totp {
+        return Decision::Deny(Denial::TotpEnrolmentRequired);
+    }
+    if action != DatasetAction::Read && !(owner || administrator) {
+        return Decision::Deny(Denial::OwnerOnly);
+    }
+    let needs = action.minimum_role();
+    if member.role < needs {
+        return Decision::Deny(Denial::Forbidden { needs });
+    }
+    let scope = action.minimum_scope();
+    match member.token_scope {
+        Some(have) if have < scope => Decision::Deny(Denial::ScopeTooNarrow {
+            scope: have,
+            needs: scope,
+        }),
+        _ => Decision::Allow,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod dataset_tests {
+    use super::*;
+
+    fn id<T: std::str::FromStr>(n: u128) -> T {
+        match format!("01900000-0000-7000-8000-0000000000{n:02x}").parse() {
+            Ok(id) => id,
+            Err(_) => unreachable!("fixed id"),
+        }
+    }
+
+    fn member(user: u128, org: u128, role: Role) -> Subject {
+        Subject::Member(Member {
+            user: id(user),
+            organization: id(org),
+            role,
+            must_enrol_totp: false,
+            token_scope: None,
+        })
+    }
+
+    #[test]
+    fn a_data_set_is_its_owners_its_sharees_to_read_and_administrators() {
+        use DatasetAction::{Edit, Manage, Read, Submit};
+        let ds = Dataset {
+            organization: id(1),
+            owner: id(10),
+            shared_with_caller: false,
+        };
+        let shared = Dataset {
+            shared_with_caller: true,
+            ..ds
+        };
+        let owner_viewer = member(10, 1, Role::Viewer);
+        let owner_editor = member(10, 1, Role::Editor);
+        let other_editor = member(11, 1, Role::Editor);
+        let admin = member(12, 1, Role::Administrator);
+        let stranger_admin = member(13, 2, Role::Administrator);
+        let hidden = Decision::Deny(Denial::NotVisible);
+        for action in [Read, Edit, Submit, Manage] {
+            assert_eq!(decide_dataset(&other_editor, action, &ds), hidden);
+            assert_eq!(decide_dataset(&stranger_admin, action, &shared), hidden);
+            assert_eq!(decide_dataset(&Subject::Operator, action, &ds), hidden);
+            assert!(decide_dataset(&admin, action, &ds).is_allowed());
+            assert!(decide_dataset(&owner_editor, action, &ds).is_allowed());
+        }
+        assert!(decide_dataset(&other_editor, Read, &shared).is_allowed());
+        for action in [Edit, Submit, Manage] {
+            assert_eq!(
+                decide_dataset(&other_editor, action, &shared),
+                Decision::Deny(Denial::OwnerOnly)
+            );
+        }
+        assert!(decide_dataset(&owner_viewer, Manage, &ds).is_allowed());
+        assert_eq!(
+            decide_dataset(&owner_viewer, Edit, &ds),
+            Decision::Deny(Denial::Forbidden {
+                needs: Role::Editor
+            })
+        );
+    }
+}

@@ -15,7 +15,7 @@ mod uuid_free {
     }
 }
 
-const ALL_ACTIONS: [Action; 19] = [
+const ALL_ACTIONS: [Action; 21] = [
     Action::ReadOwnAccount,
     Action::ManageOwnCredentials,
     Action::ListUsers,
@@ -35,6 +35,8 @@ const ALL_ACTIONS: [Action; 19] = [
     Action::ManagePipelines,
     Action::RunPipelines,
     Action::ReadRunErrors,
+    Action::PullDatasets,
+    Action::ListAllDatasets,
 ];
 
 fn member(role: Role) -> Member {
@@ -100,6 +102,7 @@ fn roles_in_their_own_organization() {
         Action::ReadAudit,
         Action::ReadConnectionConfig,
         Action::ManageConnections,
+        Action::ListAllDatasets,
     ];
     for action in admin_only {
         let resource = Resource::organization(org);

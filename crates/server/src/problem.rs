@@ -33,6 +33,22 @@ pub struct ApiError {
     /// Boxed: rare, and every handler's `Result` carries an `ApiError`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organizations: Option<Box<OrganizationOptions>>,
+    /// For a refused data-set submit (422): up to 20 ticked records with errors, each with its
+    /// row and its errors' messages (which name fields and rules, never values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Box<BlockedRows>>,
+}
+
+/// Records in the way of a submit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct BlockedRows(pub Vec<BlockedRowBody>);
+
+/// A record in the way of a submit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BlockedRowBody {
+    pub row: u64,
+    pub issues: Vec<String>,
 }
 
 /// The organizations offered by an ambiguous sign-in.
@@ -57,6 +73,7 @@ impl ApiError {
             field: None,
             failure: None,
             organizations: None,
+            rows: None,
         }
     }
 
@@ -160,6 +177,29 @@ impl From<AppError> for ApiError {
             }
             AppError::Refused(why) => {
                 ApiError::new(StatusCode::CONFLICT, "refused", "The change was refused").detail(why)
+            }
+            AppError::OwnerOnly => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "owner-only",
+                "Only the owner or an Administrator may do this",
+            )
+            .detail("This data set is shared with you to read: ask its owner."),
+            AppError::Blocked { reason, rows } => {
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "blocked",
+                    "The request cannot be carried out as things are",
+                )
+                .detail(reason);
+                err.rows = Some(Box::new(BlockedRows(
+                    rows.into_iter()
+                        .map(|r| BlockedRowBody {
+                            row: r.row,
+                            issues: r.issues,
+                        })
+                        .collect(),
+                )));
+                err
             }
             AppError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -15,6 +15,7 @@ mod store;
 pub mod api_tokens;
 pub mod audit;
 pub mod connections;
+pub mod datasets;
 pub mod footprint;
 pub mod invitations;
 pub mod ledger;

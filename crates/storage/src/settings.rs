@@ -14,6 +14,9 @@ pub struct OrganizationSettings {
     pub long_term_audit: bool,
     /// IANA time zone name (`Europe/Berlin`); schedules are evaluated in it.
     pub time_zone: String,
+    /// Data sets untouched this many days (1..=90) are deleted, and so are those of members who
+    /// have not signed in for as long.
+    pub dataset_retention_days: u32,
 }
 
 impl Default for OrganizationSettings {
@@ -23,6 +26,7 @@ impl Default for OrganizationSettings {
             audit_depth: 10,
             long_term_audit: true,
             time_zone: "UTC".to_owned(),
+            dataset_retention_days: 5,
         }
     }
 }
@@ -33,7 +37,8 @@ pub async fn get(
     org: OrganizationId,
 ) -> Result<OrganizationSettings, StoreError> {
     let row = sqlx::query(
-        "SELECT require_totp, audit_depth, long_term_audit, time_zone FROM organization_settings \
+        "SELECT require_totp, audit_depth, long_term_audit, time_zone, dataset_retention_days \
+         FROM organization_settings \
          WHERE organization_id = $1",
     )
     .bind(org.to_string())
@@ -47,6 +52,8 @@ pub async fn get(
                 .map_err(|_| StoreError::Corrupt("audit depth"))?,
             long_term_audit: row.try_get::<i64, _>("long_term_audit")? != 0,
             time_zone: row.try_get("time_zone")?,
+            dataset_retention_days: u32::try_from(row.try_get::<i64, _>("dataset_retention_days")?)
+                .map_err(|_| StoreError::Corrupt("retention days"))?,
         }),
     }
 }
@@ -59,10 +66,12 @@ pub async fn put(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO organization_settings (organization_id, require_totp, audit_depth, \
-         long_term_audit, time_zone, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         long_term_audit, time_zone, updated_at, dataset_retention_days) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (organization_id) DO UPDATE SET require_totp = excluded.require_totp, \
          audit_depth = excluded.audit_depth, long_term_audit = excluded.long_term_audit, \
-         time_zone = excluded.time_zone, updated_at = excluded.updated_at",
+         time_zone = excluded.time_zone, updated_at = excluded.updated_at, \
+         dataset_retention_days = excluded.dataset_retention_days",
     )
     .bind(org.to_string())
     .bind(i64::from(settings.require_totp))
@@ -70,6 +79,7 @@ pub async fn put(
     .bind(i64::from(settings.long_term_audit))
     .bind(settings.time_zone.clone())
     .bind(to_millis(at))
+    .bind(i64::from(settings.dataset_retention_days))
     .execute(conn)
     .await?;
     Ok(())

@@ -386,3 +386,45 @@ pub async fn use_recovery_code(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Records a sign-in (a new session): data sets of members who stay away expire.
+pub async fn set_signed_in(
+    conn: &mut AnyConnection,
+    id: UserId,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET last_signed_in_at = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(to_millis(at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the member wants a mail when one of their data sets is removed (on by default).
+pub async fn dataset_removal_notice(
+    conn: &mut AnyConnection,
+    id: UserId,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT dataset_removal_notice FROM users WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<i64, _>("dataset_removal_notice")? != 0,
+        None => false,
+    })
+}
+
+pub async fn set_dataset_removal_notice(
+    conn: &mut AnyConnection,
+    id: UserId,
+    on: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET dataset_removal_notice = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(i64::from(on))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -34,6 +34,7 @@
 
 mod cipher;
 mod config;
+mod data_key;
 mod error;
 mod gcm;
 mod init;
@@ -45,6 +46,7 @@ use zeroize::Zeroizing;
 
 pub use cipher::{Aad, OrgKeys};
 pub use config::SealConfig;
+pub use data_key::DataKey;
 pub use error::VaultError;
 pub use init::{Initialized, RootKey, check_share_config, initialize};
 pub use keyring::{Keyring, WrappedOrgKey};
