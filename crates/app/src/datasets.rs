@@ -772,7 +772,10 @@ impl Hub {
             .seal_field(org, "dataset", &id_text, "name", name.as_bytes())
             .await?;
         let filter_ciphertext = match filter {
-            Some(f) => Some(self.seal_field(org, "dataset", &id_text, "filter", f.as_bytes()).await?),
+            Some(f) => Some(
+                self.seal_field(org, "dataset", &id_text, "filter", f.as_bytes())
+                    .await?,
+            ),
             None => None,
         };
         let lease_owner = format!("pull-{}", Uuid::now_v7());
@@ -797,8 +800,14 @@ impl Hub {
         let mut tx = self.store.write().await?;
         datasets::insert(&mut tx, &stored).await?;
         let event = Event::new(Actor::User(caller.user()), "dataset.pulled", "dataset", id)
-            .change("pipeline_id", FieldChange::value(None::<String>, Some(pipeline_id)))
-            .change("filter", FieldChange::value(None::<String>, filter.map(|_| "set")));
+            .change(
+                "pipeline_id",
+                FieldChange::value(None::<String>, Some(pipeline_id)),
+            )
+            .change(
+                "filter",
+                FieldChange::value(None::<String>, filter.map(|_| "set")),
+            );
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let opened = Opened {
@@ -824,7 +833,9 @@ impl Hub {
     ) -> Result<DatasetView, AppError> {
         let stored = self.dataset_for(caller, DatasetAction::Edit, id).await?;
         if DatasetState::parse(&stored.state)?.is_busy() {
-            return Err(AppError::Refused("the data set is busy: wait for its pull or submit"));
+            return Err(AppError::Refused(
+                "the data set is busy: wait for its pull or submit",
+            ));
         }
         let mut opened = self.open_dataset(stored).await?;
         let pipeline = {
@@ -836,7 +847,13 @@ impl Hub {
         let mut spec = self.open_spec(&pipeline).await?;
         if let Some(ct) = &opened.stored.filter_ciphertext {
             let f = self
-                .open_text(caller.organization(), "dataset", &id.to_string(), "filter", ct)
+                .open_text(
+                    caller.organization(),
+                    "dataset",
+                    &id.to_string(),
+                    "filter",
+                    ct,
+                )
                 .await?;
             spec.filter = Some(match &spec.filter {
                 Some(own) => format!("({own}) && ({f})"),
@@ -932,7 +949,12 @@ impl Hub {
         let mut tx = self.store.write().await?;
         datasets::touch(&mut tx, stored.id, now).await?;
         if first {
-            let event = Event::new(Actor::User(caller.user()), "dataset.read", "dataset", stored.id);
+            let event = Event::new(
+                Actor::User(caller.user()),
+                "dataset.read",
+                "dataset",
+                stored.id,
+            );
             self.record(&mut tx, stored.organization_id, event).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
@@ -1004,8 +1026,13 @@ impl Hub {
             .await?
             .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
         drop(conn);
-        let payload: RecordsChunk =
-            open_json(&opened.key, opened.stored.id, "records", chunk, &stored.payload)?;
+        let payload: RecordsChunk = open_json(
+            &opened.key,
+            opened.stored.id,
+            "records",
+            chunk,
+            &stored.payload,
+        )?;
         Ok((stored.index, payload))
     }
 
@@ -1115,7 +1142,9 @@ impl Hub {
         let stored = self.dataset_for(caller, DatasetAction::Edit, id).await?;
         let state = DatasetState::parse(&stored.state)?;
         if state.is_busy() {
-            return Err(AppError::Refused("the data set is busy: wait for its pull or submit"));
+            return Err(AppError::Refused(
+                "the data set is busy: wait for its pull or submit",
+            ));
         }
         let opened = self.open_dataset(stored).await?;
         let layout = opened.layout()?.clone();
@@ -1184,8 +1213,7 @@ impl Hub {
                     .to_owned(),
             });
         }
-        let source_names: Vec<&String> =
-            source_schema.fields().iter().map(|f| f.name()).collect();
+        let source_names: Vec<&String> = source_schema.fields().iter().map(|f| f.name()).collect();
         let mut source_row = payload.source.get(i).cloned().unwrap_or_default();
         source_row.resize(source_names.len(), serde_json::Value::Null);
         for (name, value) in &source_edits {
@@ -1200,8 +1228,9 @@ impl Hub {
         // The status against the destination record it was compared with (or none).
         let status = match payload.destination.get(&position) {
             Some(dest_row) => match self.destination_row(&opened, *dest_row).await? {
-                Some(dest) if content_hash(&dest, &layout.compared)
-                    == content_hash(&new_row, &layout.compared) =>
+                Some(dest)
+                    if content_hash(&dest, &layout.compared)
+                        == content_hash(&new_row, &layout.compared) =>
                 {
                     RecordStatus::Unchanged
                 }
@@ -1279,7 +1308,13 @@ impl Hub {
             "fields",
             FieldChange::value(
                 None::<String>,
-                Some(fields.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                Some(
+                    fields
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
             ),
         );
         self.record(&mut tx, stored.organization_id, event).await?;
@@ -1316,7 +1351,9 @@ impl Hub {
     ) -> Result<DatasetCounts, AppError> {
         let stored = self.dataset_for(caller, DatasetAction::Edit, id).await?;
         if DatasetState::parse(&stored.state)?.is_busy() {
-            return Err(AppError::Refused("the data set is busy: wait for its pull or submit"));
+            return Err(AppError::Refused(
+                "the data set is busy: wait for its pull or submit",
+            ));
         }
         let mut conn = self.store.read().await?;
         let mut index = datasets::chunk_index(&mut conn, id, ChunkKind::Records).await?;
@@ -1359,7 +1396,11 @@ impl Hub {
                     }
                     continue;
                 }
-                let new = if process { *flags | PROCESS } else { *flags & !PROCESS };
+                let new = if process {
+                    *flags | PROCESS
+                } else {
+                    *flags & !PROCESS
+                };
                 if new != *flags {
                     *flags = new;
                     changed = true;
@@ -1401,10 +1442,14 @@ impl Hub {
         let stored = self.dataset_for(caller, DatasetAction::Submit, id).await?;
         let state = DatasetState::parse(&stored.state)?;
         if state.is_busy() {
-            return Err(AppError::Refused("the data set is busy: wait for its pull or submit"));
+            return Err(AppError::Refused(
+                "the data set is busy: wait for its pull or submit",
+            ));
         }
         if state == DatasetState::Failed {
-            return Err(AppError::Refused("the pull failed: pull the data set again first"));
+            return Err(AppError::Refused(
+                "the pull failed: pull the data set again first",
+            ));
         }
         let mut opened = self.open_dataset(stored).await?;
         opened.layout()?;
@@ -1526,8 +1571,13 @@ impl Hub {
         if !removed {
             return Err(AppError::NotFound("share"));
         }
-        let event = Event::new(Actor::User(caller.user()), "dataset.unshared", "dataset", id)
-            .change("user_id", FieldChange::value(Some(user), None::<String>));
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "dataset.unshared",
+            "dataset",
+            id,
+        )
+        .change("user_id", FieldChange::value(Some(user), None::<String>));
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let opened = self.open_dataset(stored).await?;
@@ -1597,7 +1647,9 @@ impl Hub {
     pub async fn delete_dataset(&self, caller: &Caller, id: DatasetId) -> Result<(), AppError> {
         let stored = self.dataset_for(caller, DatasetAction::Manage, id).await?;
         if DatasetState::parse(&stored.state)? == DatasetState::Submitting {
-            return Err(AppError::Refused("the data set is being submitted: wait for the end"));
+            return Err(AppError::Refused(
+                "the data set is being submitted: wait for the end",
+            ));
         }
         let mut tx = self.store.write().await?;
         datasets::delete(&mut tx, caller.organization(), id).await?;
@@ -1823,12 +1875,11 @@ fn recompute(
     source_schema: &SchemaRef,
     source_row: &Row,
 ) -> Result<(Row, Vec<StoredIssue>), AppError> {
-    let batch = records::rows_batch(source_schema, &[source_row]).map_err(|e| {
-        AppError::InvalidConfig {
+    let batch =
+        records::rows_batch(source_schema, &[source_row]).map_err(|e| AppError::InvalidConfig {
             field: format!("values.{}", e.field),
             reason: format!("must be a value of type {}", e.expected),
-        }
-    })?;
+        })?;
     let applied = plan.apply(&batch).map_err(connector_error)?;
     let rows = records::batch_rows(&applied.batch);
     let Some(row) = rows.into_iter().next() else {
@@ -1886,7 +1937,8 @@ impl Hub {
                 let counts = beat.get().to_json();
                 let result = async {
                     let mut tx = hub.store.write().await?;
-                    let held = datasets::heartbeat(&mut tx, id, &owner, &counts, now + LEASE).await?;
+                    let held =
+                        datasets::heartbeat(&mut tx, id, &owner, &counts, now + LEASE).await?;
                     tx.commit().await.map_err(StoreError::from)?;
                     Ok::<_, StoreError>(held)
                 }
@@ -1900,7 +1952,13 @@ impl Hub {
         })
     }
 
-    async fn run_pull(self: Arc<Self>, opened: Opened, spec: PipelineSpec, owner: String, actor: Actor) {
+    async fn run_pull(
+        self: Arc<Self>,
+        opened: Opened,
+        spec: PipelineSpec,
+        owner: String,
+        actor: Actor,
+    ) {
         let id = opened.stored.id;
         let beat = Arc::new(Beat {
             counts: std::sync::Mutex::new(DatasetCounts::default()),
@@ -1936,10 +1994,22 @@ impl Hub {
                     .to_json();
                     let counts = self.refresh_counts(&mut tx, &mut stored, now).await?;
                     let event = Event::new(Actor::Scheduler, "dataset.pulled", "dataset", id)
-                        .change("records", FieldChange::value(None::<u64>, Some(counts.records)))
-                        .change("create", FieldChange::value(None::<u64>, Some(counts.create)))
-                        .change("update", FieldChange::value(None::<u64>, Some(counts.update)))
-                        .change("errors", FieldChange::value(None::<u64>, Some(counts.errors)));
+                        .change(
+                            "records",
+                            FieldChange::value(None::<u64>, Some(counts.records)),
+                        )
+                        .change(
+                            "create",
+                            FieldChange::value(None::<u64>, Some(counts.create)),
+                        )
+                        .change(
+                            "update",
+                            FieldChange::value(None::<u64>, Some(counts.update)),
+                        )
+                        .change(
+                            "errors",
+                            FieldChange::value(None::<u64>, Some(counts.errors)),
+                        );
                     self.record(&mut tx, stored.organization_id, event).await?;
                 }
                 Err(err) => {
@@ -1950,7 +2020,8 @@ impl Hub {
                     stored.message = Some(failure_message(err));
                     stored.counts = DatasetCounts::default().to_json();
                     datasets::update(&mut tx, &stored).await?;
-                    let event = Event::new(Actor::Scheduler, "dataset.pulled", "dataset", id).failed();
+                    let event =
+                        Event::new(Actor::Scheduler, "dataset.pulled", "dataset", id).failed();
                     self.record(&mut tx, stored.organization_id, event).await?;
                 }
             }
@@ -1960,8 +2031,12 @@ impl Hub {
         .await;
         match (&result, outcome) {
             (Ok(_), Ok(())) => tracing::info!(dataset = %id, "data set pulled"),
-            (Err(err), Ok(())) => tracing::warn!(dataset = %id, error = %err, "data set pull failed"),
-            (_, Err(err)) => tracing::error!(dataset = %id, error = %err, "data set pull could not be ended"),
+            (Err(err), Ok(())) => {
+                tracing::warn!(dataset = %id, error = %err, "data set pull failed")
+            }
+            (_, Err(err)) => {
+                tracing::error!(dataset = %id, error = %err, "data set pull could not be ended")
+            }
         }
     }
 
@@ -2062,17 +2137,23 @@ impl Hub {
                         .iter()
                         .map(|f| {
                             let fields = dest_schema.fields();
-                            fields.iter().position(|d| d.name() == f.name()).or_else(|| {
-                                fields
-                                    .iter()
-                                    .position(|d| d.name().eq_ignore_ascii_case(f.name()))
-                            })
+                            fields
+                                .iter()
+                                .position(|d| d.name() == f.name())
+                                .or_else(|| {
+                                    fields
+                                        .iter()
+                                        .position(|d| d.name().eq_ignore_ascii_case(f.name()))
+                                })
                         })
                         .collect();
                     for (c, col) in compared.iter_mut().zip(&columns) {
                         *c = col.is_some();
                     }
-                    if key_columns.iter().all(|k| columns.get(*k).is_some_and(Option::is_some)) {
+                    if key_columns
+                        .iter()
+                        .all(|k| columns.get(*k).is_some_and(Option::is_some))
+                    {
                         let mut buffer: Vec<Row> = Vec::new();
                         let mut chunk_no = 0u64;
                         while let Some(batch) =
@@ -2089,8 +2170,12 @@ impl Hub {
                                 dest_total += 1;
                                 buffer.push(row);
                                 if buffer.len() == CHUNK_ROWS {
-                                    self.put_destination_chunk(opened, chunk_no, std::mem::take(&mut buffer))
-                                        .await?;
+                                    self.put_destination_chunk(
+                                        opened,
+                                        chunk_no,
+                                        std::mem::take(&mut buffer),
+                                    )
+                                    .await?;
                                     chunk_no += 1;
                                 }
                             }
@@ -2101,7 +2186,7 @@ impl Hub {
                     }
                 }
                 // A destination object that does not exist yet holds nothing.
-                Err(err) if err.kind() == FailureKind::NotFound => {}
+                Err(err) if err.kind() == Some(FailureKind::NotFound) => {}
                 Err(err) => return Err(AppError::from(err)),
             }
         }
@@ -2158,7 +2243,10 @@ impl Hub {
                 }
                 let (status, dest_row) = match h.and_then(|h| dest_keys.get(&h)) {
                     Some((dest_row, dest_hash)) => {
-                        if let Some(m) = usize::try_from(*dest_row).ok().and_then(|r| matched.get_mut(r)) {
+                        if let Some(m) = usize::try_from(*dest_row)
+                            .ok()
+                            .and_then(|r| matched.get_mut(r))
+                        {
                             *m = true;
                         }
                         if *dest_hash == content_hash(&row, &compared) {
@@ -2172,8 +2260,13 @@ impl Hub {
                 pending.push(row, source_row, row_issues, status, dest_row);
                 next_row += 1;
                 if pending.len() == CHUNK_ROWS {
-                    self.put_records_chunk(opened, chunk_no, next_row, std::mem::take(&mut pending))
-                        .await?;
+                    self.put_records_chunk(
+                        opened,
+                        chunk_no,
+                        next_row,
+                        std::mem::take(&mut pending),
+                    )
+                    .await?;
                     chunk_no += 1;
                 }
             }
@@ -2207,11 +2300,22 @@ impl Hub {
                     if seen {
                         continue;
                     }
-                    pending.push(row, Vec::new(), Vec::new(), RecordStatus::DestinationOnly, Some(dest_row));
+                    pending.push(
+                        row,
+                        Vec::new(),
+                        Vec::new(),
+                        RecordStatus::DestinationOnly,
+                        Some(dest_row),
+                    );
                     next_row += 1;
                     if pending.len() == CHUNK_ROWS {
-                        self.put_records_chunk(opened, chunk_no, next_row, std::mem::take(&mut pending))
-                            .await?;
+                        self.put_records_chunk(
+                            opened,
+                            chunk_no,
+                            next_row,
+                            std::mem::take(&mut pending),
+                        )
+                        .await?;
                         chunk_no += 1;
                     }
                 }
@@ -2219,7 +2323,8 @@ impl Hub {
             }
         }
         if pending.len() > 0 {
-            self.put_records_chunk(opened, chunk_no, next_row, pending).await?;
+            self.put_records_chunk(opened, chunk_no, next_row, pending)
+                .await?;
         }
         let layout = Layout {
             spec: spec.clone(),
@@ -2361,11 +2466,19 @@ impl Hub {
                     }
                 }
                 stored_chunk.payload = seal_json(&opened.key, id, "records", *chunk, &payload)?;
-                datasets::put_chunk(&mut tx, stored.organization_id, id, ChunkKind::Records, &stored_chunk)
-                    .await?;
+                datasets::put_chunk(
+                    &mut tx,
+                    stored.organization_id,
+                    id,
+                    ChunkKind::Records,
+                    &stored_chunk,
+                )
+                .await?;
             }
-            let mut event = Event::new(actor.clone(), "dataset.submitted", "dataset", id)
-                .change("records_written", FieldChange::value(None::<u64>, Some(written)));
+            let mut event = Event::new(actor.clone(), "dataset.submitted", "dataset", id).change(
+                "records_written",
+                FieldChange::value(None::<u64>, Some(written)),
+            );
             match &failed_message {
                 None => {
                     stored.state = DatasetState::Submitted.as_str().to_owned();
@@ -2377,7 +2490,10 @@ impl Hub {
                         "the submit failed, and nothing was written to the destination: {message}"
                     ));
                     event = event
-                        .change("records_failed", FieldChange::value(None::<u64>, Some(*attempted)))
+                        .change(
+                            "records_failed",
+                            FieldChange::value(None::<u64>, Some(*attempted)),
+                        )
                         .failed();
                 }
             }
@@ -2393,9 +2509,15 @@ impl Hub {
         }
         .await;
         match (&result, outcome) {
-            (Ok(a), Ok(())) => tracing::info!(dataset = %id, written = a.rows.len(), "data set submitted"),
-            (Err((_, err)), Ok(())) => tracing::warn!(dataset = %id, error = %err, "data set submit failed"),
-            (_, Err(err)) => tracing::error!(dataset = %id, error = %err, "data set submit could not be ended"),
+            (Ok(a), Ok(())) => {
+                tracing::info!(dataset = %id, written = a.rows.len(), "data set submitted")
+            }
+            (Err((_, err)), Ok(())) => {
+                tracing::warn!(dataset = %id, error = %err, "data set submit failed")
+            }
+            (_, Err(err)) => {
+                tracing::error!(dataset = %id, error = %err, "data set submit could not be ended")
+            }
         }
     }
 
@@ -2483,7 +2605,10 @@ impl Hub {
                     return Err(err);
                 }
             };
-            let rows: Vec<&Row> = positions.iter().filter_map(|i| payload.rows.get(*i)).collect();
+            let rows: Vec<&Row> = positions
+                .iter()
+                .filter_map(|i| payload.rows.get(*i))
+                .collect();
             let batch = match records::rows_batch(&output, &rows) {
                 Ok(b) => b,
                 Err(e) => {
@@ -2557,7 +2682,10 @@ impl PendingChunk {
 
 /// The destination batch's rows in the records' field order (null where it has no such field),
 /// converted off the request threads.
-async fn aligned_rows(batch: &RecordBatch, columns: &[Option<usize>]) -> Result<Vec<Row>, AppError> {
+async fn aligned_rows(
+    batch: &RecordBatch,
+    columns: &[Option<usize>],
+) -> Result<Vec<Row>, AppError> {
     let batch = batch.clone();
     let columns = columns.to_vec();
     tokio::task::spawn_blocking(move || {

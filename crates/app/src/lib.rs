@@ -36,8 +36,9 @@ pub use connections::{
     TestOutcome, UploadView,
 };
 pub use datasets::{
-    CHUNK_ROWS as DATASET_CHUNK_ROWS, Change, DEFAULT_RETENTION_DAYS as DEFAULT_DATASET_RETENTION_DAYS,
-    DatasetCounts, DatasetState, DatasetView, IssueFilter, MAX_PAGE as MAX_DATASET_PAGE,
+    CHUNK_ROWS as DATASET_CHUNK_ROWS, Change,
+    DEFAULT_RETENTION_DAYS as DEFAULT_DATASET_RETENTION_DAYS, DatasetCounts, DatasetState,
+    DatasetView, IssueFilter, MAX_PAGE as MAX_DATASET_PAGE,
     MAX_RETENTION_DAYS as MAX_DATASET_RETENTION_DAYS, ProcessSelection, RecordIssue, RecordOutcome,
     RecordPage, RecordQuery, RecordStatus, RecordView,
 };

@@ -71,7 +71,10 @@ pub fn rows_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch, Valu
 
 /// `value` as `field` holds it (text parsed: `"42"` for an integer is 42, `"2024-01-31"` for a
 /// date), or why it cannot be: the check an edit goes through.
-pub fn normalize(field: &Field, value: &serde_json::Value) -> Result<serde_json::Value, ValueError> {
+pub fn normalize(
+    field: &Field,
+    value: &serde_json::Value,
+) -> Result<serde_json::Value, ValueError> {
     let mut b = builder(field, 1)?;
     append(&mut b, field, value)?;
     let array = b.finish();

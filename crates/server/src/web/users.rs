@@ -518,6 +518,7 @@ async fn update_settings(
         audit_depth: Some(audit_depth),
         long_term_audit: Some(form.long_term_audit.is_some()),
         time_zone: Some(form.time_zone.trim().to_owned()),
+        dataset_retention_days: None,
     };
     match state
         .hub

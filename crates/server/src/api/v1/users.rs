@@ -325,6 +325,9 @@ pub(crate) struct Settings {
     long_term_audit: bool,
     /// IANA time zone name (`Europe/Berlin`); pipeline schedules are evaluated in it.
     time_zone: String,
+    /// Days (1..=90) after which a data set nobody opened, edited or submitted is deleted (and
+    /// every data set of a member who has not signed in for as long).
+    dataset_retention_days: u32,
 }
 
 impl From<lockstep_app::OrganizationSettings> for Settings {
@@ -334,6 +337,7 @@ impl From<lockstep_app::OrganizationSettings> for Settings {
             audit_depth: s.audit_depth,
             long_term_audit: s.long_term_audit,
             time_zone: s.time_zone,
+            dataset_retention_days: s.dataset_retention_days,
         }
     }
 }
@@ -347,6 +351,9 @@ pub(crate) struct SettingsPatch {
     audit_depth: Option<u32>,
     long_term_audit: Option<bool>,
     time_zone: Option<String>,
+    /// Days (1 to 90) after which a data set nobody opened, edited or submitted is deleted.
+    #[schema(minimum = 1, maximum = 90)]
+    dataset_retention_days: Option<u32>,
 }
 
 /// The organization's settings (Administrators).
@@ -373,6 +380,7 @@ pub(crate) async fn update_settings(
         audit_depth: body.audit_depth,
         long_term_audit: body.long_term_audit,
         time_zone: body.time_zone,
+        dataset_retention_days: body.dataset_retention_days,
     };
     Ok(Json(
         state
