@@ -67,7 +67,15 @@ async fn world(t: &TestStore) -> World {
     let (hub, creds) = Hub::initialize(t.store.clone(), clock.clone(), 1, 1)
         .await
         .unwrap();
-    let hub = Arc::new(hub);
+    let connectors = lockstep_app::connectors::Context::new(
+        lockstep_app::connectors::EgressPolicy::parse("loopback,private").unwrap(),
+        None,
+    );
+    let hub = Arc::new(hub.with_options(lockstep_app::HubOptions {
+        password_permits: 2,
+        connectors,
+        ..lockstep_app::HubOptions::default()
+    }));
     let op = hub
         .authenticate_operator(&creds.operator_token)
         .await
@@ -139,7 +147,7 @@ async fn world(t: &TestStore) -> World {
                 "rules": [
                     {"kind": "validation", "expression": "price >= 0.0",
                      "message": "price must not be negative"},
-                    {"kind": "validation", "expression": "size(name) <= 12", "level": "warning",
+                    {"kind": "validation", "expression": "size(name) <= 15", "level": "warning",
                      "message": "name is long"}
                 ]
             }),
