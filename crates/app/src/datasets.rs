@@ -521,17 +521,22 @@ fn open_json<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(&plain).map_err(|_| AppError::Store(StoreError::Corrupt("data set")))
 }
 
+/// What record keys are hashed under (one subkey of the data set's key).
+fn key_hasher(key: &DataKey) -> Result<lockstep_vault::KeyedHasher, AppError> {
+    Ok(key.hasher("dataset record key")?)
+}
+
 /// A key's identity under the data set's key (16 bytes of a keyed hash of its values).
-fn key_hash(key: &DataKey, values: &[&serde_json::Value]) -> Result<u128, AppError> {
+fn key_hash(hasher: &lockstep_vault::KeyedHasher, values: &[&serde_json::Value]) -> u128 {
     let mut text = String::new();
     for v in values {
         text.push_str(&records::comparable(v));
         text.push('\u{1f}');
     }
-    let hash = key.keyed_hash("dataset record key", text.as_bytes())?;
+    let hash = hasher.hash(text.as_bytes());
     let mut first = [0u8; 16];
     first.copy_from_slice(hash.get(..16).unwrap_or(&[0u8; 16]));
-    Ok(u128::from_be_bytes(first))
+    u128::from_be_bytes(first)
 }
 
 /// A hash of the compared values of a record (not keyed: it never leaves memory).
@@ -1252,12 +1257,17 @@ impl Hub {
             payload.issues.insert(position, issues.clone());
         }
         payload.failures.remove(&position);
-        let new_flags = flags_for(status, status.ticked_by_default(), &issues);
+        // The tick stays as the user left it, unless there is nothing left to write.
+        let ticked = flags & PROCESS != 0 && status != RecordStatus::Unchanged;
+        let new_flags = flags_for(status, ticked, &issues);
         if let Some(f) = index.flags.get_mut(i) {
             *f = new_flags;
         }
         // Kept by key, so a refresh applies it again.
-        let edit_key = key_hash(&opened.key, &old_key.iter().collect::<Vec<_>>())?;
+        let edit_key = key_hash(
+            &key_hasher(&opened.key)?,
+            &old_key.iter().collect::<Vec<_>>(),
+        );
         let mut conn = self.store.read().await?;
         let mut edit: StoredEdit = match datasets::edits(&mut conn, id)
             .await?
@@ -2052,6 +2062,7 @@ impl Hub {
         let org = opened.stored.organization_id;
         let id = opened.stored.id;
         let key = Arc::clone(&opened.key);
+        let hasher = key_hasher(&key)?;
         let parse_id = |s: &str| -> Result<lockstep_domain::ConnectionId, AppError> {
             s.parse().map_err(|_| AppError::InvalidConfig {
                 field: "connection_id".to_owned(),
@@ -2156,16 +2167,22 @@ impl Hub {
                     {
                         let mut buffer: Vec<Row> = Vec::new();
                         let mut chunk_no = 0u64;
+                        let shared_columns = Arc::new(columns.clone());
+                        let shared_keys = Arc::new(key_columns.clone());
+                        let shared_compared = Arc::new(compared.clone());
                         while let Some(batch) =
                             futures_util::StreamExt::next(&mut dest_stream).await
                         {
                             let batch = batch.map_err(AppError::from)?;
-                            let rows = aligned_rows(&batch, &columns).await?;
-                            for row in rows {
-                                let kv: Vec<&serde_json::Value> =
-                                    key_columns.iter().filter_map(|k| row.get(*k)).collect();
-                                let h = key_hash(&key, &kv)?;
-                                let c = content_hash(&row, &compared);
+                            let rows = aligned_rows(
+                                batch,
+                                Arc::clone(&shared_columns),
+                                hasher.clone(),
+                                Arc::clone(&shared_keys),
+                                Arc::clone(&shared_compared),
+                            )
+                            .await?;
+                            for (row, h, c) in rows {
                                 dest_keys.entry(h).or_insert((dest_total, c));
                                 dest_total += 1;
                                 buffer.push(row);
@@ -2192,90 +2209,58 @@ impl Hub {
         }
         let _ = destination_kind;
 
-        // 2. The source's records through the review plan.
-        let mut matched = vec![false; usize::try_from(dest_total).unwrap_or(0)];
-        let mut seen_keys: HashSet<u128> = HashSet::new();
-        let mut pending = PendingChunk::default();
-        let mut next_row = 0u64;
+        // 2. The source's records through the review plan, compared and chunked off the
+        //    request threads.
+        let mut compare = Box::new(Compare {
+            plan: Arc::clone(&plan),
+            source_schema: Arc::clone(&source_schema),
+            hasher: hasher.clone(),
+            key_columns: key_columns.clone(),
+            key_fields: key_fields.clone(),
+            compared: compared.clone(),
+            dest_keys,
+            matched: vec![false; usize::try_from(dest_total).unwrap_or(0)],
+            seen_keys: HashSet::new(),
+            edits: edit_map,
+            pending: PendingChunk::default(),
+            next_row: 0,
+        });
         let mut chunk_no = 0u64;
         let mut read = 0u64;
         let mut skipped = 0u64;
-        let source_fields = source_schema.fields().len();
         while let Some(batch) = futures_util::StreamExt::next(&mut stream).await {
             if beat.lost.load(Ordering::Relaxed) {
                 return Err(AppError::Refused("the pull's lease was lost"));
             }
             let batch = batch.map_err(AppError::from)?;
             read += batch.num_rows() as u64;
-            let (rows, sources, issues, batch_skipped) = apply_review(&plan, batch).await?;
+            let (back, result) = tokio::task::spawn_blocking(move || {
+                let result = compare.absorb(&batch);
+                (compare, result)
+            })
+            .await
+            .map_err(|_| AppError::Refused("comparing records stopped unexpectedly"))?;
+            compare = back;
+            let (full, batch_skipped) = result?;
             skipped += batch_skipped;
-            for (j, (mut row, mut source_row)) in rows.into_iter().zip(sources).enumerate() {
-                let mut row_issues: Vec<StoredIssue> = issues.get(&j).cloned().unwrap_or_default();
-                let mut h = None;
-                if !key_columns.is_empty() {
-                    let kv: Vec<&serde_json::Value> =
-                        key_columns.iter().filter_map(|k| row.get(*k)).collect();
-                    let kh = key_hash(&key, &kv)?;
-                    if let Some(edit) = edit_map.get(&kh) {
-                        let names: Vec<&String> =
-                            source_schema.fields().iter().map(|f| f.name()).collect();
-                        source_row.resize(source_fields, serde_json::Value::Null);
-                        for (name, v) in &edit.values {
-                            if let Some(p) = names.iter().position(|n| *n == name)
-                                && let Some(slot) = source_row.get_mut(p)
-                            {
-                                *slot = v.clone();
-                            }
-                        }
-                        if let Ok((r, i)) = recompute(&plan, &source_schema, &source_row) {
-                            row = r;
-                            row_issues = i;
-                        }
-                    }
-                    h = Some(kh);
-                    if !seen_keys.insert(kh) {
-                        row_issues.push(StoredIssue {
-                            field: key_fields.first().cloned().unwrap_or_default(),
-                            level: Level::Error,
-                            message: "another record of this data set has the same key".to_owned(),
-                        });
-                    }
-                }
-                let (status, dest_row) = match h.and_then(|h| dest_keys.get(&h)) {
-                    Some((dest_row, dest_hash)) => {
-                        if let Some(m) = usize::try_from(*dest_row)
-                            .ok()
-                            .and_then(|r| matched.get_mut(r))
-                        {
-                            *m = true;
-                        }
-                        if *dest_hash == content_hash(&row, &compared) {
-                            (RecordStatus::Unchanged, Some(*dest_row))
-                        } else {
-                            (RecordStatus::Update, Some(*dest_row))
-                        }
-                    }
-                    None => (RecordStatus::Create, None),
-                };
-                pending.push(row, source_row, row_issues, status, dest_row);
-                next_row += 1;
-                if pending.len() == CHUNK_ROWS {
-                    self.put_records_chunk(
-                        opened,
-                        chunk_no,
-                        next_row,
-                        std::mem::take(&mut pending),
-                    )
-                    .await?;
-                    chunk_no += 1;
-                }
+            for chunk in full {
+                let end = chunk_no * CHUNK_ROWS as u64 + chunk.len() as u64;
+                self.put_records_chunk(opened, chunk_no, end, chunk).await?;
+                chunk_no += 1;
             }
+            let records = compare.next_row;
             beat.set(|c| {
                 c.read = read;
                 c.skipped = skipped;
-                c.records = next_row;
+                c.records = records;
             });
         }
+        let Compare {
+            matched,
+            mut pending,
+            mut next_row,
+            ..
+        } = *compare;
 
         // 3. What only the destination has: shown, never written.
         if matched.iter().any(|m| !m) {
@@ -2646,6 +2631,111 @@ impl Attempt {
     }
 }
 
+/// A pull's comparison state: the destination's keys, which of them the source had, the keys
+/// seen, the edits to apply again, and the records gathered for the next chunk.
+struct Compare {
+    plan: Arc<Plan>,
+    source_schema: SchemaRef,
+    hasher: lockstep_vault::KeyedHasher,
+    key_columns: Vec<usize>,
+    key_fields: Vec<String>,
+    compared: Vec<bool>,
+    dest_keys: HashMap<u128, (u64, u64)>,
+    matched: Vec<bool>,
+    seen_keys: HashSet<u128>,
+    edits: HashMap<u128, StoredEdit>,
+    pending: PendingChunk,
+    next_row: u64,
+}
+
+impl Compare {
+    /// Runs one source batch through the review plan and compares its records; answers the
+    /// chunks it filled and how many records the filter skipped. Blocking work.
+    fn absorb(&mut self, batch: &RecordBatch) -> Result<(Vec<PendingChunk>, u64), AppError> {
+        let applied = self.plan.apply(batch).map_err(connector_error)?;
+        let rows = records::batch_rows(&applied.batch);
+        let all_sources = records::batch_rows(batch);
+        let mut issues: HashMap<usize, Vec<StoredIssue>> = HashMap::new();
+        for i in applied.issues {
+            issues.entry(i.row).or_default().push(StoredIssue {
+                field: i.field,
+                level: i.level,
+                message: i.message,
+            });
+        }
+        let mut all_sources: Vec<Option<Row>> = all_sources.into_iter().map(Some).collect();
+        let mut full = Vec::new();
+        for (j, mut row) in rows.into_iter().enumerate() {
+            let mut source_row = applied
+                .accepted_rows
+                .get(j)
+                .and_then(|r| all_sources.get_mut(*r))
+                .and_then(Option::take)
+                .unwrap_or_default();
+            let mut row_issues = issues.remove(&j).unwrap_or_default();
+            let mut hash = None;
+            if !self.key_columns.is_empty() {
+                let kv: Vec<&serde_json::Value> = self
+                    .key_columns
+                    .iter()
+                    .filter_map(|k| row.get(*k))
+                    .collect();
+                let kh = key_hash(&self.hasher, &kv);
+                if let Some(edit) = self.edits.get(&kh) {
+                    apply_edit(&self.source_schema, &mut source_row, edit);
+                    if let Ok((r, i)) = recompute(&self.plan, &self.source_schema, &source_row) {
+                        row = r;
+                        row_issues = i;
+                    }
+                }
+                hash = Some(kh);
+                if !self.seen_keys.insert(kh) {
+                    row_issues.push(StoredIssue {
+                        field: self.key_fields.first().cloned().unwrap_or_default(),
+                        level: Level::Error,
+                        message: "another record of this data set has the same key".to_owned(),
+                    });
+                }
+            }
+            let (status, dest_row) = match hash.and_then(|h| self.dest_keys.get(&h)) {
+                Some((dest_row, dest_hash)) => {
+                    if let Some(m) = usize::try_from(*dest_row)
+                        .ok()
+                        .and_then(|r| self.matched.get_mut(r))
+                    {
+                        *m = true;
+                    }
+                    if *dest_hash == content_hash(&row, &self.compared) {
+                        (RecordStatus::Unchanged, Some(*dest_row))
+                    } else {
+                        (RecordStatus::Update, Some(*dest_row))
+                    }
+                }
+                None => (RecordStatus::Create, None),
+            };
+            self.pending
+                .push(row, source_row, row_issues, status, dest_row);
+            self.next_row += 1;
+            if self.pending.len() == CHUNK_ROWS {
+                full.push(std::mem::take(&mut self.pending));
+            }
+        }
+        Ok((full, applied.skipped))
+    }
+}
+
+/// Sets the edited source fields of a source row.
+fn apply_edit(source_schema: &SchemaRef, source_row: &mut Row, edit: &StoredEdit) {
+    source_row.resize(source_schema.fields().len(), serde_json::Value::Null);
+    for (name, v) in &edit.values {
+        if let Some(p) = source_schema.fields().iter().position(|f| f.name() == name)
+            && let Some(slot) = source_row.get_mut(p)
+        {
+            *slot = v.clone();
+        }
+    }
+}
+
 /// Records gathered for the next chunk.
 #[derive(Debug, Default)]
 struct PendingChunk {
@@ -2681,57 +2771,33 @@ impl PendingChunk {
 }
 
 /// The destination batch's rows in the records' field order (null where it has no such field),
-/// converted off the request threads.
+/// each with its key's hash and its compared values' hash, converted off the request threads.
 async fn aligned_rows(
-    batch: &RecordBatch,
-    columns: &[Option<usize>],
-) -> Result<Vec<Row>, AppError> {
-    let batch = batch.clone();
-    let columns = columns.to_vec();
+    batch: RecordBatch,
+    columns: Arc<Vec<Option<usize>>>,
+    hasher: lockstep_vault::KeyedHasher,
+    key_columns: Arc<Vec<usize>>,
+    compared: Arc<Vec<bool>>,
+) -> Result<Vec<(Row, u128, u64)>, AppError> {
     tokio::task::spawn_blocking(move || {
         records::batch_rows(&batch)
             .into_iter()
             .map(|row| {
-                columns
+                let row: Row = columns
                     .iter()
                     .map(|c| {
                         c.and_then(|c| row.get(c).cloned())
                             .unwrap_or(serde_json::Value::Null)
                     })
-                    .collect()
+                    .collect();
+                let kv: Vec<&serde_json::Value> =
+                    key_columns.iter().filter_map(|k| row.get(*k)).collect();
+                let key = key_hash(&hasher, &kv);
+                let content = content_hash(&row, &compared);
+                (row, key, content)
             })
             .collect()
     })
     .await
     .map_err(|_| AppError::Refused("reading the destination stopped unexpectedly"))
-}
-
-/// Applies the review plan to a source batch off the request threads: the records' rows, the
-/// source rows they came from, their issues by row, and how many the filter skipped.
-async fn apply_review(
-    plan: &Arc<Plan>,
-    batch: RecordBatch,
-) -> Result<(Vec<Row>, Vec<Row>, HashMap<usize, Vec<StoredIssue>>, u64), AppError> {
-    let plan = Arc::clone(plan);
-    tokio::task::spawn_blocking(move || {
-        let applied = plan.apply(&batch).map_err(connector_error)?;
-        let rows = records::batch_rows(&applied.batch);
-        let all_sources = records::batch_rows(&batch);
-        let sources: Vec<Row> = applied
-            .accepted_rows
-            .iter()
-            .map(|r| all_sources.get(*r).cloned().unwrap_or_default())
-            .collect();
-        let mut issues: HashMap<usize, Vec<StoredIssue>> = HashMap::new();
-        for i in applied.issues {
-            issues.entry(i.row).or_default().push(StoredIssue {
-                field: i.field,
-                level: i.level,
-                message: i.message,
-            });
-        }
-        Ok((rows, sources, issues, applied.skipped))
-    })
-    .await
-    .map_err(|_| AppError::Refused("applying the rules stopped unexpectedly"))?
 }

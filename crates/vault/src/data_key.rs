@@ -75,7 +75,13 @@ impl DataKey {
     /// A keyed hash (HMAC-SHA256) of `data` under a subkey of this key for `purpose`: equal
     /// inputs give equal hashes, meaningless without the key.
     pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> Result<[u8; 32], VaultError> {
-        use hmac::{KeyInit, Mac};
+        Ok(self.hasher(purpose)?.hash(data))
+    }
+
+    /// The keyed hash of [`DataKey::keyed_hash`] for one purpose, its subkey derived once: for
+    /// hashing many values.
+    pub fn hasher(&self, purpose: &str) -> Result<KeyedHasher, VaultError> {
+        use hmac::KeyInit;
         let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, self.key.as_slice());
         let mut subkey = Zeroizing::new([0u8; 32]);
         hkdf.expand_multi_info(
@@ -83,10 +89,30 @@ impl DataKey {
             subkey.as_mut_slice(),
         )
         .map_err(|_| VaultError::Encrypt)?;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(subkey.as_slice())
+        let mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(subkey.as_slice())
             .map_err(|_| VaultError::Encrypt)?;
+        Ok(KeyedHasher { mac })
+    }
+}
+
+/// HMAC-SHA256 under a data key's subkey (see [`DataKey::hasher`]). `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct KeyedHasher {
+    mac: hmac::Hmac<sha2::Sha256>,
+}
+
+impl KeyedHasher {
+    pub fn hash(&self, data: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
         mac.update(data);
-        Ok(mac.finalize().into_bytes().into())
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl fmt::Debug for KeyedHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyedHasher(..)")
     }
 }
 
@@ -143,5 +169,17 @@ mod tests {
             b"canary"
         );
         assert_eq!(format!("{key:?}"), "DataKey(..)");
+        assert_eq!(
+            key.keyed_hash("p", b"x").unwrap(),
+            key.hasher("p").unwrap().hash(b"x")
+        );
+        assert_ne!(
+            key.keyed_hash("p", b"x").unwrap(),
+            key.keyed_hash("q", b"x").unwrap()
+        );
+        assert_ne!(
+            key.keyed_hash("p", b"x").unwrap(),
+            other.keyed_hash("p", b"x").unwrap()
+        );
     }
 }

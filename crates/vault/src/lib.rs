@@ -46,7 +46,7 @@ use zeroize::Zeroizing;
 
 pub use cipher::{Aad, OrgKeys};
 pub use config::SealConfig;
-pub use data_key::DataKey;
+pub use data_key::{DataKey, KeyedHasher};
 pub use error::VaultError;
 pub use init::{Initialized, RootKey, check_share_config, initialize};
 pub use keyring::{Keyring, WrappedOrgKey};

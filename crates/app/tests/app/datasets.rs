@@ -411,6 +411,33 @@ async fn a_data_set_is_pulled_compared_fixed_ticked_and_submitted(t: TestStore) 
     assert_eq!(fixed.values["price"], json!("3.00"));
     assert_eq!(fixed.status, RecordStatus::Create);
 
+    // Pulled again, the edit is kept: its key still exists.
+    let refreshing = hub.refresh_dataset(&w.editor, ds.id).await.unwrap();
+    assert_eq!(refreshing.state, DatasetState::Pulling);
+    let refreshed = settled(&w, &w.editor, ds.id).await;
+    assert_eq!(
+        refreshed.state,
+        DatasetState::Ready,
+        "{:?}",
+        refreshed.message
+    );
+    assert_eq!(refreshed.counts.records, 7);
+    assert_eq!(refreshed.counts.errors, 0, "the edit fixed the only error");
+    let rows = rows_by_id(&w, &w.editor, ds.id).await;
+    let again = hub
+        .dataset_records(
+            &w.editor,
+            ds.id,
+            RecordQuery {
+                offset: row_of(&rows, 4),
+                limit: 1,
+                ..RecordQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.records[0].values["price"], json!("3.00"));
+
     // Untick the long name; ticking a destination-only record is refused.
     let rows = rows_by_id(&w, &w.editor, ds.id).await;
     let counts = hub
