@@ -996,3 +996,65 @@ async fn every_data_set_route_is_for_its_owner_sharees_to_read_and_administrator
     }
     drop_tables(&source, &destination).await;
 }
+
+#[tokio::test]
+async fn a_member_turns_the_removal_notice_off_and_on_for_themselves_only() {
+    let mut e = env("loopback").await;
+    let (editor, viewer) = (e.editor.clone(), e.viewer.clone());
+    let mine = e.call(Method::GET, "/api/v1/me", &editor, None).await;
+    assert_eq!(mine.json()["dataset_removal_notice"], true, "on by default");
+    let off = e
+        .call(
+            Method::PUT,
+            "/api/v1/me/settings",
+            &editor,
+            Some(json!({"dataset_removal_notice": false})),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(off.json(), json!({"dataset_removal_notice": false}));
+    let mine = e.call(Method::GET, "/api/v1/me", &editor, None).await;
+    assert_eq!(mine.json()["dataset_removal_notice"], false);
+    let theirs = e.call(Method::GET, "/api/v1/me", &viewer, None).await;
+    assert_eq!(
+        theirs.json()["dataset_removal_notice"],
+        true,
+        "another's setting changed"
+    );
+    for body in [
+        json!({"dataset_removal_notice": "no"}),
+        json!({}),
+        json!({"notice": true}),
+    ] {
+        let refused = e
+            .call(
+                Method::PUT,
+                "/api/v1/me/settings",
+                &editor,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{body}: {}", refused.body);
+        assert_eq!(refused.content_type(), "application/problem+json");
+    }
+    let anonymous = call(
+        &e.app,
+        Method::PUT,
+        "/api/v1/me/settings",
+        None,
+        Some(r#"{"dataset_removal_notice": true}"#),
+    )
+    .await;
+    assert_eq!(anonymous.status, 401);
+    let on = e
+        .call(
+            Method::PUT,
+            "/api/v1/me/settings",
+            &editor,
+            Some(json!({"dataset_removal_notice": true})),
+        )
+        .await;
+    assert_eq!(on.json()["dataset_removal_notice"], true);
+    let mine = e.call(Method::GET, "/api/v1/me", &editor, None).await;
+    assert_eq!(mine.json()["dataset_removal_notice"], true);
+}
