@@ -329,6 +329,7 @@ fn status(s: &str, field: &str) -> Result<RecordStatus, ApiError> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewDataset {
     /// The pipeline whose source, rules and destination the data set follows.
+    #[schema(value_type = uuid::Uuid)]
     pipeline_id: String,
     /// Up to 200 characters; default: the pipeline's name and the time.
     name: Option<String>,
