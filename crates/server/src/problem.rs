@@ -26,8 +26,10 @@ pub struct ApiError {
     pub field: Option<String>,
     /// For a failed connection: what failed (`refused`, `timeout`, `authentication`, `tls`,
     /// `dns`, `policy`, `not_found`, `protocol`, `other`).
+    // The kind itself (one byte, not a `&str`): every handler's `Result` carries an `ApiError`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<&'static str>,
+    #[schema(value_type = Option<String>)]
+    pub failure: Option<lockstep_app::connectors::FailureKind>,
     /// For an ambiguous sign-in (status 300): the organizations whose account the e-mail
     /// address and password both fit; sign in again naming one as `organization`.
     /// Boxed: rare, and every handler's `Result` carries an `ApiError`.
@@ -220,7 +222,7 @@ impl From<AppError> for ApiError {
                     "The connection failed",
                 )
                 .detail(message);
-                err.failure = Some(kind.as_str());
+                err.failure = Some(kind);
                 err
             }
             AppError::UnsealRefused(reason) => ApiError::new(

@@ -94,8 +94,10 @@ fn failure_words(kind: &str) -> &'static str {
 /// One readable sentence for an error shown on a page.
 fn alert_text(api: ApiError) -> String {
     match (api.failure, &api.detail) {
-        (Some(failure), Some(detail)) => format!("{}: {detail}", failure_words(failure)),
-        (Some(failure), None) => format!("{}.", failure_words(failure)),
+        (Some(failure), Some(detail)) => {
+            format!("{}: {detail}", failure_words(failure.as_str()))
+        }
+        (Some(failure), None) => format!("{}.", failure_words(failure.as_str())),
         _ => FormErrors::from_api(&ApiError { field: None, ..api })
             .general
             .unwrap_or_default(),
