@@ -437,6 +437,7 @@ async fn fill_connection_tables(
     let mut state_hash = [5u8; 32];
     state_hash[..16].copy_from_slice(Uuid::now_v7().as_bytes());
     let pipeline = insert_pipeline(conn, org, id, user).await;
+    fill_dataset_tables(conn, org, pipeline, user).await;
     let run = insert_run(conn, org, pipeline, user, T0).await;
     lockstep_storage::pipelines::insert_run_error(
         conn,
@@ -684,4 +685,59 @@ async fn an_invitation_keeps_what_became_of_its_mail(t: TestStore) {
             .await
             .unwrap()
     );
+}
+
+/// A data set with a share, a chunk and an edit.
+async fn fill_dataset_tables(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    pipeline: lockstep_domain::PipelineId,
+    user: lockstep_domain::UserId,
+) {
+    use lockstep_storage::datasets::{self, ChunkIndex, ChunkKind, StoredChunk, StoredDataset};
+    let id = lockstep_domain::DatasetId::from_uuid(Uuid::now_v7());
+    datasets::insert(
+        conn,
+        &StoredDataset {
+            id,
+            organization_id: org,
+            pipeline_id: pipeline,
+            owner_id: user,
+            key_ciphertext: vec![1; 40],
+            name_ciphertext: vec![2; 40],
+            filter_ciphertext: None,
+            schema_ciphertext: Some(vec![3; 40]),
+            state: "ready".into(),
+            message: None,
+            counts: "{}".into(),
+            lease_owner: None,
+            lease_expires_at: None,
+            created_at: T0,
+            touched_at: T0,
+            updated_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(datasets::add_share(conn, org, id, user, T0).await.unwrap());
+    datasets::put_chunk(
+        conn,
+        org,
+        id,
+        ChunkKind::Records,
+        &StoredChunk {
+            index: ChunkIndex {
+                chunk: 0,
+                first_row: 0,
+                row_count: 1,
+                flags: vec![0],
+            },
+            payload: vec![4; 40],
+        },
+    )
+    .await
+    .unwrap();
+    datasets::put_edit(conn, org, id, &[5; 16], &[6; 40], T0)
+        .await
+        .unwrap();
 }
