@@ -657,6 +657,111 @@ async fn without_javascript(plain: &Ui, connection_id: &str, source: &str) {
     plain.sign_out().await;
 }
 
+/// The Administrator pulls a data set through the pipeline (a filter that does not compile
+/// first), finds the record the rule holds back marked on its cell and the changed one beside
+/// the destination's value, fixes the bad record inline, submits, and sees it written.
+async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str) {
+    let db = pg_client().await;
+    db.batch_execute(&format!(
+        "UPDATE {source} SET name = 'part 5 renamed' WHERE id = 5"
+    ))
+    .await
+    .unwrap();
+    let pipeline_id = pipeline_page.trim_start_matches("/pipelines/");
+    ui.go("/datasets").await;
+    ui.select("#pipeline_id", pipeline_id).await;
+    ui.fill("#name", "Parts to check").await;
+    ui.fill("#filter", "id <=").await;
+    ui.submit("#pull-form button[type=submit]").await;
+    ui.wait_text("#filter-error", "column").await;
+    ui.shot("19-dataset-pull-error").await;
+    ui.fill("#filter", "id <= 20").await;
+    ui.submit("#pull-form button[type=submit]").await;
+    let dataset_page = without_notice(&ui.path().await);
+    assert!(
+        dataset_page.starts_with("/datasets/"),
+        "{dataset_page}: {}",
+        ui.body().await
+    );
+    // The progress area polls until the pull ends, then the page shows the grid.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ui.has("#review-grid").await {
+        assert!(
+            !ui.has("[data-state='failed']").await,
+            "the pull failed: {}",
+            ui.body().await
+        );
+        assert!(Instant::now() < deadline, "the pull did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ui.wait("#dataset-progress[data-state='ready']").await;
+    assert_eq!(ui.text("#count-create").await, "1");
+    assert_eq!(ui.text("#count-update").await, "1");
+    assert_eq!(ui.text("#count-errors").await, "1");
+    // The held-back record's error is on its cell (title and text), the changed name shows the
+    // destination's value struck through.
+    let bad_row = ui.attr("#review-grid tr:has(td.issue-error)", "id").await;
+    assert!(
+        ui.attr(&format!("#{bad_row} td.issue-error"), "title")
+            .await
+            .contains("part 13 is held back")
+    );
+    ui.wait_text(
+        &format!("#{bad_row} td.issue-error"),
+        "part 13 is held back",
+    )
+    .await;
+    ui.wait_text("#review-grid tr.status-update del.was", "part 5")
+        .await;
+    ui.wait_text("#review-grid tr.status-update", "part 5 renamed")
+        .await;
+    assert!(ui.has("#submit-form button[disabled]").await);
+    ui.wait_text("#submit-blocked", "1 ticked record has errors")
+        .await;
+    ui.shot("20-dataset-review").await;
+
+    // Fixed inline: the record gets another id, the rule passes, Submit is enabled.
+    let row = bad_row.trim_start_matches("row-");
+    ui.click(&format!("#{bad_row} details.edit summary")).await;
+    ui.fill(&format!("#edit-{row}-0"), "1013").await;
+    ui.submit(&format!("#edit-{row} button[type=submit]")).await;
+    ui.wait_text("#page-notice", "checked again").await;
+    assert!(!ui.has("#review-grid td.issue-error").await);
+    assert_eq!(ui.text("#count-errors").await, "0");
+    assert!(!ui.has("#submit-form button[disabled]").await);
+    ui.shot("21-dataset-fixed").await;
+
+    // Submitted (the confirmation answered yes), then written.
+    ui.client
+        .execute("window.confirm = function () { return true; };", vec![])
+        .await
+        .unwrap();
+    ui.submit("#submit-form button[type=submit]").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ui.has("#dataset-progress[data-state='submitted']").await {
+        assert!(Instant::now() < deadline, "the submit did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ui.wait_text("#dataset-state", "submitted").await;
+    assert_eq!(ui.text("#count-submitted").await, "2");
+    ui.shot("22-dataset-submitted").await;
+    let rows = db
+        .query(
+            &format!("SELECT id, part_name FROM {target} WHERE id IN (5, 13, 1013) ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        rows,
+        [(5, "part 5 renamed"), (1013, "part 13")].map(|(i, n)| (i, n.to_owned()))
+    );
+    ui.go("/datasets").await;
+    ui.wait_text("#datasets", "Parts to check").await;
+    ui.shot("23-datasets").await;
+}
+
 /// `path` without the `?notice=…` that app.js drops from the address once shown.
 fn without_notice(path: &str) -> String {
     match path.split_once("?notice=") {
@@ -778,6 +883,7 @@ async fn pipeline_story(
     ui.shot("11b-dashboard").await;
     ui.go(&pipeline_page).await;
     ui.shot("12-pipeline").await;
+    dataset_story(ui, &pipeline_page, source, target).await;
 
     // An Editor and a Viewer are invited.
     let mut links = Vec::new();

@@ -71,7 +71,7 @@ pub(crate) enum Who {
 pub(crate) struct Shell {
     /// The page's title (the `<title>` and the `<h1>`).
     pub title: String,
-    /// Which navigation entry is current: "connections", "pipelines", "users", "settings",
+    /// Which navigation entry is current: "connections", "pipelines", "datasets", "users", "settings",
     /// "audit", "account", "organizations", or "" for none.
     pub section: &'static str,
     /// The CSRF token every form of the page carries as `csrf` (and htmx sends as
