@@ -675,7 +675,7 @@ async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str)
     ui.submit("#pull-form button[type=submit]").await;
     ui.wait_text("#filter-error", "column").await;
     ui.shot("19-dataset-pull-error").await;
-    ui.fill("#filter", "id <= 20").await;
+    ui.fill("#filter", "amount < 100.0").await;
     ui.submit("#pull-form button[type=submit]").await;
     let dataset_page = without_notice(&ui.path().await);
     assert!(
@@ -698,6 +698,7 @@ async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str)
     assert_eq!(ui.text("#count-create").await, "1");
     assert_eq!(ui.text("#count-update").await, "1");
     assert_eq!(ui.text("#count-errors").await, "1");
+    assert_eq!(ui.text("#count-unchanged").await, "64");
     // The held-back record's error is on its cell (title and text), the changed name shows the
     // destination's value struck through.
     let bad_row = ui.attr("#review-grid tr:has(td.issue-error)", "id").await;

@@ -399,10 +399,26 @@ impl Row {
             other_issues,
             outcome: r.outcome.map(|o| o.as_str()),
             outcome_message: r.outcome_message,
-            edit_error: refused.and_then(|e| e.errors.general.clone()),
+            edit_error: refused.and_then(|e| edit_message(e, fields)),
             editing: refused.is_some(),
         }
     }
+}
+
+/// What a refused edit says above its fields: the general message, and the field errors no
+/// input of the record shows (the record as a whole: "with these values the pipeline's filter
+/// leaves the record out").
+fn edit_message(refused: &EditRefused, fields: &[String]) -> Option<String> {
+    let mut lines: Vec<String> = refused.errors.general.iter().cloned().collect();
+    for (field, message) in refused.errors.fields() {
+        let on_an_input = field
+            .strip_prefix("values.")
+            .is_some_and(|f| fields.iter().any(|x| x == f));
+        if !on_an_input {
+            lines.push(message.clone());
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join(" "))
 }
 
 /// An edit the use case refused, shown again on its row.

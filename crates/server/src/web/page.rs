@@ -221,6 +221,11 @@ impl FormErrors {
             .collect()
     }
 
+    /// Every field error as (field, message), in the order they were added.
+    pub fn fields(&self) -> &[(String, String)] {
+        &self.fields
+    }
+
     /// Says that the input of `field` has the id `id` (for the summary's links).
     pub fn anchored(mut self, field: &str, id: &str) -> FormErrors {
         self.anchors.push((field.to_owned(), id.to_owned()));

@@ -305,6 +305,24 @@ async fn members_pull_review_fix_and_submit_data_sets_in_pages() {
         )
         .await;
     assert_eq!(fixed.status, 303, "{}", fixed.body);
+    // An edit the data set's filter would leave out is refused, saying so on the record.
+    let left_out = editor
+        .post(
+            &format!("{path}/records/{washer}"),
+            &[("values.id", "1003"), ("was.id", "3")],
+        )
+        .await;
+    assert_eq!(left_out.status, 422, "{}", left_out.body);
+    let open_form = row_html(&left_out, washer);
+    assert!(
+        open_form.contains(r#"<details class="edit" open>"#),
+        "{open_form}"
+    );
+    assert!(
+        open_form.contains("filter leaves the record out"),
+        "{open_form}"
+    );
+    assert!(open_form.contains(r#"value="1003""#), "{open_form}");
     assert!(fixed.location().unwrap().contains("notice=edited"));
     let page = editor.get(&path).await;
     assert!(
