@@ -62,7 +62,7 @@ async fn members_pull_review_fix_and_submit_data_sets_in_pages() {
     ))
     .await
     .unwrap();
-    let (mut e, _admin, mut editor, mut viewer) = web_env("loopback").await;
+    let (mut e, mut admin, mut editor, mut viewer) = web_env("loopback").await;
     let warehouse = postgres_connection(&mut e, "Warehouse").await;
     let created = e
         .admin(
@@ -354,6 +354,29 @@ async fn members_pull_review_fix_and_submit_data_sets_in_pages() {
     assert!(!row_html(&page, washer).contains(" checked"));
     assert!(!page.body.contains("submit-blocked"));
 
+    // Every record of a status unticked, then ticked again.
+    for (process, ticked) in [("off", "1"), ("on", "2")] {
+        let changed = editor
+            .post(
+                &format!("{path}/ticks/status"),
+                &[
+                    ("status", "update"),
+                    ("process", process),
+                    ("back", "?status=update"),
+                ],
+            )
+            .await;
+        assert_eq!(changed.status, 303, "{}", changed.body);
+        assert!(
+            changed
+                .location()
+                .unwrap()
+                .starts_with(&format!("{path}?status=update&notice=ticks"))
+        );
+        let page = editor.get(&path).await;
+        assert_eq!(text_of(&page.body, "count-ticked"), ticked);
+    }
+
     // Shared with the Viewer through the picker.
     let shared = editor
         .post(&format!("{path}/share"), &[("user_id", &viewer_id)])
@@ -409,6 +432,13 @@ async fn members_pull_review_fix_and_submit_data_sets_in_pages() {
         assert!(!seen.body.contains(form), "{form}");
     }
     assert!(viewer.get("/datasets").await.body.contains("May parts"));
+    // Administrators may list every data set, with its owner's name.
+    let all = admin.get("/datasets?all=1").await;
+    assert!(
+        all.body.contains("May parts") && all.body.contains("Someone"),
+        "{}",
+        all.body
+    );
     // Another Editor does not even learn it exists.
     let hidden = eve.get(&path).await;
     assert_eq!(hidden.status, 404, "{}", hidden.body);
