@@ -589,7 +589,7 @@ async fn rest_of_story(ui: &Ui, plain: &Ui, recovery: &str) {
 /// The Editor writes a pipeline in a browser that runs no script: objects and fields are loaded,
 /// mapping and rule rows added and removed, all by plain form submits the hub answers with the
 /// form again.
-async fn without_javascript(plain: &Ui, connection_id: &str, source: &str) {
+async fn without_javascript(plain: &Ui, connection_id: &str, source: &str, pipeline_page: &str) {
     plain.sign_in("ed@acme.test", None).await;
     plain.go("/pipelines/new").await;
     plain.fill("#name", "Parts, typed without JavaScript").await;
@@ -654,6 +654,39 @@ async fn without_javascript(plain: &Ui, connection_id: &str, source: &str) {
     );
     plain.wait_text("#page-notice", "Created.").await;
     plain.wait_text("main", "amount > 0.0").await;
+
+    // A data set pulled, followed and reviewed without JavaScript: the refresh link instead of
+    // polling, and the grid's tick boxes saved by their own form.
+    plain.go("/datasets").await;
+    plain
+        .select(
+            "#pipeline_id",
+            pipeline_page.trim_start_matches("/pipelines/"),
+        )
+        .await;
+    plain.fill("#filter", "id <= 3").await;
+    plain.submit("#pull-form button[type=submit]").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !plain.has("#review-grid").await {
+        assert!(Instant::now() < deadline, "the pull did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if plain.has("#dataset-progress a").await {
+            plain.submit("#dataset-progress a").await;
+        } else {
+            plain.go(&without_notice(&plain.path().await)).await;
+        }
+    }
+    // The three records are as the destination has them, so none comes ticked: tick one.
+    let row = plain
+        .attr("#review-grid tr.status-unchanged", "data-row")
+        .await;
+    assert!(!plain.has(&format!("#tick-{row}:checked")).await);
+    plain.click(&format!("#tick-{row}")).await;
+    plain.submit("#ticks-form button[type=submit]").await;
+    plain.wait_text("#page-notice", "ticks were saved").await;
+    assert!(plain.has(&format!("#tick-{row}:checked")).await);
+    assert_eq!(plain.text("#count-ticked").await, "1");
+    plain.shot("14c-dataset-without-javascript").await;
     plain.sign_out().await;
 }
 
@@ -912,7 +945,7 @@ async fn pipeline_story(
     assert!(!ui.has("a[href$='/edit']").await);
     ui.shot("14-connection-as-editor").await;
     ui.sign_out().await;
-    without_javascript(plain, connection_id, source).await;
+    without_javascript(plain, connection_id, source, &pipeline_page).await;
 
     // The Viewer reads the pipeline but cannot edit or run it.
     ui.accept(&links[1], "Vi").await;
