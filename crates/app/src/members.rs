@@ -727,4 +727,34 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         Ok(after)
     }
+
+    /// The active members of the caller's organization as (id, display name), sorted by name:
+    /// any member may read them, to pick whom to share or hand a data set to and to read an
+    /// owner's name. Nothing else about a member (no e-mail, no role) and no audit event: the
+    /// names are those every page header already shows to colleagues.
+    pub async fn member_names(&self, caller: &Caller) -> Result<Vec<(UserId, String)>, AppError> {
+        let org = caller.organization();
+        self.authorize_in_organization(caller, Action::ListPipelines)?;
+        let mut conn = self.store.read().await?;
+        let list = users::list(&mut conn, org).await?;
+        drop(conn);
+        let mut names = Vec::with_capacity(list.len());
+        for user in list {
+            if user.status != UserStatus::Active {
+                continue;
+            }
+            let name = self
+                .open_text(
+                    org,
+                    "user",
+                    &user.id.to_string(),
+                    "display_name",
+                    &user.display_name_ciphertext,
+                )
+                .await?;
+            names.push((user.id, name));
+        }
+        names.sort_by_cached_key(|(id, name)| (name.to_lowercase(), id.to_string()));
+        Ok(names)
+    }
 }

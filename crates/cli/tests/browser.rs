@@ -589,7 +589,7 @@ async fn rest_of_story(ui: &Ui, plain: &Ui, recovery: &str) {
 /// The Editor writes a pipeline in a browser that runs no script: objects and fields are loaded,
 /// mapping and rule rows added and removed, all by plain form submits the hub answers with the
 /// form again.
-async fn without_javascript(plain: &Ui, connection_id: &str, source: &str) {
+async fn without_javascript(plain: &Ui, connection_id: &str, source: &str, pipeline_page: &str) {
     plain.sign_in("ed@acme.test", None).await;
     plain.go("/pipelines/new").await;
     plain.fill("#name", "Parts, typed without JavaScript").await;
@@ -654,7 +654,146 @@ async fn without_javascript(plain: &Ui, connection_id: &str, source: &str) {
     );
     plain.wait_text("#page-notice", "Created.").await;
     plain.wait_text("main", "amount > 0.0").await;
+
+    // A data set pulled, followed and reviewed without JavaScript: the refresh link instead of
+    // polling, and the grid's tick boxes saved by their own form.
+    plain.go("/datasets").await;
+    plain
+        .select(
+            "#pipeline_id",
+            pipeline_page.trim_start_matches("/pipelines/"),
+        )
+        .await;
+    plain.fill("#filter", "id <= 3").await;
+    plain.submit("#pull-form button[type=submit]").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !plain.has("#review-grid").await {
+        assert!(Instant::now() < deadline, "the pull did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if plain.has("#dataset-progress a").await {
+            plain.submit("#dataset-progress a").await;
+        } else {
+            plain.go(&without_notice(&plain.path().await)).await;
+        }
+    }
+    // The three records are as the destination has them, so none comes ticked: tick one.
+    let row = plain
+        .attr("#review-grid tr.status-unchanged", "data-row")
+        .await;
+    assert!(!plain.has(&format!("#tick-{row}:checked")).await);
+    plain.click(&format!("#tick-{row}")).await;
+    plain.submit("#ticks-form button[type=submit]").await;
+    plain.wait_text("#page-notice", "ticks were saved").await;
+    assert!(plain.has(&format!("#tick-{row}:checked")).await);
+    assert_eq!(plain.text("#count-ticked").await, "1");
+    plain.shot("14c-dataset-without-javascript").await;
     plain.sign_out().await;
+}
+
+/// The Administrator pulls a data set through the pipeline (a filter that does not compile
+/// first), finds the record the rule holds back marked on its cell and the changed one beside
+/// the destination's value, fixes the bad record inline, submits, and sees it written.
+async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str) {
+    let db = pg_client().await;
+    db.batch_execute(&format!(
+        "UPDATE {source} SET name = 'part 5 renamed' WHERE id = 5"
+    ))
+    .await
+    .unwrap();
+    let pipeline_id = pipeline_page.trim_start_matches("/pipelines/");
+    ui.go("/datasets").await;
+    ui.select("#pipeline_id", pipeline_id).await;
+    ui.fill("#name", "Parts to check").await;
+    ui.fill("#filter", "id <=").await;
+    ui.submit("#pull-form button[type=submit]").await;
+    ui.wait_text("#filter-error", "column").await;
+    ui.shot("19-dataset-pull-error").await;
+    ui.fill("#filter", "amount < 100.0").await;
+    ui.submit("#pull-form button[type=submit]").await;
+    let dataset_page = without_notice(&ui.path().await);
+    assert!(
+        dataset_page.starts_with("/datasets/"),
+        "{dataset_page}: {}",
+        ui.body().await
+    );
+    // The progress area polls until the pull ends, then the page shows the grid.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ui.has("#review-grid").await {
+        assert!(
+            !ui.has("[data-state='failed']").await,
+            "the pull failed: {}",
+            ui.body().await
+        );
+        assert!(Instant::now() < deadline, "the pull did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ui.wait("#dataset-progress[data-state='ready']").await;
+    assert_eq!(ui.text("#count-create").await, "1");
+    assert_eq!(ui.text("#count-update").await, "1");
+    assert_eq!(ui.text("#count-errors").await, "1");
+    assert_eq!(ui.text("#count-unchanged").await, "64");
+    // The held-back record's error is on its cell (title and text), the changed name shows the
+    // destination's value struck through.
+    let bad_row = ui.attr("#review-grid tr:has(td.issue-error)", "id").await;
+    assert!(
+        ui.attr(&format!("#{bad_row} td.issue-error"), "title")
+            .await
+            .contains("part 13 is held back")
+    );
+    ui.wait_text(
+        &format!("#{bad_row} td.issue-error"),
+        "part 13 is held back",
+    )
+    .await;
+    ui.wait_text("#review-grid tr.status-update del.was", "part 5")
+        .await;
+    ui.wait_text("#review-grid tr.status-update", "part 5 renamed")
+        .await;
+    assert!(ui.has("#submit-form button[disabled]").await);
+    ui.wait_text("#submit-blocked", "1 ticked record has errors")
+        .await;
+    ui.shot("20-dataset-review").await;
+
+    // Fixed inline: the record gets another id, the rule passes, Submit is enabled.
+    let row = bad_row.trim_start_matches("row-");
+    ui.click(&format!("#{bad_row} details.edit summary")).await;
+    ui.fill(&format!("#edit-{row}-0"), "1013").await;
+    ui.submit(&format!("#edit-{row} button[type=submit]")).await;
+    ui.wait_text("#page-notice", "checked again").await;
+    assert!(!ui.has("#review-grid td.issue-error").await);
+    assert_eq!(ui.text("#count-errors").await, "0");
+    assert!(!ui.has("#submit-form button[disabled]").await);
+    ui.shot("21-dataset-fixed").await;
+
+    // Submitted (the confirmation answered yes), then written.
+    ui.client
+        .execute("window.confirm = function () { return true; };", vec![])
+        .await
+        .unwrap();
+    ui.submit("#submit-form button[type=submit]").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ui.has("#dataset-progress[data-state='submitted']").await {
+        assert!(Instant::now() < deadline, "the submit did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ui.wait_text("#dataset-state", "submitted").await;
+    assert_eq!(ui.text("#count-submitted").await, "2");
+    ui.shot("22-dataset-submitted").await;
+    let rows = db
+        .query(
+            &format!("SELECT id, part_name FROM {target} WHERE id IN (5, 13, 1013) ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        rows,
+        [(5, "part 5 renamed"), (1013, "part 13")].map(|(i, n)| (i, n.to_owned()))
+    );
+    ui.go("/datasets").await;
+    ui.wait_text("#datasets", "Parts to check").await;
+    ui.shot("23-datasets").await;
 }
 
 /// `path` without the `?notice=…` that app.js drops from the address once shown.
@@ -778,6 +917,7 @@ async fn pipeline_story(
     ui.shot("11b-dashboard").await;
     ui.go(&pipeline_page).await;
     ui.shot("12-pipeline").await;
+    dataset_story(ui, &pipeline_page, source, target).await;
 
     // An Editor and a Viewer are invited.
     let mut links = Vec::new();
@@ -805,7 +945,7 @@ async fn pipeline_story(
     assert!(!ui.has("a[href$='/edit']").await);
     ui.shot("14-connection-as-editor").await;
     ui.sign_out().await;
-    without_javascript(plain, connection_id, source).await;
+    without_javascript(plain, connection_id, source, &pipeline_page).await;
 
     // The Viewer reads the pipeline but cannot edit or run it.
     ui.accept(&links[1], "Vi").await;

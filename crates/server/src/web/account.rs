@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/totp/remove", post(remove_totp))
         .route("/account/sessions/end-all", post(end_all_sessions))
         .route("/account/sessions/{id}/end", post(end_session))
+        .route("/account/dataset-notice", post(set_dataset_notice))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
 }
@@ -110,6 +111,8 @@ struct AccountPage {
     token_days: String,
     scopes: &'static [ScopeOption],
     new_token: Option<NewToken>,
+    /// Whether a mail tells the member when one of their data sets is removed.
+    dataset_removal_notice: bool,
 }
 
 impl AccountPage {
@@ -156,6 +159,7 @@ impl AccountPage {
             token_days: DEFAULT_API_TOKEN_DAYS.to_string(),
             scopes: &SCOPES,
             new_token: None,
+            dataset_removal_notice: state.hub.dataset_removal_notice(&signed.caller).await?,
         })
     }
 }
@@ -440,6 +444,24 @@ async fn end_session(
         return Ok(signed_out());
     }
     Ok(see_other("/account?notice=session-ended"))
+}
+
+#[derive(Deserialize)]
+struct DatasetNoticeForm {
+    /// A checkbox: present ("on") when checked.
+    dataset_removal_notice: Option<String>,
+}
+
+/// The member's own setting: a mail when one of their data sets is removed.
+async fn set_dataset_notice(
+    State(state): State<AppState>,
+    Posted(signed, form): Posted<DatasetNoticeForm>,
+) -> Result<Response, WebError> {
+    state
+        .hub
+        .set_dataset_removal_notice(&signed.caller, form.dataset_removal_notice.is_some())
+        .await?;
+    Ok(see_other("/account?notice=saved"))
 }
 
 fn scope_label(scope: TokenScope) -> &'static str {

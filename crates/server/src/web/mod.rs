@@ -12,6 +12,7 @@ mod assets;
 mod audit;
 mod auth;
 mod connections;
+mod datasets;
 mod operator;
 mod page;
 mod pipelines;
@@ -82,5 +83,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(users::routes())
         .merge(connections::routes())
         .merge(pipelines::routes())
+        .merge(datasets::routes())
         .merge(audit::routes())
 }

@@ -71,7 +71,7 @@ pub(crate) enum Who {
 pub(crate) struct Shell {
     /// The page's title (the `<title>` and the `<h1>`).
     pub title: String,
-    /// Which navigation entry is current: "connections", "pipelines", "users", "settings",
+    /// Which navigation entry is current: "connections", "pipelines", "datasets", "users", "settings",
     /// "audit", "account", "organizations", or "" for none.
     pub section: &'static str,
     /// The CSRF token every form of the page carries as `csrf` (and htmx sends as
@@ -219,6 +219,11 @@ impl FormErrors {
                 (id, field_in_words(field), message.clone())
             })
             .collect()
+    }
+
+    /// Every field error as (field, message), in the order they were added.
+    pub fn fields(&self) -> &[(String, String)] {
+        &self.fields
     }
 
     /// Says that the input of `field` has the id `id` (for the summary's links).

@@ -451,6 +451,7 @@ struct SettingsPage {
     audit_depth: String,
     long_term_audit: bool,
     time_zone: String,
+    dataset_retention_days: String,
     /// Just rotated: the data key version new data is encrypted with.
     rotated: Option<u32>,
 }
@@ -468,6 +469,7 @@ async fn settings_page(
         audit_depth: current.audit_depth.to_string(),
         long_term_audit: current.long_term_audit,
         time_zone: current.time_zone,
+        dataset_retention_days: current.dataset_retention_days.to_string(),
         rotated: None,
     })
 }
@@ -486,6 +488,8 @@ struct SettingsForm {
     audit_depth: String,
     long_term_audit: Option<String>,
     time_zone: String,
+    /// Missing: kept as it is.
+    dataset_retention_days: Option<String>,
 }
 
 async fn update_settings(
@@ -499,6 +503,7 @@ async fn update_settings(
         audit_depth: form.audit_depth.clone(),
         long_term_audit: form.long_term_audit.is_some(),
         time_zone: form.time_zone.clone(),
+        dataset_retention_days: form.dataset_retention_days.clone().unwrap_or_default(),
         rotated: None,
     };
     let Ok(audit_depth) = form.audit_depth.trim().parse::<u32>() else {
@@ -513,12 +518,29 @@ async fn update_settings(
             &show(errors),
         ));
     };
+    let retention = match form.dataset_retention_days.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => match text.parse::<u32>() {
+            Ok(days) => Some(days),
+            Err(_) => {
+                state.hub.organization_settings(&signed.caller).await?;
+                let errors = FormErrors::none().field(
+                    "dataset_retention_days",
+                    "Enter a whole number of days between 1 and 90.",
+                );
+                return Ok(render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &show(errors),
+                ));
+            }
+        },
+    };
     let update = SettingsUpdate {
         require_totp: Some(form.require_totp.is_some()),
         audit_depth: Some(audit_depth),
         long_term_audit: Some(form.long_term_audit.is_some()),
         time_zone: Some(form.time_zone.trim().to_owned()),
-        dataset_retention_days: None,
+        dataset_retention_days: retention,
     };
     match state
         .hub

@@ -31,6 +31,7 @@ mod web_audit;
 mod web_auth;
 mod web_connections;
 mod web_dashboard;
+mod web_datasets;
 mod web_forms;
 mod web_pipelines;
 mod web_users;
