@@ -1973,7 +1973,7 @@ impl Hub {
         });
         let heartbeat = self.start_heartbeat(id, owner.clone(), Arc::clone(&beat));
         let result = self.pull(&opened, &spec, &beat, actor).await;
-        heartbeat.abort();
+        // The lease is kept until the outcome is stored: writing it can outlast the lease.
         let now = self.clock.now();
         let mut stored = opened.stored.clone();
         let outcome = async {
@@ -2036,6 +2036,7 @@ impl Hub {
             Ok(())
         }
         .await;
+        heartbeat.abort();
         match (&result, outcome) {
             (Ok(_), Ok(())) => tracing::info!(dataset = %id, "data set pulled"),
             (Err(err), Ok(())) => {
@@ -2424,7 +2425,7 @@ impl Hub {
         });
         let heartbeat = self.start_heartbeat(id, owner.clone(), Arc::clone(&beat));
         let result = self.submit(&opened, &beat, actor.clone()).await;
-        heartbeat.abort();
+        // The lease is kept until the outcome is stored: writing it can outlast the lease.
         let now = self.clock.now();
         let outcome = async {
             let mut tx = self.store.write().await?;
@@ -2515,6 +2516,7 @@ impl Hub {
             Ok(())
         }
         .await;
+        heartbeat.abort();
         match (&result, outcome) {
             (Ok(a), Ok(())) => {
                 tracing::info!(dataset = %id, written = a.rows.len(), "data set submitted")
