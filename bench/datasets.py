@@ -251,11 +251,11 @@ def main():
     ups = med([s["wall"] for s in samples["refresh_upsert"]])
     pull_s = med(samples["pull"])
     rows = [
-        ("full_refresh pipeline run, 1,000,000 records (`lockstep pipeline run`)", full,
+        (f"full_refresh pipeline run, {b.ROWS:,} records (`lockstep pipeline run`)", full,
          f"run {med([s['run'] for s in samples['refresh_full']]):.2f} s in the hub"),
-        ("upsert pipeline run, 1,000,000 records by id", ups,
+        (f"upsert pipeline run, {b.ROWS:,} records by id", ups,
          f"run {med([s['run'] for s in samples['refresh_upsert']]):.2f} s in the hub"),
-        ("data set pull + compare, 1,000,000 records, until `ready`", pull_s,
+        (f"data set pull + compare, {b.ROWS:,} records, until `ready`", pull_s,
          f"{pull_s / ups:.2f}× the upsert run, {pull_s / full:.2f}× the full refresh; hub peak "
          f"{med(samples['pull_peak_mib']):.0f} MiB"),
         (f"page of 100 `update` records (median of {len(samples['page_update'])})",
@@ -266,7 +266,7 @@ def main():
          f"p90 {statistics.quantiles(samples['page_create'], n=10)[-1] * 1000:.1f} ms"),
         (f"submit of {SUBMIT_ROWS:,} ticked records (90% new, 10% changed)",
          med(samples["submit"]), f"its pull (filtered): {med(samples['submit_pull']):.2f} s"),
-        (f"upsert pipeline run of the same {SUBMIT_ROWS:,} records", 
+        (f"upsert pipeline run of the same {SUBMIT_ROWS:,} records",
          med([s["wall"] for s in samples["upsert_same"]]),
          f"run {med([s['run'] for s in samples['upsert_same']]):.2f} s in the hub"),
     ]

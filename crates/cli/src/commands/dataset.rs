@@ -128,12 +128,13 @@ async fn pull(
     let Some(found) = found else {
         bail!("there is no pipeline named {pipeline:?} (see `lockstep pipeline list`)");
     };
-    let mut body = serde_json::json!({ "pipeline_id": found.id });
+    let mut body = serde_json::Map::new();
+    body.insert("pipeline_id".to_owned(), Value::String(found.id.clone()));
     if let Some(name) = name {
-        body["name"] = Value::String(name);
+        body.insert("name".to_owned(), Value::String(name));
     }
     if let Some(filter) = filter {
-        body["filter"] = Value::String(filter);
+        body.insert("filter".to_owned(), Value::String(filter));
     }
     let started: Value = api.post("/api/v1/datasets", &body).await?;
     let started = parse(started)?;
@@ -485,6 +486,7 @@ fn spinner(hidden: bool) -> indicatif::ProgressBar {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
