@@ -1218,10 +1218,10 @@ impl Hub {
         let mut source_row = payload.source.get(i).cloned().unwrap_or_default();
         source_row.resize(source_names.len(), serde_json::Value::Null);
         for (name, value) in &source_edits {
-            if let Some(j) = source_names.iter().position(|n| *n == name) {
-                if let Some(slot) = source_row.get_mut(j) {
-                    *slot = value.clone();
-                }
+            if let Some(j) = source_names.iter().position(|n| *n == name)
+                && let Some(slot) = source_row.get_mut(j)
+            {
+                *slot = value.clone();
             }
         }
         let (new_row, issues) = recompute(&plan, &source_schema, &source_row)?;

@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(back, schema);
 
         let bad = vec![json!("x"), json!("a"), json!(null)];
-        let err = rows_batch(&schema, &[&rows[0], &bad]).unwrap_err();
+        let err = rows_batch(&schema, &[rows.first().unwrap(), &bad]).unwrap_err();
         assert_eq!((err.row, err.field.as_str()), (1, "id"));
     }
 

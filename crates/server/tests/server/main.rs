@@ -20,6 +20,7 @@ use tower::ServiceExt;
 mod account;
 mod addresses;
 mod connections;
+mod datasets;
 mod http2;
 mod matrix;
 mod pipelines;
@@ -580,7 +581,8 @@ fn the_openapi_document_is_exact() {
             "organization",
             "connection",
             "pipeline",
-            "run"
+            "run",
+            "dataset"
         ])
     );
     let body = |path: &str, method: &str| {

@@ -73,6 +73,7 @@ pub(crate) enum AuditedKind {
     Connection,
     Pipeline,
     Run,
+    Dataset,
 }
 
 impl AuditedKind {
@@ -86,6 +87,7 @@ impl AuditedKind {
             AuditedKind::Connection => "connection",
             AuditedKind::Pipeline => "pipeline",
             AuditedKind::Run => "run",
+            AuditedKind::Dataset => "dataset",
         }
     }
 }

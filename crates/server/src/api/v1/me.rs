@@ -24,6 +24,9 @@ pub(crate) struct Me {
     totp_enabled: bool,
     /// The organization requires TOTP and you have not enrolled: enrol before anything else.
     must_enrol_totp: bool,
+    /// A mail tells you when one of your data sets is removed for being left untouched (your
+    /// own setting; change it with `PUT /api/v1/me/settings`).
+    dataset_removal_notice: bool,
 }
 
 /// Who am I?
@@ -34,6 +37,7 @@ pub(crate) async fn me(
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Me>, ApiError> {
     let me = state.hub.me(&caller).await?;
+    let dataset_removal_notice = state.hub.dataset_removal_notice(&caller).await?;
     Ok(Json(Me {
         id: me.id,
         email: me.email,
@@ -43,6 +47,33 @@ pub(crate) async fn me(
         organization_name: me.organization_name,
         totp_enabled: me.totp_enabled,
         must_enrol_totp: me.must_enrol_totp,
+        dataset_removal_notice,
+    }))
+}
+
+/// Your own settings.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MySettings {
+    /// A mail when one of your data sets is removed for being left untouched (default `true`).
+    dataset_removal_notice: bool,
+}
+
+/// Change your own settings; answers them.
+#[utoipa::path(put, path = "/api/v1/me/settings", tag = "account",
+    request_body = MySettings,
+    responses((status = 200, body = MySettings)))]
+pub(crate) async fn update_settings(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<MySettings>,
+) -> Result<Json<MySettings>, ApiError> {
+    state
+        .hub
+        .set_dataset_removal_notice(&caller, body.dataset_removal_notice)
+        .await?;
+    Ok(Json(MySettings {
+        dataset_removal_notice: state.hub.dataset_removal_notice(&caller).await?,
     }))
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 mod bodies;
 pub(crate) mod connections;
+pub(crate) mod datasets;
 pub(crate) mod me;
 pub(crate) mod pipelines;
 pub(crate) mod sys;
