@@ -38,6 +38,7 @@ RUNS = int(b.env("RUNS", "3"))
 DST_DB = b.env("DS_DST_DB", "lockstep_benchds_dst")  # reset at will: a name nobody else uses
 PAGES = int(b.env("PAGES", "50"))
 SUBMIT_ROWS = int(b.env("SUBMIT_ROWS", "100000"))
+PERF = b.env("PERF", "0") == "1"  # one more pull, under `perf record -g`, after the rounds
 RULE = "qty >= 0.0"
 COLUMNS = ["id", "part_number", "description", "qty", "level", "parent_id", "updated_at",
            "active", "owner", "attrs"]
@@ -138,10 +139,17 @@ def run_pipeline(hub, name):
     return {"wall": m.wall, "run": run.get("duration_seconds"), "written": run.get("records_written")}
 
 
-def pull(api, hub, pipeline_id, filter_=None):
-    """A data set pulled through the pipeline: (seconds until ready, hub peak MiB, data set)."""
+def pull(api, hub, pipeline_id, filter_=None, perf=None):
+    """A data set pulled through the pipeline: (seconds until ready, hub peak MiB, data set).
+    With `perf` (a file name), `perf record -g` of the hub during the pull (slows it)."""
     b.wait_quiet()
     hub.reset_peak()
+    recorder = None
+    if perf:
+        recorder = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(hub.proc.pid),
+                                     "-o", perf], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        time.sleep(1)
     body = {"pipeline_id": pipeline_id}
     if filter_:
         body["filter"] = filter_
@@ -149,6 +157,9 @@ def pull(api, hub, pipeline_id, filter_=None):
     d = api.call("POST", "/api/v1/datasets", body)
     d = api.wait(d["id"], "pulling")
     wall = time.perf_counter() - started
+    if recorder:
+        recorder.send_signal(2)
+        recorder.wait()
     if d["state"] != "ready":
         raise RuntimeError(f"the pull ended {d['state']}: {d.get('message')}")
     return wall, hub.peak_mib(), d
@@ -243,6 +254,12 @@ def main():
             r = run_pipeline(hub, "ds-upsert-same")
             samples["upsert_same"].append(r)
             b.log(f"  upsert run of the same {r['written']}: {r['wall']:.2f} s")
+        if PERF:
+            reset()
+            perf = os.path.join(b.RESULTS, f"datasets-pull-{time.strftime('%Y%m%d-%H%M%S')}.perf.data")
+            wall, _, d = pull(api, hub, upsert, perf=perf)
+            b.log(f"pull under perf: {wall:.2f} s, profile in {perf}")
+            api.call("DELETE", f"/api/v1/datasets/{d['id']}")
     finally:
         hub.stop()
 
