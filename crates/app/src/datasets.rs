@@ -53,8 +53,9 @@ use zeroize::Zeroizing;
 pub const CHUNK_ROWS: usize = 1024;
 /// The most records one page shows.
 pub const MAX_PAGE: u64 = 500;
-/// How long a pull's or submit's lease lasts without a heartbeat.
-const LEASE: Duration = Duration::seconds(30);
+/// How long a pull's or submit's lease lasts without a heartbeat, unless
+/// [`crate::HubOptions::dataset_lease`] says otherwise.
+pub const LEASE: Duration = Duration::seconds(30);
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Data sets are deleted after this many days untouched unless the organization says otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 5;
@@ -797,7 +798,7 @@ impl Hub {
             message: None,
             counts: DatasetCounts::default().to_json(),
             lease_owner: Some(lease_owner.clone()),
-            lease_expires_at: Some(now + LEASE),
+            lease_expires_at: Some(now + self.options.dataset_lease),
             created_at: now,
             touched_at: now,
             updated_at: now,
@@ -870,7 +871,7 @@ impl Hub {
         opened.stored.state = DatasetState::Pulling.as_str().to_owned();
         opened.stored.message = None;
         opened.stored.lease_owner = Some(lease_owner.clone());
-        opened.stored.lease_expires_at = Some(now + LEASE);
+        opened.stored.lease_expires_at = Some(now + self.options.dataset_lease);
         opened.stored.touched_at = now;
         opened.stored.updated_at = now;
         opened.stored.counts = DatasetCounts::default().to_json();
@@ -1525,7 +1526,7 @@ impl Hub {
         opened.stored.state = DatasetState::Submitting.as_str().to_owned();
         opened.stored.message = None;
         opened.stored.lease_owner = Some(lease_owner.clone());
-        opened.stored.lease_expires_at = Some(now + LEASE);
+        opened.stored.lease_expires_at = Some(now + self.options.dataset_lease);
         opened.stored.touched_at = now;
         opened.stored.updated_at = now;
         let mut tx = self.store.write().await?;
@@ -1947,8 +1948,14 @@ impl Hub {
                 let counts = beat.get().to_json();
                 let result = async {
                     let mut tx = hub.store.write().await?;
-                    let held =
-                        datasets::heartbeat(&mut tx, id, &owner, &counts, now + LEASE).await?;
+                    let held = datasets::heartbeat(
+                        &mut tx,
+                        id,
+                        &owner,
+                        &counts,
+                        now + hub.options.dataset_lease,
+                    )
+                    .await?;
                     tx.commit().await.map_err(StoreError::from)?;
                     Ok::<_, StoreError>(held)
                 }
@@ -1976,7 +1983,7 @@ impl Hub {
         });
         let heartbeat = self.start_heartbeat(id, owner.clone(), Arc::clone(&beat));
         let result = self.pull(&opened, &spec, &beat, actor).await;
-        heartbeat.abort();
+        // The lease is kept until the outcome is stored: writing it can outlast the lease.
         let now = self.clock.now();
         let mut stored = opened.stored.clone();
         let outcome = async {
@@ -2039,6 +2046,7 @@ impl Hub {
             Ok(())
         }
         .await;
+        heartbeat.abort();
         match (&result, outcome) {
             (Ok(_), Ok(())) => tracing::info!(dataset = %id, "data set pulled"),
             (Err(err), Ok(())) => {
@@ -2402,7 +2410,7 @@ impl Hub {
         });
         let heartbeat = self.start_heartbeat(id, owner.clone(), Arc::clone(&beat));
         let result = self.submit(&opened, &beat, actor.clone()).await;
-        heartbeat.abort();
+        // The lease is kept until the outcome is stored: writing it can outlast the lease.
         let now = self.clock.now();
         let outcome = async {
             let mut tx = self.store.write().await?;
@@ -2493,6 +2501,7 @@ impl Hub {
             Ok(())
         }
         .await;
+        heartbeat.abort();
         match (&result, outcome) {
             (Ok(a), Ok(())) => {
                 tracing::info!(dataset = %id, written = a.rows.len(), "data set submitted")

@@ -49,6 +49,9 @@ pub struct HubOptions {
     pub connectors: lockstep_connectors::Context,
     /// How long a worker's lease on a run lasts without a heartbeat.
     pub run_lease: time::Duration,
+    /// How long a data set's pull or submit keeps its lease without a heartbeat (one whose
+    /// process died is ended by [`Hub::sweep_datasets`] after this).
+    pub dataset_lease: time::Duration,
 }
 
 impl Default for HubOptions {
@@ -64,6 +67,7 @@ impl Default for HubOptions {
                 None,
             ),
             run_lease: crate::pipelines::LEASE,
+            dataset_lease: crate::datasets::LEASE,
         }
     }
 }

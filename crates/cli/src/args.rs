@@ -31,6 +31,10 @@ pub enum Command {
     /// List pipelines and run them (a member's session or API token).
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Pull records through a pipeline into a data set of your own, list data sets and submit
+    /// their ticked records (a member's session or API token).
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Execute runs from a PostgreSQL store shared with `lockstep serve` (scale-out). Unseal key
     /// shares are read from standard input, one per line, until the worker is unsealed.
     Worker(WorkerArgs),
@@ -53,6 +57,66 @@ pub enum PipelineCommand {
         /// Start the run and return at once, printing its id.
         #[arg(long)]
         no_wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Pull a pipeline's records into a new data set and wait until it is ready.
+    ///
+    /// The records are compared with what the destination holds; the counts of each status are
+    /// printed at the end. Review, edit and tick them in the web UI, then `lockstep dataset
+    /// submit ID`.
+    Pull {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// The pipeline's name or id.
+        pipeline: String,
+        /// The data set's name (default: the pipeline's name and the time).
+        #[arg(long)]
+        name: Option<String>,
+        /// Only the source records for which this CEL expression over the source's fields is
+        /// true (joined to the pipeline's own filter), e.g. `region == "north"`.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Start the pull and return at once, printing the data set's id.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Your data sets and those shared with you: id, name, owner, state, records, expiry.
+    List {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// Every data set of the organization (Administrators).
+        #[arg(long)]
+        all: bool,
+    },
+    /// One data set: its state, its counts per status and when it expires.
+    Show {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// The data set's id (or its name, when only one data set you see has it).
+        dataset: String,
+    },
+    /// Write a data set's ticked records to the destination, with a progress bar.
+    ///
+    /// Refused, naming the records, while a ticked record has an error; the exit status is
+    /// non-zero when the submit was refused or failed (then nothing was written).
+    Submit {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// The data set's id (or its name, when only one data set you see has it).
+        dataset: String,
+        /// Start the submit and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Delete a data set at once (its owner or an Administrator).
+    Delete {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+        /// The data set's id (or its name, when only one data set you see has it).
+        dataset: String,
     },
 }
 
@@ -139,6 +203,14 @@ pub struct ServeArgs {
     /// Rejected records of runs are deleted after this many days.
     #[arg(long, env = "LOCKSTEP_RUN_ERROR_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub run_error_retention_days: u32,
+    /// Seconds between two clean-ups of data sets: pulls and submits whose hub died are ended
+    /// (a pull's records are removed; a submit wrote nothing), stale data sets are deleted.
+    #[arg(long, env = "LOCKSTEP_DATASET_SWEEP_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
+    pub dataset_sweep_seconds: u32,
+    /// Seconds a data set's pull or submit keeps its lease without a heartbeat (one every 2
+    /// seconds); one whose hub died is ended by the next clean-up after this.
+    #[arg(long, env = "LOCKSTEP_DATASET_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..=3600))]
+    pub dataset_lease: u32,
 }
 
 /// What runs may reach and how they are executed (`serve` and `worker`).
@@ -239,8 +311,8 @@ pub struct ClientArgs {
 pub struct TokenClientArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Operator token — or, for `audit export` and `pipeline`, a member's session or API token
-    /// (prefer the environment variable: arguments are visible to other users).
+    /// Operator token — or, for `audit export`, `pipeline` and `dataset`, a member's session or
+    /// API token (prefer the environment variable: arguments are visible to other users).
     #[arg(long, env = "LOCKSTEP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }

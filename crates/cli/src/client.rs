@@ -116,7 +116,42 @@ impl ApiClient {
     }
 }
 
-/// Turns a problem+json answer into an error that reads like a sentence.
+/// A problem+json answer of the hub, kept whole so a command can show more of it (the records
+/// in the way of a data set's submit); it reads like a sentence.
+#[derive(Debug)]
+pub struct ApiProblem {
+    pub status: StatusCode,
+    pub title: String,
+    pub detail: Option<String>,
+    /// For a refused data-set submit: the ticked records with errors, with their errors'
+    /// messages (which name fields and rules, never values).
+    pub rows: Vec<BlockedRow>,
+}
+
+/// A record in the way of a data set's submit.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BlockedRow {
+    pub row: u64,
+    #[serde(default)]
+    pub issues: Vec<String>,
+}
+
+impl std::fmt::Display for ApiProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.title)?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            f.write_str(" (set LOCKSTEP_TOKEN to the operator token)")?;
+        }
+        write!(f, " [HTTP {}]", self.status.as_u16())
+    }
+}
+
+impl std::error::Error for ApiProblem {}
+
+/// Turns a problem+json answer into an [`ApiProblem`].
 async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
     let status = response.status();
     if status.is_success() {
@@ -126,16 +161,21 @@ async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response>
     let title = problem
         .get("title")
         .and_then(|v| v.as_str())
-        .unwrap_or("request failed");
+        .unwrap_or("request failed")
+        .to_owned();
     let detail = problem
         .get("detail")
         .and_then(|v| v.as_str())
-        .map(|d| format!(": {d}"))
+        .map(str::to_owned);
+    let rows = problem
+        .get("rows")
+        .cloned()
+        .and_then(|rows| serde_json::from_value(rows).ok())
         .unwrap_or_default();
-    let hint = if status == StatusCode::UNAUTHORIZED {
-        " (set LOCKSTEP_TOKEN to the operator token)"
-    } else {
-        ""
-    };
-    bail!("{title}{detail}{hint} [HTTP {}]", status.as_u16())
+    Err(anyhow::Error::new(ApiProblem {
+        status,
+        title,
+        detail,
+        rows,
+    }))
 }

@@ -65,6 +65,9 @@ pub struct ServeConfig {
     pub run_error_retention_days: u32,
     pub workers: u32,
     pub run_lease: time::Duration,
+    /// How often data sets are swept (`Hub::sweep_datasets`).
+    pub dataset_sweep: std::time::Duration,
+    pub dataset_lease: time::Duration,
 }
 
 impl ServeConfig {
@@ -128,6 +131,8 @@ impl ServeConfig {
             run_error_retention_days: args.run_error_retention_days,
             workers: args.runner.workers,
             run_lease: time::Duration::seconds(i64::from(args.runner.run_lease)),
+            dataset_sweep: std::time::Duration::from_secs(u64::from(args.dataset_sweep_seconds)),
+            dataset_lease: time::Duration::seconds(i64::from(args.dataset_lease)),
             auth_rate_limit: if args.auth_rate_limit == 0 {
                 bail!("--auth-rate-limit must be at least 1")
             } else {

@@ -60,6 +60,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         password_permits: 4,
         connectors: config.connectors.clone(),
         run_lease: config.run_lease,
+        dataset_lease: config.dataset_lease,
     }));
 
     tokio::spawn(checkpoint_task(Arc::clone(&hub)));
@@ -71,6 +72,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     start_runners(&hub, config.workers, "serve", &stop_workers);
     // Failed sign-ins and password reset mails are done after the answer (see `Hub::run_jobs`).
     tokio::spawn(Arc::clone(&hub).run_jobs(Arc::clone(&stop_workers)));
+    // Data sets: pulls and submits of a hub that died are ended, stale data sets deleted.
+    tokio::spawn(
+        Arc::clone(&hub).sweep_datasets_every(config.dataset_sweep, Arc::clone(&stop_workers)),
+    );
 
     let tls_files = match &config.tls {
         TlsConfig::SelfSigned(dir) => lockstep_server::tls::ensure_self_signed(dir)?,

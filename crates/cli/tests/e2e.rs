@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 #[path = "e2e/confinement.rs"]
 mod confinement;
 mod conformance;
+#[path = "e2e/datasets.rs"]
+mod datasets;
 mod support;
 
 use support::{BIN, Server, cli, pg_client, serve_with};

@@ -1,6 +1,7 @@
 //! One function per command: parse is done, run it.
 
 mod audit;
+mod dataset;
 mod org;
 mod pipeline;
 mod vault;
@@ -14,6 +15,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(command) => org::run(command).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Pipeline(command) => pipeline::run(command).await,
+        Command::Dataset(command) => dataset::run(command).await,
         Command::Worker(args) => crate::serve::worker(args).await,
     }
 }

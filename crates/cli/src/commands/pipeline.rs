@@ -41,7 +41,7 @@ struct Run {
     duration_seconds: Option<f64>,
 }
 
-fn client(auth: &TokenClientArgs) -> anyhow::Result<ApiClient> {
+pub(crate) fn client(auth: &TokenClientArgs) -> anyhow::Result<ApiClient> {
     let token = match auth.token.clone() {
         Some(token) if !token.trim().is_empty() => token.trim().to_owned(),
         _ => super::read_secret("Session or API token: ")?,
