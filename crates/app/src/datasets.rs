@@ -1010,13 +1010,17 @@ impl Hub {
         }
         let mut records = Vec::with_capacity(wanted.len());
         let mut by_chunk: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        let mut destinations = HashMap::new();
         for (chunk, i) in wanted {
             by_chunk.entry(chunk).or_default().push(i);
         }
         for (chunk, positions) in by_chunk {
             let (index, payload) = self.load_chunk(&opened, chunk).await?;
             for i in positions {
-                records.push(self.record_view(&opened, &index, &payload, i).await?);
+                records.push(
+                    self.record_view(&opened, &index, &payload, i, &mut destinations)
+                        .await?,
+                );
             }
         }
         Ok(RecordPage { records, total })
@@ -1043,7 +1047,38 @@ impl Hub {
     }
 
     async fn destination_row(&self, opened: &Opened, row: u64) -> Result<Option<Row>, AppError> {
+        self.destination_row_cached(opened, row, &mut HashMap::new())
+            .await
+    }
+
+    /// The destination record at `row`, opening each destination chunk once per `cache`.
+    async fn destination_row_cached(
+        &self,
+        opened: &Opened,
+        row: u64,
+        cache: &mut HashMap<u64, Option<(u64, DestinationChunk)>>,
+    ) -> Result<Option<Row>, AppError> {
         let chunk = row / CHUNK_ROWS as u64;
+        if let Some(found) = cache.get(&chunk) {
+            return Ok(found.as_ref().and_then(|(first, payload)| {
+                let at = usize::try_from(row - first).unwrap_or(usize::MAX);
+                payload.rows.get(at).cloned()
+            }));
+        }
+        let opened_chunk = self.open_destination_chunk(opened, chunk).await?;
+        let found = opened_chunk.as_ref().and_then(|(first, payload)| {
+            let at = usize::try_from(row - first).unwrap_or(usize::MAX);
+            payload.rows.get(at).cloned()
+        });
+        cache.insert(chunk, opened_chunk);
+        Ok(found)
+    }
+
+    async fn open_destination_chunk(
+        &self,
+        opened: &Opened,
+        chunk: u64,
+    ) -> Result<Option<(u64, DestinationChunk)>, AppError> {
         let mut conn = self.store.read().await?;
         let Some(stored) =
             datasets::chunk(&mut conn, opened.stored.id, ChunkKind::Destination, chunk).await?
@@ -1058,8 +1093,7 @@ impl Hub {
             chunk,
             &stored.payload,
         )?;
-        let at = usize::try_from(row - stored.index.first_row).unwrap_or(usize::MAX);
-        Ok(payload.rows.get(at).cloned())
+        Ok(Some((stored.index.first_row, payload)))
     }
 
     async fn record_view(
@@ -1068,6 +1102,7 @@ impl Hub {
         index: &ChunkIndex,
         payload: &RecordsChunk,
         i: usize,
+        destinations: &mut HashMap<u64, Option<(u64, DestinationChunk)>>,
     ) -> Result<RecordView, AppError> {
         let layout = opened.layout()?;
         let schema = records::schema_from_json(&layout.output)
@@ -1091,7 +1126,9 @@ impl Hub {
         let mut changes = Vec::new();
         if status == RecordStatus::Update
             && let Some(dest_row) = payload.destination.get(&position)
-            && let Some(dest) = self.destination_row(opened, *dest_row).await?
+            && let Some(dest) = self
+                .destination_row_cached(opened, *dest_row, destinations)
+                .await?
         {
             for (j, name) in names.iter().enumerate() {
                 if !layout.compared.get(j).copied().unwrap_or(false) {
@@ -1331,7 +1368,8 @@ impl Hub {
         self.record(&mut tx, stored.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let opened = Opened { stored, ..opened };
-        self.record_view(&opened, &index, &payload, i).await
+        self.record_view(&opened, &index, &payload, i, &mut HashMap::new())
+            .await
     }
 
     /// Recounts the records from their flags and stores the counts; marks the data set touched.
