@@ -1266,7 +1266,15 @@ impl Hub {
                 *slot = value.clone();
             }
         }
-        let (new_row, issues) = recompute(&plan, &source_schema, &source_row)?;
+        // The rules run on the blocking pool, never on the threads that answer requests.
+        let (new_row, issues, source_row) = {
+            let schema = Arc::clone(&source_schema);
+            tokio::task::spawn_blocking(move || {
+                recompute(&plan, &schema, &source_row).map(|(r, i)| (r, i, source_row))
+            })
+            .await
+            .map_err(|_| AppError::Refused("applying the rules stopped unexpectedly"))??
+        };
         let position = u32::try_from(i).unwrap_or(u32::MAX);
         // The status against the destination record it was compared with (or none).
         let status = match payload.destination.get(&position) {
