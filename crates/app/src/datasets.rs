@@ -443,18 +443,14 @@ struct StoredIssue {
     message: String,
 }
 
-/// One chunk of records, sealed.
+/// What a chunk of records keeps beside the records, by position in the chunk.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct RecordsChunk {
-    /// The records' values, in the layout's output order.
-    rows: Vec<Row>,
-    /// The source values each record came from (the plan's input), for recomputing an edited
-    /// record; empty for destination-only records.
-    source: Vec<Row>,
+struct ChunkNotes {
     /// Issues by position in the chunk.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     issues: BTreeMap<u32, Vec<StoredIssue>>,
-    /// The destination record each record was compared with, by position in the chunk.
+    /// The destination record each record was compared with (for a `destination_only` record,
+    /// the destination record it is).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     destination: BTreeMap<u32, u64>,
     /// Why the last submit could not write a record.
@@ -462,10 +458,138 @@ struct RecordsChunk {
     failures: BTreeMap<u32, String>,
 }
 
-/// One chunk of the destination's records, sealed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// One chunk of records, opened. Kept as Arrow batches (sealed in the Arrow IPC format), so a
+/// pull stores what the rules made without turning each value into JSON, and a page turns only
+/// the records it shows.
+#[derive(Debug, Clone)]
+struct RecordsChunk {
+    /// The records, in the layout's output schema (every field nullable); a `destination_only`
+    /// record's row is null here: its values are the destination's.
+    rows: RecordBatch,
+    /// The source values each record came from (the plan's input, every field nullable), for
+    /// recomputing an edited record; null for `destination_only` records.
+    source: RecordBatch,
+    notes: ChunkNotes,
+}
+
+/// One chunk of the destination's records, opened: in the records' field order, each column
+/// as the destination holds it (null where it has no such field).
+#[derive(Debug, Clone)]
 struct DestinationChunk {
-    rows: Vec<Row>,
+    rows: RecordBatch,
+}
+
+/// What the first bytes of a sealed chunk say it holds (version 1: notes as JSON, then Arrow
+/// IPC streams).
+const CHUNK_FORMAT: &[u8; 4] = b"LSC1";
+
+/// `part` of one length-prefixed section.
+fn put_section(out: &mut Vec<u8>, part: &[u8]) {
+    out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(part);
+}
+
+/// The next length-prefixed section of `bytes`, and what follows it.
+fn take_section(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+fn corrupt_chunk() -> AppError {
+    AppError::Refused(
+        "this data set's records were stored by another version of the hub: refresh it to pull \
+         them again (edits are kept)",
+    )
+}
+
+fn batch_error(_: records::BatchError) -> AppError {
+    AppError::Store(StoreError::Corrupt("data set chunk"))
+}
+
+fn seal_plain(
+    key: &DataKey,
+    id: DatasetId,
+    part: &str,
+    position: u64,
+    plain: &[u8],
+) -> Result<Vec<u8>, AppError> {
+    let id = id.to_string();
+    Ok(key.seal(
+        &[id.as_bytes(), part.as_bytes(), &position.to_be_bytes()],
+        plain,
+        &mut rand::rng(),
+    )?)
+}
+
+fn seal_records(
+    key: &DataKey,
+    id: DatasetId,
+    chunk: u64,
+    records: &RecordsChunk,
+) -> Result<Vec<u8>, AppError> {
+    let mut plain = Zeroizing::new(Vec::new());
+    plain.extend_from_slice(CHUNK_FORMAT);
+    let notes = Zeroizing::new(
+        serde_json::to_vec(&records.notes)
+            .map_err(|_| AppError::Store(StoreError::Corrupt("data set")))?,
+    );
+    put_section(&mut plain, &notes);
+    let mut rows = Zeroizing::new(Vec::new());
+    records::write_ipc(&records.rows, &mut rows).map_err(batch_error)?;
+    put_section(&mut plain, &rows);
+    records::write_ipc(&records.source, &mut plain).map_err(batch_error)?;
+    seal_plain(key, id, "records", chunk, &plain)
+}
+
+fn open_records(
+    key: &DataKey,
+    id: DatasetId,
+    chunk: u64,
+    ciphertext: &[u8],
+) -> Result<RecordsChunk, AppError> {
+    let id_text = id.to_string();
+    let plain = key.open(
+        &[id_text.as_bytes(), b"records", &chunk.to_be_bytes()],
+        ciphertext,
+    )?;
+    let rest = plain.strip_prefix(CHUNK_FORMAT).ok_or_else(corrupt_chunk)?;
+    let (notes, rest) = take_section(rest).ok_or_else(corrupt_chunk)?;
+    let (rows, source) = take_section(rest).ok_or_else(corrupt_chunk)?;
+    Ok(RecordsChunk {
+        notes: serde_json::from_slice(notes).map_err(|_| corrupt_chunk())?,
+        rows: records::read_ipc(rows).map_err(batch_error)?,
+        source: records::read_ipc(source).map_err(batch_error)?,
+    })
+}
+
+fn seal_destination(
+    key: &DataKey,
+    id: DatasetId,
+    chunk: u64,
+    rows: &RecordBatch,
+) -> Result<Vec<u8>, AppError> {
+    let mut plain = Zeroizing::new(Vec::new());
+    plain.extend_from_slice(CHUNK_FORMAT);
+    records::write_ipc(rows, &mut plain).map_err(batch_error)?;
+    seal_plain(key, id, "destination", chunk, &plain)
+}
+
+fn open_destination(
+    key: &DataKey,
+    id: DatasetId,
+    chunk: u64,
+    ciphertext: &[u8],
+) -> Result<DestinationChunk, AppError> {
+    let id_text = id.to_string();
+    let plain = key.open(
+        &[id_text.as_bytes(), b"destination", &chunk.to_be_bytes()],
+        ciphertext,
+    )?;
+    let rest = plain.strip_prefix(CHUNK_FORMAT).ok_or_else(corrupt_chunk)?;
+    Ok(DestinationChunk {
+        rows: records::read_ipc(rest).map_err(batch_error)?,
+    })
 }
 
 /// An edit, kept by the record's key so a refresh can apply it again: source field → value.
@@ -534,6 +658,26 @@ fn key_hash(hasher: &lockstep_vault::KeyedHasher, values: &[&serde_json::Value])
         text.push_str(&records::comparable(v));
         text.push('\u{1f}');
     }
+    key_hash_text(hasher, &text)
+}
+
+/// [`key_hash`] of the key columns of a batch's record, read in place (`text` is scratch).
+fn key_hash_cells(
+    hasher: &lockstep_vault::KeyedHasher,
+    cells: &records::Cells<'_>,
+    row: usize,
+    key_columns: &[usize],
+    text: &mut String,
+) -> u128 {
+    text.clear();
+    for k in key_columns {
+        cells.write_comparable(row, *k, text);
+        text.push('\u{1f}');
+    }
+    key_hash_text(hasher, text)
+}
+
+fn key_hash_text(hasher: &lockstep_vault::KeyedHasher, text: &str) -> u128 {
     let hash = hasher.hash(text.as_bytes());
     let mut first = [0u8; 16];
     first.copy_from_slice(hash.get(..16).unwrap_or(&[0u8; 16]));
@@ -547,6 +691,25 @@ fn content_hash(row: &Row, compared: &[bool]) -> u64 {
     for (v, c) in row.iter().zip(compared) {
         if *c {
             records::comparable(v).hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// [`content_hash`] of a batch's record, read in place (`text` is scratch).
+fn content_hash_cells(
+    cells: &records::Cells<'_>,
+    row: usize,
+    compared: &[bool],
+    text: &mut String,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (column, c) in compared.iter().enumerate() {
+        if *c {
+            text.clear();
+            cells.write_comparable(row, column, text);
+            text.as_str().hash(&mut h);
         }
     }
     h.finish()
@@ -1036,14 +1199,14 @@ impl Hub {
             .await?
             .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
         drop(conn);
-        let payload: RecordsChunk = open_json(
-            &opened.key,
-            opened.stored.id,
-            "records",
-            chunk,
-            &stored.payload,
-        )?;
-        Ok((stored.index, payload))
+        let key = Arc::clone(&opened.key);
+        let id = opened.stored.id;
+        let payload = tokio::task::spawn_blocking(move || {
+            open_records(&key, id, chunk, &stored.payload).map(|p| (stored.index, p))
+        })
+        .await
+        .map_err(|_| AppError::Refused("opening a chunk stopped unexpectedly"))??;
+        Ok(payload)
     }
 
     async fn destination_row(&self, opened: &Opened, row: u64) -> Result<Option<Row>, AppError> {
@@ -1059,19 +1222,19 @@ impl Hub {
         cache: &mut HashMap<u64, Option<(u64, DestinationChunk)>>,
     ) -> Result<Option<Row>, AppError> {
         let chunk = row / CHUNK_ROWS as u64;
-        if let Some(found) = cache.get(&chunk) {
-            return Ok(found.as_ref().and_then(|(first, payload)| {
-                let at = usize::try_from(row - first).unwrap_or(usize::MAX);
-                payload.rows.get(at).cloned()
-            }));
+        let found = |opened_chunk: &Option<(u64, DestinationChunk)>| {
+            opened_chunk.as_ref().and_then(|(first, payload)| {
+                let at = usize::try_from(row - first).ok()?;
+                (at < payload.rows.num_rows()).then(|| records::Cells::new(&payload.rows).row(at))
+            })
+        };
+        if let Some(opened_chunk) = cache.get(&chunk) {
+            return Ok(found(opened_chunk));
         }
         let opened_chunk = self.open_destination_chunk(opened, chunk).await?;
-        let found = opened_chunk.as_ref().and_then(|(first, payload)| {
-            let at = usize::try_from(row - first).unwrap_or(usize::MAX);
-            payload.rows.get(at).cloned()
-        });
+        let row = found(&opened_chunk);
         cache.insert(chunk, opened_chunk);
-        Ok(found)
+        Ok(row)
     }
 
     async fn open_destination_chunk(
@@ -1086,13 +1249,12 @@ impl Hub {
             return Ok(None);
         };
         drop(conn);
-        let payload: DestinationChunk = open_json(
-            &opened.key,
-            opened.stored.id,
-            "destination",
-            chunk,
-            &stored.payload,
-        )?;
+        let key = Arc::clone(&opened.key);
+        let id = opened.stored.id;
+        let payload =
+            tokio::task::spawn_blocking(move || open_destination(&key, id, chunk, &stored.payload))
+                .await
+                .map_err(|_| AppError::Refused("opening a chunk stopped unexpectedly"))??;
         Ok(Some((stored.index.first_row, payload)))
     }
 
@@ -1109,8 +1271,23 @@ impl Hub {
             .ok_or(AppError::Store(StoreError::Corrupt("data set layout")))?;
         let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
         let flags = index.flags.get(i).copied().unwrap_or_default();
-        let row = payload.rows.get(i).cloned().unwrap_or_default();
         let position = u32::try_from(i).unwrap_or(u32::MAX);
+        let status = RecordStatus::from_flags(flags);
+        let dest = match payload.notes.destination.get(&position) {
+            Some(dest_row)
+                if matches!(status, RecordStatus::Update | RecordStatus::DestinationOnly) =>
+            {
+                self.destination_row_cached(opened, *dest_row, destinations)
+                    .await?
+            }
+            _ => None,
+        };
+        // A record only the destination has shows the destination's values.
+        let row = match (status, &dest) {
+            (RecordStatus::DestinationOnly, Some(dest)) => dest.clone(),
+            _ if i < payload.rows.num_rows() => records::Cells::new(&payload.rows).row(i),
+            _ => Row::new(),
+        };
         let mut values = serde_json::Map::new();
         for (name, v) in names.iter().zip(&row) {
             values.insert((*name).clone(), v.clone());
@@ -1122,13 +1299,9 @@ impl Hub {
                 values.get(k).cloned().unwrap_or(serde_json::Value::Null),
             );
         }
-        let status = RecordStatus::from_flags(flags);
         let mut changes = Vec::new();
         if status == RecordStatus::Update
-            && let Some(dest_row) = payload.destination.get(&position)
-            && let Some(dest) = self
-                .destination_row_cached(opened, *dest_row, destinations)
-                .await?
+            && let Some(dest) = &dest
         {
             for (j, name) in names.iter().enumerate() {
                 if !layout.compared.get(j).copied().unwrap_or(false) {
@@ -1147,6 +1320,7 @@ impl Hub {
             }
         }
         let issues = payload
+            .notes
             .issues
             .get(&position)
             .map(|list| {
@@ -1168,7 +1342,7 @@ impl Hub {
             issues,
             process: flags & PROCESS != 0,
             outcome: RecordOutcome::from_flags(flags),
-            outcome_message: payload.failures.get(&position).cloned(),
+            outcome_message: payload.notes.failures.get(&position).cloned(),
         })
     }
 
@@ -1257,7 +1431,11 @@ impl Hub {
             });
         }
         let source_names: Vec<&String> = source_schema.fields().iter().map(|f| f.name()).collect();
-        let mut source_row = payload.source.get(i).cloned().unwrap_or_default();
+        let mut source_row = if i < payload.source.num_rows() {
+            records::Cells::new(&payload.source).row(i)
+        } else {
+            Row::new()
+        };
         source_row.resize(source_names.len(), serde_json::Value::Null);
         for (name, value) in &source_edits {
             if let Some(j) = source_names.iter().position(|n| *n == name)
@@ -1267,17 +1445,22 @@ impl Hub {
             }
         }
         // The rules run on the blocking pool, never on the threads that answer requests.
-        let (new_row, issues, source_row) = {
+        let (one, new_row, issues, one_source) = {
             let schema = Arc::clone(&source_schema);
+            let stored_source = payload.source.schema();
             tokio::task::spawn_blocking(move || {
-                recompute(&plan, &schema, &source_row).map(|(r, i)| (r, i, source_row))
+                let (one, issues) = recompute(&plan, &schema, &source_row)?;
+                let new_row = records::Cells::new(&one).row(0);
+                let one_source = records::rows_batch(&stored_source, &[&source_row])
+                    .map_err(|_| AppError::Store(StoreError::Corrupt("data set chunk")))?;
+                Ok::<_, AppError>((one, new_row, issues, one_source))
             })
             .await
             .map_err(|_| AppError::Refused("applying the rules stopped unexpectedly"))??
         };
         let position = u32::try_from(i).unwrap_or(u32::MAX);
         // The status against the destination record it was compared with (or none).
-        let status = match payload.destination.get(&position) {
+        let status = match payload.notes.destination.get(&position) {
             Some(dest_row) => match self.destination_row(&opened, *dest_row).await? {
                 Some(dest)
                     if content_hash(&dest, &layout.compared)
@@ -1290,19 +1473,17 @@ impl Hub {
             },
             None => RecordStatus::Create,
         };
-        let old_key: Vec<serde_json::Value> = key_values(&output, &layout.key, payload.rows.get(i));
-        if let Some(slot) = payload.rows.get_mut(i) {
-            *slot = new_row.clone();
-        }
-        if let Some(slot) = payload.source.get_mut(i) {
-            *slot = source_row;
-        }
+        let old_row = records::Cells::new(&payload.rows).row(i);
+        let old_key: Vec<serde_json::Value> = key_values(&output, &layout.key, Some(&old_row));
+        payload.rows = records::replace_row(&payload.rows, i, &one).map_err(batch_error)?;
+        payload.source =
+            records::replace_row(&payload.source, i, &one_source).map_err(batch_error)?;
         if issues.is_empty() {
-            payload.issues.remove(&position);
+            payload.notes.issues.remove(&position);
         } else {
-            payload.issues.insert(position, issues.clone());
+            payload.notes.issues.insert(position, issues.clone());
         }
-        payload.failures.remove(&position);
+        payload.notes.failures.remove(&position);
         // The tick stays as the user left it, unless there is nothing left to write.
         let ticked = flags & PROCESS != 0 && status != RecordStatus::Unchanged;
         let new_flags = flags_for(status, ticked, &issues);
@@ -1326,7 +1507,7 @@ impl Hub {
         drop(conn);
         edit.values.extend(source_edits);
         let now = self.clock.now();
-        let sealed_chunk = seal_json(&opened.key, id, "records", chunk_no, &payload)?;
+        let sealed_chunk = seal_records(&opened.key, id, chunk_no, &payload)?;
         let sealed_edit = seal_json(&opened.key, id, "edit", 0, &edit)?;
         let mut tx = self.store.write().await?;
         datasets::put_chunk(
@@ -1541,6 +1722,7 @@ impl Hub {
                 for i in positions {
                     let position = u32::try_from(i).unwrap_or(u32::MAX);
                     let issues = payload
+                        .notes
                         .issues
                         .get(&position)
                         .map(|l| {
@@ -1926,25 +2108,24 @@ fn check_filter(spec: &PipelineSpec, filter: &str) -> Result<(), AppError> {
     }
 }
 
-/// One source record through the review plan: its values and issues.
+/// One source record through the review plan: its values (a batch of one record) and issues.
 fn recompute(
     plan: &Plan,
     source_schema: &SchemaRef,
     source_row: &Row,
-) -> Result<(Row, Vec<StoredIssue>), AppError> {
+) -> Result<(RecordBatch, Vec<StoredIssue>), AppError> {
     let batch =
         records::rows_batch(source_schema, &[source_row]).map_err(|e| AppError::InvalidConfig {
             field: format!("values.{}", e.field),
             reason: format!("must be a value of type {}", e.expected),
         })?;
     let applied = plan.apply(&batch).map_err(connector_error)?;
-    let rows = records::batch_rows(&applied.batch);
-    let Some(row) = rows.into_iter().next() else {
+    if applied.batch.num_rows() != 1 {
         return Err(AppError::InvalidConfig {
             field: "values".to_owned(),
             reason: "with these values the pipeline's filter leaves the record out".to_owned(),
         });
-    };
+    }
     let issues = applied
         .issues
         .into_iter()
@@ -1954,7 +2135,7 @@ fn recompute(
             message: i.message,
         })
         .collect();
-    Ok((row, issues))
+    Ok((applied.batch, issues))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2219,7 +2400,8 @@ impl Hub {
                         .iter()
                         .all(|k| columns.get(*k).is_some_and(Option::is_some))
                     {
-                        let mut buffer: Vec<Row> = Vec::new();
+                        let mut buffer: Vec<RecordBatch> = Vec::new();
+                        let mut buffered = 0usize;
                         let mut chunk_no = 0u64;
                         let shared_columns = Arc::new(columns.clone());
                         let shared_keys = Arc::new(key_columns.clone());
@@ -2228,25 +2410,33 @@ impl Hub {
                             futures_util::StreamExt::next(&mut dest_stream).await
                         {
                             let batch = batch.map_err(AppError::from)?;
-                            let rows = aligned_rows(
+                            let (aligned, hashes) = aligned_rows(
                                 batch,
                                 Arc::clone(&shared_columns),
+                                Arc::clone(&output),
                                 hasher.clone(),
                                 Arc::clone(&shared_keys),
                                 Arc::clone(&shared_compared),
                             )
                             .await?;
-                            for (row, h, c) in rows {
+                            for (h, c) in hashes {
                                 dest_keys.entry(h).or_insert((dest_total, c));
                                 dest_total += 1;
-                                buffer.push(row);
-                                if buffer.len() == CHUNK_ROWS {
+                            }
+                            let mut offset = 0;
+                            while offset < aligned.num_rows() {
+                                let take = (CHUNK_ROWS - buffered).min(aligned.num_rows() - offset);
+                                buffer.push(aligned.slice(offset, take));
+                                buffered += take;
+                                offset += take;
+                                if buffered == CHUNK_ROWS {
                                     self.put_destination_chunk(
                                         opened,
                                         chunk_no,
                                         std::mem::take(&mut buffer),
                                     )
                                     .await?;
+                                    buffered = 0;
                                     chunk_no += 1;
                                 }
                             }
@@ -2276,7 +2466,9 @@ impl Hub {
             matched: vec![false; usize::try_from(dest_total).unwrap_or(0)],
             seen_keys: HashSet::new(),
             edits: edit_map,
-            pending: PendingChunk::default(),
+            pending: PendingChunk::new(&output, &source_schema),
+            output: Arc::clone(&output),
+            text: String::new(),
             next_row: 0,
         });
         let mut chunk_no = 0u64;
@@ -2316,49 +2508,22 @@ impl Hub {
             ..
         } = *compare;
 
-        // 3. What only the destination has: shown, never written.
+        // 3. What only the destination has: shown (with the destination's values), never
+        //    written.
         if matched.iter().any(|m| !m) {
-            let mut dest_chunk = 0u64;
-            loop {
-                let mut conn = self.store.read().await?;
-                let Some(stored) =
-                    datasets::chunk(&mut conn, id, ChunkKind::Destination, dest_chunk).await?
-                else {
-                    break;
-                };
-                drop(conn);
-                let payload: DestinationChunk =
-                    open_json(&key, id, "destination", dest_chunk, &stored.payload)?;
-                for (i, row) in payload.rows.into_iter().enumerate() {
-                    let dest_row = stored.index.first_row + i as u64;
-                    let seen = usize::try_from(dest_row)
-                        .ok()
-                        .and_then(|r| matched.get(r))
-                        .copied()
-                        .unwrap_or(true);
-                    if seen {
-                        continue;
-                    }
-                    pending.push(
-                        row,
-                        Vec::new(),
-                        Vec::new(),
-                        RecordStatus::DestinationOnly,
-                        Some(dest_row),
-                    );
-                    next_row += 1;
-                    if pending.len() == CHUNK_ROWS {
-                        self.put_records_chunk(
-                            opened,
-                            chunk_no,
-                            next_row,
-                            std::mem::take(&mut pending),
-                        )
-                        .await?;
-                        chunk_no += 1;
-                    }
+            for (dest_row, seen) in matched.iter().enumerate() {
+                if *seen {
+                    continue;
                 }
-                dest_chunk += 1;
+                pending.push_nulls(RecordStatus::DestinationOnly, dest_row as u64);
+                next_row += 1;
+                if pending.len() == CHUNK_ROWS {
+                    let full =
+                        std::mem::replace(&mut pending, PendingChunk::new(&output, &source_schema));
+                    self.put_records_chunk(opened, chunk_no, next_row, full)
+                        .await?;
+                    chunk_no += 1;
+                }
             }
         }
         if pending.len() > 0 {
@@ -2380,13 +2545,18 @@ impl Hub {
         &self,
         opened: &Opened,
         chunk: u64,
-        rows: Vec<Row>,
+        pieces: Vec<RecordBatch>,
     ) -> Result<(), AppError> {
-        let count = rows.len() as u64;
+        let count: u64 = pieces.iter().map(|p| p.num_rows() as u64).sum();
         let key = Arc::clone(&opened.key);
         let id = opened.stored.id;
         let payload = tokio::task::spawn_blocking(move || {
-            seal_json(&key, id, "destination", chunk, &DestinationChunk { rows })
+            let schema = pieces
+                .first()
+                .map(RecordBatch::schema)
+                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
+            let rows = records::concat(&schema, &pieces).map_err(batch_error)?;
+            seal_destination(&key, id, chunk, &rows)
         })
         .await
         .map_err(|_| AppError::Refused("sealing a chunk stopped unexpectedly"))??;
@@ -2423,7 +2593,8 @@ impl Hub {
         let id = opened.stored.id;
         let flags = pending.flags.clone();
         let payload = tokio::task::spawn_blocking(move || {
-            seal_json(&key, id, "records", chunk, &pending.payload)
+            let records = pending.finish()?;
+            seal_records(&key, id, chunk, &records)
         })
         .await
         .map_err(|_| AppError::Refused("sealing a chunk stopped unexpectedly"))??;
@@ -2485,8 +2656,7 @@ impl Hub {
                 else {
                     continue;
                 };
-                let mut payload: RecordsChunk =
-                    open_json(&opened.key, id, "records", *chunk, &stored_chunk.payload)?;
+                let mut payload = open_records(&opened.key, id, *chunk, &stored_chunk.payload)?;
                 for i in positions {
                     let position = u32::try_from(*i).unwrap_or(u32::MAX);
                     if let Some(f) = stored_chunk.index.flags.get_mut(*i) {
@@ -2494,17 +2664,17 @@ impl Hub {
                             None => {
                                 *f = (*f & !OUTCOME_MASK & !PROCESS)
                                     | RecordOutcome::bits(Some(RecordOutcome::Submitted));
-                                payload.failures.remove(&position);
+                                payload.notes.failures.remove(&position);
                             }
                             Some((_, message)) => {
                                 *f = (*f & !OUTCOME_MASK)
                                     | RecordOutcome::bits(Some(RecordOutcome::Failed));
-                                payload.failures.insert(position, message.clone());
+                                payload.notes.failures.insert(position, message.clone());
                             }
                         }
                     }
                 }
-                stored_chunk.payload = seal_json(&opened.key, id, "records", *chunk, &payload)?;
+                stored_chunk.payload = seal_records(&opened.key, id, *chunk, &payload)?;
                 datasets::put_chunk(
                     &mut tx,
                     stored.organization_id,
@@ -2645,18 +2815,13 @@ impl Hub {
                     return Err(err);
                 }
             };
-            let rows: Vec<&Row> = positions
-                .iter()
-                .filter_map(|i| payload.rows.get(*i))
-                .collect();
-            let batch = match records::rows_batch(&output, &rows) {
+            let batch = match records::take(&payload.rows, &positions)
+                .and_then(|b| records::with_schema(&b, &output))
+            {
                 Ok(b) => b,
                 Err(e) => {
                     writer.abort().await;
-                    return Err(AppError::InvalidConfig {
-                        field: e.field,
-                        reason: format!("a record's value is not a {}", e.expected),
-                    });
+                    return Err(batch_error(e));
                 }
             };
             attempt.note(chunk.chunk, &positions);
@@ -2664,7 +2829,7 @@ impl Hub {
                 writer.abort().await;
                 return Err(AppError::from(err));
             }
-            written += rows.len() as u64;
+            written += batch.num_rows() as u64;
             beat.set(|c| c.written = written);
         }
         writer.commit().await.map_err(AppError::from)?;
@@ -2691,6 +2856,7 @@ impl Attempt {
 struct Compare {
     plan: Arc<Plan>,
     source_schema: SchemaRef,
+    output: SchemaRef,
     hasher: lockstep_vault::KeyedHasher,
     key_columns: Vec<usize>,
     key_fields: Vec<String>,
@@ -2700,16 +2866,20 @@ struct Compare {
     seen_keys: HashSet<u128>,
     edits: HashMap<u128, StoredEdit>,
     pending: PendingChunk,
+    /// Scratch for a value's comparable text.
+    text: String,
     next_row: u64,
 }
 
 impl Compare {
-    /// Runs one source batch through the review plan and compares its records; answers the
-    /// chunks it filled and how many records the filter skipped. Blocking work.
+    /// Runs one source batch through the review plan and compares its records, reading their
+    /// values in place; answers the chunks it filled and how many records the filter skipped.
+    /// Blocking work.
     fn absorb(&mut self, batch: &RecordBatch) -> Result<(Vec<PendingChunk>, u64), AppError> {
         let applied = self.plan.apply(batch).map_err(connector_error)?;
-        let rows = records::batch_rows(&applied.batch);
-        let all_sources = records::batch_rows(batch);
+        let out = &applied.batch;
+        // The source values of each record, in the records' order.
+        let sources = records::take(batch, &applied.accepted_rows).map_err(batch_error)?;
         let mut issues: HashMap<usize, Vec<StoredIssue>> = HashMap::new();
         for i in applied.issues {
             issues.entry(i.row).or_default().push(StoredIssue {
@@ -2718,28 +2888,38 @@ impl Compare {
                 message: i.message,
             });
         }
-        let mut all_sources: Vec<Option<Row>> = all_sources.into_iter().map(Some).collect();
+        let cells = records::Cells::new(out);
         let mut full = Vec::new();
-        for (j, mut row) in rows.into_iter().enumerate() {
-            let mut source_row = applied
-                .accepted_rows
-                .get(j)
-                .and_then(|r| all_sources.get_mut(*r))
-                .and_then(Option::take)
-                .unwrap_or_default();
+        // Records from `run_start` on are taken from `out` as they are, in one piece.
+        let mut run_start = 0usize;
+        for j in 0..out.num_rows() {
             let mut row_issues = issues.remove(&j).unwrap_or_default();
             let mut hash = None;
+            let mut content = None;
             if !self.key_columns.is_empty() {
-                let kv: Vec<&serde_json::Value> = self
-                    .key_columns
-                    .iter()
-                    .filter_map(|k| row.get(*k))
-                    .collect();
-                let kh = key_hash(&self.hasher, &kv);
+                let kh = key_hash_cells(&self.hasher, &cells, j, &self.key_columns, &mut self.text);
                 if let Some(edit) = self.edits.get(&kh) {
+                    // An edit made before a refresh: the record is computed again from its
+                    // edited source values.
+                    let mut source_row = records::Cells::new(&sources).row(j);
                     apply_edit(&self.source_schema, &mut source_row, edit);
-                    if let Ok((r, i)) = recompute(&self.plan, &self.source_schema, &source_row) {
-                        row = r;
+                    if let Ok((one, i)) = recompute(&self.plan, &self.source_schema, &source_row)
+                        && let Ok(one_source) =
+                            records::rows_batch(&self.pending.source_schema, &[&source_row])
+                    {
+                        self.pending.add(
+                            out.slice(run_start, j - run_start),
+                            sources.slice(run_start, j - run_start),
+                        );
+                        let one_cells = records::Cells::new(&one);
+                        content = Some(content_hash_cells(
+                            &one_cells,
+                            0,
+                            &self.compared,
+                            &mut self.text,
+                        ));
+                        self.pending.add(one, one_source);
+                        run_start = j + 1;
                         row_issues = i;
                     }
                 }
@@ -2760,7 +2940,10 @@ impl Compare {
                     {
                         *m = true;
                     }
-                    if *dest_hash == content_hash(&row, &self.compared) {
+                    let content = content.unwrap_or_else(|| {
+                        content_hash_cells(&cells, j, &self.compared, &mut self.text)
+                    });
+                    if *dest_hash == content {
                         (RecordStatus::Unchanged, Some(*dest_row))
                     } else {
                         (RecordStatus::Update, Some(*dest_row))
@@ -2768,13 +2951,21 @@ impl Compare {
                 }
                 None => (RecordStatus::Create, None),
             };
-            self.pending
-                .push(row, source_row, row_issues, status, dest_row);
+            self.pending.note(row_issues, status, dest_row);
             self.next_row += 1;
             if self.pending.len() == CHUNK_ROWS {
-                full.push(std::mem::take(&mut self.pending));
+                self.pending.add(
+                    out.slice(run_start, j + 1 - run_start),
+                    sources.slice(run_start, j + 1 - run_start),
+                );
+                run_start = j + 1;
+                let next = PendingChunk::new(&self.output, &self.source_schema);
+                full.push(std::mem::replace(&mut self.pending, next));
             }
         }
+        let rest = out.num_rows() - run_start;
+        self.pending
+            .add(out.slice(run_start, rest), sources.slice(run_start, rest));
         Ok((full, applied.skipped))
     }
 }
@@ -2791,68 +2982,120 @@ fn apply_edit(source_schema: &SchemaRef, source_row: &mut Row, edit: &StoredEdit
     }
 }
 
-/// Records gathered for the next chunk.
-#[derive(Debug, Default)]
+/// Records gathered for the next chunk: pieces of batches, joined when the chunk is sealed,
+/// and each record's notes and flags.
+#[derive(Debug)]
 struct PendingChunk {
-    payload: RecordsChunk,
+    output_schema: SchemaRef,
+    source_schema: SchemaRef,
+    rows: Vec<RecordBatch>,
+    source: Vec<RecordBatch>,
+    /// Records of nothing but nulls to add before the next piece.
+    nulls: usize,
+    notes: ChunkNotes,
     flags: Vec<u8>,
 }
 
 impl PendingChunk {
+    fn new(output: &SchemaRef, source: &SchemaRef) -> PendingChunk {
+        PendingChunk {
+            output_schema: records::nullable(output),
+            source_schema: records::nullable(source),
+            rows: Vec::new(),
+            source: Vec::new(),
+            nulls: 0,
+            notes: ChunkNotes::default(),
+            flags: Vec::new(),
+        }
+    }
+
     fn len(&self) -> usize {
         self.flags.len()
     }
 
-    fn push(
-        &mut self,
-        row: Row,
-        source: Row,
-        issues: Vec<StoredIssue>,
-        status: RecordStatus,
-        dest_row: Option<u64>,
-    ) {
+    /// The next records' notes and flags, one record.
+    fn note(&mut self, issues: Vec<StoredIssue>, status: RecordStatus, dest_row: Option<u64>) {
         let position = u32::try_from(self.flags.len()).unwrap_or(u32::MAX);
         self.flags
             .push(flags_for(status, status.ticked_by_default(), &issues));
-        self.payload.rows.push(row);
-        self.payload.source.push(source);
         if !issues.is_empty() {
-            self.payload.issues.insert(position, issues);
+            self.notes.issues.insert(position, issues);
         }
         if let Some(d) = dest_row {
-            self.payload.destination.insert(position, d);
+            self.notes.destination.insert(position, d);
         }
+    }
+
+    /// The values of the records noted (as many rows in each batch).
+    fn add(&mut self, rows: RecordBatch, source: RecordBatch) {
+        if rows.num_rows() == 0 {
+            return;
+        }
+        self.flush_nulls();
+        self.rows.push(rows);
+        self.source.push(source);
+    }
+
+    /// A record whose values are another's (a `destination_only` record): nulls here.
+    fn push_nulls(&mut self, status: RecordStatus, dest_row: u64) {
+        self.note(Vec::new(), status, Some(dest_row));
+        self.nulls += 1;
+    }
+
+    fn flush_nulls(&mut self) {
+        if self.nulls == 0 {
+            return;
+        }
+        if let (Ok(rows), Ok(source)) = (
+            records::null_batch(&self.output_schema, self.nulls),
+            records::null_batch(&self.source_schema, self.nulls),
+        ) {
+            self.rows.push(rows);
+            self.source.push(source);
+        }
+        self.nulls = 0;
+    }
+
+    /// The chunk, its pieces joined. Blocking work.
+    fn finish(mut self) -> Result<RecordsChunk, AppError> {
+        self.flush_nulls();
+        let rows = records::concat(&self.output_schema, &self.rows).map_err(batch_error)?;
+        let source = records::concat(&self.source_schema, &self.source).map_err(batch_error)?;
+        if rows.num_rows() != self.flags.len() || source.num_rows() != self.flags.len() {
+            return Err(AppError::Store(StoreError::Corrupt("data set chunk")));
+        }
+        Ok(RecordsChunk {
+            rows,
+            source,
+            notes: self.notes,
+        })
     }
 }
 
-/// The destination batch's rows in the records' field order (null where it has no such field),
-/// each with its key's hash and its compared values' hash, converted off the request threads.
+/// The destination batch in the records' field order (null where it has no such field), with
+/// each record's key hash and compared values' hash, read in place off the request threads.
 async fn aligned_rows(
     batch: RecordBatch,
     columns: Arc<Vec<Option<usize>>>,
+    output: SchemaRef,
     hasher: lockstep_vault::KeyedHasher,
     key_columns: Arc<Vec<usize>>,
     compared: Arc<Vec<bool>>,
-) -> Result<Vec<(Row, u128, u64)>, AppError> {
+) -> Result<(RecordBatch, Vec<(u128, u64)>), AppError> {
     tokio::task::spawn_blocking(move || {
-        records::batch_rows(&batch)
-            .into_iter()
-            .map(|row| {
-                let row: Row = columns
-                    .iter()
-                    .map(|c| {
-                        c.and_then(|c| row.get(c).cloned())
-                            .unwrap_or(serde_json::Value::Null)
-                    })
-                    .collect();
-                let kv: Vec<&serde_json::Value> =
-                    key_columns.iter().filter_map(|k| row.get(*k)).collect();
-                let key = key_hash(&hasher, &kv);
-                let content = content_hash(&row, &compared);
-                (row, key, content)
+        let aligned = records::align(&batch, &columns, &output).map_err(batch_error)?;
+        let cells = records::Cells::new(&aligned);
+        let mut text = String::new();
+        let hashes = (0..aligned.num_rows())
+            .map(|r| {
+                let key = key_hash_cells(&hasher, &cells, r, &key_columns, &mut text);
+                let content = content_hash_cells(&cells, r, &compared, &mut text);
+                (key, content)
             })
-            .collect()
+            .collect();
+        drop(cells);
+        Ok((aligned, hashes))
     })
     .await
-    .map_err(|_| AppError::Refused("reading the destination stopped unexpectedly"))
+    .map_err(|_| AppError::Refused("reading the destination stopped unexpectedly"))?
 }

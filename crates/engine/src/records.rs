@@ -91,13 +91,84 @@ pub fn comparable(value: &serde_json::Value) -> Cow<'_, str> {
             Some(f) => Cow::Owned(format!("\u{1}{f}")),
             None => Cow::Owned(n.to_string()),
         },
-        serde_json::Value::String(s) => match s.trim().parse::<f64>() {
-            Ok(f) if f.is_finite() && looks_numeric(s) => Cow::Owned(format!("\u{1}{f}")),
-            _ => Cow::Borrowed(s.as_str()),
-        },
+        serde_json::Value::String(s) => comparable_str(s),
         serde_json::Value::Bool(true) => Cow::Borrowed("\u{2}true"),
         serde_json::Value::Bool(false) => Cow::Borrowed("\u{2}false"),
         other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// The [`comparable`] text of a string.
+fn comparable_str(s: &str) -> Cow<'_, str> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && looks_numeric(s) => Cow::Owned(format!("\u{1}{f}")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+/// Appends the [`comparable`] text of a cell to `out`, without making its JSON value for the
+/// common types: the same text [`comparable`] gives for the cell's JSON value.
+fn write_comparable(cell: &Cell<'_>, out: &mut String) {
+    use std::fmt::Write;
+    match cell {
+        Cell::Null => out.push_str("\u{0}null"),
+        Cell::Bool(true) => out.push_str("\u{2}true"),
+        Cell::Bool(false) => out.push_str("\u{2}false"),
+        Cell::Int(i) => {
+            let _ = write!(out, "\u{1}{}", *i as f64);
+        }
+        Cell::UInt(u) => {
+            let _ = write!(out, "\u{1}{}", *u as f64);
+        }
+        Cell::Float(f) if f.is_finite() => {
+            let _ = write!(out, "\u{1}{f}");
+        }
+        Cell::Str(s) => out.push_str(&comparable_str(s)),
+        other => out.push_str(&comparable(&cell_to_json(other))),
+    }
+}
+
+/// The cells of a batch, read in place: their [`comparable`] text for hashing and comparing
+/// records, and a record's JSON values, without turning the whole batch into JSON.
+#[derive(Debug)]
+pub struct Cells<'a> {
+    views: Vec<ColumnView<'a>>,
+}
+
+impl<'a> Cells<'a> {
+    pub fn new(batch: &'a RecordBatch) -> Cells<'a> {
+        let schema = batch.schema_ref();
+        Cells {
+            views: batch
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| ColumnView::new(c, field_meta(f).field_type))
+                .collect(),
+        }
+    }
+
+    /// Appends the comparable text of the cell at (`row`, `column`) to `out` (nothing for a
+    /// column the batch does not have).
+    pub fn write_comparable(&self, row: usize, column: usize, out: &mut String) {
+        if let Some(view) = self.views.get(column) {
+            write_comparable(&view.cell(row), out);
+        }
+    }
+
+    /// The values of the record at `row`.
+    pub fn row(&self, row: usize) -> Row {
+        self.views
+            .iter()
+            .map(|v| cell_to_json(&v.cell(row)))
+            .collect()
+    }
+
+    /// The value at (`row`, `column`); null for a column the batch does not have.
+    pub fn value(&self, row: usize, column: usize) -> serde_json::Value {
+        self.views
+            .get(column)
+            .map_or(serde_json::Value::Null, |v| cell_to_json(&v.cell(row)))
     }
 }
 
@@ -200,6 +271,149 @@ pub fn schema_from_json(value: &serde_json::Value) -> Option<SchemaRef> {
     Some(Arc::new(arrow_schema::Schema::new(fields)))
 }
 
+/// The same schema with every field nullable (a data set keeps records whose values a review
+/// could not compute, and rows of nothing beside records only the destination has).
+pub fn nullable(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(arrow_schema::Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<Field>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+/// Why batches could not be put together, written or read back.
+#[derive(Debug, thiserror::Error)]
+#[error("records could not be {0}")]
+pub struct BatchError(&'static str);
+
+/// `batch`'s columns under `schema` (the same types; `schema` may allow nulls where the
+/// batch's did not).
+pub fn with_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, BatchError> {
+    RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        batch.columns().to_vec(),
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(|_| BatchError("given the data set's schema"))
+}
+
+/// Another system's batch in the order of `fields` (each named as there): the column
+/// `columns[i]` of `batch` for field `i`, kept as that system holds it, or nulls where it has
+/// none.
+pub fn align(
+    batch: &RecordBatch,
+    columns: &[Option<usize>],
+    fields: &SchemaRef,
+) -> Result<RecordBatch, BatchError> {
+    let rows = batch.num_rows();
+    let theirs = batch.schema();
+    let mut out_fields = Vec::with_capacity(fields.fields().len());
+    let mut arrays = Vec::with_capacity(fields.fields().len());
+    for (field, column) in fields.fields().iter().zip(columns) {
+        match column.and_then(|c| Some((theirs.fields().get(c)?, batch.columns().get(c)?))) {
+            Some((their_field, array)) => {
+                out_fields.push(
+                    Field::new(field.name(), their_field.data_type().clone(), true)
+                        .with_metadata(their_field.metadata().clone()),
+                );
+                arrays.push(Arc::clone(array));
+            }
+            None => {
+                out_fields.push(Field::new(field.name(), arrow_schema::DataType::Null, true));
+                arrays.push(arrow_array::new_null_array(
+                    &arrow_schema::DataType::Null,
+                    rows,
+                ));
+            }
+        }
+    }
+    RecordBatch::try_new_with_options(
+        Arc::new(arrow_schema::Schema::new(out_fields)),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|_| BatchError("aligned"))
+}
+
+/// `rows` records of nothing but nulls.
+pub fn null_batch(schema: &SchemaRef, rows: usize) -> Result<RecordBatch, BatchError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| arrow_array::new_null_array(f.data_type(), rows))
+        .collect();
+    RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|_| BatchError("filled with nulls"))
+}
+
+/// The batches one after another, under `schema`.
+pub fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch, BatchError> {
+    let batches = batches
+        .iter()
+        .map(|b| with_schema(b, schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    arrow_select::concat::concat_batches(schema, &batches).map_err(|_| BatchError("joined"))
+}
+
+/// The records at `positions`, in that order.
+pub fn take(batch: &RecordBatch, positions: &[usize]) -> Result<RecordBatch, BatchError> {
+    let indices = arrow_array::UInt32Array::from_iter_values(
+        positions
+            .iter()
+            .map(|p| u32::try_from(*p).unwrap_or(u32::MAX)),
+    );
+    arrow_select::take::take_record_batch(batch, &indices).map_err(|_| BatchError("picked"))
+}
+
+/// `batch` with its record at `row` replaced by the one record of `one`.
+pub fn replace_row(
+    batch: &RecordBatch,
+    row: usize,
+    one: &RecordBatch,
+) -> Result<RecordBatch, BatchError> {
+    if row >= batch.num_rows() || one.num_rows() != 1 {
+        return Err(BatchError("replaced"));
+    }
+    let schema = batch.schema();
+    concat(
+        &schema,
+        &[
+            batch.slice(0, row),
+            one.clone(),
+            batch.slice(row + 1, batch.num_rows() - row - 1),
+        ],
+    )
+}
+
+/// Appends `batch` to `out` in the Arrow IPC stream format, which [`read_ipc`] reads back:
+/// how a data set keeps its records, with no conversion of their values.
+pub fn write_ipc(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), BatchError> {
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut *out, &batch.schema())
+        .map_err(|_| BatchError("written"))?;
+    writer.write(batch).map_err(|_| BatchError("written"))?;
+    writer.finish().map_err(|_| BatchError("written"))?;
+    Ok(())
+}
+
+/// The one batch of an Arrow IPC stream [`write_ipc`] wrote.
+pub fn read_ipc(bytes: &[u8]) -> Result<RecordBatch, BatchError> {
+    let mut reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+        .map_err(|_| BatchError("read"))?;
+    let schema = reader.schema();
+    match reader.next() {
+        Some(Ok(batch)) => Ok(batch),
+        Some(Err(_)) => Err(BatchError("read")),
+        None => Ok(RecordBatch::new_empty(schema)),
+    }
+}
+
 /// A field type in words, for messages.
 pub fn type_words(field_type: FieldType) -> &'static str {
     lockstep_connectors::batch::field_type_name(field_type)
@@ -247,6 +461,85 @@ mod tests {
         let bad = vec![json!("x"), json!("a"), json!(null)];
         let err = rows_batch(&schema, &[rows.first().unwrap(), &bad]).unwrap_err();
         assert_eq!((err.row, err.field.as_str()), (1, "id"));
+    }
+
+    #[test]
+    fn cells_read_in_place_give_the_text_and_values_their_json_gives() {
+        let schema = Arc::new(Schema::new(vec![
+            field("i", "integer", DataType::Int64),
+            field("f", "float", DataType::Float64),
+            field("s", "string", DataType::Utf8),
+            field("b", "boolean", DataType::Boolean),
+            field("d", "date", DataType::Date32),
+            field("n", "decimal", DataType::Utf8),
+        ]));
+        let rows = vec![
+            vec![
+                json!(1),
+                json!(1.5),
+                json!("12.50"),
+                json!(true),
+                json!("2024-01-31"),
+                json!("3.10"),
+            ],
+            vec![
+                json!(9_007_199_254_740_993_i64),
+                json!(-0.25),
+                json!("x y"),
+                json!(false),
+                json!(null),
+                json!(null),
+            ],
+            vec![
+                json!(null),
+                json!(null),
+                json!(" 7 "),
+                json!(null),
+                json!("1970-01-01"),
+                json!("-4"),
+            ],
+        ];
+        let refs: Vec<&Row> = rows.iter().collect();
+        let batch = rows_batch(&schema, &refs).unwrap();
+        let cells = Cells::new(&batch);
+        for (r, row) in batch_rows(&batch).iter().enumerate() {
+            assert_eq!(&cells.row(r), row);
+            for (c, value) in row.iter().enumerate() {
+                let mut text = String::new();
+                cells.write_comparable(r, c, &mut text);
+                assert_eq!(text, comparable(value), "row {r} column {c}");
+                assert_eq!(&cells.value(r, c), value);
+            }
+        }
+
+        // Through IPC and back, unchanged; rows replaced and picked.
+        let mut bytes = Vec::new();
+        write_ipc(&batch, &mut bytes).unwrap();
+        let back = read_ipc(&bytes).unwrap();
+        assert_eq!(back, batch);
+        let one = rows_batch(
+            &schema,
+            &[&vec![
+                json!(5),
+                json!(null),
+                json!("new"),
+                json!(null),
+                json!(null),
+                json!(null),
+            ]],
+        )
+        .unwrap();
+        let replaced = replace_row(&batch, 1, &one).unwrap();
+        assert_eq!(Cells::new(&replaced).value(1, 2), json!("new"));
+        assert_eq!(Cells::new(&replaced).value(2, 2), json!(" 7 "));
+        let picked = take(&replaced, &[2, 0]).unwrap();
+        assert_eq!(Cells::new(&picked).value(0, 0), json!(null));
+        assert_eq!(Cells::new(&picked).value(1, 0), json!(1));
+        let nulls = null_batch(&nullable(&schema), 2).unwrap();
+        let joined = concat(&nullable(&schema), &[batch, nulls]).unwrap();
+        assert_eq!(joined.num_rows(), 5);
+        assert_eq!(Cells::new(&joined).row(4), vec![json!(null); 6]);
+        assert!(read_ipc(b"not a stream").is_err());
     }
 
     #[test]
