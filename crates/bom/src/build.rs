@@ -688,46 +688,52 @@ fn root_part(
     options: &ReadOptions,
 ) -> Option<RootPart> {
     if let Some(p) = options.root_part.as_deref().map(str::trim)
-        && !p.is_empty() {
-            return Some(RootPart {
-                part_number: p.to_owned(),
-                source: RootSource::Option,
-                row: rows
-                    .iter()
-                    .position(|r| part_key(&r.part_number) == part_key(p)),
-            });
-        }
+        && !p.is_empty()
+    {
+        return Some(RootPart {
+            part_number: p.to_owned(),
+            source: RootSource::Option,
+            row: rows
+                .iter()
+                .position(|r| part_key(&r.part_number) == part_key(p)),
+        });
+    }
     if matches!(hierarchy, Hierarchy::Level { .. } | Hierarchy::Parent) {
         let mut tops = rows.iter().filter(|r| r.parent_row.is_none());
         if let (Some(first), None) = (tops.next(), tops.next())
-            && first.row == 0 && rows.len() > 1 && !first.part_number.is_empty() {
-                return Some(RootPart {
-                    part_number: first.part_number.clone(),
-                    source: RootSource::Row,
-                    row: Some(0),
-                });
-            }
+            && first.row == 0
+            && rows.len() > 1
+            && !first.part_number.is_empty()
+        {
+            return Some(RootPart {
+                part_number: first.part_number.clone(),
+                source: RootSource::Row,
+                row: Some(0),
+            });
+        }
     }
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
     if let Some((before, _)) = stem.split_once('_')
-        && looks_like_part(before) {
-            return Some(RootPart {
-                part_number: before.to_owned(),
-                source: RootSource::FileName,
-                row: None,
-            });
-        }
+        && looks_like_part(before)
+    {
+        return Some(RootPart {
+            part_number: before.to_owned(),
+            source: RootSource::FileName,
+            row: None,
+        });
+    }
     if header > 0 {
         let mut cells = grid.row(0).filter(|c| !c.is_empty());
         if let (Some(only), None) = (cells.next(), cells.next())
-            && looks_like_part(only) {
-                return Some(RootPart {
-                    part_number: only.to_owned(),
-                    source: RootSource::TitleRow,
-                    row: None,
-                });
-            }
+            && looks_like_part(only)
+        {
+            return Some(RootPart {
+                part_number: only.to_owned(),
+                source: RootSource::TitleRow,
+                row: None,
+            });
+        }
     }
     None
 }

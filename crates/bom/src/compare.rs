@@ -175,6 +175,18 @@ impl Lines {
     }
 }
 
+/// Each part key's spelling, as first seen.
+fn spellings(bom: &Bom) -> HashMap<String, String> {
+    let mut out = HashMap::with_capacity(bom.rows.len());
+    for r in &bom.rows {
+        if !r.part_number.is_empty() {
+            out.entry(part_key(&r.part_number))
+                .or_insert_with(|| r.part_number.clone());
+        }
+    }
+    out
+}
+
 fn trimmed(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
@@ -255,17 +267,19 @@ pub fn compare(ours: &Bom, theirs: &Bom, matching: &Matching) -> Comparison {
 
     let mut lines = Vec::with_capacity(our_lines.order.len());
     let mut matched: HashSet<(ParentKey, String)> = HashSet::new();
+    let our_spelling = spellings(ours);
+    let their_spelling = spellings(theirs);
     let parent_name = |p: &ParentKey, bom: &Bom, their: bool| -> Option<String> {
         match p {
             ParentKey::Root => None,
             ParentKey::Part(k) => {
-                // Prefer the spelling of the side the line comes from.
-                let side = if their { theirs } else { bom };
-                side.rows
-                    .iter()
-                    .find(|r| part_key(&r.part_number) == *k)
-                    .map(|r| r.part_number.clone())
-                    .or_else(|| Some(k.clone()))
+                // The spelling of the side the line comes from, else the other's.
+                let (first, second) = if their {
+                    (&their_spelling, &our_spelling)
+                } else {
+                    (&our_spelling, &their_spelling)
+                };
+                Some(first.get(k).or_else(|| second.get(k)).unwrap_or(k).clone())
             }
             ParentKey::Unknown(row) => bom
                 .rows
@@ -289,23 +303,25 @@ pub fn compare(ours: &Bom, theirs: &Bom, matching: &Matching) -> Comparison {
             matched.insert(key.clone());
             if matching.compare_quantity
                 && let (Some(a), Some(b)) = (ours_quantity, theirs_quantity)
-                    && a != b {
-                        changes.push(Change {
-                            field: "quantity".into(),
-                            ours: Some(a.to_string()),
-                            theirs: Some(b.to_string()),
-                        });
-                    }
+                && a != b
+            {
+                changes.push(Change {
+                    field: "quantity".into(),
+                    ours: Some(a.to_string()),
+                    theirs: Some(b.to_string()),
+                });
+            }
             if matching.compare_unit
                 && let (Some(a), Some(b)) =
                     (trimmed(first.unit.as_deref()), trimmed(t.unit.as_deref()))
-                    && !a.eq_ignore_ascii_case(b) {
-                        changes.push(Change {
-                            field: "unit".into(),
-                            ours: Some(a.to_owned()),
-                            theirs: Some(b.to_owned()),
-                        });
-                    }
+                && !a.eq_ignore_ascii_case(b)
+            {
+                changes.push(Change {
+                    field: "unit".into(),
+                    ours: Some(a.to_owned()),
+                    theirs: Some(b.to_owned()),
+                });
+            }
             for (our_column, their_column) in &matching.properties {
                 let a = trimmed(first.property(our_column));
                 let b = trimmed(t.property(their_column));
@@ -328,11 +344,7 @@ pub fn compare(ours: &Bom, theirs: &Bom, matching: &Matching) -> Comparison {
         let part_number = match (&status, their_first) {
             (LineStatus::Create, _) | (_, None) => {
                 if first.part_number.is_empty() {
-                    theirs
-                        .rows
-                        .iter()
-                        .find(|r| part_key(&r.part_number) == key.1)
-                        .map_or_else(|| key.1.clone(), |r| r.part_number.clone())
+                    their_spelling.get(&key.1).unwrap_or(&key.1).clone()
                 } else {
                     first.part_number.clone()
                 }

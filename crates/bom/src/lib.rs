@@ -47,8 +47,9 @@ mod profile;
 mod rollup;
 mod text;
 mod workbook;
+mod xls_guard;
 
-use rust_decimal::Decimal;
+pub use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub use compare::{Change, Comparison, LineComparison, LineStatus, Matching, compare};
@@ -263,6 +264,12 @@ pub enum BomError {
     #[error("the workbook inflates to more than {limit} bytes")]
     TooLarge {
         /// [`Limits::max_uncompressed_bytes`].
+        limit: u64,
+    },
+    /// An XLS whose sheets span more cells than can be held.
+    #[error("the workbook's sheets span more than {limit} cells")]
+    TooManyCells {
+        /// The budget.
         limit: u64,
     },
     /// More rows than the limit.

@@ -182,18 +182,22 @@ pub(crate) fn read_xls(
     sheet: Option<&str>,
     limits: &Limits,
 ) -> Result<Sheet, BomError> {
-    let mut book: Xls<_> = Xls::new(Cursor::new(bytes)).map_err(|_| BomError::Unreadable {
+    crate::xls_guard::check_xls(bytes)?;
+    let unreadable = |reason: &str| BomError::Unreadable {
         format: "xls",
-        reason: "calamine cannot open the workbook".into(),
-    })?;
-    let names = book.sheet_names();
-    let name = pick_sheet(&names, sheet)?;
-    let range = book
-        .worksheet_range(&name)
-        .map_err(|_| BomError::Unreadable {
-            format: "xls",
-            reason: "the worksheet cannot be read".into(),
-        })?;
+        reason: reason.into(),
+    };
+    // Calamine has panicked on malformed XLS records before: a panic is a file we cannot read.
+    let opened = std::panic::catch_unwind(|| {
+        let mut book: Xls<_> = Xls::new(Cursor::new(bytes)).ok()?;
+        let names = book.sheet_names();
+        let range =
+            pick_sheet(&names, sheet).map(|name| book.worksheet_range(&name).map(|r| (name, r)));
+        Some((names, range))
+    })
+    .map_err(|_| unreadable("the workbook is malformed"))?;
+    let (names, range) = opened.ok_or_else(|| unreadable("calamine cannot open the workbook"))?;
+    let (name, range) = range?.map_err(|_| unreadable("the worksheet cannot be read"))?;
     let mut grid = Grid::new(limits);
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
     let first_row = usize::try_from(first_row).unwrap_or(usize::MAX);

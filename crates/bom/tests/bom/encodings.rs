@@ -4,7 +4,8 @@ use lockstep_bom::{Encoding, Format, ReadOptions, detect_format, read};
 
 use crate::{dec, read_csv};
 
-const SAMPLE: &str = "ITEM NO.,QTY.,DESCRIPTION,PART NUMBER\r\n1,2,ELBOW 90° Ø25,P-1\r\n1.1,0.25,PIPE,P-2\r\n";
+const SAMPLE: &str =
+    "ITEM NO.,QTY.,DESCRIPTION,PART NUMBER\r\n1,2,ELBOW 90° Ø25,P-1\r\n1.1,0.25,PIPE,P-2\r\n";
 
 fn check_sample(bom: &lockstep_bom::Bom) {
     assert_eq!(bom.rows.len(), 2);
@@ -91,10 +92,16 @@ fn tabs() {
 fn quoted_cells_with_delimiters_and_newlines() {
     let text = "ITEM NO.,QTY.,DESCRIPTION,PART NUMBER\n1,1,\"ELBOW 1.0\"\" SR, 90\",P-1\n2,1,\"two\nlines\",P-2\n3,1,x,P-3\n";
     let bom = read_csv(text.as_bytes());
-    assert_eq!(bom.rows[0].description.as_deref(), Some("ELBOW 1.0\" SR, 90"));
+    assert_eq!(
+        bom.rows[0].description.as_deref(),
+        Some("ELBOW 1.0\" SR, 90")
+    );
     assert_eq!(bom.rows[1].description.as_deref(), Some("two\nlines"));
     // Line numbers are where each record starts in the file.
-    assert_eq!(bom.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3, 5]);
+    assert_eq!(
+        bom.rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+        [2, 3, 5]
+    );
 }
 
 #[test]
@@ -103,7 +110,10 @@ fn format_from_the_name_else_the_magic_bytes() {
     assert_eq!(detect_format(b"", "bom.xlsx"), Format::Xlsx);
     assert_eq!(detect_format(b"", "bom.xls"), Format::Xls);
     assert_eq!(detect_format(b"PK\x03\x04", "upload"), Format::Xlsx);
-    assert_eq!(detect_format(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1], "upload.bin"), Format::Xls);
+    assert_eq!(
+        detect_format(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1], "upload.bin"),
+        Format::Xls
+    );
     assert_eq!(detect_format(b"ITEM NO.,QTY.", "upload"), Format::Csv);
     // A real XLSX without an extension reads as one.
     let bytes = std::fs::read(crate::testdata().join("solidworks/JZ099238_sw.xlsx")).unwrap();

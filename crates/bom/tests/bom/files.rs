@@ -44,7 +44,10 @@ fn solidworks_indented_csv_acv0158450() {
     assert_eq!(nut.parent_row, Some(baseplate.row));
     assert_eq!(nut.depth, 2);
     assert_eq!(nut.quantity, Some(dec("8")));
-    assert_eq!(nut.description.as_deref(), Some("5/8\"-11 UNC HEX WELD NUT"));
+    assert_eq!(
+        nut.description.as_deref(),
+        Some("5/8\"-11 UNC HEX WELD NUT")
+    );
     assert_eq!(nut.part_number, "");
     assert!(nut.has_errors());
     assert_eq!(nut.issues[0].field, "PART NUMBER");
@@ -73,7 +76,10 @@ fn solidworks_indented_csv_acv0158450() {
         .filter(|r| r.has_errors())
         .map(|r| r.path.as_str())
         .collect();
-    assert_eq!(errors, ["2.17.1", "2.17.2", "2.17.3", "2.21.3.1.2", "4.2.5"]);
+    assert_eq!(
+        errors,
+        ["2.17.1", "2.17.2", "2.17.3", "2.21.3.1.2", "4.2.5"]
+    );
     assert!(messages(at(&bom, "4.2.5"))[0].contains("line 104"));
     assert!(messages(at(&bom, "2.21.3.1.2"))[0].contains("line 39"));
 
@@ -90,7 +96,10 @@ fn solidworks_indented_csv_acv0121010() {
     let bom = read_file("solidworks/ACV0121010_sw.csv");
     assert_eq!(bom.rows.len(), 189);
     assert_eq!(max_depth(&bom), 2);
-    assert_eq!(bom.root.as_ref().map(|r| r.part_number.as_str()), Some("ACV0121010"));
+    assert_eq!(
+        bom.root.as_ref().map(|r| r.part_number.as_str()),
+        Some("ACV0121010")
+    );
     let piping = at(&bom, "14");
     assert_eq!(piping.part_number, "6890-ACV0121010-1");
     assert_eq!(piping.description.as_deref(), Some("INPUT PIPING CS"));
@@ -115,7 +124,10 @@ fn solidworks_subassembly_csvs_have_the_assembly_in_the_title_row() {
     assert_eq!(max_depth(&bom), 0);
     assert_eq!(at(&bom, "3").part_number, "3086-0230-025");
     assert_eq!(at(&bom, "3").property("Lchk"), Some("3.00"));
-    assert_eq!(at(&bom, "2").description.as_deref(), Some("ELBOW 0.25\" 90°"));
+    assert_eq!(
+        at(&bom, "2").description.as_deref(),
+        Some("ELBOW 0.25\" 90°")
+    );
 
     // Saved under another name, the title row names the assembly.
     let bytes = std::fs::read(testdata().join("solidworks/3180-UNV2-000_sw.csv")).unwrap();
@@ -127,7 +139,10 @@ fn solidworks_subassembly_csvs_have_the_assembly_in_the_title_row() {
     let bom = read_file("solidworks/6890-DVT0161720-02_sw.csv");
     assert_eq!(bom.rows.len(), 25);
     assert_eq!(bom.profile.header_row, 2);
-    assert_eq!(bom.root.as_ref().map(|r| r.part_number.as_str()), Some("6890-DVT0161720-02"));
+    assert_eq!(
+        bom.root.as_ref().map(|r| r.part_number.as_str()),
+        Some("6890-DVT0161720-02")
+    );
     // Item 14 is item 13's part cut to another length.
     let second = at(&bom, "14");
     assert_eq!(second.part_number, "3086-0535-025");
@@ -148,10 +163,16 @@ fn solidworks_top_level_xlsx() {
     assert_eq!(bom.rows.len(), 18);
     assert_eq!(max_depth(&bom), 0);
     // The file name says JZ099238; the title row says JZ99238 (a typo a person spots).
-    assert_eq!(bom.root.as_ref().map(|r| r.part_number.as_str()), Some("JZ099238"));
+    assert_eq!(
+        bom.root.as_ref().map(|r| r.part_number.as_str()),
+        Some("JZ099238")
+    );
     let bytes = std::fs::read(testdata().join("solidworks/JZ099238_sw.xlsx")).unwrap();
     let renamed = read(&bytes, "Book1.xlsx", &ReadOptions::default()).unwrap();
-    assert_eq!(renamed.root.map(|r| r.part_number), Some("JZ99238".to_owned()));
+    assert_eq!(
+        renamed.root.map(|r| r.part_number),
+        Some("JZ99238".to_owned())
+    );
 
     let switch = at(&bom, "15");
     assert_eq!(switch.part_number, "6910-0100-003");
@@ -159,17 +180,28 @@ fn solidworks_top_level_xlsx() {
     // Numbers in cells: LENGTH 2.5 and 3 (not 3.0), item numbers 1, 2… (not 1.0).
     assert_eq!(at(&bom, "5").property("LENGTH"), Some("2.5"));
     assert_eq!(at(&bom, "6").property("LENGTH"), Some("3"));
-    assert_eq!(at(&bom, "4").description.as_deref(), Some("ELBOW 2.5\" SR 90° FNPT 150# 316SS"));
+    assert_eq!(
+        at(&bom, "4").description.as_deref(),
+        Some("ELBOW 2.5\" SR 90° FNPT 150# 316SS")
+    );
     assert_eq!(at(&bom, "17").part_number, "JZ0200D-KA3");
 
     let cut = read_file("solidworks/0300-2021-766_sw.xlsx");
     assert_eq!(cut.rows.len(), 12);
     assert_eq!(cut.profile.column_for(Role::Quantity), Some("QTY."));
     // Tubing 7215-0200-001 five times with different lengths: four warnings, no error.
-    let tubing: Vec<_> = cut.rows.iter().filter(|r| r.part_number == "7215-0200-001").collect();
+    let tubing: Vec<_> = cut
+        .rows
+        .iter()
+        .filter(|r| r.part_number == "7215-0200-001")
+        .collect();
     assert_eq!(tubing.len(), 5);
     assert!(tubing[0].issues.is_empty());
-    assert!(tubing[1..].iter().all(|r| r.issues.len() == 1 && r.issues[0].severity == Severity::Warning));
+    assert!(
+        tubing[1..]
+            .iter()
+            .all(|r| r.issues.len() == 1 && r.issues[0].severity == Severity::Warning)
+    );
     assert_eq!(at(&cut, "12").quantity, Some(dec("4")));
     assert_eq!(at(&cut, "12").property("LENGTH"), Some("23.5"));
 }
@@ -189,7 +221,10 @@ fn solidworks_xls_with_floats_newlines_gaps_and_extra_sheets() {
     assert_eq!(hub.position.as_deref(), Some("8"));
     assert_eq!(hub.quantity, Some(dec("16")));
     // The newline inside a cell is kept.
-    assert_eq!(at(&bom, "2").part_number, "SCS8UU-8mm linear \nbearing 8-32");
+    assert_eq!(
+        at(&bom, "2").part_number,
+        "SCS8UU-8mm linear \nbearing 8-32"
+    );
     assert_eq!(at(&bom, "32").part_number, "634314-8mm 300mm \nrod");
     // Items 9, 17 and 18 are missing: a gap in the numbering, not an error.
     assert_eq!(at(&bom, "10").part_number, "spindle slide bracket");
@@ -205,7 +240,10 @@ fn solidworks_xls_with_floats_newlines_gaps_and_extra_sheets() {
         },
     );
     assert_eq!(have.profile.sheet.as_deref(), Some("Have"));
-    assert_eq!(have.profile.column_for(Role::PartNumber), Some("Part Number"));
+    assert_eq!(
+        have.profile.column_for(Role::PartNumber),
+        Some("Part Number")
+    );
     assert_eq!(have.profile.hierarchy, Hierarchy::Flat);
     assert_eq!(have.rows.len(), 11);
     assert_eq!(have.rows[0].part_number, "634308");
@@ -222,7 +260,10 @@ fn solidworks_xls_with_floats_newlines_gaps_and_extra_sheets() {
         },
     )
     .unwrap_err();
-    assert_eq!(missing.to_string(), "the workbook has no sheet named \"Sheet9\"");
+    assert_eq!(
+        missing.to_string(),
+        "the workbook has no sheet named \"Sheet9\""
+    );
 }
 
 #[test]
@@ -244,7 +285,10 @@ fn syteline_indented_export_with_text_levels() {
 
     // The level-0 row is the assembly.
     let root = bom.root.as_ref().expect("root");
-    assert_eq!((root.part_number.as_str(), root.source, root.row), ("ACV0158450", RootSource::Row, Some(0)));
+    assert_eq!(
+        (root.part_number.as_str(), root.source, root.row),
+        ("ACV0158450", RootSource::Row, Some(0))
+    );
     assert_eq!(bom.rows[0].depth, 0);
     assert_eq!(bom.rows.iter().filter(|r| r.depth == 0).count(), 1);
 
@@ -258,18 +302,30 @@ fn syteline_indented_export_with_text_levels() {
     // Level '7' under '6' under '5'…, depth first.
     let cast = part(&bom, "1000-0054-C00");
     assert_eq!(cast.depth, 7);
-    assert_eq!(bom.rows[cast.parent_row.unwrap()].part_number, "1000-0054-M00");
+    assert_eq!(
+        bom.rows[cast.parent_row.unwrap()].part_number,
+        "1000-0054-M00"
+    );
     // Padded part numbers and descriptions are trimmed; units per row.
     let element = part(&bom, "2302-1000-001");
-    assert_eq!(element.description.as_deref(), Some("DRIVE CPLG ELMNT 10S EPDM SPLIT"));
+    assert_eq!(
+        element.description.as_deref(),
+        Some("DRIVE CPLG ELMNT 10S EPDM SPLIT")
+    );
     let pipe = part(&bom, "5500-0600-004");
-    assert_eq!((pipe.quantity, pipe.unit.as_deref()), (Some(dec("0.229")), Some("FT")));
+    assert_eq!(
+        (pipe.quantity, pipe.unit.as_deref()),
+        (Some(dec("0.229")), Some("FT"))
+    );
     assert_eq!(part(&bom, "3848-0510-000").unit.as_deref(), Some("BOX"));
 
     let bom = read_file("erp/ACV0121010_syteline.xlsx");
     assert_eq!(bom.rows.len(), 275);
     assert_eq!(max_depth(&bom), 5);
-    assert_eq!(bom.root.as_ref().map(|r| r.part_number.as_str()), Some("ACV0121010"));
+    assert_eq!(
+        bom.root.as_ref().map(|r| r.part_number.as_str()),
+        Some("ACV0121010")
+    );
     assert_eq!(part(&bom, "5472-0005-004").quantity, Some(dec("0.1")));
 
     // JZ099238's export has numeric levels and no `Group Item` row.
@@ -279,8 +335,14 @@ fn syteline_indented_export_with_text_levels() {
     assert_eq!(max_depth(&bom), 3);
     assert_eq!(bom.profile.column_for(Role::Unit), Some("UM"));
     let angle = part(&bom, "6600-0025-001");
-    assert_eq!(bom.rows[angle.parent_row.unwrap()].part_number, "0300-2021-766");
-    assert_eq!((angle.quantity, angle.unit.as_deref()), (Some(dec("2.17")), Some("FT")));
+    assert_eq!(
+        bom.rows[angle.parent_row.unwrap()].part_number,
+        "0300-2021-766"
+    );
+    assert_eq!(
+        (angle.quantity, angle.unit.as_deref()),
+        (Some(dec("2.17")), Some("FT"))
+    );
 }
 
 #[test]
@@ -297,25 +359,40 @@ fn totvs_parent_codes() {
     assert_eq!(bom.rows.len(), 756);
     assert_eq!(max_depth(&bom), 6);
     assert!(bom.rows.iter().all(|r| r.issues.is_empty()));
-    assert_eq!(bom.root.as_ref().map(|r| r.part_number.as_str()), Some("E7047-001-001"));
+    assert_eq!(
+        bom.root.as_ref().map(|r| r.part_number.as_str()),
+        Some("E7047-001-001")
+    );
 
     let shaft = part(&bom, "E7047-001-015");
-    assert_eq!(shaft.description.as_deref(), Some("EIXO ACOPLAMENTO MOTOREDUTOR Ø50X565"));
-    assert_eq!(bom.rows[shaft.parent_row.unwrap()].part_number, "E7000-001-025");
+    assert_eq!(
+        shaft.description.as_deref(),
+        Some("EIXO ACOPLAMENTO MOTOREDUTOR Ø50X565")
+    );
+    assert_eq!(
+        bom.rows[shaft.parent_row.unwrap()].part_number,
+        "E7000-001-025"
+    );
     assert_eq!(shaft.depth, 3);
     let bar = &bom.rows[shaft.row + 1];
     assert_eq!(bar.part_number, "C-008-002-046");
     assert_eq!(bar.parent_row, Some(shaft.row));
     assert_eq!(bar.unit.as_deref(), Some("KG"));
     let round = part(&bom, "C-008-002-036");
-    assert_eq!((round.quantity, round.unit.as_deref()), (Some(dec("4.3")), Some("KG")));
+    assert_eq!(
+        (round.quantity, round.unit.as_deref()),
+        (Some(dec("4.3")), Some("KG"))
+    );
     // Padded descriptions are trimmed.
     assert_eq!(
         bom.rows[0].description.as_deref(),
         Some("CONJ. BUFFER COM RODAS (2180X7780) H=2000")
     );
     // QTD_TOTAL is not the quantity: it stays a property.
-    assert_eq!(part(&bom, "C-008-100-012").property("QTD_TOTAL"), Some("2.4"));
+    assert_eq!(
+        part(&bom, "C-008-100-012").property("QTD_TOTAL"),
+        Some("2.4")
+    );
 
     // The file's NIVEL agrees with its CODIGO_PAI: read by level, every row has the same parent.
     let mut by_level = p.clone();
@@ -328,7 +405,12 @@ fn totvs_parent_codes() {
         },
     );
     for (a, b) in bom.rows.iter().zip(&levelled.rows) {
-        assert_eq!((a.parent_row, a.depth), (b.parent_row, b.depth), "line {}", a.line);
+        assert_eq!(
+            (a.parent_row, a.depth),
+            (b.parent_row, b.depth),
+            "line {}",
+            a.line
+        );
     }
 }
 
@@ -359,7 +441,12 @@ fn kicad_grouped_csv() {
     assert_eq!(caps.property("Datasheet"), Some("~"));
     assert_eq!(caps.path, "1");
     // `test_point` twice, on two footprints: a warning naming the footprint.
-    let second = bom.rows.iter().filter(|r| r.part_number == "test_point").nth(1).unwrap();
+    let second = bom
+        .rows
+        .iter()
+        .filter(|r| r.part_number == "test_point")
+        .nth(1)
+        .unwrap();
     assert_eq!(second.issues[0].severity, Severity::Warning);
     assert!(second.issues[0].message.contains("Footprint"));
 }

@@ -30,9 +30,8 @@ fn blank_part_number_and_bad_quantities() {
 
 #[test]
 fn dotted_child_without_parent() {
-    let bom = read_csv(
-        b"ITEM NO.,QTY.,PART NUMBER\n1,1,A\n1.1,1,B\n3.2,1,C\n3.2.1,1,D\n2.1.1.1,1,E\n",
-    );
+    let bom =
+        read_csv(b"ITEM NO.,QTY.,PART NUMBER\n1,1,A\n1.1,1,B\n3.2,1,C\n3.2.1,1,D\n2.1.1.1,1,E\n");
     let orphan = at(&bom, "3.2");
     assert_eq!(orphan.parent_row, None);
     assert_eq!(orphan.depth, 1);
@@ -42,7 +41,10 @@ fn dotted_child_without_parent() {
     // Its own child still finds it.
     assert_eq!(at(&bom, "3.2.1").parent_row, Some(orphan.row));
     assert!(at(&bom, "3.2.1").issues.is_empty());
-    assert_eq!(messages(at(&bom, "2.1.1.1")), ["its parent item 2.1.1 is missing"]);
+    assert_eq!(
+        messages(at(&bom, "2.1.1.1")),
+        ["its parent item 2.1.1 is missing"]
+    );
     assert!(at(&bom, "1.1").issues.is_empty());
 }
 
@@ -83,7 +85,10 @@ fn missing_item_number_is_an_error_kept_at_the_top_level() {
 fn duplicate_item_numbers() {
     let bom = read_csv(b"ITEM NO.,QTY.,PART NUMBER\n1,1,A\n1,1,B\n");
     assert!(bom.rows[0].issues.is_empty());
-    assert_eq!(messages(&bom.rows[1]), ["the item number 1 is also on line 2"]);
+    assert_eq!(
+        messages(&bom.rows[1]),
+        ["the item number 1 is also on line 2"]
+    );
 }
 
 #[test]
@@ -110,8 +115,14 @@ fn levels_one_based_and_as_text() {
         bom.profile.hierarchy,
         lockstep_bom::Hierarchy::Level { base: 1 }
     );
-    assert_eq!(bom.rows.iter().map(|r| r.depth).collect::<Vec<_>>(), [0, 1, 2, 1]);
-    assert_eq!(bom.rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["1", "1.1", "1.1.1", "1.2"]);
+    assert_eq!(
+        bom.rows.iter().map(|r| r.depth).collect::<Vec<_>>(),
+        [0, 1, 2, 1]
+    );
+    assert_eq!(
+        bom.rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+        ["1", "1.1", "1.1.1", "1.2"]
+    );
     let bad = read_csv(b"Level,Part Number,Qty\n0,TOP,1\nx,A,1\n");
     assert!(messages(&bad.rows[1])[0].starts_with("the level is not a number"));
 }
@@ -125,7 +136,10 @@ fn parent_code_not_present() {
     let lost = &bom.rows[3];
     assert_eq!(lost.parent_row, None);
     assert_eq!(lost.issues[0].field, "CODIGO_PAI");
-    assert_eq!(messages(lost), ["its parent NOWHERE is not on any row above"]);
+    assert_eq!(
+        messages(lost),
+        ["its parent NOWHERE is not on any row above"]
+    );
     assert_eq!(bom.rows[4].parent_row, Some(3));
 }
 
@@ -165,8 +179,12 @@ fn title_rows_and_section_rows_are_not_bom_rows() {
 fn no_header_or_no_part_number_column_is_a_clear_error() {
     let err = lockstep_bom::read(b"a,b,c\n1,2,3\n", "x.csv", &Default::default()).unwrap_err();
     assert!(err.to_string().starts_with("no header row found"));
-    let err = lockstep_bom::read(b"ITEM NO.,QTY.\n1,2\n", "x.csv", &Default::default()).unwrap_err();
-    assert_eq!(err.to_string(), "the header on line 1 has no part number column");
+    let err =
+        lockstep_bom::read(b"ITEM NO.,QTY.\n1,2\n", "x.csv", &Default::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the header on line 1 has no part number column"
+    );
     let err = lockstep_bom::read(b"", "x.csv", &Default::default()).unwrap_err();
     assert_eq!(err.to_string(), "the file is empty");
 }

@@ -2,6 +2,13 @@
 //! copied), small hand-made inputs for encodings, delimiters and each row error, hostile input,
 //! part totals and comparisons.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod compare;
 mod encodings;
 mod files;
@@ -29,9 +36,12 @@ pub fn read_file(relative: &str) -> Bom {
 
 pub fn read_file_with(relative: &str, options: &ReadOptions) -> Bom {
     let path = testdata().join(relative);
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     read(&bytes, name, options).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
