@@ -116,11 +116,16 @@ impl Comparison {
     }
 }
 
+/// A description folded for matching: words separated by one space, upper case.
 fn description_key(d: &str) -> String {
-    d.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_uppercase()
+    let mut out = String::with_capacity(d.len());
+    for word in d.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_uppercase));
+    }
+    out
 }
 
 /// Where a row hangs: under the assembly, under a part, or under a row we cannot name.
@@ -137,11 +142,15 @@ fn is_root_row(bom: &Bom, row: &BomRow) -> bool {
     bom.root.as_ref().and_then(|r| r.row) == Some(row.row)
 }
 
-fn parent_key(bom: &Bom, row: &BomRow, key_of: &impl Fn(&BomRow) -> Option<String>) -> ParentKey {
+fn parent_key(bom: &Bom, row: &BomRow, keys: &[Option<String>]) -> ParentKey {
     match row.parent_row.and_then(|p| bom.rows.get(p)) {
         None => ParentKey::Root,
         Some(p) if is_root_row(bom, p) => ParentKey::Root,
-        Some(p) => key_of(p).map_or(ParentKey::Unknown(p.row), ParentKey::Part),
+        Some(p) => keys
+            .get(p.row)
+            .cloned()
+            .flatten()
+            .map_or(ParentKey::Unknown(p.row), ParentKey::Part),
     }
 }
 
@@ -217,14 +226,18 @@ pub fn compare(ours: &Bom, theirs: &Bom, matching: &Matching) -> Comparison {
         }
         their_parts.insert(key);
     }
-    let their_key = |r: &BomRow| (!r.part_number.is_empty()).then(|| part_key(&r.part_number));
+    let their_keys: Vec<Option<String>> = theirs
+        .rows
+        .iter()
+        .map(|r| (!r.part_number.is_empty()).then(|| part_key(&r.part_number)))
+        .collect();
     let mut their_lines = Lines::default();
-    for r in &theirs.rows {
+    for (r, k) in theirs.rows.iter().zip(&their_keys) {
         if is_root_row(theirs, r) {
             continue;
         }
-        if let Some(k) = their_key(r) {
-            their_lines.add((parent_key(theirs, r, &their_key), k), r.row);
+        if let Some(k) = k {
+            their_lines.add((parent_key(theirs, r, &their_keys), k.clone()), r.row);
         }
     }
 
@@ -253,14 +266,15 @@ pub fn compare(ours: &Bom, theirs: &Bom, matching: &Matching) -> Comparison {
                 .flatten()
         })
     };
+    let our_keys: Vec<Option<String>> = ours.rows.iter().map(our_key).collect();
     let mut our_lines = Lines::default();
     let mut unmatched_rows = Vec::new();
-    for r in &ours.rows {
+    for (r, k) in ours.rows.iter().zip(&our_keys) {
         if is_root_row(ours, r) {
             continue;
         }
-        match our_key(r) {
-            Some(k) => our_lines.add((parent_key(ours, r, &our_key), k), r.row),
+        match k {
+            Some(k) => our_lines.add((parent_key(ours, r, &our_keys), k.clone()), r.row),
             None => unmatched_rows.push(r.row),
         }
     }
@@ -288,7 +302,7 @@ pub fn compare(ours: &Bom, theirs: &Bom, matching: &Matching) -> Comparison {
         }
     };
     for key in &our_lines.order {
-        let rows = our_lines.rows.get(key).cloned().unwrap_or_default();
+        let rows = our_lines.rows.remove(key).unwrap_or_default();
         let Some(first) = rows.first().and_then(|&r| ours.rows.get(r)) else {
             continue;
         };
