@@ -737,3 +737,43 @@ fn root_part(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        let q = |s: &str| parse_quantity(s).map(|d| d.normalize().to_string());
+        assert_eq!(q("8"), Some("8".into()));
+        assert_eq!(q("8.0"), Some("8".into()));
+        assert_eq!(q(" 1,5 "), Some("1.5".into()));
+        assert_eq!(q("1.234,5"), Some("1234.5".into()));
+        assert_eq!(q("1,234.5"), Some("1234.5".into()));
+        assert_eq!(q("1,000,000"), Some("1000000".into()));
+        assert_eq!(q("'2"), Some("2".into()));
+        assert_eq!(q("2.5E1"), Some("25".into()));
+        assert_eq!(q("-1"), Some("-1".into()));
+        assert_eq!(q("eight"), None);
+        assert_eq!(q(""), None);
+        assert_eq!(q(&"9".repeat(100)), None);
+    }
+
+    #[test]
+    fn floats_back_to_whole_numbers() {
+        assert_eq!(unfloat("545636.0"), "545636");
+        assert_eq!(unfloat("2.00"), "2");
+        assert_eq!(unfloat("2.10"), "2.10");
+        assert_eq!(unfloat(".0"), ".0");
+        assert_eq!(unfloat("A.0"), "A.0");
+    }
+
+    #[test]
+    fn dotted_segments() {
+        assert_eq!(segments("2.17.1", '.'), Some(vec!["2", "17", "1"]));
+        assert_eq!(segments("02 . 010", '.'), Some(vec!["2", "10"]));
+        assert_eq!(segments("1,1", ','), Some(vec!["1", "1"]));
+        assert_eq!(segments("1..2", '.'), None);
+        assert_eq!(segments("0", '.'), Some(vec!["0"]));
+    }
+}

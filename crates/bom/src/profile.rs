@@ -269,3 +269,47 @@ pub(crate) fn recognised_count(cells: &[&str]) -> usize {
     }
     roles.len() + usize::from(item)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fold_without_case_accents_punctuation_or_spaces() {
+        assert_eq!(fold(" ITEM NO. "), "itemno");
+        assert_eq!(fold("Nível"), "nivel");
+        assert_eq!(fold("QTD_NIVEL"), "qtdnivel");
+        assert_eq!(fold("U/M"), "um");
+        assert_eq!(fold("Código"), "codigo");
+        assert_eq!(recognise(&fold("DESCRIÇÃO")), Some(Role::Description));
+        assert_eq!(recognise(&fold("QTD_TOTAL")), None);
+    }
+
+    #[test]
+    fn item_is_the_part_number_only_when_nothing_else_is() {
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            roles_for(&names(&["Level", "Item", "Qty Per"])),
+            [Role::Level, Role::PartNumber, Role::Quantity]
+        );
+        assert_eq!(
+            roles_for(&names(&["Item", "Part No.", "Qty"])),
+            [Role::Position, Role::PartNumber, Role::Quantity]
+        );
+        // KiCad: designators are a property, the value the part number.
+        assert_eq!(
+            roles_for(&names(&["Reference", "Quantity", "Value", "Footprint"])),
+            [
+                Role::Property,
+                Role::Quantity,
+                Role::PartNumber,
+                Role::Property
+            ]
+        );
+        // A second quantity column is a property.
+        assert_eq!(
+            roles_for(&names(&["PART NUMBER", "QTY", "Quantity"])),
+            [Role::PartNumber, Role::Quantity, Role::Property]
+        );
+    }
+}

@@ -136,6 +136,16 @@ pub(crate) fn read_xlsx(
     limits: &Limits,
 ) -> Result<Sheet, BomError> {
     check_zip(bytes, limits)?;
+    // A panic inside calamine or quick-xml on a malformed workbook is a file we cannot read.
+    std::panic::catch_unwind(|| stream_xlsx(bytes, sheet, limits)).map_err(|_| {
+        BomError::Unreadable {
+            format: "xlsx",
+            reason: "the workbook is malformed".into(),
+        }
+    })?
+}
+
+fn stream_xlsx(bytes: &[u8], sheet: Option<&str>, limits: &Limits) -> Result<Sheet, BomError> {
     let unreadable = |_| BomError::Unreadable {
         format: "xlsx",
         reason: "calamine cannot open the workbook".into(),
