@@ -47,6 +47,13 @@ pub(crate) fn check_zip(bytes: &[u8], limits: &Limits) -> Result<(), BomError> {
             format: "xlsx",
             reason: "a ZIP entry cannot be read".into(),
         })?;
+        // An entry whose name cannot be decoded is scanned too.
+        let shared_strings = match entry.name() {
+            Ok(name) => name.to_ascii_lowercase().ends_with("sharedstrings.xml"),
+            Err(_) => true,
+        };
+        let mut counts = CountScan::default();
+        let mut size: u64 = 0;
         loop {
             let n = entry.read(&mut buf).map_err(|_| BomError::Unreadable {
                 format: "xlsx",
@@ -56,12 +63,64 @@ pub(crate) fn check_zip(bytes: &[u8], limits: &Limits) -> Result<(), BomError> {
                 break;
             }
             inflated = inflated.saturating_add(n as u64);
+            size = size.saturating_add(n as u64);
             if inflated > limit {
                 return Err(BomError::TooLarge { limit });
             }
+            if shared_strings {
+                counts.feed(buf.get(..n).unwrap_or_default());
+            }
+        }
+        // Calamine reserves room for a shared-string table's declared `uniqueCount` before
+        // reading it: a count the entry cannot hold (an entry takes at least 4 bytes, `<si/>`)
+        // is a lie that would cost terabytes.
+        if counts.max > size / 4 {
+            return Err(BomError::Unreadable {
+                format: "xlsx",
+                reason: "the shared strings declare more entries than they hold".into(),
+            });
         }
     }
     Ok(())
+}
+
+/// Finds `uniqueCount="N"` in a stream of chunks and keeps the largest N.
+#[derive(Debug, Default)]
+struct CountScan {
+    /// The end of the previous chunk, for a match split across two chunks.
+    carry: Vec<u8>,
+    max: u64,
+}
+
+impl CountScan {
+    const NEEDLE: &'static [u8] = b"uniqueCount=";
+    /// Enough for the needle, a quote and the digits of any `u64`.
+    const CARRY: usize = 40;
+
+    fn feed(&mut self, chunk: &[u8]) {
+        let mut window = std::mem::take(&mut self.carry);
+        window.extend_from_slice(chunk);
+        let mut from = 0;
+        while let Some(at) = window.get(from..).and_then(|w| {
+            w.windows(Self::NEEDLE.len())
+                .position(|x| x == Self::NEEDLE)
+        }) {
+            let start = from.saturating_add(at).saturating_add(Self::NEEDLE.len());
+            let digits = window
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .skip_while(|b| matches!(b, b'"' | b'\'' | b' '))
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0u64, |n, d| {
+                    n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
+            self.max = self.max.max(digits);
+            from = start;
+        }
+        let keep = window.len().saturating_sub(Self::CARRY);
+        self.carry = window.split_off(keep);
+    }
 }
 
 /// Writes a cell's value as text: whole numbers without a fraction (`545636.0` → `545636`),

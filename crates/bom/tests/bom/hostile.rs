@@ -380,3 +380,20 @@ fn a_sheet_pointing_outside_the_workbook_is_an_error() {
     xls_bytes.truncate(700);
     assert!(read(&xls_bytes, "cut.xls", &ReadOptions::default()).is_err());
 }
+
+#[test]
+fn shared_strings_declaring_a_trillion_entries_are_refused() {
+    // Calamine reserves room for `uniqueCount` strings up front: from a 1 KiB file, terabytes.
+    let sst = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1000000000000"><si><t>P-1</t></si></sst>"#;
+    let data = format!(
+        r#"{HEADER_ROW}<row r="2"><c r="A2"><v>1</v></c><c r="B2"><v>1</v></c><c r="C2" t="s"><v>0</v></c></row>"#
+    );
+    let xlsx = xlsx_with(&data, &[("xl/sharedStrings.xml", sst)]);
+    let err = read(&xlsx, "sst.xlsx", &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, BomError::Unreadable { .. }), "{err}");
+    // An honest count reads.
+    let honest = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>P-1</t></si></sst>"#;
+    let xlsx = xlsx_with(&data, &[("xl/sharedStrings.xml", honest)]);
+    let bom = read(&xlsx, "sst.xlsx", &ReadOptions::default()).unwrap();
+    assert_eq!(bom.rows[0].part_number, "P-1");
+}
