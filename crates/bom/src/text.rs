@@ -115,9 +115,15 @@ pub(crate) fn read_records(text: &str, delimiter: u8, limits: &Limits) -> Result
             start = start.saturating_add(1);
         }
         if start > counted {
-            let newlines = bytes
-                .get(counted..start)
-                .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+            // A line ends with LF, CRLF, or a lone CR (old Mac files).
+            let newlines = bytes.get(counted..start).map_or(0, |b| {
+                let lone_cr =
+                    |i: usize, c: u8| c == b'\r' && bytes.get(counted + i + 1) != Some(&b'\n');
+                b.iter()
+                    .enumerate()
+                    .filter(|&(i, &c)| c == b'\n' || lone_cr(i, c))
+                    .count()
+            });
             line_before = line_before.saturating_add(newlines);
             counted = start;
         }

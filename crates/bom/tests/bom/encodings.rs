@@ -121,3 +121,18 @@ fn format_from_the_name_else_the_magic_bytes() {
     assert_eq!(bom.profile.format, Format::Xlsx);
     assert_eq!(bom.rows.len(), 18);
 }
+
+#[test]
+fn line_endings_lf_crlf_and_lone_cr() {
+    for eol in ["\n", "\r\n", "\r"] {
+        let text = ["title", "ITEM NO.,QTY.,PART NUMBER", "1,1,A", "1.1,2,B"].join(eol);
+        let bom = read_csv(text.as_bytes());
+        assert_eq!(bom.profile.header_row, 2, "{eol:?}");
+        assert_eq!(
+            bom.rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [3, 4],
+            "{eol:?}"
+        );
+        assert_eq!(bom.rows[1].parent_row, Some(0));
+    }
+}
