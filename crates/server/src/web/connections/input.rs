@@ -232,6 +232,12 @@ pub(crate) fn build(kind: ConnectionKind, sub: &Submitted) -> Built {
             c.insert("auth".to_owned(), Value::Object(auth));
             secrets
         }
+        ConnectionKind::Tryton => {
+            r.req(&mut c, "url", "config.url");
+            r.req(&mut c, "database", "config.database");
+            r.req(&mut c, "user", "config.user");
+            kind.secret_fields()
+        }
     };
     let mut secrets = BTreeMap::new();
     let mut removed = Vec::new();
