@@ -17,6 +17,12 @@ use std::collections::{BTreeMap, HashMap};
 /// The most records one call reads or writes.
 pub const BATCH: usize = 1000;
 
+/// The most products one call creates. Tryton 8.2 checks the unique product code with an SQL
+/// condition nested one level per product written, and from about 80 products in one call
+/// building it exceeds Python's recursion limit (the call fails with "maximum recursion depth
+/// exceeded").
+pub const PRODUCT_BATCH: usize = 50;
+
 /// A unit of measure (`product.uom`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
@@ -311,23 +317,22 @@ impl TrytonClient {
                     code: text_of(row, "code").filter(|c| !c.is_empty()),
                     name: text_of(row, "name").unwrap_or_default(),
                     uom_symbol: self.unit_symbol(id_of(row, "default_uom")),
-                    producible: row
-                        .get("producible")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
+                    producible: bool_of(row, "producible"),
                 })
             })
             .collect()
     }
 
-    /// Creates the products — per [`BATCH`], one call for the templates with their variants and
-    /// one to read the variants' ids. Answers the new products' ids in the order given.
+    /// Creates the products — per [`PRODUCT_BATCH`], one call for the templates with their
+    /// variants and one to read the variants' ids. Answers the new products' ids in the order
+    /// given. Each batch is a transaction of its own: when one fails, the batches before it
+    /// stay created (find them by code).
     pub async fn create_products(
         &self,
         products: &[NewProduct],
     ) -> Result<Vec<i64>, ConnectorError> {
         let mut ids = Vec::with_capacity(products.len());
-        for chunk in products.chunks(BATCH) {
+        for chunk in products.chunks(PRODUCT_BATCH) {
             let mut templates = Vec::with_capacity(chunk.len());
             for product in chunk {
                 let unit = self.unit_or_error(&product.uom_symbol)?;
@@ -684,6 +689,15 @@ fn checked_quantity(unit: &Unit, quantity: f64, what: &str) -> Result<f64, Conne
 /// A many2one or id field: Tryton answers the id (or null).
 fn id_of(row: &serde_json::Map<String, Value>, field: &str) -> Option<i64> {
     row.get(field).and_then(Value::as_i64)
+}
+
+/// A boolean field: Tryton on SQLite answers some as 0 or 1.
+fn bool_of(row: &serde_json::Map<String, Value>, field: &str) -> bool {
+    match row.get(field) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+        _ => false,
+    }
 }
 
 fn text_of(row: &serde_json::Map<String, Value>, field: &str) -> Option<String> {

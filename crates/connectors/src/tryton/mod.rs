@@ -36,6 +36,9 @@
 //!   the BOM.
 //! - Attachments are `ir.attachment` {`name`, `resource` (`"product.product,<id>"`), `type`
 //!   (`data`), `data` (bytes)}.
+//! - Creating many products in one call fails in Tryton 8.2 ("maximum recursion depth
+//!   exceeded", from about 80): the unique-code check nests one SQL condition per product.
+//!   The client creates at most [`PRODUCT_BATCH`] per call.
 //! - A new database's `admin` is in no product or production group: it may not read products
 //!   until it is made a member (the test peer's `tests/peers/tryton/prepare.py` does).
 //!
@@ -50,7 +53,8 @@ mod config;
 pub mod rpc;
 
 pub use client::{
-    Attachment, BATCH, Bom, BomLine, NewBomLine, NewProduct, Product, TrytonClient, Unit,
+    Attachment, BATCH, Bom, BomLine, NewBomLine, NewProduct, PRODUCT_BATCH, Product, TrytonClient,
+    Unit,
 };
 pub use config::{SECRET_FIELDS, TrytonConfig};
 
@@ -223,15 +227,18 @@ impl Connector for TrytonConnector {
                 found
                     .fields
                     .iter()
-                    .map(|(name, path, _)| ((*name).to_owned(), read_path(&row, path)))
+                    .map(|(name, path, field_type)| {
+                        ((*name).to_owned(), read_path(&row, path, *field_type))
+                    })
                     .collect()
             })
             .collect())
     }
 }
 
-/// The value at `path` in a `search_read` row: `a` is `row.a`, `a.b` is `row["a."].b`.
-fn read_path(row: &serde_json::Map<String, Value>, path: &str) -> Value {
+/// The value at `path` in a `search_read` row: `a` is `row.a`, `a.b` is `row["a."].b`. A
+/// boolean is a JSON boolean (Tryton on SQLite answers some, like `active`, as 0 or 1).
+fn read_path(row: &serde_json::Map<String, Value>, path: &str, field_type: FieldType) -> Value {
     let value = match path.split_once('.') {
         None => row.get(path).cloned(),
         Some((head, rest)) => row
@@ -239,5 +246,10 @@ fn read_path(row: &serde_json::Map<String, Value>, path: &str) -> Value {
             .and_then(|related| related.get(rest))
             .cloned(),
     };
-    rpc::plain(value.unwrap_or(Value::Null))
+    match rpc::plain(value.unwrap_or(Value::Null)) {
+        Value::Number(n) if field_type == FieldType::Boolean => {
+            Value::Bool(n.as_f64().is_some_and(|n| n != 0.0))
+        }
+        other => other,
+    }
 }
