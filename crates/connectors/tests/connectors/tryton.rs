@@ -19,6 +19,7 @@ struct Peer {
 }
 
 /// The Tryton `scripts/test` started; `None` (after saying so) when the tests are to skip it.
+#[allow(clippy::print_stderr)] // a skipped test says so
 fn peer() -> Option<Peer> {
     match std::env::var("LOCKSTEP_TEST_TRYTON_URL") {
         Ok(url) => {
