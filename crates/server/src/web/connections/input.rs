@@ -384,6 +384,43 @@ mod tests {
     }
 
     #[test]
+    fn a_tryton_form_reads_into_a_valid_tryton_connection() {
+        let s = sub(&[
+            ("name", "erp"),
+            ("kind", "tryton"),
+            ("tryton.config.url", "https://erp.example.com/"),
+            ("tryton.config.database", "prod"),
+            ("tryton.config.user", "sync"),
+            ("tryton.secrets.password", "pw"),
+        ]);
+        let built = build(ConnectionKind::Tryton, &s);
+        assert!(built.errors.is_empty(), "{:?}", built.errors);
+        assert_eq!(
+            built.config,
+            serde_json::json!({"url": "https://erp.example.com/", "database": "prod", "user": "sync"})
+        );
+        assert_eq!(
+            built.secrets.get("password").map(String::as_str),
+            Some("pw")
+        );
+        let mut secrets = lockstep_app::connectors::Secrets::new();
+        secrets.insert(
+            "password",
+            lockstep_app::connectors::Secret::new("pw".to_owned()),
+        );
+        let config = lockstep_app::connectors::ConnectionConfig::parse(
+            ConnectionKind::Tryton,
+            built.config.clone(),
+        );
+        assert!(
+            config.as_ref().is_ok_and(|c| c.validate(&secrets).is_ok()),
+            "{config:?}"
+        );
+        let form = items(&[ConnectionKind::Tryton], true, &s.state(), &[], "");
+        assert!(!form.is_empty());
+    }
+
+    #[test]
     fn a_bad_number_is_an_error_at_its_field() {
         for port in ["abc", "70000", "0", "-1"] {
             let built = build(
