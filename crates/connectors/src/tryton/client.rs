@@ -400,7 +400,7 @@ impl TrytonClient {
             let mut bom_ids: Vec<i64> = links.iter().map(|(_, bom)| *bom).collect();
             bom_ids.sort_unstable();
             bom_ids.dedup();
-            let (names, mut lines) = self.read_boms(&bom_ids).await?;
+            let (names, lines) = self.read_boms(&bom_ids).await?;
             for (product, bom) in links {
                 let Some(name) = names.get(&bom) else {
                     continue; // an inactive BOM
@@ -409,15 +409,15 @@ impl TrytonClient {
                     id: bom,
                     name: name.clone(),
                     output_product: product,
-                    inputs: lines.get_mut(&bom).map(std::mem::take).unwrap_or_default(),
+                    inputs: lines.get(&bom).cloned().unwrap_or_default(),
                 });
             }
         }
         Ok(result)
     }
 
-    /// The names and input lines of these BOMs (a BOM shared by two products is read once; its
-    /// lines go to the first product that links it and are read again for the others).
+    /// The names and input lines of these BOMs (a BOM shared by two products is read once and
+    /// shown under each).
     async fn read_boms(
         &self,
         bom_ids: &[i64],
