@@ -4,8 +4,8 @@
 //! # Protocol (Tryton 8.2, as its source says)
 //! - Every call is `POST <url><database>/rpc/` with `{"id", "method", "params"}`; the answer is
 //!   `{"id", "result"}` or `{"id", "error": [class, args]}`. Calls without a database
-//!   (`common.server.version`) go to `POST <url>rpc/`. (Before 8.0 the path was
-//!   `<url><database>/`.)
+//!   (`common.server.version`) go to `POST <url>rpc/`. (`POST <url><database>/` answers 405
+//!   in 8.2.)
 //! - `common.db.login` `[login, {"password": …}, language]` → `[user_id, session, bus_url]`;
 //!   a refused login is HTTP 401, too many failed ones HTTP 429, an unknown database HTTP 404.
 //!   Later calls send `Authorization: Session base64(login:user_id:session)`;
