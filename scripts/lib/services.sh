@@ -360,6 +360,7 @@ ensure_mysql() {
 
 # Stop and delete whatever this script started. Safe to call more than once.
 services_cleanup() {
+  if declare -F peers_cleanup >/dev/null; then peers_cleanup; fi
   pg_stop_throwaway
   mysql_stop_throwaway
   if [ -n "$SVC_POLICY_RC" ]; then

@@ -28,6 +28,7 @@ fn kind_name(c: &AnyConnector) -> &'static str {
         AnyConnector::Sqlite(_) => "sqlite",
         AnyConnector::Files(_) => "files",
         AnyConnector::Rest(_) => "rest",
+        AnyConnector::Tryton(_) => "tryton",
     }
 }
 

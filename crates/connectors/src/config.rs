@@ -6,6 +6,7 @@ use crate::mysql::MysqlConfig;
 use crate::postgres::PostgresConfig;
 use crate::rest::RestConfig;
 use crate::sqlite::SqliteConfig;
+use crate::tryton::TrytonConfig;
 use crate::{ConnectorError, Secrets};
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path};
@@ -19,15 +20,17 @@ pub enum ConnectionKind {
     Sqlite,
     Files,
     Rest,
+    Tryton,
 }
 
 impl ConnectionKind {
-    pub const ALL: [ConnectionKind; 5] = [
+    pub const ALL: [ConnectionKind; 6] = [
         ConnectionKind::Postgres,
         ConnectionKind::Mysql,
         ConnectionKind::Sqlite,
         ConnectionKind::Files,
         ConnectionKind::Rest,
+        ConnectionKind::Tryton,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl ConnectionKind {
             ConnectionKind::Sqlite => "sqlite",
             ConnectionKind::Files => "files",
             ConnectionKind::Rest => "rest",
+            ConnectionKind::Tryton => "tryton",
         }
     }
 
@@ -52,6 +56,7 @@ impl ConnectionKind {
             ConnectionKind::Sqlite => crate::sqlite::SECRET_FIELDS,
             ConnectionKind::Files => crate::files::SECRET_FIELDS,
             ConnectionKind::Rest => crate::rest::SECRET_FIELDS,
+            ConnectionKind::Tryton => crate::tryton::SECRET_FIELDS,
         }
     }
 }
@@ -70,6 +75,7 @@ pub enum ConnectionConfig {
     Sqlite(SqliteConfig),
     Files(FilesConfig),
     Rest(RestConfig),
+    Tryton(TrytonConfig),
 }
 
 impl ConnectionConfig {
@@ -94,6 +100,7 @@ impl ConnectionConfig {
             ConnectionKind::Sqlite => ConnectionConfig::Sqlite(read(config)?),
             ConnectionKind::Files => ConnectionConfig::Files(read(config)?),
             ConnectionKind::Rest => ConnectionConfig::Rest(read(config)?),
+            ConnectionKind::Tryton => ConnectionConfig::Tryton(read(config)?),
         })
     }
 
@@ -104,6 +111,7 @@ impl ConnectionConfig {
             ConnectionConfig::Sqlite(_) => ConnectionKind::Sqlite,
             ConnectionConfig::Files(_) => ConnectionKind::Files,
             ConnectionConfig::Rest(_) => ConnectionKind::Rest,
+            ConnectionConfig::Tryton(_) => ConnectionKind::Tryton,
         }
     }
 
@@ -124,6 +132,7 @@ impl ConnectionConfig {
             ConnectionConfig::Sqlite(c) => c.validate(secrets),
             ConnectionConfig::Files(c) => c.validate(secrets),
             ConnectionConfig::Rest(c) => c.validate(secrets),
+            ConnectionConfig::Tryton(c) => c.validate(secrets),
         }
     }
 
@@ -135,6 +144,7 @@ impl ConnectionConfig {
             ConnectionConfig::Sqlite(c) => serde_json::to_value(c),
             ConnectionConfig::Files(c) => serde_json::to_value(c),
             ConnectionConfig::Rest(c) => serde_json::to_value(c),
+            ConnectionConfig::Tryton(c) => serde_json::to_value(c),
         };
         value.unwrap_or(serde_json::Value::Null)
     }

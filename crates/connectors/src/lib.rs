@@ -1,6 +1,7 @@
 //! Lockstep's connectors: the systems a hub reads from and writes to.
 //!
-//! Each kind lives in its own folder (`postgres`, `mysql`, `sqlite`, `files`, `rest`) behind one
+//! Each kind lives in its own folder (`postgres`, `mysql`, `sqlite`, `files`, `rest`, `tryton`)
+//! behind one
 //! interface, [`Connector`]: test the connection, discover its objects and fields, read a sample
 //! of records. (The sync engine adds batch reads and writes to the same interface.)
 //!
@@ -30,6 +31,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
+pub mod tryton;
 
 pub use config::{ConnectionConfig, ConnectionKind};
 pub use egress::EgressPolicy;
@@ -90,6 +92,7 @@ pub enum AnyConnector {
     Sqlite(sqlite::SqliteConnector),
     Files(files::FilesConnector),
     Rest(rest::RestConnector),
+    Tryton(tryton::TrytonConnector),
 }
 
 /// Makes the connector for a validated configuration. Nothing connects yet.
@@ -118,6 +121,11 @@ pub fn open(
         ConnectionConfig::Rest(c) => {
             AnyConnector::Rest(rest::RestConnector::new(c.clone(), secrets, ctx.clone()))
         }
+        ConnectionConfig::Tryton(c) => AnyConnector::Tryton(tryton::TrytonConnector::new(
+            c.clone(),
+            secrets,
+            ctx.clone(),
+        )),
     }
 }
 
@@ -129,6 +137,7 @@ impl Connector for AnyConnector {
             AnyConnector::Sqlite(c) => c.test().await,
             AnyConnector::Files(c) => c.test().await,
             AnyConnector::Rest(c) => c.test().await,
+            AnyConnector::Tryton(c) => c.test().await,
         }
     }
 
@@ -139,6 +148,7 @@ impl Connector for AnyConnector {
             AnyConnector::Sqlite(c) => c.discover().await,
             AnyConnector::Files(c) => c.discover().await,
             AnyConnector::Rest(c) => c.discover().await,
+            AnyConnector::Tryton(c) => c.discover().await,
         }
     }
 
@@ -150,6 +160,7 @@ impl Connector for AnyConnector {
             AnyConnector::Sqlite(c) => c.sample(object, limit).await,
             AnyConnector::Files(c) => c.sample(object, limit).await,
             AnyConnector::Rest(c) => c.sample(object, limit).await,
+            AnyConnector::Tryton(c) => c.sample(object, limit).await,
         }
         .map_err(|err| err.about_object(object))
     }

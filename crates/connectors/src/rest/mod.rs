@@ -584,7 +584,7 @@ fn cursor(body: &Value, pointer: &str) -> Option<String> {
 
 /// What a failed request means, from the error's kind and its sources — never its `Display`,
 /// which holds the URL (and so, maybe, an API key).
-fn http_failure(object: &str, err: &reqwest::Error) -> ConnectorError {
+pub(crate) fn http_failure(object: &str, err: &reqwest::Error) -> ConnectorError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(current) = source {
         if let Some(found) = known_failure(object, current) {

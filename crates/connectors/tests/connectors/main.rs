@@ -1,6 +1,7 @@
 //! Connectors against real systems: PostgreSQL and MariaDB on the machine (or the throwaway ones
 //! `scripts/test` starts), SQLite and files in temporary directories, HTTP APIs served by the
-//! test, and a real OAuth 2.0 authorization server (`oidc-provider` from npm).
+//! test, a real OAuth 2.0 authorization server (`oidc-provider` from npm) and a real Tryton ERP
+//! server (trytond 8.2, started by scripts/test).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,3 +19,4 @@ mod postgres;
 mod postgres_batch;
 mod rest;
 mod sqlite;
+mod tryton;

@@ -9,6 +9,7 @@ use lockstep_app::connectors::mysql::MysqlConfig;
 use lockstep_app::connectors::postgres::PostgresConfig;
 use lockstep_app::connectors::rest::RestConfig;
 use lockstep_app::connectors::sqlite::SqliteConfig;
+use lockstep_app::connectors::tryton::TrytonConfig;
 use lockstep_app::engine::PipelineSpec;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
@@ -124,6 +125,7 @@ fn config_ref(kind: ConnectionKind) -> RefOr<Schema> {
         ConnectionKind::Sqlite => SqliteConfig::name(),
         ConnectionKind::Files => FilesConfig::name(),
         ConnectionKind::Rest => RestConfig::name(),
+        ConnectionKind::Tryton => TrytonConfig::name(),
     };
     Ref::from_schema_name(name).into()
 }
@@ -187,4 +189,5 @@ pub(crate) fn connection_schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
     add::<SqliteConfig>(out);
     add::<FilesConfig>(out);
     add::<RestConfig>(out);
+    add::<TrytonConfig>(out);
 }

@@ -256,6 +256,7 @@ pub(crate) fn kind_label(kind: ConnectionKind) -> &'static str {
         ConnectionKind::Sqlite => "SQLite",
         ConnectionKind::Files => "Files",
         ConnectionKind::Rest => "REST API",
+        ConnectionKind::Tryton => "Tryton ERP",
     }
 }
 
@@ -472,6 +473,18 @@ impl Builder<'_> {
                 );
             }
             ConnectionKind::Rest => self.rest(redirect_uri),
+            ConnectionKind::Tryton => {
+                self.push(
+                    "config.url",
+                    "Server URL",
+                    Widget::Url,
+                    Some("The Tryton server's root, e.g. https://erp.example.com/ (plain http only to this machine)."),
+                    "",
+                );
+                self.text("config.database", "Database", None);
+                self.text("config.user", "User", None);
+                self.push("secrets.password", "Password", Widget::Password, None, "");
+            }
         }
     }
 

@@ -232,6 +232,12 @@ pub(crate) fn build(kind: ConnectionKind, sub: &Submitted) -> Built {
             c.insert("auth".to_owned(), Value::Object(auth));
             secrets
         }
+        ConnectionKind::Tryton => {
+            r.req(&mut c, "url", "config.url");
+            r.req(&mut c, "database", "config.database");
+            r.req(&mut c, "user", "config.user");
+            kind.secret_fields()
+        }
     };
     let mut secrets = BTreeMap::new();
     let mut removed = Vec::new();
@@ -375,6 +381,43 @@ mod tests {
                 .values()
                 .any(|v| v.contains("p w") || v == "nope")
         );
+    }
+
+    #[test]
+    fn a_tryton_form_reads_into_a_valid_tryton_connection() {
+        let s = sub(&[
+            ("name", "erp"),
+            ("kind", "tryton"),
+            ("tryton.config.url", "https://erp.example.com/"),
+            ("tryton.config.database", "prod"),
+            ("tryton.config.user", "sync"),
+            ("tryton.secrets.password", "pw"),
+        ]);
+        let built = build(ConnectionKind::Tryton, &s);
+        assert!(built.errors.is_empty(), "{:?}", built.errors);
+        assert_eq!(
+            built.config,
+            serde_json::json!({"url": "https://erp.example.com/", "database": "prod", "user": "sync"})
+        );
+        assert_eq!(
+            built.secrets.get("password").map(String::as_str),
+            Some("pw")
+        );
+        let mut secrets = lockstep_app::connectors::Secrets::new();
+        secrets.insert(
+            "password",
+            lockstep_app::connectors::Secret::new("pw".to_owned()),
+        );
+        let config = lockstep_app::connectors::ConnectionConfig::parse(
+            ConnectionKind::Tryton,
+            built.config.clone(),
+        );
+        assert!(
+            config.as_ref().is_ok_and(|c| c.validate(&secrets).is_ok()),
+            "{config:?}"
+        );
+        let form = items(&[ConnectionKind::Tryton], true, &s.state(), &[], "");
+        assert!(!form.is_empty());
     }
 
     #[test]
