@@ -473,7 +473,7 @@ mod tests {
             field("d", "date", DataType::Date32),
             field("n", "decimal", DataType::Utf8),
         ]));
-        let rows = vec![
+        let rows = [
             vec![
                 json!(1),
                 json!(1.5),
