@@ -619,7 +619,8 @@ fn the_openapi_document_is_exact() {
             &json!("mysql"),
             &json!("sqlite"),
             &json!("files"),
-            &json!("rest")
+            &json!("rest"),
+            &json!("tryton")
         ]
     );
     assert_eq!(
