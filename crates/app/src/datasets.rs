@@ -522,6 +522,21 @@ fn seal_plain(
     )?)
 }
 
+/// What [`seal_plain`] sealed with the same data set, part and position.
+fn open_plain(
+    key: &DataKey,
+    id: DatasetId,
+    part: &str,
+    position: u64,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, AppError> {
+    let id = id.to_string();
+    Ok(key.open(
+        &[id.as_bytes(), part.as_bytes(), &position.to_be_bytes()],
+        ciphertext,
+    )?)
+}
+
 fn seal_records(
     key: &DataKey,
     id: DatasetId,
@@ -548,11 +563,7 @@ fn open_records(
     chunk: u64,
     ciphertext: &[u8],
 ) -> Result<RecordsChunk, AppError> {
-    let id_text = id.to_string();
-    let plain = key.open(
-        &[id_text.as_bytes(), b"records", &chunk.to_be_bytes()],
-        ciphertext,
-    )?;
+    let plain = open_plain(key, id, "records", chunk, ciphertext)?;
     let rest = plain.strip_prefix(CHUNK_FORMAT).ok_or_else(corrupt_chunk)?;
     let (notes, rest) = take_section(rest).ok_or_else(corrupt_chunk)?;
     let (rows, source) = take_section(rest).ok_or_else(corrupt_chunk)?;
@@ -581,11 +592,7 @@ fn open_destination(
     chunk: u64,
     ciphertext: &[u8],
 ) -> Result<DestinationChunk, AppError> {
-    let id_text = id.to_string();
-    let plain = key.open(
-        &[id_text.as_bytes(), b"destination", &chunk.to_be_bytes()],
-        ciphertext,
-    )?;
+    let plain = open_plain(key, id, "destination", chunk, ciphertext)?;
     let rest = plain.strip_prefix(CHUNK_FORMAT).ok_or_else(corrupt_chunk)?;
     Ok(DestinationChunk {
         rows: records::read_ipc(rest).map_err(batch_error)?,
@@ -623,12 +630,7 @@ fn seal_json<T: Serialize>(
     let plain = Zeroizing::new(
         serde_json::to_vec(value).map_err(|_| AppError::Store(StoreError::Corrupt("data set")))?,
     );
-    let id = id.to_string();
-    Ok(key.seal(
-        &[id.as_bytes(), part.as_bytes(), &position.to_be_bytes()],
-        &plain,
-        &mut rand::rng(),
-    )?)
+    seal_plain(key, id, part, position, &plain)
 }
 
 fn open_json<T: for<'de> Deserialize<'de>>(
@@ -638,11 +640,7 @@ fn open_json<T: for<'de> Deserialize<'de>>(
     position: u64,
     ciphertext: &[u8],
 ) -> Result<T, AppError> {
-    let id = id.to_string();
-    let plain = key.open(
-        &[id.as_bytes(), part.as_bytes(), &position.to_be_bytes()],
-        ciphertext,
-    )?;
+    let plain = open_plain(key, id, part, position, ciphertext)?;
     serde_json::from_slice(&plain).map_err(|_| AppError::Store(StoreError::Corrupt("data set")))
 }
 
