@@ -49,6 +49,12 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+mod bom;
+pub use bom::{
+    BOM_FIELDS, MAX_PART_FILE_BYTES, PartFile, PartFileView, PartTotalView, TreeNode, TreePage,
+    TreeQuery, part_file_type,
+};
+
 /// Records per stored chunk.
 pub const CHUNK_ROWS: usize = 1024;
 /// The most records one page shows.
@@ -128,13 +134,18 @@ pub enum RecordStatus {
     Update,
     /// In the destination with the same values.
     Unchanged,
-    /// Only in the destination: shown, never deleted.
+    /// Only in the destination: shown, never deleted (a bill of materials' line is unlinked
+    /// when ticked).
     DestinationOnly,
+    /// A bill of materials' line whose part the destination has, but not in this assembly: a
+    /// submit adds the line.
+    Link,
 }
 
 impl RecordStatus {
-    pub const ALL: [RecordStatus; 4] = [
+    pub const ALL: [RecordStatus; 5] = [
         RecordStatus::Create,
+        RecordStatus::Link,
         RecordStatus::Update,
         RecordStatus::Unchanged,
         RecordStatus::DestinationOnly,
@@ -146,6 +157,7 @@ impl RecordStatus {
             RecordStatus::Update => "update",
             RecordStatus::Unchanged => "unchanged",
             RecordStatus::DestinationOnly => "destination_only",
+            RecordStatus::Link => "link",
         }
     }
 
@@ -159,6 +171,7 @@ impl RecordStatus {
             RecordStatus::Update => 1,
             RecordStatus::Unchanged => 2,
             RecordStatus::DestinationOnly => 3,
+            RecordStatus::Link => 4,
         }
     }
 
@@ -167,13 +180,17 @@ impl RecordStatus {
             0 => RecordStatus::Create,
             1 => RecordStatus::Update,
             2 => RecordStatus::Unchanged,
+            4 => RecordStatus::Link,
             _ => RecordStatus::DestinationOnly,
         }
     }
 
     /// Whether a record of this status is ticked when it is pulled.
     fn ticked_by_default(self) -> bool {
-        matches!(self, RecordStatus::Create | RecordStatus::Update)
+        matches!(
+            self,
+            RecordStatus::Create | RecordStatus::Update | RecordStatus::Link
+        )
     }
 }
 
@@ -256,6 +273,9 @@ pub struct DatasetCounts {
     pub update: u64,
     pub unchanged: u64,
     pub destination_only: u64,
+    /// Bill of materials lines whose part the destination has elsewhere.
+    #[serde(default)]
+    pub link: u64,
     /// Records with at least one error.
     pub errors: u64,
     /// Records with at least one warning.
@@ -284,6 +304,7 @@ impl DatasetCounts {
             RecordStatus::Update => self.update += 1,
             RecordStatus::Unchanged => self.unchanged += 1,
             RecordStatus::DestinationOnly => self.destination_only += 1,
+            RecordStatus::Link => self.link += 1,
         }
         let error = flags & HAS_ERROR != 0;
         if error {
@@ -354,6 +375,23 @@ pub struct DatasetView {
     pub may_edit: bool,
     /// Whether the caller may share, hand over and delete it.
     pub may_manage: bool,
+    /// A data set read from a bill of materials: its file and how it was read.
+    pub bom: Option<BomInfo>,
+}
+
+/// How a data set's bill of materials was read and what it is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BomInfo {
+    /// The uploaded file's name.
+    pub file_name: String,
+    /// The file the records are compared with; none: the pipeline's destination.
+    pub against: Option<String>,
+    /// The assembly's part number.
+    pub root: Option<String>,
+    /// The import profile the file was read with (detected, or the pipeline's).
+    pub profile: serde_json::Value,
+    /// The file's other columns, kept as record fields after the BOM's own.
+    pub properties: Vec<String>,
 }
 
 /// A field whose value differs from the destination's.
@@ -415,6 +453,8 @@ pub struct RecordPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessSelection {
     Rows(Vec<u64>),
+    /// These rows of a bill of materials and every row below them.
+    Subtrees(Vec<u64>),
     Status(RecordStatus),
 }
 
@@ -433,6 +473,17 @@ struct Layout {
     key: Vec<String>,
     /// For each record field, whether the destination has it (compared only then).
     compared: Vec<bool>,
+    /// A data set read from a bill of materials: its file and how it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bom: Option<bom::BomLayout>,
+}
+
+/// What a pull reads.
+enum PullJob {
+    /// The pipeline's source, through its rules.
+    Pipeline(PipelineSpec),
+    /// A bill of materials file.
+    Bom(Box<bom::BomJob>),
 }
 
 /// A stored issue.
@@ -860,30 +911,28 @@ impl Hub {
             may_edit: (owner || administrator)
                 && caller.member.role >= lockstep_domain::Role::Editor,
             may_manage: owner || administrator,
+            bom: opened
+                .layout
+                .as_ref()
+                .and_then(|l| l.bom.as_ref())
+                .map(|b| BomInfo {
+                    file_name: b.file_name.clone(),
+                    against: b.against.clone(),
+                    root: b.root.clone(),
+                    profile: b.profile.clone(),
+                    properties: b.properties.clone(),
+                }),
         })
     }
 
-    /// Pulls a data set through a pipeline (any member): answers at once with the data set in
-    /// state `pulling`; the records are read on a task of the hub's own. `filter` is a CEL
-    /// expression over the source's fields, joined to the pipeline's own filter.
-    pub async fn pull_dataset(
-        self: &Arc<Self>,
+    /// A new data set's name: the one given (checked), else the pipeline's and the time.
+    async fn new_dataset_name(
+        &self,
         caller: &Caller,
-        pipeline_id: PipelineId,
+        pipeline: &lockstep_storage::pipelines::StoredPipeline,
         name: Option<&str>,
-        filter: Option<&str>,
-    ) -> Result<DatasetView, AppError> {
-        let org = caller.organization();
-        let mut conn = self.store.read().await?;
-        let pipeline = pipelines::get(&mut conn, org, pipeline_id)
-            .await?
-            .ok_or_else(|| AppError::Invalid {
-                field: "pipeline_id",
-                reason: "no such pipeline".to_owned(),
-            })?;
-        drop(conn);
-        self.authorize_in_organization(caller, Action::PullDatasets)?;
-        let name = match name.map(str::trim) {
+    ) -> Result<String, AppError> {
+        Ok(match name.map(str::trim) {
             Some("") => {
                 return Err(AppError::Invalid {
                     field: "name",
@@ -918,16 +967,18 @@ impl Hub {
                     local.minute()
                 )
             }
-        };
-        let filter = filter.map(str::trim).filter(|f| !f.is_empty());
-        let mut spec = self.open_spec(&pipeline).await?;
-        if let Some(f) = filter {
-            check_filter(&spec, f)?;
-            spec.filter = Some(match &spec.filter {
-                Some(own) => format!("({own}) && ({f})"),
-                None => f.to_owned(),
-            });
-        }
+        })
+    }
+
+    /// A new data set in state `pulling`, leased to the pull about to start (not stored yet).
+    async fn new_dataset(
+        &self,
+        caller: &Caller,
+        pipeline_id: PipelineId,
+        name: &str,
+        filter: Option<&str>,
+    ) -> Result<(Opened, String), AppError> {
+        let org = caller.organization();
         let now = self.clock.now();
         let id = DatasetId::from_uuid(Uuid::now_v7());
         let key = DataKey::generate(&mut rand::rng());
@@ -964,29 +1015,89 @@ impl Hub {
             touched_at: now,
             updated_at: now,
         };
+        Ok((
+            Opened {
+                stored,
+                key: Arc::new(key),
+                layout: None,
+            },
+            lease_owner,
+        ))
+    }
+
+    /// Stores a new data set and audits it.
+    async fn insert_dataset(
+        &self,
+        tx: &mut lockstep_storage::Transaction,
+        caller: &Caller,
+        opened: &Opened,
+        filtered: bool,
+    ) -> Result<(), AppError> {
+        datasets::insert(tx, &opened.stored).await?;
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "dataset.pulled",
+            "dataset",
+            opened.stored.id,
+        )
+        .change(
+            "pipeline_id",
+            FieldChange::value(None::<String>, Some(opened.stored.pipeline_id)),
+        )
+        .change(
+            "filter",
+            FieldChange::value(None::<String>, filtered.then_some("set")),
+        );
+        self.record(tx, opened.stored.organization_id, event).await?;
+        Ok(())
+    }
+
+    /// Pulls a data set through a pipeline (any member): answers at once with the data set in
+    /// state `pulling`; the records are read on a task of the hub's own. `filter` is a CEL
+    /// expression over the source's fields, joined to the pipeline's own filter.
+    pub async fn pull_dataset(
+        self: &Arc<Self>,
+        caller: &Caller,
+        pipeline_id: PipelineId,
+        name: Option<&str>,
+        filter: Option<&str>,
+    ) -> Result<DatasetView, AppError> {
+        let org = caller.organization();
+        let mut conn = self.store.read().await?;
+        let pipeline = pipelines::get(&mut conn, org, pipeline_id)
+            .await?
+            .ok_or_else(|| AppError::Invalid {
+                field: "pipeline_id",
+                reason: "no such pipeline".to_owned(),
+            })?;
+        drop(conn);
+        self.authorize_in_organization(caller, Action::PullDatasets)?;
+        if self.moves_boms(&pipeline).await? {
+            return Err(AppError::Refused(crate::pipelines::BOM_PIPELINE));
+        }
+        let name = self.new_dataset_name(caller, &pipeline, name).await?;
+        let filter = filter.map(str::trim).filter(|f| !f.is_empty());
+        let mut spec = self.open_spec(&pipeline).await?;
+        if let Some(f) = filter {
+            check_filter(&spec, f)?;
+            spec.filter = Some(match &spec.filter {
+                Some(own) => format!("({own}) && ({f})"),
+                None => f.to_owned(),
+            });
+        }
+        let (opened, lease_owner) = self
+            .new_dataset(caller, pipeline_id, &name, filter)
+            .await?;
         let mut tx = self.store.write().await?;
-        datasets::insert(&mut tx, &stored).await?;
-        let event = Event::new(Actor::User(caller.user()), "dataset.pulled", "dataset", id)
-            .change(
-                "pipeline_id",
-                FieldChange::value(None::<String>, Some(pipeline_id)),
-            )
-            .change(
-                "filter",
-                FieldChange::value(None::<String>, filter.map(|_| "set")),
-            );
-        self.record(&mut tx, org, event).await?;
+        self.insert_dataset(&mut tx, caller, &opened, filter.is_some())
+            .await?;
         tx.commit().await.map_err(StoreError::from)?;
-        let opened = Opened {
-            stored,
-            key: Arc::new(key),
-            layout: None,
-        };
         let view = self.dataset_view(caller, &opened).await?;
         let hub = Arc::clone(self);
         let actor = Actor::User(caller.user());
         tokio::spawn(async move {
-            hub.run_pull(opened, spec, lease_owner, actor).await;
+            hub.run_pull(opened, PullJob::Pipeline(spec), lease_owner, actor)
+                .await;
         });
         Ok(view)
     }
@@ -1005,6 +1116,9 @@ impl Hub {
             ));
         }
         let mut opened = self.open_dataset(stored).await?;
+        if opened.layout.as_ref().is_some_and(|l| l.bom.is_some()) {
+            return self.restart_bom_pull(caller, opened, None).await;
+        }
         let pipeline = {
             let mut conn = self.store.read().await?;
             pipelines::get(&mut conn, caller.organization(), opened.stored.pipeline_id)
@@ -1050,7 +1164,8 @@ impl Hub {
         let hub = Arc::clone(self);
         let actor = Actor::User(caller.user());
         tokio::spawn(async move {
-            hub.run_pull(opened, spec, lease_owner, actor).await;
+            hub.run_pull(opened, PullJob::Pipeline(spec), lease_owner, actor)
+                .await;
         });
         Ok(view)
     }
@@ -1363,6 +1478,12 @@ impl Hub {
         }
         let opened = self.open_dataset(stored).await?;
         let layout = opened.layout()?.clone();
+        if layout.bom.is_some() {
+            return Err(AppError::Refused(
+                "a bill of materials is corrected in its file: upload the file again, or untick \
+                 the record",
+            ));
+        }
         let output = records::schema_from_json(&layout.output)
             .ok_or(AppError::Store(StoreError::Corrupt("data set layout")))?;
         let source_schema = records::schema_from_json(&layout.source)
@@ -1591,11 +1712,26 @@ impl Hub {
                 "the data set is busy: wait for its pull or submit",
             ));
         }
+        let opened = self.open_dataset(stored.clone()).await?;
+        // A bill of materials' line only the destination has is unlinked when ticked.
+        let bom = opened.layout.as_ref().is_some_and(|l| l.bom.is_some());
+        let selection = match selection {
+            ProcessSelection::Subtrees(rows) if bom => {
+                ProcessSelection::Rows(self.with_descendants(&opened, &rows).await?)
+            }
+            ProcessSelection::Subtrees(_) => {
+                return Err(AppError::Refused(
+                    "only a bill of materials has rows below rows",
+                ));
+            }
+            other => other,
+        };
         let mut conn = self.store.read().await?;
         let mut index = datasets::chunk_index(&mut conn, id, ChunkKind::Records).await?;
         drop(conn);
         let total: u64 = index.iter().map(|c| c.row_count).sum();
         let rows: HashSet<u64> = match &selection {
+            ProcessSelection::Subtrees(_) => HashSet::new(),
             ProcessSelection::Rows(rows) => {
                 if rows.is_empty() {
                     return Err(AppError::Invalid {
@@ -1620,13 +1756,18 @@ impl Hub {
             for (i, flags) in chunk.flags.iter_mut().enumerate() {
                 let row = chunk.first_row + i as u64;
                 let selected = match &selection {
-                    ProcessSelection::Rows(_) => rows.contains(&row),
+                    ProcessSelection::Rows(_) | ProcessSelection::Subtrees(_) => {
+                        rows.contains(&row)
+                    }
                     ProcessSelection::Status(s) => RecordStatus::from_flags(*flags) == *s,
                 };
                 if !selected {
                     continue;
                 }
-                if process && RecordStatus::from_flags(*flags) == RecordStatus::DestinationOnly {
+                if process
+                    && !bom
+                    && RecordStatus::from_flags(*flags) == RecordStatus::DestinationOnly
+                {
                     if matches!(selection, ProcessSelection::Rows(_)) {
                         refused = Some(row);
                     }
@@ -2194,20 +2335,17 @@ impl Hub {
         })
     }
 
-    async fn run_pull(
-        self: Arc<Self>,
-        opened: Opened,
-        spec: PipelineSpec,
-        owner: String,
-        actor: Actor,
-    ) {
+    async fn run_pull(self: Arc<Self>, opened: Opened, job: PullJob, owner: String, actor: Actor) {
         let id = opened.stored.id;
         let beat = Arc::new(Beat {
             counts: std::sync::Mutex::new(DatasetCounts::default()),
             lost: AtomicBool::new(false),
         });
         let heartbeat = self.start_heartbeat(id, owner.clone(), Arc::clone(&beat));
-        let result = self.pull(&opened, &spec, &beat, actor).await;
+        let result = match &job {
+            PullJob::Pipeline(spec) => self.pull(&opened, spec, &beat, actor).await,
+            PullJob::Bom(job) => self.pull_bom(&opened, job, &beat, actor).await,
+        };
         // The lease is kept until the outcome is stored: writing it can outlast the lease.
         let now = self.clock.now();
         let mut stored = opened.stored.clone();
@@ -2534,6 +2672,7 @@ impl Hub {
             output: records::schema_to_json(&output),
             key: key_fields,
             compared,
+            bom: None,
         };
         let layout_ct = seal_json(&key, id, "layout", 0, &layout)?;
         Ok((layout_ct, read, skipped))
@@ -2693,9 +2832,19 @@ impl Hub {
                 }
                 Some((attempted, message)) => {
                     stored.state = DatasetState::Ready.as_str().to_owned();
-                    stored.message = Some(format!(
-                        "the submit failed, and nothing was written to the destination: {message}"
-                    ));
+                    let bom = opened.layout.as_ref().is_some_and(|l| l.bom.is_some());
+                    stored.message = Some(if bom {
+                        format!(
+                            "the submit stopped: {message}. Tryton keeps each call's changes, so \
+                             what was written before stays; submit again to finish (what is \
+                             there already is not written twice)"
+                        )
+                    } else {
+                        format!(
+                            "the submit failed, and nothing was written to the destination: \
+                             {message}"
+                        )
+                    });
                     event = event
                         .change(
                             "records_failed",
@@ -2754,6 +2903,9 @@ impl Hub {
         let org = opened.stored.organization_id;
         let id = opened.stored.id;
         let layout = opened.layout()?;
+        if layout.bom.is_some() {
+            return self.submit_bom(opened, beat, actor, attempt).await;
+        }
         let output = records::schema_from_json(&layout.output)
             .ok_or(AppError::Store(StoreError::Corrupt("data set layout")))?;
         let destination_id: lockstep_domain::ConnectionId = layout

@@ -42,6 +42,10 @@ pub use datasets::{
     MAX_RETENTION_DAYS as MAX_DATASET_RETENTION_DAYS, ProcessSelection, RecordIssue, RecordOutcome,
     RecordPage, RecordQuery, RecordStatus, RecordView,
 };
+pub use datasets::{
+    BOM_FIELDS, BomInfo, MAX_PART_FILE_BYTES, PartFile, PartFileView, PartTotalView, TreeNode,
+    TreePage, TreeQuery, part_file_type,
+};
 pub use error::{AppError, BlockedRow};
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{

@@ -24,6 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+/// Why a pipeline into Tryton neither runs nor pulls.
+pub(crate) const BOM_PIPELINE: &str = "this pipeline writes bills of materials to Tryton: upload a \
+     BOM file as a data set (POST /api/v1/datasets/upload, or Upload a BOM on the Data sets page)";
+
 /// How long a worker's lease on a run lasts without a heartbeat.
 pub const LEASE: Duration = Duration::seconds(30);
 /// How often a worker renews its lease and stores progress (at most; a third of the lease when
@@ -244,6 +248,15 @@ impl Hub {
     /// Parses and checks a specification: the engine's static checks, then the connections (of
     /// the caller's organization, of kinds that can read and write) and the discovered source
     /// fields.
+    /// Whether the pipeline writes to Tryton: it moves bills of materials uploaded as data sets,
+    /// never runs.
+    pub(crate) async fn moves_boms(&self, p: &StoredPipeline) -> Result<bool, AppError> {
+        let mut conn = self.store.read().await?;
+        let destination =
+            connections::get(&mut conn, p.organization_id, p.destination_connection_id).await?;
+        Ok(destination.is_some_and(|d| d.kind == ConnectionKind::Tryton.as_str()))
+    }
+
     async fn checked_spec(
         &self,
         org: OrganizationId,
@@ -257,6 +270,13 @@ impl Hub {
             }
         })?;
         spec.validate().map_err(spec_error)?;
+        if let Some(profile) = spec.bom.as_ref().and_then(|b| b.profile.as_ref()) {
+            serde_path_to_error::deserialize::<_, lockstep_bom::ImportProfile>(profile)
+                .map_err(|err| AppError::InvalidConfig {
+                    field: format!("bom.profile.{}", err.path()),
+                    reason: err.into_inner().to_string(),
+                })?;
+        }
         let connection = |field: &str, id: &str| -> Result<ConnectionId, AppError> {
             id.parse().map_err(|_| AppError::InvalidConfig {
                 field: format!("{field}.connection_id"),
@@ -280,6 +300,20 @@ impl Hub {
         let kind = |c: &connections::StoredConnection| {
             ConnectionKind::parse(&c.kind).ok_or(AppError::Store(StoreError::Corrupt("kind")))
         };
+        let destination_kind = kind(&destination)?;
+        // A pipeline into Tryton moves bills of materials uploaded as data sets: its source is
+        // the file, so its source connection is only where the pipeline is listed.
+        if destination_kind == ConnectionKind::Tryton {
+            if spec.schedule.is_some() {
+                return Err(AppError::InvalidConfig {
+                    field: "schedule".to_owned(),
+                    reason: "a pipeline into Tryton moves bills of materials uploaded as data \
+                             sets: it has no schedule"
+                        .to_owned(),
+                });
+            }
+            return Ok((spec, source_id, destination_id));
+        }
         if !matches!(
             kind(&source)?,
             ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Files
@@ -289,14 +323,13 @@ impl Hub {
                 reason: "pipelines read from postgres, mysql and files connections".to_owned(),
             });
         }
-        let destination_kind = kind(&destination)?;
         if !matches!(
             destination_kind,
             ConnectionKind::Postgres | ConnectionKind::Mysql
         ) {
             return Err(AppError::InvalidConfig {
                 field: "destination.connection_id".to_owned(),
-                reason: "pipelines write to postgres and mysql connections".to_owned(),
+                reason: "pipelines write to postgres, mysql and tryton connections".to_owned(),
             });
         }
         // The destination's name as its kind reads it (`database.table`, `schema.table`).
@@ -363,6 +396,11 @@ impl Hub {
         self.authorize_in_organization(caller, Action::ManagePipelines)?;
         let name = check_name(name)?;
         let (spec, source, destination) = self.checked_spec(org, spec).await?;
+        if spec.bom.is_some() && caller.member.role != lockstep_domain::Role::Administrator {
+            return Err(AppError::Forbidden {
+                needs: lockstep_domain::Role::Administrator,
+            });
+        }
         let id = PipelineId::from_uuid(Uuid::now_v7());
         let now = self.clock.now();
         let json = serde_json::to_string(&spec)
@@ -475,7 +513,21 @@ impl Hub {
         }
         let now = self.clock.now();
         if let Some(spec) = spec {
-            let (spec, source, destination) = self.checked_spec(org, spec).await?;
+            let (mut spec, source, destination) = self.checked_spec(org, spec).await?;
+            // How bills of materials are read is the Administrators' to change (the import
+            // profile editor); a specification that does not say keeps what was saved.
+            match &spec.bom {
+                None => spec.bom = old_spec.bom.clone(),
+                Some(bom)
+                    if Some(bom) != old_spec.bom.as_ref()
+                        && caller.member.role != lockstep_domain::Role::Administrator =>
+                {
+                    return Err(AppError::Forbidden {
+                        needs: lockstep_domain::Role::Administrator,
+                    });
+                }
+                Some(_) => {}
+            }
             let old_json = serde_json::to_string(&old_spec).unwrap_or_default();
             let json = serde_json::to_string(&spec)
                 .map_err(|_| AppError::Refused("the pipeline could not be encoded"))?;
@@ -512,6 +564,30 @@ impl Hub {
         self.pipeline_view(caller, updated).await
     }
 
+    /// Saves how bills of materials uploaded through a pipeline are read — the import profile
+    /// (columns and their roles, header row, hierarchy; `None`: detected per file) — and whether
+    /// parts are matched by name after their code (Administrators).
+    pub async fn set_pipeline_bom_settings(
+        &self,
+        caller: &Caller,
+        id: PipelineId,
+        settings: lockstep_engine::BomSettings,
+    ) -> Result<PipelineView, AppError> {
+        let stored = self
+            .visible_pipeline(caller, Action::ManagePipelines, id)
+            .await?;
+        if caller.member.role != lockstep_domain::Role::Administrator {
+            return Err(AppError::Forbidden {
+                needs: lockstep_domain::Role::Administrator,
+            });
+        }
+        let mut spec = self.open_spec(&stored).await?;
+        spec.bom = Some(settings);
+        let json = serde_json::to_value(&spec)
+            .map_err(|_| AppError::Refused("the pipeline could not be encoded"))?;
+        self.update_pipeline(caller, id, None, Some(json)).await
+    }
+
     /// Deletes a pipeline with its runs and their errors (Administrators and Editors). A running
     /// run is asked to stop first; deleting waits for nothing.
     pub async fn delete_pipeline(&self, caller: &Caller, id: PipelineId) -> Result<(), AppError> {
@@ -543,6 +619,9 @@ impl Hub {
         let stored = self
             .visible_pipeline(caller, Action::RunPipelines, id)
             .await?;
+        if self.moves_boms(&stored).await? {
+            return Err(AppError::Refused(BOM_PIPELINE));
+        }
         let org = stored.organization_id;
         let now = self.clock.now();
         let run = StoredRun {

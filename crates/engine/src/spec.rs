@@ -56,6 +56,39 @@ pub struct PipelineSpec {
     /// record fails the run; 100: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rejected_percent: Option<f64>,
+    /// How bills of materials uploaded through this pipeline are read and matched (set by
+    /// Administrators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bom: Option<BomSettings>,
+}
+
+/// How a pipeline reads the bills of materials uploaded through it and matches their parts in
+/// the destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BomSettings {
+    /// The import profile (file format, header row, column roles, hierarchy) every upload is
+    /// read with; none: detected for each file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub profile: Option<serde_json::Value>,
+    /// A part whose code the destination does not have is matched by its name (description)
+    /// when exactly one product has it. Parts are always matched by code first.
+    #[serde(default = "match_by_name_default")]
+    pub match_by_name: bool,
+}
+
+fn match_by_name_default() -> bool {
+    true
+}
+
+impl Default for BomSettings {
+    fn default() -> Self {
+        BomSettings {
+            profile: None,
+            match_by_name: true,
+        }
+    }
 }
 
 /// The rejection threshold of a pipeline that sets none: a run that rejects more than 5% of the

@@ -161,12 +161,28 @@ pub(crate) async fn request_log(request: Request, next: Next) -> Response {
 /// is sent: over HTTP/2, dropping it earlier resets the stream (`CANCEL`) and the client never
 /// sees the answer; dropped after, the server stops the upload with `NO_ERROR` and the client
 /// reads the 413 (or 401, 404…).
+/// Whether `path` takes a file as its body: a bill of materials made into a data set, the file
+/// one is compared with, or its parts' files (API and pages).
+fn dataset_upload(path: &str) -> bool {
+    let rest = path
+        .strip_prefix("/api/v1/datasets/")
+        .or_else(|| path.strip_prefix("/datasets/"));
+    match rest {
+        Some("upload") => true,
+        Some(rest) => rest
+            .split_once('/')
+            .is_some_and(|(id, tail)| !id.is_empty() && matches!(tail, "compare" | "files")),
+        None => false,
+    }
+}
+
 pub(crate) async fn body_limit(request: Request, next: Next) -> Response {
     const DEFAULT: usize = 1024 * 1024;
     let path = request.uri().path();
     let upload = (request.method() == axum::http::Method::PUT
         && path.starts_with("/api/v1/connections/")
         && path.contains("/files/"))
+        || (request.method() == axum::http::Method::POST && dataset_upload(path))
         || (request.method() == axum::http::Method::POST
             && path
                 .strip_prefix("/connections/")

@@ -508,3 +508,124 @@ pub async fn edits(
         .map(|row| Ok((row.try_get("key_hash")?, row.try_get("payload")?)))
         .collect()
 }
+
+// Files
+
+/// What a data set's file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// The bill of materials the data set was read from.
+    Source,
+    /// The file it is compared with.
+    Against,
+    /// A file of one of its parts (a thumbnail, a PDF, a STEP or DXF derivative).
+    Part,
+}
+
+impl FileKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Source => "source",
+            FileKind::Against => "against",
+            FileKind::Part => "part",
+        }
+    }
+}
+
+/// A data set's file: keyed hashes for its place, its payload sealed under the data set's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    pub kind: FileKind,
+    pub file_key: Vec<u8>,
+    pub part_key: Vec<u8>,
+    pub size: u64,
+    pub payload: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Adds a file, or replaces the one of the same kind and key.
+pub async fn put_file(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: DatasetId,
+    file: &StoredFile,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO dataset_files (dataset_id, organization_id, kind, file_key, part_key, size, \
+         payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (dataset_id, kind, file_key) DO UPDATE SET part_key = excluded.part_key, \
+         size = excluded.size, payload = excluded.payload, created_at = excluded.created_at",
+    )
+    .bind(id.to_string())
+    .bind(org.to_string())
+    .bind(file.kind.as_str())
+    .bind(file.file_key.clone())
+    .bind(file.part_key.clone())
+    .bind(as_i64(file.size, "file size")?)
+    .bind(file.payload.clone())
+    .bind(to_millis(file.created_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn stored_file(row: &sqlx::any::AnyRow, kind: FileKind) -> Result<StoredFile, StoreError> {
+    Ok(StoredFile {
+        kind,
+        file_key: row.try_get("file_key")?,
+        part_key: row.try_get("part_key")?,
+        size: as_u64(row, "size")?,
+        payload: row.try_get("payload")?,
+        created_at: from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+/// One file by kind and key.
+pub async fn file(
+    conn: &mut AnyConnection,
+    id: DatasetId,
+    kind: FileKind,
+    file_key: &[u8],
+) -> Result<Option<StoredFile>, StoreError> {
+    let row = sqlx::query(
+        "SELECT file_key, part_key, size, payload, created_at FROM dataset_files \
+         WHERE dataset_id = $1 AND kind = $2 AND file_key = $3",
+    )
+    .bind(id.to_string())
+    .bind(kind.as_str())
+    .bind(file_key.to_vec())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| stored_file(&row, kind)).transpose()
+}
+
+/// Every file of a kind, in key order.
+pub async fn files(
+    conn: &mut AnyConnection,
+    id: DatasetId,
+    kind: FileKind,
+) -> Result<Vec<StoredFile>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT file_key, part_key, size, payload, created_at FROM dataset_files \
+         WHERE dataset_id = $1 AND kind = $2 ORDER BY file_key",
+    )
+    .bind(id.to_string())
+    .bind(kind.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|row| stored_file(row, kind)).collect()
+}
+
+/// Removes every file of a kind.
+pub async fn clear_files(
+    conn: &mut AnyConnection,
+    id: DatasetId,
+    kind: FileKind,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND kind = $2")
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

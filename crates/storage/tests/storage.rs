@@ -740,4 +740,19 @@ async fn fill_dataset_tables(
     datasets::put_edit(conn, org, id, &[5; 16], &[6; 40], T0)
         .await
         .unwrap();
+    datasets::put_file(
+        conn,
+        org,
+        id,
+        &datasets::StoredFile {
+            kind: datasets::FileKind::Part,
+            file_key: vec![7; 16],
+            part_key: vec![8; 16],
+            size: 3,
+            payload: vec![9; 40],
+            created_at: T0,
+        },
+    )
+    .await
+    .unwrap();
 }

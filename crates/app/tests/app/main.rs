@@ -13,6 +13,7 @@ use lockstep_vault::Aad;
 use std::sync::Arc;
 
 mod audit;
+mod boms;
 mod datasets;
 mod identity;
 mod names;

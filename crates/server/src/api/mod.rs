@@ -132,4 +132,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::datasets::share))
         .routes(routes!(v1::datasets::unshare))
         .routes(routes!(v1::datasets::transfer))
+        .routes(routes!(v1::boms::upload))
+        .routes(routes!(v1::boms::compare))
+        .routes(routes!(v1::boms::tree))
+        .routes(routes!(v1::boms::parts))
+        .routes(routes!(v1::boms::add_files))
+        .routes(routes!(v1::boms::file))
+        .routes(routes!(v1::pipelines::set_bom))
 }

@@ -49,7 +49,9 @@ impl From<DatasetState> for StateName {
 }
 
 /// A record compared with the destination: `create` (not there: inserted), `update` (there
-/// with other values), `unchanged`, `destination_only` (only there: shown, never written).
+/// with other values), `unchanged`, `destination_only` (only there: shown, never written; a
+/// bill of materials' line is unlinked when ticked), `link` (a bill of materials' part the
+/// destination has, not yet in this assembly: the line is added).
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum StatusName {
@@ -57,6 +59,7 @@ pub(crate) enum StatusName {
     Update,
     Unchanged,
     DestinationOnly,
+    Link,
 }
 
 impl From<RecordStatus> for StatusName {
@@ -66,6 +69,7 @@ impl From<RecordStatus> for StatusName {
             RecordStatus::Update => StatusName::Update,
             RecordStatus::Unchanged => StatusName::Unchanged,
             RecordStatus::DestinationOnly => StatusName::DestinationOnly,
+            RecordStatus::Link => StatusName::Link,
         }
     }
 }
@@ -124,6 +128,8 @@ pub(crate) struct CountsBody {
     update: u64,
     unchanged: u64,
     destination_only: u64,
+    /// Bill of materials lines whose part the destination has elsewhere.
+    link: u64,
     /// Records with at least one error.
     errors: u64,
     /// Records with at least one warning.
@@ -152,6 +158,7 @@ impl From<DatasetCounts> for CountsBody {
             update: c.update,
             unchanged: c.unchanged,
             destination_only: c.destination_only,
+            link: c.link,
             errors: c.errors,
             warnings: c.warnings,
             ticked: c.ticked,
@@ -194,6 +201,26 @@ pub(crate) struct DatasetBody {
     may_edit: bool,
     /// Whether you may share, hand over and delete it.
     may_manage: bool,
+    /// A data set read from a bill of materials: its file and how it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bom: Option<BomBody>,
+}
+
+/// How a data set's bill of materials was read and what it is compared with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BomBody {
+    /// The uploaded file's name.
+    file_name: String,
+    /// The file the records are compared with; none: the pipeline's destination.
+    against: Option<String>,
+    /// The assembly's part number.
+    root: Option<String>,
+    /// The import profile the file was read with (detected, or the pipeline's): correct it and
+    /// save it on the pipeline (`PUT /api/v1/pipelines/{id}/bom`).
+    #[schema(value_type = Object)]
+    profile: serde_json::Value,
+    /// The file's other columns, kept as record fields after the BOM's own.
+    properties: Vec<String>,
 }
 
 impl From<DatasetView> for DatasetBody {
@@ -214,6 +241,13 @@ impl From<DatasetView> for DatasetBody {
             expires_at: d.expires_at,
             may_edit: d.may_edit,
             may_manage: d.may_manage,
+            bom: d.bom.map(|b| BomBody {
+                file_name: b.file_name,
+                against: b.against,
+                root: b.root,
+                profile: b.profile,
+                properties: b.properties,
+            }),
         }
     }
 }
@@ -300,7 +334,7 @@ pub(crate) struct RecordList {
     total: u64,
 }
 
-fn dataset_id(id: &str) -> Result<DatasetId, ApiError> {
+pub(crate) fn dataset_id(id: &str) -> Result<DatasetId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::invalid("id", "is not a data set id"))
 }
@@ -319,7 +353,7 @@ fn status(s: &str, field: &str) -> Result<RecordStatus, ApiError> {
     RecordStatus::parse(s).ok_or_else(|| {
         ApiError::invalid(
             field,
-            "must be one of create, update, unchanged, destination_only",
+            "must be one of create, link, update, unchanged, destination_only",
         )
     })
 }
@@ -594,6 +628,8 @@ async fn one_record(
 pub(crate) struct ProcessChange {
     /// The records' row numbers.
     rows: Option<Vec<u64>>,
+    /// With `rows` of a bill of materials: every row below them too ("apply to children").
+    with_children: Option<bool>,
     /// Every record of this status.
     #[schema(value_type = Option<StatusName>)]
     status: Option<String>,
@@ -616,6 +652,9 @@ pub(crate) async fn process(
 ) -> Result<Json<CountsBody>, ApiError> {
     let id = dataset_id(&id)?;
     let selection = match (body.rows, body.status) {
+        (Some(rows), None) if body.with_children == Some(true) => {
+            ProcessSelection::Subtrees(rows)
+        }
         (Some(rows), None) => ProcessSelection::Rows(rows),
         (None, Some(s)) => ProcessSelection::Status(status(&s, "status")?),
         (Some(_), Some(_)) => {

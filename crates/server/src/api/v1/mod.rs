@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 mod bodies;
+pub(crate) mod boms;
 pub(crate) mod connections;
 pub(crate) mod datasets;
 pub(crate) mod me;

@@ -506,3 +506,30 @@ pub(crate) async fn run_errors_csv(
     })?;
     Ok(crate::rejected_csv::response(&run.to_string(), body))
 }
+
+/// Save how bills of materials uploaded through a pipeline are read (Administrators): the
+/// import profile (`profile`: the format, header row, column roles and hierarchy a data set's
+/// `bom.profile` shows, corrected; `null`: detected for each file) and whether a part the
+/// destination does not know by code is matched by its name (`match_by_name`, default true).
+#[utoipa::path(put, path = "/api/v1/pipelines/{id}/bom", tag = "pipelines",
+    params(("id" = uuid::Uuid, Path)),
+    request_body = lockstep_app::engine::BomSettings,
+    responses((status = 200, body = PipelineBody),
+        (status = 403, body = ApiError, content_type = "application/problem+json"),
+        (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn set_bom(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<lockstep_app::engine::BomSettings>,
+) -> Result<Json<PipelineBody>, ApiError> {
+    let id = pipeline_id(&id)?;
+    Ok(Json(
+        state
+            .hub
+            .set_pipeline_bom_settings(&caller, id, body)
+            .await?
+            .into(),
+    ))
+}
