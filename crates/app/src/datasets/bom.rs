@@ -11,7 +11,7 @@
 
 use super::*;
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use lockstep_bom::{Bom, ReadOptions};
 use lockstep_connectors::AnyConnector;

@@ -63,6 +63,7 @@ fn status_label(status: RecordStatus) -> &'static str {
         RecordStatus::Update => "changed",
         RecordStatus::Unchanged => "unchanged",
         RecordStatus::DestinationOnly => "only in the destination",
+        RecordStatus::Link => "to link",
     }
 }
 
@@ -588,6 +589,9 @@ async fn show_page(
             RecordStatus::Update => counts.update,
             RecordStatus::Unchanged => counts.unchanged,
             RecordStatus::DestinationOnly => counts.destination_only,
+            // Only a bill of materials has lines to link.
+            RecordStatus::Link if counts.link == 0 => continue,
+            RecordStatus::Link => counts.link,
         };
         status_links.push(FilterLink {
             label: format!("{} ({n})", capitalized(status_label(s))),
