@@ -1423,6 +1423,10 @@ impl Hub {
                 let (Some(new), Some(old)) = (row.get(j), dest.get(j)) else {
                     continue;
                 };
+                // A bill of materials that does not say (a unit, say) asks for no change.
+                if layout.bom.is_some() && new.is_null() {
+                    continue;
+                }
                 if !records::same_value(new, old) {
                     changes.push(Change {
                         field: (*name).clone(),

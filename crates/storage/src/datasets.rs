@@ -520,6 +520,8 @@ pub enum FileKind {
     Against,
     /// A file of one of its parts (a thumbnail, a PDF, a STEP or DXF derivative).
     Part,
+    /// The shape of a bill of materials' tree (each record's parent), for pages of the tree.
+    Tree,
 }
 
 impl FileKind {
@@ -528,6 +530,7 @@ impl FileKind {
             FileKind::Source => "source",
             FileKind::Against => "against",
             FileKind::Part => "part",
+            FileKind::Tree => "tree",
         }
     }
 }

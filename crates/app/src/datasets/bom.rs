@@ -309,12 +309,37 @@ fn bom_batch(bom: &Bom, properties: &[String]) -> Result<RecordBatch, AppError> 
         .map_err(|_| AppError::Store(StoreError::Corrupt("bill of materials")))
 }
 
-/// Each record's issues, as stored.
-fn row_issues(row: &lockstep_bom::BomRow) -> Vec<StoredIssue> {
+/// The record field a file's column is read into.
+fn record_field(profile: &lockstep_bom::ImportProfile, column: &str) -> String {
+    use lockstep_bom::Role;
+    let role = profile
+        .columns
+        .iter()
+        .find(|c| c.column == column)
+        .map(|c| c.role);
+    match role {
+        Some(Role::Position) => "path",
+        Some(Role::Level) => "depth",
+        Some(Role::Parent) => "parent_part_number",
+        Some(Role::PartNumber) => "part_number",
+        Some(Role::Description) => "description",
+        Some(Role::Quantity) => "quantity",
+        Some(Role::Unit) => "unit",
+        Some(Role::Property) | None if BOM_FIELDS.contains(&column) => return format!("{column} (file)"),
+        Some(Role::Property) | None => column,
+    }
+    .to_owned()
+}
+
+/// Each record's issues, as stored, on the record fields they are about.
+fn row_issues(
+    profile: &lockstep_bom::ImportProfile,
+    row: &lockstep_bom::BomRow,
+) -> Vec<StoredIssue> {
     row.issues
         .iter()
         .map(|i| StoredIssue {
-            field: i.field.clone(),
+            field: record_field(profile, &i.field),
             level: match i.severity {
                 lockstep_bom::Severity::Error => Level::Error,
                 lockstep_bom::Severity::Warning => Level::Warning,
@@ -1099,7 +1124,7 @@ impl Hub {
                 .copied()
                 .unwrap_or(RecordStatus::Create);
             let dest = compared.destination.get(r).copied().flatten();
-            pending.note(row_issues(row), status, dest);
+            pending.note(row_issues(&job.bom.profile, row), status, dest);
             next_row += 1;
             if pending.len() == CHUNK_ROWS || r + 1 == total {
                 let len = r + 1 - start;
@@ -1136,6 +1161,57 @@ impl Hub {
             self.put_records_chunk(opened, chunk_no, next_row, pending)
                 .await?;
         }
+        // The tree's shape: each record's parent + 1 (0: the top); a line only the destination
+        // has hangs under the first row of its assembly.
+        let mut first_row_of: HashMap<String, u32> = HashMap::new();
+        for r in &job.bom.rows {
+            if !r.part_number.is_empty() {
+                first_row_of
+                    .entry(part_key(&r.part_number))
+                    .or_insert(r.row as u32);
+            }
+        }
+        let mut shape: Vec<u32> = job
+            .bom
+            .rows
+            .iter()
+            .map(|r| r.parent_row.map_or(0, |p| p as u32 + 1))
+            .collect();
+        let dest_parents = compared
+            .destination_rows
+            .as_ref()
+            .and_then(|b| b.column(F_PARENT_PART).as_any().downcast_ref::<StringArray>().cloned());
+        for dest_row in &compared.destination_only {
+            let parent = dest_parents
+                .as_ref()
+                .and_then(|a| {
+                    let i = usize::try_from(*dest_row).ok()?;
+                    (i < a.len() && !a.is_null(i)).then(|| a.value(i).to_owned())
+                })
+                .and_then(|p| first_row_of.get(&part_key(&p)).copied());
+            shape.push(parent.map_or(0, |p| p + 1));
+        }
+        let mut plain = Zeroizing::new(Vec::with_capacity(shape.len() * 4));
+        for p in &shape {
+            plain.extend_from_slice(&p.to_le_bytes());
+        }
+        let sealed = seal_plain(&opened.key, id, "tree", 0, &plain)?;
+        let mut tx = self.store.write().await?;
+        datasets::put_file(
+            &mut tx,
+            org,
+            id,
+            &StoredFile {
+                kind: FileKind::Tree,
+                file_key: Vec::new(),
+                part_key: Vec::new(),
+                size: plain.len() as u64,
+                payload: sealed,
+                created_at: self.clock.now(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
         let profile = serde_json::to_value(&job.bom.profile).unwrap_or(serde_json::Value::Null);
         let mut compared_fields = vec![false; schema.fields().len()];
         for f in [F_QUANTITY, F_UNIT] {
@@ -1193,8 +1269,23 @@ impl Hub {
         }
     }
 
+    /// The tree's shape, stored at the pull: each record's parent record + 1 (0: the top).
+    async fn tree_index(&self, opened: &Opened) -> Result<Vec<u32>, AppError> {
+        let mut conn = self.store.read().await?;
+        let files = datasets::files(&mut conn, opened.stored.id, FileKind::Tree).await?;
+        drop(conn);
+        let file = files
+            .first()
+            .ok_or(AppError::Store(StoreError::Corrupt("data set tree")))?;
+        let plain = open_plain(&opened.key, opened.stored.id, "tree", 0, &file.payload)?;
+        Ok(plain
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
     /// The tree of a BOM data set (whoever may read it): the top level, or a node's children,
-    /// each with its children down to `depth` levels.
+    /// each with its children down to `depth` levels. Opens only the chunks of the rows shown.
     pub async fn dataset_tree(
         &self,
         caller: &Caller,
@@ -1203,195 +1294,89 @@ impl Hub {
     ) -> Result<TreePage, AppError> {
         let opened = self.bom_dataset(caller, DatasetAction::Read, id).await?;
         self.note_read(caller, &opened.stored).await?;
-        let chunks = self.all_records(&opened).await?;
-        // Children of each row, from the parent_row column (file rows come first, in order).
-        let mut children: HashMap<u64, Vec<u64>> = HashMap::new();
-        let mut tops: Vec<u64> = Vec::new();
-        let mut located: Vec<(usize, usize)> = Vec::new();
-        for (c, (index, payload)) in chunks.iter().enumerate() {
-            let parents = payload
-                .rows
-                .column(F_PARENT_ROW)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
-            for i in 0..payload.rows.num_rows() {
-                let row = index.first_row + i as u64;
-                located.push((c, i));
-                let flags = index.flags.get(i).copied().unwrap_or_default();
-                if RecordStatus::from_flags(flags) == RecordStatus::DestinationOnly {
-                    // Hung under its parent when the data set has it (by part number).
-                    continue;
-                }
-                if parents.is_null(i) {
-                    tops.push(row);
-                } else {
-                    children
-                        .entry(u64::try_from(parents.value(i)).unwrap_or(u64::MAX))
-                        .or_default()
-                        .push(row);
-                }
+        let parents = self.tree_index(&opened).await?;
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); parents.len() + 1];
+        for (row, parent) in parents.iter().enumerate() {
+            if let Some(list) = children.get_mut(*parent as usize) {
+                list.push(row as u32);
             }
         }
-        // Destination-only lines under the row of their assembly.
-        let mut by_part: HashMap<String, u64> = HashMap::new();
-        for (c, (index, payload)) in chunks.iter().enumerate() {
-            let _ = c;
-            let parts = payload
-                .rows
-                .column(F_PART)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
-            for i in 0..payload.rows.num_rows() {
-                if !parts.is_null(i) {
-                    by_part
-                        .entry(part_key(parts.value(i)))
-                        .or_insert(index.first_row + i as u64);
-                }
-            }
-        }
-        let mut destinations = HashMap::new();
-        let mut destination_only: Vec<(u64, String)> = Vec::new();
-        for (index, payload) in &chunks {
-            for (i, flags) in index.flags.iter().enumerate() {
-                if RecordStatus::from_flags(*flags) != RecordStatus::DestinationOnly {
-                    continue;
-                }
-                let view = self
-                    .record_view(&opened, index, payload, i, &mut destinations)
-                    .await?;
-                let parent = view
-                    .values
-                    .get("parent_part_number")
-                    .and_then(|v| v.as_str())
-                    .map(part_key)
-                    .unwrap_or_default();
-                destination_only.push((view.row, parent));
-            }
-        }
-        let root = opened
-            .layout
-            .as_ref()
-            .and_then(|l| l.bom.as_ref())
-            .and_then(|b| b.root.clone())
-            .map(|r| part_key(&r));
-        for (row, parent) in destination_only {
-            match by_part.get(&parent) {
-                Some(p) if Some(&parent) != root.as_ref() || !tops.contains(p) => {
-                    children.entry(*p).or_default().push(row)
-                }
-                _ => tops.push(row),
-            }
-        }
-        let level = match query.parent {
-            Some(p) => children.get(&p).cloned().unwrap_or_default(),
-            None => tops,
+        let level: &[u32] = match query.parent {
+            Some(p) => usize::try_from(p)
+                .ok()
+                .and_then(|p| p.checked_add(1))
+                .and_then(|p| children.get(p))
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            None => children.first().map(Vec::as_slice).unwrap_or_default(),
         };
         let limit = match query.limit {
             0 => 100,
             n => n.min(MAX_PAGE),
         };
         let total = level.len() as u64;
-        let page: Vec<u64> = level
-            .into_iter()
+        let page: Vec<u32> = level
+            .iter()
             .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .copied()
             .collect();
-        let files = self.part_files_by_part(&opened).await?;
+        // The rows shown: the page and their children down to `depth`, at most a few pages.
         let depth = query.depth.min(64);
-        let mut budget = MAX_PAGE * 4;
-        let mut shown = 0u64;
-        let mut nodes = Vec::with_capacity(page.len());
-        for row in page {
-            nodes.push(
-                self.tree_node(
-                    &opened,
-                    &chunks,
-                    &located,
-                    &children,
-                    &files,
-                    row,
-                    depth,
-                    &mut budget,
-                    &mut shown,
-                    &mut destinations,
-                )
-                .await?,
-            );
+        let budget = (MAX_PAGE * 4) as usize;
+        let mut shown: Vec<(u32, u32)> = page.iter().map(|r| (*r, 0)).collect();
+        let mut at = 0;
+        while at < shown.len() && shown.len() < budget {
+            let (row, d) = shown[at];
+            if d < depth {
+                for k in children.get(row as usize + 1).map(Vec::as_slice).unwrap_or_default() {
+                    if shown.len() >= budget {
+                        break;
+                    }
+                    shown.push((*k, d + 1));
+                }
+            }
+            at += 1;
         }
+        let wanted: HashSet<u32> = shown.iter().map(|(r, _)| *r).collect();
+        // Their chunks, each opened once.
+        let mut conn = self.store.read().await?;
+        let index = datasets::chunk_index(&mut conn, id, ChunkKind::Records).await?;
+        drop(conn);
+        let mut views: HashMap<u32, RecordView> = HashMap::with_capacity(wanted.len());
+        let mut destinations = HashMap::new();
+        for chunk in &index {
+            let first = chunk.first_row;
+            let end = first + chunk.row_count;
+            let rows: Vec<u32> = wanted
+                .iter()
+                .copied()
+                .filter(|r| (first..end).contains(&u64::from(*r)))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let (index, payload) = self.load_chunk(&opened, chunk.chunk).await?;
+            for r in rows {
+                let i = usize::try_from(u64::from(r) - first).unwrap_or(usize::MAX);
+                let view = self
+                    .record_view(&opened, &index, &payload, i, &mut destinations)
+                    .await?;
+                views.insert(r, view);
+            }
+        }
+        let files = self.part_files_by_part(&opened).await?;
+        let mut count = 0u64;
+        let nodes = page
+            .iter()
+            .filter_map(|r| {
+                build_node(*r, depth, &children, &wanted, &mut views, &files, &mut count)
+            })
+            .collect();
         Ok(TreePage {
             nodes,
             total,
-            shown,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn tree_node<'a>(
-        &'a self,
-        opened: &'a Opened,
-        chunks: &'a [(ChunkIndex, RecordsChunk)],
-        located: &'a [(usize, usize)],
-        children: &'a HashMap<u64, Vec<u64>>,
-        files: &'a HashMap<String, Vec<PartFileView>>,
-        row: u64,
-        depth: u32,
-        budget: &'a mut u64,
-        shown: &'a mut u64,
-        destinations: &'a mut HashMap<u64, Option<(u64, DestinationChunk)>>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<TreeNode, AppError>> + Send + 'a>>
-    {
-        Box::pin(async move {
-            let (c, i) = located
-                .get(usize::try_from(row).unwrap_or(usize::MAX))
-                .copied()
-                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
-            let (index, payload) = chunks
-                .get(c)
-                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
-            let record = self
-                .record_view(opened, index, payload, i, destinations)
-                .await?;
-            *shown += 1;
-            *budget = budget.saturating_sub(1);
-            let kids = children.get(&row).map(Vec::as_slice).unwrap_or_default();
-            let mut child_nodes = Vec::new();
-            if depth > 0 {
-                for k in kids {
-                    if *budget == 0 {
-                        break;
-                    }
-                    child_nodes.push(
-                        self.tree_node(
-                            opened,
-                            chunks,
-                            located,
-                            children,
-                            files,
-                            *k,
-                            depth - 1,
-                            budget,
-                            shown,
-                            destinations,
-                        )
-                        .await?,
-                    );
-                }
-            }
-            let part_files = record
-                .values
-                .get("part_number")
-                .and_then(|v| v.as_str())
-                .and_then(|p| files.get(&part_key(p)))
-                .cloned()
-                .unwrap_or_default();
-            Ok(TreeNode {
-                record,
-                child_count: kids.len() as u64,
-                children: child_nodes,
-                files: part_files,
-            })
+            shown: count,
         })
     }
 
@@ -1402,22 +1387,11 @@ impl Hub {
         opened: &Opened,
         rows: &[u64],
     ) -> Result<Vec<u64>, AppError> {
-        let chunks = self.all_records(opened).await?;
-        let mut children: HashMap<u64, Vec<u64>> = HashMap::new();
-        for (index, payload) in &chunks {
-            let parents = payload
-                .rows
-                .column(F_PARENT_ROW)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
-            for i in 0..payload.rows.num_rows() {
-                if !parents.is_null(i) {
-                    children
-                        .entry(u64::try_from(parents.value(i)).unwrap_or(u64::MAX))
-                        .or_default()
-                        .push(index.first_row + i as u64);
-                }
+        let parents = self.tree_index(opened).await?;
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); parents.len() + 1];
+        for (row, parent) in parents.iter().enumerate() {
+            if let Some(list) = children.get_mut(*parent as usize) {
+                list.push(row as u32);
             }
         }
         let mut out: Vec<u64> = Vec::new();
@@ -1428,8 +1402,12 @@ impl Hub {
                 continue;
             }
             out.push(r);
-            if let Some(kids) = children.get(&r) {
-                stack.extend(kids.iter().rev());
+            let kids = usize::try_from(r)
+                .ok()
+                .and_then(|r| r.checked_add(1))
+                .and_then(|r| children.get(r));
+            if let Some(kids) = kids {
+                stack.extend(kids.iter().rev().map(|k| u64::from(*k)));
             }
         }
         Ok(out)
@@ -1972,6 +1950,45 @@ impl Hub {
     }
 }
 
+/// A node of the tree from the records opened, its children down to `depth` (those opened).
+fn build_node(
+    row: u32,
+    depth: u32,
+    children: &[Vec<u32>],
+    wanted: &HashSet<u32>,
+    views: &mut HashMap<u32, RecordView>,
+    files: &HashMap<String, Vec<PartFileView>>,
+    count: &mut u64,
+) -> Option<TreeNode> {
+    let record = views.remove(&row)?;
+    *count += 1;
+    let kids = children
+        .get(row as usize + 1)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let child_nodes = if depth > 0 {
+        kids.iter()
+            .filter(|k| wanted.contains(k))
+            .filter_map(|k| build_node(*k, depth - 1, children, wanted, views, files, count))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let part_files = record
+        .values
+        .get("part_number")
+        .and_then(|v| v.as_str())
+        .and_then(|p| files.get(&part_key(p)))
+        .cloned()
+        .unwrap_or_default();
+    Some(TreeNode {
+        record,
+        child_count: kids.len() as u64,
+        children: child_nodes,
+        files: part_files,
+    })
+}
+
 /// The per-part totals of a BOM data set's records (file rows only). Blocking work.
 fn part_totals(chunks: &[(ChunkIndex, RecordsChunk)]) -> Result<Vec<PartTotalView>, AppError> {
     let corrupt = || AppError::Store(StoreError::Corrupt("data set chunk"));
@@ -2136,6 +2153,7 @@ fn kind_word(kind: FileKind) -> &'static str {
         FileKind::Source => "source",
         FileKind::Against => "against",
         FileKind::Part => "part",
+        FileKind::Tree => "tree",
     }
 }
 

@@ -1,5 +1,6 @@
 -- Files kept with a data set: the bill of materials it was read from ('source'), the file it is
--- compared with ('against'), and the files of its parts ('part': thumbnails, PDF, STEP, DXF).
+-- compared with ('against'), the files of its parts ('part': thumbnails, PDF, STEP, DXF), and the shape of its
+-- tree ('tree': each record's parent, for pages of the tree).
 -- Keep in step with migrations/postgres/0016_dataset_files.sql. Everything but ids,
 -- the kind and the size is ciphertext under the data set's key; `file_key` and `part_key` are
 -- keyed hashes under that key (of the file's part and name; of the part number), so neither a
@@ -7,7 +8,7 @@
 CREATE TABLE dataset_files (
     dataset_id       TEXT   NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
     organization_id  TEXT   NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    kind             TEXT   NOT NULL CHECK (kind IN ('source', 'against', 'part')),
+    kind             TEXT   NOT NULL CHECK (kind IN ('source', 'against', 'part', 'tree')),
     file_key         BLOB  NOT NULL,
     part_key         BLOB  NOT NULL,
     size             BIGINT NOT NULL,
