@@ -50,7 +50,11 @@ fn walk(bom: &Bom, limits: &Limits) {
             .map(|node| 1usize.saturating_add(count(&node.children)))
             .sum()
     }
-    assert_eq!(count(&lockstep_bom::tree(bom, None)), n, "the tree holds every row");
+    assert_eq!(
+        count(&lockstep_bom::tree(bom, None)),
+        n,
+        "the tree holds every row"
+    );
     let _ = lockstep_bom::tree(bom, Some(1));
     let totals = lockstep_bom::parts(bom);
     assert!(totals.len() <= n);
@@ -88,7 +92,10 @@ fuzz_target!(|data: &[u8]| {
             ..options
         };
         match lockstep_bom::read(contents, name, &again) {
-            Ok(same) => assert_eq!(same, bom, "the detected profile reads the file again the same"),
+            Ok(same) => assert_eq!(
+                same, bom,
+                "the detected profile reads the file again the same"
+            ),
             Err(e) => panic!("the detected profile cannot read the file again: {e}"),
         }
     }
