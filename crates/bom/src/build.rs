@@ -106,23 +106,54 @@ fn parse_level(s: &str) -> Option<u32> {
     unfloat(s).parse().ok()
 }
 
-/// A dotted item number split into its segments, leading zeros of numeric segments dropped.
-fn segments(position: &str, separator: char) -> Option<Vec<&str>> {
-    let mut out = Vec::new();
-    for seg in position.split(separator) {
-        let seg = seg.trim();
-        if seg.is_empty() {
+/// A dotted item number in its normal form: segments trimmed, leading zeros of numeric segments
+/// dropped, joined with `.` (`02 . 010` → `2.10`, `1,1` → `1.1`).
+#[derive(Debug, PartialEq, Eq)]
+struct DottedPath {
+    path: String,
+    /// Segments less one: 0 at the top level.
+    depth: usize,
+    /// The length of the parent's path, a prefix of `path` (0 at the top level).
+    parent_len: usize,
+}
+
+impl DottedPath {
+    fn parse(position: &str, separator: char) -> Option<Self> {
+        let mut path = String::with_capacity(position.len());
+        let mut depth = 0usize;
+        let mut parent_len = 0usize;
+        for (i, seg) in position.split(separator).enumerate() {
+            let seg = seg.trim();
+            if seg.is_empty() {
+                return None;
+            }
+            let seg = if seg.bytes().all(|b| b.is_ascii_digit()) {
+                let t = seg.trim_start_matches('0');
+                if t.is_empty() { "0" } else { t }
+            } else {
+                seg
+            };
+            if i > 0 {
+                parent_len = path.len();
+                path.push('.');
+            }
+            path.push_str(seg);
+            depth = i;
+        }
+        Some(Self {
+            path,
+            depth,
+            parent_len,
+        })
+    }
+
+    /// The parent's path; `None` at the top level.
+    fn parent(&self) -> Option<&str> {
+        if self.depth == 0 {
             return None;
         }
-        let seg = if seg.bytes().all(|b| b.is_ascii_digit()) {
-            let t = seg.trim_start_matches('0');
-            if t.is_empty() { "0" } else { t }
-        } else {
-            seg
-        };
-        out.push(seg);
+        self.path.get(..self.parent_len)
     }
-    Some(out)
 }
 
 /// A part-number key: trimmed, case-insensitive.
@@ -430,12 +461,14 @@ pub(crate) fn build(
 /// Dotted item numbers: a row's parent is the row whose item number is its own without the last
 /// segment, wherever it is in the file.
 fn dotted(rows: &mut [BomRow], separator: char, max_depth: u32, field: &str) {
-    let mut by_path: HashMap<String, usize> = HashMap::with_capacity(rows.len());
-    let mut keys: Vec<Option<Vec<String>>> = Vec::with_capacity(rows.len());
-    let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+    // Each row's path, `None` when its place in the tree is unknown.
+    let mut paths: Vec<Option<DottedPath>> = Vec::with_capacity(rows.len());
     for row in rows.iter_mut() {
-        let segs = row.position.as_deref().and_then(|p| segments(p, separator));
-        let Some(segs) = segs else {
+        let parsed = row
+            .position
+            .as_deref()
+            .and_then(|p| DottedPath::parse(p, separator));
+        let Some(parsed) = parsed else {
             let message = if row.position.is_none() {
                 "no item number: the row's place in the tree is unknown, kept at the top level"
             } else {
@@ -443,10 +476,10 @@ fn dotted(rows: &mut [BomRow], separator: char, max_depth: u32, field: &str) {
             };
             row.issues.push(issue(field, Severity::Error, message));
             row.path = format!("?{}", row.line);
-            keys.push(None);
+            paths.push(None);
             continue;
         };
-        let depth = u32::try_from(segs.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let depth = u32::try_from(parsed.depth).unwrap_or(u32::MAX);
         if depth > max_depth {
             row.issues.push(issue(
                 field,
@@ -454,38 +487,38 @@ fn dotted(rows: &mut [BomRow], separator: char, max_depth: u32, field: &str) {
                 format!("nested deeper than {max_depth} levels: kept at the top level"),
             ));
             row.path = format!("?{}", row.line);
-            keys.push(None);
+            paths.push(None);
             continue;
-        }
-        let path = segs.join(".");
-        match by_path.entry(path.clone()) {
-            Entry::Occupied(first) => {
-                let first_line = lines.get(*first.get()).copied().unwrap_or(0);
-                row.issues.push(issue(
-                    field,
-                    Severity::Error,
-                    format!("the item number {path} is also on line {first_line}"),
-                ));
-            }
-            Entry::Vacant(v) => {
-                v.insert(row.row);
-            }
         }
         row.depth = depth;
-        row.path = path;
-        keys.push(Some(segs.into_iter().map(str::to_owned).collect()));
+        paths.push(Some(parsed));
     }
-    for (row, key) in rows.iter_mut().zip(&keys) {
-        let Some(segs) = key else { continue };
-        if segs.len() < 2 {
-            continue;
+    // The first row of each path.
+    let mut by_path: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+    for (i, path) in paths.iter().enumerate() {
+        let Some(path) = path else { continue };
+        match by_path.entry(path.path.as_str()) {
+            Entry::Occupied(first) => {
+                let first_line = rows.get(*first.get()).map_or(0, |r| r.line);
+                if let Some(row) = rows.get_mut(i) {
+                    row.issues.push(issue(
+                        field,
+                        Severity::Error,
+                        format!("the item number {} is also on line {first_line}", path.path),
+                    ));
+                }
+            }
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
         }
-        let parent_path = segs
-            .get(..segs.len().saturating_sub(1))
-            .unwrap_or_default()
-            .join(".");
-        match by_path.get(&parent_path) {
-            Some(&p) if p != row.row => row.parent_row = Some(p),
+    }
+    for (i, (row, path)) in rows.iter_mut().zip(&paths).enumerate() {
+        let Some(parent_path) = path.as_ref().and_then(DottedPath::parent) else {
+            continue;
+        };
+        match by_path.get(parent_path) {
+            Some(&p) if p != i => row.parent_row = Some(p),
             _ => {
                 row.issues.push(issue(
                     field,
@@ -493,6 +526,12 @@ fn dotted(rows: &mut [BomRow], separator: char, max_depth: u32, field: &str) {
                     format!("its parent item {parent_path} is missing"),
                 ));
             }
+        }
+    }
+    drop(by_path);
+    for (row, path) in rows.iter_mut().zip(paths) {
+        if let Some(path) = path {
+            row.path = path.path;
         }
     }
 }
@@ -769,11 +808,28 @@ mod tests {
     }
 
     #[test]
-    fn dotted_segments() {
-        assert_eq!(segments("2.17.1", '.'), Some(vec!["2", "17", "1"]));
-        assert_eq!(segments("02 . 010", '.'), Some(vec!["2", "10"]));
-        assert_eq!(segments("1,1", ','), Some(vec!["1", "1"]));
-        assert_eq!(segments("1..2", '.'), None);
-        assert_eq!(segments("0", '.'), Some(vec!["0"]));
+    fn dotted_paths() {
+        let path = |s: &str, sep: char| {
+            DottedPath::parse(s, sep)
+                .map(|p| (p.path.clone(), p.depth, p.parent().map(str::to_owned)))
+        };
+        assert_eq!(
+            path("2.17.1", '.'),
+            Some(("2.17.1".into(), 2, Some("2.17".into())))
+        );
+        assert_eq!(
+            path("02 . 010", '.'),
+            Some(("2.10".into(), 1, Some("2".into())))
+        );
+        assert_eq!(path("1,1", ','), Some(("1.1".into(), 1, Some("1".into()))));
+        // With `,` as the separator a segment may hold a `.`: the parent is the segments before.
+        assert_eq!(
+            path("1,2.5", ','),
+            Some(("1.2.5".into(), 1, Some("1".into())))
+        );
+        assert_eq!(path("1..2", '.'), None);
+        assert_eq!(path("1.", '.'), None);
+        assert_eq!(path("0", '.'), Some(("0".into(), 0, None)));
+        assert_eq!(path("A.b", '.'), Some(("A.b".into(), 1, Some("A".into()))));
     }
 }

@@ -251,14 +251,14 @@ pub(crate) fn read_xls(
     sheet: Option<&str>,
     limits: &Limits,
 ) -> Result<Sheet, BomError> {
-    crate::xls_guard::check_xls(bytes)?;
+    let repacked = crate::xls_guard::check_xls(bytes)?;
     let unreadable = |reason: &str| BomError::Unreadable {
         format: "xls",
         reason: reason.into(),
     };
     // Calamine has panicked on malformed XLS records before: a panic is a file we cannot read.
     let opened = std::panic::catch_unwind(|| {
-        let mut book: Xls<_> = Xls::new(Cursor::new(bytes)).ok()?;
+        let mut book: Xls<_> = Xls::new(Cursor::new(repacked.as_slice())).ok()?;
         let names = book.sheet_names();
         let range =
             pick_sheet(&names, sheet).map(|name| book.worksheet_range(&name).map(|r| (name, r)));

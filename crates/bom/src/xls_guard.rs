@@ -1,9 +1,17 @@
-//! Measures an XLS before calamine parses it. Calamine builds a dense grid for every sheet of an
-//! XLS as it opens it, sized by the sheet's declared dimensions and by the cells' positions, so a
-//! few hundred hostile bytes could ask it for terabytes. This walks the workbook stream's
-//! records the way calamine does and refuses a workbook whose grids would exceed a budget.
+//! Measures an XLS before calamine parses it, and repacks it. Calamine builds a dense grid for
+//! every sheet of an XLS as it opens it, sized by the sheet's declared dimensions and by the
+//! cells' positions, so a few hundred hostile bytes could ask it for terabytes. This walks the
+//! workbook stream's records the way calamine does and refuses a workbook whose grids would
+//! exceed a budget.
+//!
+//! Calamine's own reader of the compound-file container panics on some damaged containers (a
+//! sector cut short in the middle of an allocation-table entry, the header listing a data sector
+//! as part of the table). So calamine never sees the uploaded container: the workbook stream is
+//! read through the cfb crate, which checks the container's sector chains, and written alone
+//! into a fresh compound file that calamine opens instead. Calamine reads nothing else from an
+//! XLS, so what it reads is the same.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Write as _};
 
 use crate::BomError;
 
@@ -71,12 +79,34 @@ fn workbook_stream(bytes: &[u8]) -> Result<Vec<u8>, BomError> {
     Ok(out)
 }
 
-/// Refuses an XLS whose sheets calamine would hold in more than [`MAX_CELLS`] cells.
-pub(crate) fn check_xls(bytes: &[u8]) -> Result<(), BomError> {
+/// The workbook stream alone in a compound file written afresh (version 3, 512-byte sectors),
+/// for calamine.
+fn repack(stream: &[u8]) -> Result<Vec<u8>, BomError> {
+    let failed = |_| unreadable("the workbook stream cannot be repacked");
+    let mut file =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))
+            .map_err(failed)?;
+    file.create_stream("/Workbook")
+        .map_err(failed)?
+        .write_all(stream)
+        .map_err(failed)?;
+    file.flush().map_err(failed)?;
+    Ok(file.into_inner().into_inner())
+}
+
+/// Refuses an XLS whose sheets calamine would hold in more than [`MAX_CELLS`] cells; else
+/// returns the workbook repacked for calamine (see the module's documentation).
+pub(crate) fn check_xls(bytes: &[u8]) -> Result<Vec<u8>, BomError> {
     let stream = workbook_stream(bytes)?;
+    measure(&stream)?;
+    repack(&stream)
+}
+
+/// Refuses a workbook stream whose sheets calamine would hold in more than [`MAX_CELLS`] cells.
+fn measure(stream: &[u8]) -> Result<(), BomError> {
     // The globals: where each sheet's records start.
     let mut positions = Vec::new();
-    for (typ, data) in (Records { stream: &stream }) {
+    for (typ, data) in (Records { stream }) {
         match typ {
             0x0085 => {
                 let pos = u32_at(data, 0).ok_or_else(|| unreadable("a sheet record is short"))?;

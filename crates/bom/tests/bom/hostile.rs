@@ -346,6 +346,45 @@ fn number(row: u16, col: u16, value: f64) -> Vec<u8> {
     record(0x0203, &d)
 }
 
+/// A Label cell (BIFF8, 8-bit characters).
+fn label(row: u16, col: u16, text: &str) -> Vec<u8> {
+    let mut d = row.to_le_bytes().to_vec();
+    d.extend_from_slice(&col.to_le_bytes());
+    d.extend_from_slice(&[0, 0]);
+    d.extend_from_slice(&u16::try_from(text.len()).unwrap().to_le_bytes());
+    d.push(0);
+    d.extend_from_slice(text.as_bytes());
+    record(0x0204, &d)
+}
+
+#[test]
+fn an_xls_whose_allocation_table_lists_a_sector_cut_short_reads() {
+    // Found by the `bom` fuzz target. The header's list of allocation-table sectors names the
+    // last sector (the mini stream's) after a free slot, and the file ends 10 bytes early, in the
+    // middle of a 4-byte entry. The cfb crate stops the list at the free slot; calamine read on,
+    // took the short sector as part of the table and panicked on its odd length. Calamine now
+    // gets the workbook stream, read by the cfb crate, in a fresh container.
+    let mut xls = xls_with(&[
+        label(0, 0, "ITEM NO."),
+        label(0, 1, "PART NUMBER"),
+        label(0, 2, "QTY."),
+        number(1, 0, 1.0),
+        label(1, 1, "P-1"),
+        number(1, 2, 2.0),
+    ]);
+    // Version 4, 4096-byte sectors: the header, then sectors 0-3 (allocation table, directory,
+    // mini table, mini stream).
+    assert_eq!(xls.len(), 5 * 4096);
+    let last_sector = 3u32;
+    assert_eq!(xls[80..84], [0xFF; 4], "slot 1 is free");
+    xls[84..88].copy_from_slice(&last_sector.to_le_bytes());
+    xls.truncate(xls.len() - 10);
+    let bom = read(&xls, "cut.xls", &ReadOptions::default()).unwrap();
+    assert_eq!(bom.rows.len(), 1);
+    assert_eq!(bom.rows[0].part_number, "P-1");
+    assert_eq!(bom.rows[0].quantity, Some(lockstep_bom::Decimal::from(2)));
+}
+
 #[test]
 fn an_xls_declaring_billions_of_rows_is_refused_before_calamine_reserves_them() {
     let mut dims = 0u32.to_le_bytes().to_vec();
