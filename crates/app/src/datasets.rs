@@ -1048,7 +1048,8 @@ impl Hub {
             "filter",
             FieldChange::value(None::<String>, filtered.then_some("set")),
         );
-        self.record(tx, opened.stored.organization_id, event).await?;
+        self.record(tx, opened.stored.organization_id, event)
+            .await?;
         Ok(())
     }
 
@@ -1085,9 +1086,7 @@ impl Hub {
                 None => f.to_owned(),
             });
         }
-        let (opened, lease_owner) = self
-            .new_dataset(caller, pipeline_id, &name, filter)
-            .await?;
+        let (opened, lease_owner) = self.new_dataset(caller, pipeline_id, &name, filter).await?;
         let mut tx = self.store.write().await?;
         self.insert_dataset(&mut tx, caller, &opened, filter.is_some())
             .await?;

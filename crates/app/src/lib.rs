@@ -36,15 +36,15 @@ pub use connections::{
     TestOutcome, UploadView,
 };
 pub use datasets::{
+    BOM_FIELDS, BomInfo, MAX_PART_FILE_BYTES, PartFile, PartFileView, PartTotalView, TreeNode,
+    TreePage, TreeQuery, part_file_type,
+};
+pub use datasets::{
     CHUNK_ROWS as DATASET_CHUNK_ROWS, Change,
     DEFAULT_RETENTION_DAYS as DEFAULT_DATASET_RETENTION_DAYS, DatasetCounts, DatasetState,
     DatasetView, IssueFilter, MAX_PAGE as MAX_DATASET_PAGE,
     MAX_RETENTION_DAYS as MAX_DATASET_RETENTION_DAYS, ProcessSelection, RecordIssue, RecordOutcome,
     RecordPage, RecordQuery, RecordStatus, RecordView,
-};
-pub use datasets::{
-    BOM_FIELDS, BomInfo, MAX_PART_FILE_BYTES, PartFile, PartFileView, PartTotalView, TreeNode,
-    TreePage, TreeQuery, part_file_type,
 };
 pub use error::{AppError, BlockedRow};
 pub use hub::{Credentials, Hub, HubOptions, Operator};

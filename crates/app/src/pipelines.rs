@@ -271,11 +271,12 @@ impl Hub {
         })?;
         spec.validate().map_err(spec_error)?;
         if let Some(profile) = spec.bom.as_ref().and_then(|b| b.profile.as_ref()) {
-            serde_path_to_error::deserialize::<_, lockstep_bom::ImportProfile>(profile)
-                .map_err(|err| AppError::InvalidConfig {
+            serde_path_to_error::deserialize::<_, lockstep_bom::ImportProfile>(profile).map_err(
+                |err| AppError::InvalidConfig {
                     field: format!("bom.profile.{}", err.path()),
                     reason: err.into_inner().to_string(),
-                })?;
+                },
+            )?;
         }
         let connection = |field: &str, id: &str| -> Result<ConnectionId, AppError> {
             id.parse().map_err(|_| AppError::InvalidConfig {

@@ -47,6 +47,6 @@ mod typecheck;
 pub use plan::{Applied, Issue, Plan, Rejected, RejectionKind};
 pub use run::{EngineError, Progress, RunInput, RunObserver, RunOutcome, execute};
 pub use spec::{
-    BomSettings, DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull, PipelineSpec, Rule,
-    RuleKind, SpecError,
+    BomSettings, DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull,
+    PipelineSpec, Rule, RuleKind, SpecError,
 };

@@ -300,11 +300,7 @@ fn bom_batch(bom: &Bom, properties: &[String]) -> Result<RecordBatch, AppError> 
         Arc::new(quantity.finish()),
         Arc::new(unit.finish()),
     ];
-    columns.extend(
-        props
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef),
-    );
+    columns.extend(props.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     RecordBatch::try_new(bom_schema(properties), columns)
         .map_err(|_| AppError::Store(StoreError::Corrupt("bill of materials")))
 }
@@ -325,7 +321,9 @@ fn record_field(profile: &lockstep_bom::ImportProfile, column: &str) -> String {
         Some(Role::Description) => "description",
         Some(Role::Quantity) => "quantity",
         Some(Role::Unit) => "unit",
-        Some(Role::Property) | None if BOM_FIELDS.contains(&column) => return format!("{column} (file)"),
+        Some(Role::Property) | None if BOM_FIELDS.contains(&column) => {
+            return format!("{column} (file)");
+        }
         Some(Role::Property) | None => column,
     }
     .to_owned()
@@ -475,7 +473,9 @@ impl Catalogue {
 
     fn add(&mut self, p: Product) {
         if let Some(code) = &p.code {
-            self.by_code.entry(part_key(code)).or_insert_with(|| p.clone());
+            self.by_code
+                .entry(part_key(code))
+                .or_insert_with(|| p.clone());
         }
         self.by_name
             .entry(p.name.trim().to_owned())
@@ -601,10 +601,7 @@ impl Hub {
             .collect();
         assemblies.sort_unstable();
         assemblies.dedup();
-        let boms = client
-            .boms_of(&assemblies)
-            .await
-            .map_err(AppError::from)?;
+        let boms = client.boms_of(&assemblies).await.map_err(AppError::from)?;
         let missing: Vec<i64> = boms
             .values()
             .filter_map(|b| b.first())
@@ -746,10 +743,12 @@ impl Hub {
             });
         }
         let profile = match spec.bom.as_ref().and_then(|b| b.profile.clone()) {
-            Some(p) => Some(serde_json::from_value(p).map_err(|_| AppError::InvalidConfig {
-                field: "bom.profile".to_owned(),
-                reason: "is not an import profile".to_owned(),
-            })?),
+            Some(p) => Some(
+                serde_json::from_value(p).map_err(|_| AppError::InvalidConfig {
+                    field: "bom.profile".to_owned(),
+                    reason: "is not an import profile".to_owned(),
+                })?,
+            ),
             None => None,
         };
         let options = ReadOptions {
@@ -788,7 +787,11 @@ impl Hub {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> Result<String, AppError> {
-        let what = format!("{}\u{1f}{}\u{1f}{name}", kind_word(kind), part_key(part_number));
+        let what = format!(
+            "{}\u{1f}{}\u{1f}{name}",
+            kind_word(kind),
+            part_key(part_number)
+        );
         let file_key = Self::file_key(&opened.key, &what)?;
         let part_key_hash = if part_number.is_empty() {
             Vec::new()
@@ -837,7 +840,13 @@ impl Hub {
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .unwrap_or_default(),
         );
-        let plain = open_plain(&opened.key, opened.stored.id, "file", position, &file.payload)?;
+        let plain = open_plain(
+            &opened.key,
+            opened.stored.id,
+            "file",
+            position,
+            &file.payload,
+        )?;
         let (header, bytes) =
             take_section(&plain).ok_or(AppError::Store(StoreError::Corrupt("data set file")))?;
         let header: FileHeader = serde_json::from_slice(header)
@@ -923,16 +932,38 @@ impl Hub {
         self: &Arc<Self>,
         caller: &Caller,
         id: DatasetId,
-        file: Option<(&str, Vec<u8>)>,
+        name: Option<&str>,
+        bytes: Vec<u8>,
     ) -> Result<DatasetView, AppError> {
         let stored = self.dataset_for(caller, DatasetAction::Edit, id).await?;
+        let file = match (name, bytes.is_empty()) {
+            (Some(name), false) => Some((name, bytes)),
+            (None, true) => None,
+            (Some(_), true) => {
+                return Err(AppError::Invalid {
+                    field: "body",
+                    reason: "send the file to compare with as the body".to_owned(),
+                });
+            }
+            (None, false) => {
+                return Err(AppError::Invalid {
+                    field: "name",
+                    reason: "name the file (its extension says its format)".to_owned(),
+                });
+            }
+        };
         if DatasetState::parse(&stored.state)?.is_busy() {
             return Err(AppError::Refused(
                 "the data set is busy: wait for its pull or submit",
             ));
         }
         let opened = self.open_dataset(stored).await?;
-        if opened.layout.as_ref().and_then(|l| l.bom.as_ref()).is_none() {
+        if opened
+            .layout
+            .as_ref()
+            .and_then(|l| l.bom.as_ref())
+            .is_none()
+        {
             return Err(AppError::Refused(
                 "only a data set read from a bill of materials is compared with a file",
             ));
@@ -960,7 +991,11 @@ impl Hub {
     }
 
     /// The pipeline's specification as a BOM data set is read with.
-    async fn dataset_spec(&self, caller: &Caller, opened: &Opened) -> Result<PipelineSpec, AppError> {
+    async fn dataset_spec(
+        &self,
+        caller: &Caller,
+        opened: &Opened,
+    ) -> Result<PipelineSpec, AppError> {
         let mut conn = self.store.read().await?;
         let pipeline = pipelines::get(&mut conn, caller.organization(), opened.stored.pipeline_id)
             .await?
@@ -1177,10 +1212,12 @@ impl Hub {
             .iter()
             .map(|r| r.parent_row.map_or(0, |p| p as u32 + 1))
             .collect();
-        let dest_parents = compared
-            .destination_rows
-            .as_ref()
-            .and_then(|b| b.column(F_PARENT_PART).as_any().downcast_ref::<StringArray>().cloned());
+        let dest_parents = compared.destination_rows.as_ref().and_then(|b| {
+            b.column(F_PARENT_PART)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+        });
         for dest_row in &compared.destination_only {
             let parent = dest_parents
                 .as_ref()
@@ -1241,7 +1278,10 @@ impl Hub {
     }
 
     /// Every record of a data set, opened (the records' chunks in order, with their flags).
-    async fn all_records(&self, opened: &Opened) -> Result<Vec<(ChunkIndex, RecordsChunk)>, AppError> {
+    async fn all_records(
+        &self,
+        opened: &Opened,
+    ) -> Result<Vec<(ChunkIndex, RecordsChunk)>, AppError> {
         let mut conn = self.store.read().await?;
         let index = datasets::chunk_index(&mut conn, opened.stored.id, ChunkKind::Records).await?;
         drop(conn);
@@ -1329,7 +1369,11 @@ impl Hub {
         while at < shown.len() && shown.len() < budget {
             let (row, d) = shown[at];
             if d < depth {
-                for k in children.get(row as usize + 1).map(Vec::as_slice).unwrap_or_default() {
+                for k in children
+                    .get(row as usize + 1)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
                     if shown.len() >= budget {
                         break;
                     }
@@ -1370,7 +1414,9 @@ impl Hub {
         let nodes = page
             .iter()
             .filter_map(|r| {
-                build_node(*r, depth, &children, &wanted, &mut views, &files, &mut count)
+                build_node(
+                    *r, depth, &children, &wanted, &mut views, &files, &mut count,
+                )
             })
             .collect();
         Ok(TreePage {
@@ -1456,11 +1502,16 @@ impl Hub {
         &self,
         caller: &Caller,
         id: DatasetId,
-        name: &str,
+        name: Option<&str>,
         part_number: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<Vec<PartFileView>, AppError> {
         let opened = self.bom_dataset(caller, DatasetAction::Edit, id).await?;
+        let name = name.ok_or_else(|| AppError::Invalid {
+            field: "name",
+            reason: "name the file: <part number>.png, .jpg, .pdf, .step, .dxf, or a .zip"
+                .to_owned(),
+        })?;
         if bytes.len() > crate::MAX_UPLOAD_BYTES {
             return Err(AppError::Invalid {
                 field: "body",
@@ -1779,7 +1830,10 @@ impl Hub {
                 unlink.push(&r.4);
                 continue;
             }
-            match by_parent.iter_mut().find(|(p, _)| part_key(p) == part_key(parent)) {
+            match by_parent
+                .iter_mut()
+                .find(|(p, _)| part_key(p) == part_key(parent))
+            {
                 Some((_, lines)) => lines.push(&r.4),
                 None => by_parent.push((parent.to_owned(), vec![&r.4])),
             }
@@ -1847,7 +1901,10 @@ impl Hub {
                             uom_symbol: u.clone(),
                         })
                         .collect();
-                    let name = assembly.code.clone().unwrap_or_else(|| assembly.name.clone());
+                    let name = assembly
+                        .code
+                        .clone()
+                        .unwrap_or_else(|| assembly.name.clone());
                     client
                         .create_bom(assembly.id, &name, &inputs)
                         .await
@@ -1870,7 +1927,10 @@ impl Hub {
                         }
                     }
                     if !add.is_empty() {
-                        client.add_lines(bom.id, &add).await.map_err(AppError::from)?;
+                        client
+                            .add_lines(bom.id, &add)
+                            .await
+                            .map_err(AppError::from)?;
                     }
                 }
             }
@@ -1883,15 +1943,17 @@ impl Hub {
             let Some(parent) = l.parent.as_deref().and_then(|p| catalogue.find(p, None)) else {
                 continue;
             };
-            let Some(child) = catalogue.find(&l.part, l.description.as_deref()).cloned().or_else(
-                || {
+            let Some(child) = catalogue
+                .find(&l.part, l.description.as_deref())
+                .cloned()
+                .or_else(|| {
                     catalogue
                         .by_id
                         .values()
                         .find(|p| p.code.as_deref().map(part_key) == Some(part_key(&l.part)))
                         .cloned()
-                },
-            ) else {
+                })
+            else {
                 continue;
             };
             if let Some(bom) = boms.get(&parent.id).and_then(|b| b.first()) {
@@ -1904,7 +1966,10 @@ impl Hub {
             }
         }
         if !line_ids.is_empty() {
-            client.unlink_lines(&line_ids).await.map_err(AppError::from)?;
+            client
+                .unlink_lines(&line_ids)
+                .await
+                .map_err(AppError::from)?;
         }
         // 4. The parts' files, attached to their products once (by name).
         self.attach_part_files(client, opened, &catalogue).await?;
@@ -2045,7 +2110,10 @@ fn part_totals(chunks: &[(ChunkIndex, RecordsChunk)]) -> Result<Vec<PartTotalVie
             .flatten()
             .and_then(|p| usize::try_from(p).ok())
             .filter(|p| *p < r)
-            .map(|p| multiplier.get(p).copied().unwrap_or(1.0) * quantity_of.get(p).copied().unwrap_or(1.0))
+            .map(|p| {
+                multiplier.get(p).copied().unwrap_or(1.0)
+                    * quantity_of.get(p).copied().unwrap_or(1.0)
+            })
             .unwrap_or(1.0);
         if let Some(m) = multiplier.get_mut(r) {
             *m = above;
@@ -2057,7 +2125,8 @@ fn part_totals(chunks: &[(ChunkIndex, RecordsChunk)]) -> Result<Vec<PartTotalVie
         let Some((part, description, unit)) = part else {
             continue;
         };
-        let q = multiplier.get(r).copied().unwrap_or(1.0) * quantity_of.get(r).copied().unwrap_or(1.0);
+        let q =
+            multiplier.get(r).copied().unwrap_or(1.0) * quantity_of.get(r).copied().unwrap_or(1.0);
         let key = part_key(part);
         match at.get(&key).and_then(|i| order.get_mut(*i)) {
             Some(total) => {

@@ -22,11 +22,11 @@ use time::{Duration, OffsetDateTime};
 const PASSWORD: &str = "correct horse battery staple";
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
-    0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
-    0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8,
-    0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 fn pw() -> Password {
@@ -74,6 +74,10 @@ fn peer() -> Option<(TrytonConfig, String)> {
         ),
     }
 }
+
+/// The Tryton peer runs on SQLite, which takes one writer at a time: the tests that use it
+/// (each on both stores) take turns.
+static TRYTON: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct World {
     hub: Arc<Hub>,
@@ -216,7 +220,9 @@ fn text<'a>(r: &'a RecordView, field: &str) -> Option<&'a str> {
 /// The record of `part` under `parent`.
 fn line<'a>(all: &'a [RecordView], parent: &str, part: &str) -> &'a RecordView {
     all.iter()
-        .find(|r| text(r, "parent_part_number") == Some(parent) && text(r, "part_number") == Some(part))
+        .find(|r| {
+            text(r, "parent_part_number") == Some(parent) && text(r, "part_number") == Some(part)
+        })
         .unwrap_or_else(|| panic!("no record of {part} under {parent}"))
 }
 
@@ -267,7 +273,9 @@ async fn erp_lines(w: &World, assembly: &str) -> Vec<(String, f64)> {
 fn csv(prefix: &str, rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
     let mut out = String::from("ITEM NO.,PART NUMBER,DESCRIPTION,QTY.\n");
     for (item, part, description, qty) in rows {
-        out.push_str(&format!("{item},{prefix}-{part},{description} {prefix},{qty}\n"));
+        out.push_str(&format!(
+            "{item},{prefix}-{part},{description} {prefix},{qty}\n"
+        ));
     }
     out.into_bytes()
 }
@@ -277,6 +285,7 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
     let Some((config, password)) = peer() else {
         return;
     };
+    let _turn = TRYTON.lock().await;
     let w = world(&t, &config, &password).await;
     let hub = &w.hub;
     let p = format!("T{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
@@ -298,7 +307,12 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
         matches!(refused, Err(AppError::Invalid { field: "file", .. })),
         "{refused:?}"
     );
-    assert!(hub.list_datasets(&w.editor, false).await.unwrap().is_empty());
+    assert!(
+        hub.list_datasets(&w.editor, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // 1. Nothing of it is in Tryton: every line is to create.
     let v1 = csv(
@@ -311,7 +325,14 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
         ],
     );
     let first = hub
-        .upload_bom_dataset(&w.editor, w.pipeline.id, None, "v1.csv", Some(&asm), v1.clone())
+        .upload_bom_dataset(
+            &w.editor,
+            w.pipeline.id,
+            None,
+            "v1.csv",
+            Some(&asm),
+            v1.clone(),
+        )
         .await
         .unwrap();
     let first = settled(&w, &w.editor, first.id).await;
@@ -351,23 +372,46 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
 
     // A thumbnail of the frame, kept sealed, shown on its node.
     let added = hub
-        .add_dataset_part_files(&w.editor, first.id, &format!("{frame}.png"), None, PNG.to_vec())
+        .add_dataset_part_files(
+            &w.editor,
+            first.id,
+            Some(&format!("{frame}.png")),
+            None,
+            PNG.to_vec(),
+        )
         .await
         .unwrap();
     assert_eq!(added.len(), 1);
     let refused = hub
-        .add_dataset_part_files(&w.editor, first.id, "NOPE-1.png", None, PNG.to_vec())
+        .add_dataset_part_files(&w.editor, first.id, Some("NOPE-1.png"), None, PNG.to_vec())
         .await;
-    assert!(matches!(refused, Err(AppError::Invalid { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::Invalid { .. })),
+        "{refused:?}"
+    );
     let refused = hub
-        .add_dataset_part_files(&w.editor, first.id, &format!("{frame}.png"), None, b"<svg/>".to_vec())
+        .add_dataset_part_files(
+            &w.editor,
+            first.id,
+            Some(&format!("{frame}.png")),
+            None,
+            b"<svg/>".to_vec(),
+        )
         .await;
-    assert!(matches!(refused, Err(AppError::Invalid { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::Invalid { .. })),
+        "{refused:?}"
+    );
 
     // 2. Submit: the products and both BOMs are created.
     hub.submit_dataset(&w.editor, first.id).await.unwrap();
     let submitted = settled(&w, &w.editor, first.id).await;
-    assert_eq!(submitted.state, DatasetState::Submitted, "{:?}", submitted.message);
+    assert_eq!(
+        submitted.state,
+        DatasetState::Submitted,
+        "{:?}",
+        submitted.message
+    );
     assert_eq!(submitted.counts.submitted, 4);
     assert_eq!(
         erp_lines(&w, &asm).await,
@@ -402,10 +446,22 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
     let before = (erp_lines(&w, &asm).await, erp_lines(&w, &frame).await);
     hub.submit_dataset(&w.editor, first.id).await.unwrap();
     let resubmitted = settled(&w, &w.editor, first.id).await;
-    assert_eq!(resubmitted.state, DatasetState::Submitted, "{:?}", resubmitted.message);
-    assert_eq!((erp_lines(&w, &asm).await, erp_lines(&w, &frame).await), before);
     assert_eq!(
-        w.tryton.attachments_of(frame_product[0].id).await.unwrap().len(),
+        resubmitted.state,
+        DatasetState::Submitted,
+        "{:?}",
+        resubmitted.message
+    );
+    assert_eq!(
+        (erp_lines(&w, &asm).await, erp_lines(&w, &frame).await),
+        before
+    );
+    assert_eq!(
+        w.tryton
+            .attachments_of(frame_product[0].id)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 
@@ -421,7 +477,14 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
         ],
     );
     let second = hub
-        .upload_bom_dataset(&w.editor, w.pipeline.id, Some("v2"), "v2.csv", Some(&asm), v2)
+        .upload_bom_dataset(
+            &w.editor,
+            w.pipeline.id,
+            Some("v2"),
+            "v2.csv",
+            Some(&asm),
+            v2,
+        )
         .await
         .unwrap();
     let second = settled(&w, &w.editor, second.id).await;
@@ -445,7 +508,10 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
     );
     let nut = line(&all, &frame, &format!("{p}-NUT"));
     assert_eq!(nut.status, RecordStatus::DestinationOnly);
-    assert!(!nut.process, "a line only Tryton has is not ticked by default");
+    assert!(
+        !nut.process,
+        "a line only Tryton has is not ticked by default"
+    );
     assert_eq!(nut.values["quantity"], json!(4.0));
     // In the tree, the nut hangs under the frame.
     let tree = hub
@@ -494,9 +560,14 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
     assert_eq!(fresh.counts.destination_only, 1, "{:?}", fresh.counts);
     let all = records(&w, &w.editor, second.id).await;
     let nut = line(&all, &frame, &format!("{p}-NUT"));
-    hub.set_dataset_process(&w.editor, second.id, ProcessSelection::Rows(vec![nut.row]), true)
-        .await
-        .unwrap();
+    hub.set_dataset_process(
+        &w.editor,
+        second.id,
+        ProcessSelection::Rows(vec![nut.row]),
+        true,
+    )
+    .await
+    .unwrap();
     hub.submit_dataset(&w.editor, second.id).await.unwrap();
     let done = settled(&w, &w.editor, second.id).await;
     assert_eq!(done.state, DatasetState::Submitted, "{:?}", done.message);
@@ -532,9 +603,17 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
     hub.share_dataset(&w.editor, first.id, w.viewer.user())
         .await
         .unwrap();
-    assert!(hub.dataset_part_file(&w.viewer, first.id, &file_id).await.is_ok());
+    assert!(
+        hub.dataset_part_file(&w.viewer, first.id, &file_id)
+            .await
+            .is_ok()
+    );
     // An Administrator sees it too.
-    assert!(hub.dataset_part_file(&w.admin, first.id, &file_id).await.is_ok());
+    assert!(
+        hub.dataset_part_file(&w.admin, first.id, &file_id)
+            .await
+            .is_ok()
+    );
 
     // 8. Untouched past the retention, the data sets and their files are gone.
     w.clock.advance(Duration::days(6));
@@ -545,7 +624,9 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
     assert!(
         !left.iter().any(|l| l.starts_with("dataset_files")),
         "{:?}",
-        left.iter().filter(|l| l.starts_with("dataset_")).collect::<Vec<_>>()
+        left.iter()
+            .filter(|l| l.starts_with("dataset_"))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -554,6 +635,7 @@ async fn a_solidworks_bom_is_a_tree_and_compared_with_the_syteline_export(t: Tes
     let Some((config, password)) = peer() else {
         return;
     };
+    let _turn = TRYTON.lock().await;
     let w = world(&t, &config, &password).await;
     let hub = &w.hub;
     let ds = hub
@@ -639,12 +721,18 @@ async fn a_solidworks_bom_is_a_tree_and_compared_with_the_syteline_export(t: Tes
     hub.compare_bom_dataset(
         &w.editor,
         ds.id,
-        Some(("ACV0158450_syteline.xlsx", testdata("erp/ACV0158450_syteline.xlsx"))),
+        Some("ACV0158450_syteline.xlsx"),
+        testdata("erp/ACV0158450_syteline.xlsx"),
     )
     .await
     .unwrap();
     let compared = settled(&w, &w.editor, ds.id).await;
-    assert_eq!(compared.state, DatasetState::Ready, "{:?}", compared.message);
+    assert_eq!(
+        compared.state,
+        DatasetState::Ready,
+        "{:?}",
+        compared.message
+    );
     assert_eq!(
         compared.bom.as_ref().unwrap().against.as_deref(),
         Some("ACV0158450_syteline.xlsx")
@@ -683,7 +771,10 @@ async fn a_solidworks_bom_is_a_tree_and_compared_with_the_syteline_export(t: Tes
             lockstep_app::engine::BomSettings::default(),
         )
         .await;
-    assert!(matches!(refused, Err(AppError::Forbidden { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::Forbidden { .. })),
+        "{refused:?}"
+    );
     let mut profile = bom.profile.clone();
     profile["header_row"] = json!(999);
     let saved = hub

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 mod account;
 mod addresses;
+mod boms;
 mod connections;
 mod datasets;
 mod http2;

@@ -95,18 +95,10 @@ pub(crate) async fn compare(
     body: Bytes,
 ) -> Result<(StatusCode, Json<DatasetBody>), ApiError> {
     let id = dataset_id(&id)?;
-    let file = match (query.name.as_deref(), body.is_empty()) {
-        (Some(name), false) => Some((name, body.to_vec())),
-        (None, true) => None,
-        (Some(_), true) => return Err(ApiError::invalid("body", "send the file as the body")),
-        (None, false) => {
-            return Err(ApiError::invalid(
-                "name",
-                "name the file (its extension says its format)",
-            ));
-        }
-    };
-    let view = state.hub.compare_bom_dataset(&caller, id, file).await?;
+    let view = state
+        .hub
+        .compare_bom_dataset(&caller, id, query.name.as_deref(), body.to_vec())
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view.into())))
 }
 
@@ -213,7 +205,8 @@ pub(crate) async fn tree(
         return Err(ApiError::invalid("depth", "must be a number from 0 to 64"));
     }
     let max = lockstep_app::MAX_DATASET_PAGE;
-    let limit: u64 = number(params.limit, "limit", "must be a number from 1 to 500")?.unwrap_or(100);
+    let limit: u64 =
+        number(params.limit, "limit", "must be a number from 1 to 500")?.unwrap_or(100);
     if !(1..=max).contains(&limit) {
         return Err(ApiError::invalid(
             "limit",
@@ -286,8 +279,8 @@ pub(crate) async fn parts(
 #[serde(deny_unknown_fields)]
 pub(crate) struct FilesQuery {
     /// The file's name: `<part number>.png` (`.jpg`, `.pdf`, `.step`, `.dxf`), or a `.zip` of
-    /// such files.
-    name: String,
+    /// such files (required).
+    name: Option<String>,
     /// The part the file belongs to, when its name is not the part number.
     part_number: Option<String>,
 }
@@ -320,7 +313,7 @@ pub(crate) async fn add_files(
         .add_dataset_part_files(
             &caller,
             id,
-            &query.name,
+            query.name.as_deref(),
             query.part_number.as_deref(),
             body.to_vec(),
         )

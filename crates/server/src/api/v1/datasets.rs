@@ -652,9 +652,7 @@ pub(crate) async fn process(
 ) -> Result<Json<CountsBody>, ApiError> {
     let id = dataset_id(&id)?;
     let selection = match (body.rows, body.status) {
-        (Some(rows), None) if body.with_children == Some(true) => {
-            ProcessSelection::Subtrees(rows)
-        }
+        (Some(rows), None) if body.with_children == Some(true) => ProcessSelection::Subtrees(rows),
         (Some(rows), None) => ProcessSelection::Rows(rows),
         (None, Some(s)) => ProcessSelection::Status(status(&s, "status")?),
         (Some(_), Some(_)) => {
