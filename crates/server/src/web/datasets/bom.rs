@@ -261,8 +261,49 @@ fn level_of(level: Level) -> &'static str {
     }
 }
 
+/// Which tree column an issue is on: issues name the record field, the role, or the file's
+/// column (`PART NUMBER`), as the import profile maps columns to roles.
+struct IssueColumns(Vec<(String, &'static str)>);
+
+impl IssueColumns {
+    fn new(info: Option<&BomInfo>) -> IssueColumns {
+        let profile = info.and_then(|i| serde_json::from_value::<ImportProfile>(i.profile.clone()).ok());
+        let columns = profile
+            .map(|p| {
+                p.columns
+                    .into_iter()
+                    .filter_map(|c| {
+                        let field = match c.role {
+                            Role::Position => "path",
+                            Role::PartNumber => "part_number",
+                            Role::Description => "description",
+                            Role::Quantity => "quantity",
+                            Role::Unit => "unit",
+                            _ => return None,
+                        };
+                        Some((c.column, field))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        IssueColumns(columns)
+    }
+
+    fn on(&self, issue_field: &str, field: &str) -> bool {
+        issue_field == field
+            || (field == "path" && issue_field == "position")
+            || self.0.iter().any(|(c, f)| c == issue_field && *f == field)
+    }
+}
+
 impl TreeItem {
-    fn new(r: RecordView, files: Vec<PartFileView>, kind: &'static str, child_count: u64) -> Self {
+    fn new(
+        r: RecordView,
+        files: Vec<PartFileView>,
+        kind: &'static str,
+        child_count: u64,
+        columns: &IssueColumns,
+    ) -> Self {
         let text = |field: &str| r.values.get(field).map(shown).unwrap_or_default();
         let mut placed = vec![false; r.issues.len()];
         let cells = TREE_FIELDS
@@ -272,7 +313,7 @@ impl TreeItem {
                 let mut level = "";
                 let mut messages = Vec::new();
                 for (issue, placed) in r.issues.iter().zip(placed.iter_mut()) {
-                    if issue.field == *field {
+                    if columns.on(&issue.field, field) {
                         *placed = true;
                         messages.push(issue.message.clone());
                         level = if level == "error" {
@@ -336,7 +377,7 @@ impl TreeItem {
 }
 
 /// The nodes as the template writes them: each followed by its loaded children.
-fn flatten(nodes: Vec<TreeNode>, out: &mut Vec<TreeItem>) {
+fn flatten(nodes: Vec<TreeNode>, columns: &IssueColumns, out: &mut Vec<TreeItem>) {
     for node in nodes {
         // Children cut short by the use case's budget are loaded again when opened.
         let loaded = !node.children.is_empty() && node.children.len() as u64 >= node.child_count;
@@ -350,9 +391,10 @@ fn flatten(nodes: Vec<TreeNode>, out: &mut Vec<TreeItem>) {
             node.files,
             kind,
             node.child_count,
+            columns,
         ));
         if loaded {
-            flatten(node.children, out);
+            flatten(node.children, columns, out);
             if let Some(last) = out.last_mut() {
                 last.closes += 1;
             }
@@ -402,7 +444,7 @@ async fn tree(
         )
         .await?;
     let mut items = Vec::new();
-    flatten(page.nodes, &mut items);
+    flatten(page.nodes, &IssueColumns::new(view.bom.as_ref()), &mut items);
     let fragment = TreeFragment {
         b: TreeBlock {
             id: id.to_string(),
@@ -622,7 +664,7 @@ pub(super) async fn section(
             .await?;
         let shown_top = page.nodes.len() as u64;
         let mut items = Vec::new();
-        flatten(page.nodes, &mut items);
+        flatten(page.nodes, &IssueColumns::new(Some(info)), &mut items);
         (items, page.total, shown_top)
     };
     let link = |top: u64| {
