@@ -18,11 +18,11 @@ use std::path::PathBuf;
 
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
-    0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
-    0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8,
-    0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 /// `shared/testdata/bom`, beside the repository (or under `LOCKSTEP_TESTDATA`).
@@ -134,9 +134,11 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
     // A pipeline into PostgreSQL is not offered for a bill of materials.
     let db = pg().await;
     let table = unique("wbom");
-    db.batch_execute(&format!("CREATE TABLE public.{table} (id bigint PRIMARY KEY);"))
-        .await
-        .unwrap();
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{table} (id bigint PRIMARY KEY);"
+    ))
+    .await
+    .unwrap();
     let warehouse = postgres_connection(&mut e, "Warehouse").await;
     let other = e
         .admin(
@@ -154,8 +156,13 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
     let list = editor.get("/datasets").await;
     assert_eq!(list.status, 200, "{}", list.body);
     let upload_form = &list.body[list.body.find("id=\"upload-form\"").unwrap()..];
-    assert!(upload_form.contains(&format!(r#"<option value="{pipeline}">BOMs into Tryton</option>"#)));
-    assert!(!upload_form.contains(&other), "a pipeline into PostgreSQL is offered");
+    assert!(upload_form.contains(&format!(
+        r#"<option value="{pipeline}">BOMs into Tryton</option>"#
+    )));
+    assert!(
+        !upload_form.contains(&other),
+        "a pipeline into PostgreSQL is offered"
+    );
     let csrf = editor.csrf.clone();
 
     // A file that cannot be read: the reason next to the file input, nothing kept.
@@ -171,8 +178,16 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
     )
     .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("id=\"bom-file-error\""), "{}", refused.body);
-    assert!(refused.body.contains(&format!(r#"<option value="{pipeline}" selected>"#)));
+    assert!(
+        refused.body.contains("id=\"bom-file-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains(&format!(r#"<option value="{pipeline}" selected>"#))
+    );
     let editor_caller = e.hub.authenticate(&e.editor).await.unwrap();
     assert!(
         e.hub
@@ -188,7 +203,11 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
         "/datasets/upload",
         &[
             ("pipeline_id", None, pipeline.as_bytes()),
-            ("file", Some("a.csv"), &testdata("solidworks/ACV0158450_sw.csv")),
+            (
+                "file",
+                Some("a.csv"),
+                &testdata("solidworks/ACV0158450_sw.csv"),
+            ),
         ],
     )
     .await;
@@ -231,9 +250,7 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
         line_html(&page, "2.17")
     );
     assert!(!page.body.contains("data-path=\"2.17.1\""));
-    let children = editor
-        .get(&format!("{path}/tree?parent={assembly}"))
-        .await;
+    let children = editor.get(&format!("{path}/tree?parent={assembly}")).await;
     assert_eq!(children.status, 200, "{}", children.body);
     assert!(!children.body.contains("<html"));
     let nut = line_html(&children, "2.17.1");
@@ -256,25 +273,29 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
     let done = editor
         .post(
             &format!("{path}/tree/ticks"),
-            &[(shown.as_str(), "1"), (tick.as_str(), "on"), ("subtrees", "on")],
+            &[
+                (shown.as_str(), "1"),
+                (tick.as_str(), "on"),
+                ("subtrees", "on"),
+            ],
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
-    let children = editor
-        .get(&format!("{path}/tree?parent={assembly}"))
-        .await;
+    let children = editor.get(&format!("{path}/tree?parent={assembly}")).await;
     assert!(ticked(&children, nut_row));
     let done = editor
         .post(
             &format!("{path}/tree/ticks"),
-            &[(shown.as_str(), "1"), (was.as_str(), "1"), ("subtrees", "on")],
+            &[
+                (shown.as_str(), "1"),
+                (was.as_str(), "1"),
+                ("subtrees", "on"),
+            ],
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(done.location().unwrap().contains("notice=ticks"));
-    let children = editor
-        .get(&format!("{path}/tree?parent={assembly}"))
-        .await;
+    let children = editor.get(&format!("{path}/tree?parent={assembly}")).await;
     assert!(!ticked(&children, nut_row));
     let page = editor.get(&path).await;
     assert!(!ticked(&page, assembly));
@@ -367,7 +388,11 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
     let saved = admin
         .post(
             &format!("{path}/profile"),
-            &[("header_row", "2"), ("hierarchy", "dotted"), ("separator", ".")],
+            &[
+                ("header_row", "2"),
+                ("hierarchy", "dotted"),
+                ("separator", "."),
+            ],
         )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
@@ -381,7 +406,10 @@ async fn members_upload_a_bom_review_its_tree_and_administrators_save_its_profil
     assert!(!bom.match_by_name);
     let profile = bom.profile.unwrap();
     assert_eq!(profile["header_row"], json!(2));
-    assert_eq!(profile["hierarchy"], json!({"kind": "dotted", "separator": "."}));
+    assert_eq!(
+        profile["hierarchy"],
+        json!({"kind": "dotted", "separator": "."})
+    );
     db.batch_execute(&format!("DROP TABLE IF EXISTS public.{table};"))
         .await
         .unwrap();

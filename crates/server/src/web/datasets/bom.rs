@@ -267,7 +267,8 @@ struct IssueColumns(Vec<(String, &'static str)>);
 
 impl IssueColumns {
     fn new(info: Option<&BomInfo>) -> IssueColumns {
-        let profile = info.and_then(|i| serde_json::from_value::<ImportProfile>(i.profile.clone()).ok());
+        let profile =
+            info.and_then(|i| serde_json::from_value::<ImportProfile>(i.profile.clone()).ok());
         let columns = profile
             .map(|p| {
                 p.columns
@@ -444,7 +445,11 @@ async fn tree(
         )
         .await?;
     let mut items = Vec::new();
-    flatten(page.nodes, &IssueColumns::new(view.bom.as_ref()), &mut items);
+    flatten(
+        page.nodes,
+        &IssueColumns::new(view.bom.as_ref()),
+        &mut items,
+    );
     let fragment = TreeFragment {
         b: TreeBlock {
             id: id.to_string(),
@@ -689,7 +694,7 @@ pub(super) async fn section(
                     .get_pipeline(&signed.caller, view.pipeline_id)
                     .await;
                 let match_by_name = match pipeline {
-                    Ok(p) => p.spec.bom.map_or(true, |b| b.match_by_name),
+                    Ok(p) => p.spec.bom.is_none_or(|b| b.match_by_name),
                     // The pipeline is gone: the data set keeps what it was read with.
                     Err(AppError::NotFound(_)) => true,
                     Err(err) => return Err(err.into()),
@@ -1096,6 +1101,7 @@ async fn save_profile(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use lockstep_bom::{ColumnRole, Format};
