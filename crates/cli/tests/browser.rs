@@ -7,6 +7,10 @@
 //! watches it finish, and invites an Editor and a Viewer; the Editor cannot see the connection's
 //! configuration; the Viewer cannot edit; the audit page shows what happened.
 //!
+//! A second story, when the Tryton peer is there (`scripts/test` starts it): a member uploads a
+//! SOLIDWORKS bill of materials through a pipeline into Tryton, opens an assembly of its tree,
+//! finds the blank part number marked, and unticks the assembly with its children.
+//!
 //! Screenshots of the main pages go to `screenshots/` at the workspace root (ignored by git).
 //! `scripts/test` installs `chromium` and `chromium-driver` when they are missing; without them
 //! this test fails and says so.
@@ -988,4 +992,276 @@ async fn pipeline_story(
     ui.client.set_window_size(390, 844).await.unwrap();
     ui.go(&pipeline_page).await;
     ui.shot("18-pipeline-on-a-phone").await;
+}
+
+/// The Tryton peer `scripts/test` starts: (url, database, user, password); `None` when this
+/// run skips it (`LOCKSTEP_TEST_SKIP_TRYTON=1`).
+#[allow(clippy::print_stderr)]
+fn tryton_peer() -> Option<[String; 4]> {
+    let var = |name: &str| std::env::var(name).ok();
+    match var("LOCKSTEP_TEST_TRYTON_URL") {
+        Some(url) => Some([
+            url,
+            var("LOCKSTEP_TEST_TRYTON_DATABASE").unwrap(),
+            var("LOCKSTEP_TEST_TRYTON_USER").unwrap(),
+            var("LOCKSTEP_TEST_TRYTON_PASSWORD").unwrap(),
+        ]),
+        None if var("LOCKSTEP_TEST_SKIP_TRYTON").as_deref() == Some("1") => {
+            eprintln!("skipped: the BOM story needs Tryton (LOCKSTEP_TEST_SKIP_TRYTON=1)");
+            None
+        }
+        None => panic!(
+            "LOCKSTEP_TEST_TRYTON_URL is not set: run via scripts/test (or `source \
+             scripts/lib/services.sh; source scripts/lib/peers.sh; ensure_tryton` first), or set \
+             LOCKSTEP_TEST_SKIP_TRYTON=1"
+        ),
+    }
+}
+
+/// The hub's JSON API as the test's own client (trusting the hub's CA).
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bill_of_materials_in_a_real_browser() {
+    let Some([url, database, user, password]) = tryton_peer() else {
+        return;
+    };
+    lockstep_server::tls::install_crypto_provider();
+    let data = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = cli(
+        &[
+            "vault",
+            "init",
+            "--data",
+            data.path().to_str().unwrap(),
+            "--key-shares",
+            "1",
+            "--key-threshold",
+            "1",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let init: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let server: Server = serve_with(
+        data.path(),
+        &["--egress-allow", "loopback"],
+        "warn",
+        Stdio::inherit(),
+    );
+    let ca = std::fs::read(data.path().join("tls/ca.pem")).unwrap();
+    let mut api = Api {
+        http: reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .build()
+            .unwrap(),
+        base: server.addr.clone(),
+        token: None,
+    };
+    // Set up through the API: unsealed, an organization, its Administrator, a Tryton
+    // connection, a pipeline into it, and a member (an Editor).
+    let (status, _) = api
+        .post("/api/v1/sys/unseal", json!({"key": init["unseal_keys"][0]}))
+        .await;
+    assert_eq!(status, 200);
+    api.token = Some(init["operator_token"].as_str().unwrap().to_owned());
+    let (status, org) = api
+        .post(
+            "/api/v1/sys/organizations",
+            json!({"name": "Acme", "admin_email": "ada@acme.test"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{org}");
+    api.token = None;
+    let (status, _) = api
+        .post(
+            "/api/v1/auth/invitations/accept",
+            json!({"token": org["invitation_token"], "password": PASSWORD, "display_name": "Ada"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, login) = api
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "ada@acme.test", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    api.token = Some(login["session_token"].as_str().unwrap().to_owned());
+    let (status, erp) = api
+        .post(
+            "/api/v1/connections",
+            json!({"name": "ERP", "kind": "tryton",
+                "config": {"url": url, "database": database, "user": user},
+                "secrets": {"password": password}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{erp}");
+    let (status, pipeline) = api
+        .post(
+            "/api/v1/pipelines",
+            json!({"name": "BOMs into Tryton",
+                "source": {"connection_id": erp["id"], "object": "bom"},
+                "destination": {"connection_id": erp["id"], "object": "bom"},
+                "mode": "append"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{pipeline}");
+    let (status, invitation) = api
+        .post(
+            "/api/v1/users/invitations",
+            json!({"email": "ed@acme.test", "role": "editor"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{invitation}");
+    api.token = None;
+    let (status, _) = api
+        .post(
+            "/api/v1/auth/invitations/accept",
+            json!({"token": invitation["invitation_token"], "password": PASSWORD, "display_name": "Ed"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let driver = chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let ui = Ui {
+        client: chromium(&driver, profile.path(), true).await,
+        base: server.addr.clone(),
+        shots: screenshots(),
+    };
+    let pipeline_id = pipeline["id"].as_str().unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(300), bom_story(&ui, pipeline_id)).await;
+    let _ = ui.client.clone().close().await;
+    outcome.expect("the BOM story took longer than 5 minutes");
+}
+
+/// `shared/testdata/bom/<relative>` beside the repository (or under `LOCKSTEP_TESTDATA`), as an
+/// absolute path for the file input.
+fn bom_testdata(relative: &str) -> PathBuf {
+    let base = match std::env::var_os("LOCKSTEP_TESTDATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/bom"),
+    };
+    let path = base.join(relative);
+    assert!(path.exists(), "{} is missing", path.display());
+    path.canonicalize().unwrap()
+}
+
+/// The Editor uploads SOLIDWORKS' export, opens assembly 2.17, finds 2.17.1's blank part number
+/// marked, and unticks 2.17 with its children.
+async fn bom_story(ui: &Ui, pipeline_id: &str) {
+    ui.sign_in("ed@acme.test", None).await;
+    ui.go("/datasets").await;
+    ui.select("#bom-pipeline_id", pipeline_id).await;
+    let file = bom_testdata("solidworks/ACV0158450_sw.csv");
+    ui.wait("#bom-file")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    ui.shot("30-bom-upload").await;
+    ui.submit("#upload-form button[type=submit]").await;
+    let dataset_page = without_notice(&ui.path().await);
+    assert!(
+        dataset_page.starts_with("/datasets/"),
+        "{dataset_page}: {}",
+        ui.body().await
+    );
+    // The progress area polls until the comparison with Tryton ends, then the page shows the
+    // tree.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ui.has("#bom-tree").await {
+        assert!(
+            !ui.has("[data-state='failed']").await,
+            "the comparison failed: {}",
+            ui.body().await
+        );
+        assert!(Instant::now() < deadline, "the comparison did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ui.wait("#dataset-progress[data-state='ready']").await;
+    ui.wait_text("#bom-source", "ACV0158450_sw.csv").await;
+    // Two levels at first: 2.17 is there, closed; its parts come when it is opened.
+    let assembly = "details[data-path='2.17']";
+    ui.wait(assembly).await;
+    assert!(!ui.has("[data-path='2.17.1']").await);
+    ui.click(&format!("{assembly} > summary .c-description"))
+        .await;
+    ui.wait("[data-path='2.17.1']").await;
+    ui.settle().await;
+    let nut = "[data-path='2.17.1'] .c-part_number";
+    assert!(
+        ui.attr(nut, "class").await.contains("issue-error"),
+        "2.17.1's blank part number is not marked"
+    );
+    assert!(!ui.attr(nut, "title").await.is_empty());
+    ui.client
+        .execute(
+            "document.querySelector(\"[data-path='2.17.1']\").scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    ui.shot("31-bom-tree").await;
+
+    // Unticked with everything below it ("apply to children").
+    let row = ui.attr(assembly, "data-row").await;
+    let tick = format!("#tree-tick-{row}");
+    if !ui.has(&format!("{tick}:checked")).await {
+        // Not ticked to begin with (already in Tryton): tick it with its children first.
+        ui.click(&tick).await;
+        ui.click("#tree-subtrees").await;
+        ui.submit("#tree-form button[type=submit]").await;
+        ui.wait_text("#page-notice", "ticks were saved").await;
+    }
+    let ticked = || async {
+        let text = ui.text("#count-ticked").await;
+        text.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = ticked().await;
+    ui.click(&tick).await;
+    ui.click("#tree-subtrees").await;
+    assert!(ui.has("#tree-subtrees:checked").await);
+    ui.submit("#tree-form button[type=submit]").await;
+    ui.wait_text("#page-notice", "ticks were saved").await;
+    let after = ticked().await;
+    assert!(
+        after < before && before - after >= 2,
+        "ticked {before} → {after}: 2.17 and its parts should have been unticked"
+    );
+    assert!(!ui.has(&format!("{tick}:checked")).await);
+    // Its parts too, once it is opened again.
+    ui.click(&format!("{assembly} > summary .c-description"))
+        .await;
+    ui.wait("[data-path='2.17.1']").await;
+    ui.settle().await;
+    let nut_row = ui.attr("[data-path='2.17.1']", "data-row").await;
+    assert!(!ui.has(&format!("#tree-tick-{nut_row}:checked")).await);
+    ui.shot("32-bom-unticked").await;
 }

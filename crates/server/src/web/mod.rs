@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod connections;
 mod datasets;
+mod multipart;
 mod operator;
 mod page;
 mod pipelines;

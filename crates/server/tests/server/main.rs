@@ -30,6 +30,7 @@ mod web;
 mod web_account;
 mod web_audit;
 mod web_auth;
+mod web_boms;
 mod web_connections;
 mod web_dashboard;
 mod web_datasets;

@@ -731,11 +731,11 @@ async fn oauth_connect_and_disconnect_through_the_pages() {
 }
 
 /// One part of a multipart form: its name, its file name (a file field) and its contents.
-type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
+pub(super) type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
 
 /// Posts `parts` as `multipart/form-data`, in that order, with `browser`'s session cookies
 /// (as a browser sends a form with a file input).
-async fn post_multipart(
+pub(super) async fn post_multipart(
     env: &super::connections::Env,
     browser: &Browser,
     path: &str,

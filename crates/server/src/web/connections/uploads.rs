@@ -3,45 +3,15 @@
 
 use super::{Empty, connection_id, details_page, details_with_error};
 use crate::AppState;
+use crate::web::multipart::{Unreadable, sent_csrf};
 use crate::web::page::{WebError, render_status, see_other};
 use crate::web::session::{Posted, SignedIn};
-use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use lockstep_app::AppError;
 use lockstep_domain::ConnectionId;
-
-/// A form that could not be read: too large (413 on the page) or broken (the error page).
-enum Unreadable {
-    TooLarge,
-    Broken(WebError),
-}
-
-impl From<MultipartError> for Unreadable {
-    fn from(err: MultipartError) -> Unreadable {
-        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Unreadable::TooLarge
-        } else {
-            tracing::debug!(
-                status = err.status().as_u16(),
-                "an upload form could not be read"
-            );
-            Unreadable::Broken(WebError::bad_request("The upload could not be read."))
-        }
-    }
-}
-
-/// The CSRF token: htmx's header, or else the form's first field, which must be `csrf`.
-async fn sent_csrf(headers: &HeaderMap, form: &mut Multipart) -> Result<String, Unreadable> {
-    if let Some(token) = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
-        return Ok(token.to_owned());
-    }
-    match form.next_field().await? {
-        Some(field) if field.name() == Some("csrf") => Ok(field.text().await?),
-        _ => Ok(String::new()),
-    }
-}
 
 /// The `file` field: its name (the last path component only) and its contents. A form
 /// without a chosen file answers an empty name.

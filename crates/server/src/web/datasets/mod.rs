@@ -6,9 +6,14 @@
 //! record and per status, a small edit form per record; then submit, refresh, share, hand over
 //! and delete.
 //!
+//! A data set read from a bill of materials has its own section on its page (the tree, its
+//! parts' files, the import profile): see [`bom`].
+//!
 //! Every form is a plain form that posts and redirects; the use cases are the API's
 //! (`Hub::*_dataset*`), which refuse what the member may not do. Record values are shown on the
 //! page only (escaped); they never go into a URL or a log line.
+
+mod bom;
 
 use super::page::{
     FormErrors, NoticeQuery, Shell, WebError, render, render_status, see_other, when,
@@ -34,6 +39,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .merge(bom::routes())
         .route("/datasets", get(list).post(pull))
         .route("/datasets/{id}", get(show))
         .route("/datasets/{id}/progress", get(progress))
@@ -155,6 +161,9 @@ struct ListPage {
     pipelines: Vec<(String, String)>,
     form: PullForm,
     errors: FormErrors,
+    /// Pipelines by (id, name) a bill of materials may be uploaded through.
+    bom_pipelines: Vec<(String, String)>,
+    upload: bom::UploadForm,
 }
 
 #[derive(Deserialize, Default)]
@@ -177,10 +186,9 @@ async fn list_page(
         .await?
         .into_iter()
         .collect();
-    let pipelines = state
-        .hub
-        .list_pipelines(&signed.caller)
-        .await?
+    let views_of_pipelines = state.hub.list_pipelines(&signed.caller).await?;
+    let bom_pipelines = bom::bom_pipelines(state, signed, &views_of_pipelines).await?;
+    let pipelines = views_of_pipelines
         .into_iter()
         .map(|p| (p.id.to_string(), p.name))
         .collect();
@@ -196,6 +204,8 @@ async fn list_page(
         pipelines,
         form,
         errors,
+        bom_pipelines,
+        upload: bom::UploadForm::default(),
     })
 }
 
@@ -443,6 +453,10 @@ struct GridQuery {
     status: Option<String>,
     issues: Option<String>,
     page: Option<u64>,
+    /// A bill of materials' tree: `all` shows every level at once (without JavaScript).
+    levels: Option<String>,
+    /// A bill of materials' tree: the first top-level line shown.
+    top: Option<u64>,
 }
 
 impl GridQuery {
@@ -520,6 +534,8 @@ struct ShowPage {
     transfer_errors: FormErrors,
     /// Statuses with records, for "tick all / untick all".
     statuses: Vec<(&'static str, &'static str, u64)>,
+    /// A data set read from a bill of materials: its tree and forms.
+    bom: Option<bom::BomSection>,
 }
 
 /// What a page shows besides the data set: a refused action, shown again.
@@ -530,6 +546,7 @@ struct Refusal {
     edit: Option<EditRefused>,
     share: FormErrors,
     transfer: FormErrors,
+    bom: bom::BomRefusal,
 }
 
 async fn show_page(
@@ -540,6 +557,10 @@ async fn show_page(
     refusal: Refusal,
 ) -> Result<ShowPage, WebError> {
     let view = state.hub.get_dataset(&signed.caller, id).await?;
+    let bom = match &view.bom {
+        Some(info) => Some(bom::section(state, signed, &view, info, query, refusal.bom).await?),
+        None => None,
+    };
     let records = if view.state == DatasetState::Pulling {
         lockstep_app::RecordPage {
             records: Vec::new(),
@@ -711,6 +732,7 @@ async fn show_page(
         share_errors: refusal.share,
         transfer_errors: refusal.transfer,
         statuses,
+        bom,
     })
 }
 
@@ -733,6 +755,10 @@ fn dataset_notice(code: Option<&str>) -> Option<&'static str> {
         "shared" => "The data set was shared.",
         "unshared" => "The data set is no longer shared with them.",
         "transferred" => "The data set was handed over.",
+        "files" => "The files were added to their parts.",
+        "profile" => {
+            "The import profile was saved: the next file uploaded through the pipeline is read with it."
+        }
         _ => return None,
     })
 }
