@@ -481,7 +481,7 @@ struct Layout {
 /// What a pull reads.
 enum PullJob {
     /// The pipeline's source, through its rules.
-    Pipeline(PipelineSpec),
+    Pipeline(Box<PipelineSpec>),
     /// A bill of materials file.
     Bom(Box<bom::BomJob>),
 }
@@ -953,7 +953,7 @@ impl Hub {
             }
             Some(n) => n.to_owned(),
             None => {
-                let pipeline_name = self.pipeline_name(&pipeline).await?;
+                let pipeline_name = self.pipeline_name(pipeline).await?;
                 let zone = self.schedule_time_zone(caller).await?;
                 let local = crate::TimeZone::parse(&zone)
                     .map(|z| z.local(self.clock.now()))
@@ -1095,8 +1095,13 @@ impl Hub {
         let hub = Arc::clone(self);
         let actor = Actor::User(caller.user());
         tokio::spawn(async move {
-            hub.run_pull(opened, PullJob::Pipeline(spec), lease_owner, actor)
-                .await;
+            hub.run_pull(
+                opened,
+                PullJob::Pipeline(Box::new(spec)),
+                lease_owner,
+                actor,
+            )
+            .await;
         });
         Ok(view)
     }
@@ -1163,8 +1168,13 @@ impl Hub {
         let hub = Arc::clone(self);
         let actor = Actor::User(caller.user());
         tokio::spawn(async move {
-            hub.run_pull(opened, PullJob::Pipeline(spec), lease_owner, actor)
-                .await;
+            hub.run_pull(
+                opened,
+                PullJob::Pipeline(Box::new(spec)),
+                lease_owner,
+                actor,
+            )
+            .await;
         });
         Ok(view)
     }

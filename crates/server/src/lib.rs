@@ -7,7 +7,7 @@
 //! `/api/v1/sys/seal-status`, `/api/v1/sys/unseal` and the unseal page are served; other API
 //! routes are 503 and other pages lead to the unseal page.
 
-mod api;
+pub(crate) mod api;
 mod extract;
 mod middleware;
 pub mod problem;

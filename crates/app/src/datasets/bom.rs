@@ -696,7 +696,9 @@ impl Hub {
                             if let Some(d) = compared.destination.get_mut(r) {
                                 *d = Some(at as u64);
                             }
-                            let (_, theirs) = &dest_lines[at];
+                            let Some((_, theirs)) = dest_lines.get(at) else {
+                                continue;
+                            };
                             let quantity_differs = line
                                 .quantity
                                 .is_some_and(|q| !same_quantity(q, theirs.quantity));
@@ -777,6 +779,7 @@ impl Hub {
         Ok(key.keyed_hash("dataset file", what.as_bytes())?.to_vec())
     }
 
+    #[allow(clippy::too_many_arguments)] // what a sealed file is: all of it is needed
     async fn put_dataset_file(
         &self,
         tx: &mut lockstep_storage::Transaction,
@@ -1320,7 +1323,7 @@ impl Hub {
         let plain = open_plain(&opened.key, opened.stored.id, "tree", 0, &file.payload)?;
         Ok(plain
             .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .filter_map(|b| <[u8; 4]>::try_from(b).ok().map(u32::from_le_bytes))
             .collect())
     }
 
@@ -1366,8 +1369,10 @@ impl Hub {
         let budget = (MAX_PAGE * 4) as usize;
         let mut shown: Vec<(u32, u32)> = page.iter().map(|r| (*r, 0)).collect();
         let mut at = 0;
-        while at < shown.len() && shown.len() < budget {
-            let (row, d) = shown[at];
+        while let Some(&(row, d)) = shown.get(at) {
+            if shown.len() >= budget {
+                break;
+            }
             if d < depth {
                 for k in children
                     .get(row as usize + 1)
@@ -1991,7 +1996,7 @@ impl Hub {
             let Some(product) = catalogue.find(&file.view.part_number, None) else {
                 continue;
             };
-            if !attached.contains_key(&product.id) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = attached.entry(product.id) {
                 let names = client
                     .attachments_of(product.id)
                     .await
@@ -1999,7 +2004,7 @@ impl Hub {
                     .into_iter()
                     .map(|a| a.name)
                     .collect();
-                attached.insert(product.id, names);
+                entry.insert(names);
             }
             let names = attached.entry(product.id).or_default();
             if names.contains(&file.view.name) {
@@ -2059,7 +2064,9 @@ fn part_totals(chunks: &[(ChunkIndex, RecordsChunk)]) -> Result<Vec<PartTotalVie
     let corrupt = || AppError::Store(StoreError::Corrupt("data set chunk"));
     let mut parent_of: Vec<Option<u64>> = Vec::new();
     let mut quantity_of: Vec<f64> = Vec::new();
-    let mut part_of: Vec<Option<(String, Option<String>, Option<String>)>> = Vec::new();
+    // Each row's part number, description and unit.
+    type Part = (String, Option<String>, Option<String>);
+    let mut part_of: Vec<Option<Part>> = Vec::new();
     for (index, payload) in chunks {
         let rows = &payload.rows;
         let parents = rows

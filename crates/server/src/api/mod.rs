@@ -3,7 +3,7 @@
 
 mod health;
 mod responses;
-mod v1;
+pub(crate) mod v1;
 
 use crate::AppState;
 use utoipa::OpenApi;

@@ -19,13 +19,13 @@ use askama::Template;
 use axum::Router;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use lockstep_app::connectors::ConnectionKind;
 use lockstep_app::engine::{BomSettings, Level};
 use lockstep_app::{
-    AppError, BomInfo, DatasetState, DatasetView, PartFile, PartFileView, PipelineView,
-    ProcessSelection, RecordView, TreeNode, TreeQuery,
+    AppError, BomInfo, DatasetState, DatasetView, PartFileView, PipelineView, ProcessSelection,
+    RecordView, TreeNode, TreeQuery,
 };
 use lockstep_bom::{Hierarchy, ImportProfile, Role};
 use lockstep_domain::{DatasetId, PipelineId};
@@ -794,10 +794,16 @@ async fn compare(
             return page_refused(&state, &signed, id, StatusCode::PAYLOAD_TOO_LARGE, bom).await;
         }
     };
-    let file = (!sent.file_name.is_empty()).then_some((sent.file_name.as_str(), sent.file));
+    // No file chosen: compare with the destination again.
+    let name = (!sent.file_name.is_empty()).then_some(sent.file_name.as_str());
+    let bytes = if name.is_some() {
+        sent.file
+    } else {
+        Vec::new()
+    };
     match state
         .hub
-        .compare_bom_dataset(&signed.caller, id, file)
+        .compare_bom_dataset(&signed.caller, id, name, bytes)
         .await
     {
         Ok(_) => Ok(see_other(&format!("/datasets/{id}?notice=pulling"))),
@@ -844,7 +850,7 @@ async fn add_files(
         .add_dataset_part_files(
             &signed.caller,
             id,
-            &sent.file_name,
+            Some(sent.file_name.as_str()).filter(|n| !n.is_empty()),
             part.as_deref(),
             sent.file,
         )
@@ -875,42 +881,7 @@ async fn part_file(
         .hub
         .dataset_part_file(&signed.caller, id, &file)
         .await?;
-    Ok(part_file_response(file))
-}
-
-/// A part's file as an answer, with the headers of the API's (`api::v1::boms`): `no-store`,
-/// `nosniff`, inline only for images, a file name of safe characters.
-fn part_file_response(file: PartFile) -> Response {
-    let disposition = if file.view.content_type.starts_with("image/") {
-        "inline"
-    } else {
-        "attachment"
-    };
-    let ascii: String = file
-        .view
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    (
-        [
-            (header::CONTENT_TYPE, file.view.content_type.clone()),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("{disposition}; filename=\"{ascii}\""),
-            ),
-        ],
-        file.bytes,
-    )
-        .into_response()
+    Ok(crate::api::v1::boms::part_file_response(file))
 }
 
 // ---------------------------------------------------------------------------------------------
