@@ -61,6 +61,7 @@ class Api:
 
 
 def main():
+    os.makedirs(b.DATA, exist_ok=True)
     hub = b.Hub(DIR)
     try:
         api = Api(hub)

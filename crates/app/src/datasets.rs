@@ -1389,8 +1389,8 @@ impl Hub {
         destinations: &mut HashMap<u64, Option<(u64, DestinationChunk)>>,
     ) -> Result<RecordView, AppError> {
         let layout = opened.layout()?;
-        let schema = records::schema_from_json(&layout.output)
-            .ok_or(AppError::Store(StoreError::Corrupt("data set layout")))?;
+        // The chunk's records are in the layout's output schema (nullable): its names, in order.
+        let schema = payload.rows.schema();
         let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
         let flags = index.flags.get(i).copied().unwrap_or_default();
         let position = u32::try_from(i).unwrap_or(u32::MAX);

@@ -542,6 +542,8 @@ pub struct StoredFile {
     pub file_key: Vec<u8>,
     pub part_key: Vec<u8>,
     pub size: u64,
+    /// What the file is, sealed apart from its bytes.
+    pub header: Vec<u8>,
     pub payload: Vec<u8>,
     pub created_at: OffsetDateTime,
 }
@@ -555,9 +557,10 @@ pub async fn put_file(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO dataset_files (dataset_id, organization_id, kind, file_key, part_key, size, \
-         payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         header, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (dataset_id, kind, file_key) DO UPDATE SET part_key = excluded.part_key, \
-         size = excluded.size, payload = excluded.payload, created_at = excluded.created_at",
+         size = excluded.size, header = excluded.header, payload = excluded.payload, \
+         created_at = excluded.created_at",
     )
     .bind(id.to_string())
     .bind(org.to_string())
@@ -565,6 +568,7 @@ pub async fn put_file(
     .bind(file.file_key.clone())
     .bind(file.part_key.clone())
     .bind(as_i64(file.size, "file size")?)
+    .bind(file.header.clone())
     .bind(file.payload.clone())
     .bind(to_millis(file.created_at))
     .execute(conn)
@@ -578,6 +582,7 @@ fn stored_file(row: &sqlx::any::AnyRow, kind: FileKind) -> Result<StoredFile, St
         file_key: row.try_get("file_key")?,
         part_key: row.try_get("part_key")?,
         size: as_u64(row, "size")?,
+        header: row.try_get("header")?,
         payload: row.try_get("payload")?,
         created_at: from_millis(row.try_get("created_at")?)?,
     })
@@ -591,7 +596,7 @@ pub async fn file(
     file_key: &[u8],
 ) -> Result<Option<StoredFile>, StoreError> {
     let row = sqlx::query(
-        "SELECT file_key, part_key, size, payload, created_at FROM dataset_files \
+        "SELECT file_key, part_key, size, header, payload, created_at FROM dataset_files \
          WHERE dataset_id = $1 AND kind = $2 AND file_key = $3",
     )
     .bind(id.to_string())
@@ -609,7 +614,7 @@ pub async fn files(
     kind: FileKind,
 ) -> Result<Vec<StoredFile>, StoreError> {
     let rows = sqlx::query(
-        "SELECT file_key, part_key, size, payload, created_at FROM dataset_files \
+        "SELECT file_key, part_key, size, header, payload, created_at FROM dataset_files \
          WHERE dataset_id = $1 AND kind = $2 ORDER BY file_key",
     )
     .bind(id.to_string())
@@ -617,6 +622,35 @@ pub async fn files(
     .fetch_all(conn)
     .await?;
     rows.iter().map(|row| stored_file(row, kind)).collect()
+}
+
+/// Every file of a kind without its bytes (the payload left empty), in key order.
+pub async fn file_headers(
+    conn: &mut AnyConnection,
+    id: DatasetId,
+    kind: FileKind,
+) -> Result<Vec<StoredFile>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT file_key, part_key, size, header, created_at FROM dataset_files \
+         WHERE dataset_id = $1 AND kind = $2 ORDER BY file_key",
+    )
+    .bind(id.to_string())
+    .bind(kind.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredFile {
+                kind,
+                file_key: row.try_get("file_key")?,
+                part_key: row.try_get("part_key")?,
+                size: as_u64(row, "size")?,
+                header: row.try_get("header")?,
+                payload: Vec::new(),
+                created_at: from_millis(row.try_get("created_at")?)?,
+            })
+        })
+        .collect()
 }
 
 /// Removes every file of a kind.

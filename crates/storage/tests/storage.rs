@@ -749,6 +749,7 @@ async fn fill_dataset_tables(
             file_key: vec![7; 16],
             part_key: vec![8; 16],
             size: 3,
+            header: vec![10; 40],
             payload: vec![9; 40],
             created_at: T0,
         },

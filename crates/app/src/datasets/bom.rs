@@ -154,6 +154,16 @@ struct FileHeader {
     content_type: String,
 }
 
+/// Where a file's parts are bound in their seal: the first 8 bytes of its key.
+fn file_position(file_key: &[u8]) -> u64 {
+    u64::from_be_bytes(
+        file_key
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .unwrap_or_default(),
+    )
+}
+
 /// A part number as parts are matched: trimmed, upper case.
 fn part_key(part: &str) -> String {
     part.trim().to_uppercase()
@@ -808,17 +818,16 @@ impl Hub {
             content_type: content_type.to_owned(),
         })
         .map_err(|_| AppError::Store(StoreError::Corrupt("data set file")))?;
-        let mut plain = Zeroizing::new(Vec::with_capacity(header.len() + bytes.len() + 8));
-        put_section(&mut plain, &header);
-        plain.extend_from_slice(&bytes);
-        drop(bytes);
-        let position = u64::from_be_bytes(
-            file_key
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .unwrap_or_default(),
-        );
-        let payload = seal_plain(&opened.key, opened.stored.id, "file", position, &plain)?;
+        let position = file_position(&file_key);
+        let header = seal_plain(
+            &opened.key,
+            opened.stored.id,
+            "file header",
+            position,
+            &header,
+        )?;
+        let payload = seal_plain(&opened.key, opened.stored.id, "file", position, &bytes)?;
+        drop(Zeroizing::new(bytes));
         datasets::put_file(
             tx,
             opened.stored.organization_id,
@@ -828,6 +837,7 @@ impl Hub {
                 file_key: file_key.clone(),
                 part_key: part_key_hash,
                 size,
+                header,
                 payload,
                 created_at: self.clock.now(),
             },
@@ -836,32 +846,37 @@ impl Hub {
         Ok(hex::encode(file_key))
     }
 
-    fn open_dataset_file(opened: &Opened, file: &StoredFile) -> Result<PartFile, AppError> {
-        let position = u64::from_be_bytes(
-            file.file_key
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .unwrap_or_default(),
-        );
+    /// What a stored file is, without opening its bytes.
+    fn open_file_header(opened: &Opened, file: &StoredFile) -> Result<PartFileView, AppError> {
         let plain = open_plain(
             &opened.key,
             opened.stored.id,
+            "file header",
+            file_position(&file.file_key),
+            &file.header,
+        )?;
+        let header: FileHeader = serde_json::from_slice(&plain)
+            .map_err(|_| AppError::Store(StoreError::Corrupt("data set file")))?;
+        Ok(PartFileView {
+            id: hex::encode(&file.file_key),
+            part_number: header.part_number,
+            name: header.name,
+            content_type: header.content_type,
+            size: file.size,
+        })
+    }
+
+    fn open_dataset_file(opened: &Opened, file: &StoredFile) -> Result<PartFile, AppError> {
+        let view = Self::open_file_header(opened, file)?;
+        let bytes = open_plain(
+            &opened.key,
+            opened.stored.id,
             "file",
-            position,
+            file_position(&file.file_key),
             &file.payload,
         )?;
-        let (header, bytes) =
-            take_section(&plain).ok_or(AppError::Store(StoreError::Corrupt("data set file")))?;
-        let header: FileHeader = serde_json::from_slice(header)
-            .map_err(|_| AppError::Store(StoreError::Corrupt("data set file")))?;
         Ok(PartFile {
-            view: PartFileView {
-                id: hex::encode(&file.file_key),
-                part_number: header.part_number,
-                name: header.name,
-                content_type: header.content_type,
-                size: file.size,
-            },
+            view,
             bytes: bytes.to_vec(),
         })
     }
@@ -1246,6 +1261,7 @@ impl Hub {
                 file_key: Vec::new(),
                 part_key: Vec::new(),
                 size: plain.len() as u64,
+                header: Vec::new(),
                 payload: sealed,
                 created_at: self.clock.now(),
             },
@@ -1484,14 +1500,14 @@ impl Hub {
         opened: &Opened,
     ) -> Result<HashMap<String, Vec<PartFileView>>, AppError> {
         let mut conn = self.store.read().await?;
-        let files = datasets::files(&mut conn, opened.stored.id, FileKind::Part).await?;
+        let files = datasets::file_headers(&mut conn, opened.stored.id, FileKind::Part).await?;
         drop(conn);
         let mut out: HashMap<String, Vec<PartFileView>> = HashMap::new();
         for f in &files {
-            let file = Self::open_dataset_file(opened, f)?;
-            out.entry(part_key(&file.view.part_number))
+            let view = Self::open_file_header(opened, f)?;
+            out.entry(part_key(&view.part_number))
                 .or_default()
-                .push(file.view);
+                .push(view);
         }
         for list in out.values_mut() {
             list.sort_by_key(|f| (!f.content_type.starts_with("image/"), f.name.clone()));
@@ -1593,7 +1609,9 @@ impl Hub {
             checked.push((part, file_name, content_type, bytes));
         }
         let mut conn = self.store.read().await?;
-        let existing = datasets::files(&mut conn, id, FileKind::Part).await?.len();
+        let existing = datasets::file_headers(&mut conn, id, FileKind::Part)
+            .await?
+            .len();
         drop(conn);
         if existing + checked.len() > MAX_PART_FILES {
             return Err(AppError::Invalid {

@@ -12,6 +12,9 @@ CREATE TABLE dataset_files (
     file_key         BYTEA  NOT NULL,
     part_key         BYTEA  NOT NULL,
     size             BIGINT NOT NULL,
+    -- What the file is (its name, part, content type), sealed apart from its bytes so that
+    -- listing a data set's files opens no file.
+    header           BYTEA  NOT NULL,
     payload          BYTEA  NOT NULL,
     created_at       BIGINT NOT NULL,
     PRIMARY KEY (dataset_id, kind, file_key)
