@@ -1408,8 +1408,7 @@ impl Hub {
         let mut conn = self.store.read().await?;
         let index = datasets::chunk_index(&mut conn, id, ChunkKind::Records).await?;
         drop(conn);
-        let mut views: HashMap<u32, RecordView> = HashMap::with_capacity(wanted.len());
-        let mut destinations = HashMap::new();
+        let mut jobs: Vec<(u64, u64, Vec<u32>)> = Vec::new();
         for chunk in &index {
             let first = chunk.first_row;
             let end = first + chunk.row_count;
@@ -1418,16 +1417,28 @@ impl Hub {
                 .copied()
                 .filter(|r| (first..end).contains(&u64::from(*r)))
                 .collect();
-            if rows.is_empty() {
-                continue;
+            if !rows.is_empty() {
+                jobs.push((chunk.chunk, first, rows));
             }
-            let (index, payload) = self.load_chunk(&opened, chunk.chunk).await?;
+        }
+        // A few at a time: fetching, decrypting and decoding them overlap.
+        let loaded: Vec<(ChunkIndex, RecordsChunk)> =
+            futures_util::TryStreamExt::try_collect(futures_util::StreamExt::buffered(
+                futures_util::stream::iter(
+                    jobs.iter().map(|(c, _, _)| self.load_chunk(&opened, *c)),
+                ),
+                4,
+            ))
+            .await?;
+        let mut views: HashMap<u32, RecordView> = HashMap::with_capacity(wanted.len());
+        let mut destinations = HashMap::new();
+        for ((_, first, rows), (index, payload)) in jobs.iter().zip(&loaded) {
             for r in rows {
-                let i = usize::try_from(u64::from(r) - first).unwrap_or(usize::MAX);
+                let i = usize::try_from(u64::from(*r) - first).unwrap_or(usize::MAX);
                 let view = self
-                    .record_view(&opened, &index, &payload, i, &mut destinations)
+                    .record_view(&opened, index, payload, i, &mut destinations)
                     .await?;
-                views.insert(r, view);
+                views.insert(*r, view);
             }
         }
         let files = self.part_files_by_part(&opened).await?;
