@@ -1422,14 +1422,14 @@ impl Hub {
             }
         }
         // A few at a time: fetching, decrypting and decoding them overlap.
-        let loaded: Vec<(ChunkIndex, RecordsChunk)> =
-            futures_util::TryStreamExt::try_collect(futures_util::StreamExt::buffered(
-                futures_util::stream::iter(
-                    jobs.iter().map(|(c, _, _)| self.load_chunk(&opened, *c)),
-                ),
-                4,
-            ))
-            .await?;
+        let mut loaded: Vec<(ChunkIndex, RecordsChunk)> = Vec::with_capacity(jobs.len());
+        for batch in jobs.chunks(4) {
+            let mut pending = Vec::with_capacity(batch.len());
+            for (c, _, _) in batch {
+                pending.push(self.load_chunk(&opened, *c));
+            }
+            loaded.extend(futures_util::future::try_join_all(pending).await?);
+        }
         let mut views: HashMap<u32, RecordView> = HashMap::with_capacity(wanted.len());
         let mut destinations = HashMap::new();
         for ((_, first, rows), (index, payload)) in jobs.iter().zip(&loaded) {
