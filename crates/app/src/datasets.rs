@@ -1119,7 +1119,7 @@ impl Hub {
                 "the data set is busy: wait for its pull or submit",
             ));
         }
-        let mut opened = self.open_dataset(stored).await?;
+        let opened = self.open_dataset(stored).await?;
         if opened.layout.as_ref().is_some_and(|l| l.bom.is_some()) {
             return self.restart_bom_pull(caller, opened, None).await;
         }
@@ -1145,6 +1145,20 @@ impl Hub {
                 None => f,
             });
         }
+        self.restart_pull(caller, opened, PullJob::Pipeline(Box::new(spec)), None)
+            .await
+    }
+
+    /// Pulls a data set again: its records go, it is `pulling` under a new lease, the pull is
+    /// audited (with what it is compared with, when that is said) and runs on a task of its own.
+    async fn restart_pull(
+        self: &Arc<Self>,
+        caller: &Caller,
+        mut opened: Opened,
+        job: PullJob,
+        compared_with: Option<&str>,
+    ) -> Result<DatasetView, AppError> {
+        let id = opened.stored.id;
         let now = self.clock.now();
         let lease_owner = format!("pull-{}", Uuid::now_v7());
         opened.stored.state = DatasetState::Pulling.as_str().to_owned();
@@ -1160,21 +1174,21 @@ impl Hub {
         datasets::clear_chunks(&mut tx, id, ChunkKind::Records).await?;
         datasets::clear_chunks(&mut tx, id, ChunkKind::Destination).await?;
         datasets::update(&mut tx, &opened.stored).await?;
-        let event = Event::new(Actor::User(caller.user()), "dataset.pulled", "dataset", id)
+        let mut event = Event::new(Actor::User(caller.user()), "dataset.pulled", "dataset", id)
             .change("refresh", FieldChange::value(None::<bool>, Some(true)));
+        if let Some(against) = compared_with {
+            event = event.change(
+                "compared_with",
+                FieldChange::value(None::<String>, Some(against)),
+            );
+        }
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let view = self.dataset_view(caller, &opened).await?;
         let hub = Arc::clone(self);
         let actor = Actor::User(caller.user());
         tokio::spawn(async move {
-            hub.run_pull(
-                opened,
-                PullJob::Pipeline(Box::new(spec)),
-                lease_owner,
-                actor,
-            )
-            .await;
+            hub.run_pull(opened, job, lease_owner, actor).await;
         });
         Ok(view)
     }

@@ -1027,7 +1027,7 @@ impl Hub {
     pub(super) async fn restart_bom_pull(
         self: &Arc<Self>,
         caller: &Caller,
-        mut opened: Opened,
+        opened: Opened,
         against: Option<(String, Arc<Bom>)>,
     ) -> Result<DatasetView, AppError> {
         let id = opened.stored.id;
@@ -1064,47 +1064,23 @@ impl Hub {
                 None => Against::Destination,
             },
         };
-        let now = self.clock.now();
-        let lease_owner = format!("pull-{}", Uuid::now_v7());
-        opened.stored.state = DatasetState::Pulling.as_str().to_owned();
-        opened.stored.message = None;
-        opened.stored.lease_owner = Some(lease_owner.clone());
-        opened.stored.lease_expires_at = Some(now + self.options.dataset_lease);
-        opened.stored.touched_at = now;
-        opened.stored.updated_at = now;
-        opened.stored.counts = DatasetCounts::default().to_json();
-        opened.stored.schema_ciphertext = None;
-        opened.layout = None;
-        let mut tx = self.store.write().await?;
-        datasets::clear_chunks(&mut tx, id, ChunkKind::Records).await?;
-        datasets::clear_chunks(&mut tx, id, ChunkKind::Destination).await?;
-        datasets::update(&mut tx, &opened.stored).await?;
         let against_word = match &against {
             Against::Destination => "destination",
             Against::File { .. } => "file",
         };
-        let event = Event::new(Actor::User(caller.user()), "dataset.pulled", "dataset", id)
-            .change("refresh", FieldChange::value(None::<bool>, Some(true)))
-            .change(
-                "compared_with",
-                FieldChange::value(None::<String>, Some(against_word)),
-            );
-        self.record(&mut tx, caller.organization(), event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        let view = self.dataset_view(caller, &opened).await?;
         let job = BomJob {
             spec,
             file_name: source.view.name,
             bom,
             against,
         };
-        let hub = Arc::clone(self);
-        let actor = Actor::User(caller.user());
-        tokio::spawn(async move {
-            hub.run_pull(opened, PullJob::Bom(Box::new(job)), lease_owner, actor)
-                .await;
-        });
-        Ok(view)
+        self.restart_pull(
+            caller,
+            opened,
+            PullJob::Bom(Box::new(job)),
+            Some(against_word),
+        )
+        .await
     }
 
     /// A BOM pull: compares the file read with the destination or the other file, and stores
@@ -2088,9 +2064,16 @@ fn build_node(
     })
 }
 
+/// A column of a BOM chunk's records as the array its field is.
+fn column<T: 'static>(rows: &RecordBatch, field: usize) -> Result<&T, AppError> {
+    rows.column(field)
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))
+}
+
 /// The per-part totals of a BOM data set's records (file rows only). Blocking work.
 fn part_totals(chunks: &[(ChunkIndex, RecordsChunk)]) -> Result<Vec<PartTotalView>, AppError> {
-    let corrupt = || AppError::Store(StoreError::Corrupt("data set chunk"));
     let mut parent_of: Vec<Option<u64>> = Vec::new();
     let mut quantity_of: Vec<f64> = Vec::new();
     // Each row's part number, description and unit.
@@ -2098,31 +2081,11 @@ fn part_totals(chunks: &[(ChunkIndex, RecordsChunk)]) -> Result<Vec<PartTotalVie
     let mut part_of: Vec<Option<Part>> = Vec::new();
     for (index, payload) in chunks {
         let rows = &payload.rows;
-        let parents = rows
-            .column(F_PARENT_ROW)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(corrupt)?;
-        let parts = rows
-            .column(F_PART)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(corrupt)?;
-        let descriptions = rows
-            .column(F_DESCRIPTION)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(corrupt)?;
-        let quantities = rows
-            .column(F_QUANTITY)
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or_else(corrupt)?;
-        let units = rows
-            .column(F_UNIT)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(corrupt)?;
+        let parents = column::<Int64Array>(rows, F_PARENT_ROW)?;
+        let parts = column::<StringArray>(rows, F_PART)?;
+        let descriptions = column::<StringArray>(rows, F_DESCRIPTION)?;
+        let quantities = column::<Float64Array>(rows, F_QUANTITY)?;
+        let units = column::<StringArray>(rows, F_UNIT)?;
         for (i, flags) in index.flags.iter().enumerate() {
             if RecordStatus::from_flags(*flags) == RecordStatus::DestinationOnly {
                 continue;
