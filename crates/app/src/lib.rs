@@ -21,6 +21,8 @@ mod names;
 mod organizations;
 mod personal;
 mod pipelines;
+mod policies;
+mod teams;
 mod time_zone;
 
 pub use account::{
@@ -67,4 +69,9 @@ pub use pipelines::{
     EXPORT_LIMIT as RUN_ERRORS_EXPORT_LIMIT, LEASE as RUN_LEASE, PipelineView, RejectionGroup,
     RunErrorView, RunView,
 };
+pub use policies::{
+    AccessGrant, AccessPolicy, OwnershipPolicy, OwnershipRule, PolicyObjectKind, RedactionKind,
+    RedactionPolicy, RedactionRule, ViewAs, Viewer,
+};
+pub use teams::{MAX_TEAM_NAME, TeamView};
 pub use time_zone::TimeZone;

@@ -27,12 +27,22 @@ impl Hub {
         table: NamedTable,
         name: &str,
     ) -> Result<String, AppError> {
+        self.keyed_name_index(org, table.object_kind(), name)
+    }
+
+    /// [`Hub::name_index`] for any kind of object whose name is unique in its organization.
+    pub(crate) fn keyed_name_index(
+        &self,
+        org: OrganizationId,
+        object_kind: &str,
+        name: &str,
+    ) -> Result<String, AppError> {
         let key = self
             .vault
             .with_keyring(|keyring| keyring.derive_subkey("name-index v1"))?;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_ref())
             .map_err(|_| AppError::Refused("cannot key the name index"))?;
-        for part in [org.to_string().as_str(), table.object_kind(), name] {
+        for part in [org.to_string().as_str(), object_kind, name] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }

@@ -92,6 +92,10 @@ id_type!(
     /// Identifies a data set (records pulled through a pipeline, staged for review).
     DatasetId
 );
+id_type!(
+    /// Identifies a team: members of one organization that data policies name together.
+    TeamId
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ pub mod role;
 pub mod scope;
 
 pub use ids::{
-    ApiTokenId, ConnectionId, DatasetId, InvitationId, OrganizationId, PipelineId, RunId,
+    ApiTokenId, ConnectionId, DatasetId, InvitationId, OrganizationId, PipelineId, RunId, TeamId,
     SessionId, UploadId, UserId,
 };
 pub use organization::{EmailAddress, OrganizationName, ParseError};

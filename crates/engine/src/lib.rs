@@ -40,11 +40,13 @@ mod convert;
 mod expr;
 pub mod plan;
 pub mod records;
+pub mod row_filter;
 pub mod run;
 pub mod spec;
 mod typecheck;
 
 pub use plan::{Applied, Issue, Plan, Rejected, RejectionKind};
+pub use row_filter::RowFilter;
 pub use run::{EngineError, Progress, RunInput, RunObserver, RunOutcome, execute};
 pub use spec::{
     BomSettings, DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull,

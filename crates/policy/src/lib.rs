@@ -70,6 +70,16 @@ pub enum Action {
     PullDatasets,
     /// List every data set of the organization, whoever owns it (governance).
     ListAllDatasets,
+    /// See the organization's teams and their members.
+    ReadTeams,
+    /// Create, rename and delete teams; add and remove their members.
+    ManageTeams,
+    /// Read the data policies (access, ownership, redaction).
+    ReadPolicies,
+    /// Change the data policies.
+    ManagePolicies,
+    /// See what another member or a team sees ("view as"): audited each time.
+    ViewAs,
 }
 
 impl Action {
@@ -101,7 +111,12 @@ impl Action {
             | Action::ReadAudit
             | Action::ReadConnectionConfig
             | Action::ManageConnections
-            | Action::ListAllDatasets => Role::Administrator,
+            | Action::ListAllDatasets
+            | Action::ReadTeams
+            | Action::ManageTeams
+            | Action::ReadPolicies
+            | Action::ManagePolicies
+            | Action::ViewAs => Role::Administrator,
         }
     }
 
@@ -120,7 +135,10 @@ impl Action {
             | Action::SampleRecords
             | Action::ListPipelines
             | Action::ReadRunErrors
-            | Action::ListAllDatasets => TokenScope::Read,
+            | Action::ListAllDatasets
+            | Action::ReadTeams
+            | Action::ReadPolicies
+            | Action::ViewAs => TokenScope::Read,
             Action::RunPipelines | Action::PullDatasets => TokenScope::Run,
             Action::ManageOwnCredentials
             | Action::InviteUser
@@ -128,7 +146,9 @@ impl Action {
             | Action::DeleteUser
             | Action::UpdateSettings
             | Action::ManageConnections
-            | Action::ManagePipelines => TokenScope::Manage,
+            | Action::ManagePipelines
+            | Action::ManageTeams
+            | Action::ManagePolicies => TokenScope::Manage,
         }
     }
 }

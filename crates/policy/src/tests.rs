@@ -15,7 +15,7 @@ mod uuid_free {
     }
 }
 
-const ALL_ACTIONS: [Action; 21] = [
+const ALL_ACTIONS: [Action; 26] = [
     Action::ReadOwnAccount,
     Action::ManageOwnCredentials,
     Action::ListUsers,
@@ -37,6 +37,11 @@ const ALL_ACTIONS: [Action; 21] = [
     Action::ReadRunErrors,
     Action::PullDatasets,
     Action::ListAllDatasets,
+    Action::ReadTeams,
+    Action::ManageTeams,
+    Action::ReadPolicies,
+    Action::ManagePolicies,
+    Action::ViewAs,
 ];
 
 fn member(role: Role) -> Member {
@@ -103,6 +108,11 @@ fn roles_in_their_own_organization() {
         Action::ReadConnectionConfig,
         Action::ManageConnections,
         Action::ListAllDatasets,
+        Action::ReadTeams,
+        Action::ManageTeams,
+        Action::ReadPolicies,
+        Action::ManagePolicies,
+        Action::ViewAs,
     ];
     for action in admin_only {
         let resource = Resource::organization(org);

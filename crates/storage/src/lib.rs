@@ -25,6 +25,7 @@ pub mod organizations;
 pub mod password_resets;
 pub mod pipelines;
 pub mod sessions;
+pub mod teams;
 pub mod settings;
 pub mod users;
 pub mod vault;

@@ -1,0 +1,1091 @@
+//! Data policies: three layers an Administrator switches on one by one, each only ever taking
+//! away from what roles already allow.
+//!
+//! 1. **Access** — which teams may use which connections, pipelines and data sets. With it on, a
+//!    member sees a connection or a pipeline only when it is granted to one of their teams (a
+//!    data set: its owner always; the members it is shared with when its pipeline is visible
+//!    to them and, if grants name the data set, when they are in a granted team). Anything else
+//!    is "not found", exactly as a missing id. Administrators see everything.
+//! 2. **Ownership** — row filters: per team and connection object, a CEL expression over the
+//!    record's fields (and the member's own attributes as `member`). A member sees a record of
+//!    an object that has rules only when it passes a rule of one of their teams (the union);
+//!    objects without rules are not filtered. Administrators see every record (governance;
+//!    "view as" shows them what a member sees).
+//! 3. **Redaction** — per field (by name or by a `*` pattern, matched without regard to case),
+//!    per team (or everybody), how a value is shown: `mask`, `partial` (the last N characters),
+//!    `scramble` (a keyed hash under the organization's key: equal values stay equal) or `hide`
+//!    (absent). The strictest rule that applies wins; Administrators are exempted only by a
+//!    rule that says so.
+//!
+//! The documents are sealed under the organization's key (row filters name values), one per
+//! layer, and every change is audited with before and after. Every read path that shows a
+//! record — samples, data set records and the destination values beside them, run errors and
+//! their export, and the pages built on them — goes through [`RecordPolicy`].
+
+use crate::audit::{Actor, Event, FieldChange};
+use crate::identity::Caller;
+use crate::{AppError, Hub};
+use lockstep_domain::{ConnectionId, OrganizationId, Role, TeamId, UserId};
+use lockstep_engine::RowFilter;
+use lockstep_policy::Action;
+use lockstep_storage::teams::{self, StoredPolicy};
+use lockstep_storage::users::UserStatus;
+use lockstep_storage::{Connection, StoreError, connections, datasets, pipelines, users};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// At most this many grants or rules in one layer.
+pub const MAX_RULES: usize = 1000;
+/// The longest field pattern, in characters.
+const MAX_PATTERN: usize = 100;
+/// The most characters `partial` may keep.
+pub const MAX_KEEP: u32 = 64;
+
+/// The kinds of object an access grant names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyObjectKind {
+    Connection,
+    Pipeline,
+    Dataset,
+}
+
+/// One team's access to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessGrant {
+    #[schema(value_type = String, format = Uuid)]
+    pub team_id: TeamId,
+    pub object_kind: PolicyObjectKind,
+    #[schema(format = Uuid)]
+    pub object_id: String,
+}
+
+/// Which teams may use which connections, pipelines and data sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessPolicy {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub grants: Vec<AccessGrant>,
+}
+
+/// One team's row filter on one connection object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnershipRule {
+    #[schema(value_type = String, format = Uuid)]
+    pub team_id: TeamId,
+    #[schema(value_type = String, format = Uuid)]
+    pub connection_id: ConnectionId,
+    /// The object as discovery names it.
+    pub object: String,
+    /// A CEL expression over the record's fields; `member.email`, `member.id`, `member.role`
+    /// and `member.teams` are the member's own.
+    pub filter: String,
+}
+
+/// Row filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnershipPolicy {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub rules: Vec<OwnershipRule>,
+}
+
+/// How a redacted value is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactionKind {
+    Mask,
+    Partial,
+    Scramble,
+    Hide,
+}
+
+/// One redaction rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionRule {
+    /// The team it applies to; absent: every member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub team_id: Option<TeamId>,
+    /// Only this connection's records; absent: any connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub connection_id: Option<ConnectionId>,
+    /// Only this object's records (with `connection_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The field, by its exact name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Fields whose name matches, `*` standing for any characters, without regard to case
+    /// (`*ssn*`, `*salary*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    pub kind: RedactionKind,
+    /// `partial`: how many characters to keep at the end (1 to 64, default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
+    /// Administrators see the value in clear (never by default).
+    #[serde(default)]
+    pub exempt_administrators: bool,
+}
+
+/// Redaction rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionPolicy {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub rules: Vec<RedactionRule>,
+}
+
+/// Whose eyes a read is for: the caller, or with "view as" a member or a team.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: Option<UserId>,
+    pub administrator: bool,
+    pub teams: BTreeSet<TeamId>,
+    /// What `member` is in a row filter.
+    member: serde_json::Value,
+    /// "View as" is in effect (pages show a banner).
+    pub preview: bool,
+}
+
+/// What an Administrator previews: `user:ID` or `team:ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewAs {
+    User(UserId),
+    Team(TeamId),
+}
+
+impl ViewAs {
+    /// Parses `user:ID` or `team:ID`.
+    pub fn parse(text: &str) -> Result<ViewAs, AppError> {
+        let invalid = || AppError::Invalid {
+            field: "view_as",
+            reason: "must be user:ID or team:ID".to_owned(),
+        };
+        match text.split_once(':') {
+            Some(("user", id)) => Ok(ViewAs::User(id.parse().map_err(|_| invalid())?)),
+            Some(("team", id)) => Ok(ViewAs::Team(id.parse().map_err(|_| invalid())?)),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// The layers in force in an organization (those switched on), rules compiled.
+#[derive(Debug, Default)]
+pub(crate) struct Policies {
+    access: Option<AccessPolicy>,
+    ownership: Option<Vec<(OwnershipRule, Arc<RowFilter>)>>,
+    redaction: Option<RedactionPolicy>,
+}
+
+/// The rules that apply to one viewer's records of one connection object.
+pub(crate) struct RecordPolicy {
+    /// `None`: every record; otherwise a record passes one of these (none: no record).
+    filters: Option<Vec<Arc<RowFilter>>>,
+    /// The rules that may apply to a field, strictest first.
+    redactions: Vec<RedactionRule>,
+    member: serde_json::Value,
+    scramble_key: Option<Arc<lockstep_vault::OrgKeys>>,
+}
+
+impl std::fmt::Debug for RecordPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordPolicy")
+            .field("filters", &self.filters.as_ref().map(Vec::len))
+            .field("redactions", &self.redactions.len())
+            .finish()
+    }
+}
+
+/// Whether `pattern` (`*` for any characters) matches `name`, without regard to case.
+pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
+    let name: Vec<char> = name.to_lowercase().chars().collect();
+    // Iterative wildcard matching with one backtrack point: linear in practice, bounded by
+    // pattern × name in the worst case (both short).
+    let (mut p, mut n) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(c) if Some(c) == name.get(n) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern.get(p..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+}
+
+fn strictness(rule: &RedactionRule) -> (u8, u32) {
+    match rule.kind {
+        RedactionKind::Hide => (4, 0),
+        RedactionKind::Mask => (3, 0),
+        RedactionKind::Scramble => (2, 0),
+        // Keeping fewer characters is stricter.
+        RedactionKind::Partial => (1, MAX_KEEP + 1 - rule.keep.unwrap_or(4).min(MAX_KEEP)),
+    }
+}
+
+const MASK: &str = "••••";
+
+impl RecordPolicy {
+    /// A policy that withholds nothing.
+    pub(crate) fn open() -> RecordPolicy {
+        RecordPolicy {
+            filters: None,
+            redactions: Vec::new(),
+            member: serde_json::Value::Null,
+            scramble_key: None,
+        }
+    }
+
+    /// Whether nothing is withheld or changed.
+    pub(crate) fn is_open(&self) -> bool {
+        self.filters.is_none() && self.redactions.is_empty()
+    }
+
+    /// Whether the row filters let the record through.
+    pub(crate) fn passes(&self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match &self.filters {
+            None => true,
+            Some(filters) => filters.iter().any(|f| f.matches(record, &self.member)),
+        }
+    }
+
+    /// The strictest rule for a field known by any of `names` (its name here, the source field
+    /// it came from).
+    fn rule_for(&self, names: &[&str]) -> Option<&RedactionRule> {
+        self.redactions.iter().find(|r| {
+            names.iter().any(|name| match (&r.field, &r.pattern) {
+                (Some(field), _) => field == name,
+                (None, Some(pattern)) => pattern_matches(pattern, name),
+                (None, None) => false,
+            })
+        })
+    }
+
+    /// The value as the viewer may see it; `None` when the field is hidden.
+    pub(crate) fn redact(
+        &self,
+        names: &[&str],
+        value: &serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        let Some(rule) = self.rule_for(names) else {
+            return Some(value.clone());
+        };
+        if rule.kind == RedactionKind::Hide {
+            return None;
+        }
+        if value.is_null() {
+            return Some(serde_json::Value::Null);
+        }
+        let text = lockstep_engine::records::comparable(value);
+        Some(serde_json::Value::String(match rule.kind {
+            RedactionKind::Mask | RedactionKind::Hide => MASK.to_owned(),
+            RedactionKind::Partial => {
+                let keep = rule.keep.unwrap_or(4) as usize;
+                let count = text.chars().count();
+                if count <= keep {
+                    MASK.to_owned()
+                } else {
+                    let tail: String = text.chars().skip(count - keep).collect();
+                    format!("{MASK}{tail}")
+                }
+            }
+            RedactionKind::Scramble => {
+                let hash = self
+                    .scramble_key
+                    .as_ref()
+                    .and_then(|k| k.keyed_hash("redaction scramble v1", text.as_bytes()).ok());
+                match hash {
+                    Some(hash) => format!("scr_{}", hex::encode(hash.get(..12).unwrap_or(&[]))),
+                    // Without the key nothing can be scrambled: show nothing of it.
+                    None => MASK.to_owned(),
+                }
+            }
+        }))
+    }
+
+    /// Redacts every field of a record in place (`source_of` names the source field a field
+    /// came from, for rules written on source names).
+    pub(crate) fn redact_record(
+        &self,
+        record: &mut serde_json::Map<String, serde_json::Value>,
+        source_of: &dyn Fn(&str) -> Option<String>,
+    ) {
+        if self.redactions.is_empty() {
+            return;
+        }
+        let fields: Vec<String> = record.keys().cloned().collect();
+        for field in fields {
+            let source = source_of(&field);
+            let mut names = vec![field.as_str()];
+            if let Some(s) = &source {
+                names.push(s.as_str());
+            }
+            let Some(value) = record.get(&field) else {
+                continue;
+            };
+            match self.redact(&names, value) {
+                Some(v) => {
+                    record.insert(field, v);
+                }
+                None => {
+                    record.remove(&field);
+                }
+            }
+        }
+    }
+
+    /// Whether a field (by any of `names`) is redacted for the viewer.
+    pub(crate) fn redacts(&self, names: &[&str]) -> bool {
+        self.rule_for(names).is_some()
+    }
+
+    /// The union of two policies' restrictions (for records that come from one object and are
+    /// compared with another's): records must pass both objects' filters, and the strictest
+    /// rule of either applies.
+    pub(crate) fn and(mut self, other: RecordPolicy) -> RecordPolicy {
+        self.filters = match (self.filters, other.filters) {
+            (None, f) | (f, None) => f,
+            (Some(a), Some(_)) => Some(a),
+        };
+        self.redactions.extend(other.redactions);
+        self.redactions
+            .sort_by_key(|r| std::cmp::Reverse(strictness(r)));
+        if self.scramble_key.is_none() {
+            self.scramble_key = other.scramble_key;
+        }
+        self
+    }
+}
+
+impl Policies {
+    /// Whether the viewer may see the object at all.
+    pub(crate) fn may_see(&self, viewer: &Viewer, kind: PolicyObjectKind, id: &str) -> bool {
+        if viewer.administrator {
+            return true;
+        }
+        let Some(access) = &self.access else {
+            return true;
+        };
+        access.grants.iter().any(|g| {
+            g.object_kind == kind && g.object_id == id && viewer.teams.contains(&g.team_id)
+        })
+    }
+
+    /// Whether any grant names this object (data sets without grants follow their sharing).
+    pub(crate) fn names_object(&self, kind: PolicyObjectKind, id: &str) -> bool {
+        self.access.as_ref().is_some_and(|a| {
+            a.grants
+                .iter()
+                .any(|g| g.object_kind == kind && g.object_id == id)
+        })
+    }
+
+    /// The rules for the viewer's records of `object` of `connection`.
+    pub(crate) fn for_object(
+        &self,
+        viewer: &Viewer,
+        connection: ConnectionId,
+        object: &str,
+        scramble_key: Option<Arc<lockstep_vault::OrgKeys>>,
+    ) -> RecordPolicy {
+        let filters = match &self.ownership {
+            Some(rules) if !viewer.administrator => {
+                let on_object: Vec<&(OwnershipRule, Arc<RowFilter>)> = rules
+                    .iter()
+                    .filter(|(r, _)| r.connection_id == connection && r.object == object)
+                    .collect();
+                if on_object.is_empty() {
+                    None
+                } else {
+                    Some(
+                        on_object
+                            .into_iter()
+                            .filter(|(r, _)| viewer.teams.contains(&r.team_id))
+                            .map(|(_, f)| Arc::clone(f))
+                            .collect(),
+                    )
+                }
+            }
+            _ => None,
+        };
+        let mut redactions: Vec<RedactionRule> = match &self.redaction {
+            Some(policy) => policy
+                .rules
+                .iter()
+                .filter(|r| r.team_id.is_none_or(|t| viewer.teams.contains(&t)))
+                .filter(|r| !(viewer.administrator && r.exempt_administrators))
+                .filter(|r| r.connection_id.is_none_or(|c| c == connection))
+                .filter(|r| r.object.as_deref().is_none_or(|o| o == object))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        redactions.sort_by_key(|r| std::cmp::Reverse(strictness(r)));
+        RecordPolicy {
+            filters,
+            redactions,
+            member: viewer.member.clone(),
+            scramble_key,
+        }
+    }
+}
+
+fn layer_error(field: String, reason: impl Into<String>) -> AppError {
+    AppError::InvalidConfig {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl Hub {
+    /// The viewer the caller is, or with `view_as` (Administrators; audited) the member or team
+    /// they preview.
+    pub async fn viewer(
+        &self,
+        caller: &Caller,
+        view_as: Option<ViewAs>,
+    ) -> Result<Viewer, AppError> {
+        let org = caller.organization();
+        let Some(view_as) = view_as else {
+            return self
+                .viewer_of_user(org, caller.user(), caller.member.role)
+                .await;
+        };
+        self.authorize_in_organization(caller, Action::ViewAs)?;
+        let mut viewer = match view_as {
+            ViewAs::User(user) => {
+                let mut conn = self.store.read().await?;
+                let stored = users::get(&mut conn, org, user).await?;
+                drop(conn);
+                let stored = stored
+                    .filter(|u| u.status == UserStatus::Active)
+                    .ok_or_else(|| AppError::Invalid {
+                        field: "view_as",
+                        reason: "names no active member of this organization".to_owned(),
+                    })?;
+                self.viewer_of_user(org, user, stored.role).await?
+            }
+            ViewAs::Team(team) => {
+                let mut conn = self.store.read().await?;
+                let found = teams::get(&mut conn, org, team).await?;
+                drop(conn);
+                if found.is_none() {
+                    return Err(AppError::Invalid {
+                        field: "view_as",
+                        reason: "names no team of this organization".to_owned(),
+                    });
+                }
+                Viewer {
+                    user: None,
+                    administrator: false,
+                    teams: BTreeSet::from([team]),
+                    member: serde_json::json!({
+                        "id": null, "email": null, "role": "viewer", "teams": [team.to_string()]
+                    }),
+                    preview: true,
+                }
+            }
+        };
+        viewer.preview = true;
+        let (kind, id) = match view_as {
+            ViewAs::User(u) => ("user", u.to_string()),
+            ViewAs::Team(t) => ("team", t.to_string()),
+        };
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "policy.viewed_as",
+            "organization",
+            org,
+        )
+        .change("view_as", FieldChange::value(None::<String>, Some(format!("{kind}:{id}"))));
+        self.record_read(caller, event).await?;
+        Ok(viewer)
+    }
+
+    async fn viewer_of_user(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Viewer, AppError> {
+        let mut conn = self.store.read().await?;
+        let team_ids = teams::teams_of(&mut conn, org, user).await?;
+        let stored = users::get(&mut conn, org, user).await?;
+        drop(conn);
+        let email = match &stored {
+            Some(u) => Some(
+                self.open_text(org, "user", &user.to_string(), "email", &u.email_ciphertext)
+                    .await?,
+            ),
+            None => None,
+        };
+        let teams: BTreeSet<TeamId> = team_ids.into_iter().collect();
+        Ok(Viewer {
+            user: Some(user),
+            administrator: role == Role::Administrator,
+            member: serde_json::json!({
+                "id": user.to_string(),
+                "email": email,
+                "role": role.as_str(),
+                "teams": teams.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+            teams,
+            preview: false,
+        })
+    }
+
+    /// The layers switched on in `org`, rules compiled.
+    pub(crate) async fn policies(&self, org: OrganizationId) -> Result<Policies, AppError> {
+        let mut conn = self.store.read().await?;
+        let access = teams::policy(&mut conn, org, "access").await?;
+        let ownership = teams::policy(&mut conn, org, "ownership").await?;
+        let redaction = teams::policy(&mut conn, org, "redaction").await?;
+        drop(conn);
+        let mut policies = Policies::default();
+        if let Some(stored) = access.filter(|p| p.enabled) {
+            policies.access = Some(self.open_policy(org, "access", &stored).await?);
+        }
+        if let Some(stored) = ownership.filter(|p| p.enabled) {
+            let doc: OwnershipPolicy = self.open_policy(org, "ownership", &stored).await?;
+            let mut rules = Vec::with_capacity(doc.rules.len());
+            for rule in doc.rules {
+                // A rule saved compiled; one that no longer does withholds everything it names.
+                let filter = RowFilter::compile(&rule.filter)
+                    .or_else(|_| RowFilter::compile("false"))
+                    .map_err(|_| AppError::Refused("a row filter cannot be compiled"))?;
+                rules.push((rule, Arc::new(filter)));
+            }
+            policies.ownership = Some(rules);
+        }
+        if let Some(stored) = redaction.filter(|p| p.enabled) {
+            policies.redaction = Some(self.open_policy(org, "redaction", &stored).await?);
+        }
+        Ok(policies)
+    }
+
+    async fn open_policy<T: for<'de> Deserialize<'de>>(
+        &self,
+        org: OrganizationId,
+        layer: &str,
+        stored: &StoredPolicy,
+    ) -> Result<T, AppError> {
+        let json = self
+            .open_field(org, "policy", &org.to_string(), layer, &stored.document)
+            .await?;
+        serde_json::from_slice(&json).map_err(|_| AppError::Store(StoreError::Corrupt("policy")))
+    }
+
+    async fn read_layer<T: for<'de> Deserialize<'de> + Default>(
+        &self,
+        caller: &Caller,
+        layer: &str,
+    ) -> Result<T, AppError> {
+        self.authorize_in_organization(caller, Action::ReadPolicies)?;
+        let org = caller.organization();
+        let mut conn = self.store.read().await?;
+        let stored = teams::policy(&mut conn, org, layer).await?;
+        drop(conn);
+        match stored {
+            Some(stored) => self.open_policy(org, layer, &stored).await,
+            None => Ok(T::default()),
+        }
+    }
+
+    async fn write_layer<T: Serialize + for<'de> Deserialize<'de> + Default + PartialEq>(
+        &self,
+        conn: &mut Connection,
+        caller: &Caller,
+        layer: &'static str,
+        enabled: bool,
+        after: &T,
+    ) -> Result<(), AppError> {
+        let org = caller.organization();
+        let before: T = match teams::policy(conn, org, layer).await? {
+            Some(stored) => self.open_policy(org, layer, &stored).await?,
+            None => T::default(),
+        };
+        let before_json = serde_json::to_string(&before)
+            .map_err(|_| AppError::Refused("the policy cannot be written"))?;
+        let after_json = serde_json::to_string(after)
+            .map_err(|_| AppError::Refused("the policy cannot be written"))?;
+        let document = self
+            .seal_field(org, "policy", &org.to_string(), layer, after_json.as_bytes())
+            .await?;
+        teams::put_policy(
+            conn,
+            org,
+            layer,
+            &StoredPolicy {
+                enabled,
+                document,
+                updated_at: self.clock.now(),
+            },
+        )
+        .await?;
+        let event = Event::new(
+            Actor::User(caller.user()),
+            "policy.changed",
+            "organization",
+            org,
+        )
+        .change("layer", FieldChange::value(None::<String>, Some(layer)))
+        .change(layer, FieldChange::value(Some(before_json), Some(after_json)));
+        self.record(conn, org, event).await?;
+        Ok(())
+    }
+
+    pub async fn access_policy(&self, caller: &Caller) -> Result<AccessPolicy, AppError> {
+        self.read_layer(caller, "access").await
+    }
+
+    pub async fn ownership_policy(&self, caller: &Caller) -> Result<OwnershipPolicy, AppError> {
+        self.read_layer(caller, "ownership").await
+    }
+
+    pub async fn redaction_policy(&self, caller: &Caller) -> Result<RedactionPolicy, AppError> {
+        self.read_layer(caller, "redaction").await
+    }
+
+    /// Replaces the access policy (Administrators). Every team and object it names must be of
+    /// the organization.
+    pub async fn put_access_policy(
+        &self,
+        caller: &Caller,
+        policy: AccessPolicy,
+    ) -> Result<AccessPolicy, AppError> {
+        self.authorize_in_organization(caller, Action::ManagePolicies)?;
+        let org = caller.organization();
+        if policy.grants.len() > MAX_RULES {
+            return Err(layer_error("grants".to_owned(), "at most 1000 grants"));
+        }
+        let mut tx = self.store.write().await?;
+        let known_teams = self.team_ids(&mut tx, org).await?;
+        for (i, g) in policy.grants.iter().enumerate() {
+            if !known_teams.contains(&g.team_id) {
+                return Err(layer_error(
+                    format!("grants[{i}].team_id"),
+                    "names no team of this organization",
+                ));
+            }
+            let exists = match g.object_kind {
+                PolicyObjectKind::Connection => match g.object_id.parse() {
+                    Ok(id) => connections::get(&mut tx, org, id).await?.is_some(),
+                    Err(_) => false,
+                },
+                PolicyObjectKind::Pipeline => match g.object_id.parse() {
+                    Ok(id) => pipelines::get(&mut tx, org, id).await?.is_some(),
+                    Err(_) => false,
+                },
+                PolicyObjectKind::Dataset => match g.object_id.parse() {
+                    Ok(id) => datasets::get(&mut tx, org, id).await?.is_some(),
+                    Err(_) => false,
+                },
+            };
+            if !exists {
+                return Err(layer_error(
+                    format!("grants[{i}].object_id"),
+                    "names no such object of this organization",
+                ));
+            }
+        }
+        self.write_layer(&mut tx, caller, "access", policy.enabled, &policy)
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(policy)
+    }
+
+    /// Replaces the row filters (Administrators): each compiles, names a discovered object of a
+    /// connection of the organization and only fields it has.
+    pub async fn put_ownership_policy(
+        &self,
+        caller: &Caller,
+        policy: OwnershipPolicy,
+    ) -> Result<OwnershipPolicy, AppError> {
+        self.authorize_in_organization(caller, Action::ManagePolicies)?;
+        let org = caller.organization();
+        if policy.rules.len() > MAX_RULES {
+            return Err(layer_error("rules".to_owned(), "at most 1000 rules"));
+        }
+        let mut conn = self.store.read().await?;
+        let known_teams = self.team_ids(&mut conn, org).await?;
+        drop(conn);
+        for (i, rule) in policy.rules.iter().enumerate() {
+            if !known_teams.contains(&rule.team_id) {
+                return Err(layer_error(
+                    format!("rules[{i}].team_id"),
+                    "names no team of this organization",
+                ));
+            }
+            let fields = self
+                .object_fields(org, rule.connection_id, &rule.object, i)
+                .await?;
+            let filter = RowFilter::compile(&rule.filter)
+                .map_err(|reason| layer_error(format!("rules[{i}].filter"), reason))?;
+            if let Some(unknown) = filter.fields().into_iter().find(|f| !fields.contains(f)) {
+                return Err(layer_error(
+                    format!("rules[{i}].filter"),
+                    format!("names the field '{unknown}', which the object does not have"),
+                ));
+            }
+        }
+        let mut tx = self.store.write().await?;
+        self.write_layer(&mut tx, caller, "ownership", policy.enabled, &policy)
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(policy)
+    }
+
+    /// Replaces the redaction rules (Administrators). A rule names a field or a pattern; a field
+    /// of a named object must exist; `keep` only for `partial`; a rule may not mask, cut or hide
+    /// a field a pipeline of that object keys its records by (only `scramble` keeps keys
+    /// distinct).
+    pub async fn put_redaction_policy(
+        &self,
+        caller: &Caller,
+        policy: RedactionPolicy,
+    ) -> Result<RedactionPolicy, AppError> {
+        self.authorize_in_organization(caller, Action::ManagePolicies)?;
+        let org = caller.organization();
+        if policy.rules.len() > MAX_RULES {
+            return Err(layer_error("rules".to_owned(), "at most 1000 rules"));
+        }
+        let mut conn = self.store.read().await?;
+        let known_teams = self.team_ids(&mut conn, org).await?;
+        drop(conn);
+        let keys = self.pipeline_keys(org).await?;
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let at = |field: &str| format!("rules[{i}].{field}");
+            if rule.team_id.is_some_and(|t| !known_teams.contains(&t)) {
+                return Err(layer_error(at("team_id"), "names no team of this organization"));
+            }
+            match (&rule.field, &rule.pattern) {
+                (Some(_), Some(_)) => {
+                    return Err(layer_error(at("pattern"), "give a field or a pattern, not both"));
+                }
+                (None, None) => {
+                    return Err(layer_error(at("field"), "give a field or a pattern"));
+                }
+                (Some(field), None) if field.trim().is_empty() => {
+                    return Err(layer_error(at("field"), "must not be empty"));
+                }
+                (None, Some(pattern))
+                    if pattern.trim_matches('*').is_empty()
+                        || pattern.chars().count() > MAX_PATTERN =>
+                {
+                    return Err(layer_error(
+                        at("pattern"),
+                        "must name some characters besides '*', at most 100",
+                    ));
+                }
+                _ => {}
+            }
+            match (rule.kind, rule.keep) {
+                (RedactionKind::Partial, Some(keep)) if !(1..=MAX_KEEP).contains(&keep) => {
+                    return Err(layer_error(at("keep"), "must be 1 to 64"));
+                }
+                (RedactionKind::Partial, _) | (_, None) => {}
+                (_, Some(_)) => {
+                    return Err(layer_error(at("keep"), "is only for partial"));
+                }
+            }
+            if rule.object.is_some() && rule.connection_id.is_none() {
+                return Err(layer_error(at("connection_id"), "an object needs its connection"));
+            }
+            if let (Some(connection), Some(object)) = (rule.connection_id, &rule.object) {
+                let fields = self.object_fields(org, connection, object, i).await?;
+                if let Some(field) = &rule.field
+                    && !fields.contains(field)
+                {
+                    return Err(layer_error(
+                        at("field"),
+                        format!("the object has no field '{field}'"),
+                    ));
+                }
+            } else if let Some(connection) = rule.connection_id {
+                let mut conn = self.store.read().await?;
+                if connections::get(&mut conn, org, connection).await?.is_none() {
+                    return Err(layer_error(
+                        at("connection_id"),
+                        "names no connection of this organization",
+                    ));
+                }
+            }
+            if rule.kind != RedactionKind::Scramble {
+                for (pipeline, connection, object, key) in &keys {
+                    let applies = rule.connection_id.is_none_or(|c| c == *connection)
+                        && rule.object.as_deref().is_none_or(|o| o == object);
+                    let hits = key.iter().find(|k| match (&rule.field, &rule.pattern) {
+                        (Some(f), _) => f == *k,
+                        (None, Some(p)) => pattern_matches(p, k),
+                        (None, None) => false,
+                    });
+                    if applies && let Some(k) = hits {
+                        return Err(layer_error(
+                            at("kind"),
+                            format!(
+                                "'{k}' is the key of pipeline {pipeline}: masking, cutting or \
+                                 hiding it would leave records without identity (use scramble)"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut tx = self.store.write().await?;
+        self.write_layer(&mut tx, caller, "redaction", policy.enabled, &policy)
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(policy)
+    }
+
+    async fn team_ids(
+        &self,
+        conn: &mut Connection,
+        org: OrganizationId,
+    ) -> Result<BTreeSet<TeamId>, AppError> {
+        Ok(teams::list(conn, org).await?.into_iter().map(|t| t.id).collect())
+    }
+
+    /// The discovered fields of `object` of `connection`; errors name `rules[i]`.
+    async fn object_fields(
+        &self,
+        org: OrganizationId,
+        connection: ConnectionId,
+        object: &str,
+        i: usize,
+    ) -> Result<BTreeSet<String>, AppError> {
+        let mut conn = self.store.read().await?;
+        let stored = connections::get(&mut conn, org, connection).await?;
+        drop(conn);
+        let stored = stored.ok_or_else(|| {
+            layer_error(
+                format!("rules[{i}].connection_id"),
+                "names no connection of this organization",
+            )
+        })?;
+        let discovery = self.stored_objects(&stored).await?;
+        let found = discovery
+            .objects
+            .into_iter()
+            .find(|o| o.name == object)
+            .ok_or_else(|| {
+                layer_error(
+                    format!("rules[{i}].object"),
+                    "names no discovered object of the connection (discover it first)",
+                )
+            })?;
+        Ok(found.fields.into_iter().map(|f| f.name).collect())
+    }
+
+    /// Every pipeline's key as (pipeline, connection, object, key fields) for its source (the
+    /// key's source fields) and its destination.
+    async fn pipeline_keys(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<(String, ConnectionId, String, Vec<String>)>, AppError> {
+        let mut conn = self.store.read().await?;
+        let list = pipelines::list(&mut conn, org).await?;
+        drop(conn);
+        let mut keys = Vec::new();
+        for p in list {
+            let spec = self.open_spec(&p).await?;
+            if spec.key.is_empty() {
+                continue;
+            }
+            let sources: Vec<String> = spec
+                .key
+                .iter()
+                .map(|k| {
+                    spec.mappings
+                        .iter()
+                        .find(|m| &m.destination == k)
+                        .map_or_else(|| k.clone(), |m| m.source.clone())
+                })
+                .collect();
+            let id = p.id.to_string();
+            keys.push((
+                id.clone(),
+                p.source_connection_id,
+                spec.source.object.clone(),
+                sources,
+            ));
+            keys.push((
+                id,
+                p.destination_connection_id,
+                spec.destination.object.clone(),
+                spec.key.clone(),
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// Removes a team from every policy (in the caller's transaction); answers how many grants
+    /// and rules went.
+    pub(crate) async fn forget_team_in_policies(
+        &self,
+        conn: &mut Connection,
+        org: OrganizationId,
+        team: TeamId,
+    ) -> Result<usize, AppError> {
+        let mut removed = 0;
+        if let Some(stored) = teams::policy(conn, org, "access").await? {
+            let mut doc: AccessPolicy = self.open_policy(org, "access", &stored).await?;
+            let before = doc.grants.len();
+            doc.grants.retain(|g| g.team_id != team);
+            removed += before - doc.grants.len();
+            self.store_layer(conn, org, "access", stored.enabled, &doc).await?;
+        }
+        if let Some(stored) = teams::policy(conn, org, "ownership").await? {
+            let mut doc: OwnershipPolicy = self.open_policy(org, "ownership", &stored).await?;
+            let before = doc.rules.len();
+            doc.rules.retain(|r| r.team_id != team);
+            removed += before - doc.rules.len();
+            self.store_layer(conn, org, "ownership", stored.enabled, &doc).await?;
+        }
+        if let Some(stored) = teams::policy(conn, org, "redaction").await? {
+            let mut doc: RedactionPolicy = self.open_policy(org, "redaction", &stored).await?;
+            let before = doc.rules.len();
+            doc.rules.retain(|r| r.team_id != Some(team));
+            removed += before - doc.rules.len();
+            self.store_layer(conn, org, "redaction", stored.enabled, &doc).await?;
+        }
+        Ok(removed)
+    }
+
+    async fn store_layer<T: Serialize>(
+        &self,
+        conn: &mut Connection,
+        org: OrganizationId,
+        layer: &str,
+        enabled: bool,
+        doc: &T,
+    ) -> Result<(), AppError> {
+        let json = serde_json::to_vec(doc)
+            .map_err(|_| AppError::Refused("the policy cannot be written"))?;
+        let document = self
+            .seal_field(org, "policy", &org.to_string(), layer, &json)
+            .await?;
+        teams::put_policy(
+            conn,
+            org,
+            layer,
+            &StoredPolicy {
+                enabled,
+                document,
+                updated_at: self.clock.now(),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The policy for the viewer's records of an object, with the organization's key for
+    /// `scramble` when a rule needs it.
+    pub(crate) async fn record_policy(
+        &self,
+        org: OrganizationId,
+        policies: &Policies,
+        viewer: &Viewer,
+        connection: ConnectionId,
+        object: &str,
+    ) -> Result<RecordPolicy, AppError> {
+        let mut policy = policies.for_object(viewer, connection, object, None);
+        if policy
+            .redactions
+            .iter()
+            .any(|r| r.kind == RedactionKind::Scramble)
+        {
+            policy.scramble_key = Some(self.org_keys(org).await?);
+        }
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_without_regard_to_case() {
+        assert!(pattern_matches("*ssn*", "employee_SSN"));
+        assert!(pattern_matches("*salary*", "salary"));
+        assert!(pattern_matches("sal*", "Salary_2024"));
+        assert!(!pattern_matches("sal*", "base_salary"));
+        assert!(pattern_matches("*_id", "customer_id"));
+        assert!(!pattern_matches("*_id", "customer_idx"));
+        assert!(pattern_matches("a*b*c", "axxbyyc"));
+        assert!(!pattern_matches("a*b*c", "axxbyy"));
+    }
+
+    fn rule(kind: RedactionKind, keep: Option<u32>) -> RedactionRule {
+        RedactionRule {
+            team_id: None,
+            connection_id: None,
+            object: None,
+            field: Some("f".to_owned()),
+            pattern: None,
+            kind,
+            keep,
+            exempt_administrators: false,
+        }
+    }
+
+    #[test]
+    fn the_strictest_rule_wins() {
+        let mut rules = vec![
+            rule(RedactionKind::Partial, Some(4)),
+            rule(RedactionKind::Partial, Some(2)),
+            rule(RedactionKind::Scramble, None),
+        ];
+        rules.sort_by_key(|r| std::cmp::Reverse(strictness(r)));
+        assert_eq!(rules.first().map(|r| r.kind), Some(RedactionKind::Scramble));
+        let policy = RecordPolicy {
+            filters: None,
+            redactions: vec![rule(RedactionKind::Partial, Some(2))],
+            member: serde_json::Value::Null,
+            scramble_key: None,
+        };
+        assert_eq!(
+            policy.redact(&["f"], &serde_json::json!("123456")),
+            Some(serde_json::json!("••••56"))
+        );
+        assert_eq!(
+            policy.redact(&["f"], &serde_json::json!("12")),
+            Some(serde_json::json!("••••"))
+        );
+        assert_eq!(
+            policy.redact(&["g"], &serde_json::json!("12")),
+            Some(serde_json::json!("12"))
+        );
+    }
+}
