@@ -8,6 +8,7 @@
 
 use crate::audit::{Actor, Event, FieldChange};
 use crate::identity::Caller;
+use crate::policies::PolicyObjectKind;
 use crate::{AppError, Hub};
 use lockstep_auth::{SecretToken, hashes_equal};
 use lockstep_connectors::rest::RestAuth;
@@ -221,6 +222,13 @@ impl Hub {
             .await?
             .ok_or(AppError::NotFound("connection"))?;
         drop(conn);
+        if !self
+            .access(caller)
+            .await?
+            .sees(PolicyObjectKind::Connection, &id.to_string())
+        {
+            return Err(AppError::NotFound("connection"));
+        }
         self.authorize_in_organization(caller, action)?;
         Ok(stored)
     }
@@ -457,8 +465,12 @@ impl Hub {
         let mut conn = self.store.read().await?;
         let list = connections::list(&mut conn, caller.organization()).await?;
         drop(conn);
+        let access = self.access(caller).await?;
         let mut views = Vec::with_capacity(list.len());
         for stored in list {
+            if !access.sees(PolicyObjectKind::Connection, &stored.id.to_string()) {
+                continue;
+            }
             views.push(self.view(caller, stored).await?);
         }
         views.sort_by(|a, b| {
@@ -842,9 +854,33 @@ impl Hub {
         object: &str,
         limit: usize,
     ) -> Result<Vec<Record>, AppError> {
+        self.sample_records_as(caller, id, object, limit, None)
+            .await
+    }
+
+    /// [`Hub::sample_records`] under the data policies: the records the viewer's row filters
+    /// withhold are left out, redacted values shown redacted; with `view_as` (Administrators),
+    /// as that member or team would see them.
+    pub async fn sample_records_as(
+        &self,
+        caller: &Caller,
+        id: ConnectionId,
+        object: &str,
+        limit: usize,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<Vec<Record>, AppError> {
         let stored = self
             .visible_connection(caller, Action::SampleRecords, id)
             .await?;
+        let viewer = self.viewer(caller, view_as).await?;
+        if viewer.preview
+            && !self
+                .access_for(caller.organization(), &viewer)
+                .await?
+                .sees(PolicyObjectKind::Connection, &id.to_string())
+        {
+            return Err(AppError::NotFound("connection"));
+        }
         if limit == 0 || limit > lockstep_connectors::MAX_SAMPLE {
             return Err(AppError::Invalid {
                 field: "limit",
@@ -859,7 +895,18 @@ impl Hub {
             .map(|o| o.name.clone())
             .ok_or(AppError::NotFound("object (discover the connection first)"))?;
         let connector = self.connector(Actor::User(caller.user()), &stored).await?;
-        let records = connector.sample(&object, limit).await?;
+        let mut records = connector.sample(&object, limit).await?;
+        let org = caller.organization();
+        let policies = self.policies(org).await?;
+        let policy = self
+            .record_policy(org, &policies, &viewer, id, &object)
+            .await?;
+        if !policy.is_open() {
+            records.retain(|r| policy.passes(r));
+            for record in &mut records {
+                policy.redact_record(record, &|_| None);
+            }
+        }
         let event = Event::new(
             Actor::User(caller.user()),
             "records.sampled",

@@ -447,6 +447,8 @@ pub struct RecordPage {
     pub records: Vec<RecordView>,
     /// Records that match the query in all.
     pub total: u64,
+    /// Records of this page the data policies withhold from the viewer (left out).
+    pub withheld: u64,
 }
 
 /// Which records a bulk tick changes.
@@ -832,7 +834,18 @@ impl Hub {
             },
         );
         match decision {
-            lockstep_policy::Decision::Allow => Ok(stored),
+            lockstep_policy::Decision::Allow => {
+                let owner = stored.owner_id == caller.user();
+                if self
+                    .access(caller)
+                    .await?
+                    .sees_dataset(owner, stored.pipeline_id, stored.id)
+                {
+                    Ok(stored)
+                } else {
+                    Err(AppError::NotFound("data set"))
+                }
+            }
             lockstep_policy::Decision::Deny(lockstep_policy::Denial::NotVisible) => {
                 Err(AppError::NotFound("data set"))
             }
@@ -1072,6 +1085,7 @@ impl Hub {
                 reason: "no such pipeline".to_owned(),
             })?;
         drop(conn);
+        self.check_pipeline_access(caller, pipeline_id).await?;
         self.authorize_in_organization(caller, Action::PullDatasets)?;
         if self.moves_boms(&pipeline).await? {
             return Err(AppError::Refused(crate::pipelines::BOM_PIPELINE));
@@ -1213,8 +1227,12 @@ impl Hub {
             datasets::list_visible(&mut conn, org, caller.user()).await?
         };
         drop(conn);
+        let access = self.access(caller).await?;
         let mut views = Vec::with_capacity(stored.len());
         for s in stored {
+            if !access.sees_dataset(s.owner_id == caller.user(), s.pipeline_id, s.id) {
+                continue;
+            }
             let opened = self.open_dataset(s).await?;
             views.push(self.dataset_view(caller, &opened).await?);
         }
@@ -1273,15 +1291,40 @@ impl Hub {
         id: DatasetId,
         query: RecordQuery,
     ) -> Result<RecordPage, AppError> {
+        self.dataset_records_as(caller, id, query, None).await
+    }
+
+    /// A page of records as the caller sees them under the data policies, or (Administrators)
+    /// as a member or a team would: records the row filters withhold are left out of the page
+    /// (counted in `withheld`), redacted values are shown redacted.
+    pub async fn dataset_records_as(
+        &self,
+        caller: &Caller,
+        id: DatasetId,
+        query: RecordQuery,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<RecordPage, AppError> {
         let stored = self.dataset_for(caller, DatasetAction::Read, id).await?;
+        let viewer = self.viewer(caller, view_as).await?;
+        if viewer.preview {
+            let owner = viewer.user == Some(stored.owner_id);
+            let access = self.access_for(caller.organization(), &viewer).await?;
+            if !access.sees_dataset(owner, stored.pipeline_id, stored.id) {
+                return Err(AppError::NotFound("data set"));
+            }
+        }
         self.note_read(caller, &stored).await?;
         let opened = self.open_dataset(stored).await?;
-        if opened.layout.is_none() {
+        let Some(layout) = opened.layout.as_ref() else {
             return Ok(RecordPage {
                 records: Vec::new(),
                 total: 0,
+                withheld: 0,
             });
-        }
+        };
+        let policy = self
+            .dataset_policy(caller.organization(), &viewer, &layout.spec)
+            .await?;
         let limit = match query.limit {
             0 => 100,
             n => n.min(MAX_PAGE),
@@ -1313,16 +1356,44 @@ impl Hub {
         for (chunk, i) in wanted {
             by_chunk.entry(chunk).or_default().push(i);
         }
+        let mut withheld = 0;
         for (chunk, positions) in by_chunk {
             let (index, payload) = self.load_chunk(&opened, chunk).await?;
+            let source_names: Vec<String> = payload
+                .source
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             for i in positions {
-                records.push(
-                    self.record_view(&opened, &index, &payload, i, &mut destinations)
-                        .await?,
-                );
+                let mut view = self
+                    .record_view(&opened, &index, &payload, i, &mut destinations)
+                    .await?;
+                if policy.is_open() {
+                    records.push(view);
+                    continue;
+                }
+                let source = (policy.filters_source() && i < payload.source.num_rows()).then(|| {
+                    let row = records::Cells::new(&payload.source).row(i);
+                    source_names
+                        .iter()
+                        .cloned()
+                        .zip(row)
+                        .collect::<serde_json::Map<String, serde_json::Value>>()
+                });
+                if policy.apply(&mut view, source.as_ref()) {
+                    records.push(view);
+                } else {
+                    withheld += 1;
+                }
             }
         }
-        Ok(RecordPage { records, total })
+        Ok(RecordPage {
+            records,
+            total,
+            withheld,
+        })
     }
 
     async fn load_chunk(
@@ -1521,9 +1592,19 @@ impl Hub {
                 reason: e.reason,
             }
         })?;
+        let viewer = self.viewer(caller, None).await?;
+        let policy = self
+            .dataset_policy(caller.organization(), &viewer, &layout.spec)
+            .await?;
         // Check every field before changing anything.
         let mut source_edits: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         for (name, value) in &values {
+            if policy.redacts(name) {
+                return Err(AppError::InvalidConfig {
+                    field: format!("values.{name}"),
+                    reason: "is redacted for you by a data policy: it cannot be edited".to_owned(),
+                });
+            }
             let Some(field) = output.fields().iter().find(|f| f.name() == name) else {
                 return Err(AppError::InvalidConfig {
                     field: format!("values.{name}"),
@@ -1583,6 +1664,19 @@ impl Hub {
             Row::new()
         };
         source_row.resize(source_names.len(), serde_json::Value::Null);
+        if policy.filters_source() {
+            let record: serde_json::Map<String, serde_json::Value> = source_names
+                .iter()
+                .map(|n| (*n).clone())
+                .zip(source_row.iter().cloned())
+                .collect();
+            let mut probe = self
+                .record_view(&opened, &index, &payload, i, &mut HashMap::new())
+                .await?;
+            if !policy.apply(&mut probe, Some(&record)) {
+                return Err(AppError::NotFound("record"));
+            }
+        }
         for (name, value) in &source_edits {
             if let Some(j) = source_names.iter().position(|n| *n == name)
                 && let Some(slot) = source_row.get_mut(j)
@@ -1703,8 +1797,11 @@ impl Hub {
         self.record(&mut tx, stored.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let opened = Opened { stored, ..opened };
-        self.record_view(&opened, &index, &payload, i, &mut HashMap::new())
-            .await
+        let mut view = self
+            .record_view(&opened, &index, &payload, i, &mut HashMap::new())
+            .await?;
+        policy.redact_view(&mut view);
+        Ok(view)
     }
 
     /// Recounts the records from their flags and stores the counts; marks the data set touched.
@@ -2476,7 +2573,14 @@ impl Hub {
                 .await?
                 .ok_or(AppError::NotFound("connection"))?;
         let edits = datasets::edits(&mut conn, id).await?;
+        let owner = users::get(&mut conn, org, opened.stored.owner_id).await?;
         drop(conn);
+        // The owner's row filters: a pull takes only the records its owner may see.
+        let owner_role = owner.map_or(lockstep_domain::Role::Viewer, |u| u.role);
+        let viewer = self
+            .viewer_of_user(org, opened.stored.owner_id, owner_role)
+            .await?;
+        let policy = Arc::new(self.dataset_policy(org, &viewer, spec).await?);
         let mut edit_map: HashMap<u128, StoredEdit> = HashMap::new();
         for (k, ct) in edits {
             let Ok(bytes) = <[u8; 16]>::try_from(k.as_slice()) else {
@@ -2643,8 +2747,14 @@ impl Hub {
             }
             let batch = batch.map_err(AppError::from)?;
             read += batch.num_rows() as u64;
+            let policy = Arc::clone(&policy);
             let (back, result) = tokio::task::spawn_blocking(move || {
-                let result = compare.absorb(&batch);
+                let result = match policy.keep_source_rows(&batch) {
+                    Ok((kept, withheld)) => compare
+                        .absorb(&kept)
+                        .map(|(full, skipped)| (full, skipped + withheld)),
+                    Err(err) => Err(err),
+                };
                 (compare, result)
             })
             .await

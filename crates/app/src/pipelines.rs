@@ -10,6 +10,7 @@
 use crate::audit::{Actor, Event, FieldChange};
 use crate::connections::check_name;
 use crate::identity::Caller;
+use crate::policies::PolicyObjectKind;
 use crate::{AppError, Hub};
 use lockstep_connectors::ConnectionKind;
 use lockstep_connectors::object_name::ObjectName;
@@ -227,6 +228,13 @@ impl Hub {
             .await?
             .ok_or(AppError::NotFound("pipeline"))?;
         drop(conn);
+        if !self
+            .access(caller)
+            .await?
+            .sees(PolicyObjectKind::Pipeline, &id.to_string())
+        {
+            return Err(AppError::NotFound("pipeline"));
+        }
         self.authorize_in_organization(caller, action)?;
         Ok(stored)
     }
@@ -460,8 +468,12 @@ impl Hub {
         let mut conn = self.store.read().await?;
         let list = pipelines::list(&mut conn, caller.organization()).await?;
         drop(conn);
+        let access = self.access(caller).await?;
         let mut views = Vec::with_capacity(list.len());
         for p in list {
+            if !access.sees(PolicyObjectKind::Pipeline, &p.id.to_string()) {
+                continue;
+            }
             views.push(self.pipeline_view(caller, p).await?);
         }
         views.sort_by(|a, b| {
@@ -797,12 +809,31 @@ impl Hub {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<RunErrorView>, AppError> {
+        self.run_errors_as(caller, pipeline, run, group, limit, offset, None)
+            .await
+    }
+
+    /// [`Hub::run_errors`] under the data policies (row filters of the pipeline's source
+    /// object, redaction of either object), or as a member or a team would see them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_errors_as(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+        group: Option<(lockstep_engine::RejectionKind, &str)>,
+        limit: u32,
+        offset: u32,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<Vec<RunErrorView>, AppError> {
         let org = self
             .run_of(caller, Action::ReadRunErrors, pipeline, run)
             .await?;
-        let views = self
+        let policy = self.run_policy(caller, pipeline, view_as).await?;
+        let mut views = self
             .open_run_errors(org, run, group, limit.clamp(1, 1000), offset)
             .await?;
+        policy.apply_to_run_errors(&mut views);
         let event = Event::new(Actor::User(caller.user()), "run_errors.read", "run", run).change(
             "records",
             FieldChange::value(None::<String>, Some(views.len())),
@@ -819,15 +850,28 @@ impl Hub {
         pipeline: PipelineId,
         run: RunId,
     ) -> Result<Vec<RunErrorView>, AppError> {
+        self.export_run_errors_as(caller, pipeline, run, None).await
+    }
+
+    /// [`Hub::export_run_errors`] under the data policies, or as a member or a team would.
+    pub async fn export_run_errors_as(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<Vec<RunErrorView>, AppError> {
         const PAGE: u32 = 1000;
         let org = self
             .run_of(caller, Action::ReadRunErrors, pipeline, run)
             .await?;
+        let policy = self.run_policy(caller, pipeline, view_as).await?;
         let mut views = Vec::new();
         let mut offset = 0;
         loop {
-            let page = self.open_run_errors(org, run, None, PAGE, offset).await?;
+            let mut page = self.open_run_errors(org, run, None, PAGE, offset).await?;
             let last = page.len() < PAGE as usize;
+            policy.apply_to_run_errors(&mut page);
             views.extend(page);
             offset += PAGE;
             if last || offset >= EXPORT_LIMIT {
@@ -1445,6 +1489,11 @@ impl Hub {
         .map(run_view)
         .collect();
         drop(conn);
+        let access = self.access(caller).await?;
+        let runs = runs
+            .into_iter()
+            .filter(|r| access.sees(PolicyObjectKind::Pipeline, &r.pipeline_id.to_string()))
+            .collect();
         self.name_runs(caller, runs).await
     }
 }

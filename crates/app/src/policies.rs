@@ -184,10 +184,9 @@ impl ViewAs {
     }
 }
 
-/// The layers in force in an organization (those switched on), rules compiled.
+/// The record layers in force in an organization (those switched on), rules compiled.
 #[derive(Debug, Default)]
 pub(crate) struct Policies {
-    access: Option<AccessPolicy>,
     ownership: Option<Vec<(OwnershipRule, Arc<RowFilter>)>>,
     redaction: Option<RedactionPolicy>,
 }
@@ -368,47 +367,25 @@ impl RecordPolicy {
         self.rule_for(names).is_some()
     }
 
-    /// The union of two policies' restrictions (for records that come from one object and are
-    /// compared with another's): records must pass both objects' filters, and the strictest
-    /// rule of either applies.
-    pub(crate) fn and(mut self, other: RecordPolicy) -> RecordPolicy {
-        self.filters = match (self.filters, other.filters) {
-            (None, f) | (f, None) => f,
-            (Some(a), Some(_)) => Some(a),
-        };
-        self.redactions.extend(other.redactions);
-        self.redactions
-            .sort_by_key(|r| std::cmp::Reverse(strictness(r)));
-        if self.scramble_key.is_none() {
-            self.scramble_key = other.scramble_key;
+    /// This policy's filters with `other`'s redactions added (the strictest of both applies):
+    /// for records of one object shown beside another's.
+    pub(crate) fn with_redactions_of(&self, other: &RecordPolicy) -> RecordPolicy {
+        let mut redactions = self.redactions.clone();
+        redactions.extend(other.redactions.iter().cloned());
+        redactions.sort_by_key(|r| std::cmp::Reverse(strictness(r)));
+        RecordPolicy {
+            filters: self.filters.clone(),
+            redactions,
+            member: self.member.clone(),
+            scramble_key: self
+                .scramble_key
+                .clone()
+                .or_else(|| other.scramble_key.clone()),
         }
-        self
     }
 }
 
 impl Policies {
-    /// Whether the viewer may see the object at all.
-    pub(crate) fn may_see(&self, viewer: &Viewer, kind: PolicyObjectKind, id: &str) -> bool {
-        if viewer.administrator {
-            return true;
-        }
-        let Some(access) = &self.access else {
-            return true;
-        };
-        access.grants.iter().any(|g| {
-            g.object_kind == kind && g.object_id == id && viewer.teams.contains(&g.team_id)
-        })
-    }
-
-    /// Whether any grant names this object (data sets without grants follow their sharing).
-    pub(crate) fn names_object(&self, kind: PolicyObjectKind, id: &str) -> bool {
-        self.access.as_ref().is_some_and(|a| {
-            a.grants
-                .iter()
-                .any(|g| g.object_kind == kind && g.object_id == id)
-        })
-    }
-
     /// The rules for the viewer's records of `object` of `connection`.
     pub(crate) fn for_object(
         &self,
@@ -531,7 +508,7 @@ impl Hub {
         Ok(viewer)
     }
 
-    async fn viewer_of_user(
+    pub(crate) async fn viewer_of_user(
         &self,
         org: OrganizationId,
         user: UserId,
@@ -566,14 +543,10 @@ impl Hub {
     /// The layers switched on in `org`, rules compiled.
     pub(crate) async fn policies(&self, org: OrganizationId) -> Result<Policies, AppError> {
         let mut conn = self.store.read().await?;
-        let access = teams::policy(&mut conn, org, "access").await?;
         let ownership = teams::policy(&mut conn, org, "ownership").await?;
         let redaction = teams::policy(&mut conn, org, "redaction").await?;
         drop(conn);
         let mut policies = Policies::default();
-        if let Some(stored) = access.filter(|p| p.enabled) {
-            policies.access = Some(self.open_policy(org, "access", &stored).await?);
-        }
         if let Some(stored) = ownership.filter(|p| p.enabled) {
             let doc: OwnershipPolicy = self.open_policy(org, "ownership", &stored).await?;
             let mut rules = Vec::with_capacity(doc.rules.len());
@@ -1087,5 +1060,346 @@ mod tests {
             policy.redact(&["g"], &serde_json::json!("12")),
             Some(serde_json::json!("12"))
         );
+    }
+}
+
+/// What the access policy lets one member see (built once per request).
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    /// `None`: everything (the layer is off, or an Administrator asks).
+    grants: Option<Vec<AccessGrant>>,
+    teams: BTreeSet<TeamId>,
+}
+
+impl Access {
+    /// Whether a connection or a pipeline is visible.
+    pub(crate) fn sees(&self, kind: PolicyObjectKind, id: &str) -> bool {
+        match &self.grants {
+            None => true,
+            Some(grants) => grants.iter().any(|g| {
+                g.object_kind == kind && g.object_id == id && self.teams.contains(&g.team_id)
+            }),
+        }
+    }
+
+    /// Whether a data set the member owns or is shared with is visible: their own always;
+    /// another's when its pipeline is visible and, if grants name the data set, when one of
+    /// the member's teams is granted it.
+    pub(crate) fn sees_dataset(
+        &self,
+        owner: bool,
+        pipeline: lockstep_domain::PipelineId,
+        dataset: lockstep_domain::DatasetId,
+    ) -> bool {
+        let Some(grants) = &self.grants else {
+            return true;
+        };
+        if owner {
+            return true;
+        }
+        let id = dataset.to_string();
+        let named = grants
+            .iter()
+            .any(|g| g.object_kind == PolicyObjectKind::Dataset && g.object_id == id);
+        self.sees(PolicyObjectKind::Pipeline, &pipeline.to_string())
+            && (!named || self.sees(PolicyObjectKind::Dataset, &id))
+    }
+}
+
+impl Hub {
+    /// The access policy as it applies to `viewer`.
+    pub(crate) async fn access_for(&self, org: OrganizationId, viewer: &Viewer) -> Result<Access, AppError> {
+        if viewer.administrator {
+            return Ok(Access {
+                grants: None,
+                teams: BTreeSet::new(),
+            });
+        }
+        let mut conn = self.store.read().await?;
+        let stored = teams::policy(&mut conn, org, "access").await?;
+        drop(conn);
+        let grants = match stored.filter(|p| p.enabled) {
+            Some(stored) => {
+                let doc: AccessPolicy = self.open_policy(org, "access", &stored).await?;
+                Some(doc.grants)
+            }
+            None => None,
+        };
+        Ok(Access {
+            grants,
+            teams: viewer.teams.clone(),
+        })
+    }
+
+    /// A pipeline the caller pulls through must be visible to them: else it is "no such
+    /// pipeline", as for a missing one.
+    pub(crate) async fn check_pipeline_access(
+        &self,
+        caller: &Caller,
+        pipeline: lockstep_domain::PipelineId,
+    ) -> Result<(), AppError> {
+        if self
+            .access(caller)
+            .await?
+            .sees(PolicyObjectKind::Pipeline, &pipeline.to_string())
+        {
+            Ok(())
+        } else {
+            Err(AppError::Invalid {
+                field: "pipeline_id",
+                reason: "no such pipeline".to_owned(),
+            })
+        }
+    }
+
+    /// The access policy as it applies to the caller.
+    pub(crate) async fn access(&self, caller: &Caller) -> Result<Access, AppError> {
+        if caller.member.role == Role::Administrator {
+            return Ok(Access {
+                grants: None,
+                teams: BTreeSet::new(),
+            });
+        }
+        let org = caller.organization();
+        let mut conn = self.store.read().await?;
+        let stored = teams::policy(&mut conn, org, "access").await?;
+        let enabled = stored.as_ref().is_some_and(|p| p.enabled);
+        let team_ids = if enabled {
+            teams::teams_of(&mut conn, org, caller.user()).await?
+        } else {
+            Vec::new()
+        };
+        drop(conn);
+        let grants = match stored.filter(|p| p.enabled) {
+            Some(stored) => {
+                let doc: AccessPolicy = self.open_policy(org, "access", &stored).await?;
+                Some(doc.grants)
+            }
+            None => None,
+        };
+        Ok(Access {
+            grants,
+            teams: team_ids.into_iter().collect(),
+        })
+    }
+}
+
+/// The rules for a data set's records as one viewer sees them: its source object's row filters
+/// decide which records show (a `destination_only` record: the destination object's), the
+/// destination object's decide whether the destination's values beside a record show, and the
+/// strictest redaction of either object applies to every value (by the record's field name or
+/// the source field it came from).
+pub(crate) struct DatasetPolicy {
+    source: RecordPolicy,
+    destination: RecordPolicy,
+    shown: RecordPolicy,
+    /// Record field → the source field it is mapped from.
+    sources: std::collections::BTreeMap<String, String>,
+}
+
+impl DatasetPolicy {
+    pub(crate) fn is_open(&self) -> bool {
+        self.source.is_open() && self.destination.is_open()
+    }
+
+    /// Whether the source object's records are filtered (pages then read each record's
+    /// source values).
+    pub(crate) fn filters_source(&self) -> bool {
+        self.source.filters.is_some()
+    }
+
+    fn source_of(&self, field: &str) -> Option<String> {
+        self.sources.get(field).cloned()
+    }
+
+    /// Applies the policy to a record as a page shows it; false when the viewer may not see
+    /// it at all. `source` is the record's source values (absent for `destination_only`).
+    pub(crate) fn apply(
+        &self,
+        view: &mut crate::datasets::RecordView,
+        source: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> bool {
+        let visible = match (view.status, source) {
+            (crate::datasets::RecordStatus::DestinationOnly, _) => {
+                self.destination.passes(&view.values)
+            }
+            (_, Some(source)) => self.source.passes(source),
+            // Values of a record whose source is unknown show only without row filters.
+            (_, None) => self.source.filters.is_none(),
+        };
+        if !visible {
+            return false;
+        }
+        self.redact_view(view);
+        true
+    }
+
+    /// Redacts a record the viewer may see: its values, key and changes, and the destination's
+    /// values beside it unless the destination object's row filters withhold that record.
+    pub(crate) fn redact_view(&self, view: &mut crate::datasets::RecordView) {
+        if !view.changes.is_empty() && self.destination.filters.is_some() {
+            let mut destination = view.values.clone();
+            for change in &view.changes {
+                destination.insert(change.field.clone(), change.destination.clone());
+            }
+            if !self.destination.passes(&destination) {
+                // The destination's record is not the viewer's to see: no values of it.
+                view.changes.clear();
+            }
+        }
+        let source_of = |f: &str| self.source_of(f);
+        self.shown.redact_record(&mut view.values, &source_of);
+        self.shown.redact_record(&mut view.key, &source_of);
+        view.changes.retain_mut(|change| {
+            let source = self.source_of(&change.field);
+            let mut names = vec![change.field.as_str()];
+            if let Some(s) = &source {
+                names.push(s.as_str());
+            }
+            match (
+                self.shown.redact(&names, &change.value),
+                self.shown.redact(&names, &change.destination),
+            ) {
+                (Some(value), Some(destination)) => {
+                    change.value = value;
+                    change.destination = destination;
+                    true
+                }
+                _ => false,
+            }
+        });
+    }
+
+    /// Whether the viewer sees this record field redacted (it may then not be edited).
+    pub(crate) fn redacts(&self, field: &str) -> bool {
+        let source = self.source_of(field);
+        let mut names = vec![field];
+        if let Some(s) = &source {
+            names.push(s.as_str());
+        }
+        self.shown.redacts(&names)
+    }
+}
+
+impl Hub {
+    /// The policy for the records of a data set pulled through `spec`, as `viewer` sees them.
+    pub(crate) async fn dataset_policy(
+        &self,
+        org: OrganizationId,
+        viewer: &Viewer,
+        spec: &lockstep_engine::PipelineSpec,
+    ) -> Result<DatasetPolicy, AppError> {
+        let policies = self.policies(org).await?;
+        let endpoint = |e: &lockstep_engine::Endpoint| -> Option<ConnectionId> {
+            e.connection_id.parse().ok()
+        };
+        let source = match endpoint(&spec.source) {
+            Some(c) => {
+                self.record_policy(org, &policies, viewer, c, &spec.source.object)
+                    .await?
+            }
+            None => RecordPolicy::open(),
+        };
+        let destination = match endpoint(&spec.destination) {
+            Some(c) => {
+                self.record_policy(org, &policies, viewer, c, &spec.destination.object)
+                    .await?
+            }
+            None => RecordPolicy::open(),
+        };
+        let shown = source.with_redactions_of(&destination);
+        let sources = spec
+            .mappings
+            .iter()
+            .map(|m| (m.destination.clone(), m.source.clone()))
+            .collect();
+        Ok(DatasetPolicy {
+            source,
+            destination,
+            shown,
+            sources,
+        })
+    }
+}
+
+impl DatasetPolicy {
+    /// Leaves out the rejected records the viewer's row filters withhold (a rejected record's
+    /// values are its source values) and redacts the rest.
+    pub(crate) fn apply_to_run_errors(&self, views: &mut Vec<crate::RunErrorView>) {
+        if self.is_open() {
+            return;
+        }
+        views.retain(|v| self.source.passes(&v.values));
+        let source_of = |f: &str| self.source_of(f);
+        for view in views.iter_mut() {
+            self.shown.redact_record(&mut view.values, &source_of);
+            if let serde_json::Value::Object(key) = &mut view.key {
+                self.shown.redact_record(key, &source_of);
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// The policy for a pipeline's rejected records as the caller (or, with `view_as`, a
+    /// member or a team, who must see the pipeline) sees them.
+    pub(crate) async fn run_policy(
+        &self,
+        caller: &Caller,
+        pipeline: lockstep_domain::PipelineId,
+        view_as: Option<ViewAs>,
+    ) -> Result<DatasetPolicy, AppError> {
+        let org = caller.organization();
+        let viewer = self.viewer(caller, view_as).await?;
+        if viewer.preview
+            && !self
+                .access_for(org, &viewer)
+                .await?
+                .sees(PolicyObjectKind::Pipeline, &pipeline.to_string())
+        {
+            return Err(AppError::NotFound("pipeline"));
+        }
+        let mut conn = self.store.read().await?;
+        let stored = pipelines::get(&mut conn, org, pipeline)
+            .await?
+            .ok_or(AppError::NotFound("pipeline"))?;
+        drop(conn);
+        let spec = self.open_spec(&stored).await?;
+        self.dataset_policy(org, &viewer, &spec).await
+    }
+}
+
+impl DatasetPolicy {
+    /// The source records of `batch` the source object's row filters let through, and how many
+    /// they withheld (blocking work: one record's values at a time are turned into JSON only
+    /// when filters apply).
+    pub(crate) fn keep_source_rows(
+        &self,
+        batch: &arrow_array::RecordBatch,
+    ) -> Result<(arrow_array::RecordBatch, u64), AppError> {
+        if self.source.filters.is_none() {
+            return Ok((batch.clone(), 0));
+        }
+        let schema = batch.schema();
+        let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+        let cells = lockstep_engine::records::Cells::new(batch);
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let record: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .map(|n| (*n).clone())
+                .zip(cells.row(row))
+                .collect();
+            if self.source.passes(&record) {
+                keep.push(row);
+            }
+        }
+        let withheld = (batch.num_rows() - keep.len()) as u64;
+        if withheld == 0 {
+            return Ok((batch.clone(), 0));
+        }
+        let kept = lockstep_engine::records::take(batch, &keep)
+            .map_err(|_| AppError::Refused("the records could not be filtered"))?;
+        Ok((kept, withheld))
     }
 }

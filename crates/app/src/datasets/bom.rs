@@ -902,6 +902,7 @@ impl Hub {
                 reason: "no such pipeline".to_owned(),
             })?;
         drop(conn);
+        self.check_pipeline_access(caller, pipeline_id).await?;
         self.authorize_in_organization(caller, Action::PullDatasets)?;
         let file_name = upload_file_name(file_name)?;
         let name = match name {
