@@ -1374,14 +1374,15 @@ impl Hub {
                     records.push(view);
                     continue;
                 }
-                let source = (policy.filters_source() && i < payload.source.num_rows()).then(|| {
-                    let row = records::Cells::new(&payload.source).row(i);
-                    source_names
-                        .iter()
-                        .cloned()
-                        .zip(row)
-                        .collect::<serde_json::Map<String, serde_json::Value>>()
-                });
+                let source =
+                    (policy.filters_source() && i < payload.source.num_rows()).then(|| {
+                        let row = records::Cells::new(&payload.source).row(i);
+                        source_names
+                            .iter()
+                            .cloned()
+                            .zip(row)
+                            .collect::<serde_json::Map<String, serde_json::Value>>()
+                    });
                 if policy.apply(&mut view, source.as_ref()) {
                     records.push(view);
                 } else {

@@ -43,8 +43,9 @@ const MAX_PATTERN: usize = 100;
 pub const MAX_KEEP: u32 = 64;
 
 /// The kinds of object an access grant names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyObjectKind {
     Connection,
@@ -99,8 +100,9 @@ pub struct OwnershipPolicy {
 }
 
 /// How a redacted value is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RedactionKind {
     Mask,
@@ -238,7 +240,9 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
 fn strictness(rule: &RedactionRule) -> (u8, u32) {
@@ -503,7 +507,10 @@ impl Hub {
             "organization",
             org,
         )
-        .change("view_as", FieldChange::value(None::<String>, Some(format!("{kind}:{id}"))));
+        .change(
+            "view_as",
+            FieldChange::value(None::<String>, Some(format!("{kind}:{id}"))),
+        );
         self.record_read(caller, event).await?;
         Ok(viewer)
     }
@@ -611,7 +618,13 @@ impl Hub {
         let after_json = serde_json::to_string(after)
             .map_err(|_| AppError::Refused("the policy cannot be written"))?;
         let document = self
-            .seal_field(org, "policy", &org.to_string(), layer, after_json.as_bytes())
+            .seal_field(
+                org,
+                "policy",
+                &org.to_string(),
+                layer,
+                after_json.as_bytes(),
+            )
             .await?;
         teams::put_policy(
             conn,
@@ -631,7 +644,10 @@ impl Hub {
             org,
         )
         .change("layer", FieldChange::value(None::<String>, Some(layer)))
-        .change(layer, FieldChange::value(Some(before_json), Some(after_json)));
+        .change(
+            layer,
+            FieldChange::value(Some(before_json), Some(after_json)),
+        );
         self.record(conn, org, event).await?;
         Ok(())
     }
@@ -758,11 +774,17 @@ impl Hub {
         for (i, rule) in policy.rules.iter().enumerate() {
             let at = |field: &str| format!("rules[{i}].{field}");
             if rule.team_id.is_some_and(|t| !known_teams.contains(&t)) {
-                return Err(layer_error(at("team_id"), "names no team of this organization"));
+                return Err(layer_error(
+                    at("team_id"),
+                    "names no team of this organization",
+                ));
             }
             match (&rule.field, &rule.pattern) {
                 (Some(_), Some(_)) => {
-                    return Err(layer_error(at("pattern"), "give a field or a pattern, not both"));
+                    return Err(layer_error(
+                        at("pattern"),
+                        "give a field or a pattern, not both",
+                    ));
                 }
                 (None, None) => {
                     return Err(layer_error(at("field"), "give a field or a pattern"));
@@ -791,7 +813,10 @@ impl Hub {
                 }
             }
             if rule.object.is_some() && rule.connection_id.is_none() {
-                return Err(layer_error(at("connection_id"), "an object needs its connection"));
+                return Err(layer_error(
+                    at("connection_id"),
+                    "an object needs its connection",
+                ));
             }
             if let (Some(connection), Some(object)) = (rule.connection_id, &rule.object) {
                 let fields = self.object_fields(org, connection, object, i).await?;
@@ -805,7 +830,10 @@ impl Hub {
                 }
             } else if let Some(connection) = rule.connection_id {
                 let mut conn = self.store.read().await?;
-                if connections::get(&mut conn, org, connection).await?.is_none() {
+                if connections::get(&mut conn, org, connection)
+                    .await?
+                    .is_none()
+                {
                     return Err(layer_error(
                         at("connection_id"),
                         "names no connection of this organization",
@@ -845,7 +873,11 @@ impl Hub {
         conn: &mut Connection,
         org: OrganizationId,
     ) -> Result<BTreeSet<TeamId>, AppError> {
-        Ok(teams::list(conn, org).await?.into_iter().map(|t| t.id).collect())
+        Ok(teams::list(conn, org)
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect())
     }
 
     /// The discovered fields of `object` of `connection`; errors name `rules[i]`.
@@ -935,21 +967,24 @@ impl Hub {
             let before = doc.grants.len();
             doc.grants.retain(|g| g.team_id != team);
             removed += before - doc.grants.len();
-            self.store_layer(conn, org, "access", stored.enabled, &doc).await?;
+            self.store_layer(conn, org, "access", stored.enabled, &doc)
+                .await?;
         }
         if let Some(stored) = teams::policy(conn, org, "ownership").await? {
             let mut doc: OwnershipPolicy = self.open_policy(org, "ownership", &stored).await?;
             let before = doc.rules.len();
             doc.rules.retain(|r| r.team_id != team);
             removed += before - doc.rules.len();
-            self.store_layer(conn, org, "ownership", stored.enabled, &doc).await?;
+            self.store_layer(conn, org, "ownership", stored.enabled, &doc)
+                .await?;
         }
         if let Some(stored) = teams::policy(conn, org, "redaction").await? {
             let mut doc: RedactionPolicy = self.open_policy(org, "redaction", &stored).await?;
             let before = doc.rules.len();
             doc.rules.retain(|r| r.team_id != Some(team));
             removed += before - doc.rules.len();
-            self.store_layer(conn, org, "redaction", stored.enabled, &doc).await?;
+            self.store_layer(conn, org, "redaction", stored.enabled, &doc)
+                .await?;
         }
         Ok(removed)
     }
@@ -1108,7 +1143,11 @@ impl Access {
 
 impl Hub {
     /// The access policy as it applies to `viewer`.
-    pub(crate) async fn access_for(&self, org: OrganizationId, viewer: &Viewer) -> Result<Access, AppError> {
+    pub(crate) async fn access_for(
+        &self,
+        org: OrganizationId,
+        viewer: &Viewer,
+    ) -> Result<Access, AppError> {
         if viewer.administrator {
             return Ok(Access {
                 grants: None,

@@ -146,7 +146,9 @@ impl Hub {
         let count = teams::list(&mut conn, org).await?.len();
         drop(conn);
         if count >= MAX_TEAMS {
-            return Err(AppError::Refused("the organization has 500 teams, the most it may have"));
+            return Err(AppError::Refused(
+                "the organization has 500 teams, the most it may have",
+            ));
         }
         let id = TeamId::from_uuid(Uuid::now_v7());
         let now = self.clock.now();

@@ -7,9 +7,9 @@
 
 use crate::convert::json_to_cel;
 use crate::expr::{self, Compiled};
+use cel::Context;
 use cel::common::types::CelNull;
 use cel::common::value::{CowVal, Val};
-use cel::Context;
 use cel::context::VariableResolver;
 use std::collections::BTreeSet;
 

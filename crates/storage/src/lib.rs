@@ -25,8 +25,8 @@ pub mod organizations;
 pub mod password_resets;
 pub mod pipelines;
 pub mod sessions;
-pub mod teams;
 pub mod settings;
+pub mod teams;
 pub mod users;
 pub mod vault;
 

@@ -32,7 +32,10 @@ fn parse<T: std::str::FromStr>(text: &str, what: &'static str) -> Result<T, Stor
 fn team_from_row(row: &sqlx::any::AnyRow) -> Result<StoredTeam, StoreError> {
     Ok(StoredTeam {
         id: parse(&row.try_get::<String, _>("id")?, "team id")?,
-        organization_id: parse(&row.try_get::<String, _>("organization_id")?, "organization id")?,
+        organization_id: parse(
+            &row.try_get::<String, _>("organization_id")?,
+            "organization id",
+        )?,
         name: row.try_get("name")?,
         name_ciphertext: row.try_get("name_ciphertext")?,
         created_at: from_millis(row.try_get("created_at")?)?,

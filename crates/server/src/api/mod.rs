@@ -138,5 +138,24 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::boms::parts))
         .routes(routes!(v1::boms::add_files))
         .routes(routes!(v1::boms::file))
+        .routes(routes!(v1::policies::create_team, v1::policies::list_teams))
+        .routes(routes!(
+            v1::policies::get_team,
+            v1::policies::rename_team,
+            v1::policies::delete_team
+        ))
+        .routes(routes!(
+            v1::policies::add_member,
+            v1::policies::remove_member
+        ))
+        .routes(routes!(v1::policies::get_access, v1::policies::put_access))
+        .routes(routes!(
+            v1::policies::get_ownership,
+            v1::policies::put_ownership
+        ))
+        .routes(routes!(
+            v1::policies::get_redaction,
+            v1::policies::put_redaction
+        ))
         .routes(routes!(v1::pipelines::set_bom))
 }

@@ -399,6 +399,9 @@ pub(crate) struct SampleQuery {
     /// 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    /// Administrators: the records as a member (`user:ID`) or a team (`team:ID`) sees them
+    /// under the data policies (audited).
+    view_as: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -421,13 +424,15 @@ pub(crate) async fn sample(
     ApiPath((id, name)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<SampleQuery>,
 ) -> Result<Json<Sample>, ApiError> {
+    let view_as = super::policies::view_as(query.view_as.as_deref())?;
     let records = state
         .hub
-        .sample_records(
+        .sample_records_as(
             &caller,
             connection_id(&id)?,
             &name,
             query.limit.unwrap_or(20),
+            view_as,
         )
         .await?;
     Ok(Json(Sample {

@@ -332,6 +332,8 @@ pub(crate) struct RecordList {
     records: Vec<RecordBody>,
     /// Records that match the query in all.
     total: u64,
+    /// Records of this page the data policies withhold from the viewer (left out of it).
+    withheld: u64,
 }
 
 pub(crate) fn dataset_id(id: &str) -> Result<DatasetId, ApiError> {
@@ -469,18 +471,21 @@ pub(crate) struct RecordsQuery {
     /// Only records with (or without) issues.
     #[param(value_type = Option<IssuesName>)]
     issues: Option<String>,
+    /// Administrators: the records as a member (`user:ID`) or a team (`team:ID`) sees them
+    /// under the data policies (audited).
+    view_as: Option<String>,
 }
 
 impl RecordsQuery {
-    fn parse(self) -> Result<RecordQuery, ApiError> {
-        let offset = match self.offset {
+    fn parse(&self) -> Result<RecordQuery, ApiError> {
+        let offset = match &self.offset {
             None => 0,
             Some(o) => o
                 .parse::<u64>()
                 .map_err(|_| ApiError::invalid("offset", "must be a number, 0 or more"))?,
         };
         let max = lockstep_app::MAX_DATASET_PAGE;
-        let limit = match self.limit {
+        let limit = match &self.limit {
             None => 100,
             Some(l) => match l.parse::<u64>() {
                 Ok(n) if (1..=max).contains(&n) => n,
@@ -492,11 +497,16 @@ impl RecordsQuery {
                 }
             },
         };
-        let status = self.status.map(|s| status(&s, "status")).transpose()?;
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| status(s, "status"))
+            .transpose()?;
         let issues = self
             .issues
+            .as_deref()
             .map(|s| {
-                IssuesName::parse(&s).ok_or_else(|| {
+                IssuesName::parse(s).ok_or_else(|| {
                     ApiError::invalid("issues", "must be one of any, errors, warnings, none")
                 })
             })
@@ -522,11 +532,16 @@ pub(crate) async fn records(
     ApiQuery(query): ApiQuery<RecordsQuery>,
 ) -> Result<Json<RecordList>, ApiError> {
     let id = dataset_id(&id)?;
+    let view_as = super::policies::view_as(query.view_as.as_deref())?;
     let query = query.parse()?;
-    let page = state.hub.dataset_records(&caller, id, query).await?;
+    let page = state
+        .hub
+        .dataset_records_as(&caller, id, query, view_as)
+        .await?;
     Ok(Json(RecordList {
         records: page.records.into_iter().map(RecordBody::from).collect(),
         total: page.total,
+        withheld: page.withheld,
     }))
 }
 

@@ -8,5 +8,6 @@ pub(crate) mod connections;
 pub(crate) mod datasets;
 pub(crate) mod me;
 pub(crate) mod pipelines;
+pub(crate) mod policies;
 pub(crate) mod sys;
 pub(crate) mod users;

@@ -348,9 +348,8 @@ pub(crate) async fn start_run(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Page {
-    /// 1 to 500 (runs) or 1 to 1000 (errors); default 50.
+    /// 1 to 500; default 50.
     limit: Option<u32>,
-    offset: Option<u32>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -453,9 +452,30 @@ impl From<RunErrorView> for RunErrorBody {
     }
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ErrorsPage {
+    /// 1 to 1000; default 50.
+    limit: Option<u32>,
+    offset: Option<u32>,
+    /// Administrators: the records as a member (`user:ID`) or a team (`team:ID`) sees them
+    /// under the data policies (audited).
+    view_as: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ViewAsQuery {
+    /// Administrators: the records as a member (`user:ID`) or a team (`team:ID`) sees them
+    /// under the data policies (audited).
+    view_as: Option<String>,
+}
+
 /// A run's rejected records with the reason (Administrators and Editors; audited).
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors", tag = "pipelines",
-    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path), Page),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path), ErrorsPage),
     responses((status = 200, body = RunErrorList),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
@@ -463,17 +483,19 @@ pub(crate) async fn run_errors(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiPath((id, run)): ApiPath<(String, String)>,
-    ApiQuery(page): ApiQuery<Page>,
+    ApiQuery(page): ApiQuery<ErrorsPage>,
 ) -> Result<Json<RunErrorList>, ApiError> {
+    let view_as = super::policies::view_as(page.view_as.as_deref())?;
     let errors = state
         .hub
-        .run_errors(
+        .run_errors_as(
             &caller,
             pipeline_id(&id)?,
             run_id(&run)?,
             None,
             page.limit.unwrap_or(50),
             page.offset.unwrap_or(0),
+            view_as,
         )
         .await?;
     Ok(Json(RunErrorList {
@@ -485,7 +507,7 @@ pub(crate) async fn run_errors(
 /// `run_errors.exported`), in the order they were read: rule, kind, reason, key, the offending fields, then the
 /// source fields as text. Cells that a spreadsheet would read as a formula start with `'`.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}/errors.csv", tag = "pipelines",
-    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path), ViewAsQuery),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, body = ApiError, content_type = "application/problem+json"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
@@ -493,11 +515,13 @@ pub(crate) async fn run_errors_csv(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiPath((id, run)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<ViewAsQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let run = run_id(&run)?;
+    let view_as = super::policies::view_as(query.view_as.as_deref())?;
     let errors = state
         .hub
-        .export_run_errors(&caller, pipeline_id(&id)?, run)
+        .export_run_errors_as(&caller, pipeline_id(&id)?, run, view_as)
         .await?;
     let body = crate::rejected_csv::build(&errors).map_err(|_| {
         ApiError::from(lockstep_app::AppError::Refused(

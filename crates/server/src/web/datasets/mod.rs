@@ -565,6 +565,7 @@ async fn show_page(
         lockstep_app::RecordPage {
             records: Vec::new(),
             total: 0,
+            withheld: 0,
         }
     } else {
         let page = query.page.unwrap_or(1).max(1);
