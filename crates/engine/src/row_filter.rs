@@ -64,13 +64,12 @@ struct JsonVariables<'a> {
 
 impl VariableResolver for JsonVariables<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        // Only the record's own fields and `member`: CEL asks for qualified names first
+        // (`member.email` as one variable) and must not get a null for them.
         let value = if variable == MEMBER_VARIABLE {
             self.member.clone()
         } else {
-            self.record
-                .get(variable)
-                .cloned()
-                .unwrap_or(serde_json::Value::Null)
+            self.record.get(variable)?.clone()
         };
         match Box::<dyn Val>::try_from(json_to_cel(value)) {
             Ok(boxed) => Some(CowVal::Owned(boxed)),
