@@ -21,6 +21,7 @@ mod names;
 mod organizations;
 mod personal;
 mod pipelines;
+mod redaction;
 mod time_zone;
 
 pub use account::{
