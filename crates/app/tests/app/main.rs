@@ -18,6 +18,7 @@ mod datasets;
 mod identity;
 mod names;
 mod organizations_share_addresses;
+mod redaction;
 mod schedule;
 
 use lockstep_storage::on_both_stores;
