@@ -1587,7 +1587,7 @@ impl Hub {
             .ok_or(AppError::Store(StoreError::Corrupt("data set layout")))?;
         let source_schema = records::schema_from_json(&layout.source)
             .ok_or(AppError::Store(StoreError::Corrupt("data set layout")))?;
-        let plan = Plan::for_review(&layout.spec, Arc::clone(&source_schema)).map_err(|e| {
+        let mut plan = Plan::for_review(&layout.spec, Arc::clone(&source_schema)).map_err(|e| {
             AppError::InvalidConfig {
                 field: e.field,
                 reason: e.reason,
@@ -1597,6 +1597,9 @@ impl Hub {
         let policy = self
             .dataset_policy(caller.organization(), &viewer, &layout.spec)
             .await?;
+        if layout.spec.uses_scramble() {
+            plan = plan.with_scrambler(self.scrambler(opened.stored.organization_id).await?);
+        }
         // Check every field before changing anything.
         let mut source_edits: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         for (name, value) in &values {
@@ -2559,6 +2562,10 @@ impl Hub {
         let id = opened.stored.id;
         let key = Arc::clone(&opened.key);
         let hasher = key_hasher(&key)?;
+        let scrambler = match spec.uses_scramble() {
+            true => Some(self.scrambler(org).await?),
+            false => None,
+        };
         let parse_id = |s: &str| -> Result<lockstep_domain::ConnectionId, AppError> {
             s.parse().map_err(|_| AppError::InvalidConfig {
                 field: "connection_id".to_owned(),
@@ -2605,14 +2612,16 @@ impl Hub {
             })
             .await
             .map_err(AppError::from)?;
-        let plan = Arc::new(
-            Plan::for_review(spec, Arc::clone(&source_schema)).map_err(|e| {
-                AppError::InvalidConfig {
-                    field: e.field,
-                    reason: e.reason,
-                }
-            })?,
-        );
+        let mut plan = Plan::for_review(spec, Arc::clone(&source_schema)).map_err(|e| {
+            AppError::InvalidConfig {
+                field: e.field,
+                reason: e.reason,
+            }
+        })?;
+        if let Some(scrambler) = scrambler {
+            plan = plan.with_scrambler(scrambler);
+        }
+        let plan = Arc::new(plan);
         let output = plan.output_schema();
         let key_fields: Vec<String> = if spec.key.is_empty() {
             output

@@ -22,6 +22,7 @@ mod organizations;
 mod personal;
 mod pipelines;
 mod policies;
+mod redaction;
 mod teams;
 mod time_zone;
 

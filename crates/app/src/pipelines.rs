@@ -1255,6 +1255,10 @@ impl Hub {
             })
         };
         let result = async {
+            let scrambler = match spec.uses_scramble() {
+                true => Some(self.scrambler(org).await?),
+                false => None,
+            };
             let source = self.connector(actor.clone(), &source).await?;
             let destination = self.connector(actor.clone(), &destination).await?;
             lockstep_engine::execute(
@@ -1264,6 +1268,7 @@ impl Hub {
                     spec: &spec,
                     cursor,
                     batch_rows: BATCH_ROWS,
+                    scrambler,
                 },
                 observer.as_ref(),
             )

@@ -39,8 +39,6 @@ use std::sync::Arc;
 pub const MAX_RULES: usize = 1000;
 /// The longest field pattern, in characters.
 const MAX_PATTERN: usize = 100;
-/// The most characters `partial` may keep.
-pub const MAX_KEEP: u32 = 64;
 
 /// The kinds of object an access grant names.
 #[derive(
@@ -99,17 +97,8 @@ pub struct OwnershipPolicy {
     pub rules: Vec<OwnershipRule>,
 }
 
-/// How a redacted value is shown.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RedactionKind {
-    Mask,
-    Partial,
-    Scramble,
-    Hide,
-}
+/// How a redacted value is shown (the pipelines' `redact` transform uses the same kinds).
+pub use lockstep_engine::RedactKind as RedactionKind;
 
 /// One redaction rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -200,7 +189,7 @@ pub(crate) struct RecordPolicy {
     /// The rules that may apply to a field, strictest first.
     redactions: Vec<RedactionRule>,
     member: serde_json::Value,
-    scramble_key: Option<Arc<lockstep_vault::OrgKeys>>,
+    scrambler: Option<lockstep_engine::Scrambler>,
 }
 
 impl std::fmt::Debug for RecordPolicy {
@@ -245,17 +234,16 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
-fn strictness(rule: &RedactionRule) -> (u8, u32) {
-    match rule.kind {
-        RedactionKind::Hide => (4, 0),
-        RedactionKind::Mask => (3, 0),
-        RedactionKind::Scramble => (2, 0),
-        // Keeping fewer characters is stricter.
-        RedactionKind::Partial => (1, MAX_KEEP + 1 - rule.keep.unwrap_or(4).min(MAX_KEEP)),
+fn redaction_of(rule: &RedactionRule) -> lockstep_engine::Redaction {
+    lockstep_engine::Redaction {
+        kind: rule.kind,
+        keep: rule.keep,
     }
 }
 
-const MASK: &str = "••••";
+fn strictness(rule: &RedactionRule) -> u32 {
+    redaction_of(rule).strictness()
+}
 
 impl RecordPolicy {
     /// A policy that withholds nothing.
@@ -264,7 +252,7 @@ impl RecordPolicy {
             filters: None,
             redactions: Vec::new(),
             member: serde_json::Value::Null,
-            scramble_key: None,
+            scrambler: None,
         }
     }
 
@@ -302,37 +290,20 @@ impl RecordPolicy {
         let Some(rule) = self.rule_for(names) else {
             return Some(value.clone());
         };
-        if rule.kind == RedactionKind::Hide {
-            return None;
-        }
-        if value.is_null() {
-            return Some(serde_json::Value::Null);
-        }
-        let text = lockstep_engine::records::comparable(value);
-        Some(serde_json::Value::String(match rule.kind {
-            RedactionKind::Mask | RedactionKind::Hide => MASK.to_owned(),
-            RedactionKind::Partial => {
-                let keep = rule.keep.unwrap_or(4) as usize;
-                let count = text.chars().count();
-                if count <= keep {
-                    MASK.to_owned()
-                } else {
-                    let tail: String = text.chars().skip(count - keep).collect();
-                    format!("{MASK}{tail}")
-                }
-            }
-            RedactionKind::Scramble => {
-                let hash = self
-                    .scramble_key
-                    .as_ref()
-                    .and_then(|k| k.keyed_hash("redaction scramble v1", text.as_bytes()).ok());
-                match hash {
-                    Some(hash) => format!("scr_{}", hex::encode(hash.get(..12).unwrap_or(&[]))),
-                    // Without the key nothing can be scrambled: show nothing of it.
-                    None => MASK.to_owned(),
-                }
-            }
-        }))
+        // Without the organization's scrambler nothing can be scrambled: the value is masked.
+        let unkeyed: lockstep_engine::Scrambler = Arc::new(|_: &[u8]| [0u8; 32]);
+        let (redaction, scrambler) = match &self.scrambler {
+            Some(scrambler) => (redaction_of(rule), scrambler),
+            None if rule.kind == RedactionKind::Scramble => (
+                lockstep_engine::Redaction {
+                    kind: RedactionKind::Mask,
+                    keep: None,
+                },
+                &unkeyed,
+            ),
+            None => (redaction_of(rule), &unkeyed),
+        };
+        lockstep_engine::redact_json(&redaction, value, scrambler)
     }
 
     /// Redacts every field of a record in place (`source_of` names the source field a field
@@ -381,10 +352,7 @@ impl RecordPolicy {
             filters: self.filters.clone(),
             redactions,
             member: self.member.clone(),
-            scramble_key: self
-                .scramble_key
-                .clone()
-                .or_else(|| other.scramble_key.clone()),
+            scrambler: self.scrambler.clone().or_else(|| other.scrambler.clone()),
         }
     }
 }
@@ -396,7 +364,7 @@ impl Policies {
         viewer: &Viewer,
         connection: ConnectionId,
         object: &str,
-        scramble_key: Option<Arc<lockstep_vault::OrgKeys>>,
+        scrambler: Option<lockstep_engine::Scrambler>,
     ) -> RecordPolicy {
         let filters = match &self.ownership {
             Some(rules) if !viewer.administrator => {
@@ -435,7 +403,7 @@ impl Policies {
             filters,
             redactions,
             member: viewer.member.clone(),
-            scramble_key,
+            scrambler,
         }
     }
 }
@@ -803,15 +771,9 @@ impl Hub {
                 }
                 _ => {}
             }
-            match (rule.kind, rule.keep) {
-                (RedactionKind::Partial, Some(keep)) if !(1..=MAX_KEEP).contains(&keep) => {
-                    return Err(layer_error(at("keep"), "must be 1 to 64"));
-                }
-                (RedactionKind::Partial, _) | (_, None) => {}
-                (_, Some(_)) => {
-                    return Err(layer_error(at("keep"), "is only for partial"));
-                }
-            }
+            redaction_of(rule)
+                .check()
+                .map_err(|reason| layer_error(at("keep"), reason))?;
             if rule.object.is_some() && rule.connection_id.is_none() {
                 return Err(layer_error(
                     at("connection_id"),
@@ -1016,8 +978,8 @@ impl Hub {
         Ok(())
     }
 
-    /// The policy for the viewer's records of an object, with the organization's key for
-    /// `scramble` when a rule needs it.
+    /// The policy for the viewer's records of an object, with the organization's scrambler
+    /// when a rule needs it (the one pipelines' `redact` transforms use: equal hashes).
     pub(crate) async fn record_policy(
         &self,
         org: OrganizationId,
@@ -1032,7 +994,7 @@ impl Hub {
             .iter()
             .any(|r| r.kind == RedactionKind::Scramble)
         {
-            policy.scramble_key = Some(self.org_keys(org).await?);
+            policy.scrambler = Some(self.scrambler(org).await?);
         }
         Ok(policy)
     }
@@ -1081,7 +1043,7 @@ mod tests {
             filters: None,
             redactions: vec![rule(RedactionKind::Partial, Some(2))],
             member: serde_json::Value::Null,
-            scramble_key: None,
+            scrambler: None,
         };
         assert_eq!(
             policy.redact(&["f"], &serde_json::json!("123456")),

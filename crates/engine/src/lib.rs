@@ -35,20 +35,28 @@
 //! type: numbers between each other (an integer only from a whole number, a decimal rounded to
 //! its scale), text parsed (`"42"` to an integer, RFC 3339 to a timestamp), maps and lists to
 //! JSON text; a result that does not convert rejects the record.
+//!
+//! A mapping's transform may instead redact the value (`{"redact": "scramble"}`, see
+//! [`redact`]): the destination then gets text, and scrambling needs the organization's
+//! [`Scrambler`], given to the plan ([`Plan::with_scrambler`]) or the run
+//! ([`RunInput::scrambler`]).
 
 mod convert;
 mod expr;
 pub mod plan;
 pub mod records;
+pub mod redact;
 pub mod row_filter;
 pub mod run;
 pub mod spec;
+mod transform;
 mod typecheck;
 
 pub use plan::{Applied, Issue, Plan, Rejected, RejectionKind};
+pub use redact::{RedactError, RedactKind, Redaction, Scrambler, redact_array, redact_json};
 pub use row_filter::RowFilter;
 pub use run::{EngineError, Progress, RunInput, RunObserver, RunOutcome, execute};
 pub use spec::{
     BomSettings, DEFAULT_MAX_REJECTED_PERCENT, Endpoint, Level, Mapping, Mode, OnNull,
-    PipelineSpec, Rule, RuleKind, SpecError,
+    PipelineSpec, Rule, RuleKind, SpecError, Transform,
 };

@@ -10,8 +10,11 @@
 use crate::convert::{self, Cell, ColumnBuilder, ColumnView};
 use crate::expr::EvalError;
 use crate::expr::{self, Compiled};
+use crate::redact::{RedactKind, Redaction, Scrambler, redact_array};
 use crate::run::EngineError;
-use crate::spec::{Level, Mode, OnNull, PipelineSpec, RuleKind, SpecError, VALUE_VARIABLE};
+use crate::spec::{
+    Level, Mode, OnNull, PipelineSpec, RuleKind, SpecError, Transform, VALUE_VARIABLE,
+};
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, FieldRef, Schema, SchemaRef};
 use arrow_select::filter::FilterBuilder;
@@ -197,6 +200,8 @@ struct Output {
     source_name: String,
     source_type: FieldType,
     transform: Option<Bound>,
+    /// A redact transform (then `transform` is none).
+    redact: Option<Redaction>,
     cast: Option<FieldType>,
     field: FieldRef,
     /// The source field, then the fields its transform refers to.
@@ -205,7 +210,21 @@ struct Output {
 
 impl Output {
     fn is_plain(&self) -> bool {
-        self.transform.is_none() && self.cast.is_none()
+        self.transform.is_none() && self.redact.is_none() && self.cast.is_none()
+    }
+}
+
+/// The organization's scrambler, when the plan was given one. `Debug` says only whether.
+#[derive(Clone, Default)]
+struct ScramblerSlot(Option<Scrambler>);
+
+impl std::fmt::Debug for ScramblerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Scrambler(..)"
+        } else {
+            "None"
+        })
     }
 }
 
@@ -230,6 +249,8 @@ pub struct Plan {
     /// A review plan keeps every record the filter lets through and reports what is wrong with
     /// it as [`Issue`]s instead of rejecting it.
     review: bool,
+    /// What scramble transforms hash with ([`Plan::with_scrambler`]).
+    scrambler: ScramblerSlot,
 }
 
 fn spec_error(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
@@ -395,6 +416,7 @@ impl Plan {
                     source_name: field.name().clone(),
                     source_type: field_type_of(field),
                     transform: None,
+                    redact: None,
                     cast: None,
                     field: Arc::clone(field),
                     fields: vec![field.name().clone()],
@@ -416,10 +438,18 @@ impl Plan {
                     .get_mut(i)
                     .and_then(Option::take)
                     .map(|c| bind(c, &stage_names, true));
-                let field = match (m.cast, &transform) {
-                    (Some(t), _) => typed_field(base, &m.destination, t),
-                    (None, Some(_)) => built_field(base, &m.destination),
-                    (None, None) => base.as_ref().clone().with_name(&m.destination),
+                let redact = m.transform.as_ref().and_then(Transform::redaction);
+                let field = match (m.cast, &transform, redact) {
+                    (Some(t), ..) => typed_field(base, &m.destination, t),
+                    // A redaction gives text.
+                    (None, _, Some(_)) => typed_field(base, &m.destination, FieldType::String),
+                    (None, Some(_), None) => built_field(base, &m.destination),
+                    (None, None, None) => base.as_ref().clone().with_name(&m.destination),
+                };
+                // Hidden values are nulls.
+                let field = match redact {
+                    Some(r) if r.kind == RedactKind::Hide => field.with_nullable(true),
+                    _ => field,
                 };
                 let mut fields = vec![m.source.clone()];
                 for f in transform.iter().flat_map(|t| &t.fields) {
@@ -433,6 +463,7 @@ impl Plan {
                     source_name: m.source.clone(),
                     source_type: field_type_of(base),
                     transform,
+                    redact,
                     cast: m.cast,
                     field: Arc::new(field),
                     fields,
@@ -609,7 +640,26 @@ impl Plan {
             cursor_column,
             interrupt: Arc::new(AtomicBool::new(false)),
             review: false,
+            scrambler: ScramblerSlot::default(),
         })
+    }
+
+    /// The plan, its scramble transforms hashing with `scrambler` (the organization's keyed
+    /// hash). A plan that scrambles and was given none fails to apply ([`Plan::check_scrambler`]).
+    pub fn with_scrambler(mut self, scrambler: Scrambler) -> Plan {
+        self.scrambler = ScramblerSlot(Some(scrambler));
+        self
+    }
+
+    /// Fails, naming the mapping, when a mapping scrambles and the plan was given no scrambler:
+    /// values are never passed in clear instead.
+    pub fn check_scrambler(&self) -> Result<(), EngineError> {
+        match self.outputs.iter().find(|o| {
+            o.redact.is_some_and(|r| r.kind == RedactKind::Scramble) && self.scrambler.0.is_none()
+        }) {
+            Some(o) => Err(no_scrambler(&o.label)),
+            None => Ok(()),
+        }
     }
 
     /// A plan for records a person reviews before they are written (a data set): no record is
@@ -652,7 +702,7 @@ impl Plan {
     pub fn source_of(&self, destination: &str) -> Option<&str> {
         self.outputs
             .iter()
-            .find(|o| o.transform.is_none() && o.field.name() == destination)
+            .find(|o| o.transform.is_none() && o.redact.is_none() && o.field.name() == destination)
             .filter(|_| !self.exports.iter().any(|r| r.field.name() == destination))
             .map(|o| o.source_name.as_str())
     }
@@ -1084,6 +1134,28 @@ impl Plan {
         source: &ArrayRef,
         rows: &mut RowStates,
     ) -> Result<ArrayRef, EngineError> {
+        // A redaction first: its text is the column, or what the cast converts.
+        let redacted;
+        let (source, source_type) = match o.redact {
+            Some(r) => {
+                let fallback;
+                let scrambler = match (&self.scrambler.0, r.kind) {
+                    (Some(s), _) => s,
+                    (None, RedactKind::Scramble) => return Err(no_scrambler(&o.label)),
+                    (None, _) => {
+                        fallback = unused_scrambler();
+                        &fallback
+                    }
+                };
+                redacted = redact_array(&r, source, o.source_type, scrambler)
+                    .map_err(|e| EngineError::Rule(format!("{}: {e}", o.label)))?;
+                if o.cast.is_none() {
+                    return Ok(redacted);
+                }
+                (&redacted, FieldType::String)
+            }
+            None => (source, o.source_type),
+        };
         let dest = o.field.name();
         let dest_type = field_type_name(field_type_of(&o.field));
         let nullable = o.field.is_nullable();
@@ -1091,7 +1163,7 @@ impl Plan {
         let mut fail = Vec::new();
         match &o.transform {
             Some(transform) => {
-                let value = Some((source, o.source_type));
+                let value = Some((source, source_type));
                 let label = &o.label;
                 self.evaluate(transform, label, slots, value, &rows.alive, |row, result| {
                     let problem = match result {
@@ -1127,7 +1199,7 @@ impl Plan {
                 })?;
             }
             None => {
-                let view = ColumnView::new(source, o.source_type);
+                let view = ColumnView::new(source, source_type);
                 for (row, live) in rows.alive.iter().enumerate() {
                     if !*live {
                         builder.append_null();
@@ -1157,6 +1229,19 @@ impl Plan {
         rows.reject_all(fail);
         Ok(builder.finish())
     }
+}
+
+/// Why a plan that scrambles cannot apply without a scrambler.
+fn no_scrambler(label: &str) -> EngineError {
+    EngineError::Rule(format!(
+        "{label}: a scramble transform needs the organization's key, and the plan was given \
+         none: nothing is written in clear instead"
+    ))
+}
+
+/// A scrambler for the redactions that never call one (mask, partial, hide).
+fn unused_scrambler() -> Scrambler {
+    Arc::new(|_: &[u8]| [0u8; 32])
 }
 
 fn builder_for(field: &Field, capacity: usize, label: &str) -> Result<ColumnBuilder, EngineError> {

@@ -108,7 +108,7 @@ fn comparable_str(s: &str) -> Cow<'_, str> {
 
 /// Appends the [`comparable`] text of a cell to `out`, without making its JSON value for the
 /// common types: the same text [`comparable`] gives for the cell's JSON value.
-fn write_comparable(cell: &Cell<'_>, out: &mut String) {
+pub(crate) fn write_comparable(cell: &Cell<'_>, out: &mut String) {
     use std::fmt::Write;
     match cell {
         Cell::Null => out.push_str("\u{0}null"),

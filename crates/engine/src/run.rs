@@ -5,6 +5,7 @@
 
 use crate::convert::{self, ColumnView};
 use crate::plan::{Applied, Plan, Rejected};
+use crate::redact::Scrambler;
 use crate::spec::{Mode, PipelineSpec, SpecError};
 use arrow_array::RecordBatch;
 use futures_util::StreamExt as _;
@@ -61,7 +62,7 @@ pub enum EngineError {
 }
 
 /// What a run needs besides the source and the destination.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunInput<'a> {
     /// The pipeline.
     pub spec: &'a PipelineSpec,
@@ -69,6 +70,21 @@ pub struct RunInput<'a> {
     pub cursor: Option<serde_json::Value>,
     /// Rows per batch asked of the source (0: the default).
     pub batch_rows: usize,
+    /// The organization's keyed hash, for the mappings that scramble their value
+    /// ([`PipelineSpec::uses_scramble`]); a run that scrambles without one fails before it
+    /// writes anything.
+    pub scrambler: Option<Scrambler>,
+}
+
+impl std::fmt::Debug for RunInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunInput")
+            .field("spec", &self.spec)
+            .field("cursor", &self.cursor)
+            .field("batch_rows", &self.batch_rows)
+            .field("scrambler", &self.scrambler.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 /// What a successful run did.
@@ -167,7 +183,12 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
         },
     };
     let (schema, stream) = source.read(read).await?;
-    let plan = Arc::new(Plan::new(spec, schema)?);
+    let mut plan = Plan::new(spec, schema)?;
+    if let Some(scrambler) = &input.scrambler {
+        plan = plan.with_scrambler(Arc::clone(scrambler));
+    }
+    plan.check_scrambler()?;
+    let plan = Arc::new(plan);
     let mut writer = destination
         .writer(WriteSpec {
             object: spec.destination.object.clone(),

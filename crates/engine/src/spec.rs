@@ -4,6 +4,8 @@
 //! found.
 
 use crate::expr::{self, Compiled};
+use crate::redact::{RedactKind, Redaction};
+pub use crate::transform::Transform;
 use crate::typecheck::{Scope, Type, infer};
 use lockstep_connectors::batch::WriteMode;
 use lockstep_connectors::{FieldMeta, FieldType};
@@ -115,10 +117,12 @@ pub struct Mapping {
     pub source: String,
     /// The destination field.
     pub destination: String,
-    /// A CEL expression for the destination value: `value` is the source value, and the
-    /// record's fields are variables too. Its result is stored as the destination field's type.
+    /// How the destination value is computed: a CEL expression (`value` is the source value,
+    /// and the record's fields are variables too; its result is stored as the destination
+    /// field's type), or a redaction (`{"redact": "scramble"}`, `{"redact": "partial", "keep":
+    /// 4}`, `mask`, `hide`) whose result is text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transform: Option<String>,
+    pub transform: Option<Transform>,
     /// Converts the value (after `transform`) to this type; text is parsed (`"42"` to an
     /// integer), and a value that does not convert rejects the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -347,7 +351,21 @@ impl PipelineSpec {
         };
         for (i, (m, t)) in self.mappings.iter().zip(&compiled.transforms).enumerate() {
             let source_type = fields.get(&m.source).copied().unwrap_or(FieldType::String);
-            let target_type = m.cast.unwrap_or(source_type);
+            let redacted = m
+                .transform
+                .as_ref()
+                .and_then(Transform::redaction)
+                .is_some();
+            // A redaction gives text: the destination is a string unless it is cast.
+            let target_type = match (m.cast, redacted) {
+                (Some(t), _) => t,
+                (None, true) => FieldType::String,
+                (None, false) => source_type,
+            };
+            if redacted {
+                let path = format!("mappings[{i}].transform");
+                stores(&path, Type::String, &m.destination, target_type)?;
+            }
             if let Some(t) = t {
                 let path = format!("mappings[{i}].transform");
                 let mut scope = after_import.clone();
@@ -359,6 +377,17 @@ impl PipelineSpec {
         }
         set_rules(RuleKind::Export, &mut destination)?;
         Ok(())
+    }
+
+    /// Whether a mapping scrambles its value: a plan of this pipeline then needs the
+    /// organization's [`crate::Scrambler`] ([`crate::Plan::with_scrambler`]).
+    pub fn uses_scramble(&self) -> bool {
+        self.mappings.iter().any(|m| {
+            m.transform
+                .as_ref()
+                .and_then(Transform::redaction)
+                .is_some_and(|r| r.kind == RedactKind::Scramble)
+        })
     }
 
     /// The rejection threshold in force, in percent of the records read.
@@ -407,7 +436,7 @@ impl PipelineSpec {
             }
         }
         for m in &self.mappings {
-            if let Some(t) = &m.transform {
+            if let Some(t) = m.transform.as_ref().and_then(Transform::expression) {
                 expressions.push((t, true));
             }
         }
@@ -455,12 +484,49 @@ impl PipelineSpec {
                     ),
                 ));
             }
+            let path = || format!("mappings[{i}].transform");
             let transform = match &m.transform {
                 None => None,
-                Some(t) => Some(
-                    expr::compile(t)
-                        .map_err(|r| SpecError::new(format!("mappings[{i}].transform"), r))?,
-                ),
+                Some(Transform::Expression(t)) => {
+                    Some(expr::compile(t).map_err(|r| SpecError::new(path(), r))?)
+                }
+                Some(Transform::Redact { redact, keep }) => {
+                    let r = Redaction {
+                        kind: *redact,
+                        keep: *keep,
+                    };
+                    r.check().map_err(|reason| SpecError::new(path(), reason))?;
+                    if let Some(cast) = m.cast
+                        && r.kind != RedactKind::Hide
+                        && !matches!(cast, FieldType::String | FieldType::Other)
+                    {
+                        return Err(SpecError::new(
+                            path(),
+                            format!(
+                                "a redaction gives text ({}), which cannot be cast to {}: cast to \
+                                 string, or leave the cast out",
+                                if r.kind == RedactKind::Scramble {
+                                    "scr_…"
+                                } else {
+                                    "••••…"
+                                },
+                                lockstep_connectors::batch::field_type_name(cast)
+                            ),
+                        ));
+                    }
+                    if r.kind != RedactKind::Scramble && self.key.contains(&m.destination) {
+                        return Err(SpecError::new(
+                            path(),
+                            format!(
+                                "'{}' is a key field and {} would make equal keys of different \
+                                 records; the key must stay unique: only scramble keeps it",
+                                m.destination,
+                                r.kind.name()
+                            ),
+                        ));
+                    }
+                    None
+                }
             };
             transforms.push(transform);
         }

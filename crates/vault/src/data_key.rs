@@ -102,6 +102,11 @@ pub struct KeyedHasher {
 }
 
 impl KeyedHasher {
+    /// The hasher of `mac` (an HMAC already keyed with its subkey).
+    pub(crate) fn from_mac(mac: hmac::Hmac<sha2::Sha256>) -> KeyedHasher {
+        KeyedHasher { mac }
+    }
+
     pub fn hash(&self, data: &[u8]) -> [u8; 32] {
         use hmac::Mac;
         let mut mac = self.mac.clone();

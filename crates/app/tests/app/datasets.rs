@@ -203,7 +203,7 @@ fn row_of(rows: &[(i64, u64)], id: i64) -> u64 {
 }
 
 /// Every byte the store holds, as text (SQLite: the files; PostgreSQL: every row of every table).
-async fn store_contents(t: &TestStore) -> String {
+pub(super) async fn store_contents(t: &TestStore) -> String {
     match t.store.backend() {
         Backend::Sqlite => {
             let path = t.url.trim_start_matches("sqlite://");

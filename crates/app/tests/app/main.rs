@@ -19,6 +19,7 @@ mod identity;
 mod names;
 mod organizations_share_addresses;
 mod policies;
+mod redaction;
 mod schedule;
 
 use lockstep_storage::on_both_stores;

@@ -69,14 +69,9 @@ async fn hub_with_org(
     org_name: &str,
     admin_email: &str,
 ) -> (Arc<Hub>, Caller, lockstep_app::SecretToken) {
-    let (hub, creds) = Hub::initialize(
-        t.store.clone(),
-        Arc::new(lockstep_app::SystemClock),
-        1,
-        1,
-    )
-    .await
-    .unwrap();
+    let (hub, creds) = Hub::initialize(t.store.clone(), Arc::new(lockstep_app::SystemClock), 1, 1)
+        .await
+        .unwrap();
     let hub = Arc::new(hub.with_options(lockstep_app::HubOptions {
         password_permits: 2,
         connectors: lockstep_app::connectors::Context::new(
@@ -185,7 +180,9 @@ const FIELDS: [&str; 7] = [
 type Predicate = fn(&Rec, &str) -> bool;
 const FILTERS: [(&str, Predicate); 4] = [
     ("region == 'EU'", |r, _| r.region == "EU"),
-    ("owner_email == member.email", |r, email| r.owner_email == email),
+    ("owner_email == member.email", |r, email| {
+        r.owner_email == email
+    }),
     ("cost_center in ['4711', '4712']", |r, _| {
         r.cost_center == "4711" || r.cost_center == "4712"
     }),
@@ -493,7 +490,10 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
         // Random row filters and redaction rules.
         let mut ownership = Vec::new();
         for _ in 0..rng.below(4) {
-            ownership.push((team_ids[rng.below(team_ids.len())], rng.below(FILTERS.len())));
+            ownership.push((
+                team_ids[rng.below(team_ids.len())],
+                rng.below(FILTERS.len()),
+            ));
         }
         let mut redaction = Vec::new();
         for _ in 0..rng.below(4) {
@@ -513,9 +513,7 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
                 _ => (None, Some("sal*")),
             };
             redaction.push(RedactionRule {
-                team_id: rng
-                    .chance(60)
-                    .then(|| team_ids[rng.below(team_ids.len())]),
+                team_id: rng.chance(60).then(|| team_ids[rng.below(team_ids.len())]),
                 connection_id: rng.chance(50).then_some(conn),
                 object: None,
                 field: field.map(str::to_owned),
@@ -559,12 +557,25 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
             // Samples, as the member and as an Administrator viewing as them.
             let sample = hub.sample_records(who, conn, &object, 100).await.unwrap();
             let whole = serde_json::to_string(&sample).unwrap();
-            check_answer(&path("sample"), person, &records, &ownership, &redaction, &sample, &whole);
+            check_answer(
+                &path("sample"),
+                person,
+                &records,
+                &ownership,
+                &redaction,
+                &sample,
+                &whole,
+            );
             let preview = hub
                 .sample_records_as(&admin, conn, &object, 100, Some(ViewAs::User(who.user())))
                 .await
                 .unwrap();
-            assert_eq!(preview, sample, "{}", path("view as = the member's own sample"));
+            assert_eq!(
+                preview,
+                sample,
+                "{}",
+                path("view as = the member's own sample")
+            );
             // Equal values scramble alike, for everybody in the organization.
             for row in &sample {
                 if let (Some(Value::String(region)), Some(rec)) = (
@@ -573,7 +584,11 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
                 ) && region.starts_with("scr_")
                 {
                     let before = scrambled.insert(rec.region.to_owned(), region.clone());
-                    assert!(before.is_none_or(|b| &b == region), "{}", path("stable scramble"));
+                    assert!(
+                        before.is_none_or(|b| &b == region),
+                        "{}",
+                        path("stable scramble")
+                    );
                 }
             }
 
@@ -590,13 +605,26 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
             let page = hub.dataset_records(who, ds.id, query).await.unwrap();
             let values: Vec<_> = page.records.iter().map(|r| r.values.clone()).collect();
             let whole = format!("{:?}", page.records);
-            check_answer(&path("data set"), person, &records, &ownership, &redaction, &values, &whole);
+            check_answer(
+                &path("data set"),
+                person,
+                &records,
+                &ownership,
+                &redaction,
+                &values,
+                &whole,
+            );
             let preview = hub
                 .dataset_records_as(&admin, ds.id, query, Some(ViewAs::User(who.user())))
                 .await
                 .unwrap();
             let preview_values: Vec<_> = preview.records.iter().map(|r| r.values.clone()).collect();
-            assert_eq!(preview_values, values, "{}", path("view as = the member's own page"));
+            assert_eq!(
+                preview_values,
+                values,
+                "{}",
+                path("view as = the member's own page")
+            );
             hub.delete_dataset(who, ds.id).await.unwrap();
 
             // A run's rejected records, on the page and in the export.
@@ -606,11 +634,30 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
                 .unwrap();
             let values: Vec<_> = errors.iter().map(|e| e.values.clone()).collect();
             let whole = format!("{errors:?}");
-            check_answer(&path("run errors"), person, &records, &ownership, &redaction, &values, &whole);
-            let exported = hub.export_run_errors(who, rejecting.id, run.id).await.unwrap();
+            check_answer(
+                &path("run errors"),
+                person,
+                &records,
+                &ownership,
+                &redaction,
+                &values,
+                &whole,
+            );
+            let exported = hub
+                .export_run_errors(who, rejecting.id, run.id)
+                .await
+                .unwrap();
             let values: Vec<_> = exported.iter().map(|e| e.values.clone()).collect();
             let whole = format!("{exported:?}");
-            check_answer(&path("export"), person, &records, &ownership, &redaction, &values, &whole);
+            check_answer(
+                &path("export"),
+                person,
+                &records,
+                &ownership,
+                &redaction,
+                &values,
+                &whole,
+            );
         }
     }
 }
@@ -706,7 +753,9 @@ async fn the_access_policy_hides_objects_as_if_they_did_not_exist(t: TestStore) 
         .await
         .unwrap();
     settled(&hub, &granted, ds.id).await;
-    hub.share_dataset(&granted, ds.id, other.user()).await.unwrap();
+    hub.share_dataset(&granted, ds.id, other.user())
+        .await
+        .unwrap();
     assert!(matches!(
         hub.get_dataset(&other, ds.id).await,
         Err(AppError::NotFound(_))
@@ -833,9 +882,15 @@ async fn bad_policies_and_teams_are_refused_naming_the_field(t: TestStore) {
         }],
     };
     let cases = [
-        (redact("salary", RedactionKind::Mask, None), "rules[0].field"),
+        (
+            redact("salary", RedactionKind::Mask, None),
+            "rules[0].field",
+        ),
         (redact("ssn", RedactionKind::Mask, Some(3)), "rules[0].keep"),
-        (redact("ssn", RedactionKind::Partial, Some(0)), "rules[0].keep"),
+        (
+            redact("ssn", RedactionKind::Partial, Some(0)),
+            "rules[0].keep",
+        ),
         // Hiding the key a pipeline needs.
         (redact("id", RedactionKind::Hide, None), "rules[0].kind"),
     ];
@@ -921,5 +976,8 @@ async fn scramble_is_stable_in_an_organization_and_differs_between_them(t: TestS
         assert!(!format!("{sample:?}").contains("example.com"));
         hashes.push(by_id(1));
     }
-    assert_ne!(hashes[0], hashes[1], "another organization's key, another hash");
+    assert_ne!(
+        hashes[0], hashes[1],
+        "another organization's key, another hash"
+    );
 }

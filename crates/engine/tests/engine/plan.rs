@@ -396,3 +396,75 @@ fn plans_refuse_fields_the_source_lacks() {
     .unwrap_err();
     assert_eq!(e.field, "cursor");
 }
+
+#[test]
+fn redact_transforms_hash_mask_and_hide_before_the_destination() {
+    use lockstep_engine::{RedactKind, Redaction, Scrambler, redact_json};
+    let scrambler: Scrambler = Arc::new(|data: &[u8]| {
+        let mut out = [0u8; 32];
+        for (i, b) in data.iter().enumerate() {
+            out[i % 32] ^= b.wrapping_add(i as u8);
+        }
+        out
+    });
+    let parts = json!({"mode": "upsert", "key": ["name"], "mappings": [
+        {"source": "id", "destination": "id", "transform": {"redact": "partial", "keep": 1}},
+        {"source": "name", "destination": "name", "transform": {"redact": "scramble"}},
+        {"source": "price", "destination": "price", "transform": {"redact": "mask"}},
+        {"source": "qty", "destination": "qty", "transform": {"redact": "hide"}, "cast": "integer"}
+    ]});
+    let (schema, b) = items();
+    let spec = spec_with(parts);
+    let plan = Plan::new(&spec, Arc::clone(&schema)).unwrap();
+    // Without the organization's scrambler, nothing is written in clear.
+    assert!(plan.check_scrambler().is_err());
+    let err = plan.apply(&b).unwrap_err().to_string();
+    assert!(err.contains("mappings[1]"), "{err}");
+    let plan = plan.with_scrambler(Arc::clone(&scrambler));
+    plan.check_scrambler().unwrap();
+
+    let out = plan.output_schema();
+    for (name, t) in [
+        ("id", "string"),
+        ("name", "string"),
+        ("price", "string"),
+        ("qty", "integer"),
+    ] {
+        let f = out.field_with_name(name).unwrap();
+        assert_eq!(
+            lockstep_connectors::batch::field_type_name(field_meta(f).field_type),
+            t,
+            "{name}"
+        );
+    }
+    assert!(out.field_with_name("qty").unwrap().is_nullable());
+    assert_eq!(
+        out.field_with_name("name")
+            .unwrap()
+            .metadata()
+            .get(keys::PRIMARY_KEY),
+        Some(&"true".to_owned())
+    );
+    assert_eq!(plan.source_of("name"), None);
+
+    let applied = plan.apply(&b).unwrap();
+    assert!(applied.rejected.is_empty());
+    let r = rows(&applied.batch);
+    assert_eq!(r[0]["id"], "••••"); // "1" has no more than 1 character
+    assert_eq!(r[0]["price"], "••••");
+    assert_eq!(r[2]["price"], "••••");
+    assert_eq!(r[2]["name"], serde_json::Value::Null);
+    let scrambled = |v: serde_json::Value| {
+        redact_json(&Redaction::new(RedactKind::Scramble), &v, &scrambler).unwrap()
+    };
+    assert_eq!(r[1]["name"], scrambled(json!("CANARY-7f3a")));
+    assert!(r[1]["name"].as_str().unwrap().starts_with("scr_"));
+    for row in &r {
+        assert_eq!(row["qty"], serde_json::Value::Null);
+        assert!(
+            !serde_json::Value::Object(row.clone())
+                .to_string()
+                .contains("CANARY")
+        );
+    }
+}

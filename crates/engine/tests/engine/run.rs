@@ -189,6 +189,7 @@ fn input(spec: &PipelineSpec) -> RunInput<'_> {
         spec,
         cursor: None,
         batch_rows: 2,
+        scrambler: None,
     }
 }
 
@@ -396,6 +397,7 @@ async fn the_incremental_cursor_never_passes_a_rejected_record() {
             spec: &spec,
             cursor: Some(json!(5)),
             batch_rows: 3,
+            scrambler: None,
         },
         &observer,
     )
@@ -451,6 +453,7 @@ async fn the_incremental_cursor_never_passes_a_rejected_record() {
             spec: &spec,
             cursor: Some(json!(7)),
             batch_rows: 3,
+            scrambler: None,
         },
         &Observer::default(),
     )
@@ -746,6 +749,7 @@ async fn incremental_counts_add_up_with_the_records_held_back() {
             spec: &spec,
             cursor: None,
             batch_rows: 3,
+            scrambler: None,
         },
         &observer,
     )

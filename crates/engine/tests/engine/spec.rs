@@ -442,3 +442,95 @@ fn rules_are_type_checked_against_the_discovered_fields() {
     .validate_against(&fields)
     .unwrap();
 }
+
+#[test]
+fn redact_transforms_are_checked_and_keep_keys_unique() {
+    let ok = spec_with(json!({
+        "mode": "upsert",
+        "key": ["email"],
+        "mappings": [
+            {"source": "email", "destination": "email", "transform": {"redact": "scramble"}},
+            {"source": "card", "destination": "card", "transform": {"redact": "partial", "keep": 4}},
+            {"source": "name", "destination": "name", "transform": {"redact": "mask"}},
+            {"source": "phone", "destination": "phone", "transform": {"redact": "hide"}},
+            {"source": "id", "destination": "id_text", "transform": {"redact": "partial"}, "cast": "string"}
+        ]
+    }));
+    ok.validate().unwrap();
+    assert!(ok.uses_scramble());
+    let back: PipelineSpec = serde_json::from_value(serde_json::to_value(&ok).unwrap()).unwrap();
+    assert_eq!(back, ok);
+    let fields = [
+        meta("id", FieldType::Integer, "int8", false, true),
+        meta("email", FieldType::String, "text", false, false),
+        meta("card", FieldType::String, "text", true, false),
+        meta("name", FieldType::String, "text", true, false),
+        meta("phone", FieldType::String, "text", true, false),
+    ];
+    ok.validate_against(&fields).unwrap();
+    // Only the expressions' fields and the mapped ones are read.
+    assert_eq!(
+        ok.read_fields().unwrap(),
+        ["email", "card", "name", "phone", "id"].map(String::from)
+    );
+
+    let bad_keep = spec_with(json!({"mappings": [
+        {"source": "id", "destination": "id"},
+        {"source": "card", "destination": "card", "transform": {"redact": "partial", "keep": 0}}
+    ]}));
+    let e = error(&bad_keep);
+    assert_eq!(e.field, "mappings[1].transform");
+    assert!(
+        e.reason.contains("keep must be from 1 to 64"),
+        "{}",
+        e.reason
+    );
+    let keep_on_mask = spec_with(json!({"mappings": [
+        {"source": "card", "destination": "card", "transform": {"redact": "mask", "keep": 2}}
+    ]}));
+    assert_eq!(error(&keep_on_mask).field, "mappings[0].transform");
+
+    for kind in ["mask", "partial", "hide"] {
+        let masked_key = spec_with(json!({
+            "mode": "upsert",
+            "key": ["email"],
+            "mappings": [
+                {"source": "id", "destination": "id"},
+                {"source": "email", "destination": "email", "transform": {"redact": kind}}
+            ]
+        }));
+        let e = error(&masked_key);
+        assert_eq!(e.field, "mappings[1].transform");
+        assert!(
+            e.reason
+                .contains("the key must stay unique: only scramble keeps it"),
+            "{}",
+            e.reason
+        );
+    }
+
+    // A redaction gives text: a cast to anything but text is refused.
+    let cast = spec_with(json!({"mappings": [
+        {"source": "id", "destination": "id", "transform": {"redact": "mask"}, "cast": "integer"}
+    ]}));
+    let e = error(&cast);
+    assert_eq!(e.field, "mappings[0].transform");
+    assert!(
+        e.reason.contains("which cannot be cast to integer"),
+        "{}",
+        e.reason
+    );
+
+    // An unknown part of the object form is named.
+    let unknown = serde_json::from_value::<PipelineSpec>(json!({
+        "source": {"connection_id": "a", "object": "b"},
+        "destination": {"connection_id": "a", "object": "c"},
+        "mode": "append",
+        "mappings": [{"source": "a", "destination": "a", "transform": {"redact": "mask", "kep": 1}}]
+    }))
+    .unwrap_err();
+    assert!(
+        unknown.to_string().contains("unknown field `kep`"),
+        "{unknown}"
+    );
+}

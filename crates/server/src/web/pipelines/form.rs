@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use lockstep_app::connectors::{ConnectionKind, ObjectMeta};
+use lockstep_app::engine::Transform;
 use lockstep_app::{AppError, PipelineView};
 use lockstep_domain::ConnectionId;
 use serde_json::{Map, Value, json};
@@ -75,6 +76,40 @@ pub(super) struct PipelineForm {
     pub(super) cursor: String,
     pub(super) schedule: String,
     pub(super) max_rejected_percent: String,
+}
+
+/// The text box of a transform: a CEL expression as it is, a redaction as `redact:scramble`,
+/// `redact:partial:4`, `redact:mask` or `redact:hide`.
+pub(super) fn transform_text(transform: &Transform) -> String {
+    match transform {
+        Transform::Expression(e) => e.clone(),
+        Transform::Redact { redact, keep } => match keep {
+            Some(keep) => format!("{REDACT_PREFIX}{}:{keep}", redact.name()),
+            None => format!("{REDACT_PREFIX}{}", redact.name()),
+        },
+    }
+}
+
+/// What a redaction's text starts with (no CEL expression does: `redact:` does not parse).
+const REDACT_PREFIX: &str = "redact:";
+
+/// The API's transform for the text box: `redact:partial:4` is `{"redact": "partial", "keep":
+/// 4}`, any other text a CEL expression; none when empty. A `keep` that is no number is sent
+/// as 0, so the API's refusal lands next to the field.
+fn transform_json(text: &str) -> Option<Value> {
+    if text.is_empty() {
+        return None;
+    }
+    let Some(redaction) = text.strip_prefix(REDACT_PREFIX) else {
+        return Some(json!(text));
+    };
+    let mut parts = redaction.splitn(2, ':').map(str::trim);
+    let mut object = Map::new();
+    object.insert("redact".to_owned(), json!(parts.next().unwrap_or_default()));
+    if let Some(keep) = parts.next() {
+        object.insert("keep".to_owned(), json!(keep.parse::<u32>().unwrap_or(0)));
+    }
+    Some(Value::Object(object))
 }
 
 /// `mappings[3].source` → `("3", "source")` for the list `mappings`.
@@ -181,7 +216,7 @@ impl PipelineForm {
                 .map(|m| MappingRow {
                     source: m.source.clone(),
                     destination: m.destination.clone(),
-                    transform: m.transform.clone().unwrap_or_default(),
+                    transform: m.transform.as_ref().map(transform_text).unwrap_or_default(),
                     cast: m.cast.as_ref().map(snake).unwrap_or_default(),
                 })
                 .collect(),
@@ -223,7 +258,9 @@ impl PipelineForm {
                 let mut map = Map::new();
                 map.insert("source".to_owned(), json!(m.source));
                 map.insert("destination".to_owned(), json!(m.destination));
-                optional(&mut map, "transform", &m.transform);
+                if let Some(transform) = transform_json(&m.transform) {
+                    map.insert("transform".to_owned(), transform);
+                }
                 optional(&mut map, "cast", &m.cast);
                 Value::Object(map)
             })
@@ -879,5 +916,27 @@ mod tests {
         assert!(!form.shows("rules[1].expression"));
         assert!(form.shows("mappings[2].cast"));
         assert!(!form.shows("spec"));
+    }
+
+    #[test]
+    fn redact_transforms_are_written_as_redact_texts_in_the_box() {
+        for (text, api) in [
+            ("redact:scramble", json!({"redact": "scramble"})),
+            ("redact:partial:4", json!({"redact": "partial", "keep": 4})),
+            ("redact:partial", json!({"redact": "partial"})),
+            ("redact:mask", json!({"redact": "mask"})),
+            ("redact:hide", json!({"redact": "hide"})),
+            ("value * 2.0", json!("value * 2.0")),
+        ] {
+            assert_eq!(transform_json(text), Some(api.clone()), "{text}");
+            let back = serde_json::from_value::<Transform>(api).map(|t| transform_text(&t));
+            assert_eq!(back.ok().as_deref(), Some(text));
+        }
+        assert_eq!(transform_json(""), None);
+        // A keep that is no number is sent out of range, for the API to refuse next to the box.
+        assert_eq!(
+            transform_json("redact:partial:four"),
+            Some(json!({"redact": "partial", "keep": 0}))
+        );
     }
 }
