@@ -40,6 +40,8 @@ struct Member {
     invitation_id: String,
     /// A data set of the member's own (visible to them and to Administrators only).
     dataset_id: String,
+    /// A team of the member's organization (shared by its members).
+    team_id: String,
 }
 
 struct Org {
@@ -95,6 +97,7 @@ async fn member(
         run_id: String::new(),
         invitation_id: String::new(),
         dataset_id: String::new(),
+        team_id: String::new(),
     }
 }
 
@@ -175,6 +178,10 @@ async fn org(hub: &Arc<Hub>, op: &lockstep_app::Operator, name: &str) -> Org {
         .await
         .unwrap();
     let run = hub.start_run(&admin_caller, pipeline.id).await.unwrap();
+    let team = hub
+        .create_team(&admin_caller, &format!("{name} team"))
+        .await
+        .unwrap();
     let invitation = hub
         .invite_user(&admin_caller, &format!("pending@{name}.io"), Role::Viewer)
         .await
@@ -214,6 +221,7 @@ async fn org(hub: &Arc<Hub>, op: &lockstep_app::Operator, name: &str) -> Org {
             run_id: run.id.to_string(),
             invitation_id: invitation.id.to_string(),
             dataset_id: pulled.id.to_string(),
+            team_id: team.id.to_string(),
             ..m
         });
     }
@@ -283,6 +291,8 @@ fn class(method: &Method, path: &str) -> Class {
         p if p.starts_with("/api/v1/sys/") => Class::Operator,
         p if p.starts_with("/api/v1/me") => Class::Member,
         p if p.starts_with("/api/v1/users")
+            || p.starts_with("/api/v1/teams")
+            || p.starts_with("/api/v1/policies/")
             || p.starts_with("/api/v1/organization/")
             || p.starts_with("/api/v1/audit/") =>
         {
@@ -312,6 +322,8 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         &owner.pipeline_id
     } else if template.starts_with("/api/v1/datasets/") {
         &owner.dataset_id
+    } else if template.starts_with("/api/v1/teams/") {
+        &owner.team_id
     } else {
         panic!("{template}: which object does its id name? add it to the matrix")
     };
@@ -366,6 +378,8 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("PATCH", "/api/v1/connections") => json!({"name": "renamed"}),
         ("POST", "/api/v1/pipelines") => json!({"name": "x", "mode": "append"}),
         ("PATCH", "/api/v1/pipelines") => json!({"name": "renamed"}),
+        ("POST", "/api/v1/teams") | ("PATCH", "/api/v1/teams") => json!({"name": "ops"}),
+        ("PUT", p) if p.starts_with("/api/v1/policies/") => json!({"enabled": false}),
         ("POST", "/api/v1/sys/organizations") => {
             json!({"name": "Gamma", "admin_email": "a@gamma.io"})
         }
