@@ -25,6 +25,7 @@ mod datasets;
 mod http2;
 mod matrix;
 mod pipelines;
+mod policies;
 mod users;
 mod web;
 mod web_account;
