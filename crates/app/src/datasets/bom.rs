@@ -1407,14 +1407,26 @@ impl Hub {
             }
             loaded.extend(futures_util::future::try_join_all(pending).await?);
         }
+        // Redaction applies to a tree's values; row filters do not (a tree keeps its shape).
+        let viewer = self.viewer(caller, None).await?;
+        let policy = match opened.layout.as_ref() {
+            Some(layout) => Some(
+                self.dataset_policy(caller.organization(), &viewer, &layout.spec)
+                    .await?,
+            ),
+            None => None,
+        };
         let mut views: HashMap<u32, RecordView> = HashMap::with_capacity(wanted.len());
         let mut destinations = HashMap::new();
         for ((_, first, rows), (index, payload)) in jobs.iter().zip(&loaded) {
             for r in rows {
                 let i = usize::try_from(u64::from(*r) - first).unwrap_or(usize::MAX);
-                let view = self
+                let mut view = self
                     .record_view(&opened, index, payload, i, &mut destinations)
                     .await?;
+                if let Some(policy) = &policy {
+                    policy.redact_view(&mut view);
+                }
                 views.insert(*r, view);
             }
         }
