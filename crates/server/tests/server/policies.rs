@@ -130,3 +130,48 @@ async fn policies_through_the_api() {
     // The masked value reached no answer, log line or stored row.
     e.assert_never_shown(SSN).await;
 }
+
+const MAIL: &str = "canary-6b2f@example.com";
+
+/// A pipeline that scrambles a column: the destination holds only hashes (equal values alike),
+/// and the clear value reaches no answer, audit event, log line or row of the hub's store.
+#[tokio::test]
+async fn a_scrambling_pipeline_leaves_no_clear_value_behind() {
+    let mut e = env("loopback").await;
+    let _worker = super::pipelines::worker(&e);
+    let source = unique("scr_src");
+    let target = unique("scr_dst");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE {source} (id integer PRIMARY KEY, email text); \
+         INSERT INTO {source} VALUES (1, '{MAIL}'), (2, '{MAIL}'), (3, 'x@example.com');"
+    ))
+    .await
+    .unwrap();
+    let conn = postgres_connection(&mut e, "warehouse").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({"name": "hashed", "mode": "full_refresh",
+                "source": {"connection_id": conn, "object": format!("public.{source}")},
+                "destination": {"connection_id": conn, "object": format!("public.{target}")},
+                "mappings": [{"source": "id", "destination": "id"},
+                             {"source": "email", "destination": "email",
+                              "transform": {"redact": "scramble"}}]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+    let done = super::pipelines::run(&mut e, &pipeline).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let rows = db
+        .query(&format!("SELECT id, email FROM {target} ORDER BY id"), &[])
+        .await
+        .unwrap();
+    let emails: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+    assert!(emails.iter().all(|m| m.starts_with("scr_")), "{emails:?}");
+    assert_eq!(emails[0], emails[1]);
+    assert_ne!(emails[0], emails[2]);
+    e.assert_never_shown(MAIL).await;
+}
