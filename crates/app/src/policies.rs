@@ -1032,7 +1032,7 @@ mod tests {
 
     #[test]
     fn the_strictest_rule_wins() {
-        let mut rules = vec![
+        let mut rules = [
             rule(RedactionKind::Partial, Some(4)),
             rule(RedactionKind::Partial, Some(2)),
             rule(RedactionKind::Scramble, None),
