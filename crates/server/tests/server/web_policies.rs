@@ -2,7 +2,8 @@
 //! the forms; policies saved per layer, a bad row filter shown on its row with nothing saved;
 //! "view as" on the pages that show records; every other role refused.
 
-use super::web::{Browser, Page, shows_as_text, web_env};
+use super::pipelines::{pg, postgres_connection, unique};
+use super::web::{Browser, Page, shows_as_text, summary_anchors, web_env};
 
 /// The id of the team named `name` on the teams page (its section's `id="team-…"`).
 fn team_id(page: &Page, name: &str) -> String {
@@ -143,4 +144,271 @@ async fn administrators_make_teams_and_fill_them_through_the_forms() {
     }
     let admin_caller = e.hub.authenticate(&e.admin).await.unwrap();
     assert!(e.hub.list_teams(&admin_caller).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn policies_saved_through_the_forms_redact_and_filter_what_members_see() {
+    let table = unique("wpol");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{table} (id bigint PRIMARY KEY, name text, card text);
+         INSERT INTO public.{table} VALUES (1, 'bolt', '4111111111111234'), (2, 'nut', '5500000000005678');"
+    ))
+    .await
+    .unwrap();
+    let object = format!("public.{table}");
+    let (mut e, mut admin, mut editor, _viewer) = web_env("loopback").await;
+    let warehouse = postgres_connection(&mut e, "Warehouse").await;
+    let editor_id = e
+        .hub
+        .authenticate(&e.editor)
+        .await
+        .unwrap()
+        .user()
+        .to_string();
+    let team = team_through_the_form(&mut admin, "Field crew").await;
+    let added = admin
+        .post(
+            &format!("/teams/{team}/members"),
+            &[("user_id", &editor_id)],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let admin_caller = e.hub.authenticate(&e.admin).await.unwrap();
+
+    // The page picks teams and connections by name.
+    let page = admin.get("/policies").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<a href="/policies" aria-current="page">Data policies</a>"#)
+    );
+    assert!(
+        page.body
+            .contains(&format!(r#"<option value="{team}">Field crew</option>"#))
+    );
+    assert!(page.body.contains(&format!(
+        r#"<option value="{warehouse}">Warehouse</option>"#
+    )));
+
+    // A bad filter on the third row (the first is ticked "remove"): its error is next to that
+    // row's filter and in the summary, the rows come back as typed, and nothing is saved.
+    let bad = admin
+        .post(
+            "/policies/ownership",
+            &[
+                ("enabled", "on"),
+                ("rules[0].team_id", &team),
+                ("rules[0].connection_id", &warehouse),
+                ("rules[0].object", &object),
+                ("rules[0].filter", "id > 0"),
+                ("rules[0].remove", "on"),
+                ("rules[1].team_id", &team),
+                ("rules[1].connection_id", &warehouse),
+                ("rules[1].object", &object),
+                ("rules[1].filter", "name == 'bolt'"),
+                ("rules[2].team_id", &team),
+                ("rules[2].connection_id", &warehouse),
+                ("rules[2].object", &object),
+                ("rules[2].filter", "name == "),
+                ("rules[3].team_id", ""),
+                ("rules[3].connection_id", ""),
+                ("rules[3].object", ""),
+                ("rules[3].filter", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains(r#"id="ownership-rules-2-filter-error""#),
+        "{}",
+        bad.body
+    );
+    assert!(!bad.body.contains(r#"id="ownership-rules-1-filter-error""#));
+    assert_eq!(summary_anchors(&bad), ["ownership-rules-2-filter"]);
+    assert!(bad.body.contains(r#"value="name ==""#), "{}", bad.body);
+    let stored = e.hub.ownership_policy(&admin_caller).await.unwrap();
+    assert!(!stored.enabled && stored.rules.is_empty(), "{stored:?}");
+
+    // The good rule alone is saved.
+    let saved = admin
+        .post(
+            "/policies/ownership",
+            &[
+                ("enabled", "on"),
+                ("rules[0].team_id", &team),
+                ("rules[0].connection_id", &warehouse),
+                ("rules[0].object", &object),
+                ("rules[0].filter", "name == 'bolt'"),
+                ("rules[1].team_id", ""),
+                ("rules[1].connection_id", ""),
+                ("rules[1].object", ""),
+                ("rules[1].filter", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(saved.location(), Some("/policies?notice=saved#ownership"));
+    let stored = e.hub.ownership_policy(&admin_caller).await.unwrap();
+    assert!(stored.enabled && stored.rules.len() == 1, "{stored:?}");
+
+    // Redaction: the card number cut to its last 4 for everybody, the name hidden from the team.
+    let saved = admin
+        .post(
+            "/policies/redaction",
+            &[
+                ("enabled", "on"),
+                ("rules[0].team_id", ""),
+                ("rules[0].connection_id", &warehouse),
+                ("rules[0].object", &object),
+                ("rules[0].field", "card"),
+                ("rules[0].pattern", ""),
+                ("rules[0].kind", "partial"),
+                ("rules[0].keep", "4"),
+                ("rules[1].team_id", &team),
+                ("rules[1].connection_id", &warehouse),
+                ("rules[1].object", &object),
+                ("rules[1].field", "name"),
+                ("rules[1].pattern", ""),
+                ("rules[1].kind", "hide"),
+                ("rules[1].keep", ""),
+                ("rules[2].team_id", ""),
+                ("rules[2].connection_id", ""),
+                ("rules[2].object", ""),
+                ("rules[2].field", ""),
+                ("rules[2].pattern", ""),
+                ("rules[2].kind", "mask"),
+                ("rules[2].keep", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let stored = e.hub.redaction_policy(&admin_caller).await.unwrap();
+    assert_eq!(stored.rules.len(), 2, "{stored:?}");
+    // The page shows them again as rows, plus an empty one.
+    let page = admin.get("/policies").await;
+    assert!(
+        page.body.contains(r#"name="rules[1].field" value="name""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"name="rules[2].field" value="""#));
+
+    // A bad keep is refused on its row, nothing changes.
+    let bad = admin
+        .post(
+            "/policies/redaction",
+            &[
+                ("enabled", "on"),
+                ("rules[0].connection_id", &warehouse),
+                ("rules[0].object", &object),
+                ("rules[0].field", "card"),
+                ("rules[0].kind", "mask"),
+                ("rules[0].keep", "4"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains(r#"id="redaction-rules-0-keep-error""#),
+        "{}",
+        bad.body
+    );
+    assert_eq!(e.hub.redaction_policy(&admin_caller).await.unwrap(), stored);
+
+    // The Editor (in the team) samples: one record, the card cut, the name hidden.
+    let sample_path = format!("/connections/{warehouse}/objects/{object}/sample");
+    let sample = editor.get(&sample_path).await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    assert!(shows_as_text(&sample, "••••1234"), "{}", sample.body);
+    assert!(!sample.body.contains("4111111111111234"));
+    assert!(!sample.body.contains("5678"), "{}", sample.body);
+    assert!(!shows_as_text(&sample, "bolt"));
+    assert!(sample.body.contains(r#"title="hidden by a data policy""#));
+    assert!(
+        !sample.body.contains("View as"),
+        "only Administrators view as"
+    );
+    assert!(!sample.body.contains("view_as"));
+    let refused = editor
+        .get(&format!("{sample_path}?view_as=team:{team}"))
+        .await;
+    assert!(
+        refused.status == 403 || refused.status == 404,
+        "{}",
+        refused.status
+    );
+
+    // The Administrator sees every record (the cards cut), and as the team what it sees.
+    let sample = admin.get(&sample_path).await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    assert!(shows_as_text(&sample, "••••5678") && shows_as_text(&sample, "bolt"));
+    assert!(!sample.body.contains(r#"id="view-as-banner""#));
+    let sample = admin
+        .get(&format!("{sample_path}?view_as=team:{team}"))
+        .await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    assert!(sample.body.contains(r#"class="banner-preview""#));
+    assert!(
+        shows_as_text(
+            &sample,
+            "Viewing as Field crew: records and values as the data policies show them to this team."
+        ),
+        "{}",
+        sample.body
+    );
+    assert!(shows_as_text(&sample, "••••1234") && !sample.body.contains("5678"));
+    assert!(sample.body.contains(r#"title="hidden by a data policy""#));
+    assert!(
+        sample
+            .body
+            .contains(&format!(r#"<option value="team:{team}" selected>"#))
+    );
+    let sample = admin
+        .get(&format!("{sample_path}?view_as=user:{editor_id}"))
+        .await;
+    assert_eq!(sample.status, 200, "{}", sample.body);
+    assert!(shows_as_text(&sample, "to this member."), "{}", sample.body);
+    assert_eq!(
+        admin
+            .get(&format!("{sample_path}?view_as=bogus"))
+            .await
+            .status,
+        400
+    );
+
+    // The preview on the policies page says the same.
+    let preview = admin
+        .get(&format!(
+            "/policies?preview_connection={warehouse}&preview_object={object}&view_as=team:{team}"
+        ))
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        shows_as_text(&preview, "1 sample record was kept"),
+        "{}",
+        preview.body
+    );
+    assert!(shows_as_text(&preview, "••••1234") && !preview.body.contains("5678"));
+    assert!(preview.body.contains(r#"id="view-as-banner""#));
+    let missing = admin
+        .get(&format!(
+            "/policies?preview_connection={warehouse}&preview_object=public.nope"
+        ))
+        .await;
+    assert_eq!(missing.status, 200, "{}", missing.body);
+    assert!(
+        missing.body.contains(r#"class="alert" role="alert""#),
+        "{}",
+        missing.body
+    );
+
+    // Other roles may not save a layer.
+    let refused = editor.post("/policies/redaction", &[("enabled", "")]).await;
+    assert!(
+        refused.status == 403 || refused.status == 404,
+        "{}",
+        refused.status
+    );
+    assert_eq!(e.hub.redaction_policy(&admin_caller).await.unwrap(), stored);
 }
