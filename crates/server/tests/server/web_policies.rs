@@ -4,6 +4,8 @@
 
 use super::pipelines::{pg, postgres_connection, unique};
 use super::web::{Browser, Page, shows_as_text, summary_anchors, web_env};
+use axum::http::Method;
+use serde_json::json;
 
 /// The id of the team named `name` on the teams page (its section's `id="team-…"`).
 fn team_id(page: &Page, name: &str) -> String {
@@ -411,4 +413,169 @@ async fn policies_saved_through_the_forms_redact_and_filter_what_members_see() {
         refused.status
     );
     assert_eq!(e.hub.redaction_policy(&admin_caller).await.unwrap(), stored);
+}
+
+/// Saves the row filter `name == 'bolt'` for `team` and the redaction "card: last 4 for
+/// everybody, name hidden from the team" on `object` through the forms.
+async fn bolt_policies(admin: &mut Browser, team: &str, connection: &str, object: &str) {
+    admin.get("/policies").await;
+    let saved = admin
+        .post(
+            "/policies/ownership",
+            &[
+                ("enabled", "on"),
+                ("rules[0].team_id", team),
+                ("rules[0].connection_id", connection),
+                ("rules[0].object", object),
+                ("rules[0].filter", "name == 'bolt'"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let saved = admin
+        .post(
+            "/policies/redaction",
+            &[
+                ("enabled", "on"),
+                ("rules[0].connection_id", connection),
+                ("rules[0].object", object),
+                ("rules[0].field", "card"),
+                ("rules[0].kind", "partial"),
+                ("rules[1].team_id", team),
+                ("rules[1].connection_id", connection),
+                ("rules[1].object", object),
+                ("rules[1].field", "name"),
+                ("rules[1].kind", "hide"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+}
+
+#[tokio::test]
+async fn data_set_pages_show_records_as_the_policies_and_view_as_say() {
+    let source = unique("wpol_src");
+    let target = unique("wpol_dst");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id bigint PRIMARY KEY, name text, card text);
+         INSERT INTO public.{source} VALUES (1, 'bolt', '4111111111111234'), (2, 'nut', '5500000000005678');
+         CREATE TABLE public.{target} (id bigint PRIMARY KEY, name text, card text);"
+    ))
+    .await
+    .unwrap();
+    let (mut e, mut admin, mut editor, _viewer) = web_env("loopback").await;
+    let warehouse = postgres_connection(&mut e, "Warehouse").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({
+                "name": "Cards",
+                "source": {"connection_id": warehouse, "object": format!("public.{source}")},
+                "destination": {"connection_id": warehouse, "object": format!("public.{target}")},
+                "mode": "upsert",
+                "key": ["id"]
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+
+    // The Editor pulls both records before any policy is on.
+    editor.get("/datasets").await;
+    let pulled = editor
+        .post(
+            "/datasets",
+            &[
+                ("pipeline_id", &pipeline),
+                ("name", "Cards"),
+                ("filter", ""),
+            ],
+        )
+        .await;
+    assert_eq!(pulled.status, 303, "{}", pulled.body);
+    let path = pulled
+        .location()
+        .unwrap()
+        .trim_end_matches("?notice=pulling")
+        .to_owned();
+    let mut ready = false;
+    for _ in 0..300 {
+        if editor
+            .get(&format!("{path}/progress"))
+            .await
+            .status
+            .as_u16()
+            == 286
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the pull did not end");
+    let page = editor.get(&path).await;
+    assert!(shows_as_text(&page, "4111111111111234") && shows_as_text(&page, "nut"));
+
+    let editor_id = e
+        .hub
+        .authenticate(&e.editor)
+        .await
+        .unwrap()
+        .user()
+        .to_string();
+    let team = team_through_the_form(&mut admin, "Field crew").await;
+    let added = admin
+        .post(
+            &format!("/teams/{team}/members"),
+            &[("user_id", &editor_id)],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    bolt_policies(&mut admin, &team, &warehouse, &format!("public.{source}")).await;
+
+    // The Editor now sees the bolt only, its card cut and its name hidden; the page says one
+    // record is withheld.
+    let page = editor.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(shows_as_text(&page, "••••1234"), "{}", page.body);
+    assert!(!page.body.contains("4111111111111234") && !page.body.contains("5678"));
+    assert!(!shows_as_text(&page, "nut"));
+    assert!(page.body.contains(r#"title="hidden by a data policy""#));
+    assert!(
+        shows_as_text(&page, "1 record on this page is withheld by data policies."),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(r#"name="view_as""#));
+
+    // The Administrator sees both records (cards cut), and as the team what the team sees.
+    let page = admin.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(shows_as_text(&page, "••••1234") && shows_as_text(&page, "••••5678"));
+    assert!(page.body.contains(r#"name="view_as""#));
+    assert!(!page.body.contains(r#"id="view-as-banner""#));
+    let page = admin.get(&format!("{path}?view_as=team:{team}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        shows_as_text(
+            &page,
+            "Viewing as Field crew: records and values as the data policies show them to this team."
+        ),
+        "{}",
+        page.body
+    );
+    assert!(shows_as_text(&page, "••••1234") && !page.body.contains("5678"));
+    assert!(shows_as_text(
+        &page,
+        "1 record on this page is withheld by data policies."
+    ));
+    assert!(page.body.contains(r#"title="hidden by a data policy""#));
+    // The filter links keep the view.
+    assert!(
+        page.body.contains(&format!("view_as=team:{team}#records")),
+        "{}",
+        page.body
+    );
 }
