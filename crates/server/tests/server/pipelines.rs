@@ -96,7 +96,7 @@ pub(super) async fn mysql_connection(e: &mut Env, name: &str) -> String {
 }
 
 /// Runs the pipeline through the API (as an Editor) and waits for the run to end.
-async fn run(e: &mut Env, pipeline: &str) -> Value {
+pub(super) async fn run(e: &mut Env, pipeline: &str) -> Value {
     let editor = e.editor.clone();
     let started = e
         .call(

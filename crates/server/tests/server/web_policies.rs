@@ -2,7 +2,7 @@
 //! the forms; policies saved per layer, a bad row filter shown on its row with nothing saved;
 //! "view as" on the pages that show records; every other role refused.
 
-use super::pipelines::{pg, postgres_connection, unique};
+use super::pipelines::{pg, postgres_connection, run, unique, worker};
 use super::web::{Browser, Page, shows_as_text, summary_anchors, web_env};
 use axum::http::Method;
 use serde_json::json;
@@ -405,6 +405,59 @@ async fn policies_saved_through_the_forms_redact_and_filter_what_members_see() {
         missing.body
     );
 
+    // Access: a grant of a data set that does not exist is refused on its row; a grant of the
+    // connection is saved and shown picked again.
+    let bad = admin
+        .post(
+            "/policies/access",
+            &[
+                ("grants[0].team_id", &team),
+                ("grants[0].object", "dataset"),
+                ("grants[0].dataset_id", "not-an-id"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains(r#"id="access-grants-0-object_id-error""#),
+        "{}",
+        bad.body
+    );
+    assert_eq!(summary_anchors(&bad), ["access-grants-0-object_id"]);
+    assert!(
+        e.hub
+            .access_policy(&admin_caller)
+            .await
+            .unwrap()
+            .grants
+            .is_empty()
+    );
+    let connection_choice = format!("connection:{warehouse}");
+    let saved = admin
+        .post(
+            "/policies/access",
+            &[
+                ("grants[0].team_id", &team),
+                ("grants[0].object", &connection_choice),
+                ("grants[0].dataset_id", ""),
+                ("grants[1].team_id", ""),
+                ("grants[1].object", ""),
+                ("grants[1].dataset_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let access = e.hub.access_policy(&admin_caller).await.unwrap();
+    assert!(!access.enabled && access.grants.len() == 1, "{access:?}");
+    let page = admin.get("/policies").await;
+    assert!(
+        page.body.contains(&format!(
+            r#"<option value="{connection_choice}" selected>Warehouse</option>"#
+        )),
+        "{}",
+        page.body
+    );
+
     // Other roles may not save a layer.
     let refused = editor.post("/policies/redaction", &[("enabled", "")]).await;
     assert!(
@@ -577,5 +630,79 @@ async fn data_set_pages_show_records_as_the_policies_and_view_as_say() {
         page.body.contains(&format!("view_as=team:{team}#records")),
         "{}",
         page.body
+    );
+}
+
+#[tokio::test]
+async fn rejected_records_show_as_the_policies_and_view_as_say() {
+    let source = unique("wpol_rsrc");
+    let target = unique("wpol_rdst");
+    let db = pg().await;
+    db.batch_execute(&format!(
+        "CREATE TABLE public.{source} (id bigint PRIMARY KEY, name text, card text);
+         INSERT INTO public.{source} VALUES (1, 'bolt', '4111111111111234'), (2, 'nut', '5500000000005678');
+         CREATE TABLE public.{target} (id bigint PRIMARY KEY, name text, card text);"
+    ))
+    .await
+    .unwrap();
+    let (mut e, mut admin, _editor, _viewer) = web_env("loopback").await;
+    let _worker = worker(&e);
+    let warehouse = postgres_connection(&mut e, "Warehouse").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({
+                "name": "Cards",
+                "source": {"connection_id": warehouse, "object": format!("public.{source}")},
+                "destination": {"connection_id": warehouse, "object": format!("public.{target}")},
+                "mode": "upsert",
+                "key": ["id"],
+                "rules": [{"kind": "validation", "expression": "id > 5",
+                           "message": "id must be over 5"}]
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+    let ended = run(&mut e, &pipeline).await;
+    assert_eq!(ended["records_rejected"], 2, "{ended}");
+    let run_id = ended["id"].as_str().unwrap().to_owned();
+
+    let team = team_through_the_form(&mut admin, "Field crew").await;
+    bolt_policies(&mut admin, &team, &warehouse, &format!("public.{source}")).await;
+
+    let path = format!("/pipelines/{pipeline}/runs/{run_id}");
+    let page = admin.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(shows_as_text(&page, "••••1234") && shows_as_text(&page, "••••5678"));
+    assert!(page.body.contains(r#"name="view_as""#));
+    assert!(page.body.contains("rejected.csv\""));
+    let page = admin.get(&format!("{path}?view_as=team:{team}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="view-as-banner""#),
+        "{}",
+        page.body
+    );
+    assert!(shows_as_text(&page, "••••1234") && !page.body.contains("5678"));
+    assert!(
+        !shows_as_text(&page, "bolt"),
+        "the name is hidden from the team"
+    );
+    assert!(
+        page.body
+            .contains(&format!("rejected.csv?view_as=team:{team}\"")),
+        "{}",
+        page.body
+    );
+    let csv = admin
+        .get(&format!("{path}/rejected.csv?view_as=team:{team}"))
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(
+        csv.body.contains("••••1234") && !csv.body.contains("5678"),
+        "{}",
+        csv.body
     );
 }
