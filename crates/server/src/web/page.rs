@@ -384,7 +384,11 @@ fn input_id(field: &str) -> String {
 
 /// `rules[1].expression` → "Rule 2: expression"; `source.object` → "source object".
 fn field_in_words(field: &str) -> String {
-    for (list, noun) in [("rules[", "Rule"), ("mappings[", "Mapping")] {
+    for (list, noun) in [
+        ("rules[", "Rule"),
+        ("mappings[", "Mapping"),
+        ("grants[", "Grant"),
+    ] {
         if let Some(rest) = field.strip_prefix(list)
             && let Some((index, part)) = rest.split_once("].")
             && let Ok(i) = index.parse::<usize>()

@@ -474,7 +474,7 @@ struct RunPage {
     polled: bool,
     /// "View as" for Administrators.
     picker: Option<super::view_as::ViewAsPicker>,
-    /// `?view_as=…` for the CSV link, or "".
+    /// `?view_as=…` for the CSV and "show all" links, or "".
     csv_query: String,
 }
 
