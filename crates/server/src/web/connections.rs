@@ -766,19 +766,50 @@ struct SamplePage {
     object: String,
     columns: Vec<String>,
     /// Cells as text; `None` is null.
-    rows: Vec<Vec<Option<String>>>,
+    rows: Vec<Vec<SampleCell>>,
+    /// "View as" for Administrators.
+    picker: Option<super::view_as::ViewAsPicker>,
+    hidden_title: &'static str,
+}
+
+/// A cell of a sample.
+enum SampleCell {
+    Value(String),
+    Null,
+    /// A data policy hides the field from the viewer.
+    Hidden,
+}
+
+impl SampleCell {
+    fn text(&self) -> Option<&str> {
+        match self {
+            SampleCell::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn is_hidden(&self) -> bool {
+        matches!(self, SampleCell::Hidden)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct SampleQuery {
+    view_as: Option<String>,
 }
 
 async fn sample(
     State(state): State<AppState>,
     signed: SignedIn,
     Path((id, object)): Path<(String, String)>,
+    Query(query): Query<SampleQuery>,
 ) -> Result<Response, WebError> {
     let id = connection_id(&id)?;
+    let view_as = super::view_as::parse(query.view_as.as_deref())?;
     let view = state.hub.get_connection(&signed.caller, id).await?;
     let records = state
         .hub
-        .sample_records(&signed.caller, id, &object, SAMPLE_SIZE)
+        .sample_records_as(&signed.caller, id, &object, SAMPLE_SIZE, view_as)
         .await?;
     let known = state.hub.connection_objects(&signed.caller, id).await?;
     let mut columns: Vec<String> = known
@@ -794,19 +825,35 @@ async fn sample(
             }
         }
     }
+    // A hidden field is absent from every record (a field only some records lack is null).
+    let hidden: Vec<bool> = columns
+        .iter()
+        .map(|c| !records.is_empty() && records.iter().all(|r| !r.contains_key(c)))
+        .collect();
     let rows = records
         .iter()
         .map(|record| {
             columns
                 .iter()
-                .map(|c| match record.get(c) {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(other) => Some(other.to_string()),
+                .zip(&hidden)
+                .map(|(c, hidden)| match record.get(c) {
+                    None if *hidden => SampleCell::Hidden,
+                    None => SampleCell::Null,
+                    Some(Value::Null) => SampleCell::Null,
+                    Some(Value::String(s)) => SampleCell::Value(s.clone()),
+                    Some(other) => SampleCell::Value(other.to_string()),
                 })
                 .collect()
         })
         .collect();
+    let picker = super::view_as::picker(
+        &state,
+        &signed,
+        format!("/connections/{id}/objects/{}/sample", path_segment(&object)),
+        Vec::new(),
+        view_as,
+    )
+    .await?;
     let page = SamplePage {
         shell: signed.shell(format!("Sample of {object}"), "connections"),
         id: id.to_string(),
@@ -814,6 +861,8 @@ async fn sample(
         object,
         columns,
         rows,
+        picker,
+        hidden_title: super::view_as::HIDDEN_TITLE,
     };
     Ok(render(&page))
 }

@@ -17,8 +17,11 @@ mod multipart;
 mod operator;
 mod page;
 mod pipelines;
+mod policies;
 mod session;
+mod teams;
 mod users;
+mod view_as;
 
 use crate::AppState;
 use axum::Router;
@@ -82,6 +85,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(account::routes())
         .merge(users::routes())
+        .merge(teams::routes())
+        .merge(policies::routes())
         .merge(connections::routes())
         .merge(pipelines::routes())
         .merge(datasets::routes())

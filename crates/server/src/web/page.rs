@@ -48,6 +48,21 @@ impl MemberNav {
     pub fn role_label(&self) -> &'static str {
         role_label(self.role)
     }
+
+    /// Sees the teams page (Administrators).
+    pub fn can_read_teams(&self) -> bool {
+        self.can(Action::ReadTeams)
+    }
+
+    /// Sees the data policies page (Administrators).
+    pub fn can_read_policies(&self) -> bool {
+        self.can(Action::ReadPolicies)
+    }
+
+    /// May look at records as another member or a team would see them (Administrators).
+    pub fn can_view_as(&self) -> bool {
+        self.can(Action::ViewAs)
+    }
 }
 
 pub(crate) fn role_label(role: Role) -> &'static str {
@@ -71,8 +86,8 @@ pub(crate) enum Who {
 pub(crate) struct Shell {
     /// The page's title (the `<title>` and the `<h1>`).
     pub title: String,
-    /// Which navigation entry is current: "connections", "pipelines", "datasets", "users", "settings",
-    /// "audit", "account", "organizations", or "" for none.
+    /// Which navigation entry is current: "connections", "pipelines", "datasets", "users",
+    /// "teams", "policies", "settings", "audit", "account", "organizations", or "" for none.
     pub section: &'static str,
     /// The CSRF token every form of the page carries as `csrf` (and htmx sends as
     /// `X-CSRF-Token`).
@@ -369,7 +384,11 @@ fn input_id(field: &str) -> String {
 
 /// `rules[1].expression` → "Rule 2: expression"; `source.object` → "source object".
 fn field_in_words(field: &str) -> String {
-    for (list, noun) in [("rules[", "Rule"), ("mappings[", "Mapping")] {
+    for (list, noun) in [
+        ("rules[", "Rule"),
+        ("mappings[", "Mapping"),
+        ("grants[", "Grant"),
+    ] {
         if let Some(rest) = field.strip_prefix(list)
             && let Some((index, part)) = rest.split_once("].")
             && let Ok(i) = index.parse::<usize>()

@@ -411,6 +411,17 @@ struct RunQuery {
     kind: Option<String>,
     rule: Option<String>,
     page: Option<u32>,
+    /// Administrators: the records as this member or team sees them (`user:ID`, `team:ID`).
+    view_as: Option<String>,
+}
+
+/// `&view_as=…` for the links of a page viewed as another (only a well-formed value).
+fn view_as_param(view_as: Option<lockstep_app::ViewAs>) -> String {
+    match view_as {
+        None => String::new(),
+        Some(lockstep_app::ViewAs::User(id)) => format!("&view_as=user:{id}"),
+        Some(lockstep_app::ViewAs::Team(id)) => format!("&view_as=team:{id}"),
+    }
 }
 
 fn query_value(value: &str) -> String {
@@ -461,6 +472,10 @@ struct RunPage {
     next: Option<String>,
     /// The progress area was asked for by polling (it then links to the final results).
     polled: bool,
+    /// "View as" for Administrators.
+    picker: Option<super::view_as::ViewAsPicker>,
+    /// `?view_as=…` for the CSV and "show all" links, or "".
+    csv_query: String,
 }
 
 #[derive(Template)]
@@ -478,6 +493,8 @@ async fn run_page(
     Query(query): Query<RunQuery>,
 ) -> Result<Response, WebError> {
     let (pipeline, run) = (pipeline_id(&id)?, run_id(&run)?);
+    let view_as = super::view_as::parse(query.view_as.as_deref())?;
+    let keep_view = view_as_param(view_as);
     let view = state.hub.get_pipeline(&signed.caller, pipeline).await?;
     let current = state.hub.get_run(&signed.caller, pipeline, run).await?;
     let base = format!("/pipelines/{pipeline}/runs/{run}");
@@ -501,7 +518,7 @@ async fn run_page(
         fields: g.fields.join(", "),
         count: g.count,
         link: Some(format!(
-            "{base}?kind={}&rule={}#rejected",
+            "{base}?kind={}&rule={}{keep_view}#rejected",
             snake(&g.kind),
             query_value(&g.rule)
         )),
@@ -540,13 +557,14 @@ async fn run_page(
             let filter = selected.map(|g| (g.kind, g.rule.as_str()));
             state
                 .hub
-                .run_errors(
+                .run_errors_as(
                     &signed.caller,
                     pipeline,
                     run,
                     filter,
                     ERRORS_SHOWN,
                     (page - 1).saturating_mul(ERRORS_SHOWN),
+                    view_as,
                 )
                 .await?
                 .into_iter()
@@ -562,7 +580,17 @@ async fn run_page(
         let group = selected.map_or(String::new(), |g| {
             format!("kind={}&rule={}&", snake(&g.kind), query_value(&g.rule))
         });
-        format!("{base}?{group}page={p}#rejected")
+        format!("{base}?{group}page={p}{keep_view}#rejected")
+    };
+    let picker = if signed.nav.can(Action::ReadRunErrors) && current.records_rejected > 0 {
+        let mut kept = Vec::new();
+        if let Some(g) = selected {
+            kept.push(("kind".to_owned(), snake(&g.kind)));
+            kept.push(("rule".to_owned(), g.rule.clone()));
+        }
+        super::view_as::picker(&state, &signed, base.clone(), kept, view_as).await?
+    } else {
+        None
     };
     let notice = NoticeQuery {
         notice: query.notice.clone(),
@@ -585,6 +613,8 @@ async fn run_page(
         previous: (page > 1).then(|| page_link(page - 1)),
         next: (page < pages).then(|| page_link(page + 1)),
         polled: false,
+        picker,
+        csv_query: keep_view.replacen('&', "?", 1),
     };
     Ok(render(&page))
 }
@@ -595,11 +625,13 @@ async fn rejected_csv(
     State(state): State<AppState>,
     signed: SignedIn,
     Path((id, run)): Path<(String, String)>,
+    Query(query): Query<RunQuery>,
 ) -> Result<Response, WebError> {
     let (pipeline, run) = (pipeline_id(&id)?, run_id(&run)?);
+    let view_as = super::view_as::parse(query.view_as.as_deref())?;
     let errors = state
         .hub
-        .export_run_errors(&signed.caller, pipeline, run)
+        .export_run_errors_as(&signed.caller, pipeline, run, view_as)
         .await?;
     let body = crate::rejected_csv::build(&errors)
         .map_err(|_| AppError::Refused("the CSV could not be written"))?;

@@ -37,6 +37,7 @@ mod web_dashboard;
 mod web_datasets;
 mod web_forms;
 mod web_pipelines;
+mod web_policies;
 mod web_users;
 
 struct Fixture {

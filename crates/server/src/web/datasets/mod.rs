@@ -19,6 +19,7 @@ use super::page::{
     FormErrors, NoticeQuery, Shell, WebError, render, render_status, see_other, when,
 };
 use super::session::{Posted, SignedIn};
+use super::view_as::{self, ViewAsPicker};
 use crate::AppState;
 use askama::Template;
 use axum::Router;
@@ -305,6 +306,8 @@ struct Cell {
     level: &'static str,
     /// The issues' messages, one line each (also in the cell's `title`).
     messages: Vec<String>,
+    /// A data policy hides the field from the viewer (absent from the record).
+    hidden: bool,
     /// The edit input's id.
     input_id: String,
     /// The value typed into the edit form when it was refused, else the value.
@@ -348,6 +351,7 @@ impl Row {
             .iter()
             .enumerate()
             .map(|(i, field)| {
+                let hidden = !r.values.contains_key(field);
                 let value = r.values.get(field).unwrap_or(&Value::Null);
                 let mut level = "";
                 let mut messages = Vec::new();
@@ -375,6 +379,7 @@ impl Row {
                     field: field.clone(),
                     value: shown(value),
                     is_null: value.is_null(),
+                    hidden,
                     destination,
                     level,
                     messages,
@@ -457,6 +462,8 @@ struct GridQuery {
     levels: Option<String>,
     /// A bill of materials' tree: the first top-level line shown.
     top: Option<u64>,
+    /// Administrators: the records as this member or team sees them (`user:ID`, `team:ID`).
+    view_as: Option<String>,
 }
 
 impl GridQuery {
@@ -479,6 +486,13 @@ impl GridQuery {
         }
         if page > 1 {
             params.push(format!("page={page}"));
+        }
+        // Only a well-formed `user:ID` or `team:ID` goes in (never a value of the user's).
+        if let Some(Ok(v)) = self.view_as.as_deref().map(lockstep_app::ViewAs::parse) {
+            params.push(match v {
+                lockstep_app::ViewAs::User(id) => format!("view_as=user:{id}"),
+                lockstep_app::ViewAs::Team(id) => format!("view_as=team:{id}"),
+            });
         }
         if params.is_empty() {
             format!("/datasets/{id}#records")
@@ -536,6 +550,11 @@ struct ShowPage {
     statuses: Vec<(&'static str, &'static str, u64)>,
     /// A data set read from a bill of materials: its tree and forms.
     bom: Option<bom::BomSection>,
+    /// "View as" for Administrators.
+    picker: Option<ViewAsPicker>,
+    /// "N records on this page are withheld by data policies".
+    withheld: Option<String>,
+    hidden_title: &'static str,
 }
 
 /// What a page shows besides the data set: a refused action, shown again.
@@ -556,6 +575,7 @@ async fn show_page(
     query: &GridQuery,
     refusal: Refusal,
 ) -> Result<ShowPage, WebError> {
+    let view_as = view_as::parse(query.view_as.as_deref())?;
     let view = state.hub.get_dataset(&signed.caller, id).await?;
     let bom = match &view.bom {
         Some(info) => Some(bom::section(state, signed, &view, info, query, refusal.bom).await?),
@@ -571,7 +591,7 @@ async fn show_page(
         let page = query.page.unwrap_or(1).max(1);
         state
             .hub
-            .dataset_records(
+            .dataset_records_as(
                 &signed.caller,
                 id,
                 RecordQuery {
@@ -580,6 +600,7 @@ async fn show_page(
                     status: query.status(),
                     issues: query.issues(),
                 },
+                view_as,
             )
             .await?
     };
@@ -687,6 +708,16 @@ async fn show_page(
     let notice = NoticeQuery {
         notice: query.notice.clone(),
     };
+    let mut kept: Vec<(String, String)> = Vec::new();
+    if let Some(s) = status {
+        kept.push(("status".to_owned(), s.to_owned()));
+    }
+    if let Some(i) = issues {
+        kept.push(("issues".to_owned(), i.to_owned()));
+    }
+    let picker =
+        view_as::picker(state, signed, format!("/datasets/{id_text}"), kept, view_as).await?;
+    let withheld = view_as::withheld_line(records.withheld);
     let rows = records
         .records
         .into_iter()
@@ -723,7 +754,8 @@ async fn show_page(
         status_links,
         issue_links,
         back,
-        may_edit: view.may_edit,
+        // Values as another sees them are not edited or ticked from here.
+        may_edit: view.may_edit && view_as.is_none(),
         may_manage: view.may_manage,
         submit_blocked,
         blocked: refusal.blocked,
@@ -734,6 +766,9 @@ async fn show_page(
         transfer_errors: refusal.transfer,
         statuses,
         bom,
+        picker,
+        withheld,
+        hidden_title: view_as::HIDDEN_TITLE,
     })
 }
 
