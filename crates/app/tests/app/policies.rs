@@ -373,7 +373,7 @@ async fn no_read_path_shows_what_the_policies_withhold(t: TestStore) {
     let (hub, admin, _) = hub_with_org(&t, "Acme", "ada@acme.io").await;
     let emails: Vec<String> = (1..=4).map(|i| format!("m{i}@acme.io")).collect();
     let mut people = vec![Person {
-        caller: admin.clone(),
+        caller: admin,
         email: "ada@acme.io".to_owned(),
         administrator: true,
         teams: BTreeSet::new(),
