@@ -697,7 +697,7 @@ async fn without_javascript(plain: &Ui, connection_id: &str, source: &str, pipel
 /// The Administrator pulls a data set through the pipeline (a filter that does not compile
 /// first), finds the record the rule holds back marked on its cell and the changed one beside
 /// the destination's value, fixes the bad record inline, submits, and sees it written.
-async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str) {
+async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str) -> String {
     let db = pg_client().await;
     db.batch_execute(&format!(
         "UPDATE {source} SET name = 'part 5 renamed' WHERE id = 5"
@@ -798,6 +798,41 @@ async fn dataset_story(ui: &Ui, pipeline_page: &str, source: &str, target: &str)
     ui.go("/datasets").await;
     ui.wait_text("#datasets", "Parts to check").await;
     ui.shot("23-datasets").await;
+    dataset_page
+}
+
+/// A team, a redaction rule for it saved through the policies page, and the data set seen as
+/// that team: the renamed part's name masked, a banner saying whose view it is.
+async fn policies_story(ui: &Ui, dataset_page: &str) {
+    ui.go("/teams").await;
+    ui.fill("#name", "Reviewers").await;
+    ui.submit("section.narrow form button[type=submit]").await;
+    ui.wait("section[id^='team-']").await;
+    let section = ui.attr("section[id^='team-']", "id").await;
+    let team = section.trim_start_matches("team-").to_owned();
+    ui.wait_text(&format!("#{section}"), "Reviewers").await;
+    ui.shot("24-teams").await;
+    ui.go("/policies").await;
+    ui.select("#redaction-rules-0-team_id", &team).await;
+    ui.fill("#redaction-rules-0-field", "part_name").await;
+    ui.select("#redaction-rules-0-kind", "mask").await;
+    ui.click("#redaction-enabled").await;
+    ui.submit("#redaction form button[type=submit]").await;
+    ui.wait("#redaction-enabled:checked").await;
+    assert_eq!(
+        ui.attr("#redaction-rules-0-field", "value").await,
+        "part_name"
+    );
+    ui.shot("25-policies").await;
+    ui.go(&format!("{dataset_page}?view_as=team:{team}")).await;
+    ui.wait("#view-as-banner").await;
+    ui.wait_text("#review-grid", "••••").await;
+    assert!(!ui.text("#review-grid").await.contains("part 5 renamed"));
+    ui.shot("26-dataset-as-team").await;
+    // The Administrator's own view is not redacted (the rule is the team's).
+    ui.go(dataset_page).await;
+    ui.wait_text("#review-grid", "part 5 renamed").await;
+    assert!(!ui.has("#view-as-banner").await);
 }
 
 /// `path` without the `?notice=…` that app.js drops from the address once shown.
@@ -921,7 +956,8 @@ async fn pipeline_story(
     ui.shot("11b-dashboard").await;
     ui.go(&pipeline_page).await;
     ui.shot("12-pipeline").await;
-    dataset_story(ui, &pipeline_page, source, target).await;
+    let dataset_page = dataset_story(ui, &pipeline_page, source, target).await;
+    policies_story(ui, &dataset_page).await;
 
     // An Editor and a Viewer are invited.
     let mut links = Vec::new();
