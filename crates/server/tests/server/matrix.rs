@@ -700,3 +700,121 @@ async fn every_documented_route_exists_in_the_router() {
         );
     }
 }
+
+/// With the access policy on, every route that names a connection or a pipeline answers a
+/// member outside the granted teams 404, exactly as for a missing id, and changes nothing; the
+/// granted member and Administrators still reach them.
+async fn access_policy_matrix(backend: Backend) {
+    let t = TestStore::new(backend).await.unwrap();
+    let (hub, creds) = Hub::initialize(t.store.clone(), Arc::new(SystemClock), 1, 1)
+        .await
+        .unwrap();
+    let hub = Arc::new(hub.with_options(HubOptions {
+        password_permits: 2,
+        ..HubOptions::default()
+    }));
+    let op = hub
+        .authenticate_operator(&creds.operator_token)
+        .await
+        .unwrap();
+    let a = org(&hub, &op, "alpha").await;
+    let orgs = hub.list_organizations(&op).await.unwrap();
+    let a_id = orgs[0].id.to_string();
+    let app = lockstep_server::router_with(
+        Arc::clone(&hub),
+        lockstep_server::RouterOptions {
+            auth_requests_per_minute: 100_000,
+        },
+    );
+    let admin = hub.authenticate(&a.admin.token).await.unwrap();
+    let editor = hub.authenticate(&a.editor.token).await.unwrap();
+    let team = hub.create_team(&admin, "granted").await.unwrap().id;
+    hub.add_team_member(&admin, team, editor.user())
+        .await
+        .unwrap();
+    let grants = |kind: lockstep_app::PolicyObjectKind, id: &str| lockstep_app::AccessGrant {
+        team_id: team,
+        object_kind: kind,
+        object_id: id.to_owned(),
+    };
+    hub.put_access_policy(
+        &admin,
+        lockstep_app::AccessPolicy {
+            enabled: true,
+            grants: vec![
+                grants(
+                    lockstep_app::PolicyObjectKind::Connection,
+                    &a.admin.connection_id,
+                ),
+                grants(
+                    lockstep_app::PolicyObjectKind::Pipeline,
+                    &a.admin.pipeline_id,
+                ),
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    let mut checked = 0;
+    for (method, template) in routes() {
+        let named = template.starts_with("/api/v1/connections/{id}")
+            || template.starts_with("/api/v1/pipelines/{id}");
+        if !named {
+            continue;
+        }
+        let path = object_id(&template, &a.admin, &a_id);
+        // The Viewer is in no granted team: as if the object did not exist.
+        let before = snapshot(&t.store).await.unwrap();
+        let (status, body) = call(&app, &method, &path, Some(&a.viewer.token)).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "viewer outside the granted team: {method} {path}: {body}"
+        );
+        assert_eq!(
+            snapshot(&t.store).await.unwrap(),
+            before,
+            "{method} {path} changed the store"
+        );
+        checked += 1;
+        // The granted Editor and the Administrator read it.
+        if method == Method::GET && !template.ends_with("/sample") {
+            for who in [&a.editor, &a.admin] {
+                let (status, body) = call(&app, &method, &path, Some(&who.token)).await;
+                assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} routes were checked");
+    // Lists leave the objects out.
+    let (_, list) = call(
+        &app,
+        &Method::GET,
+        "/api/v1/pipelines",
+        Some(&a.viewer.token),
+    )
+    .await;
+    assert_eq!(list["pipelines"], json!([]), "{list}");
+    let (_, list) = call(
+        &app,
+        &Method::GET,
+        "/api/v1/pipelines",
+        Some(&a.editor.token),
+    )
+    .await;
+    assert_eq!(
+        list["pipelines"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
+}
+
+#[tokio::test]
+async fn access_policy_matrix_on_sqlite() {
+    access_policy_matrix(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn access_policy_matrix_on_postgres() {
+    access_policy_matrix(Backend::Postgres).await;
+}
