@@ -438,6 +438,7 @@ async fn fill_connection_tables(
     state_hash[..16].copy_from_slice(Uuid::now_v7().as_bytes());
     let pipeline = insert_pipeline(conn, org, id, user).await;
     fill_dataset_tables(conn, org, pipeline, user).await;
+    fill_policy_tables(conn, org, user).await;
     let run = insert_run(conn, org, pipeline, user, T0).await;
     lockstep_storage::pipelines::insert_run_error(
         conn,
@@ -752,6 +753,41 @@ async fn fill_dataset_tables(
             header: vec![10; 40],
             payload: vec![9; 40],
             created_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// A team with a member, and a policy layer.
+async fn fill_policy_tables(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    user: lockstep_domain::UserId,
+) {
+    use lockstep_storage::teams::{self, StoredPolicy, StoredTeam};
+    let team = StoredTeam {
+        id: lockstep_domain::TeamId::from_uuid(Uuid::now_v7()),
+        organization_id: org,
+        name: format!("hmac1:{}", Uuid::now_v7().simple()),
+        name_ciphertext: vec![7; 40],
+        created_at: T0,
+        updated_at: T0,
+    };
+    teams::insert(conn, &team).await.unwrap();
+    assert!(
+        teams::add_member(conn, org, team.id, user, T0)
+            .await
+            .unwrap()
+    );
+    teams::put_policy(
+        conn,
+        org,
+        "redaction",
+        &StoredPolicy {
+            enabled: true,
+            document: vec![8; 40],
+            updated_at: T0,
         },
     )
     .await
