@@ -1359,13 +1359,18 @@ impl Hub {
         let mut withheld = 0;
         for (chunk, positions) in by_chunk {
             let (index, payload) = self.load_chunk(&opened, chunk).await?;
-            let source_names: Vec<String> = payload
+            // Only the source columns the row filters read.
+            let wanted_fields = policy.source_filter_fields();
+            let source_columns: Vec<(usize, String)> = payload
                 .source
                 .schema()
                 .fields()
                 .iter()
-                .map(|f| f.name().clone())
+                .enumerate()
+                .filter(|(_, f)| wanted_fields.contains(f.name()))
+                .map(|(j, f)| (j, f.name().clone()))
                 .collect();
+            let source_cells = records::Cells::new(&payload.source);
             for i in positions {
                 let mut view = self
                     .record_view(&opened, &index, &payload, i, &mut destinations)
@@ -1376,11 +1381,9 @@ impl Hub {
                 }
                 let source =
                     (policy.filters_source() && i < payload.source.num_rows()).then(|| {
-                        let row = records::Cells::new(&payload.source).row(i);
-                        source_names
+                        source_columns
                             .iter()
-                            .cloned()
-                            .zip(row)
+                            .map(|(j, name)| (name.clone(), source_cells.value(i, *j)))
                             .collect::<serde_json::Map<String, serde_json::Value>>()
                     });
                 if policy.apply(&mut view, source.as_ref()) {

@@ -190,6 +190,9 @@ pub(crate) struct RecordPolicy {
     redactions: Vec<RedactionRule>,
     member: serde_json::Value,
     scrambler: Option<lockstep_engine::Scrambler>,
+    /// Which rule applies to a field (by its names joined), found once per field rather than
+    /// once per record.
+    rule_cache: std::sync::Mutex<std::collections::HashMap<String, Option<usize>>>,
 }
 
 impl std::fmt::Debug for RecordPolicy {
@@ -253,6 +256,7 @@ impl RecordPolicy {
             redactions: Vec::new(),
             member: serde_json::Value::Null,
             scrambler: None,
+            rule_cache: Default::default(),
         }
     }
 
@@ -270,15 +274,43 @@ impl RecordPolicy {
     }
 
     /// The strictest rule for a field known by any of `names` (its name here, the source field
-    /// it came from).
+    /// it came from), looked up once per field.
     fn rule_for(&self, names: &[&str]) -> Option<&RedactionRule> {
-        self.redactions.iter().find(|r| {
-            names.iter().any(|name| match (&r.field, &r.pattern) {
-                (Some(field), _) => field == name,
-                (None, Some(pattern)) => pattern_matches(pattern, name),
-                (None, None) => false,
-            })
-        })
+        if self.redactions.is_empty() {
+            return None;
+        }
+        let key = names.join("\u{0}");
+        let cached = self
+            .rule_cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&key).copied());
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                let index = self.redactions.iter().position(|r| {
+                    names.iter().any(|name| match (&r.field, &r.pattern) {
+                        (Some(field), _) => field == name,
+                        (None, Some(pattern)) => pattern_matches(pattern, name),
+                        (None, None) => false,
+                    })
+                });
+                if let Ok(mut cache) = self.rule_cache.lock() {
+                    cache.insert(key, index);
+                }
+                index
+            }
+        };
+        index.and_then(|i| self.redactions.get(i))
+    }
+
+    /// The record fields the row filters read (none without filters).
+    pub(crate) fn filter_fields(&self) -> BTreeSet<String> {
+        self.filters
+            .iter()
+            .flatten()
+            .flat_map(|f| f.fields())
+            .collect()
     }
 
     /// The value as the viewer may see it; `None` when the field is hidden.
@@ -353,6 +385,7 @@ impl RecordPolicy {
             redactions,
             member: self.member.clone(),
             scrambler: self.scrambler.clone().or_else(|| other.scrambler.clone()),
+            rule_cache: Default::default(),
         }
     }
 }
@@ -404,6 +437,7 @@ impl Policies {
             redactions,
             member: viewer.member.clone(),
             scrambler,
+            rule_cache: Default::default(),
         }
     }
 }
@@ -1044,6 +1078,7 @@ mod tests {
             redactions: vec![rule(RedactionKind::Partial, Some(2))],
             member: serde_json::Value::Null,
             scrambler: None,
+            rule_cache: Default::default(),
         };
         assert_eq!(
             policy.redact(&["f"], &serde_json::json!("123456")),
@@ -1207,6 +1242,11 @@ impl DatasetPolicy {
     /// source values).
     pub(crate) fn filters_source(&self) -> bool {
         self.source.filters.is_some()
+    }
+
+    /// The source fields the row filters read: only these are turned into JSON per record.
+    pub(crate) fn source_filter_fields(&self) -> BTreeSet<String> {
+        self.source.filter_fields()
     }
 
     fn source_of(&self, field: &str) -> Option<String> {

@@ -207,12 +207,16 @@ fn partial(text: &str, keep: usize) -> String {
 
 /// `scr_` and the first 12 bytes of the keyed hash of `comparable`, in lowercase hex.
 fn scrambled(comparable: &str, scrambler: &Scrambler) -> String {
-    use std::fmt::Write;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = scrambler(comparable.as_bytes());
     let mut out = String::with_capacity(SCRAMBLE_PREFIX.len() + SCRAMBLE_BYTES * 2);
     out.push_str(SCRAMBLE_PREFIX);
     for b in hash.iter().take(SCRAMBLE_BYTES) {
-        let _ = write!(out, "{b:02x}");
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
     }
     out
 }
