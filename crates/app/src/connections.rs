@@ -881,6 +881,7 @@ impl Hub {
         {
             return Err(AppError::NotFound("connection"));
         }
+        viewer.may_read_records(lockstep_domain::Role::Editor)?;
         if limit == 0 || limit > lockstep_connectors::MAX_SAMPLE {
             return Err(AppError::Invalid {
                 field: "limit",

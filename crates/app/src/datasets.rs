@@ -1307,7 +1307,22 @@ impl Hub {
         let stored = self.dataset_for(caller, DatasetAction::Read, id).await?;
         let viewer = self.viewer(caller, view_as).await?;
         if viewer.preview {
+            // A member who could not open the data set sees nothing of it: its owner, the
+            // members it is shared with and Administrators can (a team previews the rules).
             let owner = viewer.user == Some(stored.owner_id);
+            if let Some(user) = viewer.user
+                && !owner
+                && !viewer.administrator
+            {
+                let mut conn = self.store.read().await?;
+                let shared = datasets::shares(&mut conn, stored.id)
+                    .await?
+                    .contains(&user);
+                drop(conn);
+                if !shared {
+                    return Err(AppError::NotFound("data set"));
+                }
+            }
             let access = self.access_for(caller.organization(), &viewer).await?;
             if !access.sees_dataset(owner, stored.pipeline_id, stored.id) {
                 return Err(AppError::NotFound("data set"));

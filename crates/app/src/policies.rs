@@ -145,6 +145,8 @@ pub struct RedactionPolicy {
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub user: Option<UserId>,
+    /// The member's role (a team previews as an Editor: the rules, not a role, are shown).
+    pub role: Role,
     pub administrator: bool,
     pub teams: BTreeSet<TeamId>,
     /// What `member` is in a row filter.
@@ -489,6 +491,7 @@ impl Hub {
                 }
                 Viewer {
                     user: None,
+                    role: Role::Editor,
                     administrator: false,
                     teams: BTreeSet::from([team]),
                     member: serde_json::json!({
@@ -537,6 +540,7 @@ impl Hub {
         let teams: BTreeSet<TeamId> = team_ids.into_iter().collect();
         Ok(Viewer {
             user: Some(user),
+            role,
             administrator: role == Role::Administrator,
             member: serde_json::json!({
                 "id": user.to_string(),
@@ -1400,6 +1404,7 @@ impl Hub {
         {
             return Err(AppError::NotFound("pipeline"));
         }
+        viewer.may_read_records(Role::Editor)?;
         let mut conn = self.store.read().await?;
         let stored = pipelines::get(&mut conn, org, pipeline)
             .await?
@@ -1442,5 +1447,16 @@ impl DatasetPolicy {
         let kept = lockstep_engine::records::take(batch, &keep)
             .map_err(|_| AppError::Refused("the records could not be filtered"))?;
         Ok((kept, withheld))
+    }
+}
+
+impl Viewer {
+    /// A preview of a member whose role may not read these records at all is refused as that
+    /// member would be.
+    pub(crate) fn may_read_records(&self, needs: Role) -> Result<(), AppError> {
+        if self.preview && self.role < needs {
+            return Err(AppError::Forbidden { needs });
+        }
+        Ok(())
     }
 }

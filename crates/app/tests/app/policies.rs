@@ -981,3 +981,65 @@ async fn scramble_is_stable_in_an_organization_and_differs_between_them(t: TestS
         "another organization's key, another hash"
     );
 }
+
+lockstep_storage::on_both_stores!(view_as_shows_no_more_than_the_member_could_open);
+async fn view_as_shows_no_more_than_the_member_could_open(t: TestStore) {
+    let (hub, admin, _) = hub_with_org(&t, "Acme", "ada@acme.io").await;
+    let editor = member(&hub, &admin, "ed@acme.io", Role::Editor).await;
+    let viewer = member(&hub, &admin, "vi@acme.io", Role::Viewer).await;
+    let source = unique("va_src");
+    pg().await
+        .batch_execute(&format!(
+            "CREATE TABLE {source} (id integer PRIMARY KEY, name text); \
+             INSERT INTO {source} VALUES (1, 'a');"
+        ))
+        .await
+        .unwrap();
+    let conn = warehouse(&hub, &admin).await;
+    let object = format!("public.{source}");
+    let pipeline = hub
+        .create_pipeline(
+            &admin,
+            "p",
+            json!({
+                "source": {"connection_id": conn.to_string(), "object": object},
+                "destination": {"connection_id": conn.to_string(), "object": format!("public.{source}_c")},
+                "mode": "full_refresh",
+            }),
+        )
+        .await
+        .unwrap();
+    let ds = hub
+        .pull_dataset(&editor, pipeline.id, None, None)
+        .await
+        .unwrap();
+    settled(&hub, &editor, ds.id).await;
+    let as_viewer = Some(ViewAs::User(viewer.user()));
+    // Not shared with the Viewer: as them, the data set does not exist.
+    assert!(matches!(
+        hub.dataset_records_as(&admin, ds.id, RecordQuery::default(), as_viewer)
+            .await,
+        Err(AppError::NotFound(_))
+    ));
+    hub.share_dataset(&editor, ds.id, viewer.user())
+        .await
+        .unwrap();
+    let page = hub
+        .dataset_records_as(&admin, ds.id, RecordQuery::default(), as_viewer)
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 1);
+    // A Viewer may not sample: neither may a preview of them.
+    assert!(matches!(
+        hub.sample_records_as(&admin, conn, &object, 5, as_viewer)
+            .await,
+        Err(AppError::Forbidden { .. })
+    ));
+    assert_eq!(
+        hub.sample_records_as(&admin, conn, &object, 5, Some(ViewAs::User(editor.user())))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
