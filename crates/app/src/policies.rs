@@ -1315,6 +1315,24 @@ impl DatasetPolicy {
         });
     }
 
+    /// A text value of a record field as the viewer may see it (`None` when hidden or absent).
+    pub(crate) fn redact_text(&self, field: &str, value: Option<&str>) -> Option<String> {
+        let value = value?;
+        let source = self.source_of(field);
+        let mut names = vec![field];
+        if let Some(s) = &source {
+            names.push(s.as_str());
+        }
+        match self
+            .shown
+            .redact(&names, &serde_json::Value::String(value.to_owned()))?
+        {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
     /// Whether the viewer sees this record field redacted (it may then not be edited).
     pub(crate) fn redacts(&self, field: &str) -> bool {
         let source = self.source_of(field);

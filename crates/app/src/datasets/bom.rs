@@ -1490,9 +1490,27 @@ impl Hub {
         let opened = self.bom_dataset(caller, DatasetAction::Read, id).await?;
         self.note_read(caller, &opened.stored).await?;
         let chunks = self.all_records(&opened).await?;
-        tokio::task::spawn_blocking(move || part_totals(&chunks))
+        let mut totals = tokio::task::spawn_blocking(move || part_totals(&chunks))
             .await
-            .map_err(|_| AppError::Refused("adding up the parts stopped unexpectedly"))?
+            .map_err(|_| AppError::Refused("adding up the parts stopped unexpectedly"))??;
+        // The totals show record values: as the redaction policy says.
+        if let Some(layout) = opened.layout.as_ref() {
+            let viewer = self.viewer(caller, None).await?;
+            let policy = self
+                .dataset_policy(caller.organization(), &viewer, &layout.spec)
+                .await?;
+            if !policy.is_open() {
+                for total in &mut totals {
+                    total.part_number = policy
+                        .redact_text("part_number", Some(&total.part_number))
+                        .unwrap_or_default();
+                    total.description =
+                        policy.redact_text("description", total.description.as_deref());
+                    total.unit = policy.redact_text("unit", total.unit.as_deref());
+                }
+            }
+        }
+        Ok(totals)
     }
 
     async fn part_files_by_part(

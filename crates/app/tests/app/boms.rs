@@ -369,6 +369,51 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
         .find(|x| x.part_number == format!("{p}-BOLT"))
         .unwrap();
     assert_eq!(bolts.quantity, 4.0);
+    // With a redaction rule on descriptions, the totals and the tree show them masked.
+    let mask_descriptions = |enabled: bool| lockstep_app::RedactionPolicy {
+        enabled,
+        rules: vec![lockstep_app::RedactionRule {
+            team_id: None,
+            connection_id: None,
+            object: None,
+            field: None,
+            pattern: Some("*description*".to_owned()),
+            kind: lockstep_app::RedactionKind::Mask,
+            keep: None,
+            exempt_administrators: false,
+        }],
+    };
+    hub.put_redaction_policy(&w.admin, mask_descriptions(true))
+        .await
+        .unwrap();
+    let masked = hub.dataset_parts(&w.editor, first.id).await.unwrap();
+    assert!(masked.iter().any(|x| x.description.is_some()));
+    assert!(
+        masked
+            .iter()
+            .all(|x| x.description.as_deref().is_none_or(|d| d == "••••"))
+    );
+    let tree = hub
+        .dataset_tree(
+            &w.editor,
+            first.id,
+            TreeQuery {
+                depth: 1,
+                ..TreeQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let one = find_node(&tree.nodes, "1").unwrap();
+    assert!(
+        one.children
+            .iter()
+            .all(|c| c.record.values["description"].is_null()
+                || c.record.values["description"] == json!("••••"))
+    );
+    hub.put_redaction_policy(&w.admin, mask_descriptions(false))
+        .await
+        .unwrap();
 
     // A thumbnail of the frame, kept sealed, shown on its node.
     let added = hub
