@@ -1305,29 +1305,7 @@ impl Hub {
         view_as: Option<crate::ViewAs>,
     ) -> Result<RecordPage, AppError> {
         let stored = self.dataset_for(caller, DatasetAction::Read, id).await?;
-        let viewer = self.viewer(caller, view_as).await?;
-        if viewer.preview {
-            // A member who could not open the data set sees nothing of it: its owner, the
-            // members it is shared with and Administrators can (a team previews the rules).
-            let owner = viewer.user == Some(stored.owner_id);
-            if let Some(user) = viewer.user
-                && !owner
-                && !viewer.administrator
-            {
-                let mut conn = self.store.read().await?;
-                let shared = datasets::shares(&mut conn, stored.id)
-                    .await?
-                    .contains(&user);
-                drop(conn);
-                if !shared {
-                    return Err(AppError::NotFound("data set"));
-                }
-            }
-            let access = self.access_for(caller.organization(), &viewer).await?;
-            if !access.sees_dataset(owner, stored.pipeline_id, stored.id) {
-                return Err(AppError::NotFound("data set"));
-            }
-        }
+        let viewer = self.dataset_viewer(caller, &stored, view_as).await?;
         self.note_read(caller, &stored).await?;
         let opened = self.open_dataset(stored).await?;
         let Some(layout) = opened.layout.as_ref() else {
@@ -1413,6 +1391,39 @@ impl Hub {
             total,
             withheld,
         })
+    }
+
+    /// The viewer of a data set's records: the caller, or with `view_as` (Administrators) a
+    /// member or team, who sees nothing of a data set they could not open: its owner, the
+    /// members it is shared with and Administrators can (a team previews the rules).
+    pub(crate) async fn dataset_viewer(
+        &self,
+        caller: &Caller,
+        stored: &StoredDataset,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<crate::Viewer, AppError> {
+        let viewer = self.viewer(caller, view_as).await?;
+        if viewer.preview {
+            let owner = viewer.user == Some(stored.owner_id);
+            if let Some(user) = viewer.user
+                && !owner
+                && !viewer.administrator
+            {
+                let mut conn = self.store.read().await?;
+                let shared = datasets::shares(&mut conn, stored.id)
+                    .await?
+                    .contains(&user);
+                drop(conn);
+                if !shared {
+                    return Err(AppError::NotFound("data set"));
+                }
+            }
+            let access = self.access_for(caller.organization(), &viewer).await?;
+            if !access.sees_dataset(owner, stored.pipeline_id, stored.id) {
+                return Err(AppError::NotFound("data set"));
+            }
+        }
+        Ok(viewer)
     }
 
     async fn load_chunk(

@@ -1328,7 +1328,20 @@ impl Hub {
         id: DatasetId,
         query: TreeQuery,
     ) -> Result<TreePage, AppError> {
+        self.dataset_tree_as(caller, id, query, None).await
+    }
+
+    /// [`Hub::dataset_tree`] with its values as the redaction policy shows them to the caller,
+    /// or (Administrators) to a member or a team.
+    pub async fn dataset_tree_as(
+        &self,
+        caller: &Caller,
+        id: DatasetId,
+        query: TreeQuery,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<TreePage, AppError> {
         let opened = self.bom_dataset(caller, DatasetAction::Read, id).await?;
+        let viewer = self.dataset_viewer(caller, &opened.stored, view_as).await?;
         self.note_read(caller, &opened.stored).await?;
         let parents = self.tree_index(&opened).await?;
         let mut children: Vec<Vec<u32>> = vec![Vec::new(); parents.len() + 1];
@@ -1408,7 +1421,6 @@ impl Hub {
             loaded.extend(futures_util::future::try_join_all(pending).await?);
         }
         // Redaction applies to a tree's values; row filters do not (a tree keeps its shape).
-        let viewer = self.viewer(caller, None).await?;
         let policy = match opened.layout.as_ref() {
             Some(layout) => Some(
                 self.dataset_policy(caller.organization(), &viewer, &layout.spec)
@@ -1487,7 +1499,19 @@ impl Hub {
         caller: &Caller,
         id: DatasetId,
     ) -> Result<Vec<PartTotalView>, AppError> {
+        self.dataset_parts_as(caller, id, None).await
+    }
+
+    /// [`Hub::dataset_parts`] as the redaction policy shows them to the caller, or
+    /// (Administrators) to a member or a team.
+    pub async fn dataset_parts_as(
+        &self,
+        caller: &Caller,
+        id: DatasetId,
+        view_as: Option<crate::ViewAs>,
+    ) -> Result<Vec<PartTotalView>, AppError> {
         let opened = self.bom_dataset(caller, DatasetAction::Read, id).await?;
+        let viewer = self.dataset_viewer(caller, &opened.stored, view_as).await?;
         self.note_read(caller, &opened.stored).await?;
         let chunks = self.all_records(&opened).await?;
         let mut totals = tokio::task::spawn_blocking(move || part_totals(&chunks))
@@ -1495,7 +1519,6 @@ impl Hub {
             .map_err(|_| AppError::Refused("adding up the parts stopped unexpectedly"))??;
         // The totals show record values: as the redaction policy says.
         if let Some(layout) = opened.layout.as_ref() {
-            let viewer = self.viewer(caller, None).await?;
             let policy = self
                 .dataset_policy(caller.organization(), &viewer, &layout.spec)
                 .await?;

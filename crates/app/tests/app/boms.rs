@@ -380,7 +380,7 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
             pattern: Some("*description*".to_owned()),
             kind: lockstep_app::RedactionKind::Mask,
             keep: None,
-            exempt_administrators: false,
+            exempt_administrators: true,
         }],
     };
     hub.put_redaction_policy(&w.admin, mask_descriptions(true))
@@ -411,6 +411,22 @@ async fn a_bom_goes_into_tryton_and_only_ticked_lines_are_unlinked(t: TestStore)
             .all(|c| c.record.values["description"].is_null()
                 || c.record.values["description"] == json!("••••"))
     );
+    // The Administrator is exempted by the rule, and previews the owner's masked view.
+    let clear = hub.dataset_parts(&w.admin, first.id).await.unwrap();
+    assert!(
+        clear
+            .iter()
+            .any(|x| x.description.as_deref().is_some_and(|d| d != "••••"))
+    );
+    let preview = hub
+        .dataset_parts_as(
+            &w.admin,
+            first.id,
+            Some(lockstep_app::ViewAs::User(w.editor.user())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(preview, masked);
     hub.put_redaction_policy(&w.admin, mask_descriptions(false))
         .await
         .unwrap();

@@ -174,6 +174,18 @@ pub(crate) struct TreeParams {
     /// 1 to 500 nodes of the level (default 100).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// Administrators: the values as a member (`user:ID`) or a team (`team:ID`) sees them under
+    /// the data policies (audited).
+    view_as: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PartsParams {
+    /// Administrators: the values as a member (`user:ID`) or a team (`team:ID`) sees them under
+    /// the data policies (audited).
+    view_as: Option<String>,
 }
 
 fn number<T: std::str::FromStr>(
@@ -200,6 +212,7 @@ pub(crate) async fn tree(
     ApiQuery(params): ApiQuery<TreeParams>,
 ) -> Result<Json<TreeBody>, ApiError> {
     let id = dataset_id(&id)?;
+    let view_as = super::policies::view_as(params.view_as.as_deref())?;
     let depth: u32 = number(params.depth, "depth", "must be a number from 0 to 64")?.unwrap_or(1);
     if depth > 64 {
         return Err(ApiError::invalid("depth", "must be a number from 0 to 64"));
@@ -219,7 +232,10 @@ pub(crate) async fn tree(
         offset: number(params.offset, "offset", "must be a number, 0 or more")?.unwrap_or(0),
         limit,
     };
-    let page = state.hub.dataset_tree(&caller, id, query).await?;
+    let page = state
+        .hub
+        .dataset_tree_as(&caller, id, query, view_as)
+        .await?;
     Ok(Json(TreeBody {
         nodes: page.nodes.into_iter().map(TreeNodeBody::from).collect(),
         total: page.total,
@@ -259,16 +275,18 @@ pub(crate) struct PartsBody {
 /// The flattened totals of a BOM data set, per part, in the order parts first appear (its
 /// owner, its sharees, Administrators).
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/parts", tag = "datasets",
-    params(("id" = uuid::Uuid, Path)),
+    params(("id" = uuid::Uuid, Path), PartsParams),
     responses((status = 200, body = PartsBody),
         (status = 409, description = "Not a bill of materials", body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn parts(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PartsParams>,
 ) -> Result<Json<PartsBody>, ApiError> {
     let id = dataset_id(&id)?;
-    let parts = state.hub.dataset_parts(&caller, id).await?;
+    let view_as = super::policies::view_as(params.view_as.as_deref())?;
+    let parts = state.hub.dataset_parts_as(&caller, id, view_as).await?;
     Ok(Json(PartsBody {
         parts: parts.into_iter().map(PartTotalBody::from).collect(),
     }))
