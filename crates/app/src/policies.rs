@@ -623,26 +623,7 @@ impl Hub {
             .map_err(|_| AppError::Refused("the policy cannot be written"))?;
         let after_json = serde_json::to_string(after)
             .map_err(|_| AppError::Refused("the policy cannot be written"))?;
-        let document = self
-            .seal_field(
-                org,
-                "policy",
-                &org.to_string(),
-                layer,
-                after_json.as_bytes(),
-            )
-            .await?;
-        teams::put_policy(
-            conn,
-            org,
-            layer,
-            &StoredPolicy {
-                enabled,
-                document,
-                updated_at: self.clock.now(),
-            },
-        )
-        .await?;
+        self.store_layer(conn, org, layer, enabled, after).await?;
         let event = Event::new(
             Actor::User(caller.user()),
             "policy.changed",
@@ -677,13 +658,10 @@ impl Hub {
         caller: &Caller,
         policy: AccessPolicy,
     ) -> Result<AccessPolicy, AppError> {
-        self.authorize_in_organization(caller, Action::ManagePolicies)?;
-        let org = caller.organization();
-        if policy.grants.len() > MAX_RULES {
-            return Err(layer_error("grants".to_owned(), "at most 1000 grants"));
-        }
+        let (org, known_teams) = self
+            .policy_change(caller, policy.grants.len(), "grants")
+            .await?;
         let mut tx = self.store.write().await?;
-        let known_teams = self.team_ids(&mut tx, org).await?;
         for (i, g) in policy.grants.iter().enumerate() {
             if !known_teams.contains(&g.team_id) {
                 return Err(layer_error(
@@ -725,14 +703,9 @@ impl Hub {
         caller: &Caller,
         policy: OwnershipPolicy,
     ) -> Result<OwnershipPolicy, AppError> {
-        self.authorize_in_organization(caller, Action::ManagePolicies)?;
-        let org = caller.organization();
-        if policy.rules.len() > MAX_RULES {
-            return Err(layer_error("rules".to_owned(), "at most 1000 rules"));
-        }
-        let mut conn = self.store.read().await?;
-        let known_teams = self.team_ids(&mut conn, org).await?;
-        drop(conn);
+        let (org, known_teams) = self
+            .policy_change(caller, policy.rules.len(), "rules")
+            .await?;
         for (i, rule) in policy.rules.iter().enumerate() {
             if !known_teams.contains(&rule.team_id) {
                 return Err(layer_error(
@@ -768,14 +741,9 @@ impl Hub {
         caller: &Caller,
         policy: RedactionPolicy,
     ) -> Result<RedactionPolicy, AppError> {
-        self.authorize_in_organization(caller, Action::ManagePolicies)?;
-        let org = caller.organization();
-        if policy.rules.len() > MAX_RULES {
-            return Err(layer_error("rules".to_owned(), "at most 1000 rules"));
-        }
-        let mut conn = self.store.read().await?;
-        let known_teams = self.team_ids(&mut conn, org).await?;
-        drop(conn);
+        let (org, known_teams) = self
+            .policy_change(caller, policy.rules.len(), "rules")
+            .await?;
         let keys = self.pipeline_keys(org).await?;
         for (i, rule) in policy.rules.iter().enumerate() {
             let at = |field: &str| format!("rules[{i}].{field}");
@@ -866,6 +834,28 @@ impl Hub {
             .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(policy)
+    }
+
+    /// What every policy change checks first: the caller may change policies, the layer has
+    /// at most [`MAX_RULES`] entries; answers the organization and its teams.
+    async fn policy_change(
+        &self,
+        caller: &Caller,
+        rules: usize,
+        field: &'static str,
+    ) -> Result<(OrganizationId, BTreeSet<TeamId>), AppError> {
+        self.authorize_in_organization(caller, Action::ManagePolicies)?;
+        let org = caller.organization();
+        if rules > MAX_RULES {
+            return Err(layer_error(
+                field.to_owned(),
+                format!("at most {MAX_RULES} {field}"),
+            ));
+        }
+        let mut conn = self.store.read().await?;
+        let known_teams = self.team_ids(&mut conn, org).await?;
+        drop(conn);
+        Ok((org, known_teams))
     }
 
     async fn team_ids(
@@ -1143,27 +1133,33 @@ impl Access {
 }
 
 impl Hub {
+    /// The access policy's grants, `None` while the layer is off.
+    async fn access_grants(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Option<Vec<AccessGrant>>, AppError> {
+        let mut conn = self.store.read().await?;
+        let stored = teams::policy(&mut conn, org, "access").await?;
+        drop(conn);
+        match stored.filter(|p| p.enabled) {
+            Some(stored) => {
+                let doc: AccessPolicy = self.open_policy(org, "access", &stored).await?;
+                Ok(Some(doc.grants))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The access policy as it applies to `viewer`.
     pub(crate) async fn access_for(
         &self,
         org: OrganizationId,
         viewer: &Viewer,
     ) -> Result<Access, AppError> {
-        if viewer.administrator {
-            return Ok(Access {
-                grants: None,
-                teams: BTreeSet::new(),
-            });
-        }
-        let mut conn = self.store.read().await?;
-        let stored = teams::policy(&mut conn, org, "access").await?;
-        drop(conn);
-        let grants = match stored.filter(|p| p.enabled) {
-            Some(stored) => {
-                let doc: AccessPolicy = self.open_policy(org, "access", &stored).await?;
-                Some(doc.grants)
-            }
-            None => None,
+        let grants = if viewer.administrator {
+            None
+        } else {
+            self.access_grants(org).await?
         };
         Ok(Access {
             grants,
@@ -1192,34 +1188,24 @@ impl Hub {
         }
     }
 
-    /// The access policy as it applies to the caller.
+    /// The access policy as it applies to the caller (their teams read only while it is on).
     pub(crate) async fn access(&self, caller: &Caller) -> Result<Access, AppError> {
-        if caller.member.role == Role::Administrator {
-            return Ok(Access {
-                grants: None,
-                teams: BTreeSet::new(),
-            });
-        }
         let org = caller.organization();
-        let mut conn = self.store.read().await?;
-        let stored = teams::policy(&mut conn, org, "access").await?;
-        let enabled = stored.as_ref().is_some_and(|p| p.enabled);
-        let team_ids = if enabled {
-            teams::teams_of(&mut conn, org, caller.user()).await?
+        let grants = if caller.member.role == Role::Administrator {
+            None
         } else {
-            Vec::new()
+            self.access_grants(org).await?
         };
-        drop(conn);
-        let grants = match stored.filter(|p| p.enabled) {
-            Some(stored) => {
-                let doc: AccessPolicy = self.open_policy(org, "access", &stored).await?;
-                Some(doc.grants)
+        let teams = match grants {
+            Some(_) => {
+                let mut conn = self.store.read().await?;
+                teams::teams_of(&mut conn, org, caller.user()).await?
             }
-            None => None,
+            None => Vec::new(),
         };
         Ok(Access {
             grants,
-            teams: team_ids.into_iter().collect(),
+            teams: teams.into_iter().collect(),
         })
     }
 }
