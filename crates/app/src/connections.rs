@@ -903,10 +903,14 @@ impl Hub {
             .record_policy(org, &policies, &viewer, id, &object)
             .await?;
         if !policy.is_open() {
-            records.retain(|r| policy.passes(r));
-            for record in &mut records {
-                policy.redact_record(record, &|_| None);
-            }
+            records = crate::policies::off_request_threads(move || {
+                records.retain(|r| policy.passes(r));
+                for record in &mut records {
+                    policy.redact_record(record, &|_| None);
+                }
+                records
+            })
+            .await?;
         }
         let event = Event::new(
             Actor::User(caller.user()),

@@ -1350,6 +1350,7 @@ impl Hub {
             by_chunk.entry(chunk).or_default().push(i);
         }
         let mut withheld = 0;
+        let mut pending = Vec::new();
         for (chunk, positions) in by_chunk {
             let (index, payload) = self.load_chunk(&opened, chunk).await?;
             // Only the source columns the row filters read.
@@ -1365,7 +1366,7 @@ impl Hub {
                 .collect();
             let source_cells = records::Cells::new(&payload.source);
             for i in positions {
-                let mut view = self
+                let view = self
                     .record_view(&opened, &index, &payload, i, &mut destinations)
                     .await?;
                 if policy.is_open() {
@@ -1379,12 +1380,27 @@ impl Hub {
                             .map(|(j, name)| (name.clone(), source_cells.value(i, *j)))
                             .collect::<serde_json::Map<String, serde_json::Value>>()
                     });
-                if policy.apply(&mut view, source.as_ref()) {
-                    records.push(view);
-                } else {
-                    withheld += 1;
-                }
+                pending.push((view, source));
             }
+        }
+        // Row filters and redaction run off the threads that answer requests.
+        if !pending.is_empty() {
+            let policy = Arc::new(policy);
+            let (shown, left_out) = crate::policies::off_request_threads(move || {
+                let mut shown = Vec::with_capacity(pending.len());
+                let mut left_out = 0u64;
+                for (mut view, source) in pending {
+                    if policy.apply(&mut view, source.as_ref()) {
+                        shown.push(view);
+                    } else {
+                        left_out += 1;
+                    }
+                }
+                (shown, left_out)
+            })
+            .await?;
+            records.extend(shown);
+            withheld = left_out;
         }
         Ok(RecordPage {
             records,

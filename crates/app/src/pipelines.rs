@@ -829,11 +829,11 @@ impl Hub {
         let org = self
             .run_of(caller, Action::ReadRunErrors, pipeline, run)
             .await?;
-        let policy = self.run_policy(caller, pipeline, view_as).await?;
-        let mut views = self
+        let policy = Arc::new(self.run_policy(caller, pipeline, view_as).await?);
+        let views = self
             .open_run_errors(org, run, group, limit.clamp(1, 1000), offset)
             .await?;
-        policy.apply_to_run_errors(&mut views);
+        let views = policy.run_errors_off_thread(views).await?;
         let event = Event::new(Actor::User(caller.user()), "run_errors.read", "run", run).change(
             "records",
             FieldChange::value(None::<String>, Some(views.len())),
@@ -865,14 +865,13 @@ impl Hub {
         let org = self
             .run_of(caller, Action::ReadRunErrors, pipeline, run)
             .await?;
-        let policy = self.run_policy(caller, pipeline, view_as).await?;
+        let policy = Arc::new(self.run_policy(caller, pipeline, view_as).await?);
         let mut views = Vec::new();
         let mut offset = 0;
         loop {
-            let mut page = self.open_run_errors(org, run, None, PAGE, offset).await?;
+            let page = self.open_run_errors(org, run, None, PAGE, offset).await?;
             let last = page.len() < PAGE as usize;
-            policy.apply_to_run_errors(&mut page);
-            views.extend(page);
+            views.extend(policy.run_errors_off_thread(page).await?);
             offset += PAGE;
             if last || offset >= EXPORT_LIMIT {
                 break;

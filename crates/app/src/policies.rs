@@ -206,6 +206,16 @@ impl std::fmt::Debug for RecordPolicy {
     }
 }
 
+/// Runs `work` (row filters, redaction: bounded per record, but a page's worth adds up) on the
+/// blocking pool, never on the threads that answer requests.
+pub(crate) async fn off_request_threads<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| AppError::Refused("applying the data policies stopped unexpectedly"))
+}
+
 /// Whether `pattern` (`*` for any characters) matches `name`, without regard to case.
 pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
     let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
@@ -1372,6 +1382,22 @@ impl Hub {
 }
 
 impl DatasetPolicy {
+    /// [`DatasetPolicy::apply_to_run_errors`] off the threads that answer requests.
+    pub(crate) async fn run_errors_off_thread(
+        self: &Arc<Self>,
+        mut views: Vec<crate::RunErrorView>,
+    ) -> Result<Vec<crate::RunErrorView>, AppError> {
+        if self.is_open() {
+            return Ok(views);
+        }
+        let policy = Arc::clone(self);
+        off_request_threads(move || {
+            policy.apply_to_run_errors(&mut views);
+            views
+        })
+        .await
+    }
+
     /// Leaves out the rejected records the viewer's row filters withhold (a rejected record's
     /// values are its source values) and redacts the rest.
     pub(crate) fn apply_to_run_errors(&self, views: &mut Vec<crate::RunErrorView>) {
