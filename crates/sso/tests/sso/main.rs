@@ -1,0 +1,1 @@
+//! Tests of the SSO protocols against real identity providers.
