@@ -24,6 +24,12 @@ pub enum AppError {
     /// naming one of these (only those whose password matched).
     #[error("the password fits accounts in several organizations: choose one")]
     ChooseOrganization(Vec<crate::OrganizationChoice>),
+    /// The identity provider's answer was refused; the reason code is in the audit too.
+    #[error("single sign-on refused ({0})")]
+    SsoRefused(lockstep_sso::RefusalReason),
+    /// The password was right, but the organization signs in with single sign-on only.
+    #[error("your organization signs in with single sign-on: use its sign-in link")]
+    SsoRequired,
     /// The object does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),

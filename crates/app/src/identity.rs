@@ -284,6 +284,9 @@ impl Hub {
             }
             return Err(AppError::LoginFailed);
         };
+        if self.password_refused_by_sso(&user).await? {
+            return Err(AppError::SsoRequired);
+        }
         if user.totp_enabled {
             let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
                 return Err(AppError::TotpRequired);
@@ -399,7 +402,7 @@ impl Hub {
         Ok(users::use_recovery_code(&mut conn, user.organization_id, user.id, &hash, now).await?)
     }
 
-    async fn new_session(
+    pub(crate) async fn new_session(
         &self,
         conn: &mut lockstep_storage::Connection,
         user: &StoredUser,

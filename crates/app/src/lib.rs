@@ -23,6 +23,7 @@ mod personal;
 mod pipelines;
 mod policies;
 mod redaction;
+mod sso;
 mod teams;
 mod time_zone;
 
@@ -60,6 +61,7 @@ pub use lockstep_connectors as connectors;
 pub use lockstep_engine as engine;
 pub use lockstep_engine::RejectionKind;
 pub use lockstep_ledger::ExportedLedger;
+pub use lockstep_sso::RefusalReason as SsoRefusalReason;
 pub use lockstep_storage::audit::Search as AuditSearch;
 pub use lockstep_storage::pipelines::RunState;
 pub use lockstep_storage::settings::OrganizationSettings;
@@ -73,6 +75,11 @@ pub use pipelines::{
 pub use policies::{
     AccessGrant, AccessPolicy, OwnershipPolicy, OwnershipRule, PolicyObjectKind, RedactionKind,
     RedactionPolicy, RedactionRule, ViewAs, Viewer,
+};
+pub use sso::{
+    MAX_IDP_METADATA, MAX_SSO_DOMAINS, OidcCallback, OidcConfigInput, OidcConfigView,
+    SSO_REQUEST_VALIDITY, SamlConfigInput, SamlConfigView, SamlPost, SsoConfigInput, SsoConfigView,
+    SsoJit, SsoKind, SsoOutcome, SsoStarted, SsoTestResult,
 };
 pub use teams::{MAX_TEAM_NAME, TeamView};
 pub use time_zone::TimeZone;

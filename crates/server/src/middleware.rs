@@ -24,7 +24,7 @@ pub(crate) fn auth_limiter(per_minute: u32) -> AuthLimiter {
     RateLimiter::keyed(Quota::per_minute(n))
 }
 
-/// Limits `/api/v1/auth/*` and the sign-in forms of pages per client address, so passwords
+/// Limits `/api/v1/auth/*`, `/api/v1/sso/*` and the sign-in forms of pages per client address, so passwords
 /// cannot be guessed at speed (the account lockout covers one account; this covers many
 /// accounts from one address).
 pub(crate) async fn auth_rate_limit(
@@ -35,7 +35,9 @@ pub(crate) async fn auth_rate_limit(
     let path = request.uri().path();
     let sign_in_form =
         request.method() == axum::http::Method::POST && crate::web::RATE_LIMITED.contains(&path);
-    if path.starts_with("/api/v1/auth/") || sign_in_form {
+    // Single sign-on's public routes make rows and call the identity provider: limited alike.
+    let sso = path.starts_with("/api/v1/sso/") || path.starts_with("/sso/");
+    if path.starts_with("/api/v1/auth/") || sign_in_form || sso {
         let address = request
             .extensions()
             .get::<axum::extract::ConnectInfo<SocketAddr>>()

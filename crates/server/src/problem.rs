@@ -203,6 +203,21 @@ impl From<AppError> for ApiError {
                 )));
                 err
             }
+            AppError::SsoRefused(reason) => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                "sso-refused",
+                "The identity provider's answer was refused",
+            )
+            .detail(format!(
+                    "reason: {reason}. Start the sign-in again from your organization's sign-in link; \
+                     an Administrator finds the refusal in the audit (sso.refused)."
+                )),
+            AppError::SsoRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "sso-required",
+                "Your organization signs in with single sign-on",
+            )
+            .detail("Password sign-in is off for your organization: sign in through its identity provider."),
             AppError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not-found",

@@ -26,6 +26,7 @@ pub mod password_resets;
 pub mod pipelines;
 pub mod sessions;
 pub mod settings;
+pub mod sso;
 pub mod teams;
 pub mod users;
 pub mod vault;

@@ -439,6 +439,7 @@ async fn fill_connection_tables(
     let pipeline = insert_pipeline(conn, org, id, user).await;
     fill_dataset_tables(conn, org, pipeline, user).await;
     fill_policy_tables(conn, org, user).await;
+    fill_sso_tables(conn, org, user).await;
     let run = insert_run(conn, org, pipeline, user, T0).await;
     lockstep_storage::pipelines::insert_run_error(
         conn,
@@ -792,4 +793,61 @@ async fn fill_policy_tables(
     )
     .await
     .unwrap();
+}
+
+/// Single sign-on: a configuration, a domain, a waiting sign-in and a used assertion id.
+async fn fill_sso_tables(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    user: lockstep_domain::UserId,
+) {
+    use lockstep_storage::sso::{self, PendingSignIn, SsoKind, StoredSsoConfig};
+    let config = StoredSsoConfig {
+        organization_id: org,
+        kind: SsoKind::Saml,
+        enabled: true,
+        sso_only: true,
+        jit_enabled: false,
+        jit_role: Role::Viewer,
+        break_glass_user_id: Some(user),
+        settings: vec![3; 40],
+        client_secret: Some(vec![4; 40]),
+        last_test_at: Some(T0),
+        last_test_result: Some("ok".into()),
+        created_at: T0,
+        updated_at: T0,
+    };
+    sso::put(conn, &config).await.unwrap();
+    let domain = Uuid::now_v7().as_bytes().to_vec();
+    sso::set_domains(conn, org, &[domain]).await.unwrap();
+    let lookup = *Uuid::now_v7()
+        .as_bytes()
+        .repeat(2)
+        .first_chunk::<32>()
+        .unwrap();
+    sso::insert_request(
+        conn,
+        &PendingSignIn {
+            lookup_hash: lookup,
+            organization_id: org,
+            kind: SsoKind::Saml,
+            binding_hash: [1; 32],
+            pending: vec![5; 40],
+            tested_by: Some(user),
+            created_at: T0,
+            expires_at: T0,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        sso::remember_assertion(conn, org, &lookup, T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !sso::remember_assertion(conn, org, &lookup, T0)
+            .await
+            .unwrap()
+    );
 }

@@ -158,4 +158,15 @@ fn routes() -> OpenApiRouter<AppState> {
             v1::policies::put_redaction
         ))
         .routes(routes!(v1::pipelines::set_bom))
+        .routes(routes!(
+            v1::sso::get_sso,
+            v1::sso::put_sso,
+            v1::sso::delete_sso
+        ))
+        .routes(routes!(v1::sso::test_sso))
+        .routes(routes!(v1::sso::saml_metadata))
+        .routes(routes!(v1::sso::saml_start))
+        .routes(routes!(v1::sso::saml_acs))
+        .routes(routes!(v1::sso::oidc_start))
+        .routes(routes!(v1::sso::oidc_callback))
 }

@@ -33,8 +33,9 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// Paths of sign-in forms, rate-limited per client address like `/api/v1/auth/*`.
-pub(crate) const RATE_LIMITED: [&str; 7] = [
+pub(crate) const RATE_LIMITED: [&str; 8] = [
     "/login",
+    "/login/sso",
     "/login/totp",
     "/login/organization",
     "/accept-invitation",

@@ -18,7 +18,8 @@ mod operator;
 mod page;
 mod pipelines;
 mod policies;
-mod session;
+pub(crate) mod session;
+mod sso;
 mod teams;
 mod users;
 mod view_as;
@@ -91,4 +92,5 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(pipelines::routes())
         .merge(datasets::routes())
         .merge(audit::routes())
+        .merge(sso::routes())
 }

@@ -251,6 +251,9 @@ fn class(method: &Method, path: &str) -> Class {
         "/healthz" | "/api/v1/sys/seal-status" | "/api/v1/sys/unseal" => Class::Public,
         // The OAuth provider's redirect: the single-use state is the credential.
         "/api/v1/oauth/callback" => Class::Public,
+        // Single sign-on through the identity provider: the single-use request bound to the
+        // browser is the credential; the SP metadata is public.
+        p if p.starts_with("/api/v1/sso/") => Class::Public,
         p if p.starts_with("/api/v1/connections") && *method == Method::GET => {
             if p.ends_with("/sample") {
                 Class::Role(Role::Editor)

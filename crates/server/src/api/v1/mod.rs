@@ -9,5 +9,6 @@ pub(crate) mod datasets;
 pub(crate) mod me;
 pub(crate) mod pipelines;
 pub(crate) mod policies;
+pub(crate) mod sso;
 pub(crate) mod sys;
 pub(crate) mod users;
