@@ -801,6 +801,7 @@ async fn fill_sso_tables(
     org: OrganizationId,
     user: lockstep_domain::UserId,
 ) {
+    use lockstep_domain::Role;
     use lockstep_storage::sso::{self, PendingSignIn, SsoKind, StoredSsoConfig};
     let config = StoredSsoConfig {
         organization_id: org,
