@@ -18,6 +18,12 @@
 //! code), never a secret, a token, a code or a claim's value.
 
 mod claims;
+mod refusals;
+mod settings;
+
+pub use refusals::provider_error;
+use refusals::{claims_refusal, token_refusal};
+pub use settings::{Issuer, OidcSettings};
 
 use crate::{RefusalReason, Refused, VerifiedIdentity};
 use lockstep_connectors::oauth::EgressHttp;
@@ -32,12 +38,11 @@ use openidconnect::core::{
 };
 use openidconnect::http;
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AdditionalProviderMetadata, AsyncHttpClient, AuthType, AuthorizationCode,
-    ClaimsVerificationError, Client, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
+    AccessTokenHash, AdditionalClaims, AdditionalProviderMetadata, AsyncHttpClient, AuthType,
+    AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IdTokenVerifier, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RequestTokenError, ResponseTypes, Scope, StandardErrorResponse, StandardTokenResponse,
-    OAuth2TokenResponse as _,
+    Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
+    RedirectUrl, ResponseTypes, StandardErrorResponse, StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,12 +51,6 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 use url::Url;
 
-/// The longest issuer URL, client id, claim name and scope list accepted in the settings.
-const MAX_ISSUER_CHARS: usize = 2048;
-const MAX_CLIENT_ID_CHARS: usize = 255;
-const MAX_CLAIM_NAME_CHARS: usize = 128;
-const MAX_SCOPES: usize = 32;
-const MAX_SCOPE_CHARS: usize = 128;
 /// The longest `state` and `code` a callback may carry (ours are 43 characters; providers'
 /// codes are rarely over a few hundred).
 const MAX_STATE_CHARS: usize = 512;
@@ -70,190 +69,6 @@ const ASYMMETRIC_ALGORITHMS: &[CoreJwsSigningAlgorithm] = &[
     CoreJwsSigningAlgorithm::EcdsaP384Sha384,
     CoreJwsSigningAlgorithm::EdDsa,
 ];
-
-/// An issuer identifier exactly as the provider spells it: `https://idp.example` and
-/// `https://idp.example/` are different issuers (OpenID Connect Discovery §4.3 compares them as
-/// strings), which a parsed [`Url`] could not tell apart.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Issuer(String);
-
-impl Issuer {
-    /// An `https` URL without query, fragment or credentials, at most 2048 characters; `http`
-    /// only for a loopback address or `localhost` (a provider on this machine, as in tests).
-    pub fn parse(text: &str) -> Result<Issuer, OidcError> {
-        let invalid = |problem| OidcError::Setting {
-            field: "issuer",
-            problem,
-        };
-        if text.is_empty() || text.len() > MAX_ISSUER_CHARS {
-            return Err(invalid("must be a URL of at most 2048 characters"));
-        }
-        let url = Url::parse(text).map_err(|_| invalid("is not a URL"))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => return Err(invalid("must use https")),
-            _ => return Err(invalid("must be an https URL")),
-        }
-        if url.host().is_none() {
-            return Err(invalid("has no host"));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("must not have a query or a fragment"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid("must not hold credentials"));
-        }
-        Ok(Issuer(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Issuer {
-    type Error = OidcError;
-
-    fn try_from(text: String) -> Result<Issuer, OidcError> {
-        Issuer::parse(&text)
-    }
-}
-
-impl From<Issuer> for String {
-    fn from(issuer: Issuer) -> String {
-        issuer.0
-    }
-}
-
-impl fmt::Debug for Issuer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Issuer").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for Issuer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An organization's OpenID Connect settings. Serialized without the client secret, which the
-/// app seals apart (write-only) and puts back into `client_secret` for a call.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct OidcSettings {
-    pub issuer: Issuer,
-    pub client_id: String,
-    /// `None` for a public client (PKCE only); the token request then names the client in its
-    /// body.
-    #[serde(skip)]
-    pub client_secret: Option<Secret>,
-    /// The scopes asked for; `openid` is always asked whether listed or not.
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-    /// The claim that holds the e-mail address (`email`; `upn` or `preferred_username` for some
-    /// providers).
-    #[serde(default = "default_email_claim")]
-    pub email_claim: String,
-}
-
-fn default_scopes() -> Vec<String> {
-    ["openid", "email", "profile"].map(str::to_owned).to_vec()
-}
-
-fn default_email_claim() -> String {
-    "email".to_owned()
-}
-
-impl OidcSettings {
-    /// Settings with the default scopes (`openid email profile`) and e-mail claim (`email`).
-    pub fn new(issuer: Issuer, client_id: String, client_secret: Option<Secret>) -> OidcSettings {
-        OidcSettings {
-            issuer,
-            client_id,
-            client_secret,
-            scopes: default_scopes(),
-            email_claim: default_email_claim(),
-        }
-    }
-
-    /// Checks the fields a form or an API body filled (the issuer was checked when parsed).
-    pub fn check(&self) -> Result<(), OidcError> {
-        let invalid = |field, problem| Err(OidcError::Setting { field, problem });
-        if self.client_id.is_empty()
-            || self.client_id.len() > MAX_CLIENT_ID_CHARS
-            || self.client_id.chars().any(char::is_control)
-        {
-            return invalid(
-                "client_id",
-                "must be 1 to 255 characters without control characters",
-            );
-        }
-        if self
-            .client_secret
-            .as_ref()
-            .is_some_and(|s| s.expose().is_empty() || s.expose().len() > 1024)
-        {
-            return invalid("client_secret", "must be 1 to 1024 characters");
-        }
-        if self.scopes.len() > MAX_SCOPES {
-            return invalid("scopes", "must list at most 32 scopes");
-        }
-        // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-        let scope_token = |s: &String| {
-            !s.is_empty()
-                && s.len() <= MAX_SCOPE_CHARS
-                && s.bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-        };
-        if !self.scopes.iter().all(scope_token) {
-            return invalid(
-                "scopes",
-                "must be words of at most 128 printable characters without spaces, quotes or backslashes",
-            );
-        }
-        let claim_name = |s: &str| {
-            !s.is_empty()
-                && s.len() <= MAX_CLAIM_NAME_CHARS
-                && s.chars().all(|c| !c.is_control() && c != ' ')
-        };
-        if !claim_name(&self.email_claim) {
-            return invalid(
-                "email_claim",
-                "must be a claim name of 1 to 128 characters without spaces",
-            );
-        }
-        Ok(())
-    }
-
-    /// The scopes to ask for besides `openid` (which the authorization request always has).
-    fn extra_scopes(&self) -> impl Iterator<Item = Scope> + '_ {
-        let mut seen = std::collections::BTreeSet::new();
-        self.scopes
-            .iter()
-            .filter(move |s| s.as_str() != "openid" && seen.insert(s.as_str()))
-            .map(|s| Scope::new(s.clone()))
-    }
-}
-
-impl fmt::Debug for OidcSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OidcSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
-            .field("scopes", &self.scopes)
-            .field("email_claim", &self.email_claim)
-            .finish()
-    }
-}
 
 /// Why the settings or the provider cannot be used. Messages name the field or the document
 /// that failed, never a secret or what the provider answered.
@@ -443,12 +258,11 @@ const JWKS: &str = "the signing keys (JWKS)";
 /// says which methods it allows) and publishes at least one key.
 pub async fn discover(ctx: &Context, settings: &OidcSettings) -> Result<Provider, OidcError> {
     settings.check()?;
-    let issuer = IssuerUrl::new(settings.issuer.as_str().to_owned()).map_err(|_| {
-        OidcError::Setting {
+    let issuer =
+        IssuerUrl::new(settings.issuer.as_str().to_owned()).map_err(|_| OidcError::Setting {
             field: "issuer",
             problem: "is not a URL",
-        }
-    })?;
+        })?;
     let discovery_url = issuer
         .join(".well-known/openid-configuration")
         .map_err(|_| OidcError::Setting {
@@ -493,10 +307,32 @@ pub async fn discover(ctx: &Context, settings: &OidcSettings) -> Result<Provider
             "the authorization code flow (no token endpoint)",
         ));
     }
-    if let Some(methods) = &metadata.additional_metadata().code_challenge_methods_supported
+    if let Some(methods) = &metadata
+        .additional_metadata()
+        .code_challenge_methods_supported
         && !methods.iter().any(|m| m == "S256")
     {
         return Err(OidcError::Unsupported("PKCE with S256"));
+    }
+    let endpoints = [
+        (
+            "authorization_endpoint",
+            Some(metadata.authorization_endpoint().url()),
+        ),
+        ("token_endpoint", metadata.token_endpoint().map(|u| u.url())),
+        ("jwks_uri", Some(metadata.jwks_uri().url())),
+        (
+            "userinfo_endpoint",
+            metadata.userinfo_endpoint().map(|u| u.url()),
+        ),
+    ];
+    for (field, url) in endpoints {
+        if url.is_some_and(|url| !settings::https_or_loopback(url)) {
+            return Err(OidcError::Invalid {
+                document: DISCOVERY,
+                detail: format!("the field `{field}` is not an https URL"),
+            });
+        }
     }
     let algorithms: Vec<CoreJwsSigningAlgorithm> = metadata
         .id_token_signing_alg_values_supported()
@@ -513,7 +349,9 @@ pub async fn discover(ctx: &Context, settings: &OidcSettings) -> Result<Provider
         .await
         .map_err(|err| match err {
             openidconnect::DiscoveryError::Request(err) => unreachable(JWKS, &err),
-            openidconnect::DiscoveryError::Response(status, ..) if status != http::StatusCode::OK => {
+            openidconnect::DiscoveryError::Response(status, ..)
+                if status != http::StatusCode::OK =>
+            {
                 OidcError::Invalid {
                     document: JWKS,
                     detail: format!("the provider answered HTTP {}", status.as_u16()),
@@ -568,7 +406,9 @@ fn parse_detail(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
             .chars()
             .take(64)
             .collect::<String>();
-        format!("the required field `{field}` is missing (is the issuer URL an OpenID Connect provider?)")
+        format!(
+            "the required field `{field}` is missing (is the issuer URL an OpenID Connect provider?)"
+        )
     } else if path == "." {
         "the answer is not a JSON object".to_owned()
     } else {
@@ -693,7 +533,12 @@ pub async fn finish(
     })?;
     let answer = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .map_err(|_| Refused::new(RefusalReason::Exchange, "the provider has no token endpoint"))?
+        .map_err(|_| {
+            Refused::new(
+                RefusalReason::Exchange,
+                "the provider has no token endpoint",
+            )
+        })?
         .set_pkce_verifier(PkceCodeVerifier::new(
             pending.pkce_verifier.expose().to_owned(),
         ))
@@ -707,9 +552,10 @@ pub async fn finish(
         )
     })?;
 
-    let at = chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), now.nanosecond())
-        // A `now` chrono cannot hold: every token counts as expired.
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let at =
+        chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), now.nanosecond())
+            // A `now` chrono cannot hold: every token counts as expired.
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     let verifier = IdTokenVerifier::new_public_client(
         ClientId::new(settings.client_id.clone()),
         provider.metadata.issuer().clone(),
@@ -754,113 +600,6 @@ pub async fn finish(
         }
     }
     claims::identity(&client, &http, claims, answer.access_token(), settings).await
-}
-
-/// The reason for a failed code exchange.
-fn token_refusal(
-    err: RequestTokenError<ConnectorError, StandardErrorResponse<CoreErrorResponseType>>,
-    status: Option<http::StatusCode>,
-) -> Refused {
-    let status = status.unwrap_or(http::StatusCode::OK);
-    match err {
-        RequestTokenError::ServerResponse(answer) => {
-            let code = match answer.error() {
-                CoreErrorResponseType::Extension(_) => "an extension error",
-                known => known.as_ref(),
-            };
-            Refused::new(
-                RefusalReason::Exchange,
-                format!(
-                    "the token endpoint refused the code (HTTP {}, {code})",
-                    status.as_u16()
-                ),
-            )
-        }
-        RequestTokenError::Request(err) => Refused::new(
-            RefusalReason::Exchange,
-            unreachable("the token endpoint", &err).to_string(),
-        ),
-        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
-            if status == http::StatusCode::OK {
-                Refused::new(
-                    RefusalReason::Malformed,
-                    "the token endpoint's answer is not a valid token response with an ID token",
-                )
-            } else {
-                Refused::new(
-                    RefusalReason::Exchange,
-                    format!(
-                        "the token endpoint answered HTTP {} without an OAuth error",
-                        status.as_u16()
-                    ),
-                )
-            }
-        }
-    }
-}
-
-/// The reason for an ID token `openidconnect` did not accept. Its messages quote the token's
-/// values, so each reason gets a message of ours.
-fn claims_refusal(err: &ClaimsVerificationError) -> Refused {
-    let (reason, detail) = match err {
-        ClaimsVerificationError::Expired(_) => (RefusalReason::Expired, "the ID token has expired"),
-        ClaimsVerificationError::InvalidAudience(_) => (
-            RefusalReason::Audience,
-            "the ID token is not meant for this client (aud)",
-        ),
-        ClaimsVerificationError::InvalidIssuer(_) => (
-            RefusalReason::Issuer,
-            "the ID token comes from another issuer (iss)",
-        ),
-        ClaimsVerificationError::InvalidNonce(_) => (
-            RefusalReason::Nonce,
-            "the ID token's nonce is not the one this sign-in sent",
-        ),
-        ClaimsVerificationError::SignatureVerification(_) => (
-            RefusalReason::Signature,
-            "the ID token's signature does not verify with the provider's keys",
-        ),
-        ClaimsVerificationError::InvalidSubject(_) => {
-            (RefusalReason::Malformed, "the ID token's subject is not valid")
-        }
-        _ => (
-            RefusalReason::Malformed,
-            "the ID token uses a form this hub does not accept (encrypted, nested or with critical headers)",
-        ),
-    };
-    Refused::new(reason, detail)
-}
-
-/// A refusal for an error the provider sent to the callback instead of a code
-/// (`?error=access_denied`): [`RefusalReason::Denied`], naming the standard code only.
-pub fn provider_error(error: &str) -> Refused {
-    const KNOWN: &[&str] = &[
-        "access_denied",
-        "invalid_request",
-        "unauthorized_client",
-        "unsupported_response_type",
-        "invalid_scope",
-        "server_error",
-        "temporarily_unavailable",
-        "interaction_required",
-        "login_required",
-        "account_selection_required",
-        "consent_required",
-        "invalid_request_uri",
-        "invalid_request_object",
-        "request_not_supported",
-        "request_uri_not_supported",
-        "registration_not_supported",
-    ];
-    let code = KNOWN
-        .iter()
-        .find(|known| **known == error)
-        .copied()
-        .unwrap_or("an unknown error");
-    Refused::new(
-        RefusalReason::Denied,
-        format!("the identity provider ended the sign-in ({code})"),
-    )
 }
 
 #[cfg(test)]

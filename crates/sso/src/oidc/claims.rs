@@ -22,8 +22,19 @@ const MAX_VALUE_CHARS: usize = 1024;
 
 /// Claims about the token rather than the person: not attributes.
 const TOKEN_CLAIMS: &[&str] = &[
-    "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "nonce", "azp", "at_hash", "c_hash",
-    "auth_time", "sid",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "nonce",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "auth_time",
+    "sid",
 ];
 
 /// The identity in verified ID token `claims`, completed from the userinfo endpoint when the
@@ -69,8 +80,14 @@ pub(super) async fn identity(
         )
     };
     if let Some(info) = email_source {
+        // The ID token's claims win, except the address and its flag, which were read from
+        // userinfo together.
         for (name, value) in info {
-            all.entry(name).or_insert(value);
+            if name == settings.email_claim || name == "email_verified" {
+                all.insert(name, value);
+            } else {
+                all.entry(name).or_insert(value);
+            }
         }
     }
     Ok(VerifiedIdentity {
@@ -141,13 +158,11 @@ pub(super) fn attributes(claims: &Map<String, Value>) -> BTreeMap<String, Vec<St
     out
 }
 
-fn userinfo_refusal(
-    err: &UserInfoError<lockstep_connectors::ConnectorError>,
-) -> Refused {
+fn userinfo_refusal(err: &UserInfoError<lockstep_connectors::ConnectorError>) -> Refused {
     match err {
-        UserInfoError::ClaimsVerification(openidconnect::ClaimsVerificationError::InvalidSubject(
-            _,
-        )) => Refused::new(
+        UserInfoError::ClaimsVerification(
+            openidconnect::ClaimsVerificationError::InvalidSubject(_),
+        ) => Refused::new(
             RefusalReason::Malformed,
             "the userinfo endpoint answered for another subject than the ID token",
         ),

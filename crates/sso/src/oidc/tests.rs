@@ -30,7 +30,10 @@ fn attributes_are_text_bounded_and_leave_token_claims_out() {
         attrs.keys().map(String::as_str).collect::<Vec<_>>(),
         ["age", "email_verified", "groups", "name"]
     );
-    assert_eq!(attrs.get("age").map(Vec::as_slice), Some(&["42".to_owned()][..]));
+    assert_eq!(
+        attrs.get("age").map(Vec::as_slice),
+        Some(&["42".to_owned()][..])
+    );
     assert_eq!(attrs.get("groups").map(Vec::len), Some(32));
 
     let mut wide = serde_json::Map::new();
@@ -42,17 +45,17 @@ fn attributes_are_text_bounded_and_leave_token_claims_out() {
 
 #[test]
 fn parse_errors_name_fields_never_values() {
-    let detail = |body: &str| match serde_path_to_json::<Metadata>(
-        body.as_bytes(),
-        DISCOVERY,
-    ) {
+    let detail = |body: &str| match serde_path_to_json::<Metadata>(body.as_bytes(), DISCOVERY) {
         Err(OidcError::Invalid { detail, .. }) => detail,
         other => format!("unexpected {other:?}"),
     };
     assert!(detail("<html>secret-value</html>").contains("not JSON"));
     assert!(detail("{\"issuer\": \"https://a.example\"}").contains("`authorization_endpoint`"));
     let wrong = detail("{\"issuer\": \"secret-value\"}");
-    assert!(wrong.contains("`issuer`") && !wrong.contains("secret-value"), "{wrong}");
+    assert!(
+        wrong.contains("`issuer`") && !wrong.contains("secret-value"),
+        "{wrong}"
+    );
 }
 
 #[test]

@@ -58,11 +58,7 @@ fn settings_for(peer: &OidcPeer, client_id: &str, client_secret: &str) -> OidcSe
 /// Answers what the app keeps, and the callback's code and state.
 async fn authorize(idp: &Idp, settings: &OidcSettings) -> (Pending, String, String) {
     let (url, pending) = oidc::begin(&idp.provider, settings, &redirect()).unwrap();
-    let (code, state) = idp
-        .peer
-        .approve_code(url.as_str(), REDIRECT)
-        .await
-        .unwrap();
+    let (code, state) = idp.peer.approve_code(url.as_str(), REDIRECT).await.unwrap();
     (pending, code, state)
 }
 
@@ -84,7 +80,9 @@ async fn sign_in(idp: &Idp) -> Result<VerifiedIdentity, lockstep_sso::Refused> {
 async fn refused_with(change: serde_json::Value) -> RefusalReason {
     let idp = idp().await;
     idp.peer.inject_next_id_token(change).await.unwrap();
-    let refused = sign_in(&idp).await.expect_err("the sign-in must be refused");
+    let refused = sign_in(&idp)
+        .await
+        .expect_err("the sign-in must be refused");
     assert!(
         !refused.detail.contains("test-user"),
         "no claim value in the detail: {}",
@@ -183,7 +181,10 @@ async fn an_unverified_or_unflagged_email_is_not_verified() {
     assert_eq!(identity.email.as_deref(), Some("bob@example.com"));
     assert!(!identity.email_verified, "a missing flag means unverified");
 
-    idp.peer.set_account(json!({"name": "No Mail"})).await.unwrap();
+    idp.peer
+        .set_account(json!({"name": "No Mail"}))
+        .await
+        .unwrap();
     let identity = sign_in(&idp).await.unwrap();
     assert_eq!(identity.email, None);
     assert!(!identity.email_verified);
@@ -199,15 +200,16 @@ async fn the_email_comes_from_userinfo_when_the_id_token_lacks_it() {
     // The ID token says "unverified" but has no address: the address and its flag are read
     // together from userinfo, which says verified.
     idp.peer
-        .inject_next_id_token(json!({"remove": ["email", "name"], "set": {"email_verified": false}}))
+        .inject_next_id_token(
+            json!({"remove": ["email", "name"], "set": {"email_verified": false}}),
+        )
         .await
         .unwrap();
     let identity = sign_in(&idp).await.unwrap();
     assert_eq!(identity.email.as_deref(), Some("cy@example.com"));
     assert!(identity.email_verified, "the flag comes with the address");
     assert_eq!(identity.attributes["name"], ["Cy"]);
-    // What the ID token says wins for the other attributes.
-    assert_eq!(identity.attributes["email_verified"], ["false"]);
+    assert_eq!(identity.attributes["email_verified"], ["true"]);
 }
 
 #[tokio::test]
@@ -227,7 +229,10 @@ async fn the_email_claim_is_configurable() {
         .inject_next_id_token(json!({"set": {"upn": {"not": "a text"}}}))
         .await
         .unwrap();
-    assert_eq!(sign_in(&idp).await.unwrap_err().reason, RefusalReason::Email);
+    assert_eq!(
+        sign_in(&idp).await.unwrap_err().reason,
+        RefusalReason::Email
+    );
 }
 
 #[tokio::test]
@@ -325,12 +330,18 @@ async fn an_id_token_shared_with_another_client_or_authorized_for_it_is_refused(
         .inject_next_id_token(json!({"aud": [ours, theirs]}))
         .await
         .unwrap();
-    assert_eq!(sign_in(&idp).await.unwrap_err().reason, RefusalReason::Audience);
+    assert_eq!(
+        sign_in(&idp).await.unwrap_err().reason,
+        RefusalReason::Audience
+    );
     idp.peer
         .inject_next_id_token(json!({"azp": theirs}))
         .await
         .unwrap();
-    assert_eq!(sign_in(&idp).await.unwrap_err().reason, RefusalReason::Audience);
+    assert_eq!(
+        sign_in(&idp).await.unwrap_err().reason,
+        RefusalReason::Audience
+    );
 }
 
 #[tokio::test]
@@ -392,7 +403,11 @@ async fn the_token_endpoint_refuses_a_code_issued_to_another_client() {
     .await
     .unwrap_err();
     assert_eq!(refused.reason, RefusalReason::Exchange);
-    assert!(refused.detail.contains("invalid_grant"), "{}", refused.detail);
+    assert!(
+        refused.detail.contains("invalid_grant"),
+        "{}",
+        refused.detail
+    );
 
     // The other client itself signs in fine, and its identity is its own.
     let (pending, code, state) = authorize(&idp, &other_org).await;
@@ -456,7 +471,7 @@ async fn discovery_of_a_url_that_is_not_a_provider_says_so() {
         ("application/json", "{\"hello\": 1}", "`issuer` is missing"),
         ("application/json", "[1, 2]", "not a JSON object"),
     ] {
-        let issuer = serve_one_answer(content_type, body).await;
+        let issuer = serve_one_answer(content_type, move |_| body.to_owned()).await;
         let mut other = idp.settings.clone();
         other.issuer = Issuer::parse(&issuer).unwrap();
         let err = oidc::discover(&loopback(), &other).await.unwrap_err();
@@ -467,6 +482,39 @@ async fn discovery_of_a_url_that_is_not_a_provider_says_so() {
         );
         assert!(!message.contains("hello"));
     }
+
+    // Discovery documents of providers this hub cannot use safely.
+    let document = |base: &str, endpoint: &str, algorithm: &str| {
+        json!({
+            "issuer": base,
+            "authorization_endpoint": endpoint,
+            "token_endpoint": format!("{base}/token"),
+            "jwks_uri": format!("{base}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [algorithm],
+        })
+        .to_string()
+    };
+    let plain_http = serve_one_answer("application/json", move |base| {
+        document(base, "http://idp.example/auth", "RS256")
+    })
+    .await;
+    let mut other = idp.settings.clone();
+    other.issuer = Issuer::parse(&plain_http).unwrap();
+    let err = oidc::discover(&loopback(), &other).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`authorization_endpoint` is not an https URL"),
+        "{err}"
+    );
+    let symmetric = serve_one_answer("application/json", move |base| {
+        document(base, &format!("{base}/auth"), "HS256")
+    })
+    .await;
+    other.issuer = Issuer::parse(&symmetric).unwrap();
+    let err = oidc::discover(&loopback(), &other).await.unwrap_err();
+    assert!(matches!(err, OidcError::Unsupported(_)), "{err}");
 }
 
 #[tokio::test]
@@ -550,8 +598,10 @@ async fn settings_are_checked_and_keep_their_secret_to_themselves() {
     assert_eq!(back.email_claim, "email");
     assert!(back.client_secret.is_none());
     assert!(
-        serde_json::from_value::<OidcSettings>(json!({"issuer": "http://idp.example", "client_id": "c"}))
-            .is_err()
+        serde_json::from_value::<OidcSettings>(
+            json!({"issuer": "http://idp.example", "client_id": "c"})
+        )
+        .is_err()
     );
 
     settings.scopes = vec!["openid".to_owned(), "bad scope".to_owned()];
@@ -574,12 +624,17 @@ async fn an_error_at_the_callback_is_denied_naming_standard_codes_only() {
     assert!(!refused.detail.contains("ann@example.com"));
 }
 
-/// A loopback HTTP server that answers every request with `200`, `content_type` and `body`:
-/// a web server that is not an OpenID provider. Answers its base URL.
-async fn serve_one_answer(content_type: &'static str, body: &'static str) -> String {
+/// A loopback HTTP server that answers every request with `200`, `content_type` and the body
+/// `body(base URL)`: a web server that is not (quite) an OpenID provider. Answers its base URL.
+async fn serve_one_answer(
+    content_type: &'static str,
+    body: impl Fn(&str) -> String + Send + 'static,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let body = body(&base);
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let mut buffer = [0u8; 4096];
