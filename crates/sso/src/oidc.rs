@@ -603,4 +603,5 @@ pub async fn finish(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -64,3 +64,39 @@ fn debug_output_holds_no_secret() {
     let shown = format!("{pending:?}");
     assert!(!shown.contains("stst") && !shown.contains("nono") && !shown.contains("veve"));
 }
+
+fn is_send<T: Send>(_: &T) {}
+
+/// The server calls these from request handlers, which need `Send` futures.
+#[test]
+fn futures_are_send() {
+    let ctx = Context::new(lockstep_connectors::EgressPolicy::default(), None);
+    let issuer = Issuer::parse("https://idp.example").unwrap();
+    let settings = OidcSettings::new(issuer, "client".to_owned(), None);
+    is_send(&discover(&ctx, &settings));
+    let metadata: Metadata = serde_json::from_value(json!({
+        "issuer": "https://idp.example",
+        "authorization_endpoint": "https://idp.example/auth",
+        "jwks_uri": "https://idp.example/jwks",
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .unwrap();
+    let provider = Provider {
+        metadata,
+        algorithms: vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        ctx,
+    };
+    let pending = Pending::from_parts("s".into(), "n".into(), "v".into());
+    let redirect = Url::parse("https://hub.example/cb").unwrap();
+    is_send(&finish(
+        &provider,
+        &settings,
+        &redirect,
+        &pending,
+        "s",
+        "code",
+        OffsetDateTime::UNIX_EPOCH,
+    ));
+}
