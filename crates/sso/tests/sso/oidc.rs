@@ -374,6 +374,11 @@ async fn a_broken_signature_is_refused() {
         refused_with(json!({"break_signature": true})).await,
         RefusalReason::Signature
     );
+    // Validly signed, but bound to another access token.
+    assert_eq!(
+        refused_with(json!({"set": {"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}})).await,
+        RefusalReason::Signature
+    );
 }
 
 #[tokio::test]
