@@ -204,11 +204,21 @@ impl std::fmt::Debug for SsoTestResult {
     }
 }
 
-/// The pending part of a sign-in, sealed while it waits.
+/// The pending part of a sign-in, sealed while it waits: the OIDC state, nonce and PKCE
+/// verifier, or the SAML request id.
 #[derive(Serialize, Deserialize)]
 struct PendingSecrets {
-    oidc: Option<lockstep_sso::oidc::Pending>,
+    oidc: Option<[String; 3]>,
     saml_request_id: Option<String>,
+}
+
+impl Drop for PendingSecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(parts) = &mut self.oidc {
+            parts.iter_mut().for_each(Zeroize::zeroize);
+        }
+    }
 }
 
 fn sha256(text: &str) -> [u8; 32] {
@@ -440,9 +450,7 @@ impl Hub {
                         _ => return Err(invalid("oidc.client_secret", "required")),
                     },
                 };
-                self.discover_oidc(&settings, &secret)
-                    .await
-                    .map_err(|reason| invalid("oidc.issuer", reason))?;
+                self.discover_oidc(&settings, &secret).await?;
                 client_secret = Some(secret);
                 sealed.oidc = Some(settings);
             }
@@ -570,7 +578,7 @@ impl Hub {
                 "an https URL of at most 2048 characters",
             ));
         }
-        url::Url::parse(issuer).map_err(|_| invalid("oidc.issuer", "not a URL"))?;
+        lockstep_sso::oidc::Issuer::parse(issuer).map_err(oidc_invalid)?;
         let client_id = oidc.client_id.trim();
         if client_id.is_empty() || client_id.len() > 512 {
             return Err(invalid("oidc.client_id", "1 to 512 characters"));
@@ -686,14 +694,18 @@ impl Hub {
                             message: "the identity provider could not be reached".to_owned(),
                         })?;
                 let (url, pending) =
-                    lockstep_sso::oidc::begin(&provider, &settings, &self.sso_oidc_redirect_uri())
+                    lockstep_sso::oidc::begin(&provider, &settings, &self.oidc_redirect_url()?)
                         .map_err(|_| AppError::Refused("cannot build the sign-in request"))?;
                 let lookup = sha256(pending.state());
                 (
                     url.to_string(),
                     lookup,
                     PendingSecrets {
-                        oidc: Some(pending),
+                        oidc: Some([
+                            pending.state().to_owned(),
+                            pending.nonce().to_owned(),
+                            pending.pkce_verifier().to_owned(),
+                        ]),
                         saml_request_id: None,
                     },
                 )
@@ -805,7 +817,8 @@ impl Hub {
         let secrets = self.open_pending(&pending).await?;
         let config = self.sso_config_for_answer(&pending).await?;
         let sealed = self.open_sso_settings(&config).await?;
-        let (Some(oidc), Some(pending_oidc)) = (&sealed.oidc, secrets.oidc) else {
+        let (Some(oidc), Some([p_state, p_nonce, p_verifier])) = (&sealed.oidc, &secrets.oidc)
+        else {
             return self
                 .refuse(
                     org,
@@ -832,10 +845,15 @@ impl Hub {
                     .await;
             }
         };
+        let pending_oidc = lockstep_sso::oidc::Pending::from_parts(
+            p_state.clone(),
+            p_nonce.clone(),
+            p_verifier.clone(),
+        );
         let identity = lockstep_sso::oidc::finish(
             &provider,
             &settings,
-            &self.sso_oidc_redirect_uri(),
+            &self.oidc_redirect_url()?,
             &pending_oidc,
             state,
             &code,
@@ -1155,6 +1173,11 @@ impl Hub {
         }))
     }
 
+    fn oidc_redirect_url(&self) -> Result<url::Url, AppError> {
+        url::Url::parse(&self.sso_oidc_redirect_uri())
+            .map_err(|_| AppError::Refused("the hub's public URL is not a URL"))
+    }
+
     /// Runs discovery for these settings through the egress policy.
     async fn discover_oidc(
         &self,
@@ -1165,21 +1188,34 @@ impl Hub {
             lockstep_sso::oidc::Provider,
             lockstep_sso::oidc::OidcSettings,
         ),
-        String,
+        AppError,
     > {
-        let issuer = url::Url::parse(&oidc.issuer).map_err(|_| "not a URL".to_owned())?;
-        let settings = lockstep_sso::oidc::OidcSettings {
+        let issuer = lockstep_sso::oidc::Issuer::parse(&oidc.issuer).map_err(oidc_invalid)?;
+        let mut settings = lockstep_sso::oidc::OidcSettings::new(
             issuer,
-            client_id: oidc.client_id.clone(),
-            client_secret: secret.clone(),
-            scopes: oidc.scopes.clone(),
-            email_claim: oidc.email_claim.clone(),
-        };
-        let provider = lockstep_sso::oidc::discover(&settings, &self.options.connectors)
+            oidc.client_id.clone(),
+            Some(lockstep_connectors::Secret::new(secret.to_string())),
+        );
+        settings.scopes = oidc.scopes.clone();
+        settings.email_claim = oidc.email_claim.clone();
+        settings.check().map_err(oidc_invalid)?;
+        let provider = lockstep_sso::oidc::discover(&self.options.connectors, &settings)
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(oidc_invalid)?;
         Ok((provider, settings))
     }
+}
+
+/// An OpenID Connect problem as the field of the settings it concerns.
+fn oidc_invalid(err: lockstep_sso::oidc::OidcError) -> AppError {
+    let field = match err.field() {
+        "client_id" => "oidc.client_id",
+        "client_secret" => "oidc.client_secret",
+        "scopes" => "oidc.scopes",
+        "email_claim" => "oidc.email_claim",
+        _ => "oidc.issuer",
+    };
+    invalid(field, err.to_string())
 }
 
 fn check_pending(

@@ -402,16 +402,19 @@ fn server_refusal(who: &str, status: http::StatusCode, code: Option<&str>) -> Co
     ConnectorError::failed(kind, message)
 }
 
-/// `oauth2`'s HTTP client: the egress-checked reqwest client. Remembers the last answer's
-/// status so that errors without an OAuth body can still say what happened.
-struct EgressHttp<'a> {
+/// `oauth2`'s (and `openidconnect`'s) HTTP client: the egress-checked reqwest client, with
+/// the context's timeout and answers cut at 1 MiB. Remembers the last answer's status so that
+/// errors without an OAuth body can still say what happened.
+#[derive(Debug)]
+pub struct EgressHttp<'a> {
     ctx: &'a Context,
     client: reqwest::Client,
     status: AtomicU16,
 }
 
 impl<'a> EgressHttp<'a> {
-    fn new(ctx: &'a Context) -> Result<Self, ConnectorError> {
+    /// A client that obeys `ctx.egress` and `ctx.timeout`.
+    pub fn new(ctx: &'a Context) -> Result<Self, ConnectorError> {
         // reqwest is built without a default crypto provider; ring is the workspace's.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(EgressHttp {
@@ -421,7 +424,8 @@ impl<'a> EgressHttp<'a> {
         })
     }
 
-    fn status(&self) -> Option<http::StatusCode> {
+    /// The HTTP status of the last answer, if there was one.
+    pub fn status(&self) -> Option<http::StatusCode> {
         http::StatusCode::from_u16(self.status.load(Ordering::Relaxed)).ok()
     }
 

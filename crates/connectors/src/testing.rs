@@ -13,8 +13,9 @@ use tokio::process::{Child, ChildStdout, Command};
 
 const HOW_TO_INSTALL: &str = "run ./scripts/test, or npm ci --prefix tests/peers/oidc";
 
-/// A running `oidc-provider` with two clients and a protected JSON API (`GET {api}/items`, …;
-/// see `tests/peers/oidc/README.md`).
+/// A running `oidc-provider` with three clients, a protected JSON API (`GET {api}/items`, …)
+/// and test-only endpoints that set the signed-in account's claims and change the next ID
+/// token (see `tests/peers/oidc/README.md`).
 #[derive(Debug)]
 pub struct OidcPeer {
     /// `http://127.0.0.1:<port>`
@@ -26,6 +27,10 @@ pub struct OidcPeer {
     /// The client for the client credentials grant (scope `items:read`).
     pub cc_client_id: String,
     pub cc_client_secret: String,
+    /// A second confidential web client (authorization code, PKCE, `openid email profile`),
+    /// with the same redirect URIs: another organization's registration at the same provider.
+    pub client2_id: String,
+    pub client2_secret: String,
     /// `http://127.0.0.1:<port>/api`, protected by the peer's access tokens.
     pub api: String,
     authorization_endpoint: String,
@@ -43,6 +48,8 @@ struct Ready {
     client_secret: String,
     cc_client_id: String,
     cc_client_secret: String,
+    client2_id: String,
+    client2_secret: String,
     api: String,
 }
 
@@ -127,6 +134,8 @@ impl OidcPeer {
             client_secret: ready.client_secret,
             cc_client_id: ready.cc_client_id,
             cc_client_secret: ready.cc_client_secret,
+            client2_id: ready.client2_id,
+            client2_secret: ready.client2_secret,
             api: ready.api,
             authorization_endpoint: discovery.authorization_endpoint,
             token_endpoint: discovery.token_endpoint,
@@ -188,6 +197,65 @@ impl OidcPeer {
             url = next;
         }
         Err("the authorization server redirected more than 20 times".to_owned())
+    }
+
+    /// Plays the browser like [`OidcPeer::approve`] and answers the callback's `code` and
+    /// `state` (an error when the provider answered `error` instead).
+    pub async fn approve_code(
+        &self,
+        authorize_url: &str,
+        redirect_prefix: &str,
+    ) -> Result<(String, String), String> {
+        let callback = self.approve(authorize_url, redirect_prefix).await?;
+        let param = |name: &str| {
+            callback
+                .query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        };
+        if let Some(error) = param("error") {
+            return Err(format!("the provider answered error={error}"));
+        }
+        match (param("code"), param("state")) {
+            (Some(code), Some(state)) => Ok((code, state)),
+            _ => Err("the callback has no code or no state".to_owned()),
+        }
+    }
+
+    /// The second web client's id and secret.
+    pub fn second_client(&self) -> (String, String) {
+        (self.client2_id.clone(), self.client2_secret.clone())
+    }
+
+    /// Sets the claims of the account the next sign-ins get (`POST /test/account`): for
+    /// example `{"email": "ann@example.com", "email_verified": true, "name": "Ann"}`; `sub`
+    /// is `test-user` unless given. The claims are read when a token is issued.
+    pub async fn set_account(&self, claims: serde_json::Value) -> Result<(), String> {
+        self.test_post("/test/account", claims).await
+    }
+
+    /// Changes the next ID token the token endpoint answers (`POST /test/next-id-token`),
+    /// signed again with the provider's key: `iss`, `aud`, `azp`, `nonce` replaced;
+    /// `exp_offset_secs` sets `exp` to now + offset; `remove` (claim names) and `set` (an
+    /// object of claims); `break_signature: true` signs with another key under the same `kid`.
+    pub async fn inject_next_id_token(&self, change: serde_json::Value) -> Result<(), String> {
+        self.test_post("/test/next-id-token", change).await
+    }
+
+    async fn test_post(&self, path: &str, body: serde_json::Value) -> Result<(), String> {
+        let response = client(false)?
+            .post(format!("{}{path}", self.issuer))
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|err| format!("POST {path}: {err}"))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            let text = response.text().await.unwrap_or_default();
+            Err(format!("POST {path} answered {status}: {text}"))
+        }
     }
 
     /// `GET {api}{path}` with `Authorization: Bearer {token}`: the status and the JSON body

@@ -7,6 +7,10 @@
 //
 // Prints one JSON line to stdout once listening (issuer, client ids and secrets, API base URL);
 // everything else goes to stderr. See README.md.
+//
+// Test-only admin endpoints (no authentication: loopback test peer) let a test choose the
+// signed-in account's claims (`POST /test/account`) and change the next ID token the token
+// endpoint answers (`POST /test/next-id-token`), re-signed with the provider's own key.
 
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -23,6 +27,8 @@ console.info = toStderr;
 console.debug = toStderr;
 console.warn = toStderr;
 const { default: Provider } = await import('oidc-provider');
+// jose comes with oidc-provider (its JOSE library): used to re-sign a changed ID token.
+const jose = await import('jose');
 
 const { values: args } = parseArgs({
   options: {
@@ -40,7 +46,20 @@ const secret = () => randomBytes(32).toString('base64url');
 const clients = {
   web: { id: `web-${randomBytes(6).toString('hex')}`, secret: secret() },
   cc: { id: `cc-${randomBytes(6).toString('hex')}`, secret: secret() },
+  // A second confidential web client, like another organization's registration at the same IdP.
+  web2: { id: `web2-${randomBytes(6).toString('hex')}`, secret: secret() },
 };
+
+// The account every interaction signs in, and its claims (POST /test/account replaces them).
+const DEFAULT_ACCOUNT = {
+  sub: 'test-user',
+  email: 'test-user@example.com',
+  email_verified: true,
+  name: 'Test User',
+};
+let account = { ...DEFAULT_ACCOUNT };
+// What to change in the next ID token the token endpoint answers (POST /test/next-id-token).
+let nextIdToken = null;
 
 // The API's data: 45 items.
 const ITEMS = Array.from({ length: 45 }, (_, i) => ({
@@ -58,6 +77,13 @@ const { port } = server.address();
 const issuer = `http://127.0.0.1:${port}`;
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test', use: 'sig' };
+const signingKey = await jose.importJWK({ ...signingJwk, alg: 'RS256' }, 'RS256');
+// Another key under the same `kid`: what `break_signature` signs with.
+const forgedKey = await jose.importJWK(
+  { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), alg: 'RS256' },
+  'RS256',
+);
 
 const provider = new Provider(issuer, {
   clients: [
@@ -69,7 +95,17 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       redirect_uris: redirectUris,
       token_endpoint_auth_method: 'client_secret_basic',
-      scope: 'openid offline_access items:read',
+      scope: 'openid offline_access items:read email profile',
+    },
+    {
+      // A second web client (single sign-on tests: another organization's client).
+      client_id: clients.web2.id,
+      client_secret: clients.web2.secret,
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: redirectUris,
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid email profile',
     },
     {
       // Machine client: client credentials only.
@@ -82,8 +118,15 @@ const provider = new Provider(issuer, {
       scope: 'items:read',
     },
   ],
-  scopes: ['openid', 'offline_access', 'items:read'],
-  jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'test', use: 'sig' }] },
+  scopes: ['openid', 'offline_access', 'items:read', 'email', 'profile'],
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'given_name', 'family_name', 'preferred_username', 'locale'],
+  },
+  // The ID token carries the scopes' claims too (as Google and Entra ID do), not only userinfo.
+  conformIdTokenClaims: false,
+  jwks: { keys: [signingJwk] },
   cookies: { keys: [secret()] },
   pkce: { required: () => true },
   features: {
@@ -107,10 +150,22 @@ const provider = new Provider(issuer, {
     Interaction: 10 * 60,
     IdToken: 60 * 60,
   },
-  findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  findAccount: async (_ctx, sub) => ({
+    accountId: sub,
+    claims: async () => (sub === account.sub ? { ...account } : { sub }),
+  }),
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
 });
 provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error:', err));
+// The token endpoint's answer, with the next ID token changed when a test asked for it.
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.method === 'POST' && ctx.path === '/token' && nextIdToken && typeof ctx.body?.id_token === 'string') {
+    const change = nextIdToken;
+    nextIdToken = null;
+    ctx.body = { ...ctx.body, id_token: await changeIdToken(ctx.body.id_token, change) };
+  }
+});
 
 // Interactions complete without a user: log in as "test-user", grant whatever is asked.
 async function interaction(req, res) {
@@ -118,7 +173,7 @@ async function interaction(req, res) {
   const { prompt, params, session } = details;
   let result;
   if (prompt.name === 'login') {
-    result = { login: { accountId: 'test-user' } };
+    result = { login: { accountId: account.sub } };
   } else if (prompt.name === 'consent') {
     const grant = details.grantId
       ? await provider.Grant.find(details.grantId)
@@ -183,6 +238,61 @@ function api(url) {
   }
 }
 
+// The test-only admin endpoints.
+const MAX_ADMIN_BODY = 64 * 1024;
+async function readJson(req) {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > MAX_ADMIN_BODY) throw Object.assign(new Error('body too large'), { status: 400 });
+  }
+  try {
+    const value = JSON.parse(body || '{}');
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value;
+  } catch {
+    throw Object.assign(new Error('body is not a JSON object'), { status: 400 });
+  }
+}
+
+const INJECTABLE = new Set(['iss', 'aud', 'azp', 'nonce', 'exp_offset_secs', 'remove', 'set', 'break_signature']);
+async function testAdmin(req, res, url) {
+  if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed' });
+  const body = await readJson(req);
+  if (url.pathname === '/test/account') {
+    // The claims of the account the next sign-ins get; `sub` defaults to "test-user".
+    if (body.sub !== undefined && (typeof body.sub !== 'string' || !body.sub)) {
+      throw Object.assign(new Error('sub must be a non-empty string'), { status: 400 });
+    }
+    account = { ...body, sub: body.sub ?? DEFAULT_ACCOUNT.sub };
+    return json(res, 200, account);
+  }
+  if (url.pathname === '/test/next-id-token') {
+    const unknown = Object.keys(body).filter((k) => !INJECTABLE.has(k));
+    if (unknown.length) throw Object.assign(new Error(`unknown fields ${unknown.join(', ')}`), { status: 400 });
+    nextIdToken = body;
+    return json(res, 200, nextIdToken);
+  }
+  return json(res, 404, { error: 'not_found' });
+}
+
+// The next ID token, changed as POST /test/next-id-token asked and signed again with the
+// provider's key (or, with `break_signature`, another key under the same `kid`).
+async function changeIdToken(idToken, change) {
+  const header = jose.decodeProtectedHeader(idToken);
+  const claims = jose.decodeJwt(idToken);
+  for (const name of ['iss', 'aud', 'azp', 'nonce']) {
+    if (change[name] !== undefined) claims[name] = change[name];
+  }
+  if (change.exp_offset_secs !== undefined) {
+    claims.exp = Math.floor(Date.now() / 1000) + Number(change.exp_offset_secs);
+  }
+  for (const name of change.remove ?? []) delete claims[name];
+  Object.assign(claims, change.set ?? {});
+  const key = change.break_signature ? forgedKey : signingKey;
+  return new jose.SignJWT(claims).setProtectedHeader({ alg: header.alg, kid: header.kid, typ: header.typ }).sign(key);
+}
+
 function json(res, status, body, headers = {}) {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
@@ -194,6 +304,8 @@ server.on('request', async (req, res) => {
     const url = new URL(req.url, issuer);
     if (url.pathname.startsWith('/interaction/')) {
       await interaction(req, res);
+    } else if (url.pathname.startsWith('/test/')) {
+      await testAdmin(req, res, url);
     } else if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
       if (req.method !== 'GET') return json(res, 405, { error: 'method_not_allowed' });
       if (!(await validToken(req))) {
@@ -218,6 +330,8 @@ process.stdout.write(
     client_secret: clients.web.secret,
     cc_client_id: clients.cc.id,
     cc_client_secret: clients.cc.secret,
+    client2_id: clients.web2.id,
+    client2_secret: clients.web2.secret,
     api: `${issuer}/api`,
   })}\n`,
 );
