@@ -26,6 +26,7 @@ mod http2;
 mod matrix;
 mod pipelines;
 mod policies;
+mod sso;
 mod users;
 mod web;
 mod web_account;
