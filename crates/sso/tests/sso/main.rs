@@ -1,1 +1,2 @@
 //! Tests of the SSO protocols against real identity providers.
+mod saml;
