@@ -63,11 +63,15 @@ pub enum SamlError {
     MissingRedirectEndpoint,
     #[error("the IdP metadata's HTTP-Redirect SingleSignOnService Location is not an http(s) URL")]
     InvalidRedirectEndpoint,
-    #[error("the IdP metadata has no signing certificate (md:KeyDescriptor with ds:X509Certificate)")]
+    #[error(
+        "the IdP metadata has no signing certificate (md:KeyDescriptor with ds:X509Certificate)"
+    )]
     MissingCertificate,
     #[error("certificate {index} of the IdP metadata is not a valid X.509 certificate")]
     InvalidCertificate { index: usize },
-    #[error("the IdP requires signed authentication requests (WantAuthnRequestsSigned), which the hub does not send")]
+    #[error(
+        "the IdP requires signed authentication requests (WantAuthnRequestsSigned), which the hub does not send"
+    )]
     SignedRequestsRequired,
     #[error("the service provider's {field} is not a valid URL")]
     InvalidServiceProvider { field: &'static str },
@@ -143,8 +147,7 @@ impl ServiceProvider {
         Url::parse(&metadata_url).map_err(|_| SamlError::InvalidServiceProvider {
             field: "metadata_url",
         })?;
-        Url::parse(&acs_url)
-            .map_err(|_| SamlError::InvalidServiceProvider { field: "acs_url" })?;
+        Url::parse(&acs_url).map_err(|_| SamlError::InvalidServiceProvider { field: "acs_url" })?;
         Ok(ServiceProvider {
             entity_id: metadata_url.clone(),
             acs_url,

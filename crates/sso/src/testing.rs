@@ -111,7 +111,8 @@ impl PostedForm {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&self.saml_response)
             .map_err(|err| format!("the peer's SAMLResponse is not base64: {err}"))?;
-        String::from_utf8(bytes).map_err(|err| format!("the peer's SAMLResponse is not UTF-8: {err}"))
+        String::from_utf8(bytes)
+            .map_err(|err| format!("the peer's SAMLResponse is not UTF-8: {err}"))
     }
 }
 
@@ -220,7 +221,9 @@ impl SamlPeer {
         }
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        Err(format!("the SAML peer refused the SP metadata ({status}): {body}"))
+        Err(format!(
+            "the SAML peer refused the SP metadata ({status}): {body}"
+        ))
     }
 
     /// Plays the browser and the user at the IdP: follows `redirect_url` (the hub's

@@ -64,7 +64,8 @@ impl IdpMetadata {
             }
             for text in certificate_texts(key) {
                 let index = certificates.len() + 1;
-                let der = decode_certificate(text).ok_or(SamlError::InvalidCertificate { index })?;
+                let der =
+                    decode_certificate(text).ok_or(SamlError::InvalidCertificate { index })?;
                 certificates.push(der);
             }
         }
@@ -116,6 +117,7 @@ pub fn sp_metadata_xml(sp: &ServiceProvider) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -74,6 +74,7 @@ pub(crate) fn xs_date_time(instant: OffsetDateTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::saml::xml;
@@ -86,8 +87,8 @@ mod tests {
             sso_redirect_url: Url::parse("https://idp.example/sso?tenant=a").unwrap(),
             certificates: Vec::new(),
         };
-        let sp = ServiceProvider::for_organization(&Url::parse("https://hub").unwrap(), "o1")
-            .unwrap();
+        let sp =
+            ServiceProvider::for_organization(&Url::parse("https://hub").unwrap(), "o1").unwrap();
         let now = time::macros::datetime!(2026-12-07 11:30:05 UTC);
         let request = begin(&idp, &sp, Some("rs"), now, &mut rand::rng());
         let pairs: Vec<(String, String)> = request
@@ -108,10 +109,7 @@ mod tests {
             root.attr("AssertionConsumerServiceURL"),
             Some(sp.acs_url.as_str())
         );
-        assert_eq!(
-            root.child(NS_SAML, "Issuer").unwrap().text,
-            sp.entity_id
-        );
+        assert_eq!(root.child(NS_SAML, "Issuer").unwrap().text, sp.entity_id);
         let other = begin(&idp, &sp, None, now, &mut rand::rng());
         assert_ne!(other.request_id, request.request_id);
         assert_eq!(request.request_id.len(), 33);

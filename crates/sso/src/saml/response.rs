@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec};
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -90,7 +92,10 @@ pub fn verify_response(
     let root = xml::parse(&document)
         .map_err(|err| refused(Malformed, format!("SAMLResponse: {}", err.describe())))?;
     if !root.is(NS_SAMLP, "Response") {
-        return Err(refused(Malformed, "the root element is not a samlp:Response"));
+        return Err(refused(
+            Malformed,
+            "the root element is not a samlp:Response",
+        ));
     }
     let status = root
         .child(NS_SAMLP, "Status")
@@ -98,7 +103,10 @@ pub fn verify_response(
         .and_then(|c| c.attr("Value"))
         .ok_or_else(|| refused(Malformed, "the response has no samlp:StatusCode"))?;
     if status.trim() != STATUS_SUCCESS {
-        return Err(refused(Denied, "the identity provider's status is not Success"));
+        return Err(refused(
+            Denied,
+            "the identity provider's status is not Success",
+        ));
     }
 
     // Shape, before any signature is verified: one assertion, directly in the response, signed
@@ -171,10 +179,16 @@ pub fn verify_response(
             .child(NS_SAML, "Assertion")
             .ok_or_else(|| refused(Signature, "the signed content holds no saml:Assertion"))?
     } else {
-        return Err(refused(Signature, "the signed content is not the assertion"));
+        return Err(refused(
+            Signature,
+            "the signed content is not the assertion",
+        ));
     };
     if signed.attr("ID") != Some(assertion_id.as_str()) {
-        return Err(refused(Signature, "the signed assertion is not the one read"));
+        return Err(refused(
+            Signature,
+            "the signed assertion is not the one read",
+        ));
     }
     let mut checked = check_assertion(idp, sp, signed, now)?;
     if let (Some(outer), Some(inner)) = (root.attr("InResponseTo"), &checked.in_response_to)
@@ -289,7 +303,10 @@ fn check_assertion(
     let issued = instant(assertion, "IssueInstant")?
         .ok_or_else(|| refused(Malformed, "the assertion has no IssueInstant"))?;
     if issued > now + CLOCK_SKEW {
-        return Err(refused(Expired, "the assertion's IssueInstant is in the future"));
+        return Err(refused(
+            Expired,
+            "the assertion's IssueInstant is in the future",
+        ));
     }
     let mut not_on_or_after = issued + MAX_ASSERTION_AGE;
     if now >= not_on_or_after + CLOCK_SKEW {
@@ -302,11 +319,17 @@ fn check_assertion(
     if let Some(not_before) = instant(conditions, "NotBefore")?
         && now + CLOCK_SKEW < not_before
     {
-        return Err(refused(Expired, "the assertion is not valid yet (Conditions NotBefore)"));
+        return Err(refused(
+            Expired,
+            "the assertion is not valid yet (Conditions NotBefore)",
+        ));
     }
     if let Some(end) = instant(conditions, "NotOnOrAfter")? {
         if now >= end + CLOCK_SKEW {
-            return Err(refused(Expired, "the assertion has expired (Conditions NotOnOrAfter)"));
+            return Err(refused(
+                Expired,
+                "the assertion has expired (Conditions NotOnOrAfter)",
+            ));
         }
         not_on_or_after = not_on_or_after.min(end);
     }
@@ -314,7 +337,10 @@ fn check_assertion(
         .children_named(NS_SAML, "AudienceRestriction")
         .peekable();
     if restrictions.peek().is_none() {
-        return Err(refused(Audience, "the assertion has no saml:AudienceRestriction"));
+        return Err(refused(
+            Audience,
+            "the assertion has no saml:AudienceRestriction",
+        ));
     }
     for restriction in restrictions {
         if !restriction
@@ -383,7 +409,10 @@ fn check_assertion(
     }
     let Some((data, end)) = confirmed else {
         return Err(first_refusal.unwrap_or_else(|| {
-            refused(Malformed, "the assertion's Subject has no bearer SubjectConfirmation")
+            refused(
+                Malformed,
+                "the assertion's Subject has no bearer SubjectConfirmation",
+            )
         }));
     };
     not_on_or_after = not_on_or_after.min(end) + CLOCK_SKEW;
@@ -425,15 +454,19 @@ fn attributes(assertion: &Element) -> BTreeMap<String, Vec<String>> {
         .children_named(NS_SAML, "AttributeStatement")
         .flat_map(|s| s.children_named(NS_SAML, "Attribute"))
     {
-        let Some(name) = attribute.attr("Name").map(str::trim).filter(|n| !n.is_empty()) else {
+        let Some(name) = attribute
+            .attr("Name")
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        else {
             continue;
         };
         let values: Vec<String> = attribute
             .children_named(NS_SAML, "AttributeValue")
             .filter(|v| {
-                !v.attributes
-                    .iter()
-                    .any(|a| a.ns == XSI && a.name == "nil" && matches!(a.value.trim(), "true" | "1"))
+                !v.attributes.iter().any(|a| {
+                    a.ns == XSI && a.name == "nil" && matches!(a.value.trim(), "true" | "1")
+                })
             })
             .map(|v| v.trimmed_text().to_owned())
             .collect();
@@ -454,7 +487,7 @@ fn attributes(assertion: &Element) -> BTreeMap<String, Vec<String>> {
 fn plausible_email(email: &str) -> bool {
     email.len() <= 320
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') || domain == "localhost")
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') || domain == "localhost"
+        })
 }

@@ -4,9 +4,9 @@
 //! counts are refused while reading. Used to check the shape of IdP metadata and SAML responses
 //! and to read the content that xmlsec verified.
 
+use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
 /// How deep elements may nest (real metadata and responses stay under 15).
 pub(crate) const MAX_DEPTH: usize = 48;
@@ -134,7 +134,11 @@ pub(crate) fn refuse_declarations(xml: &str) -> Result<(), XmlError> {
             return Err(XmlError::Dtd);
         }
         // Skip to the end of the comment or CDATA section: a `<!` inside it is text.
-        let end_marker: &[u8] = if rest.starts_with(b"<!--") { b"-->" } else { b"]]>" };
+        let end_marker: &[u8] = if rest.starts_with(b"<!--") {
+            b"-->"
+        } else {
+            b"]]>"
+        };
         match find(rest.get(2..).unwrap_or_default(), end_marker) {
             Some(end) => from = at + 2 + end + end_marker.len(),
             None => return Err(XmlError::NotWellFormed(at as u64)),
@@ -183,7 +187,8 @@ pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
         let position = reader.buffer_position();
         let not_well_formed = |_| XmlError::NotWellFormed(position);
         let (namespace, event) = reader.read_resolved_event().map_err(not_well_formed)?;
-        let namespace = namespace_uri(&namespace).map_err(|()| XmlError::NotWellFormed(position))?;
+        let namespace =
+            namespace_uri(&namespace).map_err(|()| XmlError::NotWellFormed(position))?;
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(XmlError::NotWellFormed(position));
@@ -209,11 +214,15 @@ pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
                 close(element, &mut stack, &mut root);
             }
             Event::Text(text) => {
-                let text = text.xml10_content().map_err(|_| XmlError::NotWellFormed(position))?;
+                let text = text
+                    .xml10_content()
+                    .map_err(|_| XmlError::NotWellFormed(position))?;
                 append_text(&mut stack, &text, position)?;
             }
             Event::CData(data) => {
-                let text = data.xml10_content().map_err(|_| XmlError::NotWellFormed(position))?;
+                let text = data
+                    .xml10_content()
+                    .map_err(|_| XmlError::NotWellFormed(position))?;
                 append_text(&mut stack, &text, position)?;
             }
             Event::GeneralRef(reference) => {
@@ -225,7 +234,9 @@ pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
                         .ok_or(XmlError::NotWellFormed(position))?
                         .to_string()
                 } else {
-                    let name = reference.decode().map_err(|_| XmlError::NotWellFormed(position))?;
+                    let name = reference
+                        .decode()
+                        .map_err(|_| XmlError::NotWellFormed(position))?;
                     match name.as_ref() {
                         "lt" => "<",
                         "gt" => ">",
@@ -317,6 +328,7 @@ fn append_text(stack: &mut [Element], text: &str, position: u64) -> Result<(), X
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -340,8 +352,14 @@ mod tests {
 
     #[test]
     fn refuses_unknown_entities_and_other_encodings() {
-        assert!(matches!(parse("<x>&nbsp;</x>"), Err(XmlError::NotWellFormed(_))));
-        assert!(matches!(parse("<x a=\"&foo;\"/>"), Err(XmlError::NotWellFormed(_))));
+        assert!(matches!(
+            parse("<x>&nbsp;</x>"),
+            Err(XmlError::NotWellFormed(_))
+        ));
+        assert!(matches!(
+            parse("<x a=\"&foo;\"/>"),
+            Err(XmlError::NotWellFormed(_))
+        ));
         assert_eq!(
             parse("<?xml version='1.0' encoding='UTF-16'?><x/>"),
             Err(XmlError::Encoding)

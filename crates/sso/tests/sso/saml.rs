@@ -4,8 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lockstep_sso::saml::{
-    self, AuthnRedirect, IdpMetadata, MAX_RESPONSE_BYTES, SamlAssertion, SamlError,
-    ServiceProvider,
+    self, AuthnRedirect, IdpMetadata, MAX_RESPONSE_BYTES, SamlAssertion, SamlError, ServiceProvider,
 };
 use lockstep_sso::testing::{PostedForm, SamlFault, SamlPeer, TestSignIn};
 use lockstep_sso::{RefusalReason, Refused};
@@ -38,7 +37,10 @@ fn user() -> TestSignIn {
         attributes: vec![
             ("mail".to_owned(), vec![EMAIL.to_owned()]),
             ("displayName".to_owned(), vec!["Ada Lovelace".to_owned()]),
-            ("eduPersonAffiliation".to_owned(), vec!["staff".to_owned(), "member".to_owned()]),
+            (
+                "eduPersonAffiliation".to_owned(),
+                vec!["staff".to_owned(), "member".to_owned()],
+            ),
         ],
         ..TestSignIn::default()
     }
@@ -66,7 +68,12 @@ impl Setup {
     }
 
     fn verify(&self, saml_response: &str) -> Result<SamlAssertion, Refused> {
-        saml::verify_response(&self.idp, &self.sp, saml_response, OffsetDateTime::now_utc())
+        saml::verify_response(
+            &self.idp,
+            &self.sp,
+            saml_response,
+            OffsetDateTime::now_utc(),
+        )
     }
 
     async fn refused_with(&self, fault: SamlFault) -> Refused {
@@ -98,7 +105,10 @@ async fn a_full_sign_in_returns_the_signed_email_and_attributes() {
         assertion.identity.attributes.get("eduPersonAffiliation"),
         Some(&vec!["staff".to_owned(), "member".to_owned()])
     );
-    assert_eq!(assertion.in_response_to.as_deref(), Some(request.request_id.as_str()));
+    assert_eq!(
+        assertion.in_response_to.as_deref(),
+        Some(request.request_id.as_str())
+    );
     assert!(!assertion.assertion_id.is_empty());
     assert!(assertion.not_on_or_after > before);
     assert!(assertion.not_on_or_after <= before + saml::MAX_ASSERTION_AGE + saml::CLOCK_SKEW);
@@ -155,7 +165,10 @@ async fn the_email_comes_from_the_mail_attribute_when_the_name_id_is_not_one() {
         })
         .await;
     let assertion = setup.verify(&form.saml_response).unwrap();
-    assert_eq!(assertion.identity.email, None, "no address: the app refuses (email)");
+    assert_eq!(
+        assertion.identity.email, None,
+        "no address: the app refuses (email)"
+    );
     assert!(!assertion.identity.email_verified);
 }
 
@@ -177,7 +190,11 @@ async fn a_signed_assertion_wrapped_in_an_unsigned_one_is_refused() {
             ..user()
         })
         .await;
-    assert!(form.response_xml().unwrap().contains("attacker@evil.example"));
+    assert!(
+        form.response_xml()
+            .unwrap()
+            .contains("attacker@evil.example")
+    );
     let refused = setup.verify(&form.saml_response).unwrap_err();
     assert_eq!(refused.reason, RefusalReason::Signature, "{refused}");
     assert!(refused.detail.contains("wrapping"), "{refused}");
@@ -229,7 +246,10 @@ async fn unsolicited_answers_carry_what_the_app_needs_to_refuse_them() {
         })
         .await;
     let assertion = setup.verify(&form.saml_response).unwrap();
-    assert_eq!(assertion.in_response_to, None, "IdP-initiated: no InResponseTo");
+    assert_eq!(
+        assertion.in_response_to, None,
+        "IdP-initiated: no InResponseTo"
+    );
 
     let (_, form) = setup
         .sign_in(TestSignIn {
@@ -238,7 +258,10 @@ async fn unsolicited_answers_carry_what_the_app_needs_to_refuse_them() {
         })
         .await;
     let assertion = setup.verify(&form.saml_response).unwrap();
-    assert_eq!(assertion.in_response_to.as_deref(), Some("_a-request-we-never-sent"));
+    assert_eq!(
+        assertion.in_response_to.as_deref(),
+        Some("_a-request-we-never-sent")
+    );
     assert_ne!(assertion.in_response_to, Some(request.request_id));
 }
 
@@ -259,9 +282,13 @@ async fn another_idp_cannot_sign_for_this_one() {
     );
     let idp = IdpMetadata::parse(&renamed).unwrap();
     let (_, form) = setup.sign_in(user()).await;
-    let refused =
-        saml::verify_response(&idp, &setup.sp, &form.saml_response, OffsetDateTime::now_utc())
-            .unwrap_err();
+    let refused = saml::verify_response(
+        &idp,
+        &setup.sp,
+        &form.saml_response,
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap_err();
     assert_eq!(refused.reason, RefusalReason::Issuer, "{refused}");
 }
 
@@ -277,7 +304,9 @@ async fn doctype_and_entities_are_refused_before_parsing() {
     let setup = setup().await;
     let (_, form) = setup.sign_in(user()).await;
     let xml = form.response_xml().unwrap();
-    let body = xml.trim_start_matches("<?xml version=\"1.0\"?>").trim_start();
+    let body = xml
+        .trim_start_matches("<?xml version=\"1.0\"?>")
+        .trim_start();
     for prologue in [
         "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>",
         "<!DOCTYPE r SYSTEM \"file:///etc/passwd\">",
@@ -306,12 +335,22 @@ async fn oversized_and_malformed_responses_are_refused() {
         ("%%%not base64%%%".to_owned(), "base64"),
         (STANDARD.encode([0xff, 0xfe, 0x00]), "UTF-8"),
         (encode("not xml at all"), "XML"),
-        (encode("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">"), "XML"),
+        (
+            encode("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">"),
+            "XML",
+        ),
         (encode("<x/>"), "samlp:Response"),
-        (encode(&format!("{}<a/>{}", "<a>".repeat(100), "</a>".repeat(100))), "nested"),
+        (
+            encode(&format!("{}<a/>{}", "<a>".repeat(100), "</a>".repeat(100))),
+            "nested",
+        ),
     ] {
         let refused = setup.verify(&value).unwrap_err();
-        assert_eq!(refused.reason, RefusalReason::Malformed, "{what}: {refused}");
+        assert_eq!(
+            refused.reason,
+            RefusalReason::Malformed,
+            "{what}: {refused}"
+        );
         assert!(refused.detail.contains(what), "{what}: {refused}");
     }
 
@@ -346,7 +385,8 @@ async fn idp_metadata_is_read_and_checked() {
         IdpMetadata::parse(&metadata[..metadata.len() / 2]),
         Err(SamlError::Xml(_))
     ));
-    let with_doctype = format!("<!DOCTYPE m [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{metadata}");
+    let with_doctype =
+        format!("<!DOCTYPE m [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{metadata}");
     let err = IdpMetadata::parse(&with_doctype).unwrap_err();
     assert!(matches!(err, SamlError::Xml(_)), "{err}");
     assert!(err.to_string().contains("DOCTYPE"), "{err}");
