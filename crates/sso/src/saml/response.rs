@@ -190,6 +190,23 @@ pub fn verify_response(
             "the signed assertion is not the one read",
         ));
     }
+    // The envelope is not covered by the assertion's signature: it may only make things fail.
+    if let Some(issuer) = root.child(NS_SAML, "Issuer")
+        && issuer.trimmed_text() != idp.entity_id()
+    {
+        return Err(refused(
+            RefusalReason::Issuer,
+            "the response's Issuer is not the identity provider's entity id",
+        ));
+    }
+    if let Some(destination) = root.attr("Destination")
+        && destination.trim() != sp.acs_url
+    {
+        return Err(refused(
+            RefusalReason::Recipient,
+            "the response's Destination is not this assertion consumer service",
+        ));
+    }
     let mut checked = check_assertion(idp, sp, signed, now)?;
     if let (Some(outer), Some(inner)) = (root.attr("InResponseTo"), &checked.in_response_to)
         && outer != inner
@@ -484,10 +501,12 @@ fn attributes(assertion: &Element) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Something shaped like an address (the app matches it with its members' addresses; it is
+/// not a validation).
 fn plausible_email(email: &str) -> bool {
     email.len() <= 320
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') || domain == "localhost"
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
         })
 }

@@ -125,6 +125,14 @@ impl Element {
 /// CDATA section (so `<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`, … in any case), and an XML
 /// declaration naming another encoding than UTF-8.
 pub(crate) fn refuse_declarations(xml: &str) -> Result<(), XmlError> {
+    // Characters XML 1.0 does not allow: parsers differ on them, so none is let through.
+    if let Some(at) = xml.char_indices().find_map(|(at, c)| {
+        let forbidden =
+            (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}');
+        forbidden.then_some(at)
+    }) {
+        return Err(XmlError::NotWellFormed(at as u64));
+    }
     let bytes = xml.as_bytes();
     let mut from = 0;
     while let Some(offset) = find(bytes.get(from..).unwrap_or_default(), b"<!") {
@@ -342,6 +350,19 @@ mod tests {
         ] {
             assert_eq!(parse(xml), Err(XmlError::Dtd), "{xml}");
         }
+    }
+
+    #[test]
+    fn refuses_characters_xml_does_not_allow() {
+        assert!(matches!(
+            parse("<x>a\u{1}b</x>"),
+            Err(XmlError::NotWellFormed(4))
+        ));
+        assert!(matches!(
+            parse("<x a=\"\u{0}\"/>"),
+            Err(XmlError::NotWellFormed(_))
+        ));
+        assert!(parse("<x>a\tb\r\n</x>").is_ok());
     }
 
     #[test]
