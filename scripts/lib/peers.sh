@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Test peers that are programs of their own: the OIDC authorization server in tests/peers/oidc
-# (npm oidc-provider, run with Node.js by the Rust tests themselves), the browser, and
-# schemathesis (run against the API by crates/cli/tests/conformance).
+# (npm oidc-provider, run with Node.js by the Rust tests themselves), the SAML identity provider
+# in tests/peers/saml (PyPI pysaml2 with Debian's xmlsec1, also run by the Rust tests), the
+# browser, and schemathesis (run against the API by crates/cli/tests/conformance); and the
+# system libraries the SAML crate links (ensure_saml_build_deps).
 # Sourced by scripts/test (after services.sh, whose svc_apt_install it uses when present).
 
 PEERS_OIDC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/peers/oidc"
@@ -42,6 +44,67 @@ ensure_oidc_peer() {
   else
     peers_log "oidc peer: npm packages up to date (node $(node --version))"
   fi
+}
+
+# ------------------------------------------------------------------ SAML
+
+# The system libraries that crates/sso's SAML support (samael with xmlsec) builds and links
+# against: libxmlsec1 and libxml2 (XML signatures), OpenSSL, pkg-config to find them and
+# libclang for bindgen; and the xmlsec1 program the SAML test IdP signs with. Debian packages,
+# installed only when one is missing (dpkg-query), before cargo runs.
+SAML_BUILD_PACKAGES=(libclang-dev libxmlsec1-dev libxml2-dev libssl-dev pkg-config xmlsec1)
+ensure_saml_build_deps() {
+  local missing=() package
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for package in "${SAML_BUILD_PACKAGES[@]}"; do
+      if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+      fi
+    done
+  elif pkg-config --exists xmlsec1 libxml-2.0 openssl 2>/dev/null && command -v xmlsec1 >/dev/null 2>&1; then
+    return 0
+  else
+    peers_die "SAML needs libxmlsec1, libxml2 and OpenSSL development files, libclang, pkg-config and xmlsec1 (Debian: apt-get install ${SAML_BUILD_PACKAGES[*]})"
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    svc_apt_install "${missing[@]}"
+  fi
+}
+
+# The SAML test identity provider (tests/peers/saml/server.py): pysaml2 and its dependencies,
+# pinned in tests/peers/saml/requirements.txt, installed with pip into their own virtual
+# environment under ~/.cache/lockstep (reinstalled when that file changes); signatures come
+# from Debian's xmlsec1 (ensure_saml_build_deps installs it). The Rust tests start one server
+# per test (lockstep_sso::testing::SamlPeer). Exports LOCKSTEP_TEST_SAML_PYTHON.
+PEERS_SAML_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/peers/saml"
+ensure_saml_peer() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/lockstep/saml-peer-venv" started
+  if ! command -v xmlsec1 >/dev/null 2>&1; then
+    svc_apt_install xmlsec1
+  fi
+  if [ -x "$venv/bin/python" ] \
+    && cmp -s "$venv/.lockstep-requirements.txt" "$PEERS_SAML_DIR/requirements.txt"; then
+    export LOCKSTEP_TEST_SAML_PYTHON="$venv/bin/python"
+    return 0
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    svc_apt_install python3
+  fi
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    svc_apt_install python3-venv
+  fi
+  started=$(date +%s)
+  peers_log "saml peer: installing pysaml2 (tests/peers/saml/requirements.txt) into $venv ..."
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2 || peers_die "python3 -m venv $venv failed"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    -r "$PEERS_SAML_DIR/requirements.txt" >&2 \
+    || peers_die "pip install -r tests/peers/saml/requirements.txt failed"
+  "$venv/bin/python" -W ignore -c 'import saml2.server' >&2 \
+    || peers_die "pysaml2 does not import after installing it"
+  cp "$PEERS_SAML_DIR/requirements.txt" "$venv/.lockstep-requirements.txt"
+  peers_log "saml peer: installed in $(($(date +%s) - started)) s"
+  export LOCKSTEP_TEST_SAML_PYTHON="$venv/bin/python"
 }
 
 # The browser of the web UI's browser test (crates/cli/tests/browser.rs): Debian's Chromium

@@ -341,7 +341,7 @@ impl Hub {
                     .unwrap_or_default(),
                 idp_sso_url: idp
                     .as_ref()
-                    .map(|m| m.sso_url().to_string())
+                    .map(|m| m.sso_redirect_url().to_string())
                     .unwrap_or_default(),
                 sp_entity_id: sp.entity_id,
                 acs_url: sp.acs_url,
@@ -714,11 +714,13 @@ impl Hub {
                 let idp = lockstep_sso::saml::IdpMetadata::parse(&saml.idp_metadata_xml)
                     .map_err(|_| AppError::Refused("the stored IdP metadata no longer reads"))?;
                 let sp = self.saml_service_provider(org);
-                let (url, request_id) = lockstep_sso::saml::begin(&idp, &sp, now)
-                    .map_err(|_| AppError::Refused("cannot build the sign-in request"))?;
+                let lockstep_sso::saml::AuthnRedirect {
+                    redirect_url,
+                    request_id,
+                } = lockstep_sso::saml::begin(&idp, &sp, None, now, &mut rand::rng());
                 let lookup = sha256(&request_id);
                 (
-                    url.to_string(),
+                    redirect_url.to_string(),
                     lookup,
                     PendingSecrets {
                         oidc: None,

@@ -12,6 +12,8 @@ use std::fmt;
 
 pub mod oidc;
 pub mod saml;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// Why an identity provider's answer was refused. [`RefusalReason::code`] is what the audit and
 /// the API name.

@@ -88,7 +88,13 @@ async fn configure(e: &mut Env, peer: &OidcPeer, extra: Value) -> Answer {
 
 /// Starts a sign-in at the organization's link: the provider's URL and the binding cookie.
 async fn start(e: &Env, org: &str) -> (String, String) {
-    let started = browse(e, Method::GET, &format!("/api/v1/sso/oidc/{org}/start"), None).await;
+    let started = browse(
+        e,
+        Method::GET,
+        &format!("/api/v1/sso/oidc/{org}/start"),
+        None,
+    )
+    .await;
     assert_eq!(started.status, 303, "{}", started.body);
     let location = started.headers[header::LOCATION]
         .to_str()
@@ -123,7 +129,12 @@ async fn refusals(e: &mut Env) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|ev| ev["changes"]["reason"]["after"].as_str().unwrap_or("").to_owned())
+        .map(|ev| {
+            ev["changes"]["reason"]["after"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -143,7 +154,13 @@ async fn oidc_signs_in_members_by_verified_email_and_refuses_every_bad_answer() 
     let org = organization_id(&e).await;
 
     // Nothing configured: the sign-in link is 404.
-    let none = browse(&e, Method::GET, &format!("/api/v1/sso/oidc/{org}/start"), None).await;
+    let none = browse(
+        &e,
+        Method::GET,
+        &format!("/api/v1/sso/oidc/{org}/start"),
+        None,
+    )
+    .await;
     assert_eq!(none.status, 404);
 
     // A discovery URL that does not answer: a clear error on the issuer, nothing saved.
@@ -162,7 +179,10 @@ async fn oidc_signs_in_members_by_verified_email_and_refuses_every_bad_answer() 
     let saved = configure(&mut e, &peer, json!({})).await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     assert_eq!(saved.json()["oidc"]["client_secret_set"], true);
-    assert!(!saved.body.contains(&peer.client_secret), "the secret came back");
+    assert!(
+        !saved.body.contains(&peer.client_secret),
+        "the secret came back"
+    );
     assert_eq!(saved.json()["oidc"]["redirect_uri"], redirect());
 
     // A member with a verified address signs in; the session works like a password's.
@@ -228,7 +248,11 @@ async fn oidc_signs_in_members_by_verified_email_and_refuses_every_bad_answer() 
     let elsewhere = browse(&e, Method::GET, &callback_path(&back), None).await;
     assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
 
-    assert_eq!(user_rows(&e).await, users_before, "a refusal created a member");
+    assert_eq!(
+        user_rows(&e).await,
+        users_before,
+        "a refusal created a member"
+    );
     let reasons = refusals(&mut e).await;
     for reason in [
         "email",
@@ -274,7 +298,13 @@ async fn a_test_sign_in_shows_what_the_provider_sent_and_signs_nobody_in() {
     assert_eq!(saved.status, 200, "{}", saved.body);
     let org = organization_id(&e).await;
     // Not enabled: members cannot use it yet.
-    let closed = browse(&e, Method::GET, &format!("/api/v1/sso/oidc/{org}/start"), None).await;
+    let closed = browse(
+        &e,
+        Method::GET,
+        &format!("/api/v1/sso/oidc/{org}/start"),
+        None,
+    )
+    .await;
     assert_eq!(closed.status, 404);
 
     peer.set_account(json!({"email": "admin@alpha.io", "email_verified": true, "name": "Ada"}))
@@ -294,7 +324,12 @@ async fn a_test_sign_in_shows_what_the_provider_sent_and_signs_nobody_in() {
     assert!(shown.body.contains("would be signed in"), "{}", shown.body);
     assert!(set_cookie(&shown, "__Host-lockstep_session").is_none());
     let config = e.admin(Method::GET, "/api/v1/organization/sso", None).await;
-    assert_eq!(config.json()["last_test"]["result"], "ok", "{}", config.body);
+    assert_eq!(
+        config.json()["last_test"]["result"],
+        "ok",
+        "{}",
+        config.body
+    );
     // What the provider sent reaches no log line.
     assert!(!e.logs.text().contains("admin@alpha.io"));
 }
@@ -438,7 +473,10 @@ async fn another_organizations_provider_signs_nobody_into_this_one() {
         .approve_code(&alpha_location, &redirect())
         .await
         .unwrap();
-    let (beta_code, _) = peer.approve_code(&beta_location, &redirect()).await.unwrap();
+    let (beta_code, _) = peer
+        .approve_code(&beta_location, &redirect())
+        .await
+        .unwrap();
     let mixed = format!("/api/v1/sso/oidc/callback?code={beta_code}&state={alpha_state}");
     let refused = browse(&e, Method::GET, &mixed, Some(&alpha_cookie)).await;
     assert_eq!(refused.status, 403, "{}", refused.body);

@@ -1,5 +1,4 @@
 //! Tests of the SSO protocols against real identity providers.
-
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,3 +7,4 @@
 )]
 
 mod oidc;
+mod saml;
