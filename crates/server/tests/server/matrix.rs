@@ -370,6 +370,9 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("POST", "/api/v1/users/invitations") => json!({"email": "new@alpha.io", "role": "viewer"}),
         ("PATCH", "/api/v1/users") => json!({"role": "viewer"}),
         ("PATCH", "/api/v1/organization/settings") => json!({"require_totp": false}),
+        ("PUT", "/api/v1/organization/sso") => {
+            json!({"kind": "saml", "saml": {"idp_metadata_xml": "<x/>"}})
+        }
         ("POST", "/api/v1/me/password") => json!({"current_password": "x", "new_password": "y"}),
         ("POST", "/api/v1/me/totp/confirm") | ("DELETE", "/api/v1/me/totp") => {
             json!({"code": "000000"})

@@ -151,6 +151,7 @@ async fn user_rows(e: &Env) -> usize {
 async fn oidc_signs_in_members_by_verified_email_and_refuses_every_bad_answer() {
     let peer = OidcPeer::start(&[&redirect()], 120).await.unwrap();
     let mut e = env("loopback").await;
+    keep_audit(&mut e).await;
     let org = organization_id(&e).await;
 
     // Nothing configured: the sign-in link is 404.
@@ -418,14 +419,8 @@ async fn sso_only_refuses_passwords_except_the_break_glass_administrator() {
     assert_eq!(editor.status, 200, "{}", editor.body);
 }
 
-#[tokio::test]
-async fn another_organizations_provider_signs_nobody_into_this_one() {
-    let peer = OidcPeer::start(&[&redirect()], 120).await.unwrap();
-    let mut e = env("loopback").await;
-    let org = organization_id(&e).await;
-    assert_eq!(configure(&mut e, &peer, json!({})).await.status, 200);
-
-    // Organization beta uses the provider's second client.
+/// A second organization, beta: its Administrator's session token and its id.
+async fn beta(e: &Env) -> (String, String) {
     let created = e
         .hub
         .create_organization(&e.operator, "beta", "admin@beta.io")
@@ -436,7 +431,7 @@ async fn another_organizations_provider_signs_nobody_into_this_one() {
         .accept_invitation(created.invitation_token.expose(), &pw, "Bea")
         .await
         .unwrap();
-    let beta_admin = e
+    let token = e
         .hub
         .login("admin@beta.io", &pw, None)
         .await
@@ -444,6 +439,37 @@ async fn another_organizations_provider_signs_nobody_into_this_one() {
         .session_token
         .expose()
         .to_owned();
+    let org = e
+        .hub
+        .authenticate(&token)
+        .await
+        .unwrap()
+        .organization()
+        .to_string();
+    (token, org)
+}
+
+/// Audit events of every refusal kept (the organization's audit depth raised).
+async fn keep_audit(e: &mut Env) {
+    let raised = e
+        .admin(
+            Method::PATCH,
+            "/api/v1/organization/settings",
+            Some(json!({"audit_depth": 1000})),
+        )
+        .await;
+    assert_eq!(raised.status, 200, "{}", raised.body);
+}
+
+#[tokio::test]
+async fn another_organizations_provider_signs_nobody_into_this_one() {
+    let peer = OidcPeer::start(&[&redirect()], 120).await.unwrap();
+    let mut e = env("loopback").await;
+    let org = organization_id(&e).await;
+    assert_eq!(configure(&mut e, &peer, json!({})).await.status, 200);
+
+    // Organization beta uses the provider's second client.
+    let (beta_admin, beta_org) = beta(&e).await;
     let (client2, secret2) = peer.second_client();
     let beta = e
         .call(
@@ -455,13 +481,6 @@ async fn another_organizations_provider_signs_nobody_into_this_one() {
         )
         .await;
     assert_eq!(beta.status, 200, "{}", beta.body);
-    let beta_org = e
-        .hub
-        .authenticate(&beta_admin)
-        .await
-        .unwrap()
-        .organization()
-        .to_string();
 
     // alpha's member at beta's provider: the code is beta's, presented with alpha's state.
     peer.set_account(json!({"email": "editor@alpha.io", "email_verified": true}))
@@ -486,4 +505,242 @@ async fn another_organizations_provider_signs_nobody_into_this_one() {
     // beta's own sign-in does not know alpha's member.
     let beta_sign_in = sign_in(&e, &peer, &beta_org).await;
     assert_eq!(beta_sign_in.status, 403, "{}", beta_sign_in.body);
+}
+
+mod saml {
+    //! SAML 2.0 against a real identity provider (pysaml2 with xmlsec1).
+
+    use super::{
+        Answer, PUBLIC_URL, browse, keep_audit, organization_id, refusals, set_cookie, user_rows,
+    };
+    use crate::connections::{Env, env};
+    use axum::body::Body;
+    use axum::http::{Method, Request, header};
+    use lockstep_sso::testing::{PostedForm, SamlFault, SamlPeer, TestSignIn};
+    use serde_json::json;
+    use tower::ServiceExt;
+
+    async fn configure(e: &mut Env, peer: &SamlPeer, org: &str) {
+        let metadata = peer.metadata_xml().await.unwrap();
+        let saved = e
+            .admin(
+                Method::PUT,
+                "/api/v1/organization/sso",
+                Some(json!({"kind": "saml", "enabled": true, "saml": {"idp_metadata_xml": metadata}})),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        assert_eq!(saved.json()["saml"]["idp_entity_id"], peer.entity_id);
+        // The IdP is given the hub's SP metadata, as an Administrator would.
+        let sp = browse(
+            e,
+            Method::GET,
+            &format!("/api/v1/sso/saml/{org}/metadata"),
+            None,
+        )
+        .await;
+        assert_eq!(sp.status, 200);
+        assert!(sp.content_type().contains("samlmetadata+xml"));
+        peer.register_sp(&sp.body).await.unwrap();
+    }
+
+    /// The browser's start: the IdP's URL (with the AuthnRequest) and the binding cookie.
+    async fn start(e: &Env, org: &str) -> (url::Url, String) {
+        let started = browse(
+            e,
+            Method::GET,
+            &format!("/api/v1/sso/saml/{org}/start"),
+            None,
+        )
+        .await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let location = started.headers[header::LOCATION].to_str().unwrap();
+        let cookie = set_cookie(&started, "__Host-lockstep_sso").unwrap();
+        (url::Url::parse(location).unwrap(), cookie)
+    }
+
+    async fn post_acs(e: &Env, org: &str, response: &str, cookie: Option<&str>) -> Answer {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("SAMLResponse", response)
+            .finish();
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/v1/sso/saml/{org}/acs"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, format!("__Host-lockstep_sso={cookie}"));
+        }
+        let response = e
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    fn who(email: &str, fault: SamlFault) -> TestSignIn {
+        TestSignIn {
+            email: email.to_owned(),
+            attributes: vec![("displayName".to_owned(), vec!["Someone".to_owned()])],
+            fault,
+            ..TestSignIn::default()
+        }
+    }
+
+    /// A whole sign-in with `fault`: the form the IdP answered, and the ACS's answer.
+    async fn sign_in(
+        e: &Env,
+        peer: &SamlPeer,
+        org: &str,
+        fault: SamlFault,
+    ) -> (PostedForm, Answer) {
+        let (url, cookie) = start(e, org).await;
+        let form = peer
+            .sign_in(&url, &who("editor@alpha.io", fault))
+            .await
+            .unwrap();
+        assert_eq!(
+            form.acs_url,
+            format!("{PUBLIC_URL}/api/v1/sso/saml/{org}/acs")
+        );
+        let answer = post_acs(e, org, &form.saml_response, Some(&cookie)).await;
+        (form, answer)
+    }
+
+    #[tokio::test]
+    async fn saml_signs_in_and_refuses_forged_replayed_and_unsolicited_answers() {
+        let peer = SamlPeer::start().await.unwrap();
+        let mut e = env("loopback").await;
+        keep_audit(&mut e).await;
+        let org = organization_id(&e).await;
+
+        // Metadata that is not metadata: a clear error, nothing saved.
+        let bad = e
+            .admin(
+                Method::PUT,
+                "/api/v1/organization/sso",
+                Some(json!({"kind": "saml", "saml": {"idp_metadata_xml": "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>"}})),
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert_eq!(bad.json()["field"], "saml.idp_metadata_xml");
+        configure(&mut e, &peer, &org).await;
+
+        let (form, done) = sign_in(&e, &peer, &org, SamlFault::None).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let session = set_cookie(&done, "__Host-lockstep_session").expect("a session");
+        let me = e.call(Method::GET, "/api/v1/me", &session, None).await;
+        assert_eq!(me.json()["email"], "editor@alpha.io");
+
+        let users_before = user_rows(&e).await;
+        // The same response again (even from the same browser): a replay.
+        let replayed = post_acs(&e, &org, &form.saml_response, None).await;
+        assert_eq!(replayed.status, 403, "{}", replayed.body);
+
+        for fault in [
+            SamlFault::Unsigned,
+            SamlFault::ResponseSignedOnly,
+            SamlFault::Wrapping,
+            SamlFault::AlteredAttribute,
+            SamlFault::WrongAudience,
+            SamlFault::Expired,
+            SamlFault::InResponseTo(Some("_a-request-we-never-sent".to_owned())),
+            SamlFault::InResponseTo(None),
+        ] {
+            let (_, refused) = sign_in(&e, &peer, &org, fault.clone()).await;
+            assert_eq!(refused.status, 403, "{fault:?}: {}", refused.body);
+            assert!(set_cookie(&refused, "__Host-lockstep_session").is_none());
+        }
+        // Oversized and entity-laden answers are refused before any XML is parsed.
+        use base64::Engine as _;
+        let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let entity = b64("<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><r>&x;</r>");
+        let (_, cookie) = start(&e, &org).await;
+        let doctype = post_acs(&e, &org, &entity, Some(&cookie)).await;
+        assert_eq!(doctype.status, 403, "{}", doctype.body);
+        let huge = "A".repeat(400 * 1024);
+        let oversized = post_acs(&e, &org, &huge, Some(&cookie)).await;
+        assert!(
+            oversized.status == 403 || oversized.status == 413,
+            "{}",
+            oversized.status
+        );
+
+        assert_eq!(
+            user_rows(&e).await,
+            users_before,
+            "a refusal created a member"
+        );
+        let reasons = refusals(&mut e).await;
+        for reason in [
+            "replay",
+            "signature",
+            "audience",
+            "expired",
+            "unknown_request",
+            "malformed",
+        ] {
+            assert!(
+                reasons.iter().any(|r| r == reason),
+                "no sso.refused with reason {reason}: {reasons:?}"
+            );
+        }
+        assert!(!e.logs.text().contains("editor@alpha.io"));
+    }
+
+    #[tokio::test]
+    async fn another_organizations_identity_provider_cannot_sign_into_this_one() {
+        let ours = SamlPeer::start().await.unwrap();
+        let theirs = SamlPeer::start().await.unwrap();
+        let mut e = env("loopback").await;
+        let org = organization_id(&e).await;
+        configure(&mut e, &ours, &org).await;
+        // Organization beta signs in at the other IdP.
+        let (beta_admin, beta_org) = super::beta(&e).await;
+        let metadata = theirs.metadata_xml().await.unwrap();
+        let saved = e
+            .call(
+                Method::PUT,
+                "/api/v1/organization/sso",
+                &beta_admin,
+                Some(json!({"kind": "saml", "enabled": true, "saml": {"idp_metadata_xml": metadata}})),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        let sp = browse(
+            &e,
+            Method::GET,
+            &format!("/api/v1/sso/saml/{beta_org}/metadata"),
+            None,
+        )
+        .await;
+        theirs.register_sp(&sp.body).await.unwrap();
+
+        // alpha's member signs in at beta's IdP; its answer is posted to alpha's ACS from the
+        // browser that started alpha's sign-in.
+        let (_, alpha_cookie) = start(&e, &org).await;
+        let (beta_url, _) = start(&e, &beta_org).await;
+        let form = theirs
+            .sign_in(&beta_url, &who("editor@alpha.io", SamlFault::None))
+            .await
+            .unwrap();
+        let refused = post_acs(&e, &org, &form.saml_response, Some(&alpha_cookie)).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(set_cookie(&refused, "__Host-lockstep_session").is_none());
+        let reasons = refusals(&mut e).await;
+        assert!(
+            reasons.iter().any(|r| r == "signature" || r == "issuer"),
+            "{reasons:?}"
+        );
+    }
 }
