@@ -39,6 +39,7 @@ mod web_datasets;
 mod web_forms;
 mod web_pipelines;
 mod web_policies;
+mod web_sso;
 mod web_users;
 
 struct Fixture {

@@ -135,11 +135,12 @@ impl Browser {
             let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
             let (name, value) = pair.split_once('=').unwrap();
             // SameSite=Lax only for the OAuth binding, which must come back on the provider's
-            // cross-site redirect.
-            let same_site = if name == "__Host-lockstep_oauth" {
-                "SameSite=Lax"
-            } else {
-                "SameSite=Strict"
+            // cross-site redirect; None only for the SSO binding, which must come back on a
+            // SAML IdP's cross-site POST.
+            let same_site = match name {
+                "__Host-lockstep_oauth" => "SameSite=Lax",
+                "__Host-lockstep_sso" => "SameSite=None",
+                _ => "SameSite=Strict",
             };
             assert!(
                 name.starts_with("__Host-")
