@@ -270,6 +270,29 @@ async fn oidc_signs_in_members_by_verified_email_and_refuses_every_bad_answer() 
         );
     }
 
+    // A deactivated member is refused whatever the provider says.
+    let viewer = e
+        .hub
+        .authenticate(&e.viewer)
+        .await
+        .unwrap()
+        .user()
+        .to_string();
+    let deactivated = e
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/users/{viewer}"),
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.body);
+    peer.set_account(json!({"email": "viewer@alpha.io", "email_verified": true}))
+        .await
+        .unwrap();
+    let gone = sign_in(&e, &peer, &org).await;
+    assert_eq!(gone.status, 403, "{}", gone.body);
+    assert!(set_cookie(&gone, "__Host-lockstep_session").is_none());
+
     // Just in time: a new member with the chosen role.
     let jit = configure(
         &mut e,
@@ -289,6 +312,19 @@ async fn oidc_signs_in_members_by_verified_email_and_refuses_every_bad_answer() 
     assert_eq!(me.json()["role"], "editor");
     assert_eq!(me.json()["display_name"], "Nia New");
     assert_eq!(user_rows(&e).await, users_before + 1);
+}
+
+#[tokio::test]
+async fn an_identity_provider_outside_the_egress_policy_is_refused_like_any_connection() {
+    let peer = OidcPeer::start(&[&redirect()], 120).await.unwrap();
+    // Public addresses only: the provider on loopback is out of reach.
+    let mut e = env("public").await;
+    let refused = configure(&mut e, &peer, json!({})).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "oidc.issuer");
+    assert!(!refused.body.contains(&peer.client_secret));
+    let missing = e.admin(Method::GET, "/api/v1/organization/sso", None).await;
+    assert_eq!(missing.status, 404, "nothing was saved");
 }
 
 #[tokio::test]
