@@ -167,6 +167,7 @@ impl Hub {
 
     fn assemble(store: Store, vault: Vault, clock: Arc<dyn Clock>) -> Hub {
         let options = HubOptions::default();
+        let webauthn = crate::passkeys::relying_party(&options.public_url).map(Arc::new);
         Hub {
             store,
             vault,
@@ -177,7 +178,7 @@ impl Hub {
             work_available: tokio::sync::Notify::new(),
             jobs: crate::jobs::Jobs::default(),
             dataset_reads: std::sync::Mutex::new(std::collections::HashSet::new()),
-            webauthn: crate::passkeys::relying_party(&options.public_url).map(Arc::new),
+            webauthn,
             passkey_ceremonies: crate::passkeys::Ceremonies::default(),
         }
     }

@@ -51,6 +51,7 @@ pub struct ApiError {
 pub struct SecondFactorProblem {
     /// `totp` (a code or a recovery code, sent again with the password as `totp`) and/or
     /// `passkey` (`POST /api/v1/auth/passkey/second-factor/begin` with `pending_sign_in`).
+    #[schema(value_type = Vec<String>)]
     pub second_factors: Vec<&'static str>,
     /// The pending sign-in a passkey can finish (five minutes, single use); only with `passkey`.
     #[serde(skip_serializing_if = "Option::is_none")]
