@@ -201,7 +201,9 @@ impl Hub {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let name = passkey_name(name)?;
         let rp = self.relying_party()?;
-        let existing = self.member_passkeys(caller.organization(), caller.user()).await?;
+        let existing = self
+            .member_passkeys(caller.organization(), caller.user())
+            .await?;
         if existing.len() >= MAX_PASSKEYS_PER_MEMBER {
             return Err(AppError::Refused(
                 "you have as many passkeys as a member may have: remove one first",
@@ -284,8 +286,9 @@ impl Hub {
                 tracing::info!(error = %err, user = %user, "passkey registration refused");
                 AppError::Invalid {
                     field: "credential",
-                    reason: "was refused: the authenticator's answer does not fit this registration"
-                        .to_owned(),
+                    reason:
+                        "was refused: the authenticator's answer does not fit this registration"
+                            .to_owned(),
                 }
             })?;
         let id = PasskeyId::from_uuid(Uuid::now_v7());
@@ -294,7 +297,9 @@ impl Hub {
             organization_id: org,
             user_id: user,
             credential_hash: credential_hash(passkey.cred_id().as_slice()),
-            name_ciphertext: self.seal_passkey_field(org, id, "name", name.as_bytes()).await?,
+            name_ciphertext: self
+                .seal_passkey_field(org, id, "name", name.as_bytes())
+                .await?,
             credential_ciphertext: self.seal_credential(org, id, &passkey).await?,
             created_at: now,
             last_used_at: None,
@@ -345,7 +350,9 @@ impl Hub {
         self.authorize_own(caller, Action::ManageOwnCredentials)?;
         let name = passkey_name(name)?;
         let (org, user) = (caller.organization(), caller.user());
-        let sealed = self.seal_passkey_field(org, id, "name", name.as_bytes()).await?;
+        let sealed = self
+            .seal_passkey_field(org, id, "name", name.as_bytes())
+            .await?;
         let mut tx = self.store.write().await?;
         if !passkeys::rename(&mut tx, org, user, id, &sealed).await? {
             return Err(AppError::NotFound("passkey"));
@@ -388,10 +395,7 @@ impl Hub {
 
     /// Holds a password sign-in whose password was right until its passkey step (called by
     /// [`Hub::login_to`]).
-    pub(crate) fn hold_second_factor(
-        &self,
-        user: &StoredUser,
-    ) -> Result<SecretToken, AppError> {
+    pub(crate) fn hold_second_factor(&self, user: &StoredUser) -> Result<SecretToken, AppError> {
         self.passkey_ceremonies.start(
             Ceremony::SecondFactor {
                 org: user.organization_id,
@@ -612,8 +616,7 @@ impl Hub {
         if user.status != UserStatus::Active || policy.is_locked(&failures, now) {
             return Err(refused());
         }
-        if !passkeys::record_use(&mut tx, org, user_id, passkey, credential.as_deref(), now)
-            .await?
+        if !passkeys::record_use(&mut tx, org, user_id, passkey, credential.as_deref(), now).await?
         {
             return Err(refused());
         }

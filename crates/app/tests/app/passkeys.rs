@@ -51,7 +51,12 @@ async fn world(t: TestStore) -> World {
     }
     let gus = callers.pop().unwrap();
     let ada = callers.pop().unwrap();
-    World { _t: t, hub, ada, gus }
+    World {
+        _t: t,
+        hub,
+        ada,
+        gus,
+    }
 }
 
 async fn sign_in(hub: &Hub, email: &str) -> Caller {
@@ -63,7 +68,10 @@ async fn sign_in(hub: &Hub, email: &str) -> Caller {
 /// discoverable credentials, so the browser's part asks it for an ordinary one.
 fn create(authenticator: &mut SoftPasskey, mut options: Value) -> Value {
     let selection = &mut options["publicKey"]["authenticatorSelection"];
-    assert_eq!(selection["residentKey"], "required", "a passkey is discoverable");
+    assert_eq!(
+        selection["residentKey"], "required",
+        "a passkey is discoverable"
+    );
     selection["requireResidentKey"] = Value::Bool(false);
     let options = serde_json::from_value(options).unwrap();
     let answer = authenticator
@@ -135,10 +143,19 @@ async fn a_registered_passkey_is_listed_renamed_and_removed(t: TestStore) {
     assert_eq!((list[0].id, list[0].name.as_str()), (id, "Laptop"));
     assert!(list[0].last_used_at.is_none());
 
-    w.hub.rename_passkey(&w.ada, id, "Work laptop").await.unwrap();
-    assert_eq!(w.hub.list_passkeys(&w.ada).await.unwrap()[0].name, "Work laptop");
+    w.hub
+        .rename_passkey(&w.ada, id, "Work laptop")
+        .await
+        .unwrap();
+    assert_eq!(
+        w.hub.list_passkeys(&w.ada).await.unwrap()[0].name,
+        "Work laptop"
+    );
     let bad = w.hub.rename_passkey(&w.ada, id, " ").await;
-    assert!(matches!(bad, Err(AppError::Invalid { field: "name", .. })), "{bad:?}");
+    assert!(
+        matches!(bad, Err(AppError::Invalid { field: "name", .. })),
+        "{bad:?}"
+    );
 
     // Another organization's member sees none of it and cannot remove it.
     assert!(w.hub.list_passkeys(&w.gus).await.unwrap().is_empty());
@@ -146,7 +163,11 @@ async fn a_registered_passkey_is_listed_renamed_and_removed(t: TestStore) {
     assert!(matches!(foreign, Err(AppError::NotFound(_))), "{foreign:?}");
 
     // A registration answered twice, or by someone else, is refused.
-    let challenge = w.hub.start_passkey_registration(&w.ada, "Phone").await.unwrap();
+    let challenge = w
+        .hub
+        .start_passkey_registration(&w.ada, "Phone")
+        .await
+        .unwrap();
     let answer = create(&mut SoftPasskey::new(true), challenge.options);
     let stolen = w
         .hub
@@ -157,12 +178,22 @@ async fn a_registered_passkey_is_listed_renamed_and_removed(t: TestStore) {
         .hub
         .finish_passkey_registration(&w.ada, challenge.ceremony.expose(), answer)
         .await;
-    assert!(matches!(again, Err(AppError::NotFound(_))), "single use: {again:?}");
+    assert!(
+        matches!(again, Err(AppError::NotFound(_))),
+        "single use: {again:?}"
+    );
 
     // A name is required, and so is a real answer.
     let unnamed = w.hub.start_passkey_registration(&w.ada, "").await;
-    assert!(matches!(unnamed, Err(AppError::Invalid { field: "name", .. })), "{unnamed:?}");
-    let challenge = w.hub.start_passkey_registration(&w.ada, "Phone").await.unwrap();
+    assert!(
+        matches!(unnamed, Err(AppError::Invalid { field: "name", .. })),
+        "{unnamed:?}"
+    );
+    let challenge = w
+        .hub
+        .start_passkey_registration(&w.ada, "Phone")
+        .await
+        .unwrap();
     let garbage = w
         .hub
         .finish_passkey_registration(
@@ -172,7 +203,13 @@ async fn a_registered_passkey_is_listed_renamed_and_removed(t: TestStore) {
         )
         .await;
     assert!(
-        matches!(garbage, Err(AppError::Invalid { field: "credential", .. })),
+        matches!(
+            garbage,
+            Err(AppError::Invalid {
+                field: "credential",
+                ..
+            })
+        ),
         "{garbage:?}"
     );
 
@@ -209,33 +246,59 @@ async fn a_passkey_is_the_second_factor_after_the_password(t: TestStore) {
         .finish_passkey_second_factor(handle.expose(), answer.clone())
         .await
         .unwrap();
-    let me = w.hub.authenticate(done.session_token.expose()).await.unwrap();
+    let me = w
+        .hub
+        .authenticate(done.session_token.expose())
+        .await
+        .unwrap();
     assert_eq!(me.user(), w.ada.user());
-    assert!(w.hub.list_passkeys(&w.ada).await.unwrap()[0].last_used_at.is_some());
+    assert!(
+        w.hub.list_passkeys(&w.ada).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    );
 
     // The pending sign-in worked once; the same answer again is refused.
     let replay = w
         .hub
         .finish_passkey_second_factor(handle.expose(), answer.clone())
         .await;
-    assert!(matches!(replay, Err(AppError::PasskeyRefused)), "{replay:?}");
+    assert!(
+        matches!(replay, Err(AppError::PasskeyRefused)),
+        "{replay:?}"
+    );
     // ... and so is that answer for a new pending sign-in (another challenge).
-    let pending = pending_after_password(&w.hub, "ada@acme.io").await.pending.unwrap();
+    let pending = pending_after_password(&w.hub, "ada@acme.io")
+        .await
+        .pending
+        .unwrap();
     w.hub
         .start_passkey_second_factor(pending.expose())
         .await
         .unwrap();
-    let replay = w.hub.finish_passkey_second_factor(pending.expose(), answer).await;
-    assert!(matches!(replay, Err(AppError::PasskeyRefused)), "{replay:?}");
+    let replay = w
+        .hub
+        .finish_passkey_second_factor(pending.expose(), answer)
+        .await;
+    assert!(
+        matches!(replay, Err(AppError::PasskeyRefused)),
+        "{replay:?}"
+    );
 
     // A made-up pending sign-in is nothing.
     let made_up = w.hub.start_passkey_second_factor("lsk_made_up").await;
-    assert!(matches!(made_up, Err(AppError::PasskeyRefused)), "{made_up:?}");
+    assert!(
+        matches!(made_up, Err(AppError::PasskeyRefused)),
+        "{made_up:?}"
+    );
 
     // Another organization's member cannot answer with Ada's passkey.
     let mut gus_key = SoftPasskey::new(true);
     register(&w.hub, &w.gus, &mut gus_key, "Gus's key").await;
-    let pending = pending_after_password(&w.hub, "gus@globex.io").await.pending.unwrap();
+    let pending = pending_after_password(&w.hub, "gus@globex.io")
+        .await
+        .pending
+        .unwrap();
     let options = w
         .hub
         .start_passkey_second_factor(pending.expose())
@@ -244,10 +307,19 @@ async fn a_passkey_is_the_second_factor_after_the_password(t: TestStore) {
     // Ada's authenticator answers Gus's challenge with her own credential (the browser's part
     // is the client's to change): a valid signature, by a passkey that is not Gus's.
     let foreign = get(&mut key, options, Some(&ada_credential));
-    let refused = w.hub.finish_passkey_second_factor(pending.expose(), foreign).await;
-    assert!(matches!(refused, Err(AppError::PasskeyRefused)), "{refused:?}");
+    let refused = w
+        .hub
+        .finish_passkey_second_factor(pending.expose(), foreign)
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::PasskeyRefused)),
+        "{refused:?}"
+    );
     // Gus's own passkey still works for him (the wrong answer cost one of three tries).
-    let pending = pending_after_password(&w.hub, "gus@globex.io").await.pending.unwrap();
+    let pending = pending_after_password(&w.hub, "gus@globex.io")
+        .await
+        .pending
+        .unwrap();
     let options = w
         .hub
         .start_passkey_second_factor(pending.expose())
@@ -275,8 +347,14 @@ async fn a_passkey_signs_in_without_a_password_until_removed(t: TestStore) {
     let mut key = SoftPasskey::new(true);
     let (id, credential_id) = register(&w.hub, &w.ada, &mut key, "Laptop").await;
 
-    let done = passwordless(&w.hub, &mut key, &credential_id).await.unwrap();
-    let caller = w.hub.authenticate(done.session_token.expose()).await.unwrap();
+    let done = passwordless(&w.hub, &mut key, &credential_id)
+        .await
+        .unwrap();
+    let caller = w
+        .hub
+        .authenticate(done.session_token.expose())
+        .await
+        .unwrap();
     assert_eq!(caller.user(), w.ada.user());
     assert_eq!(caller.organization(), w.ada.organization());
     // The counter was stored: a second sign-in works (and the first answer never again).
@@ -290,7 +368,10 @@ async fn a_passkey_signs_in_without_a_password_until_removed(t: TestStore) {
         .hub
         .finish_passkey_sign_in(challenge.ceremony.expose(), answer.clone())
         .await;
-    assert!(matches!(replay, Err(AppError::PasskeyRefused)), "{replay:?}");
+    assert!(
+        matches!(replay, Err(AppError::PasskeyRefused)),
+        "{replay:?}"
+    );
     let fresh = w.hub.start_passkey_sign_in().await.unwrap();
     let replay = w
         .hub
@@ -318,7 +399,10 @@ async fn a_passkey_signs_in_without_a_password_until_removed(t: TestStore) {
     // Removed: refused at once.
     w.hub.remove_passkey(&w.ada, id).await.unwrap();
     let removed = passwordless(&w.hub, &mut key, &credential_id).await;
-    assert!(matches!(removed, Err(AppError::PasskeyRefused)), "{removed:?}");
+    assert!(
+        matches!(removed, Err(AppError::PasskeyRefused)),
+        "{removed:?}"
+    );
     // Without a passkey the password alone signs in again.
     w.hub.login("ada@acme.io", &pw(), None).await.unwrap();
 }
@@ -340,7 +424,10 @@ async fn a_deactivated_member_s_passkey_stops_working_at_once(t: TestStore) {
     let (_, credential_id) = register(&w.hub, &ed, &mut key, "Ed's key").await;
     // A challenge started before the deactivation is refused after it.
     let challenge = w.hub.start_passkey_sign_in().await.unwrap();
-    let pending = pending_after_password(&w.hub, "ed@acme.io").await.pending.unwrap();
+    let pending = pending_after_password(&w.hub, "ed@acme.io")
+        .await
+        .pending
+        .unwrap();
     let second = w
         .hub
         .start_passkey_second_factor(pending.expose())
@@ -362,13 +449,19 @@ async fn a_deactivated_member_s_passkey_stops_working_at_once(t: TestStore) {
         .hub
         .finish_passkey_sign_in(challenge.ceremony.expose(), answer)
         .await;
-    assert!(matches!(refused, Err(AppError::PasskeyRefused)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::PasskeyRefused)),
+        "{refused:?}"
+    );
     let answer = get(&mut key, second, None);
     let refused = w
         .hub
         .finish_passkey_second_factor(pending.expose(), answer)
         .await;
-    assert!(matches!(refused, Err(AppError::PasskeyRefused)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::PasskeyRefused)),
+        "{refused:?}"
+    );
 }
 
 lockstep_storage::on_both_stores!(a_passkey_satisfies_the_organization_s_second_factor_rule);
@@ -389,15 +482,28 @@ async fn a_passkey_satisfies_the_organization_s_second_factor_rule(t: TestStore)
     // The only thing allowed is one's own account: registering a passkey is.
     let mut key = SoftPasskey::new(true);
     register(&w.hub, &ada, &mut key, "Laptop").await;
-    let again = w.hub.authenticate(&session_of(&w.hub, &mut key).await).await.unwrap();
-    assert!(!again.member.must_enrol_totp, "a passkey is a second factor");
+    let again = w
+        .hub
+        .authenticate(&session_of(&w.hub, &mut key).await)
+        .await
+        .unwrap();
+    assert!(
+        !again.member.must_enrol_totp,
+        "a passkey is a second factor"
+    );
     w.hub.list_users(&again).await.unwrap();
 }
 
 /// A session signed in with the password and then the passkey.
 async fn session_of(hub: &Hub, key: &mut SoftPasskey) -> String {
-    let pending = pending_after_password(hub, "ada@acme.io").await.pending.unwrap();
-    let options = hub.start_passkey_second_factor(pending.expose()).await.unwrap();
+    let pending = pending_after_password(hub, "ada@acme.io")
+        .await
+        .pending
+        .unwrap();
+    let options = hub
+        .start_passkey_second_factor(pending.expose())
+        .await
+        .unwrap();
     let answer = get(key, options, None);
     hub.finish_passkey_second_factor(pending.expose(), answer)
         .await

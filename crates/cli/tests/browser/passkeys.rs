@@ -31,11 +31,18 @@ impl WebDriverCompatibleCommand for WebAuthnCommand {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/{}", session_id.unwrap_or(""), self.path))
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or(""),
+            self.path
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
-        (self.method.clone(), self.body.as_ref().map(Value::to_string))
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
     }
 }
 
@@ -241,14 +248,19 @@ async fn story(ui: &Ui) {
         .execute("window.confirm = function () { return true; };", vec![])
         .await
         .unwrap();
-    ui.submit("form[action$='/remove'] button[type=submit]").await;
-    ui.wait_text("#page-notice", "The passkey was removed").await;
+    ui.submit("form[action$='/remove'] button[type=submit]")
+        .await;
+    ui.wait_text("#page-notice", "The passkey was removed")
+        .await;
     assert!(ui.text("#passkeys").await.contains("No passkey."));
     ui.shot("passkeys-04-removed").await;
     ui.sign_out().await;
     ui.click("#passkey-sign-in").await;
-    ui.wait_text("[data-passkey-sign-in] [data-passkey-error]", "not registered here")
-        .await;
+    ui.wait_text(
+        "[data-passkey-sign-in] [data-passkey-error]",
+        "not registered here",
+    )
+    .await;
     assert!(ui.path().await.starts_with("/login"));
     ui.shot("passkeys-05-refused").await;
 }

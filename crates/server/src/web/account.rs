@@ -570,8 +570,7 @@ async fn remove_passkey(
     Path(id): Path<String>,
     Posted(signed, Empty {}): Posted<Empty>,
 ) -> Result<Response, WebError> {
-    let id: lockstep_domain::PasskeyId =
-        id.parse().map_err(|_| WebError::not_found("passkey"))?;
+    let id: lockstep_domain::PasskeyId = id.parse().map_err(|_| WebError::not_found("passkey"))?;
     state.hub.remove_passkey(&signed.caller, id).await?;
     Ok(see_other("/account?notice=passkey-removed"))
 }

@@ -14,14 +14,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 const ORIGIN: &str = "https://hub.test:8443";
 
 async fn anonymous(env: &Env, path: &str, body: Value) -> Answer {
-    call(
-        &env.app,
-        Method::POST,
-        path,
-        None,
-        Some(&body.to_string()),
-    )
-    .await
+    call(&env.app, Method::POST, path, None, Some(&body.to_string())).await
 }
 
 fn create(key: &mut SoftPasskey, mut options: Value) -> Value {
@@ -76,7 +69,12 @@ async fn passkeys_register_sign_in_and_are_removed_through_the_api() {
     assert_eq!(finished.status, StatusCode::CREATED, "{}", finished.body);
     let id = finished.json()["id"].as_str().unwrap().to_owned();
     let list = env.admin(Method::GET, "/api/v1/me/passkeys", None).await;
-    assert_eq!(list.json()["passkeys"][0]["name"], "Laptop", "{}", list.body);
+    assert_eq!(
+        list.json()["passkeys"][0]["name"],
+        "Laptop",
+        "{}",
+        list.body
+    );
     let renamed = env
         .admin(
             Method::PATCH,
@@ -96,7 +94,10 @@ async fn passkeys_register_sign_in_and_are_removed_through_the_api() {
     assert_eq!(login.status, StatusCode::UNAUTHORIZED, "{}", login.body);
     assert_eq!(login.content_type(), "application/problem+json");
     let problem = login.json();
-    assert_eq!(problem["type"], "urn:lockstep:problem:second-factor-required");
+    assert_eq!(
+        problem["type"],
+        "urn:lockstep:problem:second-factor-required"
+    );
     assert_eq!(problem["second_factors"], json!(["passkey"]));
     let pending = problem["pending_sign_in"].as_str().unwrap().to_owned();
     let options = anonymous(
@@ -114,9 +115,18 @@ async fn passkeys_register_sign_in_and_are_removed_through_the_api() {
     )
     .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(done.json()["session_token"].as_str().unwrap().starts_with("lss_"));
+    assert!(
+        done.json()["session_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("lss_")
+    );
     let cookies: Vec<_> = done.headers.get_all("set-cookie").iter().collect();
-    assert_eq!(cookies.len(), 2, "the session and its CSRF token as cookies");
+    assert_eq!(
+        cookies.len(),
+        2,
+        "the session and its CSRF token as cookies"
+    );
 
     // Without a password.
     let begun = anonymous(&env, "/api/v1/auth/passkey/begin", json!({})).await;
@@ -142,14 +152,19 @@ async fn passkeys_register_sign_in_and_are_removed_through_the_api() {
     )
     .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.body);
-    assert_eq!(replay.json()["type"], "urn:lockstep:problem:passkey-refused");
+    assert_eq!(
+        replay.json()["type"],
+        "urn:lockstep:problem:passkey-refused"
+    );
     assert!(!replay.body.contains(begun["ceremony"].as_str().unwrap()));
 
     let removed = env
         .admin(Method::DELETE, &format!("/api/v1/me/passkeys/{id}"), None)
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
-    let begun = anonymous(&env, "/api/v1/auth/passkey/begin", json!({})).await.json();
+    let begun = anonymous(&env, "/api/v1/auth/passkey/begin", json!({}))
+        .await
+        .json();
     let answer = get(&mut key, begun["options"].clone(), Some(&credential_id));
     let refused = anonymous(
         &env,
@@ -168,9 +183,18 @@ async fn passkeys_register_sign_in_and_are_removed_through_the_api() {
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
 
     let events = env
-        .admin(Method::GET, "/api/v1/audit/events?action=passkey.removed", None)
+        .admin(
+            Method::GET,
+            "/api/v1/audit/events?action=passkey.removed",
+            None,
+        )
         .await;
-    assert_eq!(events.json()["events"].as_array().unwrap().len(), 1, "{}", events.body);
+    assert_eq!(
+        events.json()["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        events.body
+    );
 }
 
 #[tokio::test]
@@ -191,7 +215,12 @@ async fn bad_passkey_input_is_refused_plainly() {
             Some(json!({"name": ""})),
         )
         .await;
-    assert_eq!(unnamed.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unnamed.body);
+    assert_eq!(
+        unnamed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unnamed.body
+    );
     assert_eq!(unnamed.json()["field"], "name");
     let nothing = anonymous(
         &env,

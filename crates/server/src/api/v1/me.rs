@@ -8,9 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use lockstep_app::{Password, TokenExpiry};
-use lockstep_domain::{
-    ApiTokenId, OrganizationId, PasskeyId, Role, SessionId, TokenScope, UserId,
-};
+use lockstep_domain::{ApiTokenId, OrganizationId, PasskeyId, Role, SessionId, TokenScope, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
