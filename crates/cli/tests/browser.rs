@@ -22,6 +22,7 @@
     clippy::zombie_processes
 )]
 
+#[path = "browser/passkeys.rs"]
 mod passkeys;
 mod support;
 
