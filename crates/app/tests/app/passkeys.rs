@@ -527,3 +527,26 @@ async fn a_hub_addressed_by_ip_has_no_passkeys(t: TestStore) {
     let refused = hub.start_passkey_sign_in().await;
     assert!(matches!(refused, Err(AppError::Refused(_))), "{refused:?}");
 }
+
+lockstep_storage::on_both_stores!(an_administrator_s_second_factor_reset_removes_passkeys);
+async fn an_administrator_s_second_factor_reset_removes_passkeys(t: TestStore) {
+    let w = world(t).await;
+    let inv = w
+        .hub
+        .invite_user(&w.ada, "ed@acme.io", Role::Editor)
+        .await
+        .unwrap();
+    w.hub
+        .accept_invitation(inv.token.expose(), &pw(), "Ed")
+        .await
+        .unwrap();
+    let ed = sign_in(&w.hub, "ed@acme.io").await;
+    let mut key = SoftPasskey::new(true);
+    let (_, credential_id) = register(&w.hub, &ed, &mut key, "Lost phone").await;
+    w.hub.reset_user_totp(&w.ada, ed.user()).await.unwrap();
+    // Ed signs in with the password alone; the lost passkey no longer works.
+    let ed = sign_in(&w.hub, "ed@acme.io").await;
+    assert!(w.hub.list_passkeys(&ed).await.unwrap().is_empty());
+    let refused = passwordless(&w.hub, &mut key, &credential_id).await;
+    assert!(matches!(refused, Err(AppError::PasskeyRefused)), "{refused:?}");
+}

@@ -22,7 +22,8 @@ pub(crate) struct Me {
     /// The organization's name.
     organization_name: String,
     totp_enabled: bool,
-    /// The organization requires TOTP and you have not enrolled: enrol before anything else.
+    /// The organization requires a second factor and you have none: enrol TOTP or register a
+    /// passkey before anything else.
     must_enrol_totp: bool,
     /// A mail tells you when one of your data sets is removed for being left untouched (your
     /// own setting; change it with `PUT /api/v1/me/settings`).
