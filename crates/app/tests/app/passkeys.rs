@@ -548,5 +548,8 @@ async fn an_administrator_s_second_factor_reset_removes_passkeys(t: TestStore) {
     let ed = sign_in(&w.hub, "ed@acme.io").await;
     assert!(w.hub.list_passkeys(&ed).await.unwrap().is_empty());
     let refused = passwordless(&w.hub, &mut key, &credential_id).await;
-    assert!(matches!(refused, Err(AppError::PasskeyRefused)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AppError::PasskeyRefused)),
+        "{refused:?}"
+    );
 }

@@ -196,7 +196,9 @@ async fn story(ui: &Ui) {
     // The page is loaded anew with a notice (app.js then drops it from the address).
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ui.has("#passkey-list").await {
-        let error = ui.text("[data-passkey-register] [data-passkey-error]").await;
+        let error = ui
+            .text("[data-passkey-register] [data-passkey-error]")
+            .await;
         assert!(
             Instant::now() < deadline && error.is_empty(),
             "the passkey was not added: {error:?}"
