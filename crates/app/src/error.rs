@@ -20,6 +20,14 @@ pub enum AppError {
     /// The password was right; the account has TOTP, and no code (or a wrong one) was given.
     #[error("a TOTP code (or a recovery code) is required")]
     TotpRequired,
+    /// The password was right; the account has a passkey (and perhaps TOTP): send a TOTP code
+    /// again with the password, or answer a passkey challenge for the pending sign-in.
+    #[error("a second factor is required")]
+    SecondFactorRequired(Box<crate::SecondFactorPending>),
+    /// A passkey ceremony failed: unknown, expired or used handle, an answer that does not
+    /// verify, a passkey no longer stored, or a member who may not sign in.
+    #[error("the passkey was not accepted")]
+    PasskeyRefused,
     /// The e-mail address and password fit accounts in several organizations: sign in again
     /// naming one of these (only those whose password matched).
     #[error("the password fits accounts in several organizations: choose one")]
@@ -47,9 +55,9 @@ pub enum AppError {
     /// enrolment before confirming it).
     #[error("{0}")]
     NotAllowedYet(&'static str),
-    /// The organization requires TOTP and the caller has not enrolled: nothing but their own
-    /// account until they do.
-    #[error("your organization requires TOTP: enrol it first")]
+    /// The organization requires a second factor (TOTP or a passkey) and the caller has neither:
+    /// nothing but their own account until they enrol one.
+    #[error("your organization requires a second factor: enrol TOTP or register a passkey first")]
     TotpEnrolmentRequired,
     /// The object is shared with the caller to read; only its owner or an Administrator may
     /// change it.

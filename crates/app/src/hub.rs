@@ -90,6 +90,10 @@ pub struct Hub {
     /// Data sets read in each session (or by each API token): the first read is audited.
     pub(crate) dataset_reads:
         std::sync::Mutex<std::collections::HashSet<(lockstep_domain::DatasetId, String)>>,
+    /// The WebAuthn relying party for the public URL (`None` when it names no host).
+    pub(crate) webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Passkey ceremonies in progress (in memory only: see `passkeys`).
+    pub(crate) passkey_ceremonies: crate::passkeys::Ceremonies,
 }
 
 impl Hub {
@@ -163,6 +167,7 @@ impl Hub {
 
     fn assemble(store: Store, vault: Vault, clock: Arc<dyn Clock>) -> Hub {
         let options = HubOptions::default();
+        let webauthn = crate::passkeys::relying_party(&options.public_url).map(Arc::new);
         Hub {
             store,
             vault,
@@ -173,12 +178,16 @@ impl Hub {
             work_available: tokio::sync::Notify::new(),
             jobs: crate::jobs::Jobs::default(),
             dataset_reads: std::sync::Mutex::new(std::collections::HashSet::new()),
+            webauthn,
+            passkey_ceremonies: crate::passkeys::Ceremonies::default(),
         }
     }
 
     /// Sets the sign-in, session and mail options (at start-up).
     pub fn with_options(mut self, options: HubOptions) -> Hub {
         self.hasher = PasswordHasher::new(options.password_permits.max(1));
+        self.webauthn = crate::passkeys::relying_party(&options.public_url).map(Arc::new);
+        self.passkey_ceremonies.clear();
         self.options = options;
         self
     }
@@ -218,6 +227,7 @@ impl Hub {
     /// shares are entered again.
     pub fn seal(&self, operator: &Operator) {
         self.vault.seal();
+        self.passkey_ceremonies.clear();
         tracing::info!(operator_token = operator.token_id(), "vault sealed");
     }
 

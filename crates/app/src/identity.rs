@@ -175,13 +175,16 @@ impl Hub {
         if user.status != UserStatus::Active || token.is_some_and(|(role, _)| role != user.role) {
             return Err(AppError::Unauthenticated);
         }
-        let require_totp = settings::get(&mut conn, org).await?.require_totp;
+        // "A second factor required": TOTP or a passkey satisfies it.
+        let must_enrol_totp = settings::get(&mut conn, org).await?.require_totp
+            && !user.totp_enabled
+            && !self.has_passkey(&mut conn, org, user.id).await?;
         Ok(Caller {
             member: Member {
                 user: user.id,
                 organization: org,
                 role: user.role,
-                must_enrol_totp: require_totp && !user.totp_enabled,
+                must_enrol_totp,
                 token_scope: token.map(|(_, scope)| scope),
             },
             credential,
@@ -287,9 +290,28 @@ impl Hub {
         if self.password_refused_by_sso(&user).await? {
             return Err(AppError::SsoRequired);
         }
-        if user.totp_enabled {
+        let mut conn = self.store.read().await?;
+        let has_passkey = self
+            .has_passkey(&mut conn, user.organization_id, user.id)
+            .await?;
+        drop(conn);
+        if user.totp_enabled || has_passkey {
+            // The answer names the factors the account has; with a passkey, the pending
+            // sign-in it can finish (held by the hub, never trusted from the client).
+            let second_step = || -> Result<AppError, AppError> {
+                if !has_passkey {
+                    return Ok(AppError::TotpRequired);
+                }
+                Ok(AppError::SecondFactorRequired(Box::new(
+                    crate::SecondFactorPending {
+                        totp: user.totp_enabled,
+                        passkey: true,
+                        pending: Some(self.hold_second_factor(&user)?),
+                    },
+                )))
+            };
             let Some(code) = totp.map(str::trim).filter(|c| !c.is_empty()) else {
-                return Err(AppError::TotpRequired);
+                return Err(second_step()?);
             };
             if !self.check_second_factor(&user, code).await? {
                 self.record_failure(SignInFailure {
@@ -298,7 +320,7 @@ impl Hub {
                     at: now,
                 })
                 .await?;
-                return Err(AppError::TotpRequired);
+                return Err(second_step()?);
             }
         }
         // Failures queued before this success are recorded first, so the success clears them

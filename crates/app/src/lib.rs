@@ -19,6 +19,7 @@ mod ledger;
 mod members;
 mod names;
 mod organizations;
+mod passkeys;
 mod personal;
 mod pipelines;
 mod policies;
@@ -68,6 +69,10 @@ pub use lockstep_storage::settings::OrganizationSettings;
 pub use lockstep_vault::{SealStatus, UnsealKey};
 pub use members::{InvitationCreated, InvitationView, SettingsUpdate, UserUpdate, UserView};
 pub use organizations::{CreatedOrganization, OrganizationSummary};
+pub use passkeys::{
+    CEREMONY_VALIDITY as PASSKEY_CEREMONY_VALIDITY, MAX_PASSKEYS_PER_MEMBER, PasskeyChallenge,
+    PasskeyView, SecondFactorPending,
+};
 pub use pipelines::{
     EXPORT_LIMIT as RUN_ERRORS_EXPORT_LIMIT, LEASE as RUN_LEASE, PipelineView, RejectionGroup,
     RunErrorView, RunView,

@@ -417,9 +417,10 @@ impl Hub {
         Ok(())
     }
 
-    /// Resets a member's second factor (Administrators): removes their TOTP secret and recovery
-    /// codes and ends their sessions, so they sign in again with their password alone (and must
-    /// enrol again where the organization requires TOTP).
+    /// Resets a member's second factor (Administrators): removes their TOTP secret, recovery
+    /// codes and passkeys (each audited `passkey.removed`) and ends their sessions, so they sign
+    /// in again with their password alone (and must enrol again where the organization requires
+    /// a second factor).
     pub async fn reset_user_totp(&self, caller: &Caller, id: UserId) -> Result<(), AppError> {
         let user = self.member_user(caller, Action::UpdateUser, id).await?;
         let org = user.organization_id;
@@ -427,6 +428,16 @@ impl Hub {
         users::set_totp_secret(&mut tx, org, id, None, self.clock.now()).await?;
         users::replace_recovery_codes(&mut tx, org, id, &[]).await?;
         sessions::delete_for_user(&mut tx, org, id, None).await?;
+        for passkey in lockstep_storage::passkeys::list_for_user(&mut tx, org, id).await? {
+            lockstep_storage::passkeys::delete(&mut tx, org, id, passkey.id).await?;
+            let event = Event::new(
+                Actor::User(caller.user()),
+                "passkey.removed",
+                "passkey",
+                passkey.id,
+            );
+            self.record(&mut tx, org, event).await?;
+        }
         let event = Event::new(Actor::User(caller.user()), "user.totp_reset", "user", id)
             .change("totp_secret", FieldChange::secret())
             .change(

@@ -22,6 +22,8 @@
     clippy::zombie_processes
 )]
 
+#[path = "browser/passkeys.rs"]
+mod passkeys;
 mod support;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -93,6 +95,16 @@ fn chromedriver() -> Driver {
 /// A headless Chromium window of 1280×900 with a fresh profile; with `javascript` false, pages
 /// run no script at all (WebDriver's own commands still work).
 async fn chromium(driver: &Driver, profile: &Path, javascript: bool) -> Client {
+    let extra: &[String] = if javascript {
+        &[]
+    } else {
+        &["--blink-settings=scriptEnabled=false".to_owned()]
+    };
+    chromium_with(driver, profile, extra).await
+}
+
+/// [`chromium`] with more command-line arguments.
+async fn chromium_with(driver: &Driver, profile: &Path, extra: &[String]) -> Client {
     let mut args = vec![
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
@@ -107,9 +119,7 @@ async fn chromium(driver: &Driver, profile: &Path, javascript: bool) -> Client {
         "--window-size=1280,900".to_owned(),
         format!("--user-data-dir={}", profile.display()),
     ];
-    if !javascript {
-        args.push("--blink-settings=scriptEnabled=false".to_owned());
-    }
+    args.extend_from_slice(extra);
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_owned(),

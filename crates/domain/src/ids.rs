@@ -96,6 +96,10 @@ id_type!(
     /// Identifies a team: members of one organization that data policies name together.
     TeamId
 );
+id_type!(
+    /// Identifies a member's registered passkey (a WebAuthn credential).
+    PasskeyId
+);
 
 #[cfg(test)]
 mod tests {

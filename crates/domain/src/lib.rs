@@ -9,8 +9,8 @@ pub mod role;
 pub mod scope;
 
 pub use ids::{
-    ApiTokenId, ConnectionId, DatasetId, InvitationId, OrganizationId, PipelineId, RunId,
-    SessionId, TeamId, UploadId, UserId,
+    ApiTokenId, ConnectionId, DatasetId, InvitationId, OrganizationId, PasskeyId, PipelineId,
+    RunId, SessionId, TeamId, UploadId, UserId,
 };
 pub use organization::{EmailAddress, OrganizationName, ParseError};
 pub use role::Role;

@@ -39,6 +39,23 @@ pub struct ApiError {
     /// row and its errors' messages (which name fields and rules, never values).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<Box<BlockedRows>>,
+    /// For a sign-in whose password was right (401 `totp-required` or `second-factor-required`):
+    /// the second factors the account has, and with a passkey the pending sign-in to finish.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    pub second_factor: Option<Box<SecondFactorProblem>>,
+}
+
+/// What a sign-in still needs after its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SecondFactorProblem {
+    /// `totp` (a code or a recovery code, sent again with the password as `totp`) and/or
+    /// `passkey` (`POST /api/v1/auth/passkey/second-factor/begin` with `pending_sign_in`).
+    #[schema(value_type = Vec<String>)]
+    pub second_factors: Vec<&'static str>,
+    /// The pending sign-in a passkey can finish (five minutes, single use); only with `passkey`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_sign_in: Option<String>,
 }
 
 /// Records in the way of a submit.
@@ -76,6 +93,7 @@ impl ApiError {
             failure: None,
             organizations: None,
             rows: None,
+            second_factor: None,
         }
     }
 
@@ -148,12 +166,54 @@ impl From<AppError> for ApiError {
                 )));
                 err
             }
-            AppError::TotpRequired => ApiError::new(
+            AppError::TotpRequired => {
+                let mut err = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "totp-required",
+                    "A TOTP code is required",
+                )
+                .detail(
+                    "Send the current code of your authenticator (or a recovery code) as `totp`.",
+                );
+                err.second_factor = Some(Box::new(SecondFactorProblem {
+                    second_factors: vec!["totp"],
+                    pending_sign_in: None,
+                }));
+                err
+            }
+            AppError::SecondFactorRequired(pending) => {
+                let mut second_factors = Vec::with_capacity(2);
+                if pending.totp {
+                    second_factors.push("totp");
+                }
+                if pending.passkey {
+                    second_factors.push("passkey");
+                }
+                let mut err = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "second-factor-required",
+                    "A second factor is required",
+                )
+                .detail(
+                    "Answer a passkey challenge for `pending_sign_in` \
+                     (POST /api/v1/auth/passkey/second-factor/begin), or, with TOTP, send the \
+                     password again with the current code (or a recovery code) as `totp`.",
+                );
+                err.second_factor = Some(Box::new(SecondFactorProblem {
+                    second_factors,
+                    pending_sign_in: pending.pending.map(|p| p.expose().to_owned()),
+                }));
+                err
+            }
+            AppError::PasskeyRefused => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "totp-required",
-                "A TOTP code is required",
+                "passkey-refused",
+                "The passkey was not accepted",
             )
-            .detail("Send the current code of your authenticator (or a recovery code) as `totp`."),
+            .detail(
+                "The sign-in expired or was used, the answer does not verify, or the passkey \
+                 is not registered here. Start again.",
+            ),
             AppError::Forbidden { needs } => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -170,7 +230,7 @@ impl From<AppError> for ApiError {
             )),
             AppError::TotpEnrolmentRequired => {
                 ApiError::new(StatusCode::FORBIDDEN, "not-allowed-yet", "Not allowed yet").detail(
-                    "your organization requires TOTP: enrol it first (POST /api/v1/me/totp)",
+                    "your organization requires a second factor: enrol TOTP (POST /api/v1/me/totp) or register a passkey (POST /api/v1/me/passkeys/register/begin) first",
                 )
             }
             AppError::NotAllowedYet(what) => {

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod names;
 pub mod operator;
 pub mod organizations;
+pub mod passkeys;
 pub mod password_resets;
 pub mod pipelines;
 pub mod sessions;

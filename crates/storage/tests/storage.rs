@@ -348,6 +348,31 @@ async fn fill_identity_tables(
     password_resets::insert(conn, &unique(7), org, user, T0)
         .await
         .unwrap();
+    let passkey = lockstep_storage::passkeys::StoredPasskey {
+        id: lockstep_domain::PasskeyId::from_uuid(Uuid::now_v7()),
+        organization_id: org,
+        user_id: user,
+        credential_hash: unique(8),
+        name_ciphertext: vec![12; 40],
+        credential_ciphertext: vec![13; 200],
+        created_at: T0,
+        last_used_at: None,
+    };
+    lockstep_storage::passkeys::insert(conn, &passkey)
+        .await
+        .unwrap();
+    let again = lockstep_storage::passkeys::insert(
+        conn,
+        &lockstep_storage::passkeys::StoredPasskey {
+            id: lockstep_domain::PasskeyId::from_uuid(Uuid::now_v7()),
+            ..passkey.clone()
+        },
+    )
+    .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict("passkey"))),
+        "a credential id is stored once: {again:?}"
+    );
     settings::put(
         conn,
         org,

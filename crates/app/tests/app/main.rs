@@ -18,6 +18,7 @@ mod datasets;
 mod identity;
 mod names;
 mod organizations_share_addresses;
+mod passkeys;
 mod policies;
 mod redaction;
 mod schedule;

@@ -37,8 +37,16 @@ pub fn serve_with_env(
     stderr: Stdio,
     env: &[(&str, &Path)],
 ) -> Server {
+    // A free port of the system's choosing, unless the caller names one.
+    let listen: &[&str] = if extra.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg("serve")
+        .args(listen)
+        .arg("--data")
         .arg(data)
         .args(extra)
         .env("LOCKSTEP_LOG", log)

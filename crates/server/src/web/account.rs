@@ -1,5 +1,7 @@
 //! The member's own account: profile, password change, two-factor sign-in (TOTP enrolment with
-//! a QR code drawn on the server, recovery codes shown once, removal), sessions, API tokens.
+//! a QR code drawn on the server, recovery codes shown once, removal), passkeys (added by
+//! `static/passkeys.js` through the API, which the browser's WebAuthn call needs; removed by a
+//! form), sessions, API tokens.
 //!
 //! The same use cases as `/api/v1/me*`. Whatever is shown once (the TOTP secret, recovery
 //! codes, a new API token) is rendered directly by the POST that made it, never put into a URL
@@ -35,6 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/dataset-notice", post(set_dataset_notice))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/account/passkeys/{id}/remove", post(remove_passkey))
 }
 
 const TITLE: &str = "Your account";
@@ -80,6 +83,13 @@ struct SessionRow {
     current: bool,
 }
 
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: Option<String>,
+}
+
 struct TokenRow {
     id: String,
     name: String,
@@ -101,6 +111,9 @@ struct AccountPage {
     shell: Shell,
     profile: Profile,
     sessions: Vec<SessionRow>,
+    passkeys: Vec<PasskeyRow>,
+    /// Whether the hub's public URL lets passkeys be used.
+    passkeys_available: bool,
     tokens: Vec<TokenRow>,
     /// The password form's errors (named `errors` for `auth/password_fields.html`).
     errors: FormErrors,
@@ -146,10 +159,24 @@ impl AccountPage {
                 last_used: t.last_used_at.map(|t| when(zone, t)),
             })
             .collect();
+        let passkeys = state
+            .hub
+            .list_passkeys(&signed.caller)
+            .await?
+            .into_iter()
+            .map(|p| PasskeyRow {
+                id: p.id.to_string(),
+                name: p.name,
+                created: when(zone, p.created_at),
+                last_used: p.last_used_at.map(|t| when(zone, t)),
+            })
+            .collect();
         Ok(AccountPage {
             shell: signed.shell(TITLE, "account"),
             profile: profile(me),
             sessions,
+            passkeys,
+            passkeys_available: state.hub.passkeys_available(),
             tokens,
             errors: FormErrors::none(),
             totp_errors: FormErrors::none(),
@@ -536,4 +563,14 @@ async fn revoke_token(
     let id: ApiTokenId = id.parse().map_err(|_| WebError::not_found("API token"))?;
     state.hub.revoke_api_token(&signed.caller, id).await?;
     Ok(see_other("/account?notice=revoked"))
+}
+
+async fn remove_passkey(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted(signed, Empty {}): Posted<Empty>,
+) -> Result<Response, WebError> {
+    let id: lockstep_domain::PasskeyId = id.parse().map_err(|_| WebError::not_found("passkey"))?;
+    state.hub.remove_passkey(&signed.caller, id).await?;
+    Ok(see_other("/account?notice=passkey-removed"))
 }

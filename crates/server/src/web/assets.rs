@@ -9,6 +9,8 @@ use axum::routing::get;
 
 const CSS: &str = include_str!("../../static/app.css");
 const APP_JS: &str = include_str!("../../static/app.js");
+/// The browser's side of passkeys (WebAuthn calls and their base64url conversions).
+const PASSKEYS_JS: &str = include_str!("../../static/passkeys.js");
 /// htmx 2.0.11 (BSD Zero Clause License), unmodified from the npm package `htmx.org`.
 const HTMX_JS: &str = include_str!("../../static/htmx.min.js");
 const ICON: &str = include_str!("../../static/icon.svg");
@@ -22,6 +24,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/static/passkeys.js",
+            get(|| async { asset("text/javascript; charset=utf-8", PASSKEYS_JS) }),
         )
         .route(
             "/static/htmx.min.js",

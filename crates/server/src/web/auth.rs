@@ -75,9 +75,9 @@ async fn login(
     let password = Password::new(form.password);
     match state.hub.login(&email, &password, None).await {
         Ok(done) => Ok(signed_in(&done)),
-        Err(AppError::TotpRequired) => {
+        Err(err @ (AppError::TotpRequired | AppError::SecondFactorRequired(_))) => {
             let pending = state.web.hold_login(email, password);
-            let mut response = totp_view(&anon, &FormErrors::none());
+            let mut response = totp_view(&anon, &FormErrors::none(), &SecondStep::of(&err));
             if let Some(value) = set_cookie(PENDING_COOKIE, &pending, Some(300)) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -127,12 +127,38 @@ fn signed_in(done: &LoginSuccess) -> Response {
 struct TotpPage {
     shell: Shell,
     errors: FormErrors,
+    step: SecondStep,
 }
 
-fn totp_view(anon: &AnonCsrf, errors: &FormErrors) -> Response {
+/// What the second step of a sign-in offers: a TOTP code, and a passkey for the hub's pending
+/// sign-in (its handle goes to the page's script, which answers the passkey challenge through
+/// `/api/v1/auth/passkey/second-factor/*`; alone it is worth nothing without the passkey).
+#[derive(Clone, Debug)]
+struct SecondStep {
+    totp: bool,
+    passkey_pending: Option<String>,
+}
+
+impl SecondStep {
+    fn of(err: &AppError) -> SecondStep {
+        match err {
+            AppError::SecondFactorRequired(pending) => SecondStep {
+                totp: pending.totp,
+                passkey_pending: pending.pending.as_ref().map(|p| p.expose().to_owned()),
+            },
+            _ => SecondStep {
+                totp: true,
+                passkey_pending: None,
+            },
+        }
+    }
+}
+
+fn totp_view(anon: &AnonCsrf, errors: &FormErrors, step: &SecondStep) -> Response {
     let page = TotpPage {
         shell: anon.shell("Two-factor sign-in"),
         errors: errors.clone(),
+        step: step.clone(),
     };
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -146,7 +172,11 @@ async fn totp_page(anon: AnonCsrf, headers: HeaderMap) -> Response {
     if cookie(&headers, PENDING_COOKIE).is_none() {
         return see_other("/login");
     }
-    totp_view(&anon, &FormErrors::none())
+    totp_view(
+        &anon,
+        &FormErrors::none(),
+        &SecondStep::of(&AppError::TotpRequired),
+    )
 }
 
 #[derive(Deserialize)]
@@ -183,7 +213,7 @@ async fn login_totp(
         .await
     {
         Ok(done) => Ok(signed_in(&done)),
-        Err(AppError::TotpRequired) => {
+        Err(err @ (AppError::TotpRequired | AppError::SecondFactorRequired(_))) => {
             state.web.put_back_login(&value, pending);
             Ok(totp_view(
                 &anon,
@@ -191,6 +221,7 @@ async fn login_totp(
                     "totp",
                     "This code is wrong or expired. Enter the current code of your authenticator, or a recovery code.",
                 ),
+                &SecondStep::of(&err),
             ))
         }
         Err(AppError::Sealed) => Err(WebError::Sealed),
@@ -255,10 +286,10 @@ async fn login_organization(
         .await
     {
         Ok(done) => Ok(signed_in(&done)),
-        Err(AppError::TotpRequired) => {
+        Err(err @ (AppError::TotpRequired | AppError::SecondFactorRequired(_))) => {
             pending.organization = Some(organization);
             state.web.put_back_login(&value, pending);
-            Ok(totp_view(&anon, &FormErrors::none()))
+            Ok(totp_view(&anon, &FormErrors::none(), &SecondStep::of(&err)))
         }
         Err(AppError::Sealed) => Err(WebError::Sealed),
         Err(err) => {

@@ -134,6 +134,8 @@ pub(crate) fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "signed-out-all" => "Every other session was signed out.",
         "session-ended" => "The session was signed out.",
         "revoked" => "The token was revoked.",
+        "passkey-added" => "The passkey was added: use it to sign in.",
+        "passkey-removed" => "The passkey was removed: it no longer signs in.",
         "invitation-revoked" => "The invitation was revoked: its link no longer works.",
         "totp-reset" => {
             "The second factor was reset: they were signed out and must enrol again to use one."

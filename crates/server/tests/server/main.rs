@@ -24,6 +24,7 @@ mod connections;
 mod datasets;
 mod http2;
 mod matrix;
+mod passkeys;
 mod pipelines;
 mod policies;
 mod sso;
@@ -589,7 +590,8 @@ fn the_openapi_document_is_exact() {
             "connection",
             "pipeline",
             "run",
-            "dataset"
+            "dataset",
+            "passkey"
         ])
     );
     let body = |path: &str, method: &str| {

@@ -42,6 +42,39 @@ struct Member {
     dataset_id: String,
     /// A team of the member's organization (shared by its members).
     team_id: String,
+    /// A passkey of the member's own (registered with a software authenticator when the hub
+    /// has a host name; else an id nobody has).
+    passkey_id: String,
+}
+
+/// The public URL of the matrix's hub: a host name, so that passkeys work.
+const PUBLIC_URL: &str = "https://localhost:8443";
+
+/// Registers a passkey for `caller` with webauthn-authenticator-rs's software authenticator.
+async fn register_passkey(hub: &Hub, caller: &lockstep_app::Caller) -> String {
+    use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+    if !hub.passkeys_available() {
+        return uuid::Uuid::now_v7().to_string();
+    }
+    let challenge = hub.start_passkey_registration(caller, "key").await.unwrap();
+    let mut options = challenge.options;
+    // The software authenticator keeps no discoverable credentials.
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = Value::Bool(false);
+    let answer = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true)
+        .do_registration(
+            url::Url::parse(PUBLIC_URL).unwrap(),
+            serde_json::from_value(options).unwrap(),
+        )
+        .unwrap();
+    hub.finish_passkey_registration(
+        caller,
+        challenge.ceremony.expose(),
+        serde_json::to_value(answer).unwrap(),
+    )
+    .await
+    .unwrap()
+    .id
+    .to_string()
 }
 
 struct Org {
@@ -87,7 +120,9 @@ async fn member(
         )
         .await
         .unwrap();
+    let passkey_id = register_passkey(hub, &caller).await;
     Member {
+        passkey_id,
         token: session,
         user_id: user.to_string(),
         session_id: sessions[0].id.to_string(),
@@ -311,6 +346,8 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         &owner.session_id
     } else if template.starts_with("/api/v1/me/tokens/") {
         &owner.api_token_id
+    } else if template.starts_with("/api/v1/me/passkeys/") {
+        &owner.passkey_id
     } else if template.starts_with("/api/v1/users/invitations/") {
         &owner.invitation_id
     } else if template.starts_with("/api/v1/users/")
@@ -376,6 +413,12 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("POST", "/api/v1/me/password") => json!({"current_password": "x", "new_password": "y"}),
         ("POST", "/api/v1/me/totp/confirm") | ("DELETE", "/api/v1/me/totp") => {
             json!({"code": "000000"})
+        }
+        ("POST", "/api/v1/me/passkeys/register/begin") | ("PATCH", "/api/v1/me/passkeys") => {
+            json!({"name": "x"})
+        }
+        ("POST", "/api/v1/me/passkeys/register/finish") => {
+            json!({"ceremony": "x", "credential": {}})
         }
         ("POST", "/api/v1/me/tokens") => {
             json!({"name": "x", "scope": "read", "expires_in_days": 1})
@@ -454,6 +497,7 @@ async fn cross_tenant_matrix(backend: Backend) {
         .unwrap();
     let hub = Arc::new(hub.with_options(HubOptions {
         password_permits: 2,
+        public_url: PUBLIC_URL.to_owned(),
         ..HubOptions::default()
     }));
     let op = hub

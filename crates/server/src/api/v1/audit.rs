@@ -74,6 +74,7 @@ pub(crate) enum AuditedKind {
     Pipeline,
     Run,
     Dataset,
+    Passkey,
 }
 
 impl AuditedKind {
@@ -88,6 +89,7 @@ impl AuditedKind {
             AuditedKind::Pipeline => "pipeline",
             AuditedKind::Run => "run",
             AuditedKind::Dataset => "dataset",
+            AuditedKind::Passkey => "passkey",
         }
     }
 }

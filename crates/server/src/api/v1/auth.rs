@@ -1,5 +1,5 @@
-//! `/api/v1/auth/*`: accept an invitation, sign in and out, reset a password. Rate-limited per
-//! client address (see `middleware::auth_rate_limit`).
+//! `/api/v1/auth/*`: accept an invitation, sign in (with a password, a passkey as its second
+//! factor, or a passkey alone) and out, reset a password. Rate-limited per client address (see `middleware::auth_rate_limit`).
 
 use crate::AppState;
 use crate::extract::{ApiJson, Authenticated, SESSION_COOKIE};
@@ -120,7 +120,7 @@ pub(crate) async fn accept_invitation(
     responses(
         (status = 200, body = LoginAnswer),
         (status = 300, description = "The address and password fit accounts in several organizations: sign in again naming one (`organizations` lists them)", body = ApiError, content_type = "application/problem+json"),
-        (status = 401, description = "Sign-in failed, or a TOTP code is needed", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Sign-in failed, or a second factor is needed: `totp-required` (send the password again with `totp`) or `second-factor-required` (`second_factors` lists `totp` and/or `passkey`; `pending_sign_in` is the pending sign-in a passkey finishes)", body = ApiError, content_type = "application/problem+json"),
         (status = 429, body = ApiError, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn login(
@@ -137,6 +137,11 @@ pub(crate) async fn login(
             body.organization,
         )
         .await?;
+    Ok(session_answer(&done))
+}
+
+/// A new session's answer: the tokens, and the same as `__Host-` cookies for pages.
+fn session_answer(done: &lockstep_app::LoginSuccess) -> impl IntoResponse + use<> {
     let max_age = (done.expires_at - OffsetDateTime::now_utc())
         .whole_seconds()
         .max(0);
@@ -152,14 +157,14 @@ pub(crate) async fn login(
     if let Some(value) = crate::web::csrf_cookie(done.csrf_token.expose(), max_age) {
         headers.append(header::SET_COOKIE, value);
     }
-    Ok((
+    (
         headers,
         Json(LoginAnswer {
             session_token: done.session_token.expose().to_owned(),
             csrf_token: done.csrf_token.expose().to_owned(),
             expires_at: done.expires_at,
         }),
-    ))
+    )
 }
 
 /// Sign out: ends the session on the server and clears the cookie; called with an API token,
@@ -224,4 +229,108 @@ pub(crate) async fn complete_password_reset(
         .complete_password_reset(&body.token, &password, body.totp.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A pending password sign-in (from a `second-factor-required` answer).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PendingSignIn {
+    pending_sign_in: String,
+}
+
+/// A passkey's answer for a pending password sign-in.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecondFactorAnswer {
+    pending_sign_in: String,
+    /// The browser's `PublicKeyCredential` from `navigator.credentials.get`, as JSON.
+    #[schema(value_type = Object)]
+    credential: serde_json::Value,
+}
+
+/// The options for `navigator.credentials.get`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PasskeyOptions {
+    /// `{"publicKey": …}`, binary fields base64url-encoded.
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+}
+
+opaque_debug!(PendingSignIn, SecondFactorAnswer);
+
+/// The passkey challenge for a pending password sign-in: the account's passkeys may answer it.
+#[utoipa::path(post, path = "/api/v1/auth/passkey/second-factor/begin", tag = "auth",
+    security(()),
+    request_body = PendingSignIn,
+    responses(
+        (status = 200, body = PasskeyOptions),
+        (status = 401, description = "No such pending sign-in, or it expired", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn begin_passkey_second_factor(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PendingSignIn>,
+) -> Result<Json<PasskeyOptions>, ApiError> {
+    let options = state
+        .hub
+        .start_passkey_second_factor(&body.pending_sign_in)
+        .await?;
+    Ok(Json(PasskeyOptions { options }))
+}
+
+/// Finish a pending password sign-in with the passkey's answer: a session, as `login` answers.
+#[utoipa::path(post, path = "/api/v1/auth/passkey/second-factor/finish", tag = "auth",
+    security(()),
+    request_body = SecondFactorAnswer,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 401, description = "The passkey was not accepted (a wrong answer counts as a failed sign-in)", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn finish_passkey_second_factor(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SecondFactorAnswer>,
+) -> Result<impl IntoResponse, ApiError> {
+    let done = state
+        .hub
+        .finish_passkey_second_factor(&body.pending_sign_in, body.credential)
+        .await?;
+    Ok(session_answer(&done))
+}
+
+/// Start a sign-in without a password: answers the options for `navigator.credentials.get`
+/// (any passkey registered on this hub may answer) and the ceremony's handle.
+#[utoipa::path(post, path = "/api/v1/auth/passkey/begin", tag = "auth",
+    security(()),
+    responses(
+        (status = 200, body = super::me::PasskeyCeremony),
+        (status = 409, description = "Passkeys need a host name in the hub's public URL", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn begin_passkey_sign_in(
+    State(state): State<AppState>,
+) -> Result<Json<super::me::PasskeyCeremony>, ApiError> {
+    let challenge = state.hub.start_passkey_sign_in().await?;
+    Ok(Json(challenge.into()))
+}
+
+/// Finish a sign-in without a password: a session, as `login` answers. Audited as
+/// `user.signed_in` with `method: passkey`.
+#[utoipa::path(post, path = "/api/v1/auth/passkey/finish", tag = "auth",
+    security(()),
+    request_body = super::me::PasskeyAnswer,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 401, description = "The passkey was not accepted", body = ApiError, content_type = "application/problem+json"),
+        (status = 429, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn finish_passkey_sign_in(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<super::me::PasskeyAnswer>,
+) -> Result<impl IntoResponse, ApiError> {
+    let done = state
+        .hub
+        .finish_passkey_sign_in(&body.ceremony, body.credential)
+        .await?;
+    Ok(session_answer(&done))
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/me*`: the signed-in member's own account, sessions, TOTP and API tokens.
+//! `/api/v1/me*`: the signed-in member's own account, sessions, TOTP, passkeys and API tokens.
 
 use super::auth::opaque_debug;
 use crate::AppState;
@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use lockstep_app::{Password, TokenExpiry};
-use lockstep_domain::{ApiTokenId, OrganizationId, Role, SessionId, TokenScope, UserId};
+use lockstep_domain::{ApiTokenId, OrganizationId, PasskeyId, Role, SessionId, TokenScope, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -22,7 +22,8 @@ pub(crate) struct Me {
     /// The organization's name.
     organization_name: String,
     totp_enabled: bool,
-    /// The organization requires TOTP and you have not enrolled: enrol before anything else.
+    /// The organization requires a second factor and you have none: enrol TOTP or register a
+    /// passkey before anything else.
     must_enrol_totp: bool,
     /// A mail tells you when one of your data sets is removed for being left untouched (your
     /// own setting; change it with `PUT /api/v1/me/settings`).
@@ -385,5 +386,164 @@ pub(crate) async fn revoke_token(
         .parse()
         .map_err(|_| ApiError::invalid("id", "is not a token id"))?;
     state.hub.revoke_api_token(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PasskeyBody {
+    id: PasskeyId,
+    name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_used_at: Option<OffsetDateTime>,
+}
+
+fn passkey_body(v: lockstep_app::PasskeyView) -> PasskeyBody {
+    PasskeyBody {
+        id: v.id,
+        name: v.name,
+        created_at: v.created_at,
+        last_used_at: v.last_used_at,
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PasskeyList {
+    passkeys: Vec<PasskeyBody>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasskeyName {
+    /// 1 to 100 characters, without control characters (say which device: "Laptop").
+    #[schema(max_length = 100)]
+    name: String,
+}
+
+/// A WebAuthn ceremony started: send `options` to `navigator.credentials.create` (or `get`),
+/// binary fields base64url-encoded, and the answer back with `ceremony`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PasskeyCeremony {
+    /// The ceremony's handle: five minutes, single use.
+    ceremony: String,
+    /// `{"publicKey": …}`: the options for the browser's WebAuthn call.
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+}
+
+opaque_debug!(PasskeyCeremony);
+
+impl From<lockstep_app::PasskeyChallenge> for PasskeyCeremony {
+    fn from(c: lockstep_app::PasskeyChallenge) -> Self {
+        PasskeyCeremony {
+            ceremony: c.ceremony.expose().to_owned(),
+            options: c.options,
+        }
+    }
+}
+
+/// An authenticator's answer to a ceremony.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasskeyAnswer {
+    pub(crate) ceremony: String,
+    /// The browser's `PublicKeyCredential` as JSON (`id`, `rawId`, `type`, `response` with
+    /// base64url-encoded fields).
+    #[schema(value_type = Object)]
+    pub(crate) credential: serde_json::Value,
+}
+
+opaque_debug!(PasskeyAnswer);
+
+/// Start registering a passkey (a signed-in session is needed): answers the options for
+/// `navigator.credentials.create`. A passkey signs in without a password, or after it instead of
+/// a TOTP code.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/register/begin", tag = "account",
+    request_body = PasskeyName,
+    responses(
+        (status = 200, body = PasskeyCeremony),
+        (status = 409, description = "Passkeys need a host name in the hub's public URL, or you have the most passkeys a member may have", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn begin_passkey_registration(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<PasskeyName>,
+) -> Result<Json<PasskeyCeremony>, ApiError> {
+    let challenge = state
+        .hub
+        .start_passkey_registration(&caller, &body.name)
+        .await?;
+    Ok(Json(challenge.into()))
+}
+
+/// Finish registering a passkey with the authenticator's answer.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/register/finish", tag = "account",
+    request_body = PasskeyAnswer,
+    responses(
+        (status = 201, body = PasskeyBody),
+        (status = 404, description = "No such registration, or it expired or was used", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "This passkey is registered already", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "The answer does not fit the registration", body = ApiError, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn finish_passkey_registration(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<PasskeyAnswer>,
+) -> Result<(StatusCode, Json<PasskeyBody>), ApiError> {
+    let view = state
+        .hub
+        .finish_passkey_registration(&caller, &body.ceremony, body.credential)
+        .await?;
+    Ok((StatusCode::CREATED, Json(passkey_body(view))))
+}
+
+/// Your passkeys (names and dates).
+#[utoipa::path(get, path = "/api/v1/me/passkeys", tag = "account",
+    responses((status = 200, body = PasskeyList)))]
+pub(crate) async fn list_passkeys(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<PasskeyList>, ApiError> {
+    let list = state.hub.list_passkeys(&caller).await?;
+    Ok(Json(PasskeyList {
+        passkeys: list.into_iter().map(passkey_body).collect(),
+    }))
+}
+
+fn passkey_id(id: &str) -> Result<PasskeyId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::invalid("id", "is not a passkey id"))
+}
+
+/// Rename one of your passkeys.
+#[utoipa::path(patch, path = "/api/v1/me/passkeys/{id}", tag = "account",
+    params(("id" = uuid::Uuid, Path)),
+    request_body = PasskeyName,
+    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json"), (status = 422, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn rename_passkey(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<PasskeyName>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hub
+        .rename_passkey(&caller, passkey_id(&id)?, &body.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove one of your passkeys: it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/me/passkeys/{id}", tag = "account",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+pub(crate) async fn remove_passkey(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.hub.remove_passkey(&caller, passkey_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -317,7 +317,8 @@ pub(crate) async fn reset_totp(
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Settings {
-    /// Every member must enrol TOTP before doing anything else.
+    /// Every member must have a second factor — TOTP or a passkey — before doing anything else
+    /// (the name is kept from when TOTP was the only one).
     require_totp: bool,
     /// How many audit events each object keeps (1..=1000).
     audit_depth: u32,
