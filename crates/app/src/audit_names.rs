@@ -147,7 +147,7 @@ mod tests {
         let mut sorted = AUDIT_ACTIONS.to_vec();
         sorted.sort_unstable();
         assert_eq!(sorted, AUDIT_ACTIONS, "keep the list sorted");
-        let fields = ["source.", "destination."];
+        let fields = ["source.", "destination.", "oidc.", "saml."];
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut missing = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
