@@ -51,7 +51,10 @@ pub struct ApiError {
 pub struct SecondFactorProblem {
     /// `totp` (a code or a recovery code, sent again with the password as `totp`) and/or
     /// `passkey` (`POST /api/v1/auth/passkey/second-factor/begin` with `pending_sign_in`).
-    #[schema(value_type = Vec<String>)]
+    // Not required in the schema: the fields are flattened into every problem, and utoipa
+    // describes a flattened `Option` as "this object or null", which a problem without them
+    // must still match.
+    #[schema(value_type = Vec<String>, required = false)]
     pub second_factors: Vec<&'static str>,
     /// The pending sign-in a passkey can finish (five minutes, single use); only with `passkey`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -352,7 +352,7 @@ fn organization(id: &str) -> Result<OrganizationId, ApiError> {
 /// The hub's SAML service provider metadata for this organization (public: the IdP reads it).
 #[utoipa::path(get, path = "/api/v1/sso/saml/{organization_id}/metadata", tag = "sso",
     security(()),
-    params(("organization_id" = String, Path)),
+    params(("organization_id" = uuid::Uuid, Path)),
     responses((status = 200, description = "SP metadata", content_type = "application/samlmetadata+xml"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn saml_metadata(
@@ -375,7 +375,7 @@ pub(crate) async fn saml_metadata(
 /// (HTTP-Redirect binding). 404 when the organization has no enabled single sign-on.
 #[utoipa::path(get, path = "/api/v1/sso/saml/{organization_id}/start", tag = "sso",
     security(()),
-    params(("organization_id" = String, Path)),
+    params(("organization_id" = uuid::Uuid, Path)),
     responses((status = 303, description = "To the identity provider"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn saml_start(
@@ -390,7 +390,7 @@ pub(crate) async fn saml_start(
 /// authorization endpoint (code flow with PKCE, `state` and `nonce`).
 #[utoipa::path(get, path = "/api/v1/sso/oidc/{organization_id}/start", tag = "sso",
     security(()),
-    params(("organization_id" = String, Path)),
+    params(("organization_id" = uuid::Uuid, Path)),
     responses((status = 303, description = "To the identity provider"),
         (status = 404, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn oidc_start(
@@ -454,7 +454,7 @@ super::auth::opaque_debug!(AcsForm);
 /// before, and answer a request this browser started. Answers an HTML page.
 #[utoipa::path(post, path = "/api/v1/sso/saml/{organization_id}/acs", tag = "sso",
     security(()),
-    params(("organization_id" = String, Path)),
+    params(("organization_id" = uuid::Uuid, Path)),
     request_body(content = AcsForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Signed in, or a test sign-in's result", content_type = "text/html"),
         (status = 403, description = "Refused; the reason is in the organization's audit", content_type = "text/html"),
