@@ -196,9 +196,18 @@ async fn story(ui: &Ui) {
     // The page is loaded anew with a notice (app.js then drops it from the address).
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ui.has("#passkey-list").await {
-        let error = ui
-            .text("[data-passkey-register] [data-passkey-error]")
-            .await;
+        // The page may be replaced between finding the element and reading it: a stale
+        // element reads as no error yet.
+        let error = match ui
+            .client
+            .find(fantoccini::Locator::Css(
+                "[data-passkey-register] [data-passkey-error]",
+            ))
+            .await
+        {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         assert!(
             Instant::now() < deadline && error.is_empty(),
             "the passkey was not added: {error:?}"
