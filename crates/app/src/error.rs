@@ -63,6 +63,9 @@ pub enum AppError {
     /// change it.
     #[error("only the owner or an Administrator may do this")]
     OwnerOnly,
+    /// A support person asked for something only the organization's own members may do.
+    #[error("only the organization's own members may do this, not support")]
+    CustomerOnly,
     /// The request cannot be carried out as things are: `reason` says why, `rows` lists up to 20
     /// records in the way (a submit while ticked records have errors).
     #[error("{reason}")]
@@ -136,6 +139,7 @@ impl From<lockstep_policy::Denial> for AppError {
                 AppError::ScopeTooNarrow { scope, needs }
             }
             lockstep_policy::Denial::TotpEnrolmentRequired => AppError::TotpEnrolmentRequired,
+            lockstep_policy::Denial::CustomerOnly => AppError::CustomerOnly,
         }
     }
 }

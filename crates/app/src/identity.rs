@@ -186,6 +186,7 @@ impl Hub {
                 role: user.role,
                 must_enrol_totp,
                 token_scope: token.map(|(_, scope)| scope),
+                support: false,
             },
             credential,
         })

@@ -22,6 +22,10 @@ pub struct Member {
     /// The scope of the API token the member calls with; `None` for a signed-in session, which
     /// may do everything the role allows.
     pub token_scope: Option<TokenScope>,
+    /// A support person of the platform working here under a grant the organization's
+    /// Administrator gave (with `role`), not a member: they have no account of their own here,
+    /// so they may not act on one, own anything, or change who else may get in.
+    pub support: bool,
 }
 
 /// Who asks.
@@ -80,12 +84,43 @@ pub enum Action {
     ManagePolicies,
     /// See what another member or a team sees ("view as"): audited each time.
     ViewAs,
+    /// Grant and revoke support access to the organization, and see the grants.
+    ManageSupportAccess,
+    /// Ask for the whole organization to be deleted, or cancel that during its grace period.
+    DeleteOrganization,
+    /// Download the organization's configuration as one document.
+    ExportOrganization,
+    /// See what the hub stores about the organization (kinds, counts, ages, keys, access).
+    ReadFootprint,
+    /// Delete run history and its per-record errors before their retention ends.
+    DeleteRunHistory,
+    /// End every session and API token of a member or of everyone, forcing a password reset.
+    RespondToIncident,
 }
 
 impl Action {
     /// Actions on one's own account, allowed to every member for their own objects.
     fn is_own_account(self) -> bool {
         matches!(self, Action::ReadOwnAccount | Action::ManageOwnCredentials)
+    }
+
+    /// Actions a support person may never take, whatever role their grant gives: they own
+    /// nothing here (no account, no data set) and may not change who gets in, delete, export
+    /// or lock out the organization.
+    fn is_customer_only(self) -> bool {
+        matches!(
+            self,
+            Action::ReadOwnAccount
+                | Action::ManageOwnCredentials
+                | Action::PullDatasets
+                | Action::InviteUser
+                | Action::UpdateUser
+                | Action::DeleteUser
+                | Action::ManageSupportAccess
+                | Action::DeleteOrganization
+                | Action::ExportOrganization
+                | Action::RespondToIncident
+        )
     }
 
     /// The lowest role allowed to do this in one's own organization.
@@ -116,7 +151,13 @@ impl Action {
             | Action::ManageTeams
             | Action::ReadPolicies
             | Action::ManagePolicies
-            | Action::ViewAs => Role::Administrator,
+            | Action::ViewAs
+            | Action::ManageSupportAccess
+            | Action::DeleteOrganization
+            | Action::ExportOrganization
+            | Action::ReadFootprint
+            | Action::DeleteRunHistory
+            | Action::RespondToIncident => Role::Administrator,
         }
     }
 
@@ -138,7 +179,9 @@ impl Action {
             | Action::ListAllDatasets
             | Action::ReadTeams
             | Action::ReadPolicies
-            | Action::ViewAs => TokenScope::Read,
+            | Action::ViewAs
+            | Action::ExportOrganization
+            | Action::ReadFootprint => TokenScope::Read,
             Action::RunPipelines | Action::PullDatasets => TokenScope::Run,
             Action::ManageOwnCredentials
             | Action::InviteUser
@@ -148,7 +191,11 @@ impl Action {
             | Action::ManageConnections
             | Action::ManagePipelines
             | Action::ManageTeams
-            | Action::ManagePolicies => TokenScope::Manage,
+            | Action::ManagePolicies
+            | Action::ManageSupportAccess
+            | Action::DeleteOrganization
+            | Action::DeleteRunHistory
+            | Action::RespondToIncident => TokenScope::Manage,
         }
     }
 }
@@ -197,6 +244,8 @@ pub enum Denial {
     },
     /// The organization requires TOTP and the member must enrol first.
     TotpEnrolmentRequired,
+    /// A support person asked for something only the organization's own members may do.
+    CustomerOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +269,9 @@ pub fn decide(subject: &Subject, action: Action, resource: &Resource) -> Decisio
     };
     if member.organization != resource.organization {
         return Decision::Deny(Denial::NotVisible);
+    }
+    if member.support && action.is_customer_only() {
+        return Decision::Deny(Denial::CustomerOnly);
     }
     if action.is_own_account() {
         // Another member's sessions, tokens and credentials are private to them.
@@ -347,6 +399,7 @@ mod dataset_tests {
             role,
             must_enrol_totp: false,
             token_scope: None,
+            support: false,
         })
     }
 

@@ -15,7 +15,7 @@ mod uuid_free {
     }
 }
 
-const ALL_ACTIONS: [Action; 26] = [
+const ALL_ACTIONS: [Action; 32] = [
     Action::ReadOwnAccount,
     Action::ManageOwnCredentials,
     Action::ListUsers,
@@ -42,6 +42,12 @@ const ALL_ACTIONS: [Action; 26] = [
     Action::ReadPolicies,
     Action::ManagePolicies,
     Action::ViewAs,
+    Action::ManageSupportAccess,
+    Action::DeleteOrganization,
+    Action::ExportOrganization,
+    Action::ReadFootprint,
+    Action::DeleteRunHistory,
+    Action::RespondToIncident,
 ];
 
 fn member(role: Role) -> Member {
@@ -51,6 +57,7 @@ fn member(role: Role) -> Member {
         role,
         must_enrol_totp: false,
         token_scope: None,
+        support: false,
     }
 }
 
@@ -113,6 +120,12 @@ fn roles_in_their_own_organization() {
         Action::ReadPolicies,
         Action::ManagePolicies,
         Action::ViewAs,
+        Action::ManageSupportAccess,
+        Action::DeleteOrganization,
+        Action::ExportOrganization,
+        Action::ReadFootprint,
+        Action::DeleteRunHistory,
+        Action::RespondToIncident,
     ];
     for action in admin_only {
         let resource = Resource::organization(org);
@@ -322,4 +335,50 @@ fn a_manage_token_may_do_what_the_role_may() {
             "{action:?}"
         );
     }
+}
+
+#[test]
+fn a_support_person_works_with_the_granted_role_but_never_as_a_customer() {
+    let support = Member {
+        support: true,
+        ..member(Role::Administrator)
+    };
+    let org = Resource::organization(support.organization);
+    let own = Resource::owned_by(support.organization, support.user);
+    for action in ALL_ACTIONS {
+        let resource = if action.is_own_account() { own } else { org };
+        let decision = decide(&Subject::Member(support), action, &resource);
+        if action.is_customer_only() {
+            assert_eq!(decision, Decision::Deny(Denial::CustomerOnly), "{action:?}");
+        } else {
+            assert!(decision.is_allowed(), "{action:?}");
+        }
+    }
+    for action in [
+        Action::ListPipelines,
+        Action::RunPipelines,
+        Action::ReadAudit,
+        Action::ManageConnections,
+    ] {
+        assert!(
+            decide(&Subject::Member(member(Role::Administrator)), action, &org).is_allowed(),
+            "{action:?}"
+        );
+    }
+    let viewer = Member {
+        support: true,
+        ..member(Role::Viewer)
+    };
+    assert!(decide(&Subject::Member(viewer), Action::ListPipelines, &org).is_allowed());
+    assert_eq!(
+        decide(&Subject::Member(viewer), Action::RunPipelines, &org),
+        Decision::Deny(Denial::Forbidden {
+            needs: Role::Editor
+        })
+    );
+    let elsewhere = Resource::organization(id::<OrganizationId>(11));
+    assert_eq!(
+        decide(&Subject::Member(support), Action::ListPipelines, &elsewhere),
+        Decision::Deny(Denial::NotVisible)
+    );
 }

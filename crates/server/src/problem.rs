@@ -243,6 +243,16 @@ impl From<AppError> for ApiError {
             AppError::Refused(why) => {
                 ApiError::new(StatusCode::CONFLICT, "refused", "The change was refused").detail(why)
             }
+            AppError::CustomerOnly => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "customer-only",
+                "Only the organization's own members may do this",
+            )
+            .detail(
+                "You work here under a support access grant: you have no account, data sets or \
+                 API tokens of your own here, and may not change who gets in, export or delete \
+                 the organization.",
+            ),
             AppError::OwnerOnly => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "owner-only",
