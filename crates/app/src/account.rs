@@ -109,6 +109,9 @@ impl Hub {
     /// Asks the policy about the caller's own account; credential changes also need a session
     /// (an API token cannot mint tokens or change the password).
     pub(crate) fn authorize_own(&self, caller: &Caller, action: Action) -> Result<(), AppError> {
+        if caller.member.support {
+            return Err(AppError::CustomerOnly);
+        }
         // Said before the scope check: no API token changes credentials, whatever its scope.
         if action == Action::ManageOwnCredentials && caller.session_id().is_none() {
             return Err(AppError::NotAllowedYet(
@@ -130,6 +133,21 @@ impl Hub {
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<AccountView, AppError> {
+        if let Some(email) = self.support_identity(caller).await? {
+            // A support person: who they are and the role their grant gives, no account here.
+            let org = caller.organization();
+            return Ok(AccountView {
+                id: caller.user(),
+                organization_id: org,
+                organization_name: self.organization_name(org).await?,
+                time_zone: self.organization_time_zone(org).await?,
+                display_name: format!("Support ({email})"),
+                email,
+                role: caller.member.role,
+                totp_enabled: true,
+                must_enrol_totp: false,
+            });
+        }
         self.authorize_own(caller, Action::ReadOwnAccount)?;
         let user = self.own_user(caller).await?;
         let (email, display_name) = self.open_profile(&user).await?;
@@ -228,7 +246,7 @@ impl Hub {
         if !sessions::delete(&mut tx, caller.organization(), caller.user(), id).await? {
             return Err(AppError::NotFound("session"));
         }
-        let event = Event::new(Actor::User(caller.user()), "session.ended", "session", id);
+        let event = Event::new(caller.actor(), "session.ended", "session", id);
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
@@ -246,7 +264,7 @@ impl Hub {
         let ended =
             sessions::delete_for_user(&mut tx, caller.organization(), caller.user(), None).await?;
         let mut event = Event::new(
-            Actor::User(caller.user()),
+            caller.actor(),
             "user.signed_out_everywhere",
             "user",
             caller.user(),
@@ -257,7 +275,7 @@ impl Hub {
                     &mut tx,
                     caller.organization(),
                     caller.user(),
-                    Actor::User(caller.user()),
+                    caller.actor(),
                 )
                 .await?;
             event = event.change(
@@ -459,21 +477,16 @@ impl Hub {
         };
         let mut tx = self.store.write().await?;
         api_tokens::insert(&mut tx, &stored).await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "api_token.created",
-            "api_token",
-            stored.id,
-        )
-        .change("name", FieldChange::value(None::<String>, Some(name)))
-        .change(
-            "scope",
-            FieldChange::value(None::<String>, Some(stored.scope.as_str())),
-        )
-        .change(
-            "expires_at",
-            FieldChange::value(None::<String>, Some(stored.expires_at)),
-        );
+        let event = Event::new(caller.actor(), "api_token.created", "api_token", stored.id)
+            .change("name", FieldChange::value(None::<String>, Some(name)))
+            .change(
+                "scope",
+                FieldChange::value(None::<String>, Some(stored.scope.as_str())),
+            )
+            .change(
+                "expires_at",
+                FieldChange::value(None::<String>, Some(stored.expires_at)),
+            );
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(NewApiToken {
@@ -501,12 +514,7 @@ impl Hub {
         if !api_tokens::delete(&mut tx, caller.organization(), caller.user(), id).await? {
             return Err(AppError::NotFound("API token"));
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "api_token.revoked",
-            "api_token",
-            id,
-        );
+        let event = Event::new(caller.actor(), "api_token.revoked", "api_token", id);
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())

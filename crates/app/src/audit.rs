@@ -22,6 +22,10 @@ pub enum Actor {
     Anonymous,
     /// The hub itself (the scheduler starting a run).
     Scheduler,
+    /// A support person of the platform, working under the organization's grant (its id).
+    Support {
+        grant: Uuid,
+    },
 }
 
 /// One changed field.
@@ -157,6 +161,7 @@ impl Hub {
             Actor::Operator(token) => ("operator", Some(token.clone())),
             Actor::Anonymous => ("anonymous", None),
             Actor::Scheduler => ("scheduler", None),
+            Actor::Support { grant } => ("support", Some(grant.to_string())),
         };
         let stored = StoredEvent {
             id,

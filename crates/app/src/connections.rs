@@ -433,18 +433,13 @@ impl Hub {
             created_at: now,
             updated_at: now,
         };
-        let mut event = Event::new(
-            Actor::User(caller.user()),
-            "connection.created",
-            "connection",
-            id,
-        )
-        .change("name", FieldChange::value(None::<String>, Some(&name)))
-        .change("kind", FieldChange::value(None::<String>, Some(kind)))
-        .change(
-            "config",
-            FieldChange::value(None::<String>, Some(&config_json)),
-        );
+        let mut event = Event::new(caller.actor(), "connection.created", "connection", id)
+            .change("name", FieldChange::value(None::<String>, Some(&name)))
+            .change("kind", FieldChange::value(None::<String>, Some(kind)))
+            .change(
+                "config",
+                FieldChange::value(None::<String>, Some(&config_json)),
+            );
         for (field, _) in &sealed {
             event = event.change(field, FieldChange::secret());
         }
@@ -578,12 +573,7 @@ impl Hub {
             };
             sealed.push((field.clone(), ciphertext));
         }
-        let mut event = Event::new(
-            Actor::User(caller.user()),
-            "connection.updated",
-            "connection",
-            id,
-        );
+        let mut event = Event::new(caller.actor(), "connection.updated", "connection", id);
         if name != old_name {
             event = event.change("name", FieldChange::value(Some(&old_name), Some(&name)));
         }
@@ -648,13 +638,7 @@ impl Hub {
             let revoked = self.revoke_tokens(&stored).await;
             tracing::info!(connection = %id, revoked, "OAuth tokens revoked before delete");
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "connection.deleted",
-            "connection",
-            id,
-        )
-        .change(
+        let event = Event::new(caller.actor(), "connection.deleted", "connection", id).change(
             "name",
             FieldChange::value(Some(self.connection_name(&stored).await?), None::<String>),
         );
@@ -727,7 +711,7 @@ impl Hub {
         let stored = self
             .visible_connection(caller, Action::ManageConnections, id)
             .await?;
-        let result = match self.connector(Actor::User(caller.user()), &stored).await {
+        let result = match self.connector(caller.actor(), &stored).await {
             Ok(connector) => connector.test().await.map_err(AppError::from),
             Err(err) => Err(err),
         };
@@ -749,12 +733,7 @@ impl Hub {
             },
             Err(other) => return Err(other),
         };
-        let mut event = Event::new(
-            Actor::User(caller.user()),
-            "connection.tested",
-            "connection",
-            id,
-        );
+        let mut event = Event::new(caller.actor(), "connection.tested", "connection", id);
         if !outcome.ok {
             event = event.failed();
         }
@@ -774,7 +753,7 @@ impl Hub {
             .visible_connection(caller, Action::ManageConnections, id)
             .await?;
         let org = stored.organization_id;
-        let connector = self.connector(Actor::User(caller.user()), &stored).await?;
+        let connector = self.connector(caller.actor(), &stored).await?;
         let objects = connector.discover().await?;
         let json = serde_json::to_vec(&objects)
             .map_err(|_| AppError::Refused("the discovered metadata could not be encoded"))?;
@@ -782,13 +761,7 @@ impl Hub {
             .seal_field(org, "connection", &id.to_string(), "metadata", &json)
             .await?;
         let now = self.clock.now();
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "connection.discovered",
-            "connection",
-            id,
-        )
-        .change(
+        let event = Event::new(caller.actor(), "connection.discovered", "connection", id).change(
             "objects",
             FieldChange::value(None::<String>, Some(objects.len())),
         );
@@ -895,7 +868,7 @@ impl Hub {
             .find(|o| o.name == object)
             .map(|o| o.name.clone())
             .ok_or(AppError::NotFound("object (discover the connection first)"))?;
-        let connector = self.connector(Actor::User(caller.user()), &stored).await?;
+        let connector = self.connector(caller.actor(), &stored).await?;
         let mut records = connector.sample(&object, limit).await?;
         let org = caller.organization();
         let policies = self.policies(org).await?;
@@ -912,17 +885,12 @@ impl Hub {
             })
             .await?;
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "records.sampled",
-            "connection",
-            id,
-        )
-        .change("object", FieldChange::value(None::<String>, Some(&object)))
-        .change(
-            "records",
-            FieldChange::value(None::<String>, Some(records.len())),
-        );
+        let event = Event::new(caller.actor(), "records.sampled", "connection", id)
+            .change("object", FieldChange::value(None::<String>, Some(&object)))
+            .change(
+                "records",
+                FieldChange::value(None::<String>, Some(records.len())),
+            );
         self.record_read(caller, event).await?;
         tracing::info!(connection = %id, records = records.len(), by = %caller.user(), "records sampled");
         Ok(records)
@@ -987,17 +955,12 @@ impl Hub {
                 contents,
             )
             .await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "connection.file_uploaded",
-            "connection",
-            id,
-        )
-        .change("file", FieldChange::value(None::<String>, Some(&name)))
-        .change(
-            "size",
-            FieldChange::value(None::<String>, Some(upload.size)),
-        );
+        let event = Event::new(caller.actor(), "connection.file_uploaded", "connection", id)
+            .change("file", FieldChange::value(None::<String>, Some(&name)))
+            .change(
+                "size",
+                FieldChange::value(None::<String>, Some(upload.size)),
+            );
         let mut tx = self.store.write().await?;
         connections::put_upload(&mut tx, org, id, &upload, &ciphertext).await?;
         self.record(&mut tx, org, event).await?;
@@ -1015,13 +978,8 @@ impl Hub {
             .visible_connection(caller, Action::ManageConnections, id)
             .await?;
         let org = stored.organization_id;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "connection.file_deleted",
-            "connection",
-            id,
-        )
-        .change("file", FieldChange::value(Some(name), None::<String>));
+        let event = Event::new(caller.actor(), "connection.file_deleted", "connection", id)
+            .change("file", FieldChange::value(Some(name), None::<String>));
         let mut tx = self.store.write().await?;
         if !connections::delete_upload(&mut tx, org, id, name).await? {
             return Err(AppError::NotFound("file"));
@@ -1100,12 +1058,7 @@ impl Hub {
             expires_at: now + AUTHORIZATION_VALIDITY,
             created_at: now,
         };
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "connection.oauth_started",
-            "connection",
-            id,
-        );
+        let event = Event::new(caller.actor(), "connection.oauth_started", "connection", id);
         let mut tx = self.store.write().await?;
         connections::delete_expired_authorizations(&mut tx, now).await?;
         connections::insert_authorization(&mut tx, &pending).await?;
@@ -1376,7 +1329,7 @@ impl Hub {
         let revoked = self.revoke_tokens(&stored).await;
         let now = self.clock.now();
         let event = Event::new(
-            Actor::User(caller.user()),
+            caller.actor(),
             "connection.oauth_disconnected",
             "connection",
             id,

@@ -1048,7 +1048,7 @@ impl Hub {
     ) -> Result<(), AppError> {
         datasets::insert(tx, &opened.stored).await?;
         let event = Event::new(
-            Actor::User(caller.user()),
+            caller.actor(),
             "dataset.pulled",
             "dataset",
             opened.stored.id,
@@ -1107,7 +1107,7 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         let view = self.dataset_view(caller, &opened).await?;
         let hub = Arc::clone(self);
-        let actor = Actor::User(caller.user());
+        let actor = caller.actor();
         tokio::spawn(async move {
             hub.run_pull(
                 opened,
@@ -1188,7 +1188,7 @@ impl Hub {
         datasets::clear_chunks(&mut tx, id, ChunkKind::Records).await?;
         datasets::clear_chunks(&mut tx, id, ChunkKind::Destination).await?;
         datasets::update(&mut tx, &opened.stored).await?;
-        let mut event = Event::new(Actor::User(caller.user()), "dataset.pulled", "dataset", id)
+        let mut event = Event::new(caller.actor(), "dataset.pulled", "dataset", id)
             .change("refresh", FieldChange::value(None::<bool>, Some(true)));
         if let Some(against) = compared_with {
             event = event.change(
@@ -1200,7 +1200,7 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         let view = self.dataset_view(caller, &opened).await?;
         let hub = Arc::clone(self);
-        let actor = Actor::User(caller.user());
+        let actor = caller.actor();
         tokio::spawn(async move {
             hub.run_pull(opened, job, lease_owner, actor).await;
         });
@@ -1257,6 +1257,7 @@ impl Hub {
         let reader = match caller.credential {
             crate::Credential::Session { id, .. } => id.to_string(),
             crate::Credential::ApiToken(id) => id.to_string(),
+            crate::Credential::Support { session, .. } => session.to_string(),
         };
         let first = self
             .dataset_reads
@@ -1272,12 +1273,7 @@ impl Hub {
         let mut tx = self.store.write().await?;
         datasets::touch(&mut tx, stored.id, now).await?;
         if first {
-            let event = Event::new(
-                Actor::User(caller.user()),
-                "dataset.read",
-                "dataset",
-                stored.id,
-            );
+            let event = Event::new(caller.actor(), "dataset.read", "dataset", stored.id);
             self.record(&mut tx, stored.organization_id, event).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
@@ -1821,13 +1817,8 @@ impl Hub {
         .await?;
         let mut stored = opened.stored.clone();
         self.refresh_counts(&mut tx, &mut stored, now).await?;
-        let mut event = Event::new(
-            Actor::User(caller.user()),
-            "dataset.record_updated",
-            "dataset",
-            id,
-        )
-        .change("row", FieldChange::value(None::<u64>, Some(row)));
+        let mut event = Event::new(caller.actor(), "dataset.record_updated", "dataset", id)
+            .change("row", FieldChange::value(None::<u64>, Some(row)));
         // Which fields changed, never their values.
         let fields: Vec<&String> = values.keys().collect();
         event = event.change(
@@ -2074,7 +2065,7 @@ impl Hub {
         tx.commit().await.map_err(StoreError::from)?;
         let view = self.dataset_view(caller, &opened).await?;
         let hub = Arc::clone(self);
-        let actor = Actor::User(caller.user());
+        let actor = caller.actor();
         tokio::spawn(async move {
             hub.run_submit(opened, lease_owner, actor).await;
         });
@@ -2100,7 +2091,7 @@ impl Hub {
         let mut tx = self.store.write().await?;
         let added = datasets::add_share(&mut tx, caller.organization(), id, user, now).await?;
         if added {
-            let event = Event::new(Actor::User(caller.user()), "dataset.shared", "dataset", id)
+            let event = Event::new(caller.actor(), "dataset.shared", "dataset", id)
                 .change("user_id", FieldChange::value(None::<String>, Some(user)));
             self.record(&mut tx, caller.organization(), event).await?;
         }
@@ -2122,13 +2113,8 @@ impl Hub {
         if !removed {
             return Err(AppError::NotFound("share"));
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "dataset.unshared",
-            "dataset",
-            id,
-        )
-        .change("user_id", FieldChange::value(Some(user), None::<String>));
+        let event = Event::new(caller.actor(), "dataset.unshared", "dataset", id)
+            .change("user_id", FieldChange::value(Some(user), None::<String>));
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let opened = self.open_dataset(stored).await?;
@@ -2159,13 +2145,8 @@ impl Hub {
         datasets::update(&mut tx, &stored).await?;
         // The new owner needs no share of their own.
         datasets::remove_share(&mut tx, id, user).await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "dataset.transferred",
-            "dataset",
-            id,
-        )
-        .change("owner_id", FieldChange::value(Some(before), Some(user)));
+        let event = Event::new(caller.actor(), "dataset.transferred", "dataset", id)
+            .change("owner_id", FieldChange::value(Some(before), Some(user)));
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let opened = self.open_dataset(stored).await?;
@@ -2204,7 +2185,7 @@ impl Hub {
         }
         let mut tx = self.store.write().await?;
         datasets::delete(&mut tx, caller.organization(), id).await?;
-        let event = Event::new(Actor::User(caller.user()), "dataset.deleted", "dataset", id);
+        let event = Event::new(caller.actor(), "dataset.deleted", "dataset", id);
         self.record(&mut tx, caller.organization(), event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(dataset = %id, "data set deleted");
@@ -2350,13 +2331,7 @@ impl Hub {
         )?;
         let mut tx = self.store.write().await?;
         users::set_dataset_removal_notice(&mut tx, caller.user(), on).await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "user.updated",
-            "user",
-            caller.user(),
-        )
-        .change(
+        let event = Event::new(caller.actor(), "user.updated", "user", caller.user()).change(
             "dataset_removal_notice",
             FieldChange::value(None::<bool>, Some(on)),
         );

@@ -29,8 +29,17 @@ pub const PASSWORD_RESET_VALIDITY: Duration = Duration::minutes(30);
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
-    Session { id: SessionId, csrf_hash: [u8; 32] },
+    Session {
+        id: SessionId,
+        csrf_hash: [u8; 32],
+    },
     ApiToken(ApiTokenId),
+    /// A support person's session, working under the organization's grant.
+    Support {
+        session: Uuid,
+        csrf_hash: [u8; 32],
+        grant: Uuid,
+    },
 }
 
 /// An authenticated member of an organization. Only [`Hub::authenticate`] makes one.
@@ -85,17 +94,34 @@ impl Caller {
     /// Whether `csrf_token` is this session's CSRF token (cookie-authenticated writes need it).
     pub fn csrf_matches(&self, csrf_token: &str) -> bool {
         match self.credential {
-            Credential::Session { csrf_hash, .. } => {
+            Credential::Session { csrf_hash, .. } | Credential::Support { csrf_hash, .. } => {
                 hashes_equal(&SecretToken::from_text(csrf_token).hash(), &csrf_hash)
             }
             Credential::ApiToken(_) => false,
         }
     }
 
+    /// The member's own session (a support person's is not one: they have no account here).
     pub(crate) fn session_id(&self) -> Option<SessionId> {
         match self.credential {
             Credential::Session { id, .. } => Some(id),
-            Credential::ApiToken(_) => None,
+            Credential::ApiToken(_) | Credential::Support { .. } => None,
+        }
+    }
+
+    /// The support grant this caller works under, when they are a support person.
+    pub fn support_grant(&self) -> Option<Uuid> {
+        match self.credential {
+            Credential::Support { grant, .. } => Some(grant),
+            _ => None,
+        }
+    }
+
+    /// Who the audit names as having acted: the member, or the support grant.
+    pub(crate) fn actor(&self) -> Actor {
+        match self.credential {
+            Credential::Support { grant, .. } => Actor::Support { grant },
+            _ => Actor::User(self.member.user),
         }
     }
 }
@@ -126,6 +152,9 @@ impl Hub {
             return Err(AppError::Sealed);
         }
         let token = SecretToken::from_text(token);
+        if token.expose().starts_with("lsp_") {
+            return self.authenticate_support(&token).await;
+        }
         let now = self.clock.now();
         let mut conn = self.store.read().await?;
         let (org, user_id, credential, token) = if token.expose().starts_with("lss_") {
@@ -472,6 +501,15 @@ impl Hub {
                     return Err(AppError::Unauthenticated);
                 }
                 Event::new(Actor::User(user), "api_token.revoked", "api_token", id)
+            }
+            Credential::Support { session, grant, .. } => {
+                lockstep_storage::support::delete_session(&mut tx, session).await?;
+                Event::new(
+                    Actor::Support { grant },
+                    "support.signed_out",
+                    "support_grant",
+                    grant,
+                )
             }
         };
         self.record(&mut tx, org, event).await?;

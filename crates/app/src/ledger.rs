@@ -82,6 +82,7 @@ impl Hub {
             Actor::Operator(token) => ("operator", Some(token.clone())),
             Actor::Anonymous => ("anonymous", None),
             Actor::Scheduler => ("scheduler", None),
+            Actor::Support { grant } => ("support", Some(grant.to_string())),
         };
         let entry = serde_json::to_vec(&Entry {
             v: 1,

@@ -25,6 +25,7 @@ mod pipelines;
 mod policies;
 mod redaction;
 mod sso;
+mod support;
 mod teams;
 mod time_zone;
 
@@ -85,6 +86,10 @@ pub use sso::{
     MAX_IDP_METADATA, MAX_SSO_DOMAINS, OidcCallback, OidcConfigInput, OidcConfigView,
     SSO_REQUEST_VALIDITY, SamlConfigInput, SamlConfigView, SamlPost, SsoConfigInput, SsoConfigView,
     SsoJit, SsoKind, SsoOutcome, SsoStarted, SsoTestResult,
+};
+pub use support::{
+    MAX_GRANT_HOURS as MAX_SUPPORT_GRANT_HOURS, NewSupportAccount, SupportAccount,
+    SupportGrantView, SupportLogin, SupportOrganization, SupportTotpEnrolment,
 };
 pub use teams::{MAX_TEAM_NAME, TeamView};
 pub use time_zone::TimeZone;

@@ -1,7 +1,7 @@
 //! Administrators manage their organization: invitations (sent, listed, resent, revoked), users
 //! (role, deactivation, second-factor reset, deletion) and settings. Every use case asks the policy first; another organization's objects are 404.
 
-use crate::audit::{Actor, Event, FieldChange};
+use crate::audit::{Event, FieldChange};
 use crate::identity::Caller;
 use crate::identity::MailOutcome;
 use crate::organizations::INVITATION_VALIDITY;
@@ -185,13 +185,8 @@ impl Hub {
         let mut tx = self.store.write().await?;
         for old in &replaced {
             if invitations::delete_pending(&mut tx, org, *old).await? {
-                let event = Event::new(
-                    Actor::User(caller.user()),
-                    "invitation.replaced",
-                    "invitation",
-                    *old,
-                )
-                .change("replaced_by", FieldChange::value(None::<String>, Some(id)));
+                let event = Event::new(caller.actor(), "invitation.replaced", "invitation", *old)
+                    .change("replaced_by", FieldChange::value(None::<String>, Some(id)));
                 self.record(&mut tx, org, event).await?;
             }
         }
@@ -209,13 +204,8 @@ impl Hub {
             },
         )
         .await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "invitation.created",
-            "invitation",
-            id,
-        )
-        .change("role", FieldChange::value(None::<String>, Some(role)));
+        let event = Event::new(caller.actor(), "invitation.created", "invitation", id)
+            .change("role", FieldChange::value(None::<String>, Some(role)));
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let mail = self
@@ -262,12 +252,7 @@ impl Hub {
             };
             views.push(self.invitation_view(invitation, invited_by_name).await?);
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "invitations.listed",
-            "organization",
-            org,
-        );
+        let event = Event::new(caller.actor(), "invitations.listed", "organization", org);
         self.record_read(caller, event).await?;
         Ok(views)
     }
@@ -361,13 +346,8 @@ impl Hub {
         if !invitations::renew(&mut tx, org, id, &token.hash(), expires_at).await? {
             return Err(AppError::NotFound("invitation"));
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "invitation.resent",
-            "invitation",
-            id,
-        )
-        .change("token", FieldChange::secret());
+        let event = Event::new(caller.actor(), "invitation.resent", "invitation", id)
+            .change("token", FieldChange::secret());
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let mail = self
@@ -405,12 +385,7 @@ impl Hub {
         if !invitations::delete_pending(&mut tx, org, id).await? {
             return Err(AppError::NotFound("invitation"));
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "invitation.revoked",
-            "invitation",
-            id,
-        );
+        let event = Event::new(caller.actor(), "invitation.revoked", "invitation", id);
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(invitation = %id, by = %caller.user(), "invitation revoked");
@@ -430,15 +405,10 @@ impl Hub {
         sessions::delete_for_user(&mut tx, org, id, None).await?;
         for passkey in lockstep_storage::passkeys::list_for_user(&mut tx, org, id).await? {
             lockstep_storage::passkeys::delete(&mut tx, org, id, passkey.id).await?;
-            let event = Event::new(
-                Actor::User(caller.user()),
-                "passkey.removed",
-                "passkey",
-                passkey.id,
-            );
+            let event = Event::new(caller.actor(), "passkey.removed", "passkey", passkey.id);
             self.record(&mut tx, org, event).await?;
         }
-        let event = Event::new(Actor::User(caller.user()), "user.totp_reset", "user", id)
+        let event = Event::new(caller.actor(), "user.totp_reset", "user", id)
             .change("totp_secret", FieldChange::secret())
             .change(
                 "totp_enabled",
@@ -473,12 +443,7 @@ impl Hub {
         for user in list {
             views.push(self.user_view(user).await?);
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "users.listed",
-            "organization",
-            org,
-        );
+        let event = Event::new(caller.actor(), "users.listed", "organization", org);
         self.record_read(caller, event).await?;
         Ok(views)
     }
@@ -508,11 +473,8 @@ impl Hub {
     pub async fn get_user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
         let user = self.member_user(caller, Action::ReadUser, id).await?;
         let view = self.user_view(user).await?;
-        self.record_read(
-            caller,
-            Event::new(Actor::User(caller.user()), "user.read", "user", id),
-        )
-        .await?;
+        self.record_read(caller, Event::new(caller.actor(), "user.read", "user", id))
+            .await?;
         Ok(view)
     }
 
@@ -564,7 +526,7 @@ impl Hub {
                 sessions::delete_for_user(&mut tx, org, id, None).await?;
             }
         }
-        let mut event = Event::new(Actor::User(caller.user()), "user.updated", "user", id);
+        let mut event = Event::new(caller.actor(), "user.updated", "user", id);
         if let Some(role) = update.role.filter(|r| *r != user.role) {
             event = event.change("role", FieldChange::value(Some(user.role), Some(role)));
         }
@@ -597,7 +559,7 @@ impl Hub {
             ));
         }
         users::delete(&mut tx, org, id).await?;
-        let event = Event::new(Actor::User(caller.user()), "user.deleted", "user", id);
+        let event = Event::new(caller.actor(), "user.deleted", "user", id);
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %id, by = %caller.user(), "user deleted");
@@ -623,7 +585,7 @@ impl Hub {
         };
         lockstep_storage::organizations::insert_key(&mut tx, org, &key, self.clock.now()).await?;
         let event = Event::new(
-            Actor::User(caller.user()),
+            caller.actor(),
             "organization.key_rotated",
             "organization",
             org,
@@ -696,7 +658,7 @@ impl Hub {
         };
         settings::put(&mut tx, org, after.clone(), self.clock.now()).await?;
         let mut event = Event::new(
-            Actor::User(caller.user()),
+            caller.actor(),
             "organization.settings_changed",
             "organization",
             org,

@@ -440,14 +440,9 @@ impl Hub {
             created_at: now,
             updated_at: now,
         };
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "pipeline.created",
-            "pipeline",
-            id,
-        )
-        .change("name", FieldChange::value(None::<String>, Some(&name)))
-        .change("spec", FieldChange::value(None::<String>, Some(&json)));
+        let event = Event::new(caller.actor(), "pipeline.created", "pipeline", id)
+            .change("name", FieldChange::value(None::<String>, Some(&name)))
+            .change("spec", FieldChange::value(None::<String>, Some(&json)));
         let mut tx = self.store.write().await?;
         pipelines::insert(&mut tx, &stored).await?;
         self.record(&mut tx, org, event).await?;
@@ -508,12 +503,7 @@ impl Hub {
         let org = stored.organization_id;
         let old_spec = self.open_spec(&stored).await?;
         let mut updated = stored.clone();
-        let mut event = Event::new(
-            Actor::User(caller.user()),
-            "pipeline.updated",
-            "pipeline",
-            id,
-        );
+        let mut event = Event::new(caller.actor(), "pipeline.updated", "pipeline", id);
         if let Some(name) = name {
             let name = check_name(name)?;
             let old_name = self.pipeline_name(&stored).await?;
@@ -608,13 +598,7 @@ impl Hub {
             .visible_pipeline(caller, Action::ManagePipelines, id)
             .await?;
         let org = stored.organization_id;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "pipeline.deleted",
-            "pipeline",
-            id,
-        )
-        .change(
+        let event = Event::new(caller.actor(), "pipeline.deleted", "pipeline", id).change(
             "name",
             FieldChange::value(Some(self.pipeline_name(&stored).await?), None::<String>),
         );
@@ -662,7 +646,7 @@ impl Hub {
             finished_at: None,
             updated_at: now,
         };
-        let event = Event::new(Actor::User(caller.user()), "run.requested", "run", run.id)
+        let event = Event::new(caller.actor(), "run.requested", "run", run.id)
             .change("pipeline", FieldChange::value(None::<String>, Some(id)));
         let mut tx = self.store.write().await?;
         if pipelines::active_run(&mut tx, org, id).await?.is_some() {
@@ -787,12 +771,7 @@ impl Hub {
             )
             .await?;
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "run.cancel_requested",
-            "run",
-            run,
-        );
+        let event = Event::new(caller.actor(), "run.cancel_requested", "run", run);
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.get_run(caller, pipeline, run).await
@@ -834,7 +813,7 @@ impl Hub {
             .open_run_errors(org, run, group, limit.clamp(1, 1000), offset)
             .await?;
         let views = policy.run_errors_off_thread(views).await?;
-        let event = Event::new(Actor::User(caller.user()), "run_errors.read", "run", run).change(
+        let event = Event::new(caller.actor(), "run_errors.read", "run", run).change(
             "records",
             FieldChange::value(None::<String>, Some(views.len())),
         );
@@ -877,13 +856,7 @@ impl Hub {
                 break;
             }
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "run_errors.exported",
-            "run",
-            run,
-        )
-        .change(
+        let event = Event::new(caller.actor(), "run_errors.exported", "run", run).change(
             "records",
             FieldChange::value(None::<String>, Some(views.len())),
         );

@@ -22,7 +22,7 @@
 //! record — samples, data set records and the destination values beside them, run errors and
 //! their export, and the pages built on them — goes through [`RecordPolicy`].
 
-use crate::audit::{Actor, Event, FieldChange};
+use crate::audit::{Event, FieldChange};
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_domain::{ConnectionId, OrganizationId, Role, TeamId, UserId};
@@ -516,13 +516,7 @@ impl Hub {
             ViewAs::User(u) => ("user", u.to_string()),
             ViewAs::Team(t) => ("team", t.to_string()),
         };
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "policy.viewed_as",
-            "organization",
-            org,
-        )
-        .change(
+        let event = Event::new(caller.actor(), "policy.viewed_as", "organization", org).change(
             "view_as",
             FieldChange::value(None::<String>, Some(format!("{kind}:{id}"))),
         );
@@ -634,17 +628,12 @@ impl Hub {
         let after_json = serde_json::to_string(after)
             .map_err(|_| AppError::Refused("the policy cannot be written"))?;
         self.store_layer(conn, org, layer, enabled, after).await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "policy.changed",
-            "organization",
-            org,
-        )
-        .change("layer", FieldChange::value(None::<String>, Some(layer)))
-        .change(
-            layer,
-            FieldChange::value(Some(before_json), Some(after_json)),
-        );
+        let event = Event::new(caller.actor(), "policy.changed", "organization", org)
+            .change("layer", FieldChange::value(None::<String>, Some(layer)))
+            .change(
+                layer,
+                FieldChange::value(Some(before_json), Some(after_json)),
+            );
         self.record(conn, org, event).await?;
         Ok(())
     }

@@ -1279,12 +1279,7 @@ fn configured_event(
                 .map(|x| hex::encode(sha256(&x.idp_metadata_xml)))
         }),
     ];
-    let mut event = Event::new(
-        Actor::User(caller.user()),
-        "sso.configured",
-        "organization",
-        org,
-    );
+    let mut event = Event::new(caller.actor(), "sso.configured", "organization", org);
     for (field, pick) in fields {
         let old = before.and_then(|(c, s)| pick(c, s));
         let new = after.and_then(|(c, s)| pick(c, s));

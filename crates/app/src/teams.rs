@@ -3,7 +3,7 @@
 //! with a keyed index for uniqueness, as connection names are; every change is audited with
 //! before and after.
 
-use crate::audit::{Actor, Event, FieldChange};
+use crate::audit::{Event, FieldChange};
 use crate::identity::Caller;
 use crate::{AppError, Hub};
 use lockstep_domain::{TeamId, UserId};
@@ -164,7 +164,7 @@ impl Hub {
         };
         let mut tx = self.store.write().await?;
         teams::insert(&mut tx, &team).await?;
-        let event = Event::new(Actor::User(caller.user()), "team.created", "team", id)
+        let event = Event::new(caller.actor(), "team.created", "team", id)
             .change("name", FieldChange::value(None::<String>, Some(&name)));
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -189,7 +189,7 @@ impl Hub {
         team.updated_at = self.clock.now();
         let mut tx = self.store.write().await?;
         teams::rename(&mut tx, &team).await?;
-        let event = Event::new(Actor::User(caller.user()), "team.renamed", "team", id)
+        let event = Event::new(caller.actor(), "team.renamed", "team", id)
             .change("name", FieldChange::value(Some(&before), Some(&name)));
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -205,7 +205,7 @@ impl Hub {
         let mut tx = self.store.write().await?;
         let removed_rules = self.forget_team_in_policies(&mut tx, org, id).await?;
         teams::delete(&mut tx, org, id).await?;
-        let event = Event::new(Actor::User(caller.user()), "team.deleted", "team", id)
+        let event = Event::new(caller.actor(), "team.deleted", "team", id)
             .change("name", FieldChange::value(Some(&view.name), None::<String>))
             .change(
                 "members",
@@ -239,7 +239,7 @@ impl Hub {
             });
         }
         if teams::add_member(&mut tx, org, id, user, self.clock.now()).await? {
-            let event = Event::new(Actor::User(caller.user()), "team.member_added", "team", id)
+            let event = Event::new(caller.actor(), "team.member_added", "team", id)
                 .change("user_id", FieldChange::value(None::<String>, Some(user)));
             self.record(&mut tx, org, event).await?;
         }
@@ -260,13 +260,8 @@ impl Hub {
         if !teams::remove_member(&mut tx, org, id, user).await? {
             return Err(AppError::NotFound("team member"));
         }
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "team.member_removed",
-            "team",
-            id,
-        )
-        .change("user_id", FieldChange::value(Some(user), None::<String>));
+        let event = Event::new(caller.actor(), "team.member_removed", "team", id)
+            .change("user_id", FieldChange::value(Some(user), None::<String>));
         self.record(&mut tx, org, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.team_view(team).await

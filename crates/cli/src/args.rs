@@ -25,6 +25,10 @@ pub enum Command {
     /// Manage organizations (operator).
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Manage the platform's support accounts (operator): they see no organization until its
+    /// Administrator grants access.
+    #[command(subcommand, name = "support-user")]
+    SupportUser(SupportUserCommand),
     /// Export and verify the organization's long-term audit ledger.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -315,6 +319,29 @@ pub struct TokenClientArgs {
     /// API token (prefer the environment variable: arguments are visible to other users).
     #[arg(long, env = "LOCKSTEP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SupportUserCommand {
+    /// Add a support account and print its setup link's token (also mailed to the address).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
+    /// List the support accounts.
+    List {
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
+    /// Remove a support account: its sessions end at once.
+    Remove {
+        /// Support account id.
+        id: String,
+        #[command(flatten)]
+        auth: TokenClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

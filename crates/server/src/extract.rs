@@ -227,6 +227,7 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(token) = bearer_token(parts) {
             let caller = state.hub.authenticate(token.expose()).await?;
+            audit_support_request(parts, state, &caller).await?;
             return Ok(Authenticated(caller));
         }
         let Some(token) = session_cookie(parts) else {
@@ -248,8 +249,29 @@ impl FromRequestParts<AppState> for Authenticated {
                 .detail("Send the csrf_token from sign-in as `X-CSRF-Token`."));
             }
         }
+        audit_support_request(parts, state, &caller).await?;
         Ok(Authenticated(caller))
     }
+}
+
+/// A support person's request is recorded in the organization's audit (method and route
+/// template) before it is served; one that cannot be recorded is not served.
+pub(crate) async fn audit_support_request(
+    parts: &Parts,
+    state: &AppState,
+    caller: &lockstep_app::Caller,
+) -> Result<(), lockstep_app::AppError> {
+    if caller.support_grant().is_none() {
+        return Ok(());
+    }
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(unmatched)", axum::extract::MatchedPath::as_str);
+    state
+        .hub
+        .record_support_request(caller, parts.method.as_str(), route)
+        .await
 }
 
 fn session_cookie(parts: &Parts) -> Option<String> {

@@ -28,6 +28,7 @@ pub mod pipelines;
 pub mod sessions;
 pub mod settings;
 pub mod sso;
+pub mod support;
 pub mod teams;
 pub mod users;
 pub mod vault;

@@ -465,6 +465,7 @@ async fn fill_connection_tables(
     fill_dataset_tables(conn, org, pipeline, user).await;
     fill_policy_tables(conn, org, user).await;
     fill_sso_tables(conn, org, user).await;
+    fill_support_tables(conn, org, user).await;
     let run = insert_run(conn, org, pipeline, user, T0).await;
     lockstep_storage::pipelines::insert_run_error(
         conn,
@@ -876,4 +877,74 @@ async fn fill_sso_tables(
             .await
             .unwrap()
     );
+}
+
+/// Support access: a support account (the hub's, in no organization), a grant of this
+/// organization and a support session that entered it.
+async fn fill_support_tables(
+    conn: &mut lockstep_storage::Connection,
+    org: OrganizationId,
+    user: lockstep_domain::UserId,
+) {
+    use lockstep_domain::Role;
+    use lockstep_storage::support::{self, StoredGrant, StoredSupportSession, StoredSupportUser};
+    let support_user = StoredSupportUser {
+        id: Uuid::now_v7(),
+        email_index: Uuid::now_v7().as_bytes().to_vec(),
+        email_ciphertext: vec![1; 30],
+        password_hash: None,
+        totp_secret_ciphertext: None,
+        totp_last_step: None,
+        active: false,
+        setup_token_hash: Some(Uuid::now_v7().as_bytes().to_vec()),
+        setup_expires_at: Some(T0),
+        failed_logins: 0,
+        locked_until: None,
+        created_at: T0,
+    };
+    support::insert_user(conn, &support_user).await.unwrap();
+    let grant = StoredGrant {
+        id: Uuid::now_v7(),
+        organization_id: org,
+        support_user_id: support_user.id,
+        role: Role::Viewer,
+        reason_ciphertext: vec![2; 30],
+        email_ciphertext: vec![3; 30],
+        granted_by: Some(user),
+        created_at: T0,
+        expires_at: T0 + time::Duration::hours(1),
+        revoked_at: None,
+        revoked_by: None,
+    };
+    support::insert_grant(conn, &grant).await.unwrap();
+    assert!(grant.is_active(T0));
+    assert_eq!(
+        support::active_grants(conn, org, T0).await.unwrap(),
+        [grant.clone()]
+    );
+    let token_hash = *Uuid::now_v7()
+        .as_bytes()
+        .repeat(2)
+        .first_chunk::<32>()
+        .unwrap();
+    let session = StoredSupportSession {
+        id: Uuid::now_v7(),
+        support_user_id: support_user.id,
+        token_hash,
+        csrf_hash: [7; 32],
+        organization_id: None,
+        grant_id: None,
+        created_at: T0,
+        last_seen_at: T0,
+    };
+    support::insert_session(conn, &session).await.unwrap();
+    support::enter(conn, session.id, org, grant.id)
+        .await
+        .unwrap();
+    let found = support::find_session_by_token_hash(conn, &token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.organization_id, Some(org));
+    assert_eq!(found.grant_id, Some(grant.id));
 }

@@ -238,6 +238,18 @@ impl Keyring {
         OrgKeys::new(org, keys)
     }
 
+    /// Keys for fields that belong to the hub rather than to an organization (support accounts'
+    /// e-mail and TOTP secret): one version, the subkey derived for `purpose`, and ciphertexts
+    /// bound to the nil organization id, which no organization has. Stable across keyring
+    /// rotations, like every subkey.
+    pub fn hub_field_keys(&self, purpose: &str) -> Result<OrgKeys, VaultError> {
+        let key: SecretKey = Box::new(self.derive_subkey(purpose));
+        OrgKeys::new(
+            OrganizationId::from_uuid(Default::default()), // the nil id
+            BTreeMap::from([(1, key)]),
+        )
+    }
+
     /// Derives a hub-wide 32-byte subkey for a `purpose` (for example a blind-index key).
     ///
     /// HKDF-SHA256 with keyring key version 1 as input key material (no salt) and

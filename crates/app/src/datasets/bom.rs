@@ -937,7 +937,7 @@ impl Hub {
             against: Against::Destination,
         };
         let hub = Arc::clone(self);
-        let actor = Actor::User(caller.user());
+        let actor = caller.actor();
         tokio::spawn(async move {
             hub.run_pull(opened, PullJob::Bom(Box::new(job)), lease_owner, actor)
                 .await;
@@ -1684,13 +1684,7 @@ impl Hub {
             });
         }
         datasets::touch(&mut tx, id, self.clock.now()).await?;
-        let event = Event::new(
-            Actor::User(caller.user()),
-            "dataset.files_added",
-            "dataset",
-            id,
-        )
-        .change(
+        let event = Event::new(caller.actor(), "dataset.files_added", "dataset", id).change(
             "files",
             FieldChange::value(None::<u64>, Some(views.len() as u64)),
         );

@@ -4,6 +4,7 @@ mod audit;
 mod dataset;
 mod org;
 mod pipeline;
+mod support_user;
 mod vault;
 
 use crate::args::{Cli, Command};
@@ -13,6 +14,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => crate::serve::serve(args).await,
         Command::Vault(command) => vault::run(command).await,
         Command::Org(command) => org::run(command).await,
+        Command::SupportUser(command) => support_user::run(command).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Pipeline(command) => pipeline::run(command).await,
         Command::Dataset(command) => dataset::run(command).await,

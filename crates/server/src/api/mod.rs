@@ -36,6 +36,10 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
         components.add_security_scheme(
+            "support_session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
             "session_or_api_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
@@ -177,4 +181,21 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::sso::saml_acs))
         .routes(routes!(v1::sso::oidc_start))
         .routes(routes!(v1::sso::oidc_callback))
+        .routes(routes!(
+            v1::support::add_support_user,
+            v1::support::list_support_users
+        ))
+        .routes(routes!(v1::support::remove_support_user))
+        .routes(routes!(v1::support::support_setup))
+        .routes(routes!(v1::support::support_setup_confirm))
+        .routes(routes!(v1::support::support_login))
+        .routes(routes!(v1::support::support_organizations))
+        .routes(routes!(v1::support::support_enter))
+        .routes(routes!(v1::support::support_logout))
+        .routes(routes!(
+            v1::support::grant_support_access,
+            v1::support::list_support_access
+        ))
+        .routes(routes!(v1::support::revoke_support_access))
+        .routes(routes!(v1::support::support_accounts))
 }

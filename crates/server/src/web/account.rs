@@ -297,7 +297,7 @@ fn qr_failed() -> WebError {
 }
 
 /// The `secret=` parameter of an `otpauth://` URI.
-fn otpauth_secret(uri: &str) -> Option<String> {
+pub(crate) fn otpauth_secret(uri: &str) -> Option<String> {
     let (_, query) = uri.split_once('?')?;
     query
         .split('&')
@@ -307,7 +307,7 @@ fn otpauth_secret(uri: &str) -> Option<String> {
 }
 
 /// The QR code of `text` as an SVG image in a `data:` URI (allowed by the CSP's `img-src`).
-fn qr_data_uri(text: &str) -> Option<String> {
+pub(crate) fn qr_data_uri(text: &str) -> Option<String> {
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     let svg = code
         .render::<qrcode::render::svg::Color>()

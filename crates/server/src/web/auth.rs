@@ -33,8 +33,11 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// Paths of sign-in forms, rate-limited per client address like `/api/v1/auth/*`.
-pub(crate) const RATE_LIMITED: [&str; 8] = [
+pub(crate) const RATE_LIMITED: [&str; 11] = [
     "/login",
+    "/support/login",
+    "/support/setup",
+    "/support/setup/confirm",
     "/login/sso",
     "/login/totp",
     "/login/organization",

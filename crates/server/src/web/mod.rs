@@ -20,6 +20,7 @@ mod pipelines;
 mod policies;
 pub(crate) mod session;
 mod sso;
+mod support;
 mod teams;
 mod users;
 mod view_as;
@@ -93,4 +94,5 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(datasets::routes())
         .merge(audit::routes())
         .merge(sso::routes())
+        .merge(support::routes())
 }

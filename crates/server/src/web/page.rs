@@ -20,6 +20,9 @@ pub(crate) struct MemberNav {
     pub member: lockstep_policy::Member,
     /// The organization's time zone: every time a page shows is in it.
     pub time_zone: TimeZone,
+    /// "Support has access until …": when a support access grant is in force, its end (the
+    /// latest), for the banner every member sees.
+    pub support_until: Option<String>,
 }
 
 impl MemberNav {
@@ -38,6 +41,11 @@ impl MemberNav {
 
     pub fn is_admin(&self) -> bool {
         self.role == Role::Administrator
+    }
+
+    /// A support person working here under a grant (not a member).
+    pub fn is_support(&self) -> bool {
+        self.member.support
     }
 
     /// May create and edit pipelines and run them (Editors and Administrators).

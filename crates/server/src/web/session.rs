@@ -205,7 +205,9 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
-        SignedIn::from_headers(&parts.headers, state).await
+        let signed_in = SignedIn::from_headers(&parts.headers, state).await?;
+        crate::extract::audit_support_request(parts, state, &signed_in.caller).await?;
+        Ok(signed_in)
     }
 }
 
@@ -218,6 +220,11 @@ impl SignedIn {
         let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
         let caller = state.hub.authenticate(&token).await?;
         let account = state.hub.me(&caller).await?;
+        let support_until = state
+            .hub
+            .support_access_until(&caller)
+            .await?
+            .map(|until| crate::web::page::when(account.time_zone, until));
         Ok(SignedIn {
             csrf: cookie(headers, CSRF_COOKIE).unwrap_or_default(),
             nav: MemberNav {
@@ -227,6 +234,7 @@ impl SignedIn {
                 role: account.role,
                 member: caller.member,
                 time_zone: account.time_zone,
+                support_until,
             },
             caller,
         })

@@ -28,6 +28,7 @@ mod passkeys;
 mod pipelines;
 mod policies;
 mod sso;
+mod support;
 mod users;
 mod web;
 mod web_account;

@@ -42,6 +42,8 @@ struct Member {
     dataset_id: String,
     /// A team of the member's organization (shared by its members).
     team_id: String,
+    /// A support access grant of the member's organization.
+    support_grant_id: String,
     /// A passkey of the member's own (registered with a software authenticator when the hub
     /// has a host name; else an id nobody has).
     passkey_id: String,
@@ -133,6 +135,7 @@ async fn member(
         invitation_id: String::new(),
         dataset_id: String::new(),
         team_id: String::new(),
+        support_grant_id: String::new(),
     }
 }
 
@@ -150,6 +153,28 @@ async fn org(hub: &Arc<Hub>, op: &lockstep_app::Operator, name: &str) -> Org {
     )
     .await;
     let admin_caller = hub.authenticate(&admin.token).await.unwrap();
+    // A support account, set up, with a grant of this organization.
+    let support = hub
+        .add_support_user(op, &format!("support@{name}.example"))
+        .await
+        .unwrap();
+    let enrolment = hub
+        .begin_support_setup(
+            support.setup_token.expose(),
+            &Password::new(PASSWORD.to_owned()),
+        )
+        .await
+        .unwrap();
+    let secret = lockstep_auth::TotpSecret::from_otpauth_uri(&enrolment.otpauth_uri).unwrap();
+    let code = secret.code_at(time::OffsetDateTime::now_utc()).unwrap();
+    hub.confirm_support_setup(support.setup_token.expose(), &code)
+        .await
+        .unwrap();
+    let grant = hub
+        .grant_support_access(&admin_caller, support.account.id, Role::Viewer, 1, "matrix")
+        .await
+        .unwrap()
+        .id;
     let editor = member(
         hub,
         Some(&admin_caller),
@@ -257,6 +282,7 @@ async fn org(hub: &Arc<Hub>, op: &lockstep_app::Operator, name: &str) -> Org {
             invitation_id: invitation.id.to_string(),
             dataset_id: pulled.id.to_string(),
             team_id: team.id.to_string(),
+            support_grant_id: grant.to_string(),
             ..m
         });
     }
@@ -364,6 +390,11 @@ fn object_id(template: &str, owner: &Member, org_id: &str) -> String {
         &owner.dataset_id
     } else if template.starts_with("/api/v1/teams/") {
         &owner.team_id
+    } else if template.starts_with("/api/v1/organization/support-access/") {
+        &owner.support_grant_id
+    } else if template.starts_with("/api/v1/sys/support-users/") {
+        // The operator's route; every other caller is refused before the id is read.
+        "01900000-0000-7000-8000-000000000000"
     } else {
         panic!("{template}: which object does its id name? add it to the matrix")
     };
@@ -407,6 +438,9 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("POST", "/api/v1/users/invitations") => json!({"email": "new@alpha.io", "role": "viewer"}),
         ("PATCH", "/api/v1/users") => json!({"role": "viewer"}),
         ("PATCH", "/api/v1/organization/settings") => json!({"require_totp": false}),
+        ("POST", "/api/v1/organization/support-access") => {
+            json!({"support_user_id": "01900000-0000-7000-8000-000000000000", "role": "viewer", "hours": 1, "reason": "x"})
+        }
         ("PUT", "/api/v1/organization/sso") => {
             json!({"kind": "saml", "saml": {"idp_metadata_xml": "<x/>"}})
         }

@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Actor {
-    /// `user`, `operator` or `anonymous`.
+    /// `user`, `operator`, `anonymous`, `scheduler`, or `support` (its id is the support access
+    /// grant the support person worked under).
     kind: String,
     id: Option<String>,
 }

@@ -143,27 +143,36 @@ pub(crate) async fn login(
 
 /// A new session's answer: the tokens, and the same as `__Host-` cookies for pages.
 fn session_answer(done: &lockstep_app::LoginSuccess) -> impl IntoResponse + use<> {
-    let max_age = (done.expires_at - OffsetDateTime::now_utc())
+    session_tokens_answer(&done.session_token, &done.csrf_token, done.expires_at)
+}
+
+/// [`session_answer`] for any new session (a member's or a support person's).
+pub(crate) fn session_tokens_answer(
+    session_token: &lockstep_app::SecretToken,
+    csrf_token: &lockstep_app::SecretToken,
+    expires_at: OffsetDateTime,
+) -> impl IntoResponse + use<> {
+    let max_age = (expires_at - OffsetDateTime::now_utc())
         .whole_seconds()
         .max(0);
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}",
-        done.session_token.expose()
+        session_token.expose()
     );
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         headers.append(header::SET_COOKIE, value);
     }
     // Pages put the session's CSRF token into their forms; they read it from this cookie.
-    if let Some(value) = crate::web::csrf_cookie(done.csrf_token.expose(), max_age) {
+    if let Some(value) = crate::web::csrf_cookie(csrf_token.expose(), max_age) {
         headers.append(header::SET_COOKIE, value);
     }
     (
         headers,
         Json(LoginAnswer {
-            session_token: done.session_token.expose().to_owned(),
-            csrf_token: done.csrf_token.expose().to_owned(),
-            expires_at: done.expires_at,
+            session_token: session_token.expose().to_owned(),
+            csrf_token: csrf_token.expose().to_owned(),
+            expires_at,
         }),
     )
 }

@@ -10,5 +10,6 @@ pub(crate) mod me;
 pub(crate) mod pipelines;
 pub(crate) mod policies;
 pub(crate) mod sso;
+pub(crate) mod support;
 pub(crate) mod sys;
 pub(crate) mod users;
