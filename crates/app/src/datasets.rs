@@ -1076,6 +1076,7 @@ impl Hub {
         name: Option<&str>,
         filter: Option<&str>,
     ) -> Result<DatasetView, AppError> {
+        self.authorize_in_organization(caller, Action::PullDatasets)?;
         let org = caller.organization();
         let mut conn = self.store.read().await?;
         let pipeline = pipelines::get(&mut conn, org, pipeline_id)
@@ -1086,7 +1087,6 @@ impl Hub {
             })?;
         drop(conn);
         self.check_pipeline_access(caller, pipeline_id).await?;
-        self.authorize_in_organization(caller, Action::PullDatasets)?;
         if self.moves_boms(&pipeline).await? {
             return Err(AppError::Refused(crate::pipelines::BOM_PIPELINE));
         }

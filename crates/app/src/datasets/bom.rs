@@ -893,6 +893,7 @@ impl Hub {
         root_part: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<DatasetView, AppError> {
+        self.authorize_in_organization(caller, Action::PullDatasets)?;
         let org = caller.organization();
         let mut conn = self.store.read().await?;
         let pipeline = pipelines::get(&mut conn, org, pipeline_id)
@@ -903,7 +904,6 @@ impl Hub {
             })?;
         drop(conn);
         self.check_pipeline_access(caller, pipeline_id).await?;
-        self.authorize_in_organization(caller, Action::PullDatasets)?;
         let file_name = upload_file_name(file_name)?;
         let name = match name {
             Some(n) => Some(n.to_owned()),

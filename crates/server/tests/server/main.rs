@@ -42,6 +42,7 @@ mod web_forms;
 mod web_pipelines;
 mod web_policies;
 mod web_sso;
+mod web_support;
 mod web_users;
 
 struct Fixture {

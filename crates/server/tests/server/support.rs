@@ -259,7 +259,7 @@ async fn support_sees_nothing_without_a_grant_and_works_with_the_granted_role_un
             Method::POST,
             "/api/v1/me/tokens",
             &token,
-            Some(json!({"name": "mine"})),
+            Some(json!({"name": "mine", "scope": "read"})),
         )
         .await;
     assert_eq!(
@@ -269,12 +269,8 @@ async fn support_sees_nothing_without_a_grant_and_works_with_the_granted_role_un
         own_token.body
     );
     assert_eq!(
-        own_token.json()["type"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next(),
-        Some("customer-only")
+        own_token.json()["type"],
+        "urn:lockstep:problem:customer-only"
     );
     let pull = env
         .call(
@@ -367,6 +363,19 @@ async fn support_sees_nothing_without_a_grant_and_works_with_the_granted_role_un
     // After the grant's end, the open session is refused on the next request, and it cannot
     // enter again.
     env.clock.advance(time::Duration::hours(2));
+    // The Administrator's own session ended meanwhile (idle): they sign in again.
+    env.admin = env
+        .hub
+        .login(
+            "admin@alpha.io",
+            &lockstep_app::Password::new(PASSWORD.to_owned()),
+            None,
+        )
+        .await
+        .unwrap()
+        .session_token
+        .expose()
+        .to_owned();
     let after = env
         .call(Method::GET, "/api/v1/pipelines", &token, None)
         .await;

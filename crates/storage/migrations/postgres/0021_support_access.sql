@@ -51,3 +51,8 @@ CREATE TABLE support_sessions (
 );
 CREATE INDEX support_sessions_grant ON support_sessions (grant_id);
 CREATE INDEX support_sessions_user ON support_sessions (support_user_id);
+
+-- A support person acts too (under a grant): allow actor_kind 'support'.
+ALTER TABLE audit_events DROP CONSTRAINT audit_events_actor_kind_check;
+ALTER TABLE audit_events ADD CONSTRAINT audit_events_actor_kind_check
+    CHECK (actor_kind IN ('user', 'operator', 'anonymous', 'scheduler', 'support'));
