@@ -920,7 +920,7 @@ async fn fill_support_tables(
     assert!(grant.is_active(T0));
     assert_eq!(
         support::active_grants(conn, org, T0).await.unwrap(),
-        [grant.clone()]
+        std::slice::from_ref(&grant)
     );
     let token_hash = *Uuid::now_v7()
         .as_bytes()
