@@ -218,6 +218,11 @@ impl SignedIn {
         let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
         let caller = state.hub.authenticate(&token).await?;
         let account = state.hub.me(&caller).await?;
+        let deletion_due = state
+            .hub
+            .organization_deletion_due(&caller)
+            .await?
+            .map(|t| super::page::when(account.time_zone, t));
         Ok(SignedIn {
             csrf: cookie(headers, CSRF_COOKIE).unwrap_or_default(),
             nav: MemberNav {
@@ -227,6 +232,7 @@ impl SignedIn {
                 role: account.role,
                 member: caller.member,
                 time_zone: account.time_zone,
+                deletion_due,
             },
             caller,
         })

@@ -407,6 +407,9 @@ fn body_for(method: &Method, path: &str) -> Value {
         ("POST", "/api/v1/users/invitations") => json!({"email": "new@alpha.io", "role": "viewer"}),
         ("PATCH", "/api/v1/users") => json!({"role": "viewer"}),
         ("PATCH", "/api/v1/organization/settings") => json!({"require_totp": false}),
+        ("POST", "/api/v1/organization/deletion") => {
+            json!({"password": PASSWORD, "confirm_name": "alpha"})
+        }
         ("PUT", "/api/v1/organization/sso") => {
             json!({"kind": "saml", "saml": {"idp_metadata_xml": "<x/>"}})
         }
@@ -708,7 +711,9 @@ async fn cross_tenant_matrix(backend: Backend) {
                 let (status, body) = call(&app, method, &path, Some(&who.token)).await;
                 // A singleton the organization has not configured yet is 404 for whoever may
                 // read it.
-                let expected = if template == "/api/v1/organization/sso" {
+                let expected = if template == "/api/v1/organization/sso"
+                    || template == "/api/v1/organization/deletion"
+                {
                     StatusCode::NOT_FOUND
                 } else {
                     StatusCode::OK
