@@ -53,6 +53,12 @@ pub struct DeletionConfirmation<'a> {
     pub confirm_name: &'a str,
 }
 
+impl std::fmt::Debug for DeletionConfirmation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeletionConfirmation(..)")
+    }
+}
+
 impl Hub {
     /// Asks for the whole organization to be deleted after its grace period (at once with 0).
     /// Needs a session (not an API token), the caller's password, their TOTP code where they
@@ -92,7 +98,9 @@ impl Hub {
         self.reauthenticate(&user, confirmation.password, confirmation.totp)
             .await?;
 
+        // As stored (milliseconds), so the answer and later reads agree.
         let now = self.clock.now();
+        let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
         let pending = PendingDeletion {
             organization_id: org,
             requested_by: caller.user(),
