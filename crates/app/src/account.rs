@@ -198,6 +198,9 @@ impl Hub {
             now,
         )
         .await?;
+        // A new password chosen by the signed-in member (after single sign-on) answers an
+        // incident response's requirement as a reset does.
+        users::set_must_reset_password(&mut tx, user.organization_id, user.id, false).await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, caller.session_id())
             .await?;
         let mut event = Event::new(

@@ -2346,7 +2346,8 @@ impl Hub {
         Ok(users::dataset_removal_notice(&mut conn, caller.user()).await?)
     }
 
-    /// Deletes stale data sets every `every` until `shutdown` (while unsealed).
+    /// Deletes stale data sets, and organizations whose requested deletion is due, every `every`
+    /// until `shutdown` (while unsealed).
     pub async fn sweep_datasets_every(
         self: Arc<Self>,
         every: std::time::Duration,
@@ -2358,6 +2359,10 @@ impl Hub {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "stale data sets deleted"),
                     Err(err) => tracing::warn!(error = %err, "the data set clean-up failed"),
+                }
+                // Organizations whose Administrators asked for their deletion, once it is due.
+                if let Err(err) = self.delete_due_organizations().await {
+                    tracing::warn!(error = %err, "due organization deletions failed");
                 }
             }
             tokio::time::sleep(every).await;

@@ -35,6 +35,10 @@ pub enum AppError {
     /// The identity provider's answer was refused; the reason code is in the audit too.
     #[error("single sign-on refused ({0})")]
     SsoRefused(lockstep_sso::RefusalReason),
+    /// The password (or passkey) was right, but an Administrator's incident response requires a
+    /// new password first: reset it ("forgot password"). No session was made.
+    #[error("a password reset is required before you sign in")]
+    PasswordResetRequired,
     /// The password was right, but the organization signs in with single sign-on only.
     #[error("your organization signs in with single sign-on: use its sign-in link")]
     SsoRequired,

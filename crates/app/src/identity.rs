@@ -321,6 +321,10 @@ impl Hub {
             return Err(AppError::SsoRequired);
         }
         let mut conn = self.store.read().await?;
+        // After an incident response the old password no longer signs in; nothing is counted.
+        if users::must_reset_password(&mut conn, user.organization_id, user.id).await? {
+            return Err(AppError::PasswordResetRequired);
+        }
         let has_passkey = self
             .has_passkey(&mut conn, user.organization_id, user.id)
             .await?;
@@ -668,7 +672,8 @@ impl Hub {
 
     /// Completes a password reset: the token is single-use and expires; an account with TOTP
     /// still needs a code; every session and every API token of the user ends (whoever held
-    /// the account before the reset holds nothing that still works).
+    /// the account before the reset holds nothing that still works), and a reset an incident
+    /// response required is done.
     pub async fn complete_password_reset(
         &self,
         token: &str,
@@ -707,16 +712,24 @@ impl Hub {
         users::set_password_hash(&mut tx, user.organization_id, user.id, hash.as_str(), now)
             .await?;
         users::set_login_failures(&mut tx, user.organization_id, user.id, 0, None, now).await?;
+        let required = users::must_reset_password(&mut tx, user.organization_id, user.id).await?;
+        users::set_must_reset_password(&mut tx, user.organization_id, user.id, false).await?;
         sessions::delete_for_user(&mut tx, user.organization_id, user.id, None).await?;
         let revoked = self
             .revoke_all_api_tokens(&mut tx, user.organization_id, user.id, Actor::Anonymous)
             .await?;
-        let event = Event::new(Actor::Anonymous, "user.password_reset", "user", user.id)
+        let mut event = Event::new(Actor::Anonymous, "user.password_reset", "user", user.id)
             .change("password", FieldChange::secret())
             .change(
                 "api_tokens_revoked",
                 FieldChange::value(None::<u64>, Some(revoked)),
             );
+        if required {
+            event = event.change(
+                "must_reset_password",
+                FieldChange::value(Some(true), Some(false)),
+            );
+        }
         self.record(&mut tx, user.organization_id, event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(user = %user.id, "password reset completed; sessions and API tokens ended");

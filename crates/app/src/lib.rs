@@ -11,9 +11,11 @@ mod audit_names;
 mod clock;
 mod connections;
 mod datasets;
+mod deletion;
 mod error;
 mod hub;
 mod identity;
+mod incident;
 mod jobs;
 mod ledger;
 mod members;
@@ -52,11 +54,15 @@ pub use datasets::{
     MAX_RETENTION_DAYS as MAX_DATASET_RETENTION_DAYS, ProcessSelection, RecordIssue, RecordOutcome,
     RecordPage, RecordQuery, RecordStatus, RecordView,
 };
+pub use deletion::{
+    DEFAULT_DELETION_GRACE_DAYS, DeletionConfirmation, DeletionView, MAX_DELETION_GRACE_DAYS,
+};
 pub use error::{AppError, BlockedRow};
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{
     Caller, Credential, LoginSuccess, MAX_ACCOUNTS_PER_ADDRESS, MailOutcome, OrganizationChoice,
 };
+pub use incident::IncidentOutcome;
 pub use ledger::{KEY_NAME as LEDGER_KEY_NAME, origin as ledger_origin, stored_ledger};
 pub use lockstep_auth::{LockoutPolicy, Password, SecretToken, SessionPolicy};
 pub use lockstep_connectors as connectors;

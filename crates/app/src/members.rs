@@ -46,6 +46,9 @@ pub struct SettingsUpdate {
     pub time_zone: Option<String>,
     /// Days (1..=90) after which an untouched data set is deleted.
     pub dataset_retention_days: Option<u32>,
+    /// Days (0..=30) between a request to delete the organization and the deletion; a pending
+    /// deletion keeps the date it was given.
+    pub deletion_grace_days: Option<u32>,
 }
 
 /// A new (or resent) invitation. Its token belongs to the invited address: show it to the
@@ -642,6 +645,18 @@ impl Hub {
                 ),
             });
         }
+        if update
+            .deletion_grace_days
+            .is_some_and(|d| d > crate::deletion::MAX_DELETION_GRACE_DAYS)
+        {
+            return Err(AppError::Invalid {
+                field: "deletion_grace_days",
+                reason: format!(
+                    "must be between 0 and {}",
+                    crate::deletion::MAX_DELETION_GRACE_DAYS
+                ),
+            });
+        }
         let mut tx = self.store.write().await?;
         let before = settings::get(&mut tx, org).await?;
         let after = OrganizationSettings {
@@ -655,6 +670,9 @@ impl Hub {
             dataset_retention_days: update
                 .dataset_retention_days
                 .unwrap_or(before.dataset_retention_days),
+            deletion_grace_days: update
+                .deletion_grace_days
+                .unwrap_or(before.deletion_grace_days),
         };
         settings::put(&mut tx, org, after.clone(), self.clock.now()).await?;
         let mut event = Event::new(
@@ -687,6 +705,15 @@ impl Hub {
                 FieldChange::value(
                     Some(before.dataset_retention_days),
                     Some(after.dataset_retention_days),
+                ),
+            );
+        }
+        if before.deletion_grace_days != after.deletion_grace_days {
+            event = event.change(
+                "deletion_grace_days",
+                FieldChange::value(
+                    Some(before.deletion_grace_days),
+                    Some(after.deletion_grace_days),
                 ),
             );
         }

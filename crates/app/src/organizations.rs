@@ -1,14 +1,17 @@
 //! The operator's organization use cases: create (with its data key and the first
-//! administrator's invitation), list, delete (crypto-shredding its keys).
+//! administrator's invitation), list, delete (crypto-shredding its keys) — the deletion shared
+//! with the one its Administrators ask for (`deletion.rs`).
 
+use crate::audit::Actor;
 use crate::{AppError, Hub, Operator};
 use lockstep_auth::SecretToken;
-use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, OrganizationName};
+use lockstep_domain::{EmailAddress, InvitationId, OrganizationId, OrganizationName, UserId};
 use lockstep_storage::StoreError;
 use lockstep_storage::invitations::{self, NewInvitation};
+use lockstep_storage::organization_deletions;
 use lockstep_storage::organizations::{self, Organization, StoredOrgKey};
 use lockstep_vault::Aad;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// How long the first administrator's invitation stays valid.
@@ -169,17 +172,39 @@ impl Hub {
         if self.vault.is_sealed() {
             return Err(AppError::Sealed);
         }
+        self.shred_organization(id, DeletedBy::Operator(operator.token_id().to_owned()))
+            .await?;
+        tracing::info!(organization = %id, operator_token = operator.token_id(), "organization deleted");
+        Ok(())
+    }
+
+    /// The one way an organization is deleted, by the operator or at its Administrators' request
+    /// once due: `organization.deleted` is recorded (the long-term ledger keeps it as its last
+    /// event), every row goes (the wrapped keys too: foreign keys cascade), the keys leave
+    /// memory and the retained ledger gets a last checkpoint. `false` when `by` is a request that
+    /// is no longer pending or not yet due (cancelled meanwhile): nothing was deleted.
+    pub(crate) async fn shred_organization(
+        &self,
+        id: OrganizationId,
+        by: DeletedBy,
+    ) -> Result<bool, AppError> {
         let mut tx = self.store.write().await?;
         if organizations::get(&mut tx, id).await?.is_none() {
             return Err(AppError::NotFound("organization"));
         }
+        let actor = match by {
+            DeletedBy::Operator(token) => Actor::Operator(token),
+            DeletedBy::Request { requested_by, now } => {
+                // Checked on the deletion's own transaction: a cancel that committed first wins.
+                let pending = organization_deletions::get(&mut tx, id).await?;
+                if !pending.is_some_and(|p| p.due_at <= now && p.requested_by == requested_by) {
+                    return Ok(false);
+                }
+                Actor::User(requested_by)
+            }
+        };
         // The long-term ledger keeps this last event; the short-term one goes with the rest.
-        let event = crate::audit::Event::new(
-            crate::audit::Actor::Operator(operator.token_id().to_owned()),
-            "organization.deleted",
-            "organization",
-            id,
-        );
+        let event = crate::audit::Event::new(actor, "organization.deleted", "organization", id);
         self.record(&mut tx, id, event).await?;
         let existed = organizations::delete(&mut tx, id).await?;
         if !existed {
@@ -187,13 +212,24 @@ impl Hub {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.vault.forget_org(id);
-        tracing::info!(organization = %id, operator_token = operator.token_id(), "organization deleted");
         // The retained ledger gets a last signed checkpoint, so it verifies with signatures up to
         // its deletion event. The deletion stands even if signing fails; the ledger then still
         // verifies for structure.
         if let Err(error) = self.checkpoint_ledger(id).await {
             tracing::warn!(organization = %id, error = %error, "the deleted organization's ledger could not be checkpointed");
         }
-        Ok(())
+        Ok(true)
     }
+}
+
+/// Who deletes an organization.
+#[derive(Debug, Clone)]
+pub(crate) enum DeletedBy {
+    /// The operator (by the token's id).
+    Operator(String),
+    /// Its Administrators' pending request, due at `now`.
+    Request {
+        requested_by: UserId,
+        now: OffsetDateTime,
+    },
 }

@@ -626,6 +626,11 @@ impl Hub {
         if user.status != UserStatus::Active || policy.is_locked(&failures, now) {
             return Err(refused());
         }
+        // After an incident response a passkey does not sign in either until the password is
+        // reset.
+        if users::must_reset_password(&mut tx, org, user_id).await? {
+            return Err(AppError::PasswordResetRequired);
+        }
         if !passkeys::record_use(&mut tx, org, user_id, passkey, credential.as_deref(), now).await?
         {
             return Err(refused());

@@ -291,6 +291,15 @@ impl From<AppError> for ApiError {
                 "Your organization signs in with single sign-on",
             )
             .detail("Password sign-in is off for your organization: sign in through its identity provider."),
+            AppError::PasswordResetRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password-reset-required",
+                "A new password is required",
+            )
+            .detail(
+                "An Administrator ended your sessions and requires a new password: use \"Forgot \
+                 password\" (POST /api/v1/auth/password-reset) to choose one, then sign in.",
+            ),
             AppError::NotFound(what) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not-found",

@@ -21,6 +21,7 @@ pub mod invitations;
 pub mod ledger;
 pub mod names;
 pub mod operator;
+pub mod organization_deletions;
 pub mod organizations;
 pub mod passkeys;
 pub mod password_resets;

@@ -17,6 +17,9 @@ pub struct OrganizationSettings {
     /// Data sets untouched this many days (1..=90) are deleted, and so are those of members who
     /// have not signed in for as long.
     pub dataset_retention_days: u32,
+    /// Days (0..=30) between an Administrator's request to delete the organization and the
+    /// deletion; 0 deletes at once.
+    pub deletion_grace_days: u32,
 }
 
 impl Default for OrganizationSettings {
@@ -27,6 +30,7 @@ impl Default for OrganizationSettings {
             long_term_audit: true,
             time_zone: "UTC".to_owned(),
             dataset_retention_days: 5,
+            deletion_grace_days: 7,
         }
     }
 }
@@ -37,8 +41,8 @@ pub async fn get(
     org: OrganizationId,
 ) -> Result<OrganizationSettings, StoreError> {
     let row = sqlx::query(
-        "SELECT require_totp, audit_depth, long_term_audit, time_zone, dataset_retention_days \
-         FROM organization_settings \
+        "SELECT require_totp, audit_depth, long_term_audit, time_zone, dataset_retention_days, \
+         deletion_grace_days FROM organization_settings \
          WHERE organization_id = $1",
     )
     .bind(org.to_string())
@@ -54,6 +58,8 @@ pub async fn get(
             time_zone: row.try_get("time_zone")?,
             dataset_retention_days: u32::try_from(row.try_get::<i64, _>("dataset_retention_days")?)
                 .map_err(|_| StoreError::Corrupt("retention days"))?,
+            deletion_grace_days: u32::try_from(row.try_get::<i64, _>("deletion_grace_days")?)
+                .map_err(|_| StoreError::Corrupt("deletion grace days"))?,
         }),
     }
 }
@@ -66,12 +72,13 @@ pub async fn put(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO organization_settings (organization_id, require_totp, audit_depth, \
-         long_term_audit, time_zone, updated_at, dataset_retention_days) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         long_term_audit, time_zone, updated_at, dataset_retention_days, deletion_grace_days) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (organization_id) DO UPDATE SET require_totp = excluded.require_totp, \
          audit_depth = excluded.audit_depth, long_term_audit = excluded.long_term_audit, \
          time_zone = excluded.time_zone, updated_at = excluded.updated_at, \
-         dataset_retention_days = excluded.dataset_retention_days",
+         dataset_retention_days = excluded.dataset_retention_days, \
+         deletion_grace_days = excluded.deletion_grace_days",
     )
     .bind(org.to_string())
     .bind(i64::from(settings.require_totp))
@@ -80,6 +87,7 @@ pub async fn put(
     .bind(settings.time_zone.clone())
     .bind(to_millis(at))
     .bind(i64::from(settings.dataset_retention_days))
+    .bind(i64::from(settings.deletion_grace_days))
     .execute(conn)
     .await?;
     Ok(())

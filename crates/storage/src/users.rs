@@ -428,3 +428,37 @@ pub async fn set_dataset_removal_notice(
         .await?;
     Ok(())
 }
+
+/// Whether the member must reset their password before signing in with it again (set by an
+/// Administrator's incident response, cleared by a completed reset).
+pub async fn must_reset_password(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: UserId,
+) -> Result<bool, StoreError> {
+    let row =
+        sqlx::query("SELECT must_reset_password FROM users WHERE organization_id = $1 AND id = $2")
+            .bind(org.to_string())
+            .bind(id.to_string())
+            .fetch_optional(conn)
+            .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<i64, _>("must_reset_password")? != 0,
+        None => false,
+    })
+}
+
+pub async fn set_must_reset_password(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    id: UserId,
+    on: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET must_reset_password = $3 WHERE organization_id = $1 AND id = $2")
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .bind(i64::from(on))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -412,6 +412,19 @@ async fn fill_identity_tables(
     lockstep_storage::ledger::insert_checkpoint(conn, org, 1, "note", "vkey", T0)
         .await
         .unwrap();
+    let deletion = lockstep_storage::organization_deletions::PendingDeletion {
+        organization_id: org,
+        requested_by: user,
+        requested_at: T0,
+        due_at: T0,
+    };
+    lockstep_storage::organization_deletions::insert(conn, &deletion)
+        .await
+        .unwrap();
+    assert!(matches!(
+        lockstep_storage::organization_deletions::insert(conn, &deletion).await,
+        Err(StoreError::Conflict("organization deletion"))
+    ));
     user
 }
 

@@ -10,7 +10,8 @@
 //! Each role has an organization of its own (created by the operator, the member invited by that
 //! organization's Administrator), so one role's changes never reach another's run. Left out, for
 //! every member: the operations that end the caller's own session (`POST /api/v1/auth/logout`,
-//! `DELETE /api/v1/me/sessions`, `DELETE /api/v1/me/sessions/{id}`), and for the operator
+//! `DELETE /api/v1/me/sessions`, `DELETE /api/v1/me/sessions/{id}`, and the incident button
+//! `POST /api/v1/organization/incident`, which ends everyone's), and for the operator
 //! `POST /api/v1/sys/seal` (a sealed hub answers 503 to everything after it). The operator runs
 //! last, as deleting organizations ends the members' sessions.
 // The summary of each run, and schemathesis' report when it fails, are what a reader needs.
@@ -25,10 +26,11 @@ use std::time::Instant;
 const PASSWORD: &str = "correct horse battery staple";
 
 /// Operations that end the member's own session: run, they turn the rest of the run into 401s.
-const SESSION_ENDING: [&str; 3] = [
+const SESSION_ENDING: [&str; 4] = [
     "^POST /api/v1/auth/logout$",
     "^DELETE /api/v1/me/sessions$",
     r"^DELETE /api/v1/me/sessions/\{id\}$",
+    "^POST /api/v1/organization/incident$",
 ];
 
 fn client(data: &Path) -> reqwest::Client {

@@ -100,6 +100,12 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(v1::users::get_settings, v1::users::update_settings))
         .routes(routes!(v1::users::rotate_key))
+        .routes(routes!(
+            v1::organization::request_deletion,
+            v1::organization::get_deletion,
+            v1::organization::cancel_deletion
+        ))
+        .routes(routes!(v1::organization::incident))
         .routes(routes!(v1::audit::object_events))
         .routes(routes!(v1::audit::search))
         .routes(routes!(v1::audit::checkpoint))

@@ -15,6 +15,7 @@ mod connections;
 mod datasets;
 mod multipart;
 mod operator;
+mod organization;
 mod page;
 mod pipelines;
 mod policies;
@@ -87,6 +88,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(account::routes())
         .merge(users::routes())
+        .merge(organization::routes())
         .merge(teams::routes())
         .merge(policies::routes())
         .merge(connections::routes())

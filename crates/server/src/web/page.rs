@@ -23,6 +23,9 @@ pub(crate) struct MemberNav {
     /// "Support has access until …": when a support access grant is in force, its end (the
     /// latest), for the banner every member sees.
     pub support_until: Option<String>,
+    /// When the organization will be deleted, if an Administrator asked for that: every page
+    /// says so in a banner.
+    pub deletion_due: Option<String>,
 }
 
 impl MemberNav {
@@ -70,6 +73,16 @@ impl MemberNav {
     /// May look at records as another member or a team would see them (Administrators).
     pub fn can_view_as(&self) -> bool {
         self.can(Action::ViewAs)
+    }
+
+    /// May ask for the organization's deletion and cancel it (Administrators, not support).
+    pub fn can_delete_organization(&self) -> bool {
+        self.can(Action::DeleteOrganization)
+    }
+
+    /// May end members' sessions and tokens after an incident (Administrators, not support).
+    pub fn can_respond_to_incident(&self) -> bool {
+        self.can(Action::RespondToIncident)
     }
 }
 
@@ -159,6 +172,22 @@ pub(crate) fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "reset-done" => "Your password was reset. Sign in with the new one.",
         "accepted" => "Your account is ready. Sign in.",
         "signed-out" => "You are signed out.",
+        "deletion-requested" => {
+            "The organization's deletion was requested: every Administrator was mailed."
+        }
+        "deletion-cancelled" => "The deletion was cancelled: nothing will be deleted.",
+        "organization-deleted" => "The organization was deleted with everything it held.",
+        "incident" => {
+            "Every session and API token of the member was ended; they must reset their password."
+        }
+        "incident-self" => {
+            "Every session and API token of yours was ended: reset your password (Forgot \
+             password) to sign in again."
+        }
+        "incident-all" => {
+            "Every session and API token of the organization was ended, yours included: reset \
+             your password (Forgot password) to sign in again."
+        }
         "unsealed" => "The hub is unsealed.",
         "sealed" => "The hub is sealed.",
         _ => return None,

@@ -225,6 +225,11 @@ impl SignedIn {
             .support_access_until(&caller)
             .await?
             .map(|until| crate::web::page::when(account.time_zone, until));
+        let deletion_due = state
+            .hub
+            .organization_deletion_due(&caller)
+            .await?
+            .map(|t| super::page::when(account.time_zone, t));
         Ok(SignedIn {
             csrf: cookie(headers, CSRF_COOKIE).unwrap_or_default(),
             nav: MemberNav {
@@ -235,6 +240,7 @@ impl SignedIn {
                 member: caller.member,
                 time_zone: account.time_zone,
                 support_until,
+                deletion_due,
             },
             caller,
         })

@@ -3,6 +3,7 @@
 //! the organization's settings (with the rotation of its data key). The use cases are the API's
 //! (`api/v1/users.rs`); they refuse every other role.
 
+use super::organization::ControlCards;
 use super::page::{
     FormErrors, NoticeQuery, Shell, WebError, render, render_status, role_label, see_other, when,
 };
@@ -444,7 +445,7 @@ async fn delete_user(
 
 #[derive(Template)]
 #[template(path = "settings/settings.html")]
-struct SettingsPage {
+pub(crate) struct SettingsPage {
     shell: Shell,
     errors: FormErrors,
     require_totp: bool,
@@ -452,14 +453,19 @@ struct SettingsPage {
     long_term_audit: bool,
     time_zone: String,
     dataset_retention_days: String,
+    deletion_grace_days: String,
     /// Just rotated: the data key version new data is encrypted with.
     rotated: Option<u32>,
+    /// Deleting the organization and the incident button.
+    control: ControlCards,
 }
 
-async fn settings_page(
+/// The settings page, with the deletion form's `deletion_errors`.
+pub(crate) async fn settings_page(
     state: &AppState,
     signed: &SignedIn,
     notice: Option<&'static str>,
+    deletion_errors: FormErrors,
 ) -> Result<SettingsPage, WebError> {
     let current = state.hub.organization_settings(&signed.caller).await?;
     Ok(SettingsPage {
@@ -470,7 +476,9 @@ async fn settings_page(
         long_term_audit: current.long_term_audit,
         time_zone: current.time_zone,
         dataset_retention_days: current.dataset_retention_days.to_string(),
+        deletion_grace_days: current.deletion_grace_days.to_string(),
         rotated: None,
+        control: ControlCards::load(state, signed, deletion_errors).await?,
     })
 }
 
@@ -479,7 +487,9 @@ async fn settings(
     signed: SignedIn,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
-    Ok(render(&settings_page(&state, &signed, query.text()).await?))
+    Ok(render(
+        &settings_page(&state, &signed, query.text(), FormErrors::none()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -490,12 +500,15 @@ struct SettingsForm {
     time_zone: String,
     /// Missing: kept as it is.
     dataset_retention_days: Option<String>,
+    /// Missing: kept as it is.
+    deletion_grace_days: Option<String>,
 }
 
 async fn update_settings(
     State(state): State<AppState>,
     Posted(signed, form): Posted<SettingsForm>,
 ) -> Result<Response, WebError> {
+    let control = ControlCards::load(&state, &signed, FormErrors::none()).await?;
     let show = |errors: FormErrors| SettingsPage {
         shell: signed.shell("Settings", "settings"),
         errors,
@@ -504,7 +517,9 @@ async fn update_settings(
         long_term_audit: form.long_term_audit.is_some(),
         time_zone: form.time_zone.clone(),
         dataset_retention_days: form.dataset_retention_days.clone().unwrap_or_default(),
+        deletion_grace_days: form.deletion_grace_days.clone().unwrap_or_default(),
         rotated: None,
+        control: control.clone(),
     };
     let Ok(audit_depth) = form.audit_depth.trim().parse::<u32>() else {
         // Asked first, so that a lower role gets the error page and not a form.
@@ -535,12 +550,30 @@ async fn update_settings(
             }
         },
     };
+    let grace = match form.deletion_grace_days.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => match text.parse::<u32>() {
+            Ok(days) => Some(days),
+            Err(_) => {
+                state.hub.organization_settings(&signed.caller).await?;
+                let errors = FormErrors::none().field(
+                    "deletion_grace_days",
+                    "Enter a whole number of days between 0 and 30.",
+                );
+                return Ok(render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &show(errors),
+                ));
+            }
+        },
+    };
     let update = SettingsUpdate {
         require_totp: Some(form.require_totp.is_some()),
         audit_depth: Some(audit_depth),
         long_term_audit: Some(form.long_term_audit.is_some()),
         time_zone: Some(form.time_zone.trim().to_owned()),
         dataset_retention_days: retention,
+        deletion_grace_days: grace,
     };
     match state
         .hub
@@ -562,7 +595,7 @@ async fn rotate_key(
     Posted(signed, Empty {}): Posted<Empty>,
 ) -> Result<Response, WebError> {
     let version = state.hub.rotate_organization_key(&signed.caller).await?;
-    let mut page = settings_page(&state, &signed, None).await?;
+    let mut page = settings_page(&state, &signed, None, FormErrors::none()).await?;
     page.rotated = Some(version);
     Ok(render(&page))
 }

@@ -21,6 +21,7 @@ mod account;
 mod addresses;
 mod boms;
 mod connections;
+mod control;
 mod datasets;
 mod http2;
 mod matrix;

@@ -121,7 +121,7 @@ pub(crate) async fn accept_invitation(
         (status = 200, body = LoginAnswer),
         (status = 300, description = "The address and password fit accounts in several organizations: sign in again naming one (`organizations` lists them)", body = ApiError, content_type = "application/problem+json"),
         (status = 401, description = "Sign-in failed, or a second factor is needed: `totp-required` (send the password again with `totp`) or `second-factor-required` (`second_factors` lists `totp` and/or `passkey`; `pending_sign_in` is the pending sign-in a passkey finishes)", body = ApiError, content_type = "application/problem+json"),
-        (status = 403, description = "The password was right, but the organization signs in with single sign-on only (`sso-required`)", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "The password was right, but the organization signs in with single sign-on only (`sso-required`), or an Administrator's incident response requires a new password first (`password-reset-required`)", body = ApiError, content_type = "application/problem+json"),
         (status = 429, body = ApiError, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn login(
@@ -296,6 +296,7 @@ pub(crate) async fn begin_passkey_second_factor(
     responses(
         (status = 200, body = LoginAnswer),
         (status = 401, description = "The passkey was not accepted (a wrong answer counts as a failed sign-in)", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "An incident response required a new password meanwhile (`password-reset-required`)", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "Passkeys need a host name in the hub's public URL", body = ApiError, content_type = "application/problem+json"),
         (status = 429, body = ApiError, content_type = "application/problem+json"),
     ))]
@@ -334,7 +335,7 @@ pub(crate) async fn begin_passkey_sign_in(
     responses(
         (status = 200, body = LoginAnswer),
         (status = 401, description = "The passkey was not accepted", body = ApiError, content_type = "application/problem+json"),
-        (status = 403, description = "The organization signs in with single sign-on only (`sso-required`)", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "The organization signs in with single sign-on only (`sso-required`), or an incident response requires a new password first (`password-reset-required`)", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "Passkeys need a host name in the hub's public URL", body = ApiError, content_type = "application/problem+json"),
         (status = 429, body = ApiError, content_type = "application/problem+json"),
     ))]

@@ -7,6 +7,7 @@ pub(crate) mod boms;
 pub(crate) mod connections;
 pub(crate) mod datasets;
 pub(crate) mod me;
+pub(crate) mod organization;
 pub(crate) mod pipelines;
 pub(crate) mod policies;
 pub(crate) mod sso;

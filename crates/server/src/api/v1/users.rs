@@ -329,6 +329,9 @@ pub(crate) struct Settings {
     /// Days (1..=90) after which a data set nobody opened, edited or submitted is deleted (and
     /// every data set of a member who has not signed in for as long).
     dataset_retention_days: u32,
+    /// Days (0..=30, default 7) between a request to delete the organization and the deletion;
+    /// 0 deletes at once.
+    deletion_grace_days: u32,
 }
 
 impl From<lockstep_app::OrganizationSettings> for Settings {
@@ -339,6 +342,7 @@ impl From<lockstep_app::OrganizationSettings> for Settings {
             long_term_audit: s.long_term_audit,
             time_zone: s.time_zone,
             dataset_retention_days: s.dataset_retention_days,
+            deletion_grace_days: s.deletion_grace_days,
         }
     }
 }
@@ -355,6 +359,10 @@ pub(crate) struct SettingsPatch {
     /// Days (1 to 90) after which a data set nobody opened, edited or submitted is deleted.
     #[schema(minimum = 1, maximum = 90)]
     dataset_retention_days: Option<u32>,
+    /// Days (0 to 30) between a request to delete the organization and the deletion; a pending
+    /// deletion keeps its date.
+    #[schema(minimum = 0, maximum = 30)]
+    deletion_grace_days: Option<u32>,
 }
 
 /// The organization's settings (Administrators).
@@ -382,6 +390,7 @@ pub(crate) async fn update_settings(
         long_term_audit: body.long_term_audit,
         time_zone: body.time_zone,
         dataset_retention_days: body.dataset_retention_days,
+        deletion_grace_days: body.deletion_grace_days,
     };
     Ok(Json(
         state
