@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod connections;
 mod datasets;
+mod footprint;
 mod multipart;
 mod operator;
 mod page;
@@ -86,6 +87,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(account::routes())
         .merge(users::routes())
+        .merge(footprint::routes())
         .merge(teams::routes())
         .merge(policies::routes())
         .merge(connections::routes())

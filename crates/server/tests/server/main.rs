@@ -22,6 +22,7 @@ mod addresses;
 mod boms;
 mod connections;
 mod datasets;
+mod footprint;
 mod http2;
 mod matrix;
 mod passkeys;
