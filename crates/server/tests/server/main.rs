@@ -38,6 +38,7 @@ mod web_boms;
 mod web_connections;
 mod web_dashboard;
 mod web_datasets;
+mod web_footprint;
 mod web_forms;
 mod web_pipelines;
 mod web_policies;
