@@ -40,7 +40,7 @@ pub(super) async fn delete_history(
     let before = cut_off(&form.before, signed.nav.time_zone);
     match state
         .hub
-        .delete_pipeline_run_history(&signed.caller, pipeline, Some(&before))
+        .delete_pipeline_run_history(&signed.caller, pipeline, Some(before.as_str()))
         .await
     {
         Ok(_) => Ok(see_other(&format!(
