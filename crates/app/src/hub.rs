@@ -52,6 +52,9 @@ pub struct HubOptions {
     /// How long a data set's pull or submit keeps its lease without a heartbeat (one whose
     /// process died is ended by [`Hub::sweep_datasets`] after this).
     pub dataset_lease: time::Duration,
+    /// How long runs' per-record errors are kept (the hub's `--run-error-retention-days`; the
+    /// footprint page states it).
+    pub run_error_retention: time::Duration,
 }
 
 impl Default for HubOptions {
@@ -68,6 +71,7 @@ impl Default for HubOptions {
             ),
             run_lease: crate::pipelines::LEASE,
             dataset_lease: crate::datasets::LEASE,
+            run_error_retention: time::Duration::days(7),
         }
     }
 }

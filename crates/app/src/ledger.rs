@@ -224,9 +224,18 @@ impl Hub {
     }
 
     /// The caller's organization's whole ledger, with a fresh checkpoint, for offline
-    /// verification (`lockstep audit verify --export FILE`). Administrators only.
+    /// verification (`lockstep audit verify --export FILE`). Administrators only. Audited
+    /// `ledger.exported` before the ledger is read, so the export holds its own event; nothing
+    /// is answered if the event cannot be written.
     pub async fn export_ledger(&self, caller: &Caller) -> Result<ExportedLedger, AppError> {
         let org = self.authorize_ledger(caller)?;
+        let event = crate::audit::Event::new(
+            crate::audit::Actor::User(caller.user()),
+            "ledger.exported",
+            "organization",
+            org,
+        );
+        self.record_read(caller, event).await?;
         self.checkpoint_ledger(org).await?;
         let mut conn = self.store.read().await?;
         let rows = ledger::entries(&mut conn, org).await?;

@@ -13,6 +13,8 @@ mod connections;
 mod datasets;
 mod deletion;
 mod error;
+mod export;
+mod footprint;
 mod hub;
 mod identity;
 mod incident;
@@ -26,6 +28,7 @@ mod personal;
 mod pipelines;
 mod policies;
 mod redaction;
+mod run_history;
 mod sso;
 mod support;
 mod teams;
@@ -58,6 +61,15 @@ pub use deletion::{
     DEFAULT_DELETION_GRACE_DAYS, DeletionConfirmation, DeletionView, MAX_DELETION_GRACE_DAYS,
 };
 pub use error::{AppError, BlockedRow};
+pub use export::{
+    EXPORT_FORMAT, ExportedConnection, ExportedInvitation, ExportedOidc, ExportedOrganization,
+    ExportedPipeline, ExportedPolicies, ExportedSaml, ExportedSettings, ExportedSso, ExportedTeam,
+    ExportedUser, OrganizationExport,
+};
+pub use footprint::{
+    AccessFootprint, CiphertextsByVersion, EncryptionFootprint, Footprint, KIND_TABLES,
+    KeyVersionView, Retention, RoleMembers, StoredKind, TokenAccess, TokenOwner,
+};
 pub use hub::{Credentials, Hub, HubOptions, Operator};
 pub use identity::{
     Caller, Credential, LoginSuccess, MAX_ACCOUNTS_PER_ADDRESS, MailOutcome, OrganizationChoice,
@@ -88,6 +100,7 @@ pub use policies::{
     AccessGrant, AccessPolicy, OwnershipPolicy, OwnershipRule, PolicyObjectKind, RedactionKind,
     RedactionPolicy, RedactionRule, ViewAs, Viewer,
 };
+pub use run_history::RunHistoryDeleted;
 pub use sso::{
     MAX_IDP_METADATA, MAX_SSO_DOMAINS, OidcCallback, OidcConfigInput, OidcConfigView,
     SSO_REQUEST_VALIDITY, SamlConfigInput, SamlConfigView, SamlPost, SsoConfigInput, SsoConfigView,

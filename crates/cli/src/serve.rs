@@ -61,6 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         connectors: config.connectors.clone(),
         run_lease: config.run_lease,
         dataset_lease: config.dataset_lease,
+        run_error_retention: time::Duration::days(i64::from(config.run_error_retention_days)),
     }));
 
     tokio::spawn(checkpoint_task(Arc::clone(&hub)));

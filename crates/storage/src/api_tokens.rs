@@ -90,6 +90,21 @@ pub async fn find_by_token_hash(
     row.as_ref().map(from_row).transpose()
 }
 
+/// Every API token of the organization, oldest first.
+pub async fn list_for_organization(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+) -> Result<Vec<StoredApiToken>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE organization_id = $1 ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org.to_string())
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn list_for_user(
     conn: &mut AnyConnection,
     org: OrganizationId,

@@ -26,6 +26,7 @@ pub mod organizations;
 pub mod passkeys;
 pub mod password_resets;
 pub mod pipelines;
+pub mod run_history;
 pub mod sessions;
 pub mod settings;
 pub mod sso;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 mod audit;
 mod boms;
 mod datasets;
+mod customer_control;
 mod identity;
 mod names;
 mod organizations_share_addresses;

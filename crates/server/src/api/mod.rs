@@ -106,6 +106,8 @@ fn routes() -> OpenApiRouter<AppState> {
             v1::organization::cancel_deletion
         ))
         .routes(routes!(v1::organization::incident))
+        .routes(routes!(v1::footprint::export))
+        .routes(routes!(v1::footprint::footprint))
         .routes(routes!(v1::audit::object_events))
         .routes(routes!(v1::audit::search))
         .routes(routes!(v1::audit::checkpoint))
@@ -135,7 +137,12 @@ fn routes() -> OpenApiRouter<AppState> {
             v1::pipelines::update,
             v1::pipelines::delete
         ))
-        .routes(routes!(v1::pipelines::start_run, v1::pipelines::list_runs))
+        .routes(routes!(
+            v1::pipelines::start_run,
+            v1::pipelines::list_runs,
+            v1::run_history::delete_pipeline_runs
+        ))
+        .routes(routes!(v1::run_history::delete_runs))
         .routes(routes!(v1::pipelines::get_run))
         .routes(routes!(v1::pipelines::cancel_run))
         .routes(routes!(v1::pipelines::run_errors))

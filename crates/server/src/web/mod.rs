@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod connections;
 mod datasets;
+mod footprint;
 mod multipart;
 mod operator;
 mod organization;
@@ -89,6 +90,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(users::routes())
         .merge(organization::routes())
+        .merge(footprint::routes())
         .merge(teams::routes())
         .merge(policies::routes())
         .merge(connections::routes())

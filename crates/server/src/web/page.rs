@@ -166,6 +166,10 @@ pub(crate) fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "disconnected" => "Disconnected: the tokens were revoked and deleted.",
         "started" => "The run was started.",
         "cancelled" => "Cancellation was requested.",
+        "history-deleted" => {
+            "Run history deleted: finished runs started before that day are gone with their \
+             rejected records."
+        }
         "reset-sent" => {
             "If the address has an account, a link to reset its password is on its way."
         }

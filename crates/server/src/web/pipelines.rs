@@ -1,11 +1,13 @@
 //! Pages: pipelines (the list, one form to define or change one with selects fed by discovery,
 //! the definition with its runs) and runs (live progress over htmx polling, cancel, and the
-//! rejected records for Editors and Administrators).
+//! rejected records for Editors and Administrators; Administrators delete run history by hand,
+//! [`history`]).
 //!
 //! The form is in [`form`]; the start page, built from pipelines and runs, in [`dashboard`].
 
 mod dashboard;
 mod form;
+mod history;
 
 use super::page::{NoticeQuery, Shell, WebError, render, render_status, see_other, when};
 use super::session::{Posted, SignedIn};
@@ -37,6 +39,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/pipelines/{id}/edit", get(edit_form))
         .route("/pipelines/{id}/delete", post(delete))
         .route("/pipelines/{id}/run", post(run_now))
+        .route("/pipelines/{id}/runs/delete", post(history::delete_history))
         .route("/pipelines/{id}/runs/{run}", get(run_page))
         .route("/pipelines/{id}/runs/{run}/progress", get(progress))
         .route("/pipelines/{id}/runs/{run}/cancel", post(cancel))
@@ -261,6 +264,10 @@ struct ShowPage {
     runs: Vec<RunInfo>,
     can_edit: bool,
     can_run: bool,
+    /// May delete run history (Administrators).
+    can_delete_history: bool,
+    /// The organization's time zone's name (the run history form's days are read in it).
+    time_zone: &'static str,
     /// Why "Run now" did not start a run.
     alert: Option<String>,
 }
@@ -288,6 +295,8 @@ async fn show_page(
             .collect(),
         can_edit: signed.nav.can_edit(),
         can_run: signed.nav.can(Action::RunPipelines),
+        can_delete_history: signed.nav.can(Action::DeleteRunHistory),
+        time_zone: signed.nav.time_zone.name(),
         alert,
     })
 }

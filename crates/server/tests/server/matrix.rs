@@ -334,6 +334,14 @@ fn class(method: &Method, path: &str) -> Class {
         p if p.starts_with("/api/v1/pipelines") && p.ends_with("/bom") => {
             Class::Role(Role::Administrator)
         }
+        // Deleting run history before its time, of one pipeline or all.
+        p if p.starts_with("/api/v1/pipelines")
+            && p.ends_with("/runs")
+            && *method == Method::DELETE =>
+        {
+            Class::Role(Role::Administrator)
+        }
+        "/api/v1/runs" => Class::Role(Role::Administrator),
         p if p.starts_with("/api/v1/pipelines") => Class::Role(Role::Editor),
         // Making a data set of a bill of materials, as pulling one.
         "/api/v1/datasets/upload" => Class::Role(Role::Viewer),
