@@ -7,9 +7,7 @@
 
 use crate::audit::{Actor, Event};
 use crate::identity::Caller;
-use crate::{
-    AccessPolicy, AppError, Hub, OwnershipPolicy, RedactionPolicy, SsoConfigView, engine,
-};
+use crate::{AccessPolicy, AppError, Hub, OwnershipPolicy, RedactionPolicy, SsoConfigView, engine};
 use lockstep_domain::{
     ConnectionId, InvitationId, OrganizationId, PipelineId, Role, TeamId, UserId,
 };

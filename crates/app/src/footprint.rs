@@ -152,6 +152,8 @@ pub struct AccessFootprint {
     pub members_by_role: Vec<RoleMembers>,
     /// By owner's name; an owner's tokens newest first.
     pub api_tokens: Vec<TokenOwner>,
+    /// Support access grants in force now, soonest to end first.
+    pub support_grants: Vec<crate::SupportGrantView>,
 }
 
 /// What the hub stores about an organization, in sections.
@@ -203,18 +205,68 @@ pub const KIND_TABLES: &[(&str, &[&str])] = &[
 /// The organization-key ciphertexts whose key versions are counted: (kind, label, table,
 /// column).
 const CIPHERTEXTS: &[(&str, &str, &str, &str)] = &[
-    ("users", "Members' e-mail addresses", "users", "email_ciphertext"),
-    ("connections", "Connections' configurations", "connections", "config_ciphertext"),
-    ("connection_secrets", "Connection secrets", "connection_secrets", "ciphertext"),
-    ("uploaded_files", "Uploaded files", "connection_uploads", "ciphertext"),
-    ("pipelines", "Pipelines' specifications", "pipelines", "spec_ciphertext"),
-    ("run_errors", "Per-record run errors", "run_errors", "ciphertext"),
-    ("datasets", "Data sets' own keys", "datasets", "key_ciphertext"),
-    ("audit_events", "Audit events' changes", "audit_events", "changes_ciphertext"),
+    (
+        "users",
+        "Members' e-mail addresses",
+        "users",
+        "email_ciphertext",
+    ),
+    (
+        "connections",
+        "Connections' configurations",
+        "connections",
+        "config_ciphertext",
+    ),
+    (
+        "connection_secrets",
+        "Connection secrets",
+        "connection_secrets",
+        "ciphertext",
+    ),
+    (
+        "uploaded_files",
+        "Uploaded files",
+        "connection_uploads",
+        "ciphertext",
+    ),
+    (
+        "pipelines",
+        "Pipelines' specifications",
+        "pipelines",
+        "spec_ciphertext",
+    ),
+    (
+        "run_errors",
+        "Per-record run errors",
+        "run_errors",
+        "ciphertext",
+    ),
+    (
+        "datasets",
+        "Data sets' own keys",
+        "datasets",
+        "key_ciphertext",
+    ),
+    (
+        "audit_events",
+        "Audit events' changes",
+        "audit_events",
+        "changes_ciphertext",
+    ),
     ("teams", "Team names", "teams", "name_ciphertext"),
-    ("data_policies", "Data policies", "data_policies", "document"),
+    (
+        "data_policies",
+        "Data policies",
+        "data_policies",
+        "document",
+    ),
     ("passkeys", "Passkeys", "passkeys", "credential_ciphertext"),
-    ("sso_configuration", "Single sign-on settings", "sso_configs", "settings"),
+    (
+        "sso_configuration",
+        "Single sign-on settings",
+        "sso_configs",
+        "settings",
+    ),
 ];
 
 /// Reads `at` (Unix milliseconds) from a ledger entry.
@@ -269,8 +321,8 @@ impl Hub {
         let dataset_days = Retention::WhenUntouched {
             days: s.dataset_retention_days,
         };
-        let run_error_days = u32::try_from(self.options.run_error_retention.whole_days())
-            .unwrap_or(u32::MAX);
+        let run_error_days =
+            u32::try_from(self.options.run_error_retention.whole_days()).unwrap_or(u32::MAX);
         let kinds: Vec<(&'static str, &'static str, Source, Retention)> = vec![
             (
                 "organization",
@@ -630,19 +682,22 @@ impl Hub {
                     token.name_ciphertext.as_deref(),
                 )
                 .await?;
-            by_owner.entry(token.user_id).or_default().push(TokenAccess {
-                id: token.id,
-                name,
-                scope: token.scope,
-                created_at: token.created_at,
-                expires_at: token.expires_at,
-                last_used_at: token.last_used_at,
-            });
+            by_owner
+                .entry(token.user_id)
+                .or_default()
+                .push(TokenAccess {
+                    id: token.id,
+                    name,
+                    scope: token.scope,
+                    created_at: token.created_at,
+                    expires_at: token.expires_at,
+                    last_used_at: token.last_used_at,
+                });
         }
         let mut api_tokens: Vec<TokenOwner> = by_owner
             .into_iter()
             .map(|(user_id, mut tokens)| {
-                tokens.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
                 TokenOwner {
                     user_id,
                     display_name: names.get(&user_id).cloned().unwrap_or_default(),
@@ -651,9 +706,18 @@ impl Hub {
             })
             .collect();
         api_tokens.sort_by_cached_key(|o| (o.display_name.to_lowercase(), o.user_id.to_string()));
+        let now = self.clock.now();
+        let mut conn = self.store.read().await?;
+        let grants = lockstep_storage::support::active_grants(&mut conn, org, now).await?;
+        drop(conn);
+        let mut support_grants = Vec::with_capacity(grants.len());
+        for grant in grants {
+            support_grants.push(self.grant_view(grant, now).await?);
+        }
         Ok(AccessFootprint {
             members_by_role,
             api_tokens,
+            support_grants,
         })
     }
 }

@@ -71,7 +71,20 @@ impl Hub {
             outcome.members += 1;
         }
         if user.is_none() {
+            // Support access ends too: every grant in force revoked, every support session ended.
+            let (grants, support_sessions) = lockstep_storage::support::revoke_all(
+                &mut tx,
+                org,
+                Some(caller.user()),
+                self.clock.now(),
+            )
+            .await?;
+            outcome.sessions_ended += support_sessions;
             let event = Event::new(actor, "organization.incident_response", "organization", org)
+                .change(
+                    "support_grants_revoked",
+                    FieldChange::value(None::<u64>, Some(grants)),
+                )
                 .change(
                     "members",
                     FieldChange::value(None::<u64>, Some(outcome.members)),

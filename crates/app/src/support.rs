@@ -49,7 +49,7 @@ pub struct NewSupportAccount {
 }
 
 /// A grant as the organization's Administrators see it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupportGrantView {
     pub id: Uuid,
     pub support_user_id: Uuid,
@@ -674,7 +674,7 @@ impl Hub {
         self.grant_view(grant, now).await
     }
 
-    async fn grant_view(
+    pub(crate) async fn grant_view(
         &self,
         grant: StoredGrant,
         now: OffsetDateTime,

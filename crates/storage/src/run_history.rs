@@ -25,8 +25,8 @@ pub struct Deleted {
 
 /// The condition on `runs` that selects `which`, with its parameters from `$1`.
 fn selection(which: &FinishedRuns) -> (String, Vec<String>, Option<i64>) {
-    let mut sql = "organization_id = $1 AND state IN ('succeeded', 'failed', 'cancelled')"
-        .to_owned();
+    let mut sql =
+        "organization_id = $1 AND state IN ('succeeded', 'failed', 'cancelled')".to_owned();
     let mut texts = vec![which.organization.to_string()];
     if let Some(pipeline) = which.pipeline {
         texts.push(pipeline.to_string());

@@ -493,3 +493,27 @@ pub async fn delete_sessions_of_grant(
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Revokes every grant of the organization in force at `at` and ends every support session in
+/// it (the incident button for the whole organization); answers `(grants, sessions)`.
+pub async fn revoke_all(
+    conn: &mut AnyConnection,
+    org: OrganizationId,
+    by: Option<UserId>,
+    at: OffsetDateTime,
+) -> Result<(u64, u64), StoreError> {
+    let grants = sqlx::query(
+        "UPDATE support_grants SET revoked_at = $2, revoked_by = $3 \
+         WHERE organization_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(org.to_string())
+    .bind(to_millis(at))
+    .bind(by.map(|u| u.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    let sessions = sqlx::query("DELETE FROM support_sessions WHERE organization_id = $1")
+        .bind(org.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok((grants.rows_affected(), sessions.rows_affected()))
+}

@@ -3,8 +3,8 @@
 
 use crate::schedule::{Fixture, acme_with_a_pipeline};
 use lockstep_app::{
-    AppError, Caller, Hub, KIND_TABLES, NewConnection, Password, Retention, RunState,
-    StoredKind, TokenExpiry,
+    AppError, Caller, Hub, KIND_TABLES, NewConnection, Password, Retention, RunState, StoredKind,
+    TokenExpiry,
 };
 use lockstep_domain::{DatasetId, PipelineId, Role, RunId, TokenScope};
 use lockstep_storage::datasets::{self, ChunkIndex, ChunkKind, StoredChunk, StoredDataset};
@@ -270,7 +270,9 @@ async fn the_footprint_counts_what_the_store_holds(t: TestStore) {
     drop(conn);
     for table in tables {
         assert!(
-            KIND_TABLES.iter().any(|(_, ts)| ts.contains(&table.as_str())),
+            KIND_TABLES
+                .iter()
+                .any(|(_, ts)| ts.contains(&table.as_str())),
             "the table {table} is in no kind of the footprint: name it in KIND_TABLES"
         );
     }
@@ -295,11 +297,20 @@ async fn the_footprint_counts_what_the_store_holds(t: TestStore) {
     let admins = &fp.access.members_by_role[0];
     assert_eq!((admins.role, admins.active), (Role::Administrator, 1));
     assert_eq!(
-        admins.names.as_ref().unwrap().iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>(),
+        admins
+            .names
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n.as_str())
+            .collect::<Vec<_>>(),
         ["Ada"]
     );
     let editors = &fp.access.members_by_role[1];
-    assert_eq!((editors.role, editors.active, editors.names.is_none()), (Role::Editor, 1, true));
+    assert_eq!(
+        (editors.role, editors.active, editors.names.is_none()),
+        (Role::Editor, 1, true)
+    );
     assert_eq!(fp.access.members_by_role[2].active, 0);
     let owners: Vec<&str> = fp
         .access
@@ -308,7 +319,10 @@ async fn the_footprint_counts_what_the_store_holds(t: TestStore) {
         .map(|o| o.display_name.as_str())
         .collect();
     assert_eq!(owners, ["Ada", "Eve"]);
-    assert_eq!(fp.access.api_tokens[0].tokens[0].last_used_at, Some(used_at));
+    assert_eq!(
+        fp.access.api_tokens[0].tokens[0].last_used_at,
+        Some(used_at)
+    );
     assert_eq!(fp.access.api_tokens[1].tokens[0].last_used_at, None);
 
     // After a key rotation new data uses the new version, older data keeps the old one.
@@ -356,7 +370,8 @@ async fn run_history_is_deleted_by_hand_up_to_a_time(t: TestStore) {
 
     // Editors may not; another organization's pipeline is not found; a bad time is refused.
     assert!(matches!(
-        hub.delete_pipeline_run_history(&eve, pipeline, Some(cut)).await,
+        hub.delete_pipeline_run_history(&eve, pipeline, Some(cut))
+            .await,
         Err(AppError::Forbidden { .. })
     ));
     assert!(matches!(
@@ -381,14 +396,25 @@ async fn run_history_is_deleted_by_hand_up_to_a_time(t: TestStore) {
         .await
         .unwrap();
     assert!(matches!(
-        hub.delete_pipeline_run_history(&gus, pipeline, Some(cut)).await,
+        hub.delete_pipeline_run_history(&gus, pipeline, Some(cut))
+            .await,
         Err(AppError::NotFound(_))
     ));
     assert!(matches!(
-        hub.delete_pipeline_run_history(admin, pipeline, Some("yesterday")).await,
-        Err(AppError::Invalid { field: "before", .. })
+        hub.delete_pipeline_run_history(admin, pipeline, Some("yesterday"))
+            .await,
+        Err(AppError::Invalid {
+            field: "before",
+            ..
+        })
     ));
-    assert_eq!(hub.delete_organization_run_history(&gus, None).await.unwrap().runs_deleted, 0);
+    assert_eq!(
+        hub.delete_organization_run_history(&gus, None)
+            .await
+            .unwrap()
+            .runs_deleted,
+        0
+    );
     assert_eq!(errors_of(&t.store, &f).await, 6, "nothing was deleted yet");
 
     // Before the cut-off: the old run and its errors go; the later and the running one stay.
@@ -461,5 +487,10 @@ async fn run_history_is_deleted_by_hand_up_to_a_time(t: TestStore) {
         .await
         .unwrap();
     assert_eq!((deleted.runs_deleted, deleted.errors_deleted), (1, 1));
-    assert!(hub.list_runs(admin, pipeline, 100).await.unwrap().is_empty());
+    assert!(
+        hub.list_runs(admin, pipeline, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

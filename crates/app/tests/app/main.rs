@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 mod audit;
 mod boms;
-mod datasets;
 mod customer_control;
+mod datasets;
 mod identity;
 mod names;
 mod organizations_share_addresses;

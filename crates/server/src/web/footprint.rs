@@ -63,6 +63,8 @@ struct FootprintPage {
     ciphertexts: Vec<CiphertextRow>,
     roles: Vec<RoleRow>,
     tokens: Vec<TokenRow>,
+    /// Support access in force: who, which role, until when.
+    support: Vec<(String, &'static str, String)>,
 }
 
 fn page(shell: Shell, f: Footprint, zone: lockstep_app::TimeZone) -> FootprintPage {
@@ -128,6 +130,18 @@ fn page(shell: Shell, f: Footprint, zone: lockstep_app::TimeZone) -> FootprintPa
                     .collect(),
             })
             .collect(),
+        support: f
+            .access
+            .support_grants
+            .iter()
+            .map(|g| {
+                (
+                    g.support_email.clone(),
+                    role_label(g.role),
+                    when(zone, g.expires_at),
+                )
+            })
+            .collect(),
         tokens: f
             .access
             .api_tokens
@@ -145,10 +159,7 @@ fn page(shell: Shell, f: Footprint, zone: lockstep_app::TimeZone) -> FootprintPa
     }
 }
 
-async fn footprint(
-    State(state): State<AppState>,
-    signed: SignedIn,
-) -> Result<Response, WebError> {
+async fn footprint(State(state): State<AppState>, signed: SignedIn) -> Result<Response, WebError> {
     let f = state.hub.organization_footprint(&signed.caller).await?;
     let shell = signed.shell("What is stored about us", "settings");
     Ok(render(&page(shell, f, signed.nav.time_zone)))

@@ -89,7 +89,10 @@ async fn the_export_holds_the_configuration_and_no_secret() {
         &secret,
         &env.admin,
     ] {
-        assert!(!body.contains(secret), "the export holds a secret ({secret})");
+        assert!(
+            !body.contains(secret),
+            "the export holds a secret ({secret})"
+        );
     }
     // It holds what it is for (so that the test can fail).
     for wanted in [

@@ -60,7 +60,10 @@ async fn administrators_delete_a_pipelines_run_history_from_its_page() {
         .upload_file(&caller, files.id, "parts.csv", b"id,name\n1,a\n")
         .await
         .unwrap();
-    env.hub.discover_connection(&caller, files.id).await.unwrap();
+    env.hub
+        .discover_connection(&caller, files.id)
+        .await
+        .unwrap();
     let warehouse = env
         .hub
         .create_connection(

@@ -163,6 +163,8 @@ pub(crate) struct AccessBody {
     /// Administrators, Editors, Viewers.
     members_by_role: Vec<RoleBody>,
     api_tokens: Vec<TokenOwnerBody>,
+    /// Support access grants in force now.
+    support_grants: Vec<crate::api::v1::support::SupportGrantBody>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -221,6 +223,13 @@ impl From<Footprint> for FootprintBody {
                     .collect(),
             },
             access: AccessBody {
+                support_grants: f
+                    .access
+                    .support_grants
+                    .iter()
+                    .cloned()
+                    .map(Into::into)
+                    .collect(),
                 members_by_role: f
                     .access
                     .members_by_role
@@ -274,5 +283,7 @@ pub(crate) async fn footprint(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<FootprintBody>, ApiError> {
-    Ok(Json(state.hub.organization_footprint(&caller).await?.into()))
+    Ok(Json(
+        state.hub.organization_footprint(&caller).await?.into(),
+    ))
 }
