@@ -200,6 +200,8 @@ pub const KIND_TABLES: &[(&str, &[&str])] = &[
     ("ledger_checkpoints", &["ledger_checkpoints"]),
     ("sso_configuration", &["sso_configs", "sso_domains"]),
     ("sso_sign_ins", &["sso_requests", "sso_assertions"]),
+    ("support_access", &["support_grants", "support_sessions"]),
+    ("pending_deletion", &["organization_deletions"]),
 ];
 
 /// The organization-key ciphertexts whose key versions are counted: (kind, label, table,
@@ -574,6 +576,18 @@ impl Hub {
                     ends: "Usable 10 minutes; expired ones are deleted when the next starts"
                         .to_owned(),
                 },
+            ),
+            (
+                "support_access",
+                "Support access grants, active and past (reason and address sealed)",
+                Source::table("support_grants", "created_at"),
+                Retention::UntilDeleted,
+            ),
+            (
+                "pending_deletion",
+                "A deletion of the organization an Administrator asked for",
+                Source::table("organization_deletions", "requested_at"),
+                Retention::UntilDeleted,
             ),
         ];
         let mut out = Vec::with_capacity(kinds.len());
