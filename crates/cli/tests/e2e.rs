@@ -12,7 +12,7 @@
 use lockstep_storage::Backend;
 use lockstep_storage::testing::TestStore;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
