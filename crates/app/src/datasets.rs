@@ -522,6 +522,9 @@ struct RecordsChunk {
     /// The source values each record came from (the plan's input, every field nullable), for
     /// recomputing an edited record; null for `destination_only` records.
     source: RecordBatch,
+    /// For each source column, the record column that holds the same values (a plain mapping),
+    /// if any: such a source column is not stored twice ([`seal_records`] checks it is the same).
+    derived: Arc<[Option<usize>]>,
     notes: ChunkNotes,
 }
 
@@ -535,6 +538,8 @@ struct DestinationChunk {
 /// What the first bytes of a sealed chunk say it holds (version 1: notes as JSON, then Arrow
 /// IPC streams).
 const CHUNK_FORMAT: &[u8; 4] = b"LSC1";
+/// A records chunk that leaves out the source columns a record column repeats.
+const CHUNK_FORMAT_DERIVED: &[u8; 4] = b"LSC2";
 
 /// `part` of one length-prefixed section.
 fn put_section(out: &mut Vec<u8>, part: &[u8]) {
@@ -597,7 +602,7 @@ fn seal_records(
     records: &RecordsChunk,
 ) -> Result<Vec<u8>, AppError> {
     let mut plain = Zeroizing::new(Vec::new());
-    plain.extend_from_slice(CHUNK_FORMAT);
+    plain.extend_from_slice(CHUNK_FORMAT_DERIVED);
     let notes = Zeroizing::new(
         serde_json::to_vec(&records.notes)
             .map_err(|_| AppError::Store(StoreError::Corrupt("data set")))?,
@@ -606,8 +611,40 @@ fn seal_records(
     let mut rows = Zeroizing::new(Vec::new());
     records::write_ipc(&records.rows, &mut rows).map_err(batch_error)?;
     put_section(&mut plain, &rows);
-    records::write_ipc(&records.source, &mut plain).map_err(batch_error)?;
+    // A source column is left out when a record column holds exactly its values.
+    let derived = derived_columns(records);
+    let mut map = Vec::with_capacity(derived.len() * 4);
+    for d in &derived {
+        let j = d.and_then(|j| u32::try_from(j).ok()).unwrap_or(u32::MAX);
+        map.extend_from_slice(&j.to_be_bytes());
+    }
+    put_section(&mut plain, &map);
+    let schema = records.source.schema();
+    let mut empty = Vec::new();
+    records::write_ipc(&RecordBatch::new_empty(Arc::clone(&schema)), &mut empty)
+        .map_err(batch_error)?;
+    put_section(&mut plain, &empty);
+    let kept: Vec<usize> = (0..derived.len())
+        .filter(|i| derived[*i].is_none())
+        .collect();
+    let stored = records
+        .source
+        .project(&kept)
+        .map_err(|_| AppError::Store(StoreError::Corrupt("data set chunk")))?;
+    records::write_ipc(&stored, &mut plain).map_err(batch_error)?;
     seal_plain(key, id, "records", chunk, &plain)
+}
+
+/// The source columns of a chunk that a record column repeats: the chunk's hint, each checked.
+fn derived_columns(records: &RecordsChunk) -> Vec<Option<usize>> {
+    let source = &records.source;
+    (0..source.num_columns())
+        .map(|i| {
+            let j = (*records.derived.get(i)?)?;
+            let (a, b) = (source.column(i), records.rows.columns().get(j)?);
+            (a.data_type() == b.data_type() && a.to_data() == b.to_data()).then_some(j)
+        })
+        .collect()
 }
 
 fn open_records(
@@ -617,13 +654,52 @@ fn open_records(
     ciphertext: &[u8],
 ) -> Result<RecordsChunk, AppError> {
     let plain = open_plain(key, id, "records", chunk, ciphertext)?;
+    if let Some(rest) = plain.strip_prefix(CHUNK_FORMAT_DERIVED) {
+        let (notes, rest) = take_section(rest).ok_or_else(corrupt_chunk)?;
+        let (rows, rest) = take_section(rest).ok_or_else(corrupt_chunk)?;
+        let (map, rest) = take_section(rest).ok_or_else(corrupt_chunk)?;
+        let (schema, stored) = take_section(rest).ok_or_else(corrupt_chunk)?;
+        let rows = records::read_ipc(rows).map_err(batch_error)?;
+        let schema = records::read_ipc(schema).map_err(batch_error)?.schema();
+        let stored = records::read_ipc(stored).map_err(batch_error)?;
+        let derived: Vec<Option<usize>> = map
+            .chunks_exact(4)
+            .map(|b| {
+                let j = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                (j != u32::MAX).then(|| usize::try_from(j).unwrap_or(usize::MAX))
+            })
+            .collect();
+        if derived.len() != schema.fields().len() {
+            return Err(corrupt_chunk());
+        }
+        let mut kept = stored.columns().iter();
+        let columns = derived
+            .iter()
+            .map(|d| match d {
+                Some(j) => rows.columns().get(*j).cloned(),
+                None => kept.next().cloned(),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(corrupt_chunk)?;
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+        let source = RecordBatch::try_new_with_options(schema, columns, &options)
+            .map_err(|_| corrupt_chunk())?;
+        return Ok(RecordsChunk {
+            notes: serde_json::from_slice(notes).map_err(|_| corrupt_chunk())?,
+            rows,
+            source,
+            derived: derived.into(),
+        });
+    }
     let rest = plain.strip_prefix(CHUNK_FORMAT).ok_or_else(corrupt_chunk)?;
     let (notes, rest) = take_section(rest).ok_or_else(corrupt_chunk)?;
     let (rows, source) = take_section(rest).ok_or_else(corrupt_chunk)?;
+    let source = records::read_ipc(source).map_err(batch_error)?;
     Ok(RecordsChunk {
         notes: serde_json::from_slice(notes).map_err(|_| corrupt_chunk())?,
         rows: records::read_ipc(rows).map_err(batch_error)?,
-        source: records::read_ipc(source).map_err(batch_error)?,
+        derived: vec![None; source.num_columns()].into(),
+        source,
     })
 }
 
@@ -2575,13 +2651,35 @@ impl Hub {
     }
 
     /// Reads the destination, then the source through the review plan; stores the chunks.
-    /// Answers the sealed layout and the source counts.
+    /// Answers the sealed layout and the source counts. When it fails, nothing more is written
+    /// once it has returned.
     async fn pull(
         self: &Arc<Self>,
         opened: &Opened,
         spec: &PipelineSpec,
         beat: &Arc<Beat>,
         actor: Actor,
+    ) -> Result<(Vec<u8>, u64, u64), AppError> {
+        let mut writer = ChunkWriter::start(self.store.clone(), ChunkTarget::of(opened));
+        match self.pull_into(opened, spec, beat, actor, &mut writer).await {
+            Ok(pulled) => {
+                writer.finish().await?;
+                Ok(pulled)
+            }
+            Err(err) => {
+                writer.stop().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn pull_into(
+        self: &Arc<Self>,
+        opened: &Opened,
+        spec: &PipelineSpec,
+        beat: &Arc<Beat>,
+        actor: Actor,
+        writer: &mut ChunkWriter,
     ) -> Result<(Vec<u8>, u64, u64), AppError> {
         let org = opened.stored.organization_id;
         let id = opened.stored.id;
@@ -2628,7 +2726,7 @@ impl Hub {
         let destination = self.connector(actor, &destination).await?;
 
         // The source's schema first: the plan gives the records' schema and key.
-        let (source_schema, mut stream) = source
+        let (source_schema, stream) = source
             .read(ReadSpec {
                 object: spec.source.object.clone(),
                 fields: spec.read_fields(),
@@ -2678,7 +2776,8 @@ impl Hub {
                 })
                 .await;
             match read {
-                Ok((dest_schema, mut dest_stream)) => {
+                Ok((dest_schema, dest_stream)) => {
+                    let mut dest_stream = read_ahead(dest_stream);
                     // Destination column of each record field (by name, then ignoring case).
                     let columns: Vec<Option<usize>> = output
                         .fields()
@@ -2708,9 +2807,7 @@ impl Hub {
                         let shared_columns = Arc::new(columns.clone());
                         let shared_keys = Arc::new(key_columns.clone());
                         let shared_compared = Arc::new(compared.clone());
-                        while let Some(batch) =
-                            futures_util::StreamExt::next(&mut dest_stream).await
-                        {
+                        while let Some(batch) = dest_stream.recv().await {
                             let batch = batch.map_err(AppError::from)?;
                             let (aligned, hashes) = aligned_rows(
                                 batch,
@@ -2732,19 +2829,24 @@ impl Hub {
                                 buffered += take;
                                 offset += take;
                                 if buffered == CHUNK_ROWS {
-                                    self.put_destination_chunk(
-                                        opened,
-                                        chunk_no,
-                                        std::mem::take(&mut buffer),
-                                    )
-                                    .await?;
+                                    writer
+                                        .put(ChunkJob::Destination {
+                                            chunk: chunk_no,
+                                            pieces: std::mem::take(&mut buffer),
+                                        })
+                                        .await?;
                                     buffered = 0;
                                     chunk_no += 1;
                                 }
                             }
                         }
                         if !buffer.is_empty() {
-                            self.put_destination_chunk(opened, chunk_no, buffer).await?;
+                            writer
+                                .put(ChunkJob::Destination {
+                                    chunk: chunk_no,
+                                    pieces: buffer,
+                                })
+                                .await?;
                         }
                     }
                 }
@@ -2768,15 +2870,15 @@ impl Hub {
             matched: vec![false; usize::try_from(dest_total).unwrap_or(0)],
             seen_keys: HashSet::new(),
             edits: edit_map,
-            pending: PendingChunk::new(&output, &source_schema),
-            output: Arc::clone(&output),
+            pending: PendingChunk::new(&output, &source_schema, plan.passthrough().into()),
             text: String::new(),
             next_row: 0,
         });
         let mut chunk_no = 0u64;
         let mut read = 0u64;
         let mut skipped = 0u64;
-        while let Some(batch) = futures_util::StreamExt::next(&mut stream).await {
+        let mut stream = read_ahead(stream);
+        while let Some(batch) = stream.recv().await {
             if beat.lost.load(Ordering::Relaxed) {
                 return Err(AppError::Refused("the pull's lease was lost"));
             }
@@ -2798,8 +2900,14 @@ impl Hub {
             let (full, batch_skipped) = result?;
             skipped += batch_skipped;
             for chunk in full {
-                let end = chunk_no * CHUNK_ROWS as u64 + chunk.len() as u64;
-                self.put_records_chunk(opened, chunk_no, end, chunk).await?;
+                let end_row = chunk_no * CHUNK_ROWS as u64 + chunk.len() as u64;
+                writer
+                    .put(ChunkJob::Records {
+                        chunk: chunk_no,
+                        end_row,
+                        pending: chunk,
+                    })
+                    .await?;
                 chunk_no += 1;
             }
             let records = compare.next_row;
@@ -2826,16 +2934,26 @@ impl Hub {
                 pending.push_nulls(RecordStatus::DestinationOnly, dest_row as u64);
                 next_row += 1;
                 if pending.len() == CHUNK_ROWS {
-                    let full =
-                        std::mem::replace(&mut pending, PendingChunk::new(&output, &source_schema));
-                    self.put_records_chunk(opened, chunk_no, next_row, full)
+                    let next = pending.next();
+                    let full = std::mem::replace(&mut pending, next);
+                    writer
+                        .put(ChunkJob::Records {
+                            chunk: chunk_no,
+                            end_row: next_row,
+                            pending: full,
+                        })
                         .await?;
                     chunk_no += 1;
                 }
             }
         }
         if pending.len() > 0 {
-            self.put_records_chunk(opened, chunk_no, next_row, pending)
+            writer
+                .put(ChunkJob::Records {
+                    chunk: chunk_no,
+                    end_row: next_row,
+                    pending,
+                })
                 .await?;
         }
         let layout = Layout {
@@ -2856,38 +2974,13 @@ impl Hub {
         chunk: u64,
         pieces: Vec<RecordBatch>,
     ) -> Result<(), AppError> {
-        let count: u64 = pieces.iter().map(|p| p.num_rows() as u64).sum();
-        let key = Arc::clone(&opened.key);
-        let id = opened.stored.id;
-        let payload = tokio::task::spawn_blocking(move || {
-            let schema = pieces
-                .first()
-                .map(RecordBatch::schema)
-                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
-            let rows = records::concat(&schema, &pieces).map_err(batch_error)?;
-            seal_destination(&key, id, chunk, &rows)
-        })
-        .await
-        .map_err(|_| AppError::Refused("sealing a chunk stopped unexpectedly"))??;
-        let mut tx = self.store.write().await?;
-        datasets::put_chunk(
-            &mut tx,
-            opened.stored.organization_id,
-            id,
-            ChunkKind::Destination,
-            &StoredChunk {
-                index: ChunkIndex {
-                    chunk,
-                    first_row: chunk * CHUNK_ROWS as u64,
-                    row_count: count,
-                    flags: Vec::new(),
-                },
-                payload,
-            },
+        let target = ChunkTarget::of(opened);
+        store_chunk(
+            &self.store,
+            &target,
+            ChunkJob::Destination { chunk, pieces },
         )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
+        .await
     }
 
     async fn put_records_chunk(
@@ -2897,35 +2990,13 @@ impl Hub {
         end_row: u64,
         pending: PendingChunk,
     ) -> Result<(), AppError> {
-        let count = pending.len() as u64;
-        let key = Arc::clone(&opened.key);
-        let id = opened.stored.id;
-        let flags = pending.flags.clone();
-        let payload = tokio::task::spawn_blocking(move || {
-            let records = pending.finish()?;
-            seal_records(&key, id, chunk, &records)
-        })
-        .await
-        .map_err(|_| AppError::Refused("sealing a chunk stopped unexpectedly"))??;
-        let mut tx = self.store.write().await?;
-        datasets::put_chunk(
-            &mut tx,
-            opened.stored.organization_id,
-            id,
-            ChunkKind::Records,
-            &StoredChunk {
-                index: ChunkIndex {
-                    chunk,
-                    first_row: end_row - count,
-                    row_count: count,
-                    flags,
-                },
-                payload,
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
+        let target = ChunkTarget::of(opened);
+        let job = ChunkJob::Records {
+            chunk,
+            end_row,
+            pending,
+        };
+        store_chunk(&self.store, &target, job).await
     }
 
     async fn run_submit(self: Arc<Self>, opened: Opened, owner: String, actor: Actor) {
@@ -3178,7 +3249,6 @@ impl Attempt {
 struct Compare {
     plan: Arc<Plan>,
     source_schema: SchemaRef,
-    output: SchemaRef,
     hasher: lockstep_vault::KeyedHasher,
     key_columns: Vec<usize>,
     key_fields: Vec<String>,
@@ -3201,7 +3271,12 @@ impl Compare {
         let applied = self.plan.apply(batch).map_err(connector_error)?;
         let out = &applied.batch;
         // The source values of each record, in the records' order.
-        let sources = records::take(batch, &applied.accepted_rows).map_err(batch_error)?;
+        let sources = if applied.accepted_rows.len() == batch.num_rows() {
+            // Every record kept, in order (the rows are ascending): the batch as it is.
+            batch.clone()
+        } else {
+            records::take(batch, &applied.accepted_rows).map_err(batch_error)?
+        };
         let mut issues: HashMap<usize, Vec<StoredIssue>> = HashMap::new();
         for i in applied.issues {
             issues.entry(i.row).or_default().push(StoredIssue {
@@ -3246,7 +3321,17 @@ impl Compare {
                     }
                 }
                 hash = Some(kh);
-                if !self.seen_keys.insert(kh) {
+                // A key seen before: one the destination has and an earlier record matched, or
+                // one it lacks that is in `seen_keys` (which so holds only the new keys).
+                let repeated = match self.dest_keys.get(&kh) {
+                    Some((dest_row, _)) => usize::try_from(*dest_row)
+                        .ok()
+                        .and_then(|r| self.matched.get(r))
+                        .copied()
+                        .unwrap_or(false),
+                    None => !self.seen_keys.insert(kh),
+                };
+                if repeated {
                     row_issues.push(StoredIssue {
                         field: self.key_fields.first().cloned().unwrap_or_default(),
                         level: Level::Error,
@@ -3281,7 +3366,7 @@ impl Compare {
                     sources.slice(run_start, j + 1 - run_start),
                 );
                 run_start = j + 1;
-                let next = PendingChunk::new(&self.output, &self.source_schema);
+                let next = self.pending.next();
                 full.push(std::mem::replace(&mut self.pending, next));
             }
         }
@@ -3310,6 +3395,8 @@ fn apply_edit(source_schema: &SchemaRef, source_row: &mut Row, edit: &StoredEdit
 struct PendingChunk {
     output_schema: SchemaRef,
     source_schema: SchemaRef,
+    /// [`RecordsChunk::derived`]: which record column repeats each source column.
+    derived: Arc<[Option<usize>]>,
     rows: Vec<RecordBatch>,
     source: Vec<RecordBatch>,
     /// Records of nothing but nulls to add before the next piece.
@@ -3319,10 +3406,11 @@ struct PendingChunk {
 }
 
 impl PendingChunk {
-    fn new(output: &SchemaRef, source: &SchemaRef) -> PendingChunk {
+    fn new(output: &SchemaRef, source: &SchemaRef, derived: Arc<[Option<usize>]>) -> PendingChunk {
         PendingChunk {
             output_schema: records::nullable(output),
             source_schema: records::nullable(source),
+            derived,
             rows: Vec::new(),
             source: Vec::new(),
             nulls: 0,
@@ -3333,6 +3421,20 @@ impl PendingChunk {
 
     fn len(&self) -> usize {
         self.flags.len()
+    }
+
+    /// An empty chunk of the same schemas, for the records after this one's.
+    fn next(&self) -> PendingChunk {
+        PendingChunk {
+            output_schema: Arc::clone(&self.output_schema),
+            source_schema: Arc::clone(&self.source_schema),
+            derived: Arc::clone(&self.derived),
+            rows: Vec::new(),
+            source: Vec::new(),
+            nulls: 0,
+            notes: ChunkNotes::default(),
+            flags: Vec::new(),
+        }
     }
 
     /// The next records' notes and flags, one record.
@@ -3389,6 +3491,7 @@ impl PendingChunk {
         Ok(RecordsChunk {
             rows,
             source,
+            derived: self.derived,
             notes: self.notes,
         })
     }
@@ -3420,4 +3523,346 @@ async fn aligned_rows(
     })
     .await
     .map_err(|_| AppError::Refused("reading the destination stopped unexpectedly"))?
+}
+
+/// Where a pull's chunks go: the data set and its key.
+#[derive(Clone)]
+struct ChunkTarget {
+    organization_id: lockstep_domain::OrganizationId,
+    id: DatasetId,
+    key: Arc<DataKey>,
+}
+
+impl ChunkTarget {
+    fn of(opened: &Opened) -> ChunkTarget {
+        ChunkTarget {
+            organization_id: opened.stored.organization_id,
+            id: opened.stored.id,
+            key: Arc::clone(&opened.key),
+        }
+    }
+}
+
+/// One chunk to seal and store.
+enum ChunkJob {
+    /// The destination's records `chunk * CHUNK_ROWS ..`, in pieces.
+    Destination {
+        chunk: u64,
+        pieces: Vec<RecordBatch>,
+    },
+    /// The records up to `end_row`.
+    Records {
+        chunk: u64,
+        end_row: u64,
+        pending: PendingChunk,
+    },
+}
+
+/// Seals a chunk off the request threads and stores it in a transaction of its own.
+async fn store_chunk(
+    store: &lockstep_storage::Store,
+    target: &ChunkTarget,
+    job: ChunkJob,
+) -> Result<(), AppError> {
+    store_chunks(store, target, vec![job]).await
+}
+
+/// Seals chunks off the request threads and stores them in one transaction (a pull's chunks
+/// are stored a few at a time: one commit, and one sync of the store's log, for several).
+async fn store_chunks(
+    store: &lockstep_storage::Store,
+    target: &ChunkTarget,
+    jobs: Vec<ChunkJob>,
+) -> Result<(), AppError> {
+    let mut sealed = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        sealed.push(seal_chunk(target, job).await?);
+    }
+    let mut tx = store.write().await?;
+    for (kind, chunk) in &sealed {
+        datasets::put_chunk(&mut tx, target.organization_id, target.id, *kind, chunk).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// A chunk sealed off the request threads, ready to store.
+async fn seal_chunk(
+    target: &ChunkTarget,
+    job: ChunkJob,
+) -> Result<(ChunkKind, StoredChunk), AppError> {
+    let key = Arc::clone(&target.key);
+    let id = target.id;
+    let (kind, index) = match &job {
+        ChunkJob::Destination { chunk, pieces } => (
+            ChunkKind::Destination,
+            ChunkIndex {
+                chunk: *chunk,
+                first_row: chunk * CHUNK_ROWS as u64,
+                row_count: pieces.iter().map(|p| p.num_rows() as u64).sum(),
+                flags: Vec::new(),
+            },
+        ),
+        ChunkJob::Records {
+            chunk,
+            end_row,
+            pending,
+        } => (
+            ChunkKind::Records,
+            ChunkIndex {
+                chunk: *chunk,
+                first_row: end_row - pending.len() as u64,
+                row_count: pending.len() as u64,
+                flags: pending.flags.clone(),
+            },
+        ),
+    };
+    let payload = tokio::task::spawn_blocking(move || match job {
+        ChunkJob::Destination { chunk, pieces } => {
+            let schema = pieces
+                .first()
+                .map(RecordBatch::schema)
+                .ok_or(AppError::Store(StoreError::Corrupt("data set chunk")))?;
+            let rows = records::concat(&schema, &pieces).map_err(batch_error)?;
+            seal_destination(&key, id, chunk, &rows)
+        }
+        ChunkJob::Records { chunk, pending, .. } => {
+            let records = pending.finish()?;
+            seal_records(&key, id, chunk, &records)
+        }
+    })
+    .await
+    .map_err(|_| AppError::Refused("sealing a chunk stopped unexpectedly"))??;
+    Ok((kind, StoredChunk { index, payload }))
+}
+
+/// Seals and stores a pull's chunks, in order, on a task of its own, so the next records are
+/// read and compared meanwhile. At most [`WRITER_QUEUE`] chunks wait; a pull that fails calls
+/// [`ChunkWriter::stop`], which returns once nothing more will be written.
+struct ChunkWriter {
+    jobs: Option<tokio::sync::mpsc::Sender<ChunkJob>>,
+    stopped: Arc<AtomicBool>,
+    task: Option<tokio::task::JoinHandle<Result<(), AppError>>>,
+}
+
+/// Chunks a [`ChunkWriter`] holds while others are being stored (and stores at once).
+const WRITER_QUEUE: usize = 4;
+
+impl ChunkWriter {
+    fn start(store: lockstep_storage::Store, target: ChunkTarget) -> ChunkWriter {
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<ChunkJob>(WRITER_QUEUE);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopped);
+        let task = tokio::spawn(async move {
+            while let Some(job) = queue.recv().await {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                // What else is waiting goes into the same transaction.
+                let mut jobs = vec![job];
+                while jobs.len() < WRITER_QUEUE {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                store_chunks(&store, &target, jobs).await?;
+            }
+            Ok(())
+        });
+        ChunkWriter {
+            jobs: Some(jobs),
+            stopped,
+            task: Some(task),
+        }
+    }
+
+    /// Queues a chunk; the error of an earlier chunk that could not be stored, if any.
+    async fn put(&mut self, job: ChunkJob) -> Result<(), AppError> {
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send(job).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The task ended early: only an error ends it.
+        self.jobs = None;
+        self.join().await?;
+        Err(AppError::Refused(
+            "storing the data set's chunks stopped unexpectedly",
+        ))
+    }
+
+    /// Waits until every queued chunk is stored.
+    async fn finish(mut self) -> Result<(), AppError> {
+        self.jobs = None;
+        self.join().await
+    }
+
+    /// Drops the queued chunks and waits until the chunk being stored, if any, is done.
+    async fn stop(mut self) {
+        self.stopped.store(true, Ordering::Release);
+        self.jobs = None;
+        let _ = self.join().await;
+    }
+
+    async fn join(&mut self) -> Result<(), AppError> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(|_| {
+                AppError::Refused("storing the data set's chunks stopped unexpectedly")
+            })?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// `stream` read ahead on a task of its own (decoding overlaps the work on each batch), at
+/// most [`READ_AHEAD`] batches ahead. Dropping the receiver ends the read.
+fn read_ahead(
+    mut stream: lockstep_connectors::batch::BatchStream,
+) -> tokio::sync::mpsc::Receiver<Result<RecordBatch, lockstep_connectors::ConnectorError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::spawn(async move {
+        while let Some(batch) = futures_util::StreamExt::next(&mut stream).await {
+            let failed = batch.is_err();
+            if tx.send(batch).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Batches [`read_ahead`] decodes before they are asked for.
+const READ_AHEAD: usize = 2;
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use arrow_schema::{Field, Schema};
+
+    fn batch(fields: &[(&str, ArrayRef)]) -> RecordBatch {
+        let schema = Schema::new(
+            fields
+                .iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        RecordBatch::try_new(
+            Arc::new(schema),
+            fields.iter().map(|(_, a)| Arc::clone(a)).collect(),
+        )
+        .expect("batch")
+    }
+
+    fn ints(v: &[Option<i64>]) -> ArrayRef {
+        Arc::new(Int64Array::from(v.to_vec()))
+    }
+
+    fn texts(v: &[Option<&str>]) -> ArrayRef {
+        Arc::new(StringArray::from(v.to_vec()))
+    }
+
+    /// A chunk whose source `id` and `name` reach the records unchanged (renamed) and whose
+    /// `note` does not reach them; `derived` is the plan's hint.
+    fn chunk(derived: &[Option<usize>], name_in_record: &[Option<&str>]) -> RecordsChunk {
+        let source = batch(&[
+            ("id", ints(&[Some(1), Some(2), None])),
+            ("name", texts(&[Some("bolt"), None, Some("nüt")])),
+            ("note", texts(&[Some("x"), Some("y"), Some("z")])),
+        ]);
+        let rows = batch(&[
+            ("item_code", ints(&[Some(1), Some(2), None])),
+            ("item_name", texts(name_in_record)),
+        ]);
+        RecordsChunk {
+            rows,
+            source,
+            derived: derived.to_vec().into(),
+            notes: ChunkNotes::default(),
+        }
+    }
+
+    fn sealed_len(records: &RecordsChunk) -> (Vec<u8>, usize) {
+        let key = DataKey::generate(&mut rand::rng());
+        let id = DatasetId::from_uuid(Uuid::now_v7());
+        let ct = seal_records(&key, id, 7, records).expect("sealed");
+        let opened = open_records(&key, id, 7, &ct).expect("opened");
+        assert_eq!(
+            opened.rows, records.rows,
+            "the records come back as they were"
+        );
+        assert_eq!(
+            opened.source.columns(),
+            records.source.columns(),
+            "the source values come back as they were"
+        );
+        assert_eq!(opened.source.schema(), records.source.schema());
+        let plain = open_plain(&key, id, "records", 7, &ct).expect("plain");
+        (plain.to_vec(), ct.len())
+    }
+
+    #[test]
+    fn source_columns_a_record_repeats_are_stored_once_and_read_back_whole() {
+        let names = [Some("bolt"), None, Some("nüt")];
+        let (with_hint, with_len) = sealed_len(&chunk(&[Some(0), Some(1), None], &names));
+        let (without_hint, without_len) = sealed_len(&chunk(&[None, None, None], &names));
+        assert!(with_hint.starts_with(CHUNK_FORMAT_DERIVED));
+        assert!(
+            with_len < without_len,
+            "leaving out repeated columns makes the chunk smaller ({with_len} vs {without_len})"
+        );
+        // The stored source section of the hinted chunk holds only `note`.
+        let count = |plain: &[u8], needle: &[u8]| {
+            plain.windows(needle.len()).filter(|w| *w == needle).count()
+        };
+        assert_eq!(
+            count(&with_hint, "nüt".as_bytes()),
+            1,
+            "`name` is kept once"
+        );
+        assert_eq!(count(&without_hint, "nüt".as_bytes()), 2);
+    }
+
+    #[test]
+    fn a_wrong_hint_is_caught_and_the_source_column_kept() {
+        // The record's name was edited apart from its source (or the hint is simply wrong):
+        // the source keeps its own values.
+        let edited = [Some("bolt"), Some("washer"), Some("nüt")];
+        let (plain, _) = sealed_len(&chunk(&[Some(0), Some(1), None], &edited));
+        assert!(plain.windows(6).any(|w| w == b"washer"));
+        // A hint to a column of another type, or past the end, is ignored too.
+        sealed_len(&chunk(&[Some(1), Some(5), Some(0)], &edited));
+    }
+
+    #[test]
+    fn every_source_column_derived_leaves_a_source_of_the_right_length() {
+        let mut records = chunk(
+            &[Some(0), Some(1), None],
+            &[Some("bolt"), None, Some("nüt")],
+        );
+        records.source = records.source.project(&[0, 1]).expect("project");
+        records.derived = vec![Some(0), Some(1)].into();
+        let (_, _) = sealed_len(&records);
+    }
+
+    #[test]
+    fn chunks_of_the_first_format_still_open() {
+        let records = chunk(&[None, None, None], &[Some("bolt"), None, Some("nüt")]);
+        let key = DataKey::generate(&mut rand::rng());
+        let id = DatasetId::from_uuid(Uuid::now_v7());
+        let mut plain = Vec::new();
+        plain.extend_from_slice(CHUNK_FORMAT);
+        put_section(&mut plain, b"{}");
+        let mut rows = Vec::new();
+        records::write_ipc(&records.rows, &mut rows).expect("rows");
+        put_section(&mut plain, &rows);
+        records::write_ipc(&records.source, &mut plain).expect("source");
+        let ct = seal_plain(&key, id, "records", 0, &plain).expect("sealed");
+        let opened = open_records(&key, id, 0, &ct).expect("opened");
+        assert_eq!(opened.source, records.source);
+        assert_eq!(opened.rows, records.rows);
+    }
 }

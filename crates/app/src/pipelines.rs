@@ -216,6 +216,11 @@ fn next_fire(
     OffsetDateTime::from_unix_timestamp(next.timestamp()).map_err(|_| invalid("fires out of range"))
 }
 
+/// The longest a request waits for a run to end ([`Hub::wait_run`]).
+pub const RUN_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a waiting request looks at the run.
+const RUN_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl Hub {
     async fn visible_pipeline(
         &self,
@@ -734,6 +739,43 @@ impl Hub {
             .map(run_view)
             .ok_or(AppError::NotFound("run"))?;
         drop(conn);
+        let mut views = self.name_runs(caller, vec![view]).await?;
+        views.pop().ok_or(AppError::NotFound("run"))
+    }
+
+    /// [`Hub::get_run`], answered once the run has ended or `wait` has passed, whichever comes
+    /// first: what a client that waits for a run asks instead of polling (the store is looked
+    /// at every [`RUN_WAIT_STEP`], so the end is seen within that of when it is stored, also
+    /// when another process executes the run). At most [`RUN_WAIT_MAX`].
+    pub async fn wait_run(
+        &self,
+        caller: &Caller,
+        pipeline: PipelineId,
+        run: RunId,
+        wait: std::time::Duration,
+    ) -> Result<RunView, AppError> {
+        if wait > RUN_WAIT_MAX {
+            return Err(AppError::Invalid {
+                field: "wait",
+                reason: format!("is at most {} seconds", RUN_WAIT_MAX.as_secs()),
+            });
+        }
+        let stored = self
+            .visible_pipeline(caller, Action::ListPipelines, pipeline)
+            .await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let view = loop {
+            let mut conn = self.store.read().await?;
+            let current = pipelines::get_run(&mut conn, stored.organization_id, pipeline, run)
+                .await?
+                .ok_or(AppError::NotFound("run"))?;
+            drop(conn);
+            let now = tokio::time::Instant::now();
+            if current.state.is_finished() || now >= deadline {
+                break run_view(current);
+            }
+            tokio::time::sleep(RUN_WAIT_STEP.min(deadline - now)).await;
+        };
         let mut views = self.name_runs(caller, vec![view]).await?;
         views.pop().ok_or(AppError::NotFound("run"))
     }

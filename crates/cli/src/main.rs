@@ -16,6 +16,13 @@ mod serve;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// The hub's allocator. A pull decodes, compares and seals on three threads at once, and runs
+/// and requests on others; glibc's malloc keeps an arena per thread and holds on to what each
+/// freed, so the hub's resident size grew with the number of threads at work rather than with
+/// the work (BENCHMARKS.md, data sets). jemalloc keeps a few arenas and gives unused pages back.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `one` for a count of 1, `many` otherwise: "1 entry", "3 entries".
 pub(crate) fn plural<'a>(count: u64, one: &'a str, many: &'a str) -> &'a str {
     if count == 1 { one } else { many }

@@ -707,6 +707,24 @@ impl Plan {
             .map(|o| o.source_name.as_str())
     }
 
+    /// For each source column, the output column that holds its values unchanged (a plain
+    /// mapping of a field no import rule sets, to a field no export rule sets), if any: where a
+    /// data set need not keep a record's source value beside the record's own.
+    pub fn passthrough(&self) -> Vec<Option<usize>> {
+        let source_len = self.source_schema.fields().len();
+        (0..source_len)
+            .map(|column| {
+                if self.imports.iter().any(|r| r.slot == column) {
+                    return None;
+                }
+                self.outputs.iter().enumerate().find_map(|(j, o)| {
+                    (o.is_plain() && o.slot == column && !self.exports.iter().any(|r| r.slot == j))
+                        .then_some(j)
+                })
+            })
+            .collect()
+    }
+
     /// The schema of the batches [`Plan::apply`] answers: destination field names, with the
     /// metadata of the source fields they come from (so types, nullability and keys survive),
     /// a cast's type, a rule's type for the fields rules add, and the primary key from the

@@ -1145,7 +1145,8 @@ impl Hub {
         let total = records.num_rows();
         let mut chunk_no = 0u64;
         let mut next_row = 0u64;
-        let mut pending = PendingChunk::new(&schema, &schema);
+        let identity: Arc<[Option<usize>]> = (0..schema.fields().len()).map(Some).collect();
+        let mut pending = PendingChunk::new(&schema, &schema, identity);
         let mut start = 0usize;
         for (r, row) in job.bom.rows.iter().enumerate() {
             let status = compared
@@ -1161,7 +1162,10 @@ impl Hub {
                 pending.add(records.slice(start, len), records.slice(start, len));
                 start = r + 1;
                 if pending.len() == CHUNK_ROWS {
-                    let full = std::mem::replace(&mut pending, PendingChunk::new(&schema, &schema));
+                    let full = {
+                        let next = pending.next();
+                        std::mem::replace(&mut pending, next)
+                    };
                     self.put_records_chunk(opened, chunk_no, next_row, full)
                         .await?;
                     chunk_no += 1;
@@ -1181,7 +1185,10 @@ impl Hub {
             pending.push_nulls(RecordStatus::DestinationOnly, *dest_row);
             next_row += 1;
             if pending.len() == CHUNK_ROWS {
-                let full = std::mem::replace(&mut pending, PendingChunk::new(&schema, &schema));
+                let full = {
+                    let next = pending.next();
+                    std::mem::replace(&mut pending, next)
+                };
                 self.put_records_chunk(opened, chunk_no, next_row, full)
                     .await?;
                 chunk_no += 1;

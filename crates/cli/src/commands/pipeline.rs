@@ -96,7 +96,8 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<()> {
                 println!("{run_id}");
                 return Ok(());
             }
-            let path = format!("/api/v1/pipelines/{}/runs/{run_id}", pipeline.id);
+            // The hub answers as soon as the run ends, or after a second with its progress.
+            let path = format!("/api/v1/pipelines/{}/runs/{run_id}?wait=1", pipeline.id);
             let json = auth.client.format == Format::Json;
             let bar = if json {
                 indicatif::ProgressBar::hidden()
@@ -126,7 +127,6 @@ pub async fn run(command: PipelineCommand) -> anyhow::Result<()> {
                 ) {
                     break run;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
             };
             bar.finish_and_clear();
             if json {

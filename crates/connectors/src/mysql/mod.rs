@@ -52,6 +52,8 @@ pub struct MysqlConnector {
     config: MysqlConfig,
     secrets: Secrets,
     ctx: Context,
+    /// Writers load rows with `LOAD DATA LOCAL INFILE` when the server allows it.
+    load_data: bool,
 }
 
 impl MysqlConnector {
@@ -61,7 +63,16 @@ impl MysqlConnector {
             config,
             secrets,
             ctx,
+            load_data: true,
         }
+    }
+
+    /// The connector whose writers always INSERT (as they do where the server refuses
+    /// `LOAD DATA LOCAL`): for tests of that path.
+    #[cfg(feature = "testing")]
+    pub fn inserting_only(mut self) -> Self {
+        self.load_data = false;
+        self
     }
 
     /// `host:port` for messages.

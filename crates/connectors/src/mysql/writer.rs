@@ -186,6 +186,22 @@ struct Column {
     decimal: Option<(u32, u32)>,
 }
 
+impl Column {
+    /// Whether its values are bytes, not text (they travel in hexadecimal in `LOAD DATA`).
+    fn is_binary(&self) -> bool {
+        match self.data_type {
+            DataType::Binary | DataType::LargeBinary => true,
+            DataType::FixedSizeBinary(_) => self.meta.field_type != FieldType::Uuid,
+            _ => false,
+        }
+    }
+
+    /// Whether its text values are checked as decimals ([`text_value`]).
+    fn checks_decimals(&self) -> bool {
+        self.meta.field_type == FieldType::Decimal || self.decimal.is_some()
+    }
+}
+
 /// The staging table, and the old table's name while it is swapped out (Replace of a table),
 /// both in the table's database.
 #[derive(Debug, Clone)]
@@ -210,8 +226,21 @@ pub struct MysqlWriter {
     max_bytes: usize,
     /// The statement for `rows_per_statement` rows.
     full_statement: String,
+    /// Rows go in by `LOAD DATA LOCAL INFILE` (see [`LoadData`]) rather than by INSERTs.
+    load: Option<LoadData>,
     written: u64,
 }
+
+/// `LOAD DATA LOCAL INFILE` of the rows, as text the writer escapes itself: the statement, and
+/// which columns travel in hexadecimal (binary values, unhexed by the server).
+#[derive(Debug)]
+struct LoadData {
+    statement: String,
+    hex: Vec<bool>,
+}
+
+/// Bytes of rows a `LOAD DATA` statement sends at most.
+const LOAD_DATA_BYTES: usize = 8 << 20;
 
 impl BatchDestination for MysqlConnector {
     type Writer = MysqlWriter;
@@ -250,9 +279,10 @@ impl BatchDestination for MysqlConnector {
             rows_per_statement: 1,
             max_bytes: MAX_STATEMENT_BYTES,
             full_statement: String::new(),
+            load: None,
             written: 0,
         };
-        match writer.open(self, &spec, &key, &token).await {
+        match writer.open(self, &spec, &key, &token, self.load_data).await {
             Ok(()) => Ok(writer),
             Err(err) => {
                 writer.finish_abort().await;
@@ -273,6 +303,7 @@ impl MysqlWriter {
         spec: &WriteSpec,
         key: &[String],
         token: &str,
+        load_data: bool,
     ) -> Result<(), ConnectorError> {
         let link = self.link.clone();
         let lock = self.lock.clone();
@@ -395,8 +426,77 @@ impl MysqlWriter {
         self.max_bytes = (max_packet / 2).clamp(1, MAX_STATEMENT_BYTES);
         self.full_statement = self.statement(self.rows_per_statement);
 
+        // Rows that only go in (no upsert) are loaded as text when the server allows it.
+        let conn = self.conn()?;
+        if load_data && !matches!(spec.mode, WriteMode::Upsert { .. }) {
+            let allowed: Option<i64> = link
+                .timed(conn.query_first("SELECT @@GLOBAL.local_infile"))
+                .await?;
+            if allowed == Some(1) {
+                self.load = Some(load_data_statement(&insert_into, &self.columns));
+            }
+        }
         let conn = self.conn()?;
         link.query(conn, "START TRANSACTION").await
+    }
+
+    /// Sends `rows` rows of `data` (the text [`LoadData`] reads) by `LOAD DATA LOCAL INFILE`.
+    /// LOCAL makes the server skip a repeated key and store a value it has to change, with a
+    /// warning, where an INSERT would fail: so any warning, or fewer rows than sent, fails the
+    /// write here (with the codes, never the messages, which quote values).
+    async fn load(&mut self, rows: u64, data: Vec<u8>) -> Result<(), ConnectorError> {
+        let link = self.link.clone();
+        let statement = match &self.load {
+            Some(load) => load.statement.clone(),
+            None => return Err(finished()),
+        };
+        let conn = self.conn()?;
+        let data = bytes::Bytes::from(data);
+        conn.set_infile_handler(async move {
+            Ok(futures_util::StreamExt::boxed(futures_util::stream::once(
+                async move { Ok(data) },
+            )))
+        });
+        link.query(conn, &statement).await?;
+        let (affected, warnings) = (conn.affected_rows(), conn.get_warnings());
+        if affected == rows && warnings == 0 {
+            return Ok(());
+        }
+        let listed: Vec<(String, u32)> = link
+            .timed(conn.query_map(
+                "SHOW WARNINGS LIMIT 20",
+                |(level, code, _message): (String, u32, String)| (level, code),
+            ))
+            .await?;
+        let codes: Vec<u32> = listed
+            .iter()
+            .filter(|(level, _)| !level.eq_ignore_ascii_case("note"))
+            .map(|(_, code)| *code)
+            .collect();
+        if affected == rows && codes.is_empty() {
+            return Ok(());
+        }
+        let what = match codes.first() {
+            Some(1062 | 1586) => "a key value appears twice",
+            Some(1048) => "a NULL for a NOT NULL column",
+            Some(1264 | 1690) => "a value is out of range for its column",
+            Some(1265) => "a value would be truncated by its column",
+            Some(1292 | 1366 | 1367) => "a value is not valid for its column",
+            Some(1406) => "a value is too long for its column",
+            Some(_) => "a value was changed or left out",
+            None => "fewer records arrived than were sent",
+        };
+        let mut codes: Vec<String> = codes.iter().map(u32::to_string).collect();
+        codes.dedup();
+        Err(ConnectorError::failed(
+            FailureKind::Other,
+            format!(
+                "MySQL refused the write: {what} ({}, {affected} of {rows} records stored{}{})",
+                self.link.endpoint,
+                if codes.is_empty() { "" } else { ", warnings " },
+                codes.join(", ")
+            ),
+        ))
     }
 
     /// The INSERT for `rows` rows.
@@ -512,6 +612,38 @@ impl BatchWriter for MysqlWriter {
                 Cells::new(array.as_ref()).ok_or_else(|| unsupported(&column.meta.name))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(load) = &self.load {
+            let hex = load.hex.clone();
+            let mut data = Vec::with_capacity(LOAD_DATA_BYTES.min(batch.num_rows() * 64 + 64));
+            let mut rows = 0u64;
+            for row in 0..batch.num_rows() {
+                for (i, (cell, column)) in cells.iter().zip(&self.columns).enumerate() {
+                    if i > 0 {
+                        data.push(b'\t');
+                    }
+                    let hexed = hex.get(i).copied().unwrap_or(false);
+                    cell.write_text(row, column, hexed, &mut data)
+                        .map_err(|why| {
+                            ConnectorError::failed(
+                                FailureKind::Other,
+                                format!("field {}: {why}", column.meta.name),
+                            )
+                        })?;
+                }
+                data.push(b'\n');
+                rows += 1;
+                if data.len() >= LOAD_DATA_BYTES {
+                    let full = std::mem::take(&mut data);
+                    self.load(rows, full).await?;
+                    rows = 0;
+                }
+            }
+            if rows > 0 {
+                self.load(rows, data).await?;
+            }
+            self.written += batch.num_rows() as u64;
+            return Ok(());
+        }
         let mut params: Vec<Value> = Vec::new();
         let mut rows = 0;
         let mut bytes = 0;
@@ -1239,6 +1371,36 @@ impl<'a> Cells<'a> {
     }
 
     /// The value of `row` as a MySQL parameter; the error says why it cannot be (never the value).
+    /// Appends the value at `row` as `LOAD DATA` text (see [`push_value`]): the same checks and
+    /// the same value as [`Cells::value`], text written in place.
+    fn write_text(
+        &self,
+        row: usize,
+        column: &Column,
+        hex: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        use std::io::Write;
+        if self.is_null(row) {
+            out.extend_from_slice(b"\\N");
+            return Ok(());
+        }
+        match self {
+            Cells::Utf8(a) if !hex && !column.checks_decimals() => {
+                push_escaped(out, a.value(row).as_bytes());
+            }
+            Cells::Int64(a) => {
+                let _ = write!(out, "{}", a.value(row));
+            }
+            Cells::Int32(a) => {
+                let _ = write!(out, "{}", a.value(row));
+            }
+            Cells::Boolean(a) => out.push(if a.value(row) { b'1' } else { b'0' }),
+            _ => push_value(out, &self.value(row, column)?, hex),
+        }
+        Ok(())
+    }
+
     fn value(&self, row: usize, column: &Column) -> Result<Value, &'static str> {
         if self.is_null(row) {
             return Ok(Value::NULL);
@@ -1388,10 +1550,121 @@ fn time_value(micros: i64) -> Value {
     Value::Time(negative, days, h, m, s, us)
 }
 
+/// The `LOAD DATA` statement into `table` for `columns`: tab-separated fields, rows ended by a
+/// newline, `\` escaping (`\N` a NULL), UTF-8; binary columns in hexadecimal through a variable.
+fn load_data_statement(table: &ObjectName, columns: &[Column]) -> LoadData {
+    let hex: Vec<bool> = columns.iter().map(Column::is_binary).collect();
+    let mut targets = Vec::with_capacity(columns.len());
+    let mut sets = Vec::new();
+    for (i, (column, hexed)) in columns.iter().zip(&hex).enumerate() {
+        if *hexed {
+            targets.push(format!("@lockstep_{i}"));
+            sets.push(format!(
+                "{} = UNHEX(@lockstep_{i})",
+                quote(&column.meta.name)
+            ));
+        } else {
+            targets.push(quote(&column.meta.name));
+        }
+    }
+    let mut statement = format!(
+        "LOAD DATA LOCAL INFILE 'lockstep' INTO TABLE {} CHARACTER SET utf8mb4 \
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
+        table.mysql_sql(),
+        targets.join(", ")
+    );
+    if !sets.is_empty() {
+        statement.push_str(" SET ");
+        statement.push_str(&sets.join(", "));
+    }
+    LoadData { statement, hex }
+}
+
+/// Appends `bytes` escaped for `LOAD DATA … ESCAPED BY '\\'`.
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            0 => b"\\0",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends the `LOAD DATA` text of a value as the INSERT path would bind it.
+fn push_value(out: &mut Vec<u8>, value: &Value, hex: bool) {
+    use std::io::Write;
+    match value {
+        Value::NULL => out.extend_from_slice(b"\\N"),
+        Value::Bytes(b) if hex => {
+            for byte in b {
+                let _ = write!(out, "{byte:02X}");
+            }
+        }
+        Value::Bytes(b) => push_escaped(out, b),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Float(f) => {
+            let _ = write!(out, "{f}");
+        }
+        Value::Double(f) => {
+            let _ = write!(out, "{f}");
+        }
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            let _ = write!(out, "{y:04}-{mo:02}-{d:02}");
+            if (*h, *mi, *s, *us) != (0, 0, 0, 0) {
+                let _ = write!(out, " {h:02}:{mi:02}:{s:02}.{us:06}");
+            }
+        }
+        Value::Time(negative, days, h, mi, s, us) => {
+            let hours = u64::from(*days) * 24 + u64::from(*h);
+            let sign = if *negative { "-" } else { "" };
+            let _ = write!(out, "{sign}{hours:02}:{mi:02}:{s:02}.{us:06}");
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_data_text_is_escaped_exactly() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, b"a\tb\nc\\d\re\0f\\N");
+        assert_eq!(out, b"a\\tb\\nc\\\\d\\re\\0f\\\\N".to_vec());
+        let mut out = Vec::new();
+        push_value(&mut out, &Value::NULL, false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Bytes(b"\\N".to_vec()), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Bytes(vec![0, 0x09, 0xff]), true);
+        out.push(b'|');
+        push_value(&mut out, &Value::Date(2024, 2, 29, 0, 0, 0, 0), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Date(2024, 2, 29, 23, 5, 9, 7), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Time(true, 1, 2, 3, 4, 5), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Double(0.1), false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\\N|\\\\N|0009FF|2024-02-29|2024-02-29 23:05:09.000007|-26:03:04.000005|0.1"
+        );
+    }
 
     #[test]
     fn native_types_are_checked() {

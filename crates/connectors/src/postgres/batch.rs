@@ -81,6 +81,19 @@ enum Finish {
     /// Statements that move the rows into place (casts, upserts).
     Statements(Vec<String>),
     Replace(Replace),
+    /// An upsert into a table that was empty: `insert` (the rows as they are), and should a key
+    /// repeat, `upsert` instead.
+    InsertElseUpsert {
+        insert: String,
+        upsert: String,
+    },
+    /// An upsert into a table made by this writer, which the rows were copied into: its
+    /// primary key on `key` is added; should a key repeat, the last record copied of each key is
+    /// kept, as an upsert would.
+    KeyAfterLoad {
+        table: String,
+        key: Vec<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -240,6 +253,37 @@ struct Session<'a> {
 impl Session<'_> {
     async fn execute(&self, sql: &str) -> Result<(), ConnectorError> {
         timed(self.timeout, self.endpoint, self.client.batch_execute(sql)).await
+    }
+
+    /// Runs `sql`; `Ok(false)` when PostgreSQL refused it because a key repeated (SQLSTATE
+    /// 23505), which leaves the transaction to be rolled back to a savepoint.
+    async fn execute_unless_repeated(&self, sql: &str) -> Result<bool, ConnectorError> {
+        timed(self.timeout, self.endpoint, async {
+            match self.client.batch_execute(sql).await {
+                Ok(()) => Ok(true),
+                Err(err)
+                    if err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    Ok(false)
+                }
+                Err(err) => Err(err),
+            }
+        })
+        .await
+    }
+
+    /// Whether the table holds no row (as this transaction sees it).
+    async fn is_empty(&self, qualified: &str) -> Result<bool, ConnectorError> {
+        let rows = self
+            .query(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.try_get::<_, bool>(0).ok())
+            .unwrap_or(false))
     }
 
     async fn query(
@@ -793,7 +837,7 @@ impl BatchDestination for PostgresConnector {
                 }
             }
             WriteMode::Upsert { .. } => {
-                let columns = match target {
+                let (columns, created) = match target {
                     Some(table) => {
                         let mut sorted = key.clone();
                         sorted.sort();
@@ -814,65 +858,102 @@ impl BatchDestination for PostgresConnector {
                                 ),
                             ));
                         }
-                        table.columns
+                        (table.columns, false)
                     }
                     None => {
-                        session.create(&qualified, &fields, &key).await?;
-                        session
+                        // Made without its key, which is added once the rows are in.
+                        session.create(&qualified, &fields, &[]).await?;
+                        let table = session
                             .table(&schema_name, &table_name)
                             .await?
-                            .ok_or_else(catalog_error)?
-                            .columns
+                            .ok_or_else(catalog_error)?;
+                        (table.columns, true)
                     }
                 };
                 let plan = plan(&fields, &columns, &spec.object)?;
                 session.check_casts(&plan).await?;
-                let load = format!(
-                    "pg_temp.{}",
-                    quote(&format!("lockstep_upsert_{}", random_suffix()))
-                );
-                let seq = quote(&format!("lockstep_row_{}", random_suffix()));
-                let defs: Vec<String> = names
-                    .iter()
-                    .zip(&plan.load_types)
-                    .map(|(n, t)| format!("{} {t}", quote(n)))
-                    .collect();
-                session
+                // An empty table needs no upsert: the rows go in as they are, unless the source
+                // repeats a key or someone else wrote the same key meanwhile (then the upsert).
+                let empty = !created && session.is_empty(&qualified).await?;
+                if created && plan.casts.is_empty() {
+                    // A table made in this transaction, which nobody else sees: the rows go
+                    // straight in (COPY FREEZE, as a full refresh), its key is built after.
+                    let finish = Finish::KeyAfterLoad {
+                        table: qualified.clone(),
+                        key: key.clone(),
+                    };
+                    (qualified.clone(), true, plan, finish)
+                } else {
+                    let load = format!(
+                        "pg_temp.{}",
+                        quote(&format!("lockstep_upsert_{}", random_suffix()))
+                    );
+                    let seq = quote(&format!("lockstep_row_{}", random_suffix()));
+                    let defs: Vec<String> = names
+                        .iter()
+                        .zip(&plan.load_types)
+                        .map(|(n, t)| format!("{} {t}", quote(n)))
+                        .collect();
+                    session
                     .execute(&format!(
                         "CREATE TEMP TABLE {load} ({}, {seq} bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP",
                         defs.join(", ")
                     ))
                     .await?;
-                let key_exprs: Vec<&str> = key
-                    .iter()
-                    .filter_map(|k| {
-                        names
-                            .iter()
-                            .position(|n| n == k)
-                            .and_then(|i| plan.exprs.get(i))
-                            .map(String::as_str)
-                    })
-                    .collect();
-                let key_exprs = key_exprs.join(", ");
-                let updates: Vec<String> = names
-                    .iter()
-                    .filter(|n| !key.contains(n))
-                    .map(|n| format!("{0} = EXCLUDED.{0}", quote(n)))
-                    .collect();
-                let action = if updates.is_empty() {
-                    "DO NOTHING".to_owned()
-                } else {
-                    format!("DO UPDATE SET {}", updates.join(", "))
-                };
-                let upsert = format!(
-                    "INSERT INTO {qualified} ({columns_sql}) OVERRIDING SYSTEM VALUE \
+                    let key_exprs: Vec<&str> = key
+                        .iter()
+                        .filter_map(|k| {
+                            names
+                                .iter()
+                                .position(|n| n == k)
+                                .and_then(|i| plan.exprs.get(i))
+                                .map(String::as_str)
+                        })
+                        .collect();
+                    let key_exprs = key_exprs.join(", ");
+                    let updates: Vec<String> = names
+                        .iter()
+                        .filter(|n| !key.contains(n))
+                        .map(|n| format!("{0} = EXCLUDED.{0}", quote(n)))
+                        .collect();
+                    let action = if updates.is_empty() {
+                        "DO NOTHING".to_owned()
+                    } else {
+                        format!("DO UPDATE SET {}", updates.join(", "))
+                    };
+                    let upsert = format!(
+                        "INSERT INTO {qualified} ({columns_sql}) OVERRIDING SYSTEM VALUE \
                      SELECT DISTINCT ON ({key_exprs}) {} FROM {load} \
                      ORDER BY {key_exprs}, {seq} DESC \
                      ON CONFLICT ({}) {action}",
-                    plan.exprs.join(", "),
-                    quoted_list(&key),
-                );
-                (load, true, plan, Finish::Statements(vec![upsert]))
+                        plan.exprs.join(", "),
+                        quoted_list(&key),
+                    );
+                    let finish = if created {
+                        // (Only with casts.) The last record of each key, then the key.
+                        let distinct = format!(
+                            "INSERT INTO {qualified} ({columns_sql}) OVERRIDING SYSTEM VALUE \
+                         SELECT DISTINCT ON ({key_exprs}) {} FROM {load} \
+                         ORDER BY {key_exprs}, {seq} DESC",
+                            plan.exprs.join(", "),
+                        );
+                        let add_key = format!(
+                            "ALTER TABLE {qualified} ADD PRIMARY KEY ({})",
+                            quoted_list(&key)
+                        );
+                        Finish::Statements(vec![distinct, add_key])
+                    } else if empty {
+                        let insert = format!(
+                            "INSERT INTO {qualified} ({columns_sql}) OVERRIDING SYSTEM VALUE \
+                         SELECT {} FROM {load}",
+                            plan.exprs.join(", "),
+                        );
+                        Finish::InsertElseUpsert { insert, upsert }
+                    } else {
+                        Finish::Statements(vec![upsert])
+                    };
+                    (load, true, plan, finish)
+                }
             }
         };
 
@@ -1161,6 +1242,39 @@ impl BatchWriter for PostgresWriter {
                 }
             }
             Finish::Replace(replace) => self.replace(replace).await?,
+            Finish::InsertElseUpsert { insert, upsert } => {
+                let session = self.session(self.bulk_timeout());
+                session.execute("SAVEPOINT lockstep_insert").await?;
+                if !session.execute_unless_repeated(insert).await? {
+                    session
+                        .execute("ROLLBACK TO SAVEPOINT lockstep_insert")
+                        .await?;
+                    session.execute(upsert).await?;
+                }
+            }
+            Finish::KeyAfterLoad { table, key } => {
+                let session = self.session(self.bulk_timeout());
+                let add_key = format!("ALTER TABLE {table} ADD PRIMARY KEY ({})", quoted_list(key));
+                session.execute("SAVEPOINT lockstep_key").await?;
+                if !session.execute_unless_repeated(&add_key).await? {
+                    // The table was filled by one COPY into a table of this transaction: its
+                    // rows lie in the order they came, so the last of each key has the greatest
+                    // ctid.
+                    let keys = quoted_list(key);
+                    session
+                        .execute("ROLLBACK TO SAVEPOINT lockstep_key")
+                        .await?;
+                    session
+                        .execute(&format!(
+                            "DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM \
+                             (SELECT ctid, pg_catalog.row_number() OVER \
+                             (PARTITION BY {keys} ORDER BY ctid DESC) AS lockstep_n FROM {table}) d \
+                             WHERE d.lockstep_n > 1)"
+                        ))
+                        .await?;
+                    session.execute(&add_key).await?;
+                }
+            }
         }
         self.session(self.bulk_timeout()).execute("COMMIT").await?;
         Ok(copied)

@@ -361,6 +361,19 @@ async fn round_trip_keeps_values_types_and_keys() {
         assert_eq!(price, "12345678901234.123456");
         assert!(staging_tables(&mut admin).await.is_empty());
 
+        // Rows loaded as text (LOAD DATA, the default where the server allows it) and rows
+        // bound in INSERTs (where it does not) are the same rows.
+        let inserted = write_all(
+            &server.connector(&database).inserting_only(),
+            "copy_inserted",
+            schema.clone(),
+            WriteMode::Replace,
+            &batches,
+        )
+        .await;
+        assert_eq!(inserted, 4);
+        same_rows(&mut admin, "copy", "copy_inserted", ITEM_COLUMNS).await;
+
         // A second Replace works, and replaces the rows.
         let written = write_all(
             &c,
@@ -697,6 +710,144 @@ async fn incremental_reads_are_filtered_and_ordered() {
         let (k, _) = kind(c.read(spec("events`; DROP TABLE events; --", 10)).await);
         assert_eq!(k, Some(FailureKind::NotFound));
         assert_eq!(count(&mut admin, "events").await, 5);
+        admin.disconnect().await.unwrap();
+    })
+    .await;
+}
+
+/// Rows loaded as text keep every byte of what they hold, and what LOAD DATA LOCAL would let
+/// through with a warning (a repeated key skipped, a value cut) fails the write as an INSERT
+/// would, naming no value and leaving the table as it was.
+#[tokio::test]
+async fn loaded_rows_keep_every_byte_and_refuse_what_an_insert_refuses() {
+    with_database(|database| async move {
+        let server = server();
+        let mut admin = server.admin(Some(&database)).await;
+        let loading = server.connector(&database);
+        let inserting = server.connector(&database).inserting_only();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
+                keys::PRIMARY_KEY.to_owned(),
+                "true".to_owned(),
+            )])),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("bytes", DataType::Binary, true),
+        ]));
+        let texts = [
+            Some("tab\there"),
+            Some("new\nline\r\n"),
+            Some("back\\slash \\N \\t"),
+            Some("\\N"),
+            Some("NULL"),
+            Some(""),
+            None,
+            Some("nul \0 byte, ümlaut, 😀"),
+        ];
+        let ids: Vec<i64> = (1..=texts.len() as i64).collect();
+        let bytes: Vec<Option<&[u8]>> = vec![
+            Some(&[0, 9, 10, 13, 92, 255]),
+            Some(b"\\N"),
+            None,
+            Some(&[]),
+            Some(b"plain"),
+            Some(&[0x5c, 0x30]),
+            Some(&[7]),
+            Some(&[0xf0, 0x9f]),
+        ];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids.clone())) as ArrayRef,
+                Arc::new(StringArray::from(texts.to_vec())),
+                Arc::new(BinaryArray::from(bytes.clone())),
+            ],
+        )
+        .unwrap();
+        for (c, table) in [(&loading, "loaded"), (&inserting, "inserted")] {
+            let written = write_all(
+                c,
+                table,
+                schema.clone(),
+                WriteMode::Replace,
+                std::slice::from_ref(&batch),
+            )
+            .await;
+            assert_eq!(written, texts.len() as u64);
+            let rows: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> = admin
+                .query(format!(
+                    "SELECT id, CAST(`text` AS BINARY), `bytes` FROM `{table}` ORDER BY id"
+                ))
+                .await
+                .unwrap();
+            let expected: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> = ids
+                .iter()
+                .zip(&texts)
+                .zip(&bytes)
+                .map(|((id, t), b)| (*id, t.map(|t| t.as_bytes().to_vec()), b.map(<[u8]>::to_vec)))
+                .collect();
+            assert_eq!(rows, expected, "{table}");
+        }
+
+        // Appending a key the table holds: refused, not skipped.
+        let again = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![100, 1])) as ArrayRef,
+                Arc::new(StringArray::from(vec![Some("new"), Some("CANARY-dup")])),
+                Arc::new(BinaryArray::from(vec![None::<&[u8]>, None])),
+            ],
+        )
+        .unwrap();
+        let mut writer = loading
+            .writer(WriteSpec {
+                object: "loaded".into(),
+                schema: schema.clone(),
+                mode: WriteMode::Append,
+            })
+            .await
+            .unwrap();
+        let err = writer.write(&again).await.unwrap_err();
+        writer.abort().await;
+        let message = err.to_string();
+        assert!(message.contains("twice"), "{message}");
+        assert!(!message.contains("CANARY"), "{message}");
+        assert_eq!(count(&mut admin, "loaded").await, texts.len() as u64);
+
+        // A value too long for its column: refused, not cut.
+        admin
+            .query_drop(
+                "CREATE TABLE narrow (id BIGINT PRIMARY KEY, `text` VARCHAR(3), `bytes` BLOB)",
+            )
+            .await
+            .unwrap();
+        let long = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+                Arc::new(StringArray::from(vec![Some("CANARY-long")])),
+                Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
+            ],
+        )
+        .unwrap();
+        let mut writer = loading
+            .writer(WriteSpec {
+                object: "narrow".into(),
+                schema: schema.clone(),
+                mode: WriteMode::Append,
+            })
+            .await
+            .unwrap();
+        let failed = match writer.write(&long).await {
+            Err(err) => {
+                writer.abort().await;
+                err
+            }
+            Ok(()) => writer.commit().await.unwrap_err(),
+        };
+        let message = failed.to_string();
+        assert!(message.contains("MySQL refused the write"), "{message}");
+        assert!(!message.contains("CANARY"), "{message}");
+        assert_eq!(count(&mut admin, "narrow").await, 0);
         admin.disconnect().await.unwrap();
     })
     .await;

@@ -1152,6 +1152,145 @@ async fn upsert_updates_and_keeps_the_last_record_of_a_key() {
     .await;
 }
 
+/// The first upsert into a new or empty table writes the rows as they are (no upsert needed),
+/// yet keeps an upsert's meaning: the last record of a repeated key wins, and the key is there.
+#[tokio::test]
+async fn a_first_upsert_into_a_new_or_empty_table_keeps_the_last_record_of_a_key() {
+    with_database(|database| async move {
+        let server = server();
+        let admin = server.admin(&database).await;
+        let c = server.connector(&database);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let upsert = || WriteMode::Upsert {
+            key: vec!["id".to_owned()],
+        };
+        let names = |table: &'static str| {
+            let admin = &admin;
+            async move {
+                admin
+                    .query(&format!("SELECT id, name FROM {table} ORDER BY id"), &[])
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
+                    .collect::<Vec<_>>()
+            }
+        };
+        // New tables: without a repeat, and with repeats within and across batches.
+        for (table, batches) in [
+            (
+                "fresh_plain",
+                vec![(vec![1, 2], vec!["a", "b"]), (vec![3], vec!["c"])],
+            ),
+            (
+                "fresh_repeats",
+                vec![
+                    (vec![1, 2, 1], vec!["a", "b", "c"]),
+                    (vec![2, 3, 1], vec!["d", "e", "f"]),
+                ],
+            ),
+        ] {
+            let mut writer = c
+                .writer(WriteSpec {
+                    object: table.to_owned(),
+                    schema: schema.clone(),
+                    mode: upsert(),
+                })
+                .await
+                .unwrap();
+            for (ids, values) in &batches {
+                writer
+                    .write(&keyed_batch(&schema, ids, values))
+                    .await
+                    .unwrap();
+            }
+            writer.commit().await.unwrap();
+            assert_eq!(
+                primary_key(&admin, table).await.map(|(_, k)| k),
+                Some(vec!["id".to_owned()]),
+                "{table} has its key"
+            );
+        }
+        assert_eq!(
+            names("fresh_plain").await,
+            [
+                (1, "a".to_owned()),
+                (2, "b".to_owned()),
+                (3, "c".to_owned())
+            ]
+        );
+        assert_eq!(
+            names("fresh_repeats").await,
+            [
+                (1, "f".to_owned()),
+                (2, "d".to_owned()),
+                (3, "e".to_owned())
+            ]
+        );
+
+        // An existing empty table, with and without a repeated key.
+        admin
+            .batch_execute(
+                "CREATE TABLE empty_plain (id bigint PRIMARY KEY, name text);
+                 CREATE TABLE empty_repeats (id bigint PRIMARY KEY, name text);",
+            )
+            .await
+            .unwrap();
+        for (table, ids, values) in [
+            ("empty_plain", vec![5, 6], vec!["x", "y"]),
+            ("empty_repeats", vec![5, 6, 5], vec!["x", "y", "z"]),
+        ] {
+            let mut writer = c
+                .writer(WriteSpec {
+                    object: table.to_owned(),
+                    schema: schema.clone(),
+                    mode: upsert(),
+                })
+                .await
+                .unwrap();
+            writer
+                .write(&keyed_batch(&schema, &ids, &values))
+                .await
+                .unwrap();
+            writer.commit().await.unwrap();
+        }
+        assert_eq!(
+            names("empty_plain").await,
+            [(5, "x".to_owned()), (6, "y".to_owned())]
+        );
+        assert_eq!(
+            names("empty_repeats").await,
+            [(5, "z".to_owned()), (6, "y".to_owned())]
+        );
+
+        // A new table whose writer is aborted is not there.
+        let mut writer = c
+            .writer(WriteSpec {
+                object: "never".to_owned(),
+                schema: schema.clone(),
+                mode: upsert(),
+            })
+            .await
+            .unwrap();
+        writer
+            .write(&keyed_batch(&schema, &[1], &["a"]))
+            .await
+            .unwrap();
+        writer.abort().await;
+        let exists: bool = admin
+            .query_one("SELECT to_regclass('public.never') IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!exists);
+        assert_eq!(leftovers(&admin).await, 0);
+    })
+    .await;
+}
+
 async fn ids(c: &PostgresConnector, spec: ReadSpec) -> Vec<i64> {
     let (schema, batches) = read_all(c, spec).await;
     let index = schema.index_of("id").unwrap();

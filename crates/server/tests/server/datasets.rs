@@ -203,6 +203,83 @@ fn problem(answer: &super::Answer, status: u16, field: &str) {
     assert_eq!(answer.json()["field"], field, "{}", answer.body);
 }
 
+/// A key the source repeats is an error on every later record of that key, whether the
+/// destination has the key or not; the first record of each key is compared as usual.
+#[tokio::test]
+async fn a_key_the_source_repeats_is_an_error_on_each_later_record() {
+    let mut e = env("loopback").await;
+    let source = unique("dsdup_src");
+    let destination = unique("dsdup_dst");
+    pg().await
+        .batch_execute(&format!(
+            "CREATE TABLE public.{source} (id integer, name text);
+             INSERT INTO public.{source} VALUES (1, 'bolt'), (7, 'gear'), (1, 'bolt again'),
+               (8, 'nut'), (7, 'gear again'), (1, 'bolt thrice');
+             CREATE TABLE public.{destination} (id integer PRIMARY KEY, name text);
+             INSERT INTO public.{destination} VALUES (1, 'bolt'), (9, 'legacy');"
+        ))
+        .await
+        .unwrap();
+    let warehouse = postgres_connection(&mut e, "Warehouse").await;
+    let created = e
+        .admin(
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({
+                "name": "repeats",
+                "source": {"connection_id": warehouse, "object": format!("public.{source}")},
+                "destination": {"connection_id": warehouse, "object": format!("public.{destination}")},
+                "mode": "upsert",
+                "key": ["id"]
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let pipeline = created.json()["id"].as_str().unwrap().to_owned();
+    let editor = e.editor.clone();
+    let id = pulled(&mut e, &editor, &pipeline).await;
+    let all = records(&mut e, &editor, &id).await;
+    let repeated = |r: &Value| {
+        r["issues"].as_array().unwrap().iter().any(|i| {
+            i["level"] == "error"
+                && i["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("another record of this data set has the same key")
+        })
+    };
+    let seen: Vec<(Value, Value, bool)> = all
+        .iter()
+        .filter(|r| r["status"] != "destination_only")
+        .map(|r| {
+            (
+                r["values"]["name"].clone(),
+                r["status"].clone(),
+                repeated(r),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("bolt"), json!("unchanged"), false),
+            (json!("gear"), json!("create"), false),
+            (json!("bolt again"), json!("update"), true),
+            (json!("nut"), json!("create"), false),
+            (json!("gear again"), json!("create"), true),
+            (json!("bolt thrice"), json!("update"), true),
+        ]
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|r| r["status"] == "destination_only")
+            .count(),
+        1,
+        "the legacy record is shown"
+    );
+    drop_tables(&source, &destination).await;
+}
+
 #[tokio::test]
 async fn an_editor_pulls_reviews_fixes_unticks_and_submits_a_data_set() {
     let mut e = env("loopback").await;

@@ -513,6 +513,25 @@ async fn csv_upload_appended_to_postgres_and_a_queued_run_cancelled() {
         )
         .await;
     assert_eq!(second.status, 409, "one run of a pipeline at a time");
+    // Waiting for a run that does not end answers its state when the wait is over.
+    let waited = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/pipelines/{pipeline}/runs/{queued}?wait=1"),
+            None,
+        )
+        .await;
+    assert_eq!(waited.status, 200, "{}", waited.body);
+    assert_eq!(waited.json()["state"], "queued");
+    let too_long = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/pipelines/{pipeline}/runs/{queued}?wait=11"),
+            None,
+        )
+        .await;
+    assert_eq!(too_long.status, 422, "{}", too_long.body);
+    assert!(too_long.body.contains("wait"), "{}", too_long.body);
     let cancelled = e
         .admin(
             Method::POST,
@@ -528,6 +547,24 @@ async fn csv_upload_appended_to_postgres_and_a_queued_run_cancelled() {
         assert_eq!(done["state"], "succeeded", "{done}");
         assert_eq!(done["records_written"], 3);
     }
+    // A client that waits for a run gets it once it has ended, in one request.
+    let started = e
+        .admin(
+            Method::POST,
+            &format!("/api/v1/pipelines/{pipeline}/runs"),
+            None,
+        )
+        .await;
+    let third = started.json()["id"].as_str().unwrap().to_owned();
+    let waited = e
+        .admin(
+            Method::GET,
+            &format!("/api/v1/pipelines/{pipeline}/runs/{third}?wait=10"),
+            None,
+        )
+        .await;
+    assert_eq!(waited.json()["state"], "succeeded", "{}", waited.body);
+    assert_eq!(waited.json()["records_written"], 3);
     let db = pg().await;
     let rows = db
         .query(
@@ -539,10 +576,10 @@ async fn csv_upload_appended_to_postgres_and_a_queued_run_cancelled() {
         .await
         .unwrap();
     let rows: Vec<(String, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(rows.len(), 6, "append twice: {rows:?}");
+    assert_eq!(rows.len(), 9, "appended three times: {rows:?}");
     assert_eq!(rows[0], ("p-100".into(), Some("2".into())));
-    assert_eq!(rows[2].1.as_deref(), Some("1.5"));
-    assert_eq!(rows[4].1, None);
+    assert_eq!(rows[3].1.as_deref(), Some("1.5"));
+    assert_eq!(rows[6].1, None);
     db.batch_execute(&format!("DROP TABLE public.{target}"))
         .await
         .unwrap();

@@ -376,22 +376,38 @@ pub(crate) async fn list_runs(
     }))
 }
 
-/// One run: state, progress and timings (every role).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RunWait {
+    /// Seconds to wait for the run to end before answering, 0 to 10 (default 0: at once). The
+    /// answer comes as soon as the run has ended, so a client waiting for a run asks again
+    /// with `wait` instead of polling.
+    wait: Option<u32>,
+}
+
+/// One run: state, progress and timings (every role); with `wait`, once it has ended or after
+/// that many seconds.
 #[utoipa::path(get, path = "/api/v1/pipelines/{id}/runs/{run}", tag = "pipelines",
-    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path)),
-    responses((status = 200, body = RunBody), (status = 404, body = ApiError, content_type = "application/problem+json")))]
+    params(("id" = uuid::Uuid, Path), ("run" = uuid::Uuid, Path), RunWait),
+    responses((status = 200, body = RunBody),
+        (status = 404, body = ApiError, content_type = "application/problem+json"),
+        (status = 422, body = ApiError, content_type = "application/problem+json")))]
 pub(crate) async fn get_run(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiPath((id, run)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<RunWait>,
 ) -> Result<Json<RunBody>, ApiError> {
-    Ok(Json(
-        state
-            .hub
-            .get_run(&caller, pipeline_id(&id)?, run_id(&run)?)
-            .await?
-            .into(),
-    ))
+    let (pipeline, run) = (pipeline_id(&id)?, run_id(&run)?);
+    let view = match query.wait {
+        None | Some(0) => state.hub.get_run(&caller, pipeline, run).await?,
+        Some(seconds) => {
+            let wait = std::time::Duration::from_secs(u64::from(seconds));
+            state.hub.wait_run(&caller, pipeline, run, wait).await?
+        }
+    };
+    Ok(Json(view.into()))
 }
 
 /// Cancel a run (Administrators and Editors): a queued run ends at once, a running one at its
