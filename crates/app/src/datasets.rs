@@ -625,7 +625,7 @@ fn seal_records(
         .map_err(batch_error)?;
     put_section(&mut plain, &empty);
     let kept: Vec<usize> = (0..derived.len())
-        .filter(|i| derived[*i].is_none())
+        .filter(|i| derived.get(*i).is_some_and(Option::is_none))
         .collect();
     let stored = records
         .source
@@ -665,7 +665,7 @@ fn open_records(
         let derived: Vec<Option<usize>> = map
             .chunks_exact(4)
             .map(|b| {
-                let j = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                let j = <[u8; 4]>::try_from(b).map_or(u32::MAX, u32::from_be_bytes);
                 (j != u32::MAX).then(|| usize::try_from(j).unwrap_or(usize::MAX))
             })
             .collect();
@@ -3738,6 +3738,7 @@ fn read_ahead(
 const READ_AHEAD: usize = 2;
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod chunk_tests {
     use super::*;
     use arrow_array::{ArrayRef, Int64Array, StringArray};

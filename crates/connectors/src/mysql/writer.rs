@@ -1592,11 +1592,11 @@ fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
             0 => b"\\0",
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         out.extend_from_slice(escaped);
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
 }
 
 /// Appends the `LOAD DATA` text of a value as the INSERT path would bind it.

@@ -715,6 +715,9 @@ async fn incremental_reads_are_filtered_and_ordered() {
     .await;
 }
 
+/// A row as read back: id, the text's bytes, the bytes.
+type StoredRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Rows loaded as text keep every byte of what they hold, and what LOAD DATA LOCAL would let
 /// through with a warning (a repeated key skipped, a value cut) fails the write as an INSERT
 /// would, naming no value and leaving the table as it was.
@@ -773,13 +776,13 @@ async fn loaded_rows_keep_every_byte_and_refuse_what_an_insert_refuses() {
             )
             .await;
             assert_eq!(written, texts.len() as u64);
-            let rows: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> = admin
+            let rows: Vec<StoredRow> = admin
                 .query(format!(
                     "SELECT id, CAST(`text` AS BINARY), `bytes` FROM `{table}` ORDER BY id"
                 ))
                 .await
                 .unwrap();
-            let expected: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> = ids
+            let expected: Vec<StoredRow> = ids
                 .iter()
                 .zip(&texts)
                 .zip(&bytes)
