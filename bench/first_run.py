@@ -53,13 +53,15 @@ def prepare():
                        stdin=out.stdout, check=True)
         out.stdout.close()
         out.wait()
-        # An incremental source has an index on its cursor (else every run sorts the table).
-        src("CREATE INDEX parts_base_updated_at ON parts_base (updated_at); VACUUM (ANALYZE) parts_base")
 
 
 def reset_source():
+    # An incremental source has an index on its cursor (else every run sorts the table).
+    src("CREATE INDEX IF NOT EXISTS parts_base_updated_at ON parts_base (updated_at)")
     src("DROP TABLE IF EXISTS parts; CREATE TABLE parts (LIKE parts_base INCLUDING ALL); "
-        "INSERT INTO parts SELECT * FROM parts_base; VACUUM (ANALYZE) parts; CHECKPOINT")
+        "INSERT INTO parts SELECT * FROM parts_base")
+    src("VACUUM (ANALYZE) parts")
+    src("CHECKPOINT")
 
 
 def drop_destination(empty_keyed=False):
@@ -97,6 +99,8 @@ def run(hub, name):
 def main():
     b.ensure_source()
     prepare()
+    reset_source()
+    drop_destination()
     files_root = os.path.join(b.DATA, "files")
     os.makedirs(files_root, exist_ok=True)
     b.log(f"machine: {b.machine()}")
@@ -135,7 +139,9 @@ def main():
                     b.log(f"  {case}: {r['wall']:.2f} s ({r['run']} s in the hub, {r['written']} written)")
                     src("INSERT INTO parts SELECT id + 10000000, part_number, description, qty, "
                         "level, parent_id, updated_at + interval '100 years', active, owner, attrs "
-                        "FROM parts_base WHERE id % 100 = 0; ANALYZE parts; CHECKPOINT")
+                        "FROM parts_base WHERE id % 100 = 0")
+                    src("ANALYZE parts")
+                    src("CHECKPOINT")
                     dst("CHECKPOINT")
                     r = run(hub, name)
                     samples["incremental_next"].append(r)
