@@ -383,6 +383,7 @@ pub(crate) struct RunWait {
     /// Seconds to wait for the run to end before answering, 0 to 10 (default 0: at once). The
     /// answer comes as soon as the run has ended, so a client waiting for a run asks again
     /// with `wait` instead of polling.
+    #[param(minimum = 0, maximum = 10)]
     wait: Option<u32>,
 }
 
