@@ -220,6 +220,8 @@ fn next_fire(
 pub const RUN_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often a waiting request looks at the run.
 const RUN_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+/// Requests that may wait for a run at once, hub-wide ([`Hub::wait_run`]).
+static RUN_WAITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(64);
 
 impl Hub {
     async fn visible_pipeline(
@@ -763,6 +765,14 @@ impl Hub {
         let stored = self
             .visible_pipeline(caller, Action::ListPipelines, pipeline)
             .await?;
+        // Waiting requests are bounded hub-wide: past the bound, a request is answered at once
+        // (as without `wait`), so many of them cannot keep the store busy.
+        let permit = RUN_WAITERS.try_acquire().ok();
+        let wait = if permit.is_some() {
+            wait
+        } else {
+            std::time::Duration::ZERO
+        };
         let deadline = tokio::time::Instant::now() + wait;
         let view = loop {
             let mut conn = self.store.read().await?;
