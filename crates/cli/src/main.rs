@@ -20,6 +20,8 @@ use std::process::ExitCode;
 /// and requests on others; glibc's malloc keeps an arena per thread and holds on to what each
 /// freed, so the hub's resident size grew with the number of threads at work rather than with
 /// the work (BENCHMARKS.md, data sets). jemalloc keeps a few arenas and gives unused pages back.
+/// (The `system-allocator` feature leaves glibc's, for heap profilers that hook malloc.)
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

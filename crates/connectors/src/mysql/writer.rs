@@ -3,7 +3,11 @@
 //! A writer holds one connection (strict `sql_mode`, session time zone UTC) and one transaction.
 //! Rows go in as multi-row `INSERT INTO t (…) VALUES (?,…),(?,…)` statements with every value
 //! bound, never interpolated: at most 1000 rows and 65,535 placeholders a statement, and at most
-//! half of `max_allowed_packet` (4 MiB at most) of values.
+//! half of `max_allowed_packet` (4 MiB at most) of values. Where the server allows `LOCAL
+//! INFILE` and no upsert is asked, they go instead by one `LOAD DATA LOCAL INFILE` statement for
+//! the whole write, which runs on a task of its own while the writer escapes the next rows: the
+//! text streams to it through a queue of [`LOAD_QUEUE`] chunks, so the server loads while the hub
+//! reads and encodes (see [`MysqlWriter::load`]).
 //!
 //! The object is `table` (in the connection's database) or `database.table`
 //! ([`crate::object_name`]); staging tables live in the table's database, and every statement
@@ -228,7 +232,23 @@ pub struct MysqlWriter {
     full_statement: String,
     /// Rows go in by `LOAD DATA LOCAL INFILE` (see [`LoadData`]) rather than by INSERTs.
     load: Option<LoadData>,
+    /// The `LOAD DATA` statement under way, which holds the connection meanwhile.
+    loading: Option<Loading>,
+    /// Escaped rows not yet sent to it, and the rows it was given in all.
+    pending: Vec<u8>,
+    load_rows: u64,
+    /// A write failed (part of its rows may be on their way): commit refuses.
+    failed: bool,
     written: u64,
+}
+
+/// A `LOAD DATA LOCAL INFILE` statement at work on a task of its own: the rows' text goes to
+/// it through `chunks`; the task answers the connection and the server's counts (rows
+/// affected, warnings).
+#[derive(Debug)]
+struct Loading {
+    chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    task: tokio::task::JoinHandle<(Conn, Result<(u64, u16), mysql_async::Error>)>,
 }
 
 /// `LOAD DATA LOCAL INFILE` of the rows, as text the writer escapes itself: the statement, and
@@ -239,8 +259,10 @@ struct LoadData {
     hex: Vec<bool>,
 }
 
-/// Bytes of rows a `LOAD DATA` statement sends at most.
-const LOAD_DATA_BYTES: usize = 8 << 20;
+/// Bytes of escaped rows sent to `LOAD DATA` at a time, and how many such chunks may wait for
+/// the server (the writer waits when they all do).
+const LOAD_CHUNK_BYTES: usize = 1 << 20;
+const LOAD_QUEUE: usize = 4;
 
 impl BatchDestination for MysqlConnector {
     type Writer = MysqlWriter;
@@ -280,6 +302,10 @@ impl BatchDestination for MysqlConnector {
             max_bytes: MAX_STATEMENT_BYTES,
             full_statement: String::new(),
             load: None,
+            loading: None,
+            pending: Vec::new(),
+            load_rows: 0,
+            failed: false,
             written: 0,
         };
         match writer.open(self, &spec, &key, &token, self.load_data).await {
@@ -440,28 +466,109 @@ impl MysqlWriter {
         link.query(conn, "START TRANSACTION").await
     }
 
-    /// Sends `rows` rows of `data` (the text [`LoadData`] reads) by `LOAD DATA LOCAL INFILE`.
-    /// LOCAL makes the server skip a repeated key and store a value it has to change, with a
-    /// warning, where an INSERT would fail: so any warning, or fewer rows than sent, fails the
-    /// write here (with the codes, never the messages, which quote values).
-    async fn load(&mut self, rows: u64, data: Vec<u8>) -> Result<(), ConnectorError> {
-        let link = self.link.clone();
-        let statement = match &self.load {
-            Some(load) => load.statement.clone(),
-            None => return Err(finished()),
+    /// Sends escaped rows to the `LOAD DATA` statement, which starts with the first chunk: it
+    /// takes the connection to a task of its own, whose `LOCAL INFILE` request is answered with
+    /// what arrives through the queue until [`MysqlWriter::end_load`] closes it. When the
+    /// statement ended before (the server refused it), its error is the answer.
+    async fn load(&mut self, chunk: Vec<u8>) -> Result<(), ConnectorError> {
+        if self.loading.is_none() {
+            let statement = match &self.load {
+                Some(load) => load.statement.clone(),
+                None => return Err(finished()),
+            };
+            let mut conn = self.conn.take().ok_or_else(finished)?;
+            let (chunks, mut queue) = tokio::sync::mpsc::channel::<bytes::Bytes>(LOAD_QUEUE);
+            conn.set_infile_handler(async move {
+                let rows = futures_util::stream::poll_fn(move |cx| {
+                    queue.poll_recv(cx).map(|chunk| chunk.map(Ok))
+                });
+                Ok(futures_util::StreamExt::boxed(rows))
+            });
+            let task = tokio::spawn(async move {
+                let result = conn.query_drop(statement).await;
+                let result = result.map(|()| (conn.affected_rows(), conn.get_warnings()));
+                (conn, result)
+            });
+            self.loading = Some(Loading { chunks, task });
+        }
+        let Some(loading) = &self.loading else {
+            return Err(finished());
         };
-        let conn = self.conn()?;
-        let data = bytes::Bytes::from(data);
-        conn.set_infile_handler(async move {
-            Ok(futures_util::StreamExt::boxed(futures_util::stream::once(
-                async move { Ok(data) },
-            )))
-        });
-        link.query(conn, &statement).await?;
-        let (affected, warnings) = (conn.affected_rows(), conn.get_warnings());
+        let sent = tokio::time::timeout(
+            self.link.timeout,
+            loading.chunks.send(bytes::Bytes::from(chunk)),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            // The statement is over, so the queue closed: why is in its answer.
+            Ok(Err(_)) => Err(self.await_load().await.err().unwrap_or_else(|| {
+                ConnectorError::failed(
+                    FailureKind::Other,
+                    "MySQL ended the LOAD DATA before every record was sent",
+                )
+            })),
+            Err(_) => Err(ConnectorError::failed(
+                FailureKind::Timeout,
+                format!(
+                    "MySQL at {} took no more records within {} s",
+                    self.link.endpoint,
+                    self.link.timeout.as_secs_f32()
+                ),
+            )),
+        }
+    }
+
+    /// Sends the rows still pending and ends the `LOAD DATA` under way, if any (see
+    /// [`MysqlWriter::await_load`]).
+    async fn end_load(&mut self) -> Result<(), ConnectorError> {
+        if !self.pending.is_empty() {
+            let chunk = std::mem::take(&mut self.pending);
+            self.load(chunk).await?;
+        }
+        self.await_load().await
+    }
+
+    /// Closes the queue of the `LOAD DATA` under way and waits for the server's answer (the
+    /// timeout plus 20 µs a row), which gives the connection back. LOCAL makes the server skip a
+    /// repeated key and store a value it has to change, with a warning, where an INSERT would
+    /// fail: so any warning, or fewer rows than sent, fails the write here (with the codes, never
+    /// the messages, which quote values).
+    async fn await_load(&mut self) -> Result<(), ConnectorError> {
+        let Some(Loading { chunks, mut task }) = self.loading.take() else {
+            return Ok(());
+        };
+        drop(chunks);
+        let rows = std::mem::take(&mut self.load_rows);
+        let wait = self.link.timeout + Duration::from_micros(rows.saturating_mul(20));
+        let (conn, result) = match tokio::time::timeout(wait, &mut task).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(_)) => {
+                return Err(ConnectorError::failed(
+                    FailureKind::Other,
+                    "the LOAD DATA stopped unexpectedly",
+                ));
+            }
+            Err(_) => {
+                // Dropping the connection ends the session, which rolls back.
+                task.abort();
+                return Err(ConnectorError::failed(
+                    FailureKind::Timeout,
+                    format!(
+                        "MySQL at {} did not finish loading within {} s",
+                        self.link.endpoint,
+                        wait.as_secs_f32()
+                    ),
+                ));
+            }
+        };
+        self.conn = Some(conn);
+        let (affected, warnings) = result.map_err(|err| write_error(&err, &self.link.endpoint))?;
         if affected == rows && warnings == 0 {
             return Ok(());
         }
+        let link = self.link.clone();
+        let conn = self.conn()?;
         let listed: Vec<(String, u32)> = link
             .timed(conn.query_map(
                 "SHOW WARNINGS LIMIT 20",
@@ -582,6 +689,15 @@ impl MysqlWriter {
 
     /// Rolls back, drops the staging table, releases the lock and disconnects.
     async fn finish_abort(&mut self) {
+        if let Some(Loading { chunks, mut task }) = self.loading.take() {
+            // The statement ends with the rows sent so far, which the rollback undoes.
+            drop(chunks);
+            match tokio::time::timeout(self.link.timeout, &mut task).await {
+                Ok(Ok((conn, _))) => self.conn = Some(conn),
+                // Without its connection back, closing it (the task's end) rolls back.
+                _ => task.abort(),
+            }
+        }
         if let Some(mut conn) = self.conn.take() {
             cleanup(&self.link, &mut conn, self.staging.as_ref()).await;
             close(&self.link, conn, &self.lock).await;
@@ -591,6 +707,46 @@ impl MysqlWriter {
 
 impl BatchWriter for MysqlWriter {
     async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        if self.failed {
+            return Err(poisoned());
+        }
+        // A failed write may have sent part of its rows: the writer then only aborts.
+        self.failed = true;
+        self.write_batch(batch).await?;
+        self.failed = false;
+        Ok(())
+    }
+
+    async fn commit(mut self) -> Result<u64, ConnectorError> {
+        if self.failed {
+            self.finish_abort().await;
+            return Err(poisoned());
+        }
+        let result = match self.end_load().await {
+            Ok(()) => self.finish_commit().await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(conn) = self.conn.take() {
+                    close(&self.link, conn, &self.lock).await;
+                }
+                Ok(self.written)
+            }
+            Err(err) => {
+                self.finish_abort().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn abort(mut self) {
+        self.finish_abort().await;
+    }
+}
+
+impl MysqlWriter {
+    async fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         let schema = batch.schema();
         let matches = schema.fields().len() == self.columns.len()
             && schema
@@ -614,15 +770,13 @@ impl BatchWriter for MysqlWriter {
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(load) = &self.load {
             let hex = load.hex.clone();
-            let mut data = Vec::with_capacity(LOAD_DATA_BYTES.min(batch.num_rows() * 64 + 64));
-            let mut rows = 0u64;
             for row in 0..batch.num_rows() {
                 for (i, (cell, column)) in cells.iter().zip(&self.columns).enumerate() {
                     if i > 0 {
-                        data.push(b'\t');
+                        self.pending.push(b'\t');
                     }
                     let hexed = hex.get(i).copied().unwrap_or(false);
-                    cell.write_text(row, column, hexed, &mut data)
+                    cell.write_text(row, column, hexed, &mut self.pending)
                         .map_err(|why| {
                             ConnectorError::failed(
                                 FailureKind::Other,
@@ -630,16 +784,15 @@ impl BatchWriter for MysqlWriter {
                             )
                         })?;
                 }
-                data.push(b'\n');
-                rows += 1;
-                if data.len() >= LOAD_DATA_BYTES {
-                    let full = std::mem::take(&mut data);
-                    self.load(rows, full).await?;
-                    rows = 0;
+                self.pending.push(b'\n');
+                self.load_rows += 1;
+                if self.pending.len() >= LOAD_CHUNK_BYTES {
+                    let full = std::mem::replace(
+                        &mut self.pending,
+                        Vec::with_capacity(LOAD_CHUNK_BYTES + (LOAD_CHUNK_BYTES >> 3)),
+                    );
+                    self.load(full).await?;
                 }
-            }
-            if rows > 0 {
-                self.load(rows, data).await?;
             }
             self.written += batch.num_rows() as u64;
             return Ok(());
@@ -675,41 +828,37 @@ impl BatchWriter for MysqlWriter {
         self.written += batch.num_rows() as u64;
         Ok(())
     }
-
-    async fn commit(mut self) -> Result<u64, ConnectorError> {
-        let result = self.finish_commit().await;
-        match result {
-            Ok(()) => {
-                if let Some(conn) = self.conn.take() {
-                    close(&self.link, conn, &self.lock).await;
-                }
-                Ok(self.written)
-            }
-            Err(err) => {
-                self.finish_abort().await;
-                Err(err)
-            }
-        }
-    }
-
-    async fn abort(mut self) {
-        self.finish_abort().await;
-    }
 }
 
 impl Drop for MysqlWriter {
     /// A writer dropped without commit or abort: the same cleanup, in the background.
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let (conn, loading) = (self.conn.take(), self.loading.take());
+        if conn.is_none() && loading.is_none() {
             return;
-        };
+        }
         let link = self.link.clone();
         let staging = self.staging.clone();
         let lock = self.lock.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                cleanup(&link, &mut conn, staging.as_ref()).await;
-                close(&link, conn, &lock).await;
+                let conn = match loading {
+                    Some(Loading { chunks, mut task }) => {
+                        drop(chunks);
+                        match tokio::time::timeout(link.timeout, &mut task).await {
+                            Ok(Ok((conn, _))) => Some(conn),
+                            _ => {
+                                task.abort();
+                                None
+                            }
+                        }
+                    }
+                    None => conn,
+                };
+                if let Some(mut conn) = conn {
+                    cleanup(&link, &mut conn, staging.as_ref()).await;
+                    close(&link, conn, &lock).await;
+                }
             });
         }
     }
@@ -717,6 +866,13 @@ impl Drop for MysqlWriter {
 
 fn finished() -> ConnectorError {
     ConnectorError::failed(FailureKind::Other, "the writer is already finished")
+}
+
+fn poisoned() -> ConnectorError {
+    ConnectorError::failed(
+        FailureKind::Other,
+        "an earlier write failed, so this writer can only be aborted (nothing was committed)",
+    )
 }
 
 /// Rolls back and drops the staging table (and a swapped-out old table); failures change nothing

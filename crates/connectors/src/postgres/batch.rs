@@ -11,7 +11,14 @@
 //! * `Upsert { key }`: into a temporary table that numbers the rows as they arrive; at commit one
 //!   `INSERT … SELECT DISTINCT ON (key) … ORDER BY key, row number DESC ON CONFLICT (key) DO
 //!   UPDATE` keeps the last record of each key. The target needs a unique constraint on exactly
-//!   the key (created as its primary key when the target is missing).
+//!   the key (created as its primary key when the target is missing). A first load needs no
+//!   upsert: into a missing table the rows are copied straight in (`COPY FREEZE`) and the key is
+//!   built after; an existing empty table that this role owns and nothing else depends on
+//!   (see [`TAKE_OVER_SQL`]) is locked, its indexes dropped and the table truncated, the rows
+//!   copied in the same way, and its indexes and unique constraints built again under their own
+//!   names at commit. Either way, should the source repeat a key, the last record copied of each
+//!   key is kept before the key is built, as the upsert would. Readers of a taken-over table
+//!   wait until COMMIT (it was empty) instead of waiting for nothing.
 //!
 //! Each batch column is written in the binary form of its column's type (see `copy_in`); a
 //! column with no direct encoding goes through a temporary table of the Arrow type's natural
@@ -87,12 +94,15 @@ enum Finish {
         insert: String,
         upsert: String,
     },
-    /// An upsert into a table made by this writer, which the rows were copied into: its
-    /// primary key on `key` is added; should a key repeat, the last record copied of each key is
-    /// kept, as an upsert would.
+    /// An upsert into a table made (or taken over empty) by this writer, which the rows were
+    /// copied into: `key_statements` build its unique index on `key`; should a key repeat, the
+    /// last record copied of each key is kept, as an upsert would, and they run again. Then
+    /// `after` (the table's other indexes and unique constraints).
     KeyAfterLoad {
         table: String,
         key: Vec<String>,
+        key_statements: Vec<String>,
+        after: Vec<String>,
     },
 }
 
@@ -224,6 +234,75 @@ SELECT pg_catalog.to_regtype(u.name) IS NOT NULL
 FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(name, ord)
 ORDER BY u.ord
 ";
+
+/// Whether the table `$1.$2`, which this transaction has locked and found empty, may be taken
+/// over for a first load (its indexes dropped, the table truncated, the indexes built again at
+/// commit) with nothing outside it noticing: a plain table, not a partition, nobody's parent,
+/// referenced by no foreign key, in no publication (TRUNCATE would travel), with no exclusion
+/// constraint, rule or trigger of its own, no index that is invalid, in another tablespace,
+/// marked for CLUSTER or REPLICA IDENTITY, no comment on an index or unique constraint; owned by
+/// this role, which may TRUNCATE it. Anything else takes the upsert path.
+const TAKE_OVER_SQL: &str = r"
+SELECT c.relkind = 'r' AND NOT c.relispartition AND NOT c.relhasrules
+   AND c.relreplident <> 'i'
+   AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
+   AND pg_catalog.has_table_privilege(c.oid, 'TRUNCATE')
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.oid)
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x
+                   WHERE x.conrelid = c.oid AND x.contype = 'x')
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                   WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhparent = c.oid)
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables p
+                   WHERE p.schemaname = $1::text AND p.tablename = $2::text)
+   AND NOT EXISTS (
+     SELECT 1 FROM pg_catalog.pg_index i
+     JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid = c.oid
+       AND (ic.reltablespace <> 0 OR i.indisclustered OR i.indisreplident OR NOT i.indisvalid
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_description d
+                       WHERE d.classoid = 'pg_catalog.pg_class'::regclass
+                         AND d.objoid = i.indexrelid)))
+   AND NOT EXISTS (
+     SELECT 1 FROM pg_catalog.pg_constraint k
+     JOIN pg_catalog.pg_description d
+       ON d.classoid = 'pg_catalog.pg_constraint'::regclass AND d.objoid = k.oid
+     WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u'))
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1::text AND c.relname = $2::text
+";
+
+/// The indexes of `$1.$2`, each with: whether it is an ON CONFLICT arbiter on exactly the
+/// columns `$3` (sorted bytewise; as `ARBITER_SQL`), the statement that drops it and the one that
+/// builds it again under its name (as the constraint it backs, if any).
+const TAKE_OVER_INDEXES_SQL: &str = r#"
+SELECT (i.indisunique AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
+        AND i.indnkeyatts = pg_catalog.cardinality($3::text[])
+        AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname::text COLLATE "C")
+             FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE k.ord <= i.indnkeyatts) = $3::text[]) IS TRUE,
+       CASE WHEN con.oid IS NULL
+            THEN pg_catalog.format('DROP INDEX %s', i.indexrelid::regclass)
+            ELSE pg_catalog.format('ALTER TABLE %I.%I DROP CONSTRAINT %I', $1::text, $2::text,
+                                   con.conname) END,
+       CASE WHEN con.oid IS NULL
+            THEN pg_catalog.pg_get_indexdef(i.indexrelid)
+            ELSE pg_catalog.format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', $1::text, $2::text,
+                                   con.conname, pg_catalog.pg_get_constraintdef(con.oid)) END
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_constraint con
+       ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u')
+WHERE n.nspname = $1::text AND c.relname = $2::text
+ORDER BY i.indexrelid
+"#;
+
+/// How long a writer waits for the lock that takes over an empty table before it takes the
+/// upsert path instead.
+const TAKE_OVER_LOCK_MS: u32 = 1000;
 
 /// Runs one request within `timeout`, mapping errors for writes.
 async fn timed<T>(
@@ -875,12 +954,36 @@ impl BatchDestination for PostgresConnector {
                 // An empty table needs no upsert: the rows go in as they are, unless the source
                 // repeats a key or someone else wrote the same key meanwhile (then the upsert).
                 let empty = !created && session.is_empty(&qualified).await?;
+                let taken_over = if empty && plan.casts.is_empty() {
+                    take_over_empty(&session, &schema_name, &table_name, &qualified, &key).await?
+                } else {
+                    None
+                };
                 if created && plan.casts.is_empty() {
                     // A table made in this transaction, which nobody else sees: the rows go
                     // straight in (COPY FREEZE, as a full refresh), its key is built after.
                     let finish = Finish::KeyAfterLoad {
                         table: qualified.clone(),
                         key: key.clone(),
+                        key_statements: vec![format!(
+                            "ALTER TABLE {qualified} ADD PRIMARY KEY ({})",
+                            quoted_list(&key)
+                        )],
+                        after: Vec::new(),
+                    };
+                    (qualified.clone(), true, plan, finish)
+                } else if let Some(Rebuild {
+                    key_statements,
+                    after,
+                }) = taken_over
+                {
+                    // An empty table, truncated in this transaction and without its indexes:
+                    // loaded as a new one, its indexes built again at commit.
+                    let finish = Finish::KeyAfterLoad {
+                        table: qualified.clone(),
+                        key: key.clone(),
+                        key_statements,
+                        after,
                     };
                     (qualified.clone(), true, plan, finish)
                 } else {
@@ -983,6 +1086,100 @@ impl BatchDestination for PostgresConnector {
             timeout: self.ctx.timeout,
         })
     }
+}
+
+/// Takes over the existing table `qualified`, found empty, for a first load (see
+/// [`TAKE_OVER_SQL`]): locks it (waiting at most [`TAKE_OVER_LOCK_MS`]), checks again that it is
+/// empty and may be taken over, drops its indexes and truncates it, which lets the COPY write it
+/// as a new table. Answers the statements that build its indexes again (those on exactly `key`
+/// first, then the others), or `None` — nothing changed — when the table cannot be taken over.
+async fn take_over_empty(
+    session: &Session<'_>,
+    schema: &str,
+    table: &str,
+    qualified: &str,
+    key: &[String],
+) -> Result<Option<Rebuild>, ConnectorError> {
+    session.execute("SAVEPOINT lockstep_take").await?;
+    match take_over_locked(session, schema, table, qualified, key).await {
+        Ok(Some(statements)) => {
+            session.execute("RELEASE SAVEPOINT lockstep_take").await?;
+            Ok(Some(statements))
+        }
+        outcome => {
+            if let Err(err) = outcome {
+                tracing::debug!(error = %err, "an empty table could not be taken over");
+            }
+            // Undoes whatever was done, the lock included.
+            session
+                .execute("ROLLBACK TO SAVEPOINT lockstep_take; RELEASE SAVEPOINT lockstep_take")
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn take_over_locked(
+    session: &Session<'_>,
+    schema: &str,
+    table: &str,
+    qualified: &str,
+    key: &[String],
+) -> Result<Option<Rebuild>, ConnectorError> {
+    session
+        .execute(&format!(
+            "SET LOCAL lock_timeout = {TAKE_OVER_LOCK_MS}; \
+             LOCK TABLE {qualified} IN ACCESS EXCLUSIVE MODE; \
+             SET LOCAL lock_timeout TO DEFAULT"
+        ))
+        .await?;
+    let allowed = session
+        .query(TAKE_OVER_SQL, &[&schema, &table])
+        .await?
+        .first()
+        .and_then(|row| row.try_get::<_, bool>(0).ok())
+        .unwrap_or(false);
+    if !allowed || !session.is_empty(qualified).await? {
+        return Ok(None);
+    }
+    let mut sorted = key.to_vec();
+    sorted.sort();
+    let mut drops = Vec::new();
+    let (mut key_statements, mut after) = (Vec::new(), Vec::new());
+    for row in session
+        .query(TAKE_OVER_INDEXES_SQL, &[&schema, &table, &sorted])
+        .await?
+    {
+        let read = || -> Result<(bool, String, String), tokio_postgres::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        };
+        let (arbiter, drop, create) = read().map_err(|_| catalog_error())?;
+        drops.push(drop);
+        if arbiter {
+            key_statements.push(create);
+        } else {
+            after.push(create);
+        }
+    }
+    if key_statements.is_empty() {
+        return Ok(None);
+    }
+    for drop in &drops {
+        session.execute(drop).await?;
+    }
+    session.execute(&format!("TRUNCATE {qualified}")).await?;
+    Ok(Some(Rebuild {
+        key_statements,
+        after,
+    }))
+}
+
+/// The statements that build a taken-over table's indexes again: those on exactly the key,
+/// then the others.
+#[derive(Debug)]
+struct Rebuild {
+    key_statements: Vec<String>,
+    after: Vec<String>,
 }
 
 /// A temporary table with each column in the type the COPY writes (natural types for the
@@ -1252,11 +1449,22 @@ impl BatchWriter for PostgresWriter {
                     session.execute(upsert).await?;
                 }
             }
-            Finish::KeyAfterLoad { table, key } => {
+            Finish::KeyAfterLoad {
+                table,
+                key,
+                key_statements,
+                after,
+            } => {
                 let session = self.session(self.bulk_timeout());
-                let add_key = format!("ALTER TABLE {table} ADD PRIMARY KEY ({})", quoted_list(key));
                 session.execute("SAVEPOINT lockstep_key").await?;
-                if !session.execute_unless_repeated(&add_key).await? {
+                let mut repeated = false;
+                for statement in key_statements {
+                    if !session.execute_unless_repeated(statement).await? {
+                        repeated = true;
+                        break;
+                    }
+                }
+                if repeated {
                     // The table was filled by one COPY into a table of this transaction: its
                     // rows lie in the order they came, so the last of each key has the greatest
                     // ctid.
@@ -1272,7 +1480,12 @@ impl BatchWriter for PostgresWriter {
                              WHERE d.lockstep_n > 1)"
                         ))
                         .await?;
-                    session.execute(&add_key).await?;
+                    for statement in key_statements {
+                        session.execute(statement).await?;
+                    }
+                }
+                for statement in after {
+                    session.execute(statement).await?;
                 }
             }
         }

@@ -139,24 +139,23 @@ pub(super) fn write_text(raw: &[u8], out: &mut String) -> Result<(), NumericErro
         }
         _ => return Err(NumericError::Malformed),
     }
-    let all: Vec<i32> = digits(&parts).collect();
-    if all.iter().any(|d| !(0..10_000).contains(d)) {
+    if digits(&parts).any(|d| !(0..10_000).contains(&d)) {
         return Err(NumericError::Malformed);
     }
-    let digit_at = |group: i32| -> i32 {
+    let digit_at = |group: i32| -> u32 {
         // Group `g` has the weight `weight − g`; outside the stored digits it is 0.
         usize::try_from(parts.weight - group)
             .ok()
-            .and_then(|i| all.get(i).copied())
-            .unwrap_or(0)
+            .and_then(|i| parts.digits.get(i * 2..i * 2 + 2))
+            .and_then(|pair| pair.try_into().ok())
+            .map_or(0, |pair: [u8; 2]| u32::from(u16::from_be_bytes(pair)))
     };
-    use std::fmt::Write as _;
     if parts.weight < 0 {
         out.push('0');
     } else {
-        let _ = write!(out, "{}", digit_at(parts.weight));
+        push_decimal_group(out, digit_at(parts.weight), false);
         for group in (0..parts.weight).rev() {
-            let _ = write!(out, "{:04}", digit_at(group));
+            push_decimal_group(out, digit_at(group), true);
         }
     }
     let dscale = usize::from(parts.dscale);
@@ -165,12 +164,25 @@ pub(super) fn write_text(raw: &[u8], out: &mut String) -> Result<(), NumericErro
         let start = out.len();
         let mut group = -1;
         while out.len() - start < dscale {
-            let _ = write!(out, "{:04}", digit_at(group));
+            push_decimal_group(out, digit_at(group), true);
             group -= 1;
         }
         out.truncate(start + dscale);
     }
     Ok(())
+}
+
+/// Appends a base-10000 digit (0–9999) in decimal: four digits with `pad`, else without leading
+/// zeros (at least one).
+fn push_decimal_group(out: &mut String, group: u32, pad: bool) {
+    let mut started = pad;
+    for place in [1000, 100, 10, 1] {
+        let digit = group / place % 10;
+        if started || digit != 0 || place == 1 {
+            started = true;
+            out.push(char::from_digit(digit, 10).unwrap_or('0'));
+        }
+    }
 }
 
 /// Appends a value field (its length, then the numeric) for `±mag · 10^−scale`; the display
@@ -234,12 +246,17 @@ pub(super) fn encode_text(out: &mut Vec<u8>, text: &str) -> Result<(), NumericEr
         write_numeric_header(out, 0, 0, sign, 0);
         Ok(())
     };
-    let lower = text.to_ascii_lowercase();
-    match lower.as_str() {
-        "nan" => return special(NAN, out),
-        "infinity" | "+infinity" | "inf" | "+inf" => return special(PLUS_INFINITY, out),
-        "-infinity" | "-inf" => return special(MINUS_INFINITY, out),
-        _ => {}
+    if text.len() <= 9 && text.bytes().any(|b| b.is_ascii_alphabetic()) {
+        let is = |words: &[&str]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+        if is(&["nan"]) {
+            return special(NAN, out);
+        }
+        if is(&["infinity", "+infinity", "inf", "+inf"]) {
+            return special(PLUS_INFINITY, out);
+        }
+        if is(&["-infinity", "-inf"]) {
+            return special(MINUS_INFINITY, out);
+        }
     }
     let bytes = text.as_bytes();
     let (negative, rest) = match bytes.first() {
@@ -274,14 +291,14 @@ pub(super) fn encode_text(out: &mut Vec<u8>, text: &str) -> Result<(), NumericEr
     }
     let frac_len = i32::try_from(frac_part.len()).map_err(|_| NumericError::Overflow)?;
     let scale = frac_len - exponent;
-    let digits: Vec<u8> = int_part
-        .iter()
-        .chain(frac_part)
-        .copied()
-        .skip_while(|d| *d == b'0')
-        .map(|d| d - b'0')
-        .collect();
-    encode_digits(out, negative, &digits, scale)
+    let digits = || {
+        int_part
+            .iter()
+            .chain(frac_part)
+            .skip_while(|d| **d == b'0')
+            .map(|d| d - b'0')
+    };
+    encode_digits(out, negative, digits(), digits().count(), scale)
 }
 
 /// Appends a value field for `±digits · 10^−scale` (digits 0–9, most significant first, no
@@ -289,31 +306,41 @@ pub(super) fn encode_text(out: &mut Vec<u8>, text: &str) -> Result<(), NumericEr
 fn encode_digits(
     out: &mut Vec<u8>,
     negative: bool,
-    digits: &[u8],
+    digits: impl Iterator<Item = u8>,
+    len: usize,
     scale: i32,
 ) -> Result<(), NumericError> {
     let dscale = scale.max(0);
     if dscale > MAX_DSCALE {
         return Err(NumericError::Overflow);
     }
-    if digits.is_empty() {
+    if len == 0 {
         return write_numeric(out, false, 0, dscale, std::iter::empty(), 0);
     }
-    let n = i32::try_from(digits.len()).map_err(|_| NumericError::Overflow)?;
+    let n = i32::try_from(len).map_err(|_| NumericError::Overflow)?;
     // The power of ten of the first digit, and of the last.
     let first_exp = n - scale - 1;
     let last_exp = -scale;
     let weight = first_exp.div_euclid(4);
     let last_group = last_exp.div_euclid(4);
     let count = usize::try_from(weight - last_group + 1).map_err(|_| NumericError::Overflow)?;
-    let mut groups = vec![0_u16; count];
+    // Most values need a few groups: those stay on the stack.
+    let mut small = [0_u16; 16];
+    let mut large = Vec::new();
+    let groups = match small.get_mut(..count) {
+        Some(groups) => groups,
+        None => {
+            large.resize(count, 0_u16);
+            large.as_mut_slice()
+        }
+    };
     for (j, digit) in (0_i32..).zip(digits) {
         let exp = first_exp - j;
         let index =
             usize::try_from(weight - exp.div_euclid(4)).map_err(|_| NumericError::Overflow)?;
         let place = 10_u16.pow(u32::try_from(exp.rem_euclid(4)).unwrap_or(0));
         if let Some(group) = groups.get_mut(index) {
-            *group += u16::from(*digit) * place;
+            *group += u16::from(digit) * place;
         }
     }
     let kept = groups.len() - groups.iter().rev().take_while(|g| **g == 0).count();
@@ -408,7 +435,16 @@ mod tests {
             ("99999999", "99999999"),
             ("  7 ", "7"),
             ("NaN", "NaN"),
+            ("nan", "NaN"),
             ("-Infinity", "-Infinity"),
+            ("INF", "Infinity"),
+            ("+infinity", "Infinity"),
+            ("-inf", "-Infinity"),
+            ("1e4", "10000"),
+            ("0001000.0100", "1000.0100"),
+            ("-0.000", "0.000"),
+            ("9999.9999", "9999.9999"),
+            ("100000000.00000001", "100000000.00000001"),
             (
                 "123456789012345678901234567890123456789012345678901234567890.5",
                 "123456789012345678901234567890123456789012345678901234567890.5",

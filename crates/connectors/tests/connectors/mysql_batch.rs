@@ -156,6 +156,18 @@ async fn write_all(
     writer.commit().await.unwrap()
 }
 
+/// Rows, the sum of ids, characters of text, texts and byte strings in `streamed`.
+async fn streamed_summary(admin: &mut mysql_async::Conn) -> (u64, i64, Option<i64>, i64, i64) {
+    let row: Option<(u64, i64, Option<i64>, i64, i64)> = admin
+        .query_first(
+            "SELECT count(*), CAST(sum(id) AS SIGNED), CAST(sum(char_length(`text`)) AS SIGNED), \
+             count(`text`), count(`bytes`) FROM streamed",
+        )
+        .await
+        .unwrap();
+    row.unwrap()
+}
+
 async fn count(conn: &mut mysql_async::Conn, table: &str) -> u64 {
     conn.query_first(format!("SELECT COUNT(*) FROM `{table}`"))
         .await
@@ -809,8 +821,15 @@ async fn loaded_rows_keep_every_byte_and_refuse_what_an_insert_refuses() {
             })
             .await
             .unwrap();
-        let err = writer.write(&again).await.unwrap_err();
-        writer.abort().await;
+        // The rows stream to the server as they come: the refusal arrives with the write or
+        // at commit.
+        let err = match writer.write(&again).await {
+            Err(err) => {
+                writer.abort().await;
+                err
+            }
+            Ok(()) => writer.commit().await.unwrap_err(),
+        };
         let message = err.to_string();
         assert!(message.contains("twice"), "{message}");
         assert!(!message.contains("CANARY"), "{message}");
@@ -851,6 +870,118 @@ async fn loaded_rows_keep_every_byte_and_refuse_what_an_insert_refuses() {
         assert!(message.contains("MySQL refused the write"), "{message}");
         assert!(!message.contains("CANARY"), "{message}");
         assert_eq!(count(&mut admin, "narrow").await, 0);
+        admin.disconnect().await.unwrap();
+    })
+    .await;
+}
+
+/// One `LOAD DATA` streams every batch of a write (several chunks of a megabyte) while the
+/// server loads: all rows arrive, in one piece; a key repeated after megabytes were already
+/// loaded fails the whole write and leaves the table as it was, for an append and a replace.
+#[tokio::test]
+async fn a_load_streams_every_batch_and_a_late_refusal_undoes_it_all() {
+    with_database(|database| async move {
+        let server = server();
+        let mut admin = server.admin(Some(&database)).await;
+        let c = server.connector(&database);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
+                keys::PRIMARY_KEY.to_owned(),
+                "true".to_owned(),
+            )])),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("bytes", DataType::Binary, true),
+        ]));
+        let batch = |ids: std::ops::Range<i64>| {
+            let texts: Vec<Option<String>> = ids
+                .clone()
+                .map(|i| {
+                    (i % 7 != 0).then(|| format!("row {i}\tÜ\\{}", "x".repeat((i % 50) as usize)))
+                })
+                .collect();
+            let bytes: Vec<Option<Vec<u8>>> = ids
+                .clone()
+                .map(|i| (i % 5 != 0).then(|| i.to_le_bytes().to_vec()))
+                .collect();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids.collect::<Vec<_>>())) as ArrayRef,
+                    Arc::new(StringArray::from(texts)),
+                    Arc::new(BinaryArray::from(
+                        bytes.iter().map(|b| b.as_deref()).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap()
+        };
+        // 100,000 rows of about 60 bytes in 10 batches: several chunks of a megabyte.
+        let batches: Vec<RecordBatch> = (0..10)
+            .map(|b| batch(b * 10_000 + 1..(b + 1) * 10_000 + 1))
+            .collect();
+        let written = write_all(&c, "streamed", schema.clone(), WriteMode::Replace, &batches).await;
+        assert_eq!(written, 100_000);
+        let stored = streamed_summary(&mut admin).await;
+        let texts: i64 = (1..=100_000_i64)
+            .filter(|i| i % 7 != 0)
+            .map(|i| format!("row {i}\tÜ\\").chars().count() as i64 + i % 50)
+            .sum();
+        assert_eq!(
+            stored,
+            (
+                100_000,
+                100_000 * 100_001 / 2,
+                Some(texts),
+                100_000 - 100_000 / 7,
+                100_000 - 100_000 / 5
+            )
+        );
+        let sample: Option<(Vec<u8>, Vec<u8>)> = admin
+            .query_first("SELECT CAST(`text` AS BINARY), `bytes` FROM streamed WHERE id = 99999")
+            .await
+            .unwrap();
+        assert_eq!(
+            sample,
+            Some((
+                format!("row 99999\tÜ\\{}", "x".repeat(49)).into_bytes(),
+                99999_i64.to_le_bytes().to_vec()
+            ))
+        );
+
+        // A key repeated in the last batch, megabytes after the load began.
+        for mode in [WriteMode::Append, WriteMode::Replace] {
+            let mut writer = c
+                .writer(WriteSpec {
+                    object: "streamed".into(),
+                    schema: schema.clone(),
+                    mode: mode.clone(),
+                })
+                .await
+                .unwrap();
+            let mut failed = None;
+            for b in (0..5)
+                .map(|b| batch(200_000 + b * 10_000..200_000 + (b + 1) * 10_000))
+                .chain([batch(200_000..200_001)])
+            {
+                if let Err(err) = writer.write(&b).await {
+                    failed = Some(err);
+                    break;
+                }
+            }
+            let err = match failed {
+                Some(err) => {
+                    writer.abort().await;
+                    err
+                }
+                None => writer.commit().await.unwrap_err(),
+            };
+            assert!(err.to_string().contains("twice"), "{mode:?}: {err}");
+            assert_eq!(
+                streamed_summary(&mut admin).await,
+                stored,
+                "{mode:?}: the table is as it was"
+            );
+        }
         admin.disconnect().await.unwrap();
     })
     .await;

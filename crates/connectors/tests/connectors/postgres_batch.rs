@@ -1291,6 +1291,170 @@ async fn a_first_upsert_into_a_new_or_empty_table_keeps_the_last_record_of_a_key
     .await;
 }
 
+/// A first upsert into an existing empty table loads it as a new one (its indexes dropped, the
+/// table truncated, the indexes built again at commit: same names, same definitions, same table)
+/// and keeps an upsert's meaning; a table something else depends on, or that a reader holds,
+/// takes the upsert path; a repeated value of another unique constraint fails and changes nothing.
+#[tokio::test]
+async fn an_empty_table_is_loaded_as_new_and_keeps_its_indexes() {
+    with_database(|database| async move {
+        let server = server();
+        let admin = server.admin(&database).await;
+        let c = server.connector(&database);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let upsert = || WriteMode::Upsert {
+            key: vec!["id".to_owned()],
+        };
+        admin
+            .batch_execute(
+                "CREATE TABLE plain (id bigint, name text, CONSTRAINT plain_pk PRIMARY KEY (id),
+                                     CONSTRAINT plain_name_unique UNIQUE (name));
+                 CREATE INDEX plain_lower ON plain (lower(name)) WHERE name IS NOT NULL;
+                 CREATE TABLE repeats (id bigint PRIMARY KEY, name text);
+                 CREATE INDEX repeats_name ON repeats (name);
+                 CREATE TABLE referenced (id bigint PRIMARY KEY, name text);
+                 CREATE TABLE referrer (x bigint REFERENCES referenced);
+                 CREATE TABLE held (id bigint PRIMARY KEY, name text);
+                 CREATE TABLE clash (id bigint PRIMARY KEY, name text UNIQUE);",
+            )
+            .await
+            .unwrap();
+        // What identifies each table and its indexes, before and after.
+        let shape = |table: &'static str| {
+            let admin = &admin;
+            async move {
+                let row = admin
+                    .query_one(
+                        "SELECT c.oid::int8, c.relfilenode::int8,
+                                (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY 1)
+                                 FROM pg_index i WHERE i.indrelid = c.oid),
+                                (SELECT array_agg(conname::text || ' ' || pg_get_constraintdef(oid)
+                                                  ORDER BY 1)
+                                 FROM pg_constraint WHERE conrelid = c.oid)
+                         FROM pg_class c WHERE c.oid = $1::text::regclass",
+                        &[&table],
+                    )
+                    .await
+                    .unwrap();
+                (
+                    row.get::<_, i64>(0),
+                    row.get::<_, i64>(1),
+                    row.get::<_, Vec<String>>(2),
+                    row.get::<_, Vec<String>>(3),
+                )
+            }
+        };
+        let names = |table: &'static str| {
+            let admin = &admin;
+            async move {
+                admin
+                    .query(&format!("SELECT id, name FROM {table} ORDER BY id"), &[])
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1)))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let write = |table: &'static str, ids: Vec<i64>, values: Vec<&'static str>| {
+            let (c, schema) = (&c, schema.clone());
+            async move {
+                let mut writer = c
+                    .writer(WriteSpec {
+                        object: table.to_owned(),
+                        schema: schema.clone(),
+                        mode: upsert(),
+                    })
+                    .await?;
+                writer.write(&keyed_batch(&schema, &ids, &values)).await?;
+                writer.commit().await
+            }
+        };
+
+        // Taken over: new storage (TRUNCATE), the same table, indexes and constraints.
+        for (table, ids, values, want) in [
+            (
+                "plain",
+                vec![2, 1, 3],
+                vec!["b", "a", "c"],
+                vec![(1, "a"), (2, "b"), (3, "c")],
+            ),
+            (
+                "repeats",
+                vec![5, 6, 5, 6, 7],
+                vec!["x", "y", "z", "w", "v"],
+                vec![(5, "z"), (6, "w"), (7, "v")],
+            ),
+        ] {
+            let before = shape(table).await;
+            let sent = ids.len() as u64;
+            assert_eq!(
+                write(table, ids, values).await.unwrap(),
+                sent,
+                "{table}: rows copied"
+            );
+            let after = shape(table).await;
+            assert_eq!(after.0, before.0, "{table} is the same table");
+            assert_ne!(after.1, before.1, "{table} was loaded into new storage");
+            assert_eq!(
+                (&after.2, &after.3),
+                (&before.2, &before.3),
+                "{table} keeps its indexes"
+            );
+            let want: Vec<(i64, Option<String>)> = want
+                .into_iter()
+                .map(|(i, n)| (i, Some(n.to_owned())))
+                .collect();
+            assert_eq!(names(table).await, want, "{table}");
+        }
+        // The indexes work: the key refuses a repeat, the partial expression index is used.
+        let err = admin
+            .batch_execute("INSERT INTO plain VALUES (1, 'again')")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        );
+
+        // Referenced by a foreign key: the upsert path, same storage, same result.
+        let before = shape("referenced").await;
+        write("referenced", vec![1, 1], vec!["a", "b"])
+            .await
+            .unwrap();
+        assert_eq!(shape("referenced").await, before);
+        assert_eq!(names("referenced").await, [(1, Some("b".to_owned()))]);
+
+        // Held by a reader in an open transaction: the writer waits a moment, then upserts.
+        let reader = server.admin(&database).await;
+        reader
+            .batch_execute("BEGIN; SELECT count(*) FROM held")
+            .await
+            .unwrap();
+        let before = shape("held").await;
+        let started = Instant::now();
+        write("held", vec![1, 2], vec!["a", "b"]).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(shape("held").await, before);
+        assert_eq!(names("held").await.len(), 2);
+        reader.batch_execute("COMMIT").await.unwrap();
+
+        // Another unique constraint repeated: the commit fails and the table is as it was.
+        let before = shape("clash").await;
+        let err = write("clash", vec![1, 2], vec!["same", "same"])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("23505"), "{err}");
+        assert_eq!(shape("clash").await, before);
+        assert!(names("clash").await.is_empty());
+        assert_eq!(leftovers(&admin).await, 0);
+    })
+    .await;
+}
+
 async fn ids(c: &PostgresConnector, spec: ReadSpec) -> Vec<i64> {
     let (schema, batches) = read_all(c, spec).await;
     let index = schema.index_of("id").unwrap();
