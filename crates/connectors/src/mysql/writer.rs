@@ -248,8 +248,11 @@ pub struct MysqlWriter {
 #[derive(Debug)]
 struct Loading {
     chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    task: tokio::task::JoinHandle<(Conn, Result<(u64, u16), mysql_async::Error>)>,
+    task: tokio::task::JoinHandle<(Conn, LoadOutcome)>,
 }
+
+/// The server's answer to a `LOAD DATA`: rows affected and warnings, or its error.
+type LoadOutcome = Result<(u64, u16), mysql_async::Error>;
 
 /// `LOAD DATA LOCAL INFILE` of the rows, as text the writer escapes itself: the statement, and
 /// which columns travel in hexadecimal (binary values, unhexed by the server).
