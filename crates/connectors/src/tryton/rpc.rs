@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use url::Url;
 
 /// The most bytes read from one answer.
@@ -133,14 +134,41 @@ impl Rpc {
     }
 
     /// Calls `method` (`model.product.product.search_read`) with `params` in the session.
+    ///
+    /// Tryton checks a session by reading every session of the user from the same address; when
+    /// another of them ends meanwhile (a concurrent logout), the check fails with an
+    /// `AccessError` on `Session` although nothing is wrong with this call, which Tryton then
+    /// rolled back whole. Such an answer is retried, up to [`SESSION_RACE_ATTEMPTS`] times.
     pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value, ConnectorError> {
         let session = self.session.as_ref().ok_or_else(|| {
             ConnectorError::failed(FailureKind::Authentication, "not logged in to Tryton")
         })?;
-        self.post(&self.url, method, params, Some(session)).await
+        let mut attempt = 1;
+        loop {
+            let answer = self
+                .post_answer(&self.url, method, params.clone(), Some(session))
+                .await?;
+            if attempt >= SESSION_RACE_ATTEMPTS || !session_race(&answer) {
+                return answer_result(method, answer);
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            attempt += 1;
+        }
     }
 
     async fn post(
+        &self,
+        url: &Url,
+        method: &str,
+        params: Value,
+        session: Option<&HeaderValue>,
+    ) -> Result<Value, ConnectorError> {
+        let answer = self.post_answer(url, method, params, session).await?;
+        answer_result(method, answer)
+    }
+
+    /// The JSON-RPC answer to `method`, an error answer included.
+    async fn post_answer(
         &self,
         url: &Url,
         method: &str,
@@ -191,9 +219,25 @@ impl Rpc {
                     format!("Tryton did not answer {method} in time"),
                 )
             })??;
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|_| protocol(method))?;
-        answer_result(method, answer)
+        serde_json::from_slice(&bytes).map_err(|_| protocol(method))
     }
+}
+
+/// How many times a call is made when Tryton's session check races with another session's end.
+const SESSION_RACE_ATTEMPTS: u32 = 5;
+
+/// Whether `answer` is Tryton's session check failing on a session that ended meanwhile
+/// (`AccessError` "You are trying to read records … of "Session" that don't exist").
+fn session_race(answer: &Value) -> bool {
+    let Some(error) = answer.get("error").filter(|e| !e.is_null()) else {
+        return false;
+    };
+    error.get(0).and_then(Value::as_str) == Some("AccessError")
+        && error
+            .get(1)
+            .and_then(|args| args.get(0))
+            .and_then(Value::as_str)
+            .is_some_and(|text| text.contains("of \"Session\""))
 }
 
 /// What an HTTP status other than 200 means.
@@ -415,6 +459,20 @@ mod tests {
             json!([1])
         );
         assert!(answer_result("m", json!({"id": 1})).is_err());
+    }
+
+    #[test]
+    fn a_session_ended_meanwhile_is_told_apart() {
+        let race = json!({"id": 1, "error": ["AccessError", [
+            "You are trying to read records \"13\" of \"Session\" that don't exist.", ""]]});
+        assert!(session_race(&race));
+        let other = json!({"id": 1, "error": ["AccessError", [
+            "You are trying to read records \"13\" of \"Product\" that don't exist.", ""]]});
+        assert!(!session_race(&other));
+        assert!(!session_race(
+            &json!({"id": 1, "error": ["UserError", ["of \"Session\"", ""]]})
+        ));
+        assert!(!session_race(&json!({"id": 1, "result": []})));
     }
 
     #[test]

@@ -73,6 +73,12 @@ impl Peer {
 }
 
 /// A code prefix no other test (or run against the same database) uses.
+/// The tests share one Tryton database and its `admin` user, and Tryton checks a session by
+/// reading every session of the user: one test's logout can fail another's call at that moment
+/// (the connector retries such an answer a few times, see `rpc.rs`). They take turns, so that a
+/// test fails for what it does, not for the timing of the others.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn prefix() -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -103,6 +109,7 @@ fn line(product_id: i64, quantity: f64, uom: &str) -> NewBomLine {
 #[tokio::test]
 async fn logs_in_with_the_right_password_and_refuses_a_wrong_one_without_naming_it() {
     let Some(peer) = peer() else { return };
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let client = peer.client().await;
     assert!(client.user_id() > 0);
     assert_eq!(client.server_version().await.unwrap(), "8.2");
@@ -140,6 +147,7 @@ async fn logs_in_with_the_right_password_and_refuses_a_wrong_one_without_naming_
 #[tokio::test]
 async fn plain_http_is_refused_off_this_machine_and_the_egress_policy_applies() {
     let Some(peer) = peer() else { return };
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let config = TrytonConfig {
         url: "http://192.0.2.10:8000/".to_owned(),
         database: "erp".to_owned(),
@@ -166,6 +174,7 @@ async fn plain_http_is_refused_off_this_machine_and_the_egress_policy_applies() 
 #[tokio::test]
 async fn products_are_created_and_found_by_code_and_by_name_in_batches_of_any_size() {
     let Some(peer) = peer() else { return };
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let client = peer.client().await;
     let p = prefix();
     let new = [
@@ -232,6 +241,7 @@ async fn products_are_created_and_found_by_code_and_by_name_in_batches_of_any_si
 #[tokio::test]
 async fn a_bom_is_created_read_changed_extended_and_unlinked() {
     let Some(peer) = peer() else { return };
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let client = peer.client().await;
     let p = prefix();
     let ids = client
@@ -327,6 +337,7 @@ async fn a_bom_is_created_read_changed_extended_and_unlinked() {
 #[tokio::test]
 async fn a_file_attached_to_a_product_reads_back() {
     let Some(peer) = peer() else { return };
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let client = peer.client().await;
     let p = prefix();
     let ids = client
@@ -354,6 +365,7 @@ async fn a_file_attached_to_a_product_reads_back() {
 #[tokio::test]
 async fn discovery_lists_products_and_bom_lines_and_samples_read_them() {
     let Some(peer) = peer() else { return };
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let client = peer.client().await;
     let p = prefix();
     let ids = client
