@@ -126,6 +126,15 @@ pub trait BatchDestination: Send + Sync {
     ) -> impl Future<Output = Result<Self::Writer, ConnectorError>> + Send;
 }
 
+/// A writer whose earlier write failed (part of its rows may have gone out) only aborts: the
+/// answer to any later write or commit.
+pub(crate) fn poisoned_writer() -> crate::ConnectorError {
+    crate::ConnectorError::failed(
+        crate::FailureKind::Other,
+        "an earlier write failed, so this writer can only be aborted (nothing was committed)",
+    )
+}
+
 /// The Arrow type that holds a field of this type. `native` is consulted for decimals
 /// (`numeric(12,2)`, `decimal(10,3)`: Decimal128 with that precision and scale).
 pub fn arrow_type(field_type: FieldType, native: &str) -> DataType {

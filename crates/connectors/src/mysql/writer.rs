@@ -711,7 +711,7 @@ impl MysqlWriter {
 impl BatchWriter for MysqlWriter {
     async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         if self.failed {
-            return Err(poisoned());
+            return Err(crate::batch::poisoned_writer());
         }
         // A failed write may have sent part of its rows: the writer then only aborts.
         self.failed = true;
@@ -723,7 +723,7 @@ impl BatchWriter for MysqlWriter {
     async fn commit(mut self) -> Result<u64, ConnectorError> {
         if self.failed {
             self.finish_abort().await;
-            return Err(poisoned());
+            return Err(crate::batch::poisoned_writer());
         }
         let result = match self.end_load().await {
             Ok(()) => self.finish_commit().await,
@@ -869,13 +869,6 @@ impl Drop for MysqlWriter {
 
 fn finished() -> ConnectorError {
     ConnectorError::failed(FailureKind::Other, "the writer is already finished")
-}
-
-fn poisoned() -> ConnectorError {
-    ConnectorError::failed(
-        FailureKind::Other,
-        "an earlier write failed, so this writer can only be aborted (nothing was committed)",
-    )
 }
 
 /// Rolls back and drops the staging table (and a swapped-out old table); failures change nothing

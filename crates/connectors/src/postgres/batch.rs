@@ -1401,13 +1401,6 @@ impl PostgresWriter {
     }
 }
 
-fn poisoned() -> ConnectorError {
-    ConnectorError::failed(
-        FailureKind::Other,
-        "an earlier write failed, so this writer can only be aborted (nothing was committed)",
-    )
-}
-
 fn finished() -> ConnectorError {
     ConnectorError::failed(FailureKind::Other, "the writer has already finished")
 }
@@ -1415,7 +1408,7 @@ fn finished() -> ConnectorError {
 impl BatchWriter for PostgresWriter {
     async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         if self.failed {
-            return Err(poisoned());
+            return Err(crate::batch::poisoned_writer());
         }
         // A failed write may have sent part of its batch: the writer then only aborts.
         self.failed = true;
@@ -1426,7 +1419,7 @@ impl BatchWriter for PostgresWriter {
 
     async fn commit(mut self) -> Result<u64, ConnectorError> {
         if self.failed {
-            return Err(poisoned());
+            return Err(crate::batch::poisoned_writer());
         }
         let copied = self.finish_copy().await?;
         self.rows = copied;
