@@ -43,10 +43,29 @@ impl BatchSource for AnyConnector {
         }
         .map_err(|err| err.about_object(&object))
     }
+
+    async fn read_pg_binary(
+        &self,
+        spec: ReadSpec,
+    ) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        match self {
+            AnyConnector::Postgres(c) => {
+                let object = spec.object.clone();
+                c.read_pg_binary(spec)
+                    .await
+                    .map_err(|err| err.about_object(&object))
+            }
+            _ => self.read(spec).await,
+        }
+    }
 }
 
 impl BatchDestination for AnyConnector {
     type Writer = AnyWriter;
+
+    fn takes_pg_binary(&self) -> bool {
+        matches!(self, AnyConnector::Postgres(_))
+    }
 
     async fn writer(&self, spec: WriteSpec) -> Result<AnyWriter, ConnectorError> {
         let object = spec.object.clone();

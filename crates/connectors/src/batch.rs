@@ -40,6 +40,10 @@ pub mod keys {
     pub const PRIMARY_KEY: &str = "lockstep.primary_key";
     /// The connection kind the native type belongs to (`postgres`, `mysql`, …).
     pub const SOURCE: &str = "lockstep.source";
+    /// On an Arrow `Binary` field: its values are PostgreSQL's binary form of this built-in type
+    /// (`pg_type.typname`: `numeric`, `int4`), passed on unchanged
+    /// ([`super::BatchSource::read_pg_binary`]).
+    pub const PG_BINARY: &str = "lockstep.pg_binary";
 }
 
 /// The most rows in one batch a source should answer by default.
@@ -99,6 +103,19 @@ pub trait BatchSource: Send + Sync {
         &self,
         spec: ReadSpec,
     ) -> impl Future<Output = Result<(SchemaRef, BatchStream), ConnectorError>> + Send;
+
+    /// [`BatchSource::read`] for a destination that [takes PostgreSQL's binary
+    /// form](BatchDestination::takes_pg_binary) and a run that passes values on unchanged: a
+    /// PostgreSQL source answers the columns whose binary form it would decode exactly as Arrow
+    /// `Binary` fields marked [`keys::PG_BINARY`] holding that form, so no value is decoded and
+    /// encoded again on its way (the cursor field is always decoded). Other kinds read as
+    /// [`BatchSource::read`] does.
+    fn read_pg_binary(
+        &self,
+        spec: ReadSpec,
+    ) -> impl Future<Output = Result<(SchemaRef, BatchStream), ConnectorError>> + Send {
+        self.read(spec)
+    }
 }
 
 /// Writes batches, all-or-nothing.
@@ -124,6 +141,30 @@ pub trait BatchDestination: Send + Sync {
         &self,
         spec: WriteSpec,
     ) -> impl Future<Output = Result<Self::Writer, ConnectorError>> + Send;
+
+    /// Whether its writers take fields marked [`keys::PG_BINARY`] (PostgreSQL's): a value goes
+    /// into a column of the same built-in type as it came, and is decoded first into any other.
+    /// Writers of other kinds refuse such fields.
+    fn takes_pg_binary(&self) -> bool {
+        false
+    }
+}
+
+/// The field of PostgreSQL's binary form `field` stands for: its Arrow type as a PostgreSQL
+/// source decodes it, without the [`keys::PG_BINARY`] mark, with that type name. `None` for an
+/// unmarked field.
+pub fn pg_binary_logical(field: &Field) -> Option<(Field, String)> {
+    let typname = field.metadata().get(keys::PG_BINARY)?.clone();
+    let meta = field_meta(field);
+    let mut metadata = field.metadata().clone();
+    metadata.remove(keys::PG_BINARY);
+    let logical = Field::new(
+        field.name().clone(),
+        source_arrow_type(&meta, crate::ConnectionKind::Postgres),
+        field.is_nullable(),
+    )
+    .with_metadata(metadata);
+    Some((logical, typname))
 }
 
 /// A writer whose earlier write failed (part of its rows may have gone out) only aborts: the

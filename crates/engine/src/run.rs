@@ -182,8 +182,23 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
             input.batch_rows
         },
     };
-    let (schema, stream) = source.read(read).await?;
-    let mut plan = Plan::new(spec, schema)?;
+    // A run that only renames fields into PostgreSQL passes PostgreSQL's values on in their
+    // binary form; should the plan do more after all, the source is read again as usual.
+    let binary = destination.takes_pg_binary() && renames_only(spec);
+    let (schema, stream) = if binary {
+        source.read_pg_binary(read.clone()).await?
+    } else {
+        source.read(read.clone()).await?
+    };
+    let plan = Plan::new(spec, schema)?;
+    let (plan, stream) = if binary && !plan.is_trivial() {
+        drop(stream);
+        let (schema, stream) = source.read(read).await?;
+        (Plan::new(spec, schema)?, stream)
+    } else {
+        (plan, stream)
+    };
+    let mut plan = plan;
     if let Some(scrambler) = &input.scrambler {
         plan = plan.with_scrambler(Arc::clone(scrambler));
     }
@@ -261,6 +276,17 @@ pub async fn execute<S: BatchSource, D: BatchDestination, O: RunObserver>(
             None
         },
     })
+}
+
+/// Whether the pipeline writes every value it reads as it is: no filter, no rule, no transform,
+/// no cast (then [`Plan::is_trivial`]).
+fn renames_only(spec: &PipelineSpec) -> bool {
+    spec.filter.is_none()
+        && spec.rules.is_empty()
+        && spec
+            .mappings
+            .iter()
+            .all(|m| m.transform.is_none() && m.cast.is_none())
 }
 
 #[derive(Debug, Default)]

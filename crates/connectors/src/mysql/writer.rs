@@ -981,6 +981,16 @@ fn plan_columns(spec: &WriteSpec) -> Result<Vec<Column>, ConnectorError> {
         if !writable(field.data_type()) {
             return Err(unsupported(field.name()));
         }
+        if field.metadata().contains_key(keys::PG_BINARY) {
+            // PostgreSQL's binary form is for PostgreSQL (`takes_pg_binary` says no here).
+            return Err(ConnectorError::config(
+                "schema",
+                format!(
+                    "the field \"{}\" holds PostgreSQL's binary form, which a MySQL writer does not take",
+                    field.name()
+                ),
+            ));
+        }
         let meta = field_meta(field);
         let source = field
             .metadata()

@@ -31,14 +31,15 @@
 //! (`OVERRIDING SYSTEM VALUE`).
 
 use super::copy_in::{self, Encoding, Unwritable};
-use super::copy_out::COPY_HEADER;
+use super::copy_out::{self, COPY_HEADER};
 use super::{PostgresConnector, map_error, quote};
 use crate::batch::{
     BatchDestination, BatchWriter, RecordBatch, SchemaRef, TextType, WriteMode, WriteSpec,
-    field_meta, keys, single_precision, text_type,
+    field_meta, keys, pg_binary_logical, single_precision, text_type,
 };
 use crate::{ConnectorError, FailureKind, FieldType};
-use arrow_schema::{DataType, Field};
+use arrow_schema::{DataType, Field, Schema};
+use std::sync::Arc;
 use futures_sink::Sink;
 use std::io::Cursor;
 use std::pin::Pin;
@@ -59,6 +60,9 @@ pub struct PostgresWriter {
     sink: Option<Pin<Box<CopyInSink<Chunk>>>>,
     schema: SchemaRef,
     encodings: Vec<Encoding>,
+    /// Fields in PostgreSQL's binary form bound for a column of another type: decoded first,
+    /// into this schema's types (`None`: no such field).
+    decode: Option<Decode>,
     finish: Finish,
     header_sent: bool,
     /// A write failed (part of its batch may have gone out): commit refuses.
@@ -78,6 +82,16 @@ impl std::fmt::Debug for PostgresWriter {
             .field("rows", &self.rows)
             .finish_non_exhaustive()
     }
+}
+
+/// How a writer decodes the fields in PostgreSQL's binary form that go into a column of another
+/// type than they came from.
+#[derive(Debug)]
+struct Decode {
+    /// The batches' schema with each such field's decoded type (the others as they come).
+    schema: SchemaRef,
+    /// Per field: its type name and decoded type, where it is decoded.
+    fields: Vec<Option<(String, DataType)>>,
 }
 
 /// What commit does after the COPY.
@@ -505,6 +519,9 @@ fn catalog_error() -> ConnectorError {
 #[derive(Debug)]
 struct Plan {
     encodings: Vec<Encoding>,
+    /// Per field in PostgreSQL's binary form whose column has another type: the type name and
+    /// the type it is decoded into before it is encoded for the column.
+    decode: Vec<Option<(String, DataType)>>,
     /// Each column's type in a table the COPY fills before commit moves the rows on.
     load_types: Vec<String>,
     /// Each column as the commit selects it from such a table (a cast where needed).
@@ -520,14 +537,23 @@ struct Cast {
     column_type: String,
 }
 
-fn plan(fields: &[&Field], columns: &[TableColumn], object: &str) -> Result<Plan, ConnectorError> {
+/// `binary[i]`: the type name of the PostgreSQL binary form `fields[i]` comes in, if it does
+/// (`fields` are the decoded fields): into a column of exactly that built-in type it goes as it
+/// is, into any other decoded first.
+fn plan(
+    fields: &[&Field],
+    binary: &[Option<String>],
+    columns: &[TableColumn],
+    object: &str,
+) -> Result<Plan, ConnectorError> {
     let mut plan = Plan {
         encodings: Vec::with_capacity(fields.len()),
+        decode: Vec::with_capacity(fields.len()),
         load_types: Vec::with_capacity(fields.len()),
         exprs: Vec::with_capacity(fields.len()),
         casts: Vec::new(),
     };
-    for field in fields {
+    for (index, field) in fields.iter().enumerate() {
         let column = columns
             .iter()
             .find(|c| c.name == *field.name())
@@ -538,6 +564,19 @@ fn plan(fields: &[&Field], columns: &[TableColumn], object: &str) -> Result<Plan
                 )
             })?;
         let name = quote(field.name());
+        if let Some(typname) = binary.get(index).and_then(Option::as_ref) {
+            if column.builtin && column.typname == *typname {
+                plan.encodings.push(Encoding::PgBinary);
+                plan.load_types.push(column.sql_type.clone());
+                plan.exprs.push(name);
+                plan.decode.push(None);
+                continue;
+            }
+            plan.decode
+                .push(Some((typname.clone(), field.data_type().clone())));
+        } else {
+            plan.decode.push(None);
+        }
         let direct = if column.builtin {
             copy_in::direct(field.data_type(), &column.typname)
         } else {
@@ -768,10 +807,25 @@ fn take_name(s: &str) -> Option<&str> {
 impl BatchDestination for PostgresConnector {
     type Writer = PostgresWriter;
 
+    fn takes_pg_binary(&self) -> bool {
+        true
+    }
+
     async fn writer(&self, spec: WriteSpec) -> Result<PostgresWriter, ConnectorError> {
         let name = self.object_name(&spec.object)?;
         let (schema_name, table_name) = (name.namespace, name.name);
-        let fields: Vec<&Field> = spec.schema.fields().iter().map(AsRef::as_ref).collect();
+        // A field in PostgreSQL's binary form is planned (and tables made) as the field it
+        // stands for; `binary` names its type for the plan.
+        let (logical, binary): (Vec<Field>, Vec<Option<String>>) = spec
+            .schema
+            .fields()
+            .iter()
+            .map(|f| match pg_binary_logical(f) {
+                Some((field, typname)) => (field, Some(typname)),
+                None => (f.as_ref().clone(), None),
+            })
+            .unzip();
+        let fields: Vec<&Field> = logical.iter().collect();
         if fields.is_empty() {
             return Err(ConnectorError::config("schema", "has no field"));
         }
@@ -874,7 +928,7 @@ impl BatchDestination for PostgresConnector {
                     .await?
                     .ok_or_else(catalog_error)?
                     .columns;
-                let plan = plan(&fields, &columns, &spec.object)?;
+                let plan = plan(&fields, &binary, &columns, &spec.object)?;
                 let mut fill = Vec::new();
                 let load = if plan.casts.is_empty() {
                     staging_sql.clone()
@@ -906,7 +960,7 @@ impl BatchDestination for PostgresConnector {
                         (table.columns, true)
                     }
                 };
-                let plan = plan(&fields, &columns, &spec.object)?;
+                let plan = plan(&fields, &binary, &columns, &spec.object)?;
                 if plan.casts.is_empty() {
                     (qualified.clone(), created, plan, Finish::Nothing)
                 } else {
@@ -949,7 +1003,7 @@ impl BatchDestination for PostgresConnector {
                         (table.columns, true)
                     }
                 };
-                let plan = plan(&fields, &columns, &spec.object)?;
+                let plan = plan(&fields, &binary, &columns, &spec.object)?;
                 session.check_casts(&plan).await?;
                 // An empty table needs no upsert: the rows go in as they are, unless the source
                 // repeats a key or someone else wrote the same key meanwhile (then the upsert).
@@ -1071,11 +1125,28 @@ impl BatchDestination for PostgresConnector {
             client.copy_in::<_, Chunk>(copy.as_str()),
         )
         .await?;
+        let decode = plan.decode.iter().any(Option::is_some).then(|| Decode {
+            // Decoded fields as they stand for, the others as they come.
+            schema: Arc::new(Schema::new(
+                spec.schema
+                    .fields()
+                    .iter()
+                    .zip(&logical)
+                    .zip(&plan.decode)
+                    .map(|((given, decoded), decode)| match decode {
+                        Some(_) => decoded.clone(),
+                        None => given.as_ref().clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            fields: plan.decode,
+        });
         Ok(PostgresWriter {
             client,
             sink: Some(Box::pin(sink)),
             schema: spec.schema.clone(),
             encodings: plan.encodings,
+            decode,
             finish,
             header_sent: false,
             failed: false,
@@ -1214,6 +1285,27 @@ async fn cast_table(
     Ok((load, insert))
 }
 
+impl Decode {
+    /// The batch with the fields to decode decoded.
+    fn batch(&self, batch: &RecordBatch) -> Result<RecordBatch, ConnectorError> {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(&self.fields)
+            .zip(self.schema.fields())
+            .map(|((array, decode), field)| match decode {
+                Some((typname, data_type)) => {
+                    copy_out::decode_pg_binary(array.as_ref(), typname, data_type, field.name())
+                }
+                None => Ok(Arc::clone(array)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|_| {
+            ConnectorError::config("schema", "a batch does not match the writer's schema")
+        })
+    }
+}
+
 impl PostgresWriter {
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         let matches = batch.num_columns() == self.schema.fields().len()
@@ -1249,6 +1341,14 @@ impl PostgresWriter {
                 Unwritable::WrongType => {
                     ConnectorError::config("schema", "a batch does not match the writer's schema")
                 }
+            }
+        };
+        let decoded;
+        let batch = match &self.decode {
+            None => batch,
+            Some(decode) => {
+                decoded = decode.batch(batch)?;
+                &decoded
             }
         };
         let rows = copy_in::Rows::bind(batch, &self.encodings).map_err(unwritable)?;

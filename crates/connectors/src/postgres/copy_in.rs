@@ -38,6 +38,9 @@ pub(super) enum Encoding {
     /// timestamp and timestamptz (microseconds since 2000-01-01 either way).
     Timestamp,
     Uuid,
+    /// A value already in the column type's binary form (a field marked
+    /// [`crate::batch::keys::PG_BINARY`] with the column's type), written as it is.
+    PgBinary,
 }
 
 fn is_int(t: &DataType) -> bool {
@@ -311,7 +314,7 @@ fn bind(array: &dyn Array, encoding: Encoding) -> Option<Bound<'_>> {
         E::NumericFromText => Bound::TextNumeric(strings(array)?),
         E::Text => Bound::Text(strings(array)?),
         E::Jsonb => Bound::Jsonb(strings(array)?),
-        E::Bytea => Bound::Bytea(strings(array)?),
+        E::Bytea | E::PgBinary => Bound::Bytea(strings(array)?),
         E::Date => match array.data_type() {
             DataType::Date32 => Bound::Date32(prim(array.as_primitive_opt::<Date32Type>()?)),
             DataType::Date64 => Bound::Date64(prim(array.as_primitive_opt::<Date64Type>()?)),

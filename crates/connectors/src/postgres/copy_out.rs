@@ -11,7 +11,9 @@
 //! size of the table.
 
 use super::{Column, PostgresConnector, map_error, numeric, quote};
-use crate::batch::{BatchSource, BatchStream, ReadSpec, SchemaRef, arrow_field, widen_f32};
+use crate::batch::{
+    BatchSource, BatchStream, ReadSpec, SchemaRef, arrow_field, keys, widen_f32,
+};
 use crate::{ConnectionKind, ConnectorError, FailureKind};
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, FixedSizeBinaryBuilder,
@@ -19,7 +21,9 @@ use arrow_array::builder::{
     TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow_schema::{DataType, Schema};
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_schema::{DataType, Field, Schema};
 use futures_util::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -57,6 +61,25 @@ WHERE n.nspname = $1::text AND c.relname = $2::text AND a.attname = $3::text
 
 impl BatchSource for PostgresConnector {
     async fn read(&self, spec: ReadSpec) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        self.read_batches(spec, false).await
+    }
+
+    async fn read_pg_binary(
+        &self,
+        spec: ReadSpec,
+    ) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        self.read_batches(spec, true).await
+    }
+}
+
+impl PostgresConnector {
+    /// A bulk read; `pg_binary`: the columns [`Decoder::passes_exactly`] are answered in
+    /// PostgreSQL's binary form (see [`BatchSource::read_pg_binary`]), except the cursor.
+    async fn read_batches(
+        &self,
+        spec: ReadSpec,
+        pg_binary: bool,
+    ) -> Result<(SchemaRef, BatchStream), ConnectorError> {
         let client = self.connect().await?;
         // Only a name the catalog lists is read; the identifiers quoted are the catalog's.
         let columns = self.catalog(&client, Some(&spec.object)).await?;
@@ -87,14 +110,23 @@ impl BatchSource for PostgresConnector {
             }
         };
 
-        let fields: Vec<_> = selected
+        let mut fields: Vec<_> = selected
             .iter()
             .map(|c| arrow_field(&c.field(), ConnectionKind::Postgres))
             .collect();
         let mut decoders = Vec::with_capacity(selected.len());
         let mut select_list = Vec::with_capacity(selected.len());
-        for (column, field) in selected.iter().zip(&fields) {
-            let (decoder, as_text) = Decoder::for_column(column, field.data_type())?;
+        for (column, field) in selected.iter().zip(fields.iter_mut()) {
+            let (mut decoder, as_text) = Decoder::for_column(column, field.data_type())?;
+            let cursor = spec.cursor.as_ref().is_some_and(|c| c.field == column.name);
+            if pg_binary && !as_text && !cursor && decoder.passes_exactly() {
+                // Passed on as PostgreSQL sends it: the same bytes the decoder would have read.
+                let mut metadata = field.metadata().clone();
+                metadata.insert(keys::PG_BINARY.to_owned(), column.typname.clone());
+                *field = Field::new(field.name().clone(), DataType::Binary, field.is_nullable())
+                    .with_metadata(metadata);
+                decoder = Decoder::Bytea(BinaryBuilder::new());
+            }
             let name = quote(&column.name);
             select_list.push(if as_text {
                 format!("{name}::pg_catalog.text")
@@ -278,6 +310,27 @@ impl Decoder {
         } else {
             ""
         };
+        Decoder::for_type(typname, data_type).ok_or_else(|| {
+            ConnectorError::failed(
+                FailureKind::Protocol,
+                format!(
+                    "the column \"{}\" has a type Lockstep cannot read in bulk",
+                    column.name
+                ),
+            )
+        })
+    }
+
+    /// Whether the Arrow value holds everything the binary form does, so passing the binary form
+    /// on unchanged writes what decoding and encoding would (a `real` widened to a double and
+    /// `timetz`, whose zone the decoder drops, do not).
+    fn passes_exactly(&self) -> bool {
+        !matches!(self, Decoder::Float4Wide(_) | Decoder::TimeTz(_))
+    }
+
+    /// The decoder of the built-in type `typname` (`""`: another type) held as `data_type`, and
+    /// whether the select list casts the column to text; `None` when there is none.
+    fn for_type(typname: &str, data_type: &DataType) -> Option<(Decoder, bool)> {
         let decoder = match (typname, data_type) {
             ("bool", DataType::Boolean) => Decoder::Bool(BooleanBuilder::new()),
             ("int2", DataType::Int64) => Decoder::Int2(Int64Builder::new()),
@@ -287,7 +340,7 @@ impl Decoder {
             ("float4", DataType::Float64) => Decoder::Float4Wide(Float64Builder::new()),
             ("float8", DataType::Float64) => Decoder::Float8(Float64Builder::new()),
             ("numeric", DataType::Decimal128(precision, scale)) => Decoder::Decimal {
-                builder: decimal_builder(*precision, *scale)?,
+                builder: decimal_builder(*precision, *scale).ok()?,
                 precision: *precision,
                 scale: *scale,
             },
@@ -311,18 +364,10 @@ impl Decoder {
             ("uuid", DataType::FixedSizeBinary(16)) => {
                 Decoder::Uuid(FixedSizeBinaryBuilder::new(16))
             }
-            (_, DataType::Utf8) => return Ok((Decoder::Text(StringBuilder::new()), true)),
-            _ => {
-                return Err(ConnectorError::failed(
-                    FailureKind::Protocol,
-                    format!(
-                        "the column \"{}\" has a type Lockstep cannot read in bulk",
-                        column.name
-                    ),
-                ));
-            }
+            (_, DataType::Utf8) => return Some((Decoder::Text(StringBuilder::new()), true)),
+            _ => return None,
         };
-        Ok((decoder, false))
+        Some((decoder, false))
     }
 
     /// Appends one value (`None`: NULL); answers the bytes it adds to the batch.
@@ -462,6 +507,41 @@ impl Decoder {
             }
         })
     }
+}
+
+/// Values in PostgreSQL's binary form of the built-in type `typname` (a field marked
+/// [`keys::PG_BINARY`]) decoded into `data_type`, as a read of the column would have answered
+/// them: for a column of another type, which takes the decoded value.
+pub(super) fn decode_pg_binary(
+    array: &dyn Array,
+    typname: &str,
+    data_type: &DataType,
+    name: &str,
+) -> Result<ArrayRef, ConnectorError> {
+    let values = array.as_binary_opt::<i32>().ok_or_else(|| {
+        ConnectorError::config("schema", "a batch does not match the writer's schema")
+    })?;
+    let (mut decoder, _) = Decoder::for_type(typname, data_type)
+        .filter(|(decoder, as_text)| !as_text && decoder.passes_exactly())
+        .ok_or_else(|| {
+            ConnectorError::config(
+                "schema",
+                format!("the field \"{name}\" holds values Lockstep cannot decode"),
+            )
+        })?;
+    for value in values {
+        decoder.append(value).map_err(|bad| match bad {
+            Bad::Malformed => ConnectorError::failed(
+                FailureKind::Protocol,
+                format!("the field \"{name}\" holds a value Lockstep cannot read"),
+            ),
+            Bad::Unrepresentable(what) => ConnectorError::failed(
+                FailureKind::Other,
+                format!("the field \"{name}\" holds {what}"),
+            ),
+        })?;
+    }
+    decoder.finish(0, 0)
 }
 
 fn decimal_builder(precision: u8, scale: i8) -> Result<Decimal128Builder, ConnectorError> {

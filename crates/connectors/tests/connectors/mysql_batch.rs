@@ -1145,6 +1145,27 @@ fn postgres_field(
 }
 
 #[tokio::test]
+async fn postgres_binary_form_is_refused() {
+    // PostgreSQL's binary form of a value is no value MySQL could take: the writer refuses the
+    // field before it connects, and the connector does not offer to take it.
+    let c = server().connector("test");
+    assert!(!c.takes_pg_binary());
+    let mut field = postgres_field("free", DataType::Binary, "numeric", "decimal", true);
+    let mut metadata = field.metadata().clone();
+    metadata.insert(keys::PG_BINARY.to_owned(), "numeric".to_owned());
+    field.set_metadata(metadata);
+    let err = c
+        .writer(WriteSpec {
+            object: "from_pg".into(),
+            schema: Arc::new(Schema::new(vec![field])),
+            mode: WriteMode::Replace,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("binary form"), "{err}");
+}
+
+#[tokio::test]
 async fn a_postgres_shaped_batch_makes_sensible_columns() {
     with_database(|database| async move {
         let server = server();

@@ -830,3 +830,93 @@ async fn other_modes_hold_nothing_back_and_count_warnings_per_rule() {
     assert_eq!(rejected[0].rule, "rules[0]");
     assert_eq!(rejected[0].fields, ["price"]);
 }
+
+/// A source that counts the reads asked in PostgreSQL's binary form (answering them as plain
+/// reads: what the engine does with the form is the connectors' to test).
+struct BinaryCounting {
+    inner: VecSource,
+    binary: AtomicUsize,
+}
+
+impl BatchSource for BinaryCounting {
+    async fn read(&self, spec: ReadSpec) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        self.inner.read(spec).await
+    }
+
+    async fn read_pg_binary(
+        &self,
+        spec: ReadSpec,
+    ) -> Result<(SchemaRef, BatchStream), ConnectorError> {
+        self.binary.fetch_add(1, Ordering::SeqCst);
+        self.inner.read(spec).await
+    }
+}
+
+/// A destination whose writers take PostgreSQL's binary form (or not).
+struct MaybeBinary(VecDestination, bool);
+
+impl BatchDestination for MaybeBinary {
+    type Writer = VecWriter;
+
+    async fn writer(&self, spec: WriteSpec) -> Result<VecWriter, ConnectorError> {
+        self.0.writer(spec).await
+    }
+
+    fn takes_pg_binary(&self) -> bool {
+        self.1
+    }
+}
+
+#[tokio::test]
+async fn only_runs_that_write_values_as_read_ask_for_the_binary_form() {
+    let renames = spec_with(json!({
+        "mappings": [
+            {"source": "id", "destination": "order_id"},
+            {"source": "price", "destination": "amount"}
+        ]
+    }));
+    let with_rule = copy_spec("full_refresh");
+    let with_cast = spec_with(json!({
+        "mappings": [
+            {"source": "id", "destination": "order_id"},
+            {"source": "price", "destination": "amount", "cast": "string"}
+        ]
+    }));
+    let with_filter = spec_with(json!({
+        "mappings": [{"source": "id", "destination": "order_id"}],
+        "filter": "price > 1.0"
+    }));
+    for (spec, takes, expected) in [
+        (&renames, true, 1),
+        (&renames, false, 0),
+        (&with_rule, true, 0),
+        (&with_cast, true, 0),
+        (&with_filter, true, 0),
+    ] {
+        let schema = orders_schema();
+        let source = BinaryCounting {
+            inner: VecSource::new(
+                Arc::clone(&schema),
+                vec![orders(&schema, &[(1, 1, 10.0), (2, 2, 3.0)])],
+            ),
+            binary: AtomicUsize::new(0),
+        };
+        let destination = MaybeBinary(VecDestination::default(), takes);
+        let outcome = execute(&source, &destination, input(spec), &Observer::default())
+            .await
+            .unwrap();
+        assert_eq!(outcome.records_read, 2);
+        assert_eq!(
+            source.binary.load(Ordering::SeqCst),
+            expected,
+            "{spec:?}, destination takes the binary form: {takes}"
+        );
+        // One read in all: the binary read or the plain one, never both.
+        assert_eq!(
+            source.inner.reads.lock().unwrap().len(),
+            1,
+            "{spec:?}"
+        );
+        assert_eq!(destination.0.committed.load(Ordering::SeqCst), 1);
+    }
+}
