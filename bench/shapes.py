@@ -48,6 +48,7 @@ RUNS = int(b.env("RUNS", "3"))
 ROWS = int(b.env("SHAPE_ROWS", "1000000"))
 SHAPES = b.env("SHAPES", "parts wide orders docs flags").split()
 CASES = b.env("SHAPE_CASES", "pg_pg pg_mariadb").split()
+PERF = b.env("PERF", "0") == "1"  # record a perf profile of the hub during each Lockstep run
 SRC_DB = b.env("SHAPES_DB", "lockstep_bench_shapes" if ROWS == 1_000_000
                else f"lockstep_bench_shapes_{ROWS}")
 DST_DB = b.env("SHAPES_DST_DB", "lockstep_benchshape_dst")  # reset at will
@@ -309,7 +310,20 @@ def run_tool(case, shape, tool, hub):
     sample = {}
     if tool == "lockstep":
         hub.reset_peak()
+        cpu_before = b.proc_cpu(hub.proc.pid)
+        perf = None
+        if PERF:
+            profile = os.path.join(b.RESULTS, f"perf-shape-{case}-{shape}-{time.strftime('%H%M%S')}.data")
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(hub.proc.pid),
+                                     "-o", profile], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            time.sleep(1)
         m = b.measure(hub.run_command(f"shape-{case}-{shape}"), {"LOCKSTEP_TOKEN": hub.token})
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+            sample["perf"] = profile
+        sample["hub_cpu"] = b.proc_cpu(hub.proc.pid) - cpu_before
         sample["peak_mib"] = hub.peak_mib()
         sample["rss_after_mib"] = b.proc_status(hub.proc.pid, "VmRSS") / 1024.0
         if m.returncode == 0:
@@ -391,7 +405,8 @@ def main():
                             else:
                                 s["notes"] = mariadb_fidelity(shape, columns, probe)
                         samples[tool].append(s)
-                        b.log(f"{shape} {case} {round_ + 1}/{RUNS} {tool}: {s['wall']:.2f} s, "
+                        hub_cpu = f", hub {s['hub_cpu']:.2f} CPU-s" if "hub_cpu" in s else ""
+                        b.log(f"{shape} {case} {round_ + 1}/{RUNS} {tool}: {s['wall']:.2f} s{hub_cpu}, "
                               f"{s['peak_mib']:.0f} MiB {s.get('notes', '')}")
                 results["shapes"][shape]["cases"][case] = samples
     finally:
