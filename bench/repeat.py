@@ -10,10 +10,13 @@ resident size after runs 1, 10, 50 and N, and writes every sample to
 bench/results/repeat-<case>-<date>.json.
 
   N=100 CARGO_TARGET_DIR=~/.cache/lockstep/bench-target python3 bench/repeat.py
+
+HEAPTRACK=FILE attaches heaptrack to the hub after its setup (see bench/README.md).
 """
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -22,6 +25,9 @@ import bench as b  # noqa: E402
 
 N = int(b.env("N", "100"))
 CASE = b.env("CASE", "pg_mariadb")
+# A file path: heaptrack attaches to the hub once it is set up and writes there (a hub built
+# with `--features system-allocator`: heaptrack sees malloc, not jemalloc).
+HEAPTRACK = b.env("HEAPTRACK", "")
 
 
 def main():
@@ -32,6 +38,7 @@ def main():
     os.makedirs(files_root, exist_ok=True)
     hub = b.Hub(files_root)
     samples = []
+    heaptrack = None
     try:
         src, _ = hub.connection("Source", "postgres", {
             "host": b.PGHOST, "port": b.PGPORT, "database": b.SRC_DB, "user": b.PGUSER,
@@ -49,6 +56,11 @@ def main():
             target = "public.parts"
         columns = [c[0] for c in b.pg_columns(b.SRC_DB)]
         hub.pipeline("repeat", src, "public.parts", dst, target, columns)
+        heaptrack = None
+        if HEAPTRACK:
+            heaptrack = subprocess.Popen(["heaptrack", "-p", str(hub.proc.pid), "-o", HEAPTRACK],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            time.sleep(5)
         start = b.proc_status(hub.proc.pid, "VmRSS") / 1024.0
         print(f"resident after setup: {start:.1f} MiB", flush=True)
         for i in range(N):
@@ -69,6 +81,8 @@ def main():
                   f"resident after {s['rss_mib']:.1f} MiB", flush=True)
     finally:
         hub.stop()
+        if heaptrack:
+            heaptrack.wait(timeout=300)
     at = {n: samples[n - 1]["rss_mib"] for n in (1, 10, 50, N) if n <= len(samples)}
     print("resident after run " + ", ".join(f"{n}: {v:.1f} MiB" for n, v in at.items()))
     if 10 in at and N in at:

@@ -1542,7 +1542,6 @@ impl<'a> Cells<'a> {
         hex: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
-        use std::io::Write;
         if self.is_null(row) {
             out.extend_from_slice(b"\\N");
             return Ok(());
@@ -1552,10 +1551,10 @@ impl<'a> Cells<'a> {
                 push_escaped(out, a.value(row).as_bytes());
             }
             Cells::Int64(a) => {
-                let _ = write!(out, "{}", a.value(row));
+                out.extend_from_slice(itoa::Buffer::new().format(a.value(row)).as_bytes());
             }
             Cells::Int32(a) => {
-                let _ = write!(out, "{}", a.value(row));
+                out.extend_from_slice(itoa::Buffer::new().format(a.value(row)).as_bytes());
             }
             Cells::Boolean(a) => out.push(if a.value(row) { b'1' } else { b'0' }),
             _ => push_value(out, &self.value(row, column)?, hex),
@@ -1772,12 +1771,8 @@ fn push_value(out: &mut Vec<u8>, value: &Value, hex: bool) {
             }
         }
         Value::Bytes(b) => push_escaped(out, b),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(*u).as_bytes()),
         Value::Float(f) => {
             let _ = write!(out, "{f}");
         }
@@ -1822,9 +1817,16 @@ mod tests {
         push_value(&mut out, &Value::Time(true, 1, 2, 3, 4, 5), false);
         out.push(b'|');
         push_value(&mut out, &Value::Double(0.1), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Int(i64::MIN), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::UInt(u64::MAX), false);
+        out.push(b'|');
+        push_value(&mut out, &Value::Int(0), false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "\\N|\\\\N|0009FF|2024-02-29|2024-02-29 23:05:09.000007|-26:03:04.000005|0.1"
+            "\\N|\\\\N|0009FF|2024-02-29|2024-02-29 23:05:09.000007|-26:03:04.000005|0.1|\
+             -9223372036854775808|18446744073709551615|0"
         );
     }
 
