@@ -39,10 +39,10 @@ use crate::batch::{
 };
 use crate::{ConnectorError, FailureKind, FieldType};
 use arrow_schema::{DataType, Field, Schema};
-use std::sync::Arc;
 use futures_sink::Sink;
 use std::io::Cursor;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::{Client, CopyInSink};
 

@@ -11,18 +11,16 @@
 //! size of the table.
 
 use super::{Column, PostgresConnector, map_error, numeric, quote};
-use crate::batch::{
-    BatchSource, BatchStream, ReadSpec, SchemaRef, arrow_field, keys, widen_f32,
-};
+use crate::batch::{BatchSource, BatchStream, ReadSpec, SchemaRef, arrow_field, keys, widen_f32};
 use crate::{ConnectionKind, ConnectorError, FailureKind};
+use arrow_array::Array;
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, FixedSizeBinaryBuilder,
     Float32Builder, Float64Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow_array::Array;
 use arrow_array::cast::AsArray;
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema};
 use futures_util::Stream;
 use std::pin::Pin;

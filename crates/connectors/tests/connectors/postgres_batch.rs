@@ -555,14 +555,23 @@ async fn the_binary_form_passes_values_on_exactly() {
         for name in ["tags", "span", "feeling", "tiny"] {
             assert_eq!(
                 mark(name),
-                (plain.field_with_name(name).unwrap().data_type().clone(), None),
+                (
+                    plain.field_with_name(name).unwrap().data_type().clone(),
+                    None
+                ),
                 "{name}"
             );
         }
         // Everything else about a field stays: its type, nullability and key.
         let id = schema.field_with_name("id").unwrap();
-        assert_eq!(id.metadata().get(keys::NATIVE).map(String::as_str), Some("integer"));
-        assert_eq!(id.metadata().get(keys::PRIMARY_KEY).map(String::as_str), Some("true"));
+        assert_eq!(
+            id.metadata().get(keys::NATIVE).map(String::as_str),
+            Some("integer")
+        );
+        assert_eq!(
+            id.metadata().get(keys::PRIMARY_KEY).map(String::as_str),
+            Some("true")
+        );
         assert!(!schema.field_with_name("flag").unwrap().is_nullable());
         // The bytes are the binary form: numeric 1e-30 is one base-10000 digit, weight -8.
         let first = stream.next().await.unwrap().unwrap();

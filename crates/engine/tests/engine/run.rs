@@ -912,11 +912,7 @@ async fn only_runs_that_write_values_as_read_ask_for_the_binary_form() {
             "{spec:?}, destination takes the binary form: {takes}"
         );
         // One read in all: the binary read or the plain one, never both.
-        assert_eq!(
-            source.inner.reads.lock().unwrap().len(),
-            1,
-            "{spec:?}"
-        );
+        assert_eq!(source.inner.reads.lock().unwrap().len(), 1, "{spec:?}");
         assert_eq!(destination.0.committed.load(Ordering::SeqCst), 1);
     }
 }
