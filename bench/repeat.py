@@ -11,7 +11,7 @@ bench/results/repeat-<case>-<date>.json.
 
   N=100 CARGO_TARGET_DIR=~/.cache/lockstep/bench-target python3 bench/repeat.py
 
-HEAPTRACK=FILE attaches heaptrack to the hub after its setup (see bench/README.md).
+HEAPTRACK=1 attaches heaptrack to the hub after its setup (see bench/README.md).
 """
 
 import json
@@ -25,9 +25,10 @@ import bench as b  # noqa: E402
 
 N = int(b.env("N", "100"))
 CASE = b.env("CASE", "pg_mariadb")
-# A file path: heaptrack attaches to the hub once it is set up and writes there (a hub built
-# with `--features system-allocator`: heaptrack sees malloc, not jemalloc).
-HEAPTRACK = b.env("HEAPTRACK", "")
+# 1: heaptrack attaches to the hub once it is set up and writes heaptrack.lockstep.PID.zst into
+# the working directory (a hub built with `--features system-allocator`: heaptrack sees malloc,
+# not jemalloc).
+HEAPTRACK = b.env("HEAPTRACK", "0") == "1"
 
 
 def main():
@@ -58,7 +59,7 @@ def main():
         hub.pipeline("repeat", src, "public.parts", dst, target, columns)
         heaptrack = None
         if HEAPTRACK:
-            heaptrack = subprocess.Popen(["heaptrack", "-p", str(hub.proc.pid), "-o", HEAPTRACK],
+            heaptrack = subprocess.Popen(["heaptrack", "-p", str(hub.proc.pid)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
             time.sleep(5)
         start = b.proc_status(hub.proc.pid, "VmRSS") / 1024.0
