@@ -741,10 +741,7 @@ async fn loaded_rows_keep_every_byte_and_refuse_what_an_insert_refuses() {
         let loading = server.connector(&database);
         let inserting = server.connector(&database).inserting_only();
         let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
-                keys::PRIMARY_KEY.to_owned(),
-                "true".to_owned(),
-            )])),
+            key_id(),
             Field::new("text", DataType::Utf8, true),
             Field::new("bytes", DataType::Binary, true),
         ]));
@@ -885,10 +882,7 @@ async fn a_load_streams_every_batch_and_a_late_refusal_undoes_it_all() {
         let mut admin = server.admin(Some(&database)).await;
         let c = server.connector(&database);
         let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
-                keys::PRIMARY_KEY.to_owned(),
-                "true".to_owned(),
-            )])),
+            key_id(),
             Field::new("text", DataType::Utf8, true),
             Field::new("bytes", DataType::Binary, true),
         ]));
@@ -1031,10 +1025,7 @@ async fn a_hundred_thousand_rows_go_in_chunks() {
         let mut admin = server.admin(Some(&database)).await;
         let c = server.connector(&database);
         let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
-                keys::PRIMARY_KEY.to_owned(),
-                "true".to_owned(),
-            )])),
+            key_id(),
             Field::new("name", DataType::Utf8, false),
             Field::new("amount", DataType::Decimal128(12, 2), true),
             Field::new(
@@ -1124,6 +1115,14 @@ async fn a_hundred_thousand_rows_go_in_chunks() {
         admin.disconnect().await.unwrap();
     })
     .await;
+}
+
+/// `id`, Int64 NOT NULL, marked as the primary key.
+fn key_id() -> Field {
+    Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
+        keys::PRIMARY_KEY.to_owned(),
+        "true".to_owned(),
+    )]))
 }
 
 fn postgres_field(

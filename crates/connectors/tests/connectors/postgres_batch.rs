@@ -205,6 +205,21 @@ async fn copy_as(
     writer.commit().await
 }
 
+/// `id` (Int64, NOT NULL) and `name` (Utf8), the schema of the upsert tests.
+fn id_and_name() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]))
+}
+
+/// An upsert on the key `id`.
+fn upsert_by_id() -> WriteMode {
+    WriteMode::Upsert {
+        key: vec!["id".to_owned()],
+    }
+}
+
 async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
     client
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
@@ -1135,9 +1150,7 @@ async fn upsert_updates_and_keeps_the_last_record_of_a_key() {
             .await
             .unwrap();
         let c = server.connector(&database);
-        let upsert = || WriteMode::Upsert {
-            key: vec!["id".to_owned()],
-        };
+        let upsert = upsert_by_id;
         assert_eq!(
             copy(&c, "public.src", &c, "dst", upsert(), 300)
                 .await
@@ -1173,10 +1186,7 @@ async fn upsert_updates_and_keeps_the_last_record_of_a_key() {
         assert_eq!(count(&admin, "dst").await, 1100);
 
         // Repeated keys, within a batch and across batches: the last one wins.
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("name", DataType::Utf8, true),
-        ]));
+        let schema = id_and_name();
         let mut writer = c
             .writer(WriteSpec {
                 object: "public.dst".to_owned(),
@@ -1333,13 +1343,8 @@ async fn a_first_upsert_into_a_new_or_empty_table_keeps_the_last_record_of_a_key
         let server = server();
         let admin = server.admin(&database).await;
         let c = server.connector(&database);
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("name", DataType::Utf8, true),
-        ]));
-        let upsert = || WriteMode::Upsert {
-            key: vec!["id".to_owned()],
-        };
+        let schema = id_and_name();
+        let upsert = upsert_by_id;
         let names = |table: &'static str| {
             let admin = &admin;
             async move {
@@ -1474,13 +1479,8 @@ async fn an_empty_table_is_loaded_as_new_and_keeps_its_indexes() {
         let server = server();
         let admin = server.admin(&database).await;
         let c = server.connector(&database);
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("name", DataType::Utf8, true),
-        ]));
-        let upsert = || WriteMode::Upsert {
-            key: vec!["id".to_owned()],
-        };
+        let schema = id_and_name();
+        let upsert = upsert_by_id;
         admin
             .batch_execute(
                 "CREATE TABLE plain (id bigint, name text, CONSTRAINT plain_pk PRIMARY KEY (id),
